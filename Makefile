@@ -1,0 +1,36 @@
+# Two commands on a fresh machine with Python 3.11+: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv demo test bench server worker check-config scenarios clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv          ## the main job: every scenario against an embedded Temporal, with UI links
+	$(PY) -m cli demo $(DEMO_ARGS)
+
+test: venv          ## the whole suite against a real Temporal dev server
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: venv         ## benchmarks, each beside its baseline from the same run
+	$(PY) -m bench
+
+server: venv        ## the embedded Temporal dev server on TEMPORAL_ADDRESS (UI on port + 1000)
+	$(PY) -m worker.server
+
+worker: venv        ## a worker against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE
+	$(PY) -m worker
+
+check-config: venv
+	$(PY) -m cli check-config
+
+clean:
+	rm -rf $(VENV) .state reports .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Side effects: the simulated venue, the market-data feed, and Temporal client calls."""

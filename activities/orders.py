@@ -1,0 +1,99 @@
+"""Temporal client calls made on a workflow's behalf: start orders, cancel/replace them, make
+sure an account's risk workflow exists. Each is idempotent, so activity retries are safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.rules import RigConfig
+from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, UPDATE_CANCEL, UPDATE_REPLACE, risk_workflow_id
+from workflows.messages import CancelRequest, CancelResult, ReplaceRequest, ReplaceResult, RiskInput
+
+
+class StartOrders(BaseModel):
+    intents: list[dict[str, Any]]  # raw intents: the order workflow validates them itself
+    summaries: list[str]
+
+
+class CancelOrder(BaseModel):
+    intent_id: str
+    request: CancelRequest
+
+
+class ReplaceOrder(BaseModel):
+    intent_id: str
+    request: ReplaceRequest
+
+
+class UpdateOutcome(BaseModel):
+    """An update's answer, or the validator's refusal as text (a refusal is an answer too)."""
+
+    cancel: CancelResult | None = None
+    replace: ReplaceResult | None = None
+    refused: str | None = None
+
+
+async def start_order(client: Client, task_queue: str, raw_intent: dict[str, Any], summary: str | None = None) -> None:
+    """Start an OrderWorkflow with id = intent_id; an existing one (running or closed) wins."""
+    try:
+        await client.start_workflow(
+            ORDER_WORKFLOW,
+            raw_intent,
+            id=raw_intent["intent_id"],
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=summary,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # closed with this id already: the intent was executed once, that is the order
+
+
+class OrderClientActivities:
+    def __init__(self, client: Client, task_queue: str, default_config: RigConfig) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._default_config = default_config
+
+    @activity.defn
+    async def start_orders(self, batch: StartOrders) -> None:
+        for raw, summary in zip(batch.intents, batch.summaries, strict=True):
+            await start_order(self._client, self._task_queue, raw, summary)
+
+    @activity.defn
+    async def cancel_order(self, order: CancelOrder) -> UpdateOutcome:
+        handle = self._client.get_workflow_handle(order.intent_id)
+        try:
+            return UpdateOutcome(cancel=await handle.execute_update(UPDATE_CANCEL, order.request, result_type=CancelResult))
+        except WorkflowUpdateFailedError as err:
+            return UpdateOutcome(refused=str(err.cause or err))
+
+    @activity.defn
+    async def replace_order(self, order: ReplaceOrder) -> UpdateOutcome:
+        handle = self._client.get_workflow_handle(order.intent_id)
+        try:
+            return UpdateOutcome(replace=await handle.execute_update(UPDATE_REPLACE, order.request, result_type=ReplaceResult))
+        except WorkflowUpdateFailedError as err:
+            return UpdateOutcome(refused=str(err.cause or err))
+
+    @activity.defn
+    async def ensure_account(self, account: str) -> None:
+        """Start the account's risk workflow with the worker's config unless it runs already."""
+        await self._client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=self._default_config),
+            id=risk_workflow_id(account),
+            task_queue=self._task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            static_summary=f"Risk entity of account {account}",
+        )
+
+    def all(self) -> list:
+        return [self.start_orders, self.cancel_order, self.replace_order, self.ensure_account]

@@ -1,0 +1,63 @@
+"""Load a scenario (a file in scenarios/ by name, or an inline spec) with its effective config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_universe
+from domain.rules import RigConfig, RiskRules
+from scenarios.evaluate import expand_random_orders
+from scenarios.spec import ScenarioSpec
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+class ScenarioPlan(BaseModel):
+    spec: ScenarioSpec
+    config: RigConfig
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
+    """Raises ValueError with a one-line reason for an unknown or invalid scenario."""
+    if isinstance(scenario, str):
+        path = SCENARIO_DIR / f"{scenario}.yaml"
+        if not path.is_file():
+            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(scenario_names())}")
+        data = yaml.safe_load(path.read_text())
+    else:
+        data = scenario
+    try:
+        spec = ScenarioSpec.model_validate(data)
+        rules = RiskRules.model_validate(_merge(yaml.safe_load(DEFAULT_RULES.read_text()), spec.rules))
+        config = RigConfig(rules=rules, universe=load_universe(DEFAULT_UNIVERSE))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    except ConfigError as err:
+        raise ValueError(str(err)) from None
+    return ScenarioPlan(spec=expand_random_orders(spec), config=config)
+
+
+@activity.defn
+async def load_scenario(scenario: Any) -> ScenarioPlan:
+    try:
+        return plan_scenario(scenario)
+    except ValueError as err:
+        raise ApplicationError(str(err), type="InvalidScenario", non_retryable=True) from None

@@ -1,0 +1,1 @@
+"""The project CLI (`rig …`, or `python -m cli …`)."""

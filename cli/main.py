@@ -1,0 +1,42 @@
+"""`rig`: check config, run the server and worker, work orders, run scenarios and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
+
+EXIT_BAD_INPUT = 2
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.rules), Path(args.universe))
+    rules = config.rules
+    print(f"ok: {args.rules} and {args.universe}")
+    print(f"  session {rules.session.open}–{rules.session.close} {rules.session.time_zone}; hard cap {rules.hard_cap_pct:g}%")
+    for regime, rule in rules.regimes.items():
+        print(f"  {regime.value:<11} from {rule.start}  tolerance {rule.gross_tolerance_pct:g}%  allow_derisk {rule.allow_derisk}")
+    print(f"  {len(config.universe.instruments)} instruments in {len(config.universe.groups)} groups")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rig", description=__doc__)
+    parser.add_argument("--rules", default=str(DEFAULT_RULES), help="risk_rules.yaml (default: %(default)s)")
+    parser.add_argument("--universe", default=str(DEFAULT_UNIVERSE), help="universe.yaml (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check-config", help="validate risk_rules.yaml and universe.yaml").set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Configuration as data: `risk_rules.yaml`, `universe.yaml`, and their validating loader."""

@@ -1,0 +1,139 @@
+"""The domain's vocabulary. Every state, mode and reason the rig speaks is one of these."""
+
+from enum import Enum
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+
+class OrderType(str, Enum):
+    LIMIT = "LIMIT"
+    MARKET = "MARKET"
+
+
+class Bucket(str, Enum):
+    LT = "LT"
+    MM_PURE = "MM_PURE"
+
+
+class Regime(str, Enum):
+    OPEN_EARLY = "OPEN_EARLY"
+    MID = "MID"
+    LATE = "LATE"
+    CLOSE = "CLOSE"
+    # Before the open or from the close on: nothing trades, new risk is held back.
+    OUTSIDE_SESSION = "OUTSIDE_SESSION"
+
+
+# The trading day in order; "a later regime never gives a looser mode".
+SESSION_REGIMES: tuple[Regime, ...] = (Regime.OPEN_EARLY, Regime.MID, Regime.LATE, Regime.CLOSE)
+
+
+class RiskMode(str, Enum):
+    NORMAL = "NORMAL"
+    THROTTLE_NEW_ORDERS = "THROTTLE_NEW_ORDERS"
+    SOFT_DERISK = "SOFT_DERISK"
+    HARD_DERISK = "HARD_DERISK"
+
+    @property
+    def strictness(self) -> int:
+        return _STRICTNESS[self]
+
+    @property
+    def allows_new_risk(self) -> bool:
+        return self is RiskMode.NORMAL
+
+
+_STRICTNESS = {
+    RiskMode.NORMAL: 0,
+    RiskMode.THROTTLE_NEW_ORDERS: 1,
+    RiskMode.SOFT_DERISK: 2,
+    RiskMode.HARD_DERISK: 3,
+}
+
+
+class DecisionReason(str, Enum):
+    HARD_CAP_BREACH = "HARD_CAP_BREACH"
+    CLOSE_OVER_TOLERANCE = "CLOSE_OVER_TOLERANCE"
+    OVER_REGIME_TOLERANCE = "OVER_REGIME_TOLERANCE"
+    BUCKET_OVER_MAX = "BUCKET_OVER_MAX"
+    POTENTIAL_OVER_LIMIT = "POTENTIAL_OVER_LIMIT"
+    WITHIN_LIMITS = "WITHIN_LIMITS"
+
+
+class OrderState(str, Enum):
+    ACCEPTED = "ACCEPTED"
+    WORKING = "WORKING"
+    PARTIAL_FILL = "PARTIAL_FILL"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.is_terminal
+
+
+class IntentKind(str, Enum):
+    """Why an order exists: a desk's new order, or a de-risk step of the playbook."""
+
+    NEW = "NEW"
+    SOFT_DERISK = "SOFT_DERISK"
+    HARD_DERISK = "HARD_DERISK"
+
+    @property
+    def is_derisk(self) -> bool:
+        return self is not IntentKind.NEW
+
+
+class PriceRule(str, Enum):
+    """How a de-risk intent was priced; scenarios assert on it."""
+
+    NEAR_TRUTH_TICK = "NEAR_TRUTH_TICK"
+    AT_BID = "AT_BID"
+    AT_ASK = "AT_ASK"
+    GIVEN = "GIVEN"
+
+
+class RejectReason(str, Enum):
+    """Why an order ended REJECTED (pre-trade, venue) — one code per refusal."""
+
+    BAD_SIDE = "BAD_SIDE"
+    BAD_ORDER_TYPE = "BAD_ORDER_TYPE"
+    BAD_QUANTITY = "BAD_QUANTITY"
+    NOT_LOT_MULTIPLE = "NOT_LOT_MULTIPLE"
+    UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
+    BAD_PRICE = "BAD_PRICE"
+    BAD_BUCKET = "BAD_BUCKET"
+    BAD_ACCOUNT = "BAD_ACCOUNT"
+    MALFORMED_INTENT = "MALFORMED_INTENT"
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    REDUCE_ONLY_WOULD_INCREASE = "REDUCE_ONLY_WOULD_INCREASE"
+    MODE_THROTTLE_NEW_ORDERS = "MODE_THROTTLE_NEW_ORDERS"
+    MODE_SOFT_DERISK = "MODE_SOFT_DERISK"
+    MODE_HARD_DERISK = "MODE_HARD_DERISK"
+    HARD_CAP = "HARD_CAP"
+    BUCKET_MAX = "BUCKET_MAX"
+    OUTSIDE_SESSION = "OUTSIDE_SESSION"
+    VENUE_REJECT = "VENUE_REJECT"
+
+    @staticmethod
+    def for_mode(mode: RiskMode) -> "RejectReason":
+        return RejectReason("MODE_" + mode.value)
+
+
+class CancelReason(str, Enum):
+    USER = "USER"
+    REPLACED = "REPLACED"
+    EXPIRED_DAY = "EXPIRED_DAY"
+    ESCALATION = "ESCALATION"

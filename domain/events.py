@@ -1,0 +1,143 @@
+"""Synthetic exposure events: validation and the percentage shortcut.
+
+The shortcut builds longs at a $100 mark in the first four lot-1 instruments of each bucket, so
+"gross 115% with LT 85 / MM 30" is exact to the cent on any equity that is a multiple of $10,000;
+`potential_pct` above gross adds one synthetic resting buy order on the first LT instrument.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, Field
+
+from typing import Any
+
+from domain.enums import Bucket, CancelReason, Side
+from domain.models import OpenOrder, Position
+from domain.rules import RigConfig
+
+SHORTCUT_MARK = 100.0
+SHORTCUT_SYMBOLS_PER_BUCKET = 4
+
+
+class ExposureEvent(BaseModel):
+    """Synthetic exposure: explicit positions/marks/resting orders, or the percentage shortcut."""
+
+    equity: float | None = None
+    positions: list[Position] | None = None
+    marks: dict[str, float] = {}
+    resting_orders: list[OpenOrder] | None = None  # synthetic open orders: potential only, never worked
+    gross_pct: float | None = None
+    lt_pct: float | None = None
+    mm_pct: float | None = None
+    potential_pct: float | None = None
+
+
+class SessionEvent(BaseModel):
+    exchange_time: str = Field(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
+        description="exchange-local HH:MM[:SS]; the clock then advances with workflow time",
+    )
+    exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+class OrderEventSpec(BaseModel):
+    """A desk order a scenario submits; `id` is the intent id's suffix within the account."""
+
+    id: str
+    symbol: Any
+    side: Any
+    quantity: Any
+    limit_price: Any = None
+    order_type: Any = "LIMIT"
+    bucket: Any = None
+    reduce_only: bool = False
+
+
+class CancelEventSpec(BaseModel):
+    id: str
+    reason: CancelReason = CancelReason.USER
+
+
+class TimedEvent(BaseModel):
+    at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
+    exposure: ExposureEvent | None = None
+    order: OrderEventSpec | None = None
+    cancel: CancelEventSpec | None = None
+
+
+
+def _finite_non_negative(value: float | None) -> bool:
+    return value is None or (math.isfinite(value) and value >= 0)
+
+
+def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | None:
+    """Why the event cannot be applied, or None."""
+    known = config.universe.by_symbol()
+    if event.equity is not None and not (math.isfinite(event.equity) and event.equity > 0):
+        return f"equity must be a finite number > 0, got {event.equity}"
+    for name in ("gross_pct", "lt_pct", "mm_pct", "potential_pct"):
+        if not _finite_non_negative(getattr(event, name)):
+            return f"{name} must be a finite number ≥ 0, got {getattr(event, name)}"
+    shortcut = any(getattr(event, n) is not None for n in ("gross_pct", "lt_pct", "mm_pct", "potential_pct"))
+    if shortcut and event.positions is not None:
+        return "give either positions or the percentage shortcut, not both"
+    if shortcut:
+        if event.lt_pct is None and event.mm_pct is None and event.gross_pct is None:
+            return "the shortcut needs gross_pct, or lt_pct and mm_pct"
+        if event.gross_pct is not None and event.lt_pct is not None and event.mm_pct is not None:
+            if abs(event.lt_pct + event.mm_pct - event.gross_pct) > 1e-6:
+                return f"lt_pct + mm_pct ({event.lt_pct + event.mm_pct}) must equal gross_pct ({event.gross_pct})"
+        gross = shortcut_split(event)[0] + shortcut_split(event)[1]
+        if event.potential_pct is not None and event.potential_pct < gross - 1e-9:
+            return f"potential_pct ({event.potential_pct}) cannot be below gross ({gross})"
+    for position in event.positions or []:
+        if position.symbol not in known:
+            return f"unknown symbol {position.symbol!r}"
+    for order in event.resting_orders or []:
+        if order.symbol not in known:
+            return f"unknown symbol {order.symbol!r} in resting_orders"
+        if order.remaining <= 0:
+            return f"resting order {order.intent_id} must have remaining > 0"
+    for symbol, mark in event.marks.items():
+        if symbol not in known:
+            return f"unknown symbol {symbol!r} in marks"
+        if not (math.isfinite(mark) and mark > 0):
+            return f"mark for {symbol} must be a finite number > 0, got {mark}"
+    return None
+
+
+def shortcut_split(event: ExposureEvent) -> tuple[float, float]:
+    """(LT %, MM_PURE %): given, or gross split 80:20 like the bucket targets."""
+    if event.lt_pct is not None or event.mm_pct is not None:
+        lt = event.lt_pct if event.lt_pct is not None else (event.gross_pct or 0) - (event.mm_pct or 0)
+        mm = event.mm_pct if event.mm_pct is not None else (event.gross_pct or 0) - lt
+        return lt, mm
+    gross = event.gross_pct or 0.0
+    return gross * 0.8, gross * 0.2
+
+
+def shortcut_symbols(config: RigConfig, bucket: Bucket) -> list[str]:
+    return [i.symbol for i in config.universe.instruments if i.bucket is bucket and i.lot_size == 1][:SHORTCUT_SYMBOLS_PER_BUCKET]
+
+
+def build_shortcut(event: ExposureEvent, equity: float, config: RigConfig) -> tuple[list[Position], dict[str, float], list[OpenOrder]]:
+    lt_pct, mm_pct = shortcut_split(event)
+    positions: list[Position] = []
+    marks: dict[str, float] = {}
+    for bucket, pct in ((Bucket.LT, lt_pct), (Bucket.MM_PURE, mm_pct)):
+        symbols = shortcut_symbols(config, bucket)
+        shares = round(pct / 100.0 * equity / SHORTCUT_MARK)
+        each, extra = divmod(shares, len(symbols))
+        for i, symbol in enumerate(symbols):
+            qty = each + (extra if i == 0 else 0)
+            marks[symbol] = SHORTCUT_MARK
+            if qty:
+                positions.append(Position(symbol=symbol, bucket=bucket, quantity=qty))
+    resting: list[OpenOrder] = []
+    if event.potential_pct is not None and event.potential_pct > lt_pct + mm_pct:
+        symbol = shortcut_symbols(config, Bucket.LT)[0]
+        shares = round((event.potential_pct - lt_pct - mm_pct) / 100.0 * equity / SHORTCUT_MARK)
+        resting.append(OpenOrder(intent_id="resting-potential", symbol=symbol, bucket=Bucket.LT, side=Side.BUY, remaining=shares))
+    return positions, marks, resting

@@ -1,0 +1,106 @@
+"""Account state and order models shared by the core, the workflows and the activities."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.enums import Bucket, IntentKind, OrderState, OrderType, PriceRule, RiskMode, Side
+
+PositionKey = tuple[str, Bucket]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Position(Model):
+    symbol: str
+    bucket: Bucket
+    quantity: int  # signed: long > 0, short < 0
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.symbol, self.bucket)
+
+
+class Quote(Model):
+    """A symbol's market: the truth tick (fair last trade) inside bid/ask."""
+
+    truth_tick: float
+    bid: float
+    ask: float
+
+
+class OpenOrder(Model):
+    """An order's footprint on the account while it is open: what potential exposure sees."""
+
+    intent_id: str
+    symbol: str
+    bucket: Bucket
+    side: Side
+    remaining: int
+    kind: IntentKind = IntentKind.NEW
+    reduce_only: bool = False
+    limit_price: float | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.symbol, self.bucket)
+
+
+class Intent(Model):
+    """A validated order intent (after pre-trade parsing of what a user sent)."""
+
+    intent_id: str
+    account: str
+    symbol: str
+    bucket: Bucket
+    side: Side
+    quantity: int
+    order_type: OrderType = OrderType.LIMIT
+    limit_price: float | None = None
+    kind: IntentKind = IntentKind.NEW
+    reduce_only: bool = False
+    price_rule: PriceRule = PriceRule.GIVEN
+    issued_in_mode: RiskMode = RiskMode.NORMAL
+    replaces: str | None = None
+
+    @property
+    def key(self) -> PositionKey:
+        return (self.symbol, self.bucket)
+
+    def summary(self) -> str:
+        price = f"@ {self.limit_price:.2f} LIMIT" if self.order_type is OrderType.LIMIT else "MARKET"
+        return f"{self.side.value} {self.quantity} {self.symbol} {price} — {self.kind.value}"
+
+
+class Fill(Model):
+    fill_id: str  # deterministic: "<intent_id>/F<attempt>"
+    intent_id: str
+    symbol: str
+    bucket: Bucket
+    side: Side
+    quantity: int
+    price: float
+
+    @property
+    def signed_quantity(self) -> int:
+        return self.quantity * self.side.sign
+
+
+class AccountSnapshot(Model):
+    """What exposure and pre-trade checks read: equity, positions, open orders, marks."""
+
+    equity: float = Field(gt=0)
+    positions: list[Position] = []
+    open_orders: list[OpenOrder] = []
+    marks: dict[str, float] = {}
+
+
+class OrderStatus(Model):
+    """An order as the account ledger and the UI see it."""
+
+    intent_id: str
+    state: OrderState
+    filled_quantity: int = 0
+    quantity: int = 0

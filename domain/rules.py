@@ -1,0 +1,200 @@
+"""Risk rules and the instrument universe as validated models.
+
+Loading (file I/O, YAML) lives in `config/load.py`; these models are pure and travel inside
+workflow inputs, so a run's history carries the exact rules it ran under.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
+
+
+class RuleError(ValueError):
+    """A rule that does not hold; `key` is the dotted path of the offending setting."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+Pct = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+class Session(Strict):
+    time_zone: str
+    open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    @property
+    def open_minute(self) -> int:
+        return minute_of_day(self.open)
+
+    @property
+    def close_minute(self) -> int:
+        return minute_of_day(self.close)
+
+
+def minute_of_day(hhmm: str) -> int:
+    t = parse_hhmm(hhmm)
+    return t.hour * 60 + t.minute
+
+
+class RegimeRule(Strict):
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    gross_tolerance_pct: Pct
+    allow_derisk: bool
+
+
+class OutsideSessionRule(Strict):
+    gross_tolerance_pct: Pct
+    allow_derisk: bool = False
+
+
+class BucketRule(Strict):
+    target_pct: Pct
+    max_pct: Pct
+
+
+class DeriskRule(Strict):
+    buffer_pct: Pct
+    hard_chunk_fraction: Annotated[float, Field(gt=0, le=1)]
+    truth_tick_offset: Annotated[float, Field(ge=0)]
+
+
+class FillRule(Strict):
+    """Per-attempt fill probability by the mode an order was issued under; `other` for the rest."""
+
+    HARD_DERISK: Fraction
+    SOFT_DERISK: Fraction
+    other: Fraction
+    partial_fill_probability: Fraction
+    cancel_cross_probability: Fraction
+
+    def probability(self, mode: RiskMode) -> float:
+        if mode is RiskMode.HARD_DERISK:
+            return self.HARD_DERISK
+        if mode is RiskMode.SOFT_DERISK:
+            return self.SOFT_DERISK
+        return self.other
+
+
+class OrderRule(Strict):
+    max_order_notional: Annotated[float, Field(gt=0)]
+
+
+class CycleRule(Strict):
+    cycle_seconds: Annotated[int, Field(gt=0)]
+    decisions_kept: Annotated[int, Field(gt=0)] = 200
+    # Continue-as-new after this many cycles: keeps history far below Temporal's limits.
+    cycles_per_run: Annotated[int, Field(gt=0)] = 120
+
+
+class RiskRules(Strict):
+    session: Session
+    regimes: dict[Regime, RegimeRule]
+    outside_session: OutsideSessionRule
+    hard_cap_pct: Annotated[float, Field(gt=0)]
+    buckets: dict[Bucket, BucketRule]
+    derisk: DeriskRule
+    fills: FillRule
+    orders: OrderRule
+    risk_cycle: CycleRule
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RiskRules":
+        if self.session.open_minute >= self.session.close_minute:
+            raise RuleError("session.close", f"must be after session.open ({self.session.open})")
+        if Regime.OUTSIDE_SESSION in self.regimes:
+            raise RuleError("regimes.OUTSIDE_SESSION", "is not a session regime; use outside_session")
+        for regime in SESSION_REGIMES:
+            if regime not in self.regimes:
+                raise RuleError(f"regimes.{regime.value}", "missing regime")
+        previous: Regime | None = None
+        for regime in SESSION_REGIMES:
+            rule = self.regimes[regime]
+            key = f"regimes.{regime.value}"
+            if rule.gross_tolerance_pct > self.hard_cap_pct:
+                raise RuleError(
+                    f"{key}.gross_tolerance_pct",
+                    f"{rule.gross_tolerance_pct} is above the hard cap ({self.hard_cap_pct})",
+                )
+            start = minute_of_day(rule.start)
+            if previous is None and start != self.session.open_minute:
+                raise RuleError(f"{key}.start", f"must equal session.open ({self.session.open}), got {rule.start}")
+            if previous is not None and start <= minute_of_day(self.regimes[previous].start):
+                raise RuleError(
+                    f"{key}.start",
+                    f"{rule.start} overlaps {previous.value} (starts {self.regimes[previous].start}); "
+                    "regimes must start in order OPEN_EARLY < MID < LATE < CLOSE",
+                )
+            if start >= self.session.close_minute:
+                raise RuleError(f"{key}.start", f"{rule.start} is not before session.close ({self.session.close})")
+            previous = regime
+        for bucket in Bucket:
+            if bucket not in self.buckets:
+                raise RuleError(f"buckets.{bucket.value}", "missing bucket")
+            rule = self.buckets[bucket]
+            if rule.max_pct < rule.target_pct:
+                raise RuleError(
+                    f"buckets.{bucket.value}.max_pct",
+                    f"{rule.max_pct} is below its target_pct ({rule.target_pct})",
+                )
+        return self
+
+    def regime_rule(self, regime: Regime) -> RegimeRule | OutsideSessionRule:
+        if regime is Regime.OUTSIDE_SESSION:
+            return self.outside_session
+        return self.regimes[regime]
+
+
+class Instrument(Strict):
+    symbol: str = Field(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")
+    group: str
+    bucket: Bucket
+    lot_size: Annotated[int, Field(gt=0)]
+    reference_price: Annotated[float, Field(gt=0)]
+
+
+class Universe(Strict):
+    groups: list[str]
+    instruments: list[Instrument]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Universe":
+        if len(set(self.groups)) != len(self.groups):
+            raise RuleError("groups", "duplicate group names")
+        known = set(self.groups)
+        seen: set[str] = set()
+        for i, inst in enumerate(self.instruments):
+            if inst.group not in known:
+                raise RuleError(f"instruments[{i}].group", f"unknown group {inst.group!r} for {inst.symbol}")
+            if inst.symbol in seen:
+                raise RuleError(f"instruments[{i}].symbol", f"duplicate symbol {inst.symbol}")
+            seen.add(inst.symbol)
+        return self
+
+    def by_symbol(self) -> dict[str, Instrument]:
+        return {inst.symbol: inst for inst in self.instruments}
+
+
+class RigConfig(Strict):
+    """Everything a workflow needs to decide: rules plus the universe, carried in its input."""
+
+    rules: RiskRules
+    universe: Universe

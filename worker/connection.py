@@ -1,0 +1,48 @@
+"""Client settings by Temporal's conventions: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API
+key variables and `temporalio.envconfig` profiles (TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE).
+An unreachable server is one clear line that says where and how to start one."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from workflows.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+
+
+class Unreachable(Exception):
+    pass
+
+
+def task_queue() -> str:
+    return os.environ.get("RIG_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+
+
+def connect_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    settings.setdefault("target_host", DEFAULT_ADDRESS)
+    settings["target_host"] = settings.get("target_host") or DEFAULT_ADDRESS
+    settings["namespace"] = settings.get("namespace") or DEFAULT_NAMESPACE
+    return settings
+
+
+def address() -> str:
+    return connect_settings()["target_host"]
+
+
+async def connect(**overrides: Any) -> Client:
+    settings = connect_settings() | overrides
+    try:
+        return await Client.connect(**settings, data_converter=pydantic_data_converter)
+    except Exception as err:  # noqa: BLE001 — the SDK raises RuntimeError with a long chain
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise Unreachable(
+            f"cannot reach Temporal at {settings['target_host']} (namespace {settings['namespace']}): {first}. "
+            "Start the embedded server with `make server`, or set TEMPORAL_ADDRESS to a running one."
+        ) from None

@@ -1,0 +1,1 @@
+"""Temporal workflow definitions: deterministic code only; the logic lives in `domain/`."""
