@@ -10,10 +10,11 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from domain.rules import RigConfig
-from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, UPDATE_CANCEL, UPDATE_REPLACE, risk_workflow_id
-from workflows.messages import CancelRequest, CancelResult, ReplaceRequest, ReplaceResult, RiskInput
+from workflows.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, UPDATE_CANCEL, UPDATE_REPLACE, risk_workflow_id
+from workflows.messages import CancelRequest, CancelResult, OrderSnapshot, ReplaceRequest, ReplaceResult, RiskInput
 
 
 class StartOrders(BaseModel):
@@ -31,12 +32,33 @@ class ReplaceOrder(BaseModel):
     request: ReplaceRequest
 
 
-class UpdateOutcome(BaseModel):
-    """An update's answer, or the validator's refusal as text (a refusal is an answer too)."""
+async def cancel_via_client(client: Client, intent_id: str, request: CancelRequest) -> CancelResult:
+    """Cancel through the update; a closed order answers from its final state (a repeat gets
+    the first answer, a terminal order a clear refusal)."""
+    handle = client.get_workflow_handle(intent_id)
+    try:
+        return await handle.execute_update(UPDATE_CANCEL, request, result_type=CancelResult)
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
+        if snap.cancel_result is not None:
+            return snap.cancel_result
+        return CancelResult(intent_id=intent_id, accepted=False, state=snap.state, filled_quantity=snap.filled_quantity, message=_refusal(snap, "cancel", err))
 
-    cancel: CancelResult | None = None
-    replace: ReplaceResult | None = None
-    refused: str | None = None
+
+async def replace_via_client(client: Client, intent_id: str, request: ReplaceRequest) -> ReplaceResult:
+    handle = client.get_workflow_handle(intent_id)
+    try:
+        return await handle.execute_update(UPDATE_REPLACE, request, result_type=ReplaceResult)
+    except (WorkflowUpdateFailedError, RPCError) as err:
+        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
+        return ReplaceResult(intent_id=intent_id, accepted=False, state=snap.state, filled_quantity=snap.filled_quantity, message=_refusal(snap, "replace", err))
+
+
+def _refusal(snap: OrderSnapshot, action: str, err: Exception) -> str:
+    if snap.state.is_terminal:
+        return f"order {snap.intent_id} is already {snap.state.value}: nothing to {action}"
+    cause = getattr(err, "cause", None)
+    return str(cause or err)
 
 
 async def start_order(client: Client, task_queue: str, raw_intent: dict[str, Any], summary: str | None = None) -> None:
@@ -67,20 +89,12 @@ class OrderClientActivities:
             await start_order(self._client, self._task_queue, raw, summary)
 
     @activity.defn
-    async def cancel_order(self, order: CancelOrder) -> UpdateOutcome:
-        handle = self._client.get_workflow_handle(order.intent_id)
-        try:
-            return UpdateOutcome(cancel=await handle.execute_update(UPDATE_CANCEL, order.request, result_type=CancelResult))
-        except WorkflowUpdateFailedError as err:
-            return UpdateOutcome(refused=str(err.cause or err))
+    async def cancel_order(self, order: CancelOrder) -> CancelResult:
+        return await cancel_via_client(self._client, order.intent_id, order.request)
 
     @activity.defn
-    async def replace_order(self, order: ReplaceOrder) -> UpdateOutcome:
-        handle = self._client.get_workflow_handle(order.intent_id)
-        try:
-            return UpdateOutcome(replace=await handle.execute_update(UPDATE_REPLACE, order.request, result_type=ReplaceResult))
-        except WorkflowUpdateFailedError as err:
-            return UpdateOutcome(refused=str(err.cause or err))
+    async def replace_order(self, order: ReplaceOrder) -> ReplaceResult:
+        return await replace_via_client(self._client, order.intent_id, order.request)
 
     @activity.defn
     async def ensure_account(self, account: str) -> None:

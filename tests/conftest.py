@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from temporalio.worker import Worker
@@ -19,7 +20,7 @@ from config.load import load_config
 from domain.rules import RigConfig
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from workflows.contract import SEARCH_ATTRIBUTES
+from workflows.contract import SEARCH_ATTRIBUTES, risk_workflow_id
 
 TASK_QUEUE = "risk-rig-test"
 
@@ -62,6 +63,13 @@ async def worker(client: Client, config: RigConfig) -> AsyncIterator[Worker]:
         yield w
 
 
-@pytest.fixture
-def account() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
+@pytest_asyncio.fixture
+async def account(client: Client) -> AsyncIterator[str]:
+    """A fresh account id; its risk workflow (if any) is terminated afterwards, so time-skipped
+    cycles do not keep spinning for the rest of the session."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    yield name
+    try:
+        await client.get_workflow_handle(risk_workflow_id(name)).terminate("test over")
+    except RPCError:
+        pass

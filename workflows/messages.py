@@ -94,6 +94,7 @@ class OrderSnapshot(BaseModel):
     cancel_reason: CancelReason | None = None
     replaces: str | None = None
     replaced_by: str | None = None
+    cancel_result: CancelResult | None = None
     history: list[str] = []
 
 

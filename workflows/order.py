@@ -348,6 +348,7 @@ class OrderWorkflow:
             cancel_reason=self._cancel_reason,
             replaces=self._intent.replaces if self._intent else None,
             replaced_by=self._replaced_by,
+            cancel_result=self._cancel_result,
             history=list(self._history),
         )
 

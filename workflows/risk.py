@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.market import QuoteRequest, market_quotes
-    from activities.orders import CancelOrder, ReplaceOrder, StartOrders, UpdateOutcome
+    from activities.orders import CancelOrder, ReplaceOrder, StartOrders
     from domain.clock import ClockReading, read_clock, to_exchange_time
     from domain.enums import Bucket, IntentKind, OrderState, RejectReason, RiskMode
     from domain.events import ExposureEvent, SessionEvent, TimedEvent, build_shortcut, exposure_event_problem
@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         PretradeReply,
         PretradeRequest,
         ReplaceRequest,
+        ReplaceResult,
         RiskInput,
         RiskResult,
         RiskState,
@@ -80,6 +81,8 @@ class RiskWorkflow:
     async def run(self, inp: RiskInput) -> RiskResult:
         if self._s.clock_anchor_exchange is None:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
+        elif self._s.clock_anchor_workflow is None:
+            self._s.clock_anchor_workflow = workflow.now().isoformat()
         workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value)])
         cycles = 0
         while True:
@@ -91,10 +94,14 @@ class RiskWorkflow:
             if cycles >= self._rules.risk_cycle.cycles_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._s.applied_fill_ids = list(self._fill_ids)[-FILL_IDS_KEPT:]
+                # The next run re-anchors the exchange clock on its own workflow time: a new
+                # run's clock need not continue the old one's (time skipping, for one).
+                self._s.clock_anchor_exchange = self._exchange_now().isoformat()
+                self._s.clock_anchor_workflow = None
                 workflow.continue_as_new(inp.model_copy(update={"state": self._s, "timeline": []}))
             self._wake = False
             try:
-                await workflow.wait_condition(lambda: self._wake, timeout=timedelta(seconds=self._rules.risk_cycle.cycle_seconds))
+                await workflow.wait_condition(lambda: self._wake, timeout=self._until_next_cycle())
             except asyncio.TimeoutError:
                 pass
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -157,6 +164,13 @@ class RiskWorkflow:
         anchor_x = datetime.fromisoformat(self._s.clock_anchor_exchange or "")
         anchor_w = datetime.fromisoformat(self._s.clock_anchor_workflow or "")
         return anchor_x + (workflow.now() - anchor_w)
+
+    def _until_next_cycle(self) -> timedelta:
+        """Cycles fall on whole multiples of cycle_seconds of exchange time (16:15:00, 16:16:00…)."""
+        period = self._rules.risk_cycle.cycle_seconds
+        now = self._exchange_now()
+        into = (now - datetime.combine(now.date(), time(0))).total_seconds() % period
+        return timedelta(seconds=period - into)
 
     def _past_stop(self) -> bool:
         if self._inp.stop_at is None:
@@ -247,10 +261,10 @@ class RiskWorkflow:
                 "replace_order",
                 ReplaceOrder(intent_id=order.intent_id, request=ReplaceRequest(quantity=entry.quantity, limit_price=price, kind=IntentKind.HARD_DERISK, price_rule=rule)),
                 start_to_close_timeout=CLIENT_TIMEOUT,
-                result_type=UpdateOutcome,
+                result_type=ReplaceResult,
             )
-            if outcome.replace is not None and outcome.replace.new_intent_id:
-                new_ids.append(outcome.replace.new_intent_id)
+            if outcome.new_intent_id:
+                new_ids.append(outcome.new_intent_id)
         cycle = self._s.cycle
         await workflow.wait_condition(lambda: all(self._reported(i, cycle) for i in new_ids))
 
