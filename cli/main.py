@@ -1,12 +1,15 @@
-"""`rig`: check config, run the server and worker, work orders, run scenarios and the demo."""
+"""`rig`: check config, work orders, inspect accounts, run scenarios and the demo."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
+from cli import orders, scenarios
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
+from worker.connection import Unreachable, connect
 
 EXIT_BAD_INPUT = 2
 
@@ -28,15 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--universe", default=str(DEFAULT_UNIVERSE), help="universe.yaml (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-config", help="validate risk_rules.yaml and universe.yaml").set_defaults(func=cmd_check_config)
+    orders.add_commands(sub)
+    scenarios.add_commands(sub)
     return parser
+
+
+async def _with_client(args: argparse.Namespace) -> int:
+    if hasattr(args, "run_without_client"):
+        return await args.run_without_client(args)
+    client = await connect()
+    return await args.run(client, args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
+        if hasattr(args, "func"):
+            return args.func(args)
+        return asyncio.run(_with_client(args))
+    except (ConfigError, Unreachable) as err:
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
