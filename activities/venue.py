@@ -17,6 +17,7 @@ from domain.venue import (
     fill_id,
     fill_price,
     fill_quantity,
+    stream_key,
 )
 
 
@@ -27,6 +28,10 @@ class VenueOrder(BaseModel):
     lot_size: int
     params: VenueParams
     quote: Quote
+
+    @property
+    def stream_key(self) -> str:
+        return stream_key(self.intent.intent_id, self.intent.account)
 
 
 class AckResult(BaseModel):
@@ -63,14 +68,14 @@ async def venue_acknowledge(order: VenueOrder) -> AckResult:
 
 @activity.defn
 async def venue_attempt(order: VenueOrder) -> AttemptResult:
-    qty = fill_quantity(order.params, order.intent.intent_id, order.attempt, order.remaining, order.lot_size)
+    qty = fill_quantity(order.params, order.stream_key, order.attempt, order.remaining, order.lot_size)
     return AttemptResult(fill=_fill(order, qty))
 
 
 @activity.defn
 async def venue_cancel(order: VenueOrder) -> AttemptResult:
     """Cancel at the venue; a fill may cross it (returned, to be applied before the cancel)."""
-    qty = cancel_crossing_quantity(order.params, order.intent.intent_id, order.attempt, order.remaining, order.lot_size)
+    qty = cancel_crossing_quantity(order.params, order.stream_key, order.attempt, order.remaining, order.lot_size)
     return AttemptResult(fill=_fill(order, qty))
 
 

@@ -1,7 +1,9 @@
 """The simulated venue's deterministic fill model (DESIGN.md §3).
 
 Each order draws from its own stream seeded by (global seed, intent_id) — per attempt, so a
-retried attempt draws the same numbers and one order never changes another's fills.
+retried attempt draws the same numbers and one order never changes another's fills. The
+intent_id is taken relative to its account (`stream_key`), so the same scenario replayed on a
+fresh account with the same seed fills identically.
 
 - One attempt on arrival (right after the venue acknowledges), then one per risk cycle tick.
 - Per attempt the order fills with the probability of the mode it was issued in
@@ -31,6 +33,10 @@ class VenueParams(BaseModel):
     fill_probability: float
     partial_fill_probability: float
     cancel_cross_probability: float
+
+
+def stream_key(intent_id: str, account: str) -> str:
+    return intent_id.removeprefix(f"{account}-")
 
 
 def stream(seed: int, intent_id: str, attempt: int) -> random.Random:

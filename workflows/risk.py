@@ -85,6 +85,8 @@ class RiskWorkflow:
             self._s.clock_anchor_workflow = workflow.now().isoformat()
         workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value)])
         cycles = 0
+        if inp.state is not None:  # continued-as-new: the carried cycle already ran this minute
+            await self._wait_for_next_cycle()
         while True:
             await self._cycle()
             cycles += 1
@@ -99,11 +101,7 @@ class RiskWorkflow:
                 self._s.clock_anchor_exchange = self._exchange_now().isoformat()
                 self._s.clock_anchor_workflow = None
                 workflow.continue_as_new(inp.model_copy(update={"state": self._s, "timeline": []}))
-            self._wake = False
-            try:
-                await workflow.wait_condition(lambda: self._wake, timeout=self._until_next_cycle())
-            except asyncio.TimeoutError:
-                pass
+            await self._wait_for_next_cycle()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
 
@@ -164,6 +162,14 @@ class RiskWorkflow:
         anchor_x = datetime.fromisoformat(self._s.clock_anchor_exchange or "")
         anchor_w = datetime.fromisoformat(self._s.clock_anchor_workflow or "")
         return anchor_x + (workflow.now() - anchor_w)
+
+    async def _wait_for_next_cycle(self) -> None:
+        """Until the next cycle time, or at once when an injected event wakes the cycle."""
+        self._wake = False
+        try:
+            await workflow.wait_condition(lambda: self._wake, timeout=self._until_next_cycle())
+        except asyncio.TimeoutError:
+            pass
 
     def _until_next_cycle(self) -> timedelta:
         """Cycles fall on whole multiples of cycle_seconds of exchange time (16:15:00, 16:16:00…)."""

@@ -1,0 +1,62 @@
+"""The README's `temporal` CLI lines, run exactly as written against the real binary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from config.load import load_config
+from worker.main import build_worker
+from worker.server import temporal_binary
+from workflows.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_commands() -> list[str]:
+    block = re.search(r"<!-- temporal-cli:begin -->\n```sh\n(.*?)```\n<!-- temporal-cli:end -->", README.read_text(), re.S)
+    assert block, "README lost its temporal CLI block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+async def run(command: str, address: str) -> str:
+    argv = shlex.split(command)
+    assert argv[0] == "temporal"
+    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default"}
+    done = await asyncio.to_thread(subprocess.run, [temporal_binary(), *argv[1:]], capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+async def test_readme_temporal_cli_lines(env):
+    address = env.client.service_client.config.target_host
+    # A plain (not time-skipping) client: the desk1 account runs in real time, as for a user.
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    start, query, listing, cancel, scenario = readme_commands()
+    async with build_worker(client, DEFAULT_TASK_QUEUE, load_config()):
+        assert "desk1-o4" in await run(start, address)
+        assert "desk1-o4" in await run(start, address), "a repeat start returns the existing order"
+        for _ in range(50):
+            state = await run(query, address)
+            if '"WORKING"' in state:
+                break
+            await asyncio.sleep(0.1)
+        assert '"state":"WORKING"' in state
+        for _ in range(50):
+            listed = await run(listing, address)
+            if "desk1-o4" in listed:
+                break
+            await asyncio.sleep(0.2)
+        assert "desk1-o4" in listed
+        canceled = await run(cancel, address)
+        assert "accepted:true" in canceled and "state:CANCELED" in canceled
+        report = await run(scenario, address)
+        assert "Status          COMPLETED" in report and '"passed":true' in report.replace(" ", "") and "SOFT_DERISK" in report
+    await client.get_workflow_handle(risk_workflow_id("desk1")).terminate("test over")
