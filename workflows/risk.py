@@ -75,14 +75,15 @@ class RiskWorkflow:
         self._fill_ids = dict.fromkeys(self._s.applied_fill_ids)
         self._quotes: dict[str, Quote] = {}
         self._wake = False
-
-    # ── run ──────────────────────────────────────────────────────────────────────────────────
-    @workflow.run
-    async def run(self, inp: RiskInput) -> RiskResult:
+        # Anchored here, not in run: signals (pre-trade requests) may be handled before run starts.
         if self._s.clock_anchor_exchange is None:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
         elif self._s.clock_anchor_workflow is None:
             self._s.clock_anchor_workflow = workflow.now().isoformat()
+
+    # ── run ──────────────────────────────────────────────────────────────────────────────────
+    @workflow.run
+    async def run(self, inp: RiskInput) -> RiskResult:
         workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value)])
         cycles = 0
         if inp.state is not None:  # continued-as-new: the carried cycle already ran this minute
@@ -346,7 +347,9 @@ class RiskWorkflow:
         marks = self._all_marks()
         if isinstance(raw.symbol, str) and raw.symbol in self._instruments:
             marks[raw.symbol] = self._mark(raw.symbol)
-        snapshot = AccountSnapshot(equity=s.equity, positions=list(s.positions.values()), open_orders=self._open_orders(), marks=marks)
+        # model_construct: the ledger holds validated models already; re-validating 500 of them per
+        # request would make the serialized pre-trade path quadratic in open orders.
+        snapshot = AccountSnapshot.model_construct(equity=s.equity, positions=list(s.positions.values()), open_orders=self._open_orders(), marks=marks)
         verdict = check_order(raw, snapshot, self._exposure(), s.mode, self._config)
         if not verdict.approved or verdict.intent is None:
             self._record_outcome_of_rejection(intent_id, verdict.reason, raw)
