@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timedelta
 
@@ -17,12 +18,15 @@ from activities.venue import VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
 from domain.rules import RigConfig
 from worker.connection import Unreachable, connect, task_queue
+from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
 from workflows.scenario import ScenarioWorkflow
 
 WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow]
-GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+# On SIGTERM, in-flight activities get this long to finish (RIG_SHUTDOWN_GRACE_SECONDS);
+# workflow tasks are short and simply go back to the server for another worker.
+GRACEFUL_SHUTDOWN = timedelta(seconds=float(os.environ.get("RIG_SHUTDOWN_GRACE_SECONDS", "10")))
 
 
 def build_worker(client: Client, queue: str, config: RigConfig) -> Worker:
@@ -38,22 +42,24 @@ def build_worker(client: Client, queue: str, config: RigConfig) -> Worker:
 
 async def run() -> int:
     config = load_config()
-    client = await connect()
+    runtime = metrics_runtime()
+    client = await connect(**({"runtime": runtime} if runtime else {}))
     queue = task_queue()
     worker = build_worker(client, queue, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.info("worker on task queue %s at %s", queue, client.service_client.config.target_host)
     async with worker:
         print(f"worker polling task queue {queue!r} on {client.service_client.config.target_host}", flush=True)
+        logging.info("worker polling task queue %s", queue)
         await stop.wait()
+        logging.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())
     return 0
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         return asyncio.run(run())
     except (Unreachable, ConfigError) as err:

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import Fill, Intent, Quote
     from domain.pretrade import RawIntent
     from workflows import contract as c
+    from workflows import metrics
     from workflows.messages import (
         CancelRequest,
         CancelResult,
@@ -177,6 +178,7 @@ class OrderWorkflow:
             return
         self._fills.append(fill)
         self._filled += fill.quantity
+        metrics.fill_applied(self._intent.kind.value)
         self._apply(fill_event(self._filled, self._intent.quantity), f"fill {fill.quantity} @ {fill.price:.2f} ({fill.fill_id})")
 
     async def _cancel_at_venue(self) -> None:
@@ -194,6 +196,9 @@ class OrderWorkflow:
         self._history.append(f"{workflow.now().isoformat()} {event.value} → {self._state.value}: {note}")
         workflow.upsert_search_attributes([c.SA_ORDER_STATE.value_set(self._state.value)])
         workflow.set_current_details(self._details())
+        if self._state.is_terminal:
+            reason = self._reject_reason or self._cancel_reason
+            metrics.order_finished(self._state.value, reason.value if reason else None)
 
     def _reject(self, reason: RejectReason, message: str, event: OrderEvent = OrderEvent.PRETRADE_REJECTED) -> None:
         self._reject_reason, self._reject_message = reason, message

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.pretrade import RawIntent, check_order
     from domain.venue import VenueParams
     from workflows import contract as c
+    from workflows import metrics
     from workflows.messages import (
         CancelRequest,
         DecisionRecord,
@@ -128,7 +129,9 @@ class RiskWorkflow:
             reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
         )
+        metrics.decision_made(decision.mode.value, decision.reason.value)
         if previous is not decision.mode:
+            metrics.mode_changed(previous.value, decision.mode.value)
             workflow.upsert_search_attributes([c.SA_RISK_MODE.value_set(decision.mode.value)])
             workflow.logger.info("mode %s → %s: %s", previous.value, decision.mode.value, decision.sentence)
         if decision.mode is not RiskMode.HARD_DERISK:

@@ -1,0 +1,72 @@
+"""Helpers for drills: worker processes (the same entry point as the Docker image), a drill
+account, many orders, and the ledger-equals-fills check."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+
+from config.load import load_config
+from tests.accounts import intent, with_fills
+from workflows.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
+from workflows.messages import OrderSnapshot, RiskInput, RiskView
+
+WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tasks held by a killed worker come back after their workflow task timeout (10 s by default);
+# a shorter one keeps the drill short without changing what it proves.
+DRILL_TASK_TIMEOUT = timedelta(seconds=2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker_process(address: str, queue: str, **extra_env: str) -> subprocess.Popen:
+    environ = os.environ | {"TEMPORAL_ADDRESS": address, "RIG_TASK_QUEUE": queue, "TEMPORAL_NAMESPACE": "default"} | extra_env
+    return subprocess.Popen([sys.executable, *WORKER_COMMAND], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+async def wait_polling(proc: subprocess.Popen) -> None:
+    line = await asyncio.to_thread(proc.stdout.readline)
+    while "worker polling" not in line:
+        assert proc.poll() is None, f"worker exited: {line}"
+        line = await asyncio.to_thread(proc.stdout.readline)
+
+
+async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:
+    config = with_fills(load_config(), 1, **fills)
+    await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00"),
+                                id=risk_workflow_id(account), task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT)
+
+
+async def submit_many(client: Client, account: str, queue: str, n: int) -> list:
+    raws = [intent(account, f"k{i:03d}", symbol=("AAPL", "MSFT", "XOM", "KO")[i % 4], quantity=100, limit_price=None, order_type="MARKET") for i in range(n)]
+    return await asyncio.gather(*[
+        client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT) for r in raws
+    ])
+
+
+async def assert_ledger_is_sum_of_fills(client: Client, account: str, snaps: list[OrderSnapshot]) -> None:
+    assert all(s.state.is_terminal for s in snaps), [s.state for s in snaps if not s.state.is_terminal]
+    fill_ids = [f.fill_id for s in snaps for f in s.fills]
+    assert len(fill_ids) == len(set(fill_ids)), "a fill was applied twice"
+    expected: dict[str, int] = {}
+    for s in snaps:
+        for f in s.fills:
+            expected[f.symbol] = expected.get(f.symbol, 0) + f.signed_quantity
+    view = await client.get_workflow_handle(risk_workflow_id(account)).query(QUERY_STATE, result_type=RiskView)
+    held = {p.symbol: p.quantity for p in view.positions if p.quantity}
+    assert held == {k: v for k, v in expected.items() if v}
+    assert all(o.synthetic for o in view.open_orders)
