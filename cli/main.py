@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cli import orders, scenarios
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
-from worker.connection import Unreachable, connect
+from worker.connection import Unreachable, connect, exit_now
 
 EXIT_BAD_INPUT = 2
 
@@ -49,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "func"):
             return args.func(args)
         return asyncio.run(_with_client(args))
-    except (ConfigError, Unreachable) as err:
+    except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Unreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        exit_now(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         return 130

@@ -150,3 +150,21 @@ async def test_metrics_endpoint_counts_the_rigs_work(env):
     assert "temporal_workflow_completed" in after or "workflow_completed" in after  # the SDK's own
     json_lines = [line for line in output.splitlines() if line.startswith("{")]
     assert json_lines and all('"level"' in line for line in json_lines)
+
+
+def _rig(*args: str, **env: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ | env, timeout=60)
+
+
+def test_connection_problems_are_one_clear_line():
+    port = free_port()  # nothing listens there
+    for extra in ({}, {"TEMPORAL_TLS": "true"}):
+        run = _rig("list", TEMPORAL_ADDRESS=f"127.0.0.1:{port}", **extra)
+        assert run.returncode == 2 and "Traceback" not in run.stderr
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"cannot reach Temporal at 127.0.0.1:{port}" in lines[0] and "make server" in lines[0]
+    run = _rig("list", TEMPORAL_TLS_CLIENT_CERT_PATH="/nonexistent/cert.pem", TEMPORAL_TLS_CLIENT_KEY_PATH="/nonexistent/key.pem")
+    assert run.returncode == 2 and run.stderr.strip().count("\n") == 0
+    assert "bad Temporal client settings" in run.stderr and "/nonexistent/cert.pem" in run.stderr

@@ -5,7 +5,8 @@ An unreachable server is one clear line that says where and how to start one."""
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -25,7 +26,10 @@ def task_queue() -> str:
 
 
 def connect_settings() -> dict[str, Any]:
-    settings: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    try:
+        settings: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    except Exception as err:  # noqa: BLE001 — a bad profile file or TLS path: one line, not a trace
+        raise Unreachable(f"bad Temporal client settings: {err}") from None
     settings.setdefault("target_host", DEFAULT_ADDRESS)
     settings["target_host"] = settings.get("target_host") or DEFAULT_ADDRESS
     settings["namespace"] = settings.get("namespace") or DEFAULT_NAMESPACE
@@ -46,3 +50,11 @@ async def connect(**overrides: Any) -> Client:
             f"cannot reach Temporal at {settings['target_host']} (namespace {settings['namespace']}): {first}. "
             "Start the embedded server with `make server`, or set TEMPORAL_ADDRESS to a running one."
         ) from None
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit without interpreter teardown: after a failed TLS connect the SDK's native runtime can
+    crash while being torn down (seen: SIGSEGV), which would turn a clear exit 2 into 139."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -17,7 +17,7 @@ from activities.scenarios import load_scenario
 from activities.venue import VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
 from domain.rules import RigConfig
-from worker.connection import Unreachable, connect, task_queue
+from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
@@ -62,9 +62,12 @@ def main() -> int:
     configure_logging()
     try:
         return asyncio.run(run())
-    except (Unreachable, ConfigError) as err:
+    except ConfigError as err:
         print(f"error: {err}", flush=True)
         return 2
+    except Unreachable as err:
+        print(f"error: {err}", flush=True)
+        exit_now(2)
 
 
 if __name__ == "__main__":
