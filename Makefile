@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test bench server worker check-config scenarios clean
+.PHONY: venv browser demo test bench server worker check-config scenarios clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -17,7 +17,15 @@ venv: $(STAMP)
 demo: venv          ## the main job: every scenario against an embedded Temporal, with UI links
 	$(PY) -m cli demo $(DEMO_ARGS)
 
-test: venv          ## the whole suite against a real Temporal dev server
+# The report test opens the HTML report in Debian's chromium (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the report test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the report test needs chromium: sudo apt-get install chromium" >&2; fi; }
+
+test: venv browser  ## the whole suite against a real Temporal dev server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run

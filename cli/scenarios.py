@@ -7,6 +7,7 @@ import asyncio
 import time
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.testing import TimeSkippingConfig, TimeSkipper
@@ -18,7 +19,9 @@ from worker import server
 from worker.connection import address, connect, connect_settings, task_queue
 from worker.main import build_worker
 from config.load import load_config
-from workflows.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW
+from report import page
+from workflows.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
+from workflows.messages import RiskResult
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
 
@@ -55,7 +58,14 @@ async def time_skipping_client(client: Client) -> Client:
     return TimeSkipper(client, config=TimeSkippingConfig(max_session_skip_count=1_000_000)).client
 
 
-async def run_scenarios(client: Client, names: list[str]) -> int:
+async def write_report(client: Client, report: ScenarioReport, directory: Path) -> Path:
+    result = await client.get_workflow_handle(risk_workflow_id(report.account), result_type=RiskResult).result()
+    html = page.render(result, title=f"Scenario {report.name}", hard_cap_pct=load_config().rules.hard_cap_pct,
+                       ui_workflow=ui_workflow, verdict=(report.passed, report.failures))
+    return page.write(directory / f"{report.name}.html", html)
+
+
+async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
     skipping = await time_skipping_client(client)
     results = []
     for name in names:
@@ -83,13 +93,16 @@ async def run_scenarios(client: Client, names: list[str]) -> int:
         print(f"  {name:<28} {ui_workflow(workflow_id)}")
         if report is not None and report.order_workflow_ids:
             print(f"  {'':<28} orders: {ui_account_orders(report.account)}")
+    if report_dir is not None:
+        written = [await write_report(client, r[2], report_dir) for r in results if r[2] is not None]
+        print(f"\nreports: {len(written)} HTML files in {report_dir}/ (open {written[0] if written else ''} in a browser)")
     print(f"\n{passed}/{len(results)} passed")
     return 0 if passed == len(results) else 1
 
 
 async def scenarios_command(client: Client, args: argparse.Namespace) -> int:
     names = args.names or scenario_names()
-    return await run_scenarios(client, names)
+    return await run_scenarios(client, names, Path(args.report) if args.report else None)
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -105,7 +118,7 @@ async def demo(args: argparse.Namespace) -> int:
     try:
         client = await connect()
         async with build_worker(client, task_queue(), load_config()):
-            code = await run_scenarios(client, args.names or scenario_names())
+            code = await run_scenarios(client, args.names or scenario_names(), Path(args.report))
             if args.keep:
                 print(f"\nkept up for inspection at http://{host}:{port + 1000} — Ctrl-C stops the worker and the server")
                 try:
@@ -122,10 +135,12 @@ async def demo(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="run scenarios (all, or the names given) on a running worker")
     p.add_argument("names", nargs="*", help=f"known: {', '.join(scenario_names())}")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report per scenario into DIR")
     p.set_defaults(run=scenarios_command)
     p = sub.add_parser("demo", help="embedded server + worker + every scenario, with UI links")
     p.add_argument("names", nargs="*")
     p.add_argument("--keep", action="store_true", help="keep the server and worker up afterwards")
+    p.add_argument("--report", metavar="DIR", default="reports", help="HTML reports directory (default: %(default)s)")
     p.set_defaults(run_without_client=demo)
 
 

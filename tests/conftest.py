@@ -5,6 +5,8 @@ No test may pass by skipping: a skipped test fails the session (see pytest_sessi
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -16,11 +18,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.scenarios import scenario_names
 from config.load import load_config
+from scenarios.spec import ScenarioReport
 from domain.rules import RigConfig
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from workflows.contract import SEARCH_ATTRIBUTES, risk_workflow_id
+from workflows.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
 
 TASK_QUEUE = "risk-rig-test"
 
@@ -73,3 +77,15 @@ async def account(client: Client) -> AsyncIterator[str]:
         await client.get_workflow_handle(risk_workflow_id(name)).terminate("test over")
     except RPCError:
         pass
+
+
+@pytest_asyncio.fixture(scope="session")
+async def scenario_runs(client, worker) -> dict[str, asyncio.Task]:
+    async def run(name: str) -> tuple[ScenarioReport, float]:
+        started = time.monotonic()
+        report = await client.execute_workflow(
+            SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport
+        )
+        return report, time.monotonic() - started
+
+    return {name: asyncio.create_task(run(name)) for name in scenario_names()}

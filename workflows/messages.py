@@ -119,6 +119,18 @@ class IntentRecord(BaseModel):
     intent: Intent
 
 
+class FillRecord(BaseModel):
+    """A fill as the account applied it, stamped with exchange time (for the day's chart)."""
+
+    exchange_time: str
+    fill_id: str
+    intent_id: str
+    symbol: str
+    side: str
+    quantity: int
+    price: float
+
+
 class OrderOutcome(BaseModel):
     intent_id: str
     state: OrderState
@@ -158,6 +170,7 @@ class RiskState(BaseModel):
     decisions: list[DecisionRecord] = []
     intents: list[IntentRecord] = []
     outcomes: dict[str, OrderOutcome] = {}
+    fills: list[FillRecord] = []
     cycle: int = 0
     clock_anchor_exchange: str | None = None  # ISO exchange-local datetime at the anchor
     clock_anchor_workflow: str | None = None  # ISO workflow time at the anchor
@@ -183,6 +196,7 @@ class RiskResult(BaseModel):
     decisions: list[DecisionRecord]
     intents: list[IntentRecord]
     outcomes: dict[str, OrderOutcome]
+    fills: list[FillRecord] = []
     final_exposure: Exposure | None
     positions: list[Position]
 

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         CancelRequest,
         DecisionRecord,
+        FillRecord,
         IntentRecord,
         LedgerOrder,
         OrderOutcome,
@@ -51,6 +52,7 @@ CLIENT_TIMEOUT = timedelta(seconds=30)
 QUOTE_TIMEOUT = timedelta(seconds=10)
 FILL_IDS_KEPT = 20_000
 OUTCOMES_KEPT = 2_000
+FILLS_KEPT = 2_000
 
 
 def position_key(symbol: str, bucket: Bucket) -> str:
@@ -387,6 +389,12 @@ class RiskWorkflow:
             if fill.fill_id in self._fill_ids:
                 continue
             self._fill_ids[fill.fill_id] = None
+            s.fills.append(FillRecord(
+                exchange_time=self._exchange_now().strftime("%H:%M:%S"), fill_id=fill.fill_id, intent_id=fill.intent_id,
+                symbol=fill.symbol, side=fill.side.value, quantity=fill.quantity, price=fill.price,
+            ))
+            if len(s.fills) > 2 * FILLS_KEPT:
+                s.fills = s.fills[-FILLS_KEPT:]
             key = position_key(fill.symbol, fill.bucket)
             held = s.positions.get(key)
             qty = (held.quantity if held else 0) + fill.signed_quantity
@@ -458,7 +466,7 @@ class RiskWorkflow:
     def _result(self) -> RiskResult:
         return RiskResult(
             account=self._inp.account, decisions=self._s.decisions, intents=self._s.intents, outcomes=self._s.outcomes,
-            final_exposure=self._exposure(), positions=list(self._s.positions.values()),
+            fills=self._s.fills, final_exposure=self._exposure(), positions=list(self._s.positions.values()),
         )
 
     def _details(self, record: DecisionRecord) -> str:
