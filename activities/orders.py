@@ -19,7 +19,6 @@ from workflows.messages import CancelRequest, CancelResult, OrderSnapshot, Repla
 
 class StartOrders(BaseModel):
     intents: list[dict[str, Any]]  # raw intents: the order workflow validates them itself
-    summaries: list[str]
 
 
 class CancelOrder(BaseModel):
@@ -61,7 +60,16 @@ def _refusal(snap: OrderSnapshot, action: str, err: Exception) -> str:
     return str(cause or err)
 
 
-async def start_order(client: Client, task_queue: str, raw_intent: dict[str, Any], summary: str | None = None) -> None:
+def order_summary(raw: dict[str, Any]) -> str:
+    """The UI's one-line summary, e.g. "SELL 500 ABC @ 101.24 LIMIT — SOFT_DERISK"."""
+    price = raw.get("limit_price")
+    priced = f"@ {price:.2f} LIMIT" if isinstance(price, (int, float)) else str(raw.get("order_type") or "MARKET")
+    kind = raw.get("kind") or "NEW"
+    replaces = f" (replaces {raw['replaces']})" if raw.get("replaces") else ""
+    return f"{raw.get('side')} {raw.get('quantity')} {raw.get('symbol')} {priced} — {kind}{replaces}"
+
+
+async def start_order(client: Client, task_queue: str, raw_intent: dict[str, Any]) -> None:
     """Start an OrderWorkflow with id = intent_id; an existing one (running or closed) wins."""
     try:
         await client.start_workflow(
@@ -71,7 +79,7 @@ async def start_order(client: Client, task_queue: str, raw_intent: dict[str, Any
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=summary,
+            static_summary=order_summary(raw_intent),
         )
     except WorkflowAlreadyStartedError:
         pass  # closed with this id already: the intent was executed once, that is the order
@@ -85,8 +93,8 @@ class OrderClientActivities:
 
     @activity.defn
     async def start_orders(self, batch: StartOrders) -> None:
-        for raw, summary in zip(batch.intents, batch.summaries, strict=True):
-            await start_order(self._client, self._task_queue, raw, summary)
+        for raw in batch.intents:
+            await start_order(self._client, self._task_queue, raw)
 
     @activity.defn
     async def cancel_order(self, order: CancelOrder) -> CancelResult:

@@ -41,7 +41,7 @@ def synthetic_book(seed: int = 7) -> tuple[RigConfig, float, list[Position], lis
     orders = [
         OpenOrder(
             intent_id=f"o{i}",
-            symbol=(s := rng.choice(symbols)),
+            symbol=(_s := rng.choice(symbols)),
             bucket=rng.choice(list(Bucket)),
             side=rng.choice(list(Side)),
             remaining=rng.randint(1, 500),

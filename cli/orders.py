@@ -40,7 +40,7 @@ async def submit(client: Client, args: argparse.Namespace) -> int:
     raw = {"intent_id": intent_id, "account": args.account, "symbol": args.symbol, "side": args.side, "quantity": args.qty,
            "order_type": "MARKET" if args.price is None else "LIMIT", "limit_price": args.price, "bucket": args.bucket,
            "reduce_only": args.reduce_only}
-    await start_order(client, task_queue(), raw, f"{args.side} {args.qty} {args.symbol} (rig submit)")
+    await start_order(client, task_queue(), raw)
     print(f"submitted {intent_id} (workflow id = intent id; a repeat returns the same order)")
     if args.wait:
         snap = await client.get_workflow_handle(intent_id, result_type=OrderSnapshot).result()

@@ -10,16 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.testing import TimeSkippingConfig, TimeSkipper
+from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.scenarios import scenario_names
 from cli.tables import table
+from config.load import load_config
+from report import page
 from scenarios.spec import ScenarioReport
 from worker import server
 from worker.connection import address, connect, connect_settings, task_queue
 from worker.main import build_worker
-from config.load import load_config
-from report import page
 from workflows.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
 from workflows.messages import RiskResult
 

@@ -8,10 +8,9 @@ The shortcut builds longs at a $100 mark in the first four lot-1 instruments of 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import BaseModel, Field
-
-from typing import Any
 
 from domain.enums import Bucket, CancelReason, Side
 from domain.models import OpenOrder, Position

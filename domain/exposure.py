@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pydantic import BaseModel
 
 from domain.enums import Bucket, Side
-from domain.models import OpenOrder, Position, PositionKey
+from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 
 

@@ -13,7 +13,6 @@ from tests.conftest import TASK_QUEUE
 from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
 from workflows.messages import OrderSnapshot, RiskInput
 
-
 ORDER_TEST_CYCLE_SECONDS = 1
 
 

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.scenarios import scenario_names
 from config.load import load_config
-from scenarios.spec import ScenarioReport
 from domain.rules import RigConfig
+from scenarios.spec import ScenarioReport
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
 from workflows.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id

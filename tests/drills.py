@@ -14,7 +14,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from config.load import load_config
-from tests.accounts import intent, with_fills
+from tests.accounts import finish, intent, with_fills
 from workflows.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
 from workflows.messages import OrderSnapshot, RiskInput, RiskView
 
@@ -70,3 +70,16 @@ async def assert_ledger_is_sum_of_fills(client: Client, account: str, snaps: lis
     held = {p.symbol: p.quantity for p in view.positions if p.quantity}
     assert held == {k: v for k, v in expected.items() if v}
     assert all(o.synthetic for o in view.open_orders)
+
+
+async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, account: str, handles: list) -> None:
+    """A new worker process takes over: every order must end terminal, the ledger = Σ fills."""
+    worker = worker_process(address, queue)
+    try:
+        await wait_polling(worker)
+        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
+        await assert_ledger_is_sum_of_fills(client, account, snaps)
+        await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
+    finally:
+        worker.terminate()
+        worker.wait(15)

@@ -11,11 +11,20 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from config.load import load_config
 from tests.accounts import finish
-from tests.drills import assert_ledger_is_sum_of_fills, free_port, start_account, submit_many, wait_polling, worker_process
+from tests.drills import (
+    assert_ledger_is_sum_of_fills,
+    finish_on_a_fresh_worker,
+    free_port,
+    start_account,
+    submit_many,
+    wait_polling,
+    worker_process,
+)
 from worker import server
 from worker.main import build_worker
 from workflows.contract import QUERY_STATE, risk_workflow_id
 from workflows.messages import OrderSnapshot
+
 
 async def test_worker_sigkill_with_orders_in_flight(env, account):
     address = env.client.service_client.config.target_host
@@ -34,15 +43,7 @@ async def test_worker_sigkill_with_orders_in_flight(env, account):
     finally:
         if first.poll() is None:
             first.kill()
-    second = worker_process(address, queue)
-    try:
-        await wait_polling(second)
-        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=120)
-        await assert_ledger_is_sum_of_fills(client, account, snaps)
-        await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
-    finally:
-        second.terminate()
-        second.wait(15)
+    await finish_on_a_fresh_worker(client, address, queue, account, handles)
 
 
 async def test_server_restart_on_the_same_sqlite_file(tmp_path):

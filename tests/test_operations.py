@@ -19,7 +19,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from scenarios.spec import ScenarioReport
 from tests.accounts import finish
-from tests.drills import WORKER_COMMAND, assert_ledger_is_sum_of_fills, free_port, start_account, submit_many, wait_polling, worker_process
+from tests.drills import (
+    WORKER_COMMAND,
+    assert_ledger_is_sum_of_fills,
+    finish_on_a_fresh_worker,
+    free_port,
+    start_account,
+    submit_many,
+    wait_polling,
+    worker_process,
+)
 from worker.server import server_command
 from workflows.contract import DEFAULT_TASK_QUEUE, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
 
@@ -104,15 +113,7 @@ async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, accoun
     finally:
         if first.poll() is None:
             first.kill()
-    second = worker_process(address, queue)
-    try:
-        await wait_polling(second)
-        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
-        await assert_ledger_is_sum_of_fills(client, account, snaps)
-        await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
-    finally:
-        second.terminate()
-        second.wait(15)
+    await finish_on_a_fresh_worker(client, address, queue, account, handles)
 
 
 def _scrape(port: int) -> str:

@@ -5,14 +5,14 @@ import math
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.orders import cancel_via_client, replace_via_client, start_order
 from domain.enums import CancelReason, OrderState, RejectReason
 from tests.accounts import finish, intent, open_account, submit
-from activities.orders import cancel_via_client, replace_via_client, start_order
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from tests.conftest import TASK_QUEUE
-from workflows.contract import QUERY_STATE, UPDATE_REPLACE, risk_workflow_id
-from workflows.messages import CancelRequest, CancelResult, OrderSnapshot, ReplaceRequest, ReplaceResult, RiskView
+from workflows.contract import ORDER_WORKFLOW, QUERY_STATE, UPDATE_REPLACE, risk_workflow_id
+from workflows.messages import CancelRequest, OrderSnapshot, ReplaceRequest, ReplaceResult, RiskView
 
 
 async def wait_state(handle, states, timeout=30.0) -> OrderSnapshot:
@@ -69,10 +69,7 @@ async def test_bad_intents_end_rejected_with_a_reason(env, client, worker, confi
 
 
 async def test_non_object_and_accountless_intents_end_rejected(client, worker, account):
-    from temporalio.client import Client  # noqa: F401  (documentation: these never reach an account)
-    from tests.conftest import TASK_QUEUE
-    from workflows.contract import ORDER_WORKFLOW
-
+    # These never reach an account: the order rejects them itself.
     snap = await client.execute_workflow(ORDER_WORKFLOW, "not an intent", id=f"{account}-x1", task_queue=TASK_QUEUE, result_type=OrderSnapshot)
     assert (snap.state, snap.reject_reason) == (OrderState.REJECTED, RejectReason.MALFORMED_INTENT)
     snap = await client.execute_workflow(ORDER_WORKFLOW, {"symbol": "AAPL"}, id=f"{account}-x2", task_queue=TASK_QUEUE, result_type=OrderSnapshot)

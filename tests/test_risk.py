@@ -14,7 +14,7 @@ from domain.models import Position
 from scenarios.spec import ScenarioReport
 from tests.accounts import open_account
 from tests.conftest import TASK_QUEUE
-from workflows.contract import SA_RISK_MODE, QUERY_STATE, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
+from workflows.contract import QUERY_STATE, RISK_WORKFLOW, SA_RISK_MODE, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
 from workflows.messages import RiskInput, RiskResult, RiskView
 
 MARK = 500.0  # bid 499.95 / ask 500.05, SOFT sells at 499.99: every price rule is distinguishable

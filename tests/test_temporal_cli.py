@@ -35,6 +35,15 @@ async def run(command: str, address: str) -> str:
     return done.stdout
 
 
+async def run_until(command: str, address: str, wanted: str, attempts: int = 50) -> str:
+    for _ in range(attempts):
+        out = await run(command, address)
+        if wanted in out:
+            return out
+        await asyncio.sleep(0.2)
+    return out
+
+
 async def test_readme_temporal_cli_lines(env):
     address = env.client.service_client.config.target_host
     # A plain (not time-skipping) client: the desk1 account runs in real time, as for a user.
@@ -43,18 +52,8 @@ async def test_readme_temporal_cli_lines(env):
     async with build_worker(client, DEFAULT_TASK_QUEUE, load_config()):
         assert "desk1-o4" in await run(start, address)
         assert "desk1-o4" in await run(start, address), "a repeat start returns the existing order"
-        for _ in range(50):
-            state = await run(query, address)
-            if '"WORKING"' in state:
-                break
-            await asyncio.sleep(0.1)
-        assert '"state":"WORKING"' in state
-        for _ in range(50):
-            listed = await run(listing, address)
-            if "desk1-o4" in listed:
-                break
-            await asyncio.sleep(0.2)
-        assert "desk1-o4" in listed
+        assert '"state":"WORKING"' in await run_until(query, address, '"state":"WORKING"')
+        assert "desk1-o4" in await run_until(listing, address, "desk1-o4")  # visibility catches up
         canceled = await run(cancel, address)
         assert "accepted:true" in canceled and "state:CANCELED" in canceled
         report = await run(scenario, address)

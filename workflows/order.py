@@ -290,9 +290,8 @@ class OrderWorkflow:
                 result = self._replace_answer(True, f"replaced by {self._replaced_by}", new_raw["intent_id"])
         await self._report()  # the account releases this order before the new one asks
         if new_raw is not None:
-            summary = f"{new_raw['side']} {new_raw['quantity']} {new_raw['symbol']} (replaces {self._intent_id})"
             await workflow.execute_activity(
-                "start_orders", StartOrders(intents=[new_raw], summaries=[summary]), start_to_close_timeout=CLIENT_TIMEOUT
+                "start_orders", StartOrders(intents=[new_raw]), start_to_close_timeout=CLIENT_TIMEOUT
             )
         self._replace_result = result
         return result
@@ -321,7 +320,7 @@ class OrderWorkflow:
             "bucket": intent.bucket.value,
             "side": intent.side.value,
             "quantity": request.quantity - self._filled,
-            "order_type": intent.order_type.value if request.limit_price is None or intent.order_type is OrderType.LIMIT else OrderType.LIMIT.value,
+            "order_type": OrderType.LIMIT.value if request.limit_price is not None else intent.order_type.value,
             "limit_price": request.limit_price if request.limit_price is not None else intent.limit_price,
             "kind": kind.value,
             "reduce_only": intent.reduce_only or kind is not IntentKind.NEW,

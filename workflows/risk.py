@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, time, timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -218,7 +219,7 @@ class RiskWorkflow:
             raw = spec.model_dump(exclude={"id"}) | {"intent_id": intent_id, "account": account}
             self._s.submitted.append(intent_id)
             await workflow.execute_activity(
-                "start_orders", StartOrders(intents=[raw], summaries=[f"{spec.side} {spec.quantity} {spec.symbol} (scenario order {spec.id})"]),
+                "start_orders", StartOrders(intents=[raw]),
                 start_to_close_timeout=CLIENT_TIMEOUT,
             )
             await workflow.wait_condition(lambda: self._reported(intent_id, self._s.cycle))
@@ -292,7 +293,7 @@ class RiskWorkflow:
             s.intents.append(IntentRecord(cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), intent=intent))
         await workflow.execute_activity(
             "start_orders",
-            StartOrders(intents=[i.model_dump(mode="json") for i in intents], summaries=[i.summary() for i in intents]),
+            StartOrders(intents=[i.model_dump(mode="json") for i in intents]),
             start_to_close_timeout=CLIENT_TIMEOUT,
         )
         ids = [i.intent_id for i in intents]
