@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from worker import server
+from worker.connection import connect
 
 
 def free_port() -> int:
@@ -28,7 +28,7 @@ async def embedded_server() -> AsyncIterator[Client]:
         port = free_port()
         proc = server.start("127.0.0.1", port, Path(tmp) / "bench.sqlite")
         try:
-            yield await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+            yield await connect(target_host=f"127.0.0.1:{port}", namespace="default")
         finally:
             server.stop(proc)
 

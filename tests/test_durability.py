@@ -21,6 +21,7 @@ from tests.drills import (
     worker_process,
 )
 from worker import server
+from worker.connection import connect
 from worker.main import build_worker
 from workflows.contract import QUERY_STATE, risk_workflow_id
 from workflows.messages import OrderSnapshot
@@ -52,7 +53,7 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
     queue, account = "restart-drill", "restart"
     proc = server.start("127.0.0.1", port, db)
     try:
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await connect(target_host=f"127.0.0.1:{port}", namespace="default")
         async with build_worker(client, queue, load_config()):
             await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
             handles = await submit_many(client, account, queue, 30)
@@ -61,7 +62,7 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc = server.start("127.0.0.1", port, db)
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await connect(target_host=f"127.0.0.1:{port}", namespace="default")
         for h in handles[:5]:  # histories survived: every event recorded before the kill is there
             events = [e async for e in client.get_workflow_handle(h.id).fetch_history_events()]
             assert len(events) >= before[h.id] and events[0].HasField("workflow_execution_started_event_attributes")

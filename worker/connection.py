@@ -4,6 +4,7 @@ An unreachable server is one clear line that says where and how to start one."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from typing import Any, NoReturn
@@ -40,16 +41,27 @@ def address() -> str:
     return connect_settings()["target_host"]
 
 
+STARTING_UP_RETRIES = 60  # × 0.5 s: a dev server that just opened its port may not be healthy yet
+
+
 async def connect(**overrides: Any) -> Client:
     settings = connect_settings() | overrides
-    try:
-        return await Client.connect(**settings, data_converter=pydantic_data_converter)
-    except Exception as err:  # noqa: BLE001 — the SDK raises RuntimeError with a long chain
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise Unreachable(
-            f"cannot reach Temporal at {settings['target_host']} (namespace {settings['namespace']}): {first}. "
-            "Start the embedded server with `make server`, or set TEMPORAL_ADDRESS to a running one."
-        ) from None
+    for _ in range(STARTING_UP_RETRIES):
+        try:
+            return await Client.connect(**settings, data_converter=pydantic_data_converter)
+        except Exception as err:  # noqa: BLE001 — the SDK raises RuntimeError with a long chain
+            if "not healthy yet" not in str(err):
+                raise _unreachable(settings, err) from None
+            await asyncio.sleep(0.5)
+    raise _unreachable(settings, RuntimeError("the server stayed unhealthy"))
+
+
+def _unreachable(settings: dict[str, Any], err: Exception) -> Unreachable:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return Unreachable(
+        f"cannot reach Temporal at {settings['target_host']} (namespace {settings['namespace']}): {first}. "
+        "Start the embedded server with `make server`, or set TEMPORAL_ADDRESS to a running one."
+    )
 
 
 def exit_now(code: int) -> NoReturn:
