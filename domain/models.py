@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.enums import Bucket, IntentKind, OrderState, OrderType, PriceRule, RiskMode, Side
+from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
 PositionKey = tuple[str, Bucket]
 
@@ -95,12 +95,3 @@ class AccountSnapshot(Model):
     positions: list[Position] = []
     open_orders: list[OpenOrder] = []
     marks: dict[str, float] = {}
-
-
-class OrderStatus(Model):
-    """An order as the account ledger and the UI see it."""
-
-    intent_id: str
-    state: OrderState
-    filled_quantity: int = 0
-    quantity: int = 0

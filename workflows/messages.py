@@ -176,7 +176,6 @@ class RiskState(BaseModel):
     clock_anchor_workflow: str | None = None  # ISO workflow time at the anchor
     hard_base: dict[str, int] = {}
     pending_events: list[TimedEvent] = []
-    submitted: list[str] = []
 
 
 class RiskInput(BaseModel):

@@ -54,6 +54,7 @@ QUOTE_TIMEOUT = timedelta(seconds=10)
 FILL_IDS_KEPT = 20_000
 OUTCOMES_KEPT = 2_000
 FILLS_KEPT = 2_000
+INTENTS_KEPT = 2_000
 
 
 def position_key(symbol: str, bucket: Bucket) -> str:
@@ -217,7 +218,6 @@ class RiskWorkflow:
             spec = event.order
             intent_id = f"{account}-{spec.id}"
             raw = spec.model_dump(exclude={"id"}) | {"intent_id": intent_id, "account": account}
-            self._s.submitted.append(intent_id)
             await workflow.execute_activity(
                 "start_orders", StartOrders(intents=[raw]),
                 start_to_close_timeout=CLIENT_TIMEOUT,
@@ -291,6 +291,8 @@ class RiskWorkflow:
                 placed_at=now.isoformat(), expires_at=self._expiry(now),
             )
             s.intents.append(IntentRecord(cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), intent=intent))
+        if len(s.intents) > 2 * INTENTS_KEPT:
+            s.intents = s.intents[-INTENTS_KEPT:]
         await workflow.execute_activity(
             "start_orders",
             StartOrders(intents=[i.model_dump(mode="json") for i in intents]),
