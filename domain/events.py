@@ -66,7 +66,6 @@ class TimedEvent(BaseModel):
     cancel: CancelEventSpec | None = None
 
 
-
 def _finite_non_negative(value: float | None) -> bool:
     return value is None or (math.isfinite(value) and value >= 0)
 
@@ -88,7 +87,7 @@ def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | Non
         if event.gross_pct is not None and event.lt_pct is not None and event.mm_pct is not None:
             if abs(event.lt_pct + event.mm_pct - event.gross_pct) > 1e-6:
                 return f"lt_pct + mm_pct ({event.lt_pct + event.mm_pct}) must equal gross_pct ({event.gross_pct})"
-        gross = shortcut_split(event)[0] + shortcut_split(event)[1]
+        gross = sum(shortcut_split(event))
         if event.potential_pct is not None and event.potential_pct < gross - 1e-9:
             return f"potential_pct ({event.potential_pct}) cannot be below gross ({gross})"
     for position in event.positions or []:
