@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from temporalio.client import Client
@@ -35,6 +36,13 @@ async def run(command: str, address: str) -> str:
     return done.stdout
 
 
+async def rig(address: str, *args: str) -> str:
+    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default"}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli", *args], capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 0, f"rig {args}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 async def run_until(command: str, address: str, wanted: str, attempts: int = 50) -> str:
     for _ in range(attempts):
         out = await run(command, address)
@@ -56,6 +64,15 @@ async def test_readme_temporal_cli_lines(env):
         assert "desk1-o4" in await run_until(listing, address, "desk1-o4")  # visibility catches up
         canceled = await run(cancel, address)
         assert "accepted:true" in canceled and "state:CANCELED" in canceled
+        # The project CLI reads the same order through queries and search attributes.
+        shown = await rig(address, "show", "desk1-o4")
+        assert "CANCELED" in shown and "history:" in shown and "VENUE_ACKED" in shown
+        for _ in range(50):
+            listed = await rig(address, "list", "--state", "CANCELED", "--account", "desk1")
+            if "desk1-o4" in listed:
+                break
+            await asyncio.sleep(0.2)
+        assert 'OrderState="CANCELED"' in listed and "desk1-o4" in listed and "AAPL" in listed
         report = await run(scenario, address)
         assert "Status          COMPLETED" in report and '"passed":true' in report.replace(" ", "") and "SOFT_DERISK" in report
     await client.get_workflow_handle(risk_workflow_id("desk1")).terminate("test over")
