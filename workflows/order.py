@@ -59,7 +59,6 @@ class OrderWorkflow:
         self._ticks: list[VenueTick] = []
         self._venue = asyncio.Lock()  # one venue interaction at a time: attempts, cancel, replace
         self._cancel_result: CancelResult | None = None
-        self._replace_result: ReplaceResult | None = None
         self._replacing = False
         self._reject_reason: RejectReason | None = None
         self._reject_message: str | None = None
@@ -90,12 +89,10 @@ class OrderWorkflow:
             tick = self._ticks.pop(0)
             async with self._venue:
                 self._cycle, self._quote = tick.cycle, tick.quote
-                if self._state.is_terminal:
-                    pass
-                elif tick.session_closed:
+                if self._state.is_open and tick.session_closed:
                     self._cancel_reason = CancelReason.EXPIRED_DAY
                     self._apply(OrderEvent.EXPIRED, f"expired at the close ({tick.exchange_time})")
-                else:
+                elif self._state.is_open:  # a cancel may have closed it while the tick waited
                     await self._attempt_fill()
             await self._report()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -293,7 +290,6 @@ class OrderWorkflow:
             await workflow.execute_activity(
                 "start_orders", StartOrders(intents=[new_raw]), start_to_close_timeout=CLIENT_TIMEOUT
             )
-        self._replace_result = result
         return result
 
     @replace.validator
