@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "func"):
             return args.func(args)
-        return asyncio.run(_with_client(args))
+        exit_now(asyncio.run(_with_client(args)))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

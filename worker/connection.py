@@ -65,8 +65,9 @@ def _unreachable(settings: dict[str, Any], err: Exception) -> Unreachable:
 
 
 def exit_now(code: int) -> NoReturn:
-    """Exit without interpreter teardown: after a failed TLS connect the SDK's native runtime can
-    crash while being torn down (seen: SIGSEGV), which would turn a clear exit 2 into 139."""
+    """Exit without interpreter teardown once a Temporal client has existed: the SDK's native
+    runtime can crash while Python finalizes (seen here: SIGSEGV after a failed TLS connect,
+    SIGABRT "PyGILState_Release" after a successful `rig list`), turning a clean exit into 139/134."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -61,7 +61,7 @@ async def run() -> int:
 def main() -> int:
     configure_logging()
     try:
-        return asyncio.run(run())
+        exit_now(asyncio.run(run()))
     except ConfigError as err:
         print(f"error: {err}", flush=True)
         return 2
