@@ -3,6 +3,7 @@ sure an account's risk workflow exists. Each is idempotent, so activity retries 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -93,8 +94,8 @@ class OrderClientActivities:
 
     @activity.defn
     async def start_orders(self, batch: StartOrders) -> None:
-        for raw in batch.intents:
-            await start_order(self._client, self._task_queue, raw)
+        # Concurrently: a HARD step over a wide book starts hundreds of orders in one batch.
+        await asyncio.gather(*[start_order(self._client, self._task_queue, raw) for raw in batch.intents])
 
     @activity.defn
     async def cancel_order(self, order: CancelOrder) -> CancelResult:

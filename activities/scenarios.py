@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_universe
+from domain.events import exposure_event_problem
 from domain.rules import RigConfig, RiskRules
 from scenarios.evaluate import expand_random_orders
 from scenarios.spec import ScenarioSpec
@@ -47,6 +48,12 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         spec = ScenarioSpec.model_validate(data)
         rules = RiskRules.model_validate(_merge(yaml.safe_load(DEFAULT_RULES.read_text()), spec.rules))
         config = RigConfig(rules=rules, universe=load_universe(DEFAULT_UNIVERSE))
+        for event in spec.events:  # the same check the inject_exposure update's validator makes
+            if event.exposure is None:
+                continue
+            problem = exposure_event_problem(event.exposure, config)
+            if problem:
+                raise ValueError(f"scenario {spec.name}: event at {event.at}: {problem}")
     except ValidationError as err:
         first = err.errors()[0]
         raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None

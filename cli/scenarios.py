@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import time
 import urllib.parse
 from datetime import timedelta
@@ -26,6 +27,7 @@ from workflows.messages import RiskResult
 SCENARIO_TIMEOUT = timedelta(minutes=10)
 
 
+@functools.cache  # the address and namespace come from env/config files: read them once
 def ui_base() -> str:
     host, port = server.split_address(address())
     return f"http://{host}:{port + 1000}/namespaces/{connect_settings()['namespace']}"
@@ -53,20 +55,19 @@ async def run_one(client: Client, name: str) -> tuple[str, ScenarioReport | None
         return workflow_id, None, str(getattr(err, "cause", None) or err), time.monotonic() - started
 
 
-async def time_skipping_client(client: Client) -> Client:
+def time_skipping_client(client: Client) -> Client:
     """The scenario client: time-skipped (a trading day in seconds) where the server allows it."""
     return TimeSkipper(client, config=TimeSkippingConfig(max_session_skip_count=1_000_000)).client
 
 
 async def write_report(client: Client, report: ScenarioReport, directory: Path) -> Path:
     result = await client.get_workflow_handle(risk_workflow_id(report.account), result_type=RiskResult).result()
-    html = page.render(result, title=f"Scenario {report.name}", hard_cap_pct=load_config().rules.hard_cap_pct,
-                       ui_workflow=ui_workflow, verdict=(report.passed, report.failures))
+    html = page.render(result, title=f"Scenario {report.name}", ui_workflow=ui_workflow, verdict=(report.passed, report.failures))
     return page.write(directory / f"{report.name}.html", html)
 
 
 async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
-    skipping = await time_skipping_client(client)
+    skipping = time_skipping_client(client)
     results = []
     for name in names:
         workflow_id, report, error, wall = await run_one(skipping, name)

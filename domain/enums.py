@@ -124,7 +124,6 @@ class RejectReason(str, Enum):
     MODE_HARD_DERISK = "MODE_HARD_DERISK"
     HARD_CAP = "HARD_CAP"
     BUCKET_MAX = "BUCKET_MAX"
-    OUTSIDE_SESSION = "OUTSIDE_SESSION"
     VENUE_REJECT = "VENUE_REJECT"
 
     @staticmethod

@@ -32,6 +32,15 @@ class ExposureEvent(BaseModel):
     mm_pct: float | None = None
     potential_pct: float | None = None
 
+    @property
+    def is_shortcut(self) -> bool:
+        return any(v is not None for v in (self.gross_pct, self.lt_pct, self.mm_pct, self.potential_pct))
+
+    @property
+    def replaces_book(self) -> bool:
+        """Positions and resting orders are replaced (not just equity or marks updated)."""
+        return self.is_shortcut or self.positions is not None or self.resting_orders is not None
+
 
 class SessionEvent(BaseModel):
     exchange_time: str = Field(
@@ -72,16 +81,15 @@ def _finite_non_negative(value: float | None) -> bool:
 
 def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | None:
     """Why the event cannot be applied, or None."""
-    known = config.universe.by_symbol()
+    known = config.universe.by_symbol
     if event.equity is not None and not (math.isfinite(event.equity) and event.equity > 0):
         return f"equity must be a finite number > 0, got {event.equity}"
     for name in ("gross_pct", "lt_pct", "mm_pct", "potential_pct"):
         if not _finite_non_negative(getattr(event, name)):
             return f"{name} must be a finite number ≥ 0, got {getattr(event, name)}"
-    shortcut = any(getattr(event, n) is not None for n in ("gross_pct", "lt_pct", "mm_pct", "potential_pct"))
-    if shortcut and event.positions is not None:
-        return "give either positions or the percentage shortcut, not both"
-    if shortcut:
+    if event.is_shortcut and (event.positions is not None or event.resting_orders is not None):
+        return "give either positions/resting_orders or the percentage shortcut, not both"
+    if event.is_shortcut:
         if event.lt_pct is None and event.mm_pct is None and event.gross_pct is None:
             return "the shortcut needs gross_pct, or lt_pct and mm_pct"
         if event.gross_pct is not None and event.lt_pct is not None and event.mm_pct is not None:

@@ -15,11 +15,6 @@ from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 
 
-class Amount(BaseModel):
-    amount: float
-    pct: float
-
-
 class BucketExposure(BaseModel):
     current: float
     current_pct: float
@@ -89,7 +84,7 @@ def compute_exposure(
         raise ValueError(f"equity must be > 0, got {equity}")
     orders = open_orders if isinstance(open_orders, list) else list(open_orders)
     books = _books_by_side_and_bucket(orders)
-    group_of = {inst.symbol: inst.group for inst in config.universe.instruments}
+    group_of = config.universe.group_of
     quantities: dict[Bucket, dict[str, int]] = {bucket: {} for bucket in Bucket}
     for pos in positions:
         fields = pos.__dict__

@@ -68,7 +68,7 @@ def plan_derisk(
     if mode not in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK):
         return []
     rules = config.rules
-    instruments = config.universe.by_symbol()
+    instruments = config.universe.by_symbol
     equity = exposure.equity
     marks = {symbol: quote.truth_tick for symbol, quote in quotes.items()}
 
@@ -109,7 +109,7 @@ def plan_derisk(
         available = (abs(qty) - covered[(symbol, bucket)]) // lot * lot
         take = min(ceil_lots(needed / mark, lot), available)
         if mode is RiskMode.HARD_DERISK:
-            base = abs((hard_base or {}).get((symbol, bucket), qty)) or abs(qty)
+            base = (hard_base or {}).get((symbol, bucket)) or abs(qty)
             take = min(take, ceil_lots(rules.derisk.hard_chunk_fraction * base, lot))
         if take <= 0:
             continue

@@ -74,7 +74,7 @@ def parse_intent(raw: RawIntent, config: RigConfig) -> Intent | Verdict:
     qty = raw.quantity
     if isinstance(qty, bool) or not isinstance(qty, (int, float)) or not math.isfinite(qty) or qty != int(qty) or qty <= 0:
         return _refuse(RejectReason.BAD_QUANTITY, f"quantity must be a whole number > 0, got {qty!r}")
-    instrument = config.universe.by_symbol().get(raw.symbol) if isinstance(raw.symbol, str) else None
+    instrument = config.universe.by_symbol.get(raw.symbol) if isinstance(raw.symbol, str) else None
     if instrument is None:
         return _refuse(RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {raw.symbol!r}")
     if int(qty) % instrument.lot_size:
@@ -125,7 +125,7 @@ def check_order(
     if isinstance(parsed, Verdict):
         return parsed
     intent = parsed
-    mark = account.marks.get(intent.symbol) or config.universe.by_symbol()[intent.symbol].reference_price
+    mark = account.marks.get(intent.symbol) or config.universe.by_symbol[intent.symbol].reference_price
     qty = sum(p.quantity for p in account.positions if p.key == intent.key)
     buy = sum(o.remaining for o in account.open_orders if o.key == intent.key and o.side is Side.BUY)
     sell = sum(o.remaining for o in account.open_orders if o.key == intent.key and o.side is Side.SELL)

@@ -7,6 +7,7 @@ workflow inputs, so a run's history carries the exact rules it ran under.
 from __future__ import annotations
 
 from datetime import time
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -189,8 +190,14 @@ class Universe(Strict):
             seen.add(inst.symbol)
         return self
 
+    @cached_property
     def by_symbol(self) -> dict[str, Instrument]:
+        """Symbol → instrument, built once per universe (pre-trade and exposure read it per call)."""
         return {inst.symbol: inst for inst in self.instruments}
+
+    @cached_property
+    def group_of(self) -> dict[str, str]:
+        return {inst.symbol: inst.group for inst in self.instruments}
 
 
 class RigConfig(Strict):

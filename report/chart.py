@@ -19,17 +19,17 @@ def minutes(hms: str) -> float:
     return h * 60 + m + s / 60
 
 
-def series(result: RiskResult, hard_cap: float) -> dict:
+def series(result: RiskResult) -> dict:
     """The numbers the chart draws; embedded next to it so they can be checked."""
     d = result.decisions
     return {
         "time": [x.exchange_time for x in d],
         "gross_pct": [round(x.gross_pct, 6) for x in d],
-        "gross_pct_after": [round(x.gross_pct_after if x.gross_pct_after is not None else x.gross_pct, 6) for x in d],
+        "gross_pct_after": [round(x.gross_pct_after, 6) for x in d],
         "potential_pct": [round(x.potential_pct, 6) for x in d],
         "tolerance_pct": [x.tolerance_pct for x in d],
         "mode": [x.mode.value for x in d],
-        "hard_cap_pct": hard_cap,
+        "hard_cap_pct": result.hard_cap_pct,
         "intents": [{"time": r.exchange_time, "intent_id": r.intent.intent_id} for r in result.intents],
         "fills": [{"time": f.exchange_time, "fill_id": f.fill_id} for f in result.fills],
     }

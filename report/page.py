@@ -34,9 +34,9 @@ def _num(value: float, digits: int = 2) -> str:
     return f'<td class="n">{value:,.{digits}f}</td>'
 
 
-def render(result: RiskResult, *, title: str, hard_cap_pct: float, ui_workflow: Callable[[str], str],
+def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
            verdict: tuple[bool, list[str]] | None = None) -> str:
-    data = series(result, hard_cap_pct)
+    data = series(result)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>"]
     parts.append(f"<h1>{esc(title)}</h1><p>account <code>{esc(result.account)}</code> — {len(result.decisions)} decisions, "
@@ -53,7 +53,7 @@ def render(result: RiskResult, *, title: str, hard_cap_pct: float, ui_workflow: 
     parts.append(f"<h2>Decision log</h2><p>{len(changes)} of {len(result.decisions)} cycles: the first, each change of mode or regime, and each cycle that issued intents.</p>")
     parts.append(_table(["time", "regime", "mode", "reason", "gross %", "after %", "potential %", "decision"],
                         [[esc(d.exchange_time), esc(d.regime), esc(d.mode.value), esc(d.reason), _num(d.gross_pct),
-                          _num(d.gross_pct_after if d.gross_pct_after is not None else d.gross_pct), _num(d.potential_pct), esc(d.sentence)]
+                          _num(d.gross_pct_after), _num(d.potential_pct), esc(d.sentence)]
                          for d in changes], row_class=lambda r: f"mode-{r[2]}"))
 
     issued = {r.intent.intent_id: r for r in result.intents}

@@ -72,7 +72,7 @@ def _check(exp: Expectation, result: RiskResult, account: str) -> list[str]:
         if final is None or final > exp.final_gross_max_pct + 1e-9:
             failures.append(f"final gross expected ≤ {exp.final_gross_max_pct}%, observed {final:.4f}%")
     if exp.gross_always_below_pct is not None:
-        peak = max((max(d.gross_pct, d.gross_pct_after or 0) for d in result.decisions), default=0.0)
+        peak = max((max(d.gross_pct, d.gross_pct_after) for d in result.decisions), default=0.0)
         if peak >= exp.gross_always_below_pct:
             failures.append(f"gross expected always below {exp.gross_always_below_pct}%, peaked at {peak:.4f}%")
     return failures
@@ -97,8 +97,7 @@ def evaluate(spec: ScenarioSpec, result: RiskResult) -> ScenarioReport:
 
 
 def _describe(d: DecisionRecord) -> str:
-    after = d.gross_pct_after if d.gross_pct_after is not None else d.gross_pct
-    return f"{d.exchange_time} {d.regime} {d.mode.value} {d.reason} gross {d.gross_pct:.2f}% → {after:.2f}%"
+    return f"{d.exchange_time} {d.regime} {d.mode.value} {d.reason} gross {d.gross_pct:.2f}% → {d.gross_pct_after:.2f}%"
 
 
 def expand_random_orders(spec: ScenarioSpec) -> ScenarioSpec:
@@ -108,7 +107,7 @@ def expand_random_orders(spec: ScenarioSpec) -> ScenarioSpec:
         return spec
     ro = spec.random_orders
     rng = random.Random(f"random-orders|{ro.seed}")
-    start = datetime.combine(datetime(2000, 1, 1).date(), datetime.strptime(_hms(ro.start), "%H:%M:%S").time())
+    start = datetime.strptime(_hms(ro.start), "%H:%M:%S")
     events = list(spec.events)
     for n in range(ro.count):
         at = (start + timedelta(seconds=n * ro.every_seconds)).strftime("%H:%M:%S")

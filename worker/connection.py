@@ -31,7 +31,6 @@ def connect_settings() -> dict[str, Any]:
         settings: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
     except Exception as err:  # noqa: BLE001 — a bad profile file or TLS path: one line, not a trace
         raise Unreachable(f"bad Temporal client settings: {err}") from None
-    settings.setdefault("target_host", DEFAULT_ADDRESS)
     settings["target_host"] = settings.get("target_host") or DEFAULT_ADDRESS
     settings["namespace"] = settings.get("namespace") or DEFAULT_NAMESPACE
     return settings

@@ -6,6 +6,7 @@ port + 1000, and time skipping enabled so scenario days can run in seconds.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -68,8 +69,8 @@ def reachable(host: str, port: int) -> bool:
 def start(host: str, port: int, db_file: Path | None, log: Path | None = None, timeout: float = 60.0) -> subprocess.Popen:
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 — the child keeps it
-    proc = subprocess.Popen(server_command(host, port, db_file), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(log if log else os.devnull, "ab") as out:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(server_command(host, port, db_file), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while not reachable(host, port):
         if proc.poll() is not None:

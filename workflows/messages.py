@@ -109,7 +109,7 @@ class DecisionRecord(BaseModel):
     gross_pct: float
     potential_pct: float
     tolerance_pct: float
-    gross_pct_after: float | None = None
+    gross_pct_after: float  # after this cycle's de-risk orders made their arrival attempt
     intents: list[str] = []
 
 
@@ -147,14 +147,12 @@ class LedgerOrder(BaseModel):
 
     order: OpenOrder
     intent: Intent | None = None  # set for the account's own de-risk intents: pre-approved
-    placed_at: str = ""  # exchange-local ISO datetime
     expires_at: str = ""  # exchange-local ISO datetime of the close that ends this DAY order
     state: OrderState = OrderState.ACCEPTED
     quantity: int
     filled_quantity: int = 0
     synthetic: bool = False
     last_report_cycle: int = -1
-    awaited_cycle: int = -1  # the cycle whose report the risk cycle waits for
 
 
 class RiskState(BaseModel):
@@ -166,7 +164,6 @@ class RiskState(BaseModel):
     applied_fill_ids: list[str] = []
     marks: dict[str, float] = {}
     mode: RiskMode = RiskMode.NORMAL
-    last_decision: DecisionRecord | None = None
     decisions: list[DecisionRecord] = []
     intents: list[IntentRecord] = []
     outcomes: dict[str, OrderOutcome] = {}
@@ -196,6 +193,7 @@ class RiskResult(BaseModel):
     intents: list[IntentRecord]
     outcomes: dict[str, OrderOutcome]
     fills: list[FillRecord] = []
+    hard_cap_pct: float
     final_exposure: Exposure | None
     positions: list[Position]
 

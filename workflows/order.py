@@ -51,7 +51,6 @@ class OrderWorkflow:
         self._intent: Intent | None = None
         self._reply: PretradeReply | None = None
         self._fills: list[Fill] = []
-        self._filled = 0
         self._reported_fills = 0
         self._attempt = 0
         self._cycle = 0
@@ -174,7 +173,6 @@ class OrderWorkflow:
         if any(f.fill_id == fill.fill_id for f in self._fills):
             return
         self._fills.append(fill)
-        self._filled += fill.quantity
         metrics.fill_applied(self._intent.kind.value)
         self._apply(fill_event(self._filled, self._intent.quantity), f"fill {fill.quantity} @ {fill.price:.2f} ({fill.fill_id})")
 
@@ -188,6 +186,10 @@ class OrderWorkflow:
             self._apply_fill(result.fill)
 
     # ── state ────────────────────────────────────────────────────────────────────────────────
+    @property
+    def _filled(self) -> int:
+        return sum(f.quantity for f in self._fills)
+
     def _apply(self, event: OrderEvent, note: str) -> None:
         self._state = transition(self._state, event)
         self._history.append(f"{workflow.now().isoformat()} {event.value} → {self._state.value}: {note}")

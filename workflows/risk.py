@@ -57,6 +57,13 @@ FILLS_KEPT = 2_000
 INTENTS_KEPT = 2_000
 
 
+def keep_last(items: list, item: object, kept: int) -> None:
+    """Append, dropping the oldest beyond `kept`: what the account carries stays bounded."""
+    items.append(item)
+    if len(items) > kept:
+        del items[: len(items) - kept]
+
+
 def position_key(symbol: str, bucket: Bucket) -> str:
     return f"{symbol}|{bucket.value}"
 
@@ -73,7 +80,7 @@ class RiskWorkflow:
         self._inp = inp
         self._config = inp.config
         self._rules = inp.config.rules
-        self._instruments = inp.config.universe.by_symbol()
+        self._instruments = inp.config.universe.by_symbol
         self._s = inp.state or RiskState(
             equity=inp.equity, pending_events=sorted(inp.timeline, key=lambda e: parse_hms(e.at))
         )
@@ -121,18 +128,13 @@ class RiskWorkflow:
             if event.exposure is not None:
                 self._apply_exposure(event.exposure)
         self._quotes = await workflow.execute_local_activity(
-            market_quotes, QuoteRequest(marks=self._all_marks()), start_to_close_timeout=QUOTE_TIMEOUT
+            market_quotes, QuoteRequest(marks=self._feed_marks()), start_to_close_timeout=QUOTE_TIMEOUT
         )
         await self._tick_open_orders(now, clock)
         exposure = self._exposure()
         decision = decide(decision_input(exposure, clock.regime, clock.minutes_to_close), self._rules)
         previous = s.mode
         s.mode = decision.mode
-        record = DecisionRecord(
-            cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), regime=clock.regime.value, mode=decision.mode,
-            reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
-            potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
-        )
         metrics.decision_made(decision.mode.value, decision.reason.value)
         if previous is not decision.mode:
             metrics.mode_changed(previous.value, decision.mode.value)
@@ -140,22 +142,29 @@ class RiskWorkflow:
             workflow.logger.info("mode %s → %s: %s", previous.value, decision.mode.value, decision.sentence)
         if decision.mode is not RiskMode.HARD_DERISK:
             s.hard_base = {}
+        intents: list[Intent] = []
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK):
             if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
                 s.hard_base = {k: abs(p.quantity) for k, p in s.positions.items()}
                 await self._replace_soft_orders()
+                exposure_now = self._exposure()  # the replacements are open orders now
+            else:
+                exposure_now = exposure
             intents = plan_derisk(
-                account=self._inp.account, cycle=s.cycle, decision=decision, exposure=self._exposure(),
+                account=self._inp.account, cycle=s.cycle, decision=decision, exposure=exposure_now,
                 positions=list(s.positions.values()), open_orders=self._open_orders(), quotes=self._quotes_for_positions(),
-                config=self._config, hard_base={(p.symbol, p.bucket): s.hard_base.get(k, abs(p.quantity)) for k, p in s.positions.items()},
+                config=self._config, hard_base={s.positions[k].key: base for k, base in s.hard_base.items() if k in s.positions},
             )
-            record.intents = [i.intent_id for i in intents]
             await self._issue(intents, now)
         for event in due:
             await self._apply_order_event(event, now)
-        record.gross_pct_after = self._exposure().gross_exposure_pct
-        s.last_decision = record
-        s.decisions = (s.decisions + [record])[-self._rules.risk_cycle.decisions_kept :]
+        record = DecisionRecord(
+            cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), regime=clock.regime.value, mode=decision.mode,
+            reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
+            potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
+            gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents],
+        )
+        keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
 
     # ── clock and events ─────────────────────────────────────────────────────────────────────
@@ -200,8 +209,8 @@ class RiskWorkflow:
         s = self._s
         if event.equity is not None:
             s.equity = event.equity
-        if event.positions is not None or event.resting_orders is not None or event.gross_pct is not None or event.lt_pct is not None or event.mm_pct is not None:
-            if event.positions is None and event.resting_orders is None:
+        if event.replaces_book:
+            if event.is_shortcut:
                 positions, marks, resting = build_shortcut(event, s.equity, self._config)
             else:
                 positions, marks, resting = event.positions or [], {}, event.resting_orders or []
@@ -241,8 +250,6 @@ class RiskWorkflow:
     async def _tick_open_orders(self, now: datetime, clock: ClockReading) -> None:
         cycle = self._s.cycle
         live = [o for o in self._s.open_orders.values() if not o.synthetic and o.state in (OrderState.WORKING, OrderState.PARTIAL_FILL)]
-        for entry in live:
-            entry.awaited_cycle = cycle
         ticks = []
         for entry in live:
             closed = bool(entry.expires_at) and now.isoformat() >= entry.expires_at
@@ -287,12 +294,9 @@ class RiskWorkflow:
         s = self._s
         for intent in intents:
             s.open_orders[intent.intent_id] = LedgerOrder(
-                order=self._open_order(intent), intent=intent, quantity=intent.quantity,
-                placed_at=now.isoformat(), expires_at=self._expiry(now),
+                order=self._open_order(intent), intent=intent, quantity=intent.quantity, expires_at=self._expiry(now)
             )
-            s.intents.append(IntentRecord(cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), intent=intent))
-        if len(s.intents) > 2 * INTENTS_KEPT:
-            s.intents = s.intents[-INTENTS_KEPT:]
+            keep_last(s.intents, IntentRecord(cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), intent=intent), INTENTS_KEPT)
         await workflow.execute_activity(
             "start_orders",
             StartOrders(intents=[i.model_dump(mode="json") for i in intents]),
@@ -314,16 +318,21 @@ class RiskWorkflow:
         )
 
     # ── exposure ─────────────────────────────────────────────────────────────────────────────
-    def _all_marks(self) -> dict[str, float]:
+    def _held_symbols(self) -> dict[str, None]:
         symbols = dict.fromkeys(p.symbol for p in self._s.positions.values())
         symbols.update(dict.fromkeys(o.order.symbol for o in self._s.open_orders.values()))
-        return {sym: self._mark(sym) for sym in symbols}
+        return symbols
 
-    def _mark(self, symbol: str) -> float:
+    def _feed_marks(self) -> dict[str, float]:
+        """What the market-data feed is asked to quote: the injected mark or the reference price."""
+        return {sym: self._stored_mark(sym) for sym in self._held_symbols()}
+
+    def _stored_mark(self, symbol: str) -> float:
         return self._s.marks.get(symbol) or self._instruments[symbol].reference_price
 
     def _quote(self, symbol: str) -> Quote:
-        return self._quotes.get(symbol) or quote_from_mark(self._mark(symbol))
+        """This cycle's quote from the feed; between cycles (a new symbol), the feed's rule."""
+        return self._quotes.get(symbol) or quote_from_mark(self._stored_mark(symbol))
 
     def _quotes_for_positions(self) -> dict[str, Quote]:
         return {p.symbol: self._quote(p.symbol) for p in self._s.positions.values()}
@@ -332,7 +341,7 @@ class RiskWorkflow:
         return [o.order for o in self._s.open_orders.values()]
 
     def _exposure(self) -> Exposure:
-        marks = {sym: self._quote(sym).truth_tick for sym in self._all_marks()}
+        marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
         return compute_exposure(self._s.equity, list(self._s.positions.values()), self._open_orders(), marks, self._config)
 
     # ── signals from orders ──────────────────────────────────────────────────────────────────
@@ -352,21 +361,17 @@ class RiskWorkflow:
         raw = RawIntent.model_validate(request.raw_intent | {"issued_in_mode": s.mode.value})
         if raw.account != self._inp.account:
             return PretradeReply(approved=False, reason=RejectReason.BAD_ACCOUNT, message=f"account {raw.account!r} is not {self._inp.account!r}")
-        marks = self._all_marks()
-        if isinstance(raw.symbol, str) and raw.symbol in self._instruments:
-            marks[raw.symbol] = self._mark(raw.symbol)
-        # model_construct: the ledger holds validated models already; re-validating 500 of them per
-        # request would make the serialized pre-trade path quadratic in open orders.
+        # The order's mark is the truth tick exposure uses. model_construct: the ledger holds
+        # validated models already; re-validating them per request would make the serialized
+        # pre-trade path quadratic in open orders.
+        known = isinstance(raw.symbol, str) and raw.symbol in self._instruments
+        marks = {raw.symbol: self._quote(raw.symbol).truth_tick} if known else {}
         snapshot = AccountSnapshot.model_construct(equity=s.equity, positions=list(s.positions.values()), open_orders=self._open_orders(), marks=marks)
         verdict = check_order(raw, snapshot, self._exposure(), s.mode, self._config)
         if not verdict.approved or verdict.intent is None:
-            self._record_outcome_of_rejection(intent_id, verdict.reason, raw)
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
         intent = verdict.intent
-        now = self._exchange_now()
-        s.open_orders[intent_id] = LedgerOrder(
-            order=self._open_order(intent), quantity=intent.quantity, placed_at=now.isoformat(), expires_at=self._expiry(now)
-        )
+        s.open_orders[intent_id] = LedgerOrder(order=self._open_order(intent), quantity=intent.quantity, expires_at=self._expiry(self._exchange_now()))
         return self._approval(intent, verdict.message)
 
     def _approval(self, intent: Intent, message: str) -> PretradeReply:
@@ -380,11 +385,6 @@ class RiskWorkflow:
             ),
         )
 
-    def _record_outcome_of_rejection(self, intent_id: str, reason: RejectReason | None, raw: RawIntent) -> None:
-        kind = IntentKind.NEW if raw.kind not in [k.value for k in IntentKind] else IntentKind(raw.kind)
-        qty = raw.quantity if isinstance(raw.quantity, int) else 0
-        self._s.outcomes[intent_id] = OrderOutcome(intent_id=intent_id, state=OrderState.REJECTED, quantity=qty, filled_quantity=0, kind=kind, reject_reason=reason)
-
     @workflow.signal(name=c.SIGNAL_ORDER_REPORT)
     def order_report(self, report: OrderReport) -> None:
         s = self._s
@@ -392,12 +392,11 @@ class RiskWorkflow:
             if fill.fill_id in self._fill_ids:
                 continue
             self._fill_ids[fill.fill_id] = None
-            s.fills.append(FillRecord(
+            record = FillRecord(
                 exchange_time=self._exchange_now().strftime("%H:%M:%S"), fill_id=fill.fill_id, intent_id=fill.intent_id,
                 symbol=fill.symbol, side=fill.side.value, quantity=fill.quantity, price=fill.price,
-            ))
-            if len(s.fills) > 2 * FILLS_KEPT:
-                s.fills = s.fills[-FILLS_KEPT:]
+            )
+            keep_last(s.fills, record, FILLS_KEPT)
             key = position_key(fill.symbol, fill.bucket)
             held = s.positions.get(key)
             qty = (held.quantity if held else 0) + fill.signed_quantity
@@ -415,8 +414,8 @@ class RiskWorkflow:
                 intent_id=report.intent_id, state=report.state, quantity=report.quantity, filled_quantity=report.filled_quantity,
                 kind=kind, reject_reason=report.reject_reason, cancel_reason=report.cancel_reason, replaced_by=report.replaced_by,
             )
-            if len(s.outcomes) > OUTCOMES_KEPT:
-                s.outcomes = dict(list(s.outcomes.items())[-OUTCOMES_KEPT:])
+            while len(s.outcomes) > OUTCOMES_KEPT:
+                del s.outcomes[next(iter(s.outcomes))]
 
     # ── synthetic events (updates with validators) ───────────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
@@ -453,7 +452,7 @@ class RiskWorkflow:
         clock = read_clock(now.time(), self._rules)
         return RiskView(
             account=self._inp.account, cycle=self._s.cycle, exchange_time=now.isoformat(), regime=clock.regime.value,
-            mode=self._s.mode, last_decision=self._s.last_decision, exposure=self._exposure(),
+            mode=self._s.mode, last_decision=self._s.decisions[-1] if self._s.decisions else None, exposure=self._exposure(),
             positions=list(self._s.positions.values()), open_orders=list(self._s.open_orders.values()),
             recent_decisions=self._s.decisions[-20:],
         )
@@ -469,13 +468,14 @@ class RiskWorkflow:
     def _result(self) -> RiskResult:
         return RiskResult(
             account=self._inp.account, decisions=self._s.decisions, intents=self._s.intents, outcomes=self._s.outcomes,
-            fills=self._s.fills, final_exposure=self._exposure(), positions=list(self._s.positions.values()),
+            fills=self._s.fills, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(),
+            positions=list(self._s.positions.values()),
         )
 
     def _details(self, record: DecisionRecord) -> str:
         return (
             f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
-            f"gross {record.gross_pct:.2f}% → {record.gross_pct_after or record.gross_pct:.2f}% "
+            f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
             f"{len(self._s.open_orders)} open orders; cycle {record.cycle}"
         )
