@@ -65,6 +65,10 @@ class DecisionReason(str, Enum):
     BUCKET_OVER_MAX = "BUCKET_OVER_MAX"
     POTENTIAL_OVER_LIMIT = "POTENTIAL_OVER_LIMIT"
     WITHIN_LIMITS = "WITHIN_LIMITS"
+    # Loss limits (rows of the same table, issue 16).
+    DAILY_LOSS_HARD = "DAILY_LOSS_HARD"
+    DAILY_LOSS_SOFT = "DAILY_LOSS_SOFT"
+    DAILY_LOSS_THROTTLE = "DAILY_LOSS_THROTTLE"
 
 
 class OrderState(str, Enum):
@@ -125,6 +129,19 @@ class RejectReason(str, Enum):
     HARD_CAP = "HARD_CAP"
     BUCKET_MAX = "BUCKET_MAX"
     VENUE_REJECT = "VENUE_REJECT"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    REDUCE_ONLY_WOULD_FLIP = "REDUCE_ONLY_WOULD_FLIP"
+    REGIME_TOLERANCE = "REGIME_TOLERANCE"
+    # Trading states (kill switch).
+    HALTED = "HALTED"
+    REDUCING_ONLY = "REDUCING_ONLY"
+    # Pre-trade controls besides exposure (SEC 15c3-5, MiFID II RTS 6).
+    MAX_ORDER_QUANTITY = "MAX_ORDER_QUANTITY"
+    PRICE_COLLAR = "PRICE_COLLAR"
+    MAX_POSITION = "MAX_POSITION"
+    ORDER_RATE = "ORDER_RATE"
+    DUPLICATIVE_ORDER = "DUPLICATIVE_ORDER"
+    RESTRICTED_SYMBOL = "RESTRICTED_SYMBOL"
 
     @staticmethod
     def for_mode(mode: RiskMode) -> "RejectReason":
@@ -136,3 +153,11 @@ class CancelReason(str, Enum):
     REPLACED = "REPLACED"
     EXPIRED_DAY = "EXPIRED_DAY"
     ESCALATION = "ESCALATION"
+
+
+class TradingState(str, Enum):
+    """An account's trading state (kill switch): every change is recorded with who and why."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"  # only reduce-only desk orders
+    HALTED = "HALTED"  # open desk orders canceled, new desk orders REJECTED HALTED

@@ -1,0 +1,50 @@
+"""The venue seam's vocabulary: normalized execution events (FIX ExecutionReport-like).
+
+Every venue — the rig's simulated one, a broker gateway (Interactive Brokers) — reports what
+happens to an order as these events; the order workflow consumes nothing else. Fills are the
+truth: each carries the venue's execution id, and every consumer applies an exec id once.
+Status-like events (ACCEPTED, CANCEL_PENDING…) are advisory until reconciled with fills.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ExecKind(str, Enum):
+    ACCEPTED = "ACCEPTED"  # the venue acknowledged the order (FIX ExecType New)
+    REJECTED = "REJECTED"  # the venue refused it
+    CANCEL_PENDING = "CANCEL_PENDING"  # a cancel is on its way; fills may still arrive
+    CANCELED = "CANCELED"  # the venue confirmed the cancel
+    FILL = "FILL"  # partial or complete: cum_qty / leaves_qty tell which
+    EXPIRED = "EXPIRED"  # time in force ran out (DAY at the close)
+    UNKNOWN_ORDER = "UNKNOWN_ORDER"  # the venue has no record of the order (reconciliation)
+
+
+class ExecutionEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intent_id: str  # the rig's id, carried to the venue (IBKR: orderRef)
+    kind: ExecKind
+    venue_order_id: str | None = None  # the venue's durable id (IBKR: permId, never the reusable orderId)
+    exec_id: str | None = None  # FILL only: unique per execution; fills are deduplicated by it
+    last_qty: int = 0  # FILL only: shares in this execution
+    last_px: float | None = None  # FILL only
+    cum_qty: int = 0  # total filled so far, as the venue reports it
+    leaves_qty: int = 0  # still working at the venue
+    text: str = ""  # the venue's words: a reject reason, an informational message
+    venue_time: str | None = None  # ISO timestamp from the venue, when it gives one
+
+
+class VenueOrderStatus(BaseModel):
+    """What the venue knows of one order (reconciliation after a restart or a silence)."""
+
+    intent_id: str
+    known: bool
+    venue_order_id: str | None = None
+    last_kind: ExecKind | None = None
+    cum_qty: int = 0
+    leaves_qty: int = 0
+    executions: list[ExecutionEvent] = []
