@@ -13,6 +13,7 @@ from temporalio.exceptions import ApplicationError
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_universe
 from domain.events import exposure_event_problem
 from domain.rules import RigConfig, RiskRules
+from protocol.contract import next_replacement_id
 from scenarios.evaluate import expand_random_orders
 from scenarios.spec import ScenarioSpec
 
@@ -54,12 +55,34 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
             problem = exposure_event_problem(event.exposure, config)
             if problem:
                 raise ValueError(f"scenario {spec.name}: event at {event.at}: {problem}")
+        spec = expand_random_orders(spec)
+        check_references(spec)
     except ValidationError as err:
         first = err.errors()[0]
         raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    return ScenarioPlan(spec=expand_random_orders(spec), config=config)
+    return ScenarioPlan(spec=spec, config=config)
+
+
+def check_references(spec: ScenarioSpec) -> None:
+    """Every cancel and replace names an order an earlier event defines (a replace defines its
+    replacement `<id>.R<n>`), so a scenario can never wait for an order that does not exist."""
+    known: set[str] = set()
+    for event in sorted(spec.events, key=lambda e: _hms(e.at)):  # stable: same-time events keep file order
+        if event.order is not None:
+            if event.order.id in known:
+                raise ValueError(f"scenario {spec.name}: event at {event.at}: order id {event.order.id!r} is used twice")
+            known.add(event.order.id)
+        for action, target in (("cancel", event.cancel), ("replace", event.replace)):
+            if target is not None and target.id not in known:
+                raise ValueError(f"scenario {spec.name}: event at {event.at}: {action} of {target.id!r}, which no earlier order defines")
+        if event.replace is not None:
+            known.add(next_replacement_id(event.replace.id))
+
+
+def _hms(text: str) -> str:
+    return text if text.count(":") == 2 else f"{text}:00"
 
 
 @activity.defn

@@ -17,8 +17,8 @@ from domain.events import ExposureEvent, TimedEvent
 from domain.models import Position
 from domain.rules import Instrument, RigConfig, Universe
 from worker.main import build_worker
-from workflows.contract import QUERY_STATE, RISK_WORKFLOW, UPDATE_INJECT_EXPOSURE, risk_workflow_id
-from workflows.messages import RiskInput, RiskResult, RiskView
+from protocol.contract import QUERY_STATE, RISK_WORKFLOW, UPDATE_INJECT_EXPOSURE, risk_workflow_id
+from protocol.messages import RiskInput, RiskResult, RiskView
 
 QUEUE = "bench-day"
 POSITIONS = 200
@@ -52,7 +52,7 @@ async def full_day(client: Client, config: RigConfig) -> float:
     # 118% gross: NORMAL until LATE, SOFT at 16:15 on 200 positions, HARD at 16:28.
     result: RiskResult = await skipping.execute_workflow(
         RISK_WORKFLOW,
-        RiskInput(account="bench-day", config=config, start_exchange_time="09:30", stop_at="16:30",
+        RiskInput(account="bench-day", config=config, start_exchange_time="09:30", stop_at="16:30", synthetic=True,
                   timeline=[TimedEvent(at="09:30", exposure=book(config, 118))]),
         id=risk_workflow_id("bench-day"), task_queue=QUEUE, result_type=RiskResult,
     )
@@ -66,7 +66,7 @@ async def full_day(client: Client, config: RigConfig) -> float:
 async def reactions(client: Client, config: RigConfig) -> list[float]:
     """Real-time account (60 s cycles): an injected event wakes the cycle at once."""
     handle = await client.start_workflow(
-        RISK_WORKFLOW, RiskInput(account="bench-react", config=config, start_exchange_time="11:00"),
+        RISK_WORKFLOW, RiskInput(account="bench-react", config=config, start_exchange_time="11:00", synthetic=True),
         id=risk_workflow_id("bench-react"), task_queue=QUEUE,
     )
     samples = []
@@ -90,7 +90,7 @@ async def reactions(client: Client, config: RigConfig) -> list[float]:
 async def run() -> dict[str, float]:
     config = wide_config()
     async with embedded_server() as client:
-        async with build_worker(client, QUEUE, load_config()):
+        async with build_worker(client, QUEUE):
             print(f"day: an account with {POSITIONS} positions, 09:30 → 16:30 time-skipped")
             wall = await full_day(client, config)
             samples = await reactions(client, config)

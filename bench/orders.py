@@ -14,8 +14,8 @@ from bench.noop import NoopWorkflow
 from bench.support import embedded_server, percentile
 from config.load import load_config
 from worker.main import build_worker
-from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
-from workflows.messages import OrderSnapshot, RiskInput
+from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
+from protocol.messages import OrderSnapshot, RiskInput
 
 ORDERS = 500
 QUEUE = "bench-orders"
@@ -36,8 +36,8 @@ async def _run_orders(client: Client) -> tuple[float, list[float]]:
     rules = config.rules.model_copy(update={"fills": config.rules.fills.model_copy(update={"other": 1.0})})
     config = config.model_copy(update={"rules": rules})
     account = "bench"
-    async with build_worker(client, QUEUE, config):
-        await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00"),
+    async with build_worker(client, QUEUE):
+        await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
                                     id=risk_workflow_id(account), task_queue=QUEUE)
         symbols = [i.symbol for i in config.universe.instruments if i.lot_size == 1]
         raws = [{"intent_id": f"{account}-{i}", "account": account, "symbol": symbols[i % len(symbols)], "side": "BUY",

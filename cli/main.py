@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from cli import orders, scenarios
+from cli import market, orders, scenarios
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
 from worker.connection import Unreachable, connect, exit_now
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate risk_rules.yaml and universe.yaml").set_defaults(func=cmd_check_config)
     orders.add_commands(sub)
     scenarios.add_commands(sub)
+    market.add_commands(sub)
     return parser
 
 

@@ -7,11 +7,11 @@ import uuid
 
 from temporalio.client import Client
 
-from activities.orders import cancel_via_client, replace_via_client, start_order
+from activities.client_ops import cancel_via_client, replace_via_client, start_order
 from cli.tables import table
 from domain.enums import CancelReason
 from worker.connection import task_queue
-from workflows.contract import (
+from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
     SA_ACCOUNT,
@@ -21,7 +21,7 @@ from workflows.contract import (
     SA_SYMBOL,
     risk_workflow_id,
 )
-from workflows.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskView
+from protocol.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskView
 
 
 def order_row(s: OrderSnapshot) -> list[object]:

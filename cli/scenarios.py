@@ -21,8 +21,8 @@ from scenarios.spec import ScenarioReport
 from worker import server
 from worker.connection import address, connect, connect_settings, task_queue
 from worker.main import build_worker
-from workflows.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
-from workflows.messages import RiskResult
+from protocol.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
+from protocol.messages import RiskResult
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
 

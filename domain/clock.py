@@ -6,13 +6,13 @@ and `minutes_to_close` is 0 after the close and the minutes until the close befo
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from domain.enums import SESSION_REGIMES, Regime
-from domain.rules import RiskRules, minute_of_day
+from domain.rules import RiskRules, minute_of_day, parse_hhmm
 
 
 class ClockReading(BaseModel):
@@ -45,3 +45,39 @@ def read_clock(local: time, rules: RiskRules) -> ClockReading:
         if minute >= minute_of_day(rules.regimes[regime].start):
             current = regime
     return ClockReading(exchange_time=stamp, regime=current, minutes_to_close=to_close, in_session=True)
+
+
+class ClockAnchor(BaseModel):
+    """A virtual trading day (scenario and test accounts): this exchange-local moment was this
+    workflow instant; the exchange clock then runs with workflow time."""
+
+    exchange: datetime  # naive, exchange-local
+    workflow: datetime  # aware
+
+
+def exchange_now(workflow_now: datetime, rules: RiskRules, anchor: ClockAnchor | None) -> datetime:
+    """Exchange-local wall time (naive). Live accounts (no anchor) read workflow time in the
+    exchange time zone, so DST changes are applied as the exchange applies them."""
+    if anchor is None:
+        return to_exchange_time(workflow_now, rules).replace(tzinfo=None)
+    return anchor.exchange + (workflow_now - anchor.workflow)
+
+
+def seconds_to_next_cycle(local: datetime, cycle_seconds: int) -> float:
+    """Cycles fall on whole multiples of cycle_seconds of exchange time (16:15:00, 16:16:00…)."""
+    into = (local - datetime.combine(local.date(), time(0))).total_seconds() % cycle_seconds
+    return cycle_seconds - into
+
+
+def on_boundary(local: datetime, cycle_seconds: int) -> bool:
+    return (local - datetime.combine(local.date(), time(0))).total_seconds() % cycle_seconds == 0
+
+
+def next_change(local: datetime, rules: RiskRules, extra: list[time]) -> datetime:
+    """The next exchange-local moment at which the regime can change (a regime start, the open,
+    the close) or one of `extra` (due events, a stop) falls — the end of a quiet stretch."""
+    day = local.date()
+    candidates = [rules.session.open, rules.session.close, *(r.start for r in rules.regimes.values())]
+    moments = [datetime.combine(day, parse_hhmm(c)) for c in candidates] + [datetime.combine(day, t) for t in extra]
+    later = [m for m in moments if m > local]
+    return min(later) if later else datetime.combine(day, time(0)) + timedelta(days=1)

@@ -68,11 +68,20 @@ class CancelEventSpec(BaseModel):
     reason: CancelReason = CancelReason.USER
 
 
+class ReplaceEventSpec(BaseModel):
+    """A desk's cancel/replace of an earlier order (`id` may name a replacement: `o4.R1`)."""
+
+    id: str
+    quantity: int
+    limit_price: float | None = None
+
+
 class TimedEvent(BaseModel):
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
     exposure: ExposureEvent | None = None
     order: OrderEventSpec | None = None
     cancel: CancelEventSpec | None = None
+    replace: ReplaceEventSpec | None = None
 
 
 def _finite_non_negative(value: float | None) -> bool:

@@ -22,20 +22,24 @@ class OrderEvent(str, Enum):
     EXPIRED = "EXPIRED"
     # A replace to a quantity at or below what already filled: the order is done, FILLED.
     REDUCED_TO_FILLED = "REDUCED_TO_FILLED"
+    # Refusals that leave the order as it was (FIX OrderCancelReject): a replace whose
+    # replacement failed its checks, a cancel that came too late or could not be applied.
+    REPLACE_REFUSED = "REPLACE_REFUSED"
+    CANCEL_REFUSED = "CANCEL_REFUSED"
 
 
 A, W, P = OrderState.ACCEPTED, OrderState.WORKING, OrderState.PARTIAL_FILL
 F, C, R = OrderState.FILLED, OrderState.CANCELED, OrderState.REJECTED
 E = OrderEvent
 
-#      PRETRADE_REJ VENUE_ACK VENUE_REJ PARTIAL COMPLETE CANCEL EXPIRED REDUCED_TO_FILLED
+#      PRETRADE_REJ VENUE_ACK VENUE_REJ PARTIAL COMPLETE CANCEL EXPIRED REDUCED_TO_FILLED REPLACE_REF CANCEL_REF
 _ROWS: dict[OrderState, tuple[OrderState | None, ...]] = {
-    A:    (R,          W,        R,        None,   None,    C,     C,      None),
-    W:    (None,       None,     None,     P,      F,       C,     C,      None),
-    P:    (None,       None,     None,     P,      F,       C,     C,      F),
-    F:    (F,          F,        F,        F,      F,       F,     F,      F),
-    C:    (C,          C,        C,        C,      C,       C,     C,      C),
-    R:    (R,          R,        R,        R,      R,       R,     R,      R),
+    A:    (R,          W,        R,        None,   None,    C,     C,      None,             None,       A),
+    W:    (None,       None,     None,     P,      F,       C,     C,      None,             W,          W),
+    P:    (None,       None,     None,     P,      F,       C,     C,      F,                P,          P),
+    F:    (F,          F,        F,        F,      F,       F,     F,      F,                F,          F),
+    C:    (C,          C,        C,        C,      C,       C,     C,      C,                C,          C),
+    R:    (R,          R,        R,        R,      R,       R,     R,      R,                R,          R),
 }
 
 TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState | None] = {

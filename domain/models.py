@@ -64,6 +64,8 @@ class Intent(Model):
     price_rule: PriceRule = PriceRule.GIVEN
     issued_in_mode: RiskMode = RiskMode.NORMAL
     replaces: str | None = None
+    # The desk says an identical order inside the duplicative-order window is intended.
+    intended_duplicate: bool = False
 
     @property
     def key(self) -> PositionKey:

@@ -5,7 +5,10 @@
 - SOFT: LIMIT at truth tick ∓ offset. HARD: at bid (sells) / ask (buys), in chunks of
   `hard_chunk_fraction` of the position as it stood when HARD began (lot-rounded up, ≥ 1 lot),
   so repeated steps with certain fills reach any target within ⌈1/chunk⌉ steps.
-- Open reduce-only orders already cover part of the excess: no duplicates are stacked.
+- The risk cycle's own open de-risk orders already cover part of the excess: no duplicates are
+  stacked. A desk's reduce-only order is not coverage (it may rest far from the market all day).
+- Reduce-only against everything working: a de-risk intent plus every open order on the same
+  side of that position (the desk's included) never takes the position past zero.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ def ceil_lots(quantity: float, lot: int) -> int:
     return max(lot, math.ceil(quantity / lot - 1e-9) * lot)
 
 
-def reducing_open_quantity(position_qty: int, orders: Sequence[OpenOrder]) -> int:
-    """Open reduce-only quantity that works against this position's sign."""
+def reducing_open_quantity(position_qty: int, orders: Sequence[OpenOrder], *, own_only: bool) -> int:
+    """Open quantity working against this position's sign: the risk cycle's own de-risk orders
+    (`own_only`, what counts as coverage), or every order on that side (what a new reduce-only
+    intent must leave room for)."""
     reducing_side = Side.SELL if position_qty > 0 else Side.BUY
-    return sum(o.remaining for o in orders if o.side is reducing_side and (o.reduce_only or o.kind.is_derisk))
+    return sum(o.remaining for o in orders if o.side is reducing_side and (o.kind.is_derisk or not own_only))
 
 
 def derisk_price(side: Side, quote: Quote, mode: RiskMode, offset: float) -> tuple[float, PriceRule]:
@@ -85,12 +90,16 @@ def plan_derisk(
     qty_by_key: dict[PositionKey, int] = {}
     for pos in positions:
         qty_by_key[pos.key] = qty_by_key.get(pos.key, 0) + pos.quantity
-    # What open reduce-only orders will already take off.
+    # What the cycle's own open de-risk orders will already take off, and what all working
+    # orders on the reducing side leave to take.
     covered: dict[PositionKey, int] = {}
+    room: dict[PositionKey, int] = {}
     for key, qty in qty_by_key.items():
         if qty == 0:
             continue
-        covered[key] = min(abs(qty), reducing_open_quantity(qty, orders_by_key.get(key, [])))
+        orders = orders_by_key.get(key, [])
+        covered[key] = min(abs(qty), reducing_open_quantity(qty, orders, own_only=True))
+        room[key] = max(0, abs(qty) - reducing_open_quantity(qty, orders, own_only=False))
         amount = covered[key] * marks[key[0]]
         gross_excess -= amount
         bucket_excess[key[1]] -= amount
@@ -106,7 +115,7 @@ def plan_derisk(
             continue
         lot = instruments[symbol].lot_size
         mark = marks[symbol]
-        available = (abs(qty) - covered[(symbol, bucket)]) // lot * lot
+        available = room[(symbol, bucket)] // lot * lot
         take = min(ceil_lots(needed / mark, lot), available)
         if mode is RiskMode.HARD_DERISK:
             base = (hard_base or {}).get((symbol, bucket)) or abs(qty)

@@ -1,10 +1,19 @@
 """The policy decision table (DESIGN.md §3), held as data: first matching row wins.
 
 "Reaches" means ≥. Strictness NORMAL < THROTTLE_NEW_ORDERS < SOFT_DERISK < HARD_DERISK.
+
+Daily loss limits (rules `loss_limits`, issue 16) are rows of the same table. Rows are ordered by
+the strictness of their mode — every HARD row before every SOFT row before every THROTTLE row —
+and each condition only turns on as exposure or loss grows, so more exposure or more loss never
+gives a looser mode (a later regime neither: tolerances only tighten and de-risk, once allowed,
+stays allowed; where it is not allowed a SOFT-level breach throttles instead). Within a mode the
+exposure rows come first: their reason tells the planner what to size de-risk against, and runs
+without a loss keep the decisions and reasons they had.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -13,7 +22,7 @@ from pydantic import BaseModel
 
 from domain.enums import Bucket, DecisionReason, Regime, RiskMode
 from domain.exposure import Exposure
-from domain.rules import RiskRules
+from domain.rules import LossLimitRule, RiskRules
 
 
 class DecisionInput(BaseModel):
@@ -25,6 +34,8 @@ class DecisionInput(BaseModel):
     mm_current_pct: float
     mm_potential_pct: float
     minutes_to_close: float
+    # Loss since the beginning of the day as a positive % of equity (0 for a gain); see domain/pnl.py.
+    daily_loss_pct: float = 0.0
 
 
 class Decision(BaseModel):
@@ -45,6 +56,9 @@ class Condition(str, Enum):
         "potential ≥ hard cap, or potential > tolerance, or gross > tolerance without de-risk, "
         "or a bucket's potential > max"
     )
+    DAILY_LOSS_REACHES_HARD = "daily loss ≥ hard loss limit"
+    DERISK_AND_DAILY_LOSS_REACHES_SOFT = "allow_derisk and daily loss ≥ soft loss limit"
+    DAILY_LOSS_REACHES_THROTTLE = "daily loss ≥ throttle loss limit, or ≥ soft loss limit without de-risk"
     ALWAYS = "otherwise"
 
 
@@ -59,10 +73,13 @@ class PolicyRow:
 POLICY_TABLE: tuple[PolicyRow, ...] = (
     PolicyRow(1, Condition.GROSS_REACHES_HARD_CAP, RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
     PolicyRow(2, Condition.CLOSE_AND_GROSS_OVER_TOLERANCE, RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
-    PolicyRow(3, Condition.DERISK_AND_GROSS_REACHES_TOLERANCE, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
-    PolicyRow(4, Condition.DERISK_AND_BUCKET_OVER_MAX, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
-    PolicyRow(5, Condition.POTENTIAL_OVER_LIMIT, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
-    PolicyRow(6, Condition.ALWAYS, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+    PolicyRow(3, Condition.DAILY_LOSS_REACHES_HARD, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+    PolicyRow(4, Condition.DERISK_AND_GROSS_REACHES_TOLERANCE, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
+    PolicyRow(5, Condition.DERISK_AND_BUCKET_OVER_MAX, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
+    PolicyRow(6, Condition.DERISK_AND_DAILY_LOSS_REACHES_SOFT, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+    PolicyRow(7, Condition.POTENTIAL_OVER_LIMIT, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
+    PolicyRow(8, Condition.DAILY_LOSS_REACHES_THROTTLE, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+    PolicyRow(9, Condition.ALWAYS, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
 )
 
 
@@ -87,6 +104,8 @@ class _Facts:
     allow_derisk: bool
     lt_max: float
     mm_max: float
+    loss: float  # daily loss %, NaN read as infinite: a loss that cannot be measured fails closed
+    loss_limits: LossLimitRule | None
 
 
 def _bucket_current_over(f: _Facts) -> bool:
@@ -103,12 +122,33 @@ def _potential_over(f: _Facts) -> bool:
     )
 
 
+def _loss_reaches(f: _Facts, threshold: float | None) -> bool:
+    return threshold is not None and reaches(f.loss, threshold)
+
+
+def _loss_hard(f: _Facts) -> bool:
+    return f.loss_limits is not None and _loss_reaches(f, f.loss_limits.hard_pct)
+
+
+def _loss_soft(f: _Facts) -> bool:
+    return f.loss_limits is not None and _loss_reaches(f, f.loss_limits.soft_pct)
+
+
+def _loss_throttles(f: _Facts) -> bool:
+    return f.loss_limits is not None and (
+        _loss_reaches(f, f.loss_limits.throttle_pct) or (not f.allow_derisk and _loss_soft(f))
+    )
+
+
 CONDITIONS: dict[Condition, Callable[[_Facts], bool]] = {
     Condition.GROSS_REACHES_HARD_CAP: lambda f: reaches(f.d.gross_exposure_pct, f.hard_cap),
     Condition.CLOSE_AND_GROSS_OVER_TOLERANCE: lambda f: f.d.regime is Regime.CLOSE and over(f.d.gross_exposure_pct, f.tolerance),
+    Condition.DAILY_LOSS_REACHES_HARD: _loss_hard,
     Condition.DERISK_AND_GROSS_REACHES_TOLERANCE: lambda f: f.allow_derisk and reaches(f.d.gross_exposure_pct, f.tolerance),
     Condition.DERISK_AND_BUCKET_OVER_MAX: lambda f: f.allow_derisk and _bucket_current_over(f),
+    Condition.DERISK_AND_DAILY_LOSS_REACHES_SOFT: lambda f: f.allow_derisk and _loss_soft(f),
     Condition.POTENTIAL_OVER_LIMIT: _potential_over,
+    Condition.DAILY_LOSS_REACHES_THROTTLE: _loss_throttles,
     Condition.ALWAYS: lambda f: True,
 }
 
@@ -122,6 +162,8 @@ def decide(inputs: DecisionInput, rules: RiskRules) -> Decision:
         allow_derisk=regime_rule.allow_derisk,
         lt_max=rules.buckets[Bucket.LT].max_pct,
         mm_max=rules.buckets[Bucket.MM_PURE].max_pct,
+        loss=math.inf if math.isnan(inputs.daily_loss_pct) else inputs.daily_loss_pct,
+        loss_limits=rules.loss_limits,
     )
     row = next(r for r in POLICY_TABLE if CONDITIONS[r.condition](facts))
     sentence = (
@@ -131,11 +173,21 @@ def decide(inputs: DecisionInput, rules: RiskRules) -> Decision:
         f"potential {inputs.potential_exposure_pct:.2f}%; "
         f"LT {inputs.lt_current_pct:.2f}%/{inputs.lt_potential_pct:.2f}% (max {facts.lt_max:g}%), "
         f"MM_PURE {inputs.mm_current_pct:.2f}%/{inputs.mm_potential_pct:.2f}% (max {facts.mm_max:g}%)"
+        f"{_loss_clause(inputs.daily_loss_pct, rules.loss_limits)}"
     )
     return Decision(mode=row.mode, reason=row.reason, sentence=sentence, row=row.number, inputs=inputs, tolerance_pct=facts.tolerance)
 
 
-def decision_input(exposure: Exposure, regime: Regime, minutes_to_close: float) -> DecisionInput:
+def _loss_clause(loss: float, limits: LossLimitRule | None) -> str:
+    if limits is None:
+        return ""
+    soft = f", soft {limits.soft_pct:g}%" if limits.soft_pct is not None else ""
+    return f"; daily loss {loss:.2f}% of equity (throttle {limits.throttle_pct:g}%{soft}, hard {limits.hard_pct:g}%)"
+
+
+def decision_input(
+    exposure: Exposure, regime: Regime, minutes_to_close: float, daily_loss_pct: float = 0.0
+) -> DecisionInput:
     lt, mm = exposure.buckets[Bucket.LT], exposure.buckets[Bucket.MM_PURE]
     return DecisionInput(
         regime=regime,
@@ -146,4 +198,5 @@ def decision_input(exposure: Exposure, regime: Regime, minutes_to_close: float) 
         mm_current_pct=mm.current_pct,
         mm_potential_pct=mm.potential_pct,
         minutes_to_close=minutes_to_close,
+        daily_loss_pct=daily_loss_pct,
     )

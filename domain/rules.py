@@ -6,6 +6,8 @@ workflow inputs, so a run's history carries the exact rules it ran under.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import time
 from functools import cached_property
 from typing import Annotated
@@ -106,6 +108,132 @@ class CycleRule(Strict):
     cycles_per_run: Annotated[int, Field(gt=0)] = 120
 
 
+# Issue 16: loss limits, pre-trade controls besides exposure, liquidity. Every section is
+# optional and its defaults change nothing, so rules files and histories from before still load.
+
+SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]{0,11}$"
+DEFAULT_ADV = 1_000_000  # shares/day, for an instrument whose universe entry does not say
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+
+
+def _check_symbols(symbols: Iterable[str], key: str) -> None:
+    """Symbol lists in the rules are spelled like the universe's (typos there would never match)."""
+    seen: set[str] = set()
+    for symbol in symbols:
+        if not re.fullmatch(SYMBOL_PATTERN, symbol):
+            raise RuleError(f"{key}.{symbol}", "is not a symbol (upper-case letters, digits, '.')")
+        if symbol in seen:
+            raise RuleError(f"{key}.{symbol}", "listed twice")
+        seen.add(symbol)
+
+
+class LossLimitRule(Strict):
+    """Daily loss thresholds as % of equity lost since the beginning of the day; each is a row
+    of the policy table (THROTTLE_NEW_ORDERS, SOFT_DERISK, HARD_DERISK). SOFT is optional."""
+
+    throttle_pct: Percent
+    soft_pct: Percent | None = None
+    hard_pct: Percent
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "LossLimitRule":
+        if self.soft_pct is not None:
+            if self.throttle_pct > self.soft_pct:
+                raise RuleError("throttle_pct", f"{self.throttle_pct} is above soft_pct ({self.soft_pct})")
+            if self.soft_pct > self.hard_pct:
+                raise RuleError("soft_pct", f"{self.soft_pct} is above hard_pct ({self.hard_pct})")
+        if self.throttle_pct > self.hard_pct:
+            raise RuleError("throttle_pct", f"{self.throttle_pct} is above hard_pct ({self.hard_pct})")
+        return self
+
+
+class MaxOrderQuantityRule(Strict):
+    """Shares per order: `default` for every symbol, `per_symbol` overrides; null = no limit."""
+
+    default: PositiveInt | None = None
+    per_symbol: dict[str, PositiveInt] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _symbols(self) -> "MaxOrderQuantityRule":
+        _check_symbols(self.per_symbol, "per_symbol")
+        return self
+
+    def limit_for(self, symbol: str) -> int | None:
+        return self.per_symbol.get(symbol, self.default)
+
+
+class PriceCollarRule(Strict):
+    """Fat-finger band: a limit more than `band_pct` % from the truth tick is refused at
+    pre-trade (the venue's own collar, 10%, stays behind it). null = off."""
+
+    band_pct: Percent | None = None
+
+
+class MaxPositionRule(Strict):
+    """Position per symbol (all buckets) as % of equity, worst case with the account's open
+    orders on the order's side; `per_symbol` overrides. null = no limit."""
+
+    max_pct: PositiveNumber | None = None
+    per_symbol: dict[str, PositiveNumber] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _symbols(self) -> "MaxPositionRule":
+        _check_symbols(self.per_symbol, "per_symbol")
+        return self
+
+    def limit_for(self, symbol: str) -> float | None:
+        return self.per_symbol.get(symbol, self.max_pct)
+
+
+class OrderRateRule(Strict):
+    """At most `max_orders` accepted desk orders per account in any `window_seconds` of
+    workflow time. null = no limit."""
+
+    max_orders: PositiveInt | None = None
+    window_seconds: PositiveNumber = 60.0
+
+
+class DuplicateOrderRule(Strict):
+    """Refuse an order with the same symbol, side, quantity and price as one accepted less than
+    `window_seconds` ago, unless the intent says `intended_duplicate: true`. null = off."""
+
+    window_seconds: PositiveNumber | None = None
+
+
+class RestrictedListRule(Strict):
+    """Symbols no desk order may trade."""
+
+    symbols: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _symbols(self) -> "RestrictedListRule":
+        _check_symbols(self.symbols, "symbols")
+        return self
+
+
+class ControlsRule(Strict):
+    """Pre-trade controls besides exposure (SEC 15c3-5 style); all off by default."""
+
+    max_order_quantity: MaxOrderQuantityRule = Field(default_factory=MaxOrderQuantityRule)
+    price_collar: PriceCollarRule = Field(default_factory=PriceCollarRule)
+    max_position: MaxPositionRule = Field(default_factory=MaxPositionRule)
+    order_rate: OrderRateRule = Field(default_factory=OrderRateRule)
+    duplicative_orders: DuplicateOrderRule = Field(default_factory=DuplicateOrderRule)
+    restricted: RestrictedListRule = Field(default_factory=RestrictedListRule)
+
+
+class LiquidityRule(Strict):
+    """De-risk orders clipped to a share of average daily volume per risk cycle (see
+    domain/liquidity.py). `adv_share_per_cycle` null = no clipping (the playbook as before)."""
+
+    adv_share_per_cycle: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+    # A residual below one lot goes only in HARD or in the session's last minutes.
+    residual_minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
+
+
 class RiskRules(Strict):
     session: Session
     regimes: dict[Regime, RegimeRule]
@@ -116,6 +244,9 @@ class RiskRules(Strict):
     fills: FillRule
     orders: OrderRule
     risk_cycle: CycleRule
+    loss_limits: LossLimitRule | None = None  # absent: no loss rows fire
+    controls: ControlsRule = Field(default_factory=ControlsRule)
+    liquidity: LiquidityRule = Field(default_factory=LiquidityRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RiskRules":
@@ -170,6 +301,7 @@ class Instrument(Strict):
     bucket: Bucket
     lot_size: Annotated[int, Field(gt=0)]
     reference_price: Annotated[float, Field(gt=0)]
+    adv: Annotated[int, Field(gt=0)] = DEFAULT_ADV  # average daily volume, shares/day
 
 
 class Universe(Strict):

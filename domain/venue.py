@@ -1,19 +1,19 @@
-"""The simulated venue's deterministic fill model (DESIGN.md §3).
+"""The simulated venue's deterministic fill model (DESIGN.md §3), as execution events.
 
-Each order draws from its own stream seeded by (global seed, intent_id) — per attempt, so a
-retried attempt draws the same numbers and one order never changes another's fills. The
-intent_id is taken relative to its account (`stream_key`), so the same scenario replayed on a
-fresh account with the same seed fills identically.
+Each order draws from its own stream seeded by (global seed, intent id, event tag), so one order
+never changes another's fills and a retried call draws the same numbers. The intent id is taken
+relative to its account (`stream_key`), so a scenario replayed on a fresh account with the same
+seed fills identically. Tags: `A` the arrival, `C<cycle>` the risk cycle's matching step, `X` a
+cancel in flight. The venue's execution id of a fill is `<intent_id>/<tag>`.
 
-- One attempt on arrival (right after the venue acknowledges), then one per risk cycle tick.
-- Per attempt the order fills with the probability of the mode it was issued in
-  (HARD 1.0, SOFT 0.9, otherwise 0.5 by default). A fill takes the whole remaining quantity,
-  or — with `partial_fill_probability`, when fills are not certain and more than a lot
-  remains — a random whole number of lots below it.
-- A fill is at the limit price (LIMIT) or at the touch (MARKET: ask for buys, bid for sells).
-- A cancel in flight may be crossed by a fill (`cancel_cross_probability`); the fill is applied.
-- DAY orders still open at the close are canceled with reason EXPIRED_DAY.
-- The venue refuses a LIMIT price more than `PRICE_COLLAR` away from the truth tick.
+- Arrival: the venue acknowledges (or refuses a LIMIT more than `PRICE_COLLAR` from the truth
+  tick) and makes one matching attempt; then one attempt per risk cycle while the order works.
+- Per attempt the order fills with the probability of the mode it was issued in (HARD 1.0,
+  SOFT 0.9, otherwise 0.5 by default). A fill takes the whole remaining quantity or — with
+  `partial_fill_probability`, when fills are not certain and more than a lot remains — a random
+  whole number of lots below it. Fills are at the limit (LIMIT) or at the touch (MARKET).
+- A cancel in flight may be crossed by a fill of the remainder (`cancel_cross_probability`).
+- DAY orders still open at the close expire.
 """
 
 from __future__ import annotations
@@ -23,9 +23,16 @@ import random
 from pydantic import BaseModel
 
 from domain.enums import OrderType, Side
-from domain.models import Quote
+from domain.execution import ExecKind, ExecutionEvent
+from domain.models import Intent, Quote
 
 PRICE_COLLAR = 0.10
+ARRIVAL = "A"
+CANCEL = "X"
+
+
+def cycle_tag(cycle: int) -> str:
+    return f"C{cycle}"
 
 
 class VenueParams(BaseModel):
@@ -35,17 +42,39 @@ class VenueParams(BaseModel):
     cancel_cross_probability: float
 
 
+class SimOrder(BaseModel):
+    """What the simulated venue knows of one order when it acts on it."""
+
+    intent: Intent
+    cum_qty: int
+    lot_size: int
+    params: VenueParams
+    quote: Quote
+
+    @property
+    def leaves(self) -> int:
+        return max(0, self.intent.quantity - self.cum_qty)
+
+    @property
+    def stream_key(self) -> str:
+        return stream_key(self.intent.intent_id, self.intent.account)
+
+
 def stream_key(intent_id: str, account: str) -> str:
     return intent_id.removeprefix(f"{account}-")
 
 
-def stream(seed: int, intent_id: str, attempt: int) -> random.Random:
+def stream(seed: int, key: str, tag: str) -> random.Random:
     # A str seed is hashed with SHA-512 by `random`: stable across processes and PYTHONHASHSEED.
-    return random.Random(f"{seed}|{intent_id}|{attempt}")
+    return random.Random(f"{seed}|{key}|{tag}")
 
 
-def fill_quantity(params: VenueParams, intent_id: str, attempt: int, remaining: int, lot: int) -> int:
-    rng = stream(params.seed, intent_id, attempt)
+def exec_id(intent_id: str, tag: str) -> str:
+    return f"{intent_id}/{tag}"
+
+
+def fill_quantity(params: VenueParams, key: str, tag: str, remaining: int, lot: int) -> int:
+    rng = stream(params.seed, key, tag)
     if remaining <= 0 or rng.random() >= params.fill_probability:
         return 0
     certain = params.fill_probability >= 1.0
@@ -54,8 +83,8 @@ def fill_quantity(params: VenueParams, intent_id: str, attempt: int, remaining: 
     return remaining
 
 
-def cancel_crossing_quantity(params: VenueParams, intent_id: str, attempt: int, remaining: int, lot: int) -> int:
-    rng = stream(params.seed, intent_id, attempt)
+def cancel_crossing_quantity(params: VenueParams, key: str, remaining: int) -> int:
+    rng = stream(params.seed, key, CANCEL)
     if remaining <= 0 or rng.random() >= params.cancel_cross_probability:
         return 0
     return remaining
@@ -75,5 +104,40 @@ def collar_refusal(order_type: OrderType, limit_price: float | None, quote: Quot
     return None
 
 
-def fill_id(intent_id: str, attempt: int) -> str:
-    return f"{intent_id}/F{attempt}"
+def _event(order: SimOrder, kind: ExecKind, cum: int, *, tag: str | None = None, qty: int = 0, text: str = "") -> ExecutionEvent:
+    intent = order.intent
+    return ExecutionEvent(
+        intent_id=intent.intent_id, kind=kind, venue_order_id=f"SIM-{intent.intent_id}",
+        exec_id=exec_id(intent.intent_id, tag) if tag else None, last_qty=qty,
+        last_px=fill_price(intent.order_type, intent.side, intent.limit_price, order.quote) if qty else None,
+        cum_qty=cum, leaves_qty=max(0, intent.quantity - cum) if kind not in (ExecKind.CANCELED, ExecKind.EXPIRED, ExecKind.REJECTED) else 0,
+        text=text,
+    )
+
+
+def _attempt(order: SimOrder, tag: str) -> list[ExecutionEvent]:
+    qty = fill_quantity(order.params, order.stream_key, tag, order.leaves, order.lot_size)
+    return [_event(order, ExecKind.FILL, order.cum_qty + qty, tag=tag, qty=qty)] if qty else []
+
+
+def submit(order: SimOrder) -> list[ExecutionEvent]:
+    """Acknowledge (or refuse) and make the arrival attempt."""
+    refusal = collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote)
+    if refusal:
+        return [_event(order, ExecKind.REJECTED, 0, text=refusal)]
+    return [_event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged"), *_attempt(order, ARRIVAL)]
+
+
+def match(order: SimOrder, cycle: int, session_closed: bool) -> list[ExecutionEvent]:
+    """The risk cycle's step for one working order: expiry at the close, else one attempt."""
+    if session_closed:
+        return [_event(order, ExecKind.EXPIRED, order.cum_qty, text="DAY order expired at the close")]
+    return _attempt(order, cycle_tag(cycle))
+
+
+def cancel(order: SimOrder) -> list[ExecutionEvent]:
+    """The cancel; a fill of the remainder may cross it (then the order is FILLED, not canceled)."""
+    crossing = cancel_crossing_quantity(order.params, order.stream_key, order.leaves)
+    if crossing:
+        return [_event(order, ExecKind.FILL, order.cum_qty + crossing, tag=CANCEL, qty=crossing)]
+    return [_event(order, ExecKind.CANCELED, order.cum_qty, text="canceled")]

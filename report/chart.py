@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from workflows.messages import RiskResult  # noqa: E402
+from protocol.messages import RiskResult  # noqa: E402
 
 MODE_COLORS = {"NORMAL": "#e8f5e9", "THROTTLE_NEW_ORDERS": "#fff8e1", "SOFT_DERISK": "#ffe0b2", "HARD_DERISK": "#ffcdd2"}
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from report.chart import render_svg, series
-from workflows.messages import RiskResult
+from protocol.messages import RiskResult
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}

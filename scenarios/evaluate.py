@@ -7,16 +7,21 @@ import random
 from datetime import datetime, timedelta
 
 from domain.events import OrderEventSpec, TimedEvent
-from scenarios.spec import Expectation, IntentExpectation, ScenarioReport, ScenarioSpec
-from workflows.messages import DecisionRecord, IntentRecord, RiskResult
+from domain.enums import OrderState
+from scenarios.spec import AnswerExpectation, Expectation, IntentExpectation, OrderExpectation, ScenarioReport, ScenarioSpec
+from protocol.messages import DecisionRecord, IntentRecord, RiskResult
 
 
 def _hms(text: str) -> str:
     return text if text.count(":") == 2 else f"{text}:00"
 
 
-def _decision_at(result: RiskResult, at: str) -> DecisionRecord | None:
-    return next((d for d in result.decisions if d.exchange_time >= _hms(at)), None)
+def _decisions(result: RiskResult, exp: Expectation) -> list[DecisionRecord]:
+    """The cycle at exactly `at`, or every cycle from `from` to `by` inclusive."""
+    if exp.at is not None:
+        return [d for d in result.decisions if d.exchange_time == _hms(exp.at)][:1]
+    assert exp.from_ is not None and exp.by is not None
+    return [d for d in result.decisions if _hms(exp.from_) <= d.exchange_time <= _hms(exp.by)]
 
 
 def _check_intents(expected: IntentExpectation | str, intents: list[IntentRecord], where: str) -> list[str]:
@@ -24,6 +29,8 @@ def _check_intents(expected: IntentExpectation | str, intents: list[IntentRecord
         return [] if not intents else [f"{where}: expected no intents, observed {len(intents)}: {[r.intent.summary() for r in intents]}"]
     assert isinstance(expected, IntentExpectation)
     failures = []
+    if expected.count is None and expected.min_count is None and not intents:
+        failures.append(f"{where}: expected intents, observed none")
     if expected.count is not None and len(intents) != expected.count:
         failures.append(f"{where}: expected {expected.count} intents, observed {len(intents)}")
     if expected.min_count is not None and len(intents) < expected.min_count:
@@ -39,12 +46,34 @@ def _check_intents(expected: IntentExpectation | str, intents: list[IntentRecord
 
 def _check(exp: Expectation, result: RiskResult, account: str) -> list[str]:
     failures: list[str] = []
-    if exp.at is not None:
-        decision = _decision_at(result, exp.at)
-        where = f"at {exp.at}"
-        if decision is None:
-            return [f"{where}: no decision was made at or after that time"]
-        where = f"at {exp.at} (cycle {decision.cycle}, {decision.exchange_time})"
+    if exp.at is not None or exp.from_ is not None:
+        failures += _check_decisions(exp, result)
+    if exp.order is not None:
+        failures += _check_order(exp.order, result, account)
+    for action, expected in (("cancel", exp.cancel), ("replace", exp.replace)):
+        if expected is not None:
+            failures += _check_answer(action, expected, result, account)
+    if exp.desk_orders is not None:
+        failures += _check_desk_orders(exp, result, account)
+    if exp.final_gross_max_pct is not None:
+        final = result.final_exposure.gross_exposure_pct if result.final_exposure else None
+        if final is None or final > exp.final_gross_max_pct + 1e-9:
+            failures.append(f"final gross expected ≤ {exp.final_gross_max_pct}%, observed {final if final is None else round(final, 4)}%")
+    if exp.gross_always_below_pct is not None:
+        peak = max((max(d.gross_pct, d.gross_pct_after) for d in result.decisions), default=None)
+        if peak is None or peak >= exp.gross_always_below_pct:
+            failures.append(f"gross expected always below {exp.gross_always_below_pct}%, peaked at {peak if peak is None else round(peak, 4)}%")
+    return failures
+
+
+def _check_decisions(exp: Expectation, result: RiskResult) -> list[str]:
+    decisions = _decisions(result, exp)
+    window = f"at {exp.at}" if exp.at is not None else f"from {exp.from_} by {exp.by}"
+    if not decisions:
+        return [f"{window}: no cycle ran at that time" if exp.at else f"{window}: no cycle ran in that window"]
+    failures: list[str] = []
+    for decision in decisions:
+        where = f"{window} (cycle {decision.cycle}, {decision.exchange_time})"
         if exp.regime is not None and decision.regime != exp.regime:
             failures.append(f"{where}: expected regime {exp.regime}, observed {decision.regime}")
         if exp.mode is not None and decision.mode is not exp.mode:
@@ -54,27 +83,57 @@ def _check(exp: Expectation, result: RiskResult, account: str) -> list[str]:
         if exp.intents is not None:
             issued = [r for r in result.intents if r.cycle == decision.cycle]
             failures += _check_intents(exp.intents, issued, where)
-    if exp.order is not None:
-        intent_id = f"{account}-{exp.order.id}"
-        outcome = result.outcomes.get(intent_id)
-        where = f"order {exp.order.id}"
-        if outcome is None:
-            return [f"{where}: no final state observed"]
-        for field in ("state", "reject_reason", "cancel_reason"):
-            want = getattr(exp.order, field)
-            got = getattr(outcome, field)
-            if want is not None and got is not want:
-                failures.append(f"{where}: expected {field} {want.value}, observed {got.value if got else None}")
-        if exp.order.filled_min is not None and outcome.filled_quantity < exp.order.filled_min:
-            failures.append(f"{where}: expected at least {exp.order.filled_min} filled, observed {outcome.filled_quantity}")
-    if exp.final_gross_max_pct is not None:
-        final = result.final_exposure.gross_exposure_pct if result.final_exposure else None
-        if final is None or final > exp.final_gross_max_pct + 1e-9:
-            failures.append(f"final gross expected ≤ {exp.final_gross_max_pct}%, observed {final:.4f}%")
-    if exp.gross_always_below_pct is not None:
-        peak = max((max(d.gross_pct, d.gross_pct_after) for d in result.decisions), default=0.0)
-        if peak >= exp.gross_always_below_pct:
-            failures.append(f"gross expected always below {exp.gross_always_below_pct}%, peaked at {peak:.4f}%")
+    return failures
+
+
+def _check_order(expected: OrderExpectation, result: RiskResult, account: str) -> list[str]:
+    outcome = result.outcomes.get(f"{account}-{expected.id}")
+    where = f"order {expected.id}"
+    if outcome is None:
+        return [f"{where}: no final state observed (never started, or still open)"]
+    failures = []
+    for field in ("state", "reject_reason", "cancel_reason"):
+        want, got = getattr(expected, field), getattr(outcome, field)
+        if want is not None and got is not want:
+            failures.append(f"{where}: expected {field} {want.value}, observed {got.value if got else None}")
+    if expected.filled_min is not None and outcome.filled_quantity < expected.filled_min:
+        failures.append(f"{where}: expected at least {expected.filled_min} filled, observed {outcome.filled_quantity}")
+    if expected.filled_max is not None and outcome.filled_quantity > expected.filled_max:
+        failures.append(f"{where}: expected at most {expected.filled_max} filled, observed {outcome.filled_quantity}")
+    if expected.lost is not None and bool(outcome.lost_cause) is not expected.lost:
+        failures.append(f"{where}: expected {'LOST' if expected.lost else 'not LOST'}, observed {outcome.label} {outcome.lost_cause or ''}".rstrip())
+    return failures
+
+
+def _check_answer(action: str, expected: AnswerExpectation, result: RiskResult, account: str) -> list[str]:
+    intent_id = f"{account}-{expected.id}"
+    answer = next((a for a in result.answers if a.action == action and a.intent_id == intent_id), None)
+    where = f"{action} of {expected.id}"
+    if answer is None:
+        return [f"{where}: no answer observed"]
+    failures = []
+    if expected.accepted is not None and answer.accepted is not expected.accepted:
+        failures.append(f"{where}: expected {'accepted' if expected.accepted else 'refused'}, observed "
+                        f"{'accepted' if answer.accepted else 'refused'}: {answer.message}")
+    for field in ("refusal", "reject_reason"):
+        want, got = getattr(expected, field), getattr(answer, field)
+        if want is not None and got is not want:
+            failures.append(f"{where}: expected {field} {want.value}, observed {got.value if got else None}: {answer.message}")
+    if expected.new_id is not None and answer.new_intent_id != f"{account}-{expected.new_id}":
+        failures.append(f"{where}: expected the replacement {expected.new_id}, observed {answer.new_intent_id}")
+    return failures
+
+
+def _check_desk_orders(exp: Expectation, result: RiskResult, account: str) -> list[str]:
+    assert exp.desk_orders is not None
+    desk = [o for o in result.outcomes.values() if not o.kind.is_derisk]
+    filled = sum(1 for o in desk if o.filled_quantity > 0)
+    rejected = sum(1 for o in desk if o.state is OrderState.REJECTED)
+    failures = []
+    if exp.desk_orders.filled_min is not None and filled < exp.desk_orders.filled_min:
+        failures.append(f"desk orders: expected at least {exp.desk_orders.filled_min} with fills, observed {filled} of {len(desk)}")
+    if exp.desk_orders.rejected_min is not None and rejected < exp.desk_orders.rejected_min:
+        failures.append(f"desk orders: expected at least {exp.desk_orders.rejected_min} refused, observed {rejected} of {len(desk)}")
     return failures
 
 
@@ -90,9 +149,12 @@ def evaluate(spec: ScenarioSpec, result: RiskResult) -> ScenarioReport:
         checks=len(spec.expect),
         modes=[_describe(d) for i, d in enumerate(result.decisions) if i == 0 or d.intents or d.mode is not result.decisions[i - 1].mode],
         intents=[f"{r.exchange_time} {r.intent.intent_id}: {r.intent.summary()} [{r.intent.price_rule.value}]" for r in result.intents],
-        orders=[f"{o.intent_id}: {o.state.value} {o.filled_quantity}/{o.quantity}" + (f" {o.reject_reason.value}" if o.reject_reason else "") + (f" {o.cancel_reason.value}" if o.cancel_reason else "") for o in result.outcomes.values()],
+        orders=[f"{o.intent_id}: {o.label} {o.filled_quantity}/{o.quantity}" + (f" {o.reject_reason.value}" if o.reject_reason else "")
+                + (f" {o.cancel_reason.value}" if o.cancel_reason else "") + (f" ({o.lost_cause})" if o.lost_cause else "")
+                for o in result.outcomes.values()],
         final_gross_pct=result.final_exposure.gross_exposure_pct if result.final_exposure else None,
         order_workflow_ids=list(result.outcomes),
+        digest=result.digest,
     )
 
 

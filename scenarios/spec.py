@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import CancelReason, DecisionReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, RiskMode, Side
 from domain.events import TimedEvent
+from protocol.messages import CancelRefusal
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class IntentExpectation(Spec):
@@ -31,19 +32,55 @@ class OrderExpectation(Spec):
     reject_reason: RejectReason | None = None
     cancel_reason: CancelReason | None = None
     filled_min: int | None = None
+    filled_max: int | None = None
+    lost: bool | None = None
+
+
+class AnswerExpectation(Spec):
+    """A cancel's or replace's answer (the scenario's `cancel:` / `replace:` event on `id`)."""
+
+    id: str
+    accepted: bool | None = None
+    refusal: CancelRefusal | None = None
+    reject_reason: RejectReason | None = None
+    new_id: str | None = None
+
+
+class DeskOrdersExpectation(Spec):
+    """Across the scenario's desk orders: so a random flow cannot pass without trading."""
+
+    filled_min: int | None = None
+    rejected_min: int | None = None
 
 
 class Expectation(Spec):
-    """One check. With `at`, it reads the decision of the first cycle at or after that time."""
+    """One check. With `at`, it reads the decision of the cycle at exactly that time; with
+    `from`/`by`, of every cycle in that window (inclusive) — said explicitly, never implied."""
 
     at: str | None = Field(default=None, pattern=HHMM)
+    from_: str | None = Field(default=None, alias="from", pattern=HHMM)
+    by: str | None = Field(default=None, pattern=HHMM)
     regime: str | None = None
     mode: RiskMode | None = None
     reason: DecisionReason | None = None
     intents: IntentExpectation | Literal["none"] | None = None
     order: OrderExpectation | None = None
+    cancel: AnswerExpectation | None = None
+    replace: AnswerExpectation | None = None
+    desk_orders: DeskOrdersExpectation | None = None
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
+
+    @model_validator(mode="after")
+    def _one_window(self) -> "Expectation":
+        if self.at is not None and (self.from_ is not None or self.by is not None):
+            raise ValueError("give `at` (one cycle) or `from`/`by` (a window), not both")
+        if (self.from_ is None) != (self.by is None):
+            raise ValueError("a window needs both `from` and `by`")
+        decision_fields = (self.regime, self.mode, self.reason, self.intents)
+        if any(f is not None for f in decision_fields) and self.at is None and self.from_ is None:
+            raise ValueError("regime, mode, reason and intents are read at a cycle: give `at` or `from`/`by`")
+        return self
 
 
 class RandomOrders(Spec):
@@ -82,3 +119,5 @@ class ScenarioReport(BaseModel):
     orders: list[str]
     final_gross_pct: float | None
     order_workflow_ids: list[str]
+    digest: str = ""  # sha256:<64 hex> over decisions, intents, fills and final positions
+    timed_out: bool = False

@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.rules import RigConfig
 from tests.conftest import TASK_QUEUE
-from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
-from workflows.messages import OrderSnapshot, RiskInput
+from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
+from protocol.messages import OrderSnapshot, RiskInput
 
 ORDER_TEST_CYCLE_SECONDS = 1
 
@@ -29,7 +29,7 @@ async def open_account(env: WorkflowEnvironment, account: str, config: RigConfig
     with env.with_time_skipping_disabled():
         return await env.client.start_workflow(
             RISK_WORKFLOW,
-            RiskInput(account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS, **fills), seed=seed, start_exchange_time=start),
+            RiskInput(account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS, **fills), seed=seed, start_exchange_time=start, synthetic=True),
             id=risk_workflow_id(account),
             task_queue=TASK_QUEUE,
         )

@@ -24,7 +24,7 @@ from domain.rules import RigConfig
 from scenarios.spec import ScenarioReport
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from workflows.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
+from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
 
 TASK_QUEUE = "risk-rig-test"
 
@@ -62,7 +62,7 @@ async def client(env: WorkflowEnvironment) -> Client:
 
 @pytest_asyncio.fixture(scope="session")
 async def worker(client: Client, config: RigConfig) -> AsyncIterator[Worker]:
-    w = build_worker(client, TASK_QUEUE, config)
+    w = build_worker(client, TASK_QUEUE)
     async with w:
         yield w
 

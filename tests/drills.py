@@ -15,8 +15,8 @@ from temporalio.client import Client
 
 from config.load import load_config
 from tests.accounts import finish, intent, with_fills
-from workflows.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
-from workflows.messages import OrderSnapshot, RiskInput, RiskView
+from protocol.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
+from protocol.messages import OrderSnapshot, RiskInput, RiskView
 
 WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
 
@@ -47,7 +47,7 @@ async def wait_polling(proc: subprocess.Popen) -> None:
 
 async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:
     config = with_fills(load_config(), 1, **fills)
-    await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00"),
+    await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00", synthetic=True),
                                 id=risk_workflow_id(account), task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT)
 
 
@@ -66,10 +66,15 @@ async def assert_ledger_is_sum_of_fills(client: Client, account: str, snaps: lis
     for s in snaps:
         for f in s.fills:
             expected[f.symbol] = expected.get(f.symbol, 0) + f.signed_quantity
-    view = await client.get_workflow_handle(risk_workflow_id(account)).query(QUERY_STATE, result_type=RiskView)
-    held = {p.symbol: p.quantity for p in view.positions if p.quantity}
+    handle = client.get_workflow_handle(risk_workflow_id(account))
+    for _ in range(200):  # the account applies the last fills from its venue step, a moment after the orders close
+        view = await handle.query(QUERY_STATE, result_type=RiskView)
+        held = {p.symbol: p.quantity for p in view.positions if p.quantity}
+        if held == {k: v for k, v in expected.items() if v} and all(o.synthetic for o in view.open_orders):
+            break
+        await asyncio.sleep(0.05)
     assert held == {k: v for k, v in expected.items() if v}
-    assert all(o.synthetic for o in view.open_orders)
+    assert all(o.synthetic for o in view.open_orders), [o.intent_id for o in view.open_orders]
 
 
 async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, account: str, handles: list) -> None:

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_rules, load_universe
+from domain.rules import DEFAULT_ADV, ControlsRule, LiquidityRule, LossLimitRule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +60,30 @@ CASES = [
     ("unknown key", _set(("hard_cap",), 130), "hard_cap", "unknown key"),
     ("probability above 1", _set(("fills", "SOFT_DERISK"), 1.5), "fills.SOFT_DERISK", "less than or equal to 1"),
     ("bad time", _set(("session", "open"), "9:30am"), "session.open", "pattern"),
+    # Loss limits.
+    ("loss soft above hard", _set(("loss_limits", "soft_pct"), 3.0), "loss_limits.soft_pct", "3.0 is above hard_pct (2.0)"),
+    ("loss throttle above hard", _set(("loss_limits", "throttle_pct"), 2.5), "loss_limits.throttle_pct", "2.5 is above hard_pct (2.0)"),
+    ("loss throttle above soft", _set(("loss_limits",), {"throttle_pct": 1.6, "soft_pct": 1.5, "hard_pct": 2}), "loss_limits.throttle_pct", "1.6 is above soft_pct (1.5)"),
+    ("loss limit zero", _set(("loss_limits", "throttle_pct"), 0), "loss_limits.throttle_pct", "greater than 0"),
+    ("loss limit NaN", _set(("loss_limits", "hard_pct"), float("nan")), "loss_limits.hard_pct", "finite number"),
+    ("loss hard missing", _del(("loss_limits", "hard_pct")), "loss_limits.hard_pct", "missing key"),
+    # Controls.
+    ("max qty zero", _set(("controls", "max_order_quantity", "default"), 0), "controls.max_order_quantity.default", "greater than 0"),
+    ("max qty bad symbol", _set(("controls", "max_order_quantity", "per_symbol"), {"nvda": 100}), "controls.max_order_quantity.per_symbol.nvda", "is not a symbol"),
+    ("max qty negative override", _set(("controls", "max_order_quantity", "per_symbol"), {"NVDA": -5}), "controls.max_order_quantity.per_symbol.NVDA", "greater than 0"),
+    ("collar above 100", _set(("controls", "price_collar", "band_pct"), 150), "controls.price_collar.band_pct", "less than or equal to 100"),
+    ("max position not a number", _set(("controls", "max_position", "max_pct"), "lots"), "controls.max_position.max_pct", "valid number"),
+    ("max position override zero", _set(("controls", "max_position", "per_symbol"), {"AAPL": 0}), "controls.max_position.per_symbol.AAPL", "greater than 0"),
+    ("rate window zero", _set(("controls", "order_rate", "window_seconds"), 0), "controls.order_rate.window_seconds", "greater than 0"),
+    ("rate not whole", _set(("controls", "order_rate", "max_orders"), 2.5), "controls.order_rate.max_orders", "valid integer"),
+    ("duplicate window NaN", _set(("controls", "duplicative_orders", "window_seconds"), float("nan")), "controls.duplicative_orders.window_seconds", "finite number"),
+    ("restricted twice", _set(("controls", "restricted", "symbols"), ["GME", "GME"]), "controls.restricted.symbols.GME", "listed twice"),
+    ("restricted bad symbol", _set(("controls", "restricted", "symbols"), ["AAPL", "a b"]), "controls.restricted.symbols.a b", "is not a symbol"),
+    ("unknown control", _set(("controls", "kill_switch"), True), "controls.kill_switch", "unknown key"),
+    # Liquidity.
+    ("adv share above 1", _set(("liquidity", "adv_share_per_cycle"), 1.5), "liquidity.adv_share_per_cycle", "less than or equal to 1"),
+    ("adv share zero", _set(("liquidity", "adv_share_per_cycle"), 0), "liquidity.adv_share_per_cycle", "greater than 0"),
+    ("residual minutes negative", _set(("liquidity", "residual_minutes"), -1), "liquidity.residual_minutes", "greater than or equal to 0"),
 ]
 
 
@@ -70,6 +95,51 @@ def test_broken_rules_name_the_key_and_the_problem(tmp_path, name, change, key, 
     assert info.value.key == key
     assert problem in info.value.problem
     assert str(path) in str(info.value)
+
+
+def test_default_issue16_sections():
+    rules, universe = load_rules(), load_universe()
+    assert rules.loss_limits == LossLimitRule(throttle_pct=1.0, hard_pct=2.0)
+    assert rules.controls == ControlsRule()  # every control off: today's behaviour
+    assert rules.liquidity == LiquidityRule()  # no clipping
+    raw = yaml.safe_load(DEFAULT_UNIVERSE.read_text())["instruments"]
+    assert len(raw) == 44 and all(isinstance(i.get("adv"), int) for i in raw)  # every ADV written out
+    assert all(100_000 <= i.adv <= 200_000_000 for i in universe.instruments)
+
+
+def test_issue16_sections_are_optional(tmp_path):
+    path = broken(tmp_path, lambda data: [data.pop(k) for k in ("loss_limits", "controls", "liquidity")])
+    rules = load_rules(path)
+    assert rules.loss_limits is None
+    assert rules.controls == ControlsRule() and rules.liquidity == LiquidityRule()
+
+
+def test_controls_accept_a_full_configuration(tmp_path):
+    controls = {
+        "max_order_quantity": {"default": 100000, "per_symbol": {"NVDA": 20000, "BRK.B": 500}},
+        "price_collar": {"band_pct": 5},
+        "max_position": {"max_pct": 25, "per_symbol": {"SPY": 60}},
+        "order_rate": {"max_orders": 50, "window_seconds": 60},
+        "duplicative_orders": {"window_seconds": 5},
+        "restricted": {"symbols": ["GME", "AMC"]},
+    }
+    rules = load_rules(broken(tmp_path, _set(("controls",), controls)))
+    assert rules.controls.max_order_quantity.limit_for("NVDA") == 20000
+    assert rules.controls.max_order_quantity.limit_for("AAPL") == 100000
+    assert rules.controls.max_position.limit_for("SPY") == 60 and rules.controls.max_position.limit_for("AAPL") == 25
+
+
+def test_universe_adv(tmp_path):
+    data = yaml.safe_load(DEFAULT_UNIVERSE.read_text())
+    data["instruments"][3]["adv"] = 0
+    path = tmp_path / "u.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_universe(path)
+    assert (info.value.key, "greater than 0" in info.value.problem) == ("instruments.3.adv", True)
+    del data["instruments"][3]["adv"]
+    path.write_text(yaml.safe_dump(data))
+    assert load_universe(path).instruments[3].adv == DEFAULT_ADV
 
 
 def test_bad_yaml_and_missing_file(tmp_path):

@@ -23,8 +23,8 @@ from tests.drills import (
 from worker import server
 from worker.connection import connect
 from worker.main import build_worker
-from workflows.contract import QUERY_STATE, risk_workflow_id
-from workflows.messages import OrderSnapshot
+from protocol.contract import QUERY_STATE, risk_workflow_id
+from protocol.messages import OrderSnapshot
 
 
 async def test_worker_sigkill_with_orders_in_flight(env, account):
@@ -54,7 +54,7 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
     proc = server.start("127.0.0.1", port, db)
     try:
         client = await connect(target_host=f"127.0.0.1:{port}", namespace="default")
-        async with build_worker(client, queue, load_config()):
+        async with build_worker(client, queue):
             await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
             handles = await submit_many(client, account, queue, 30)
             await asyncio.sleep(1.5)
@@ -66,7 +66,7 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
         for h in handles[:5]:  # histories survived: every event recorded before the kill is there
             events = [e async for e in client.get_workflow_handle(h.id).fetch_history_events()]
             assert len(events) >= before[h.id] and events[0].HasField("workflow_execution_started_event_attributes")
-        async with build_worker(client, queue, load_config()):
+        async with build_worker(client, queue):
             snaps = await asyncio.wait_for(asyncio.gather(*[finish(client.get_workflow_handle(h.id)) for h in handles]), timeout=120)
             await assert_ledger_is_sum_of_fills(client, account, snaps)
             await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")

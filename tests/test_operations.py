@@ -1,11 +1,9 @@
-"""Running it like production: compose and Dockerfile checked statically, scaled workers, clean
-shutdown, Prometheus metrics — against a real dev server."""
+"""Running it like production: scaled workers, clean shutdown, Prometheus metrics — against a
+real dev server. (docker-compose.yml and the Dockerfile are checked in tests/test_compose.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,14 +11,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import yaml
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (
-    WORKER_COMMAND,
     assert_ledger_is_sum_of_fills,
     finish_on_a_fresh_worker,
     free_port,
@@ -29,46 +25,9 @@ from tests.drills import (
     wait_polling,
     worker_process,
 )
-from worker.server import server_command
-from workflows.contract import DEFAULT_TASK_QUEUE, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
+from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = ROOT / "docker-compose.yml"
-
-
-def test_compose_file_matches_the_compose_specification():
-    tool = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    run = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", str(COMPOSE)], capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-
-def test_compose_services_pin_images_bind_localhost_and_wait_for_health():
-    services = yaml.safe_load(COMPOSE.read_text())["services"]
-    for name, service in services.items():
-        if "image" in service and "build" not in service:
-            assert re.search(r":\d", service["image"]), f"{name}: image tag must be pinned"
-        for port in service.get("ports", []):
-            assert port.startswith("${RIG_BIND:-127.0.0.1}:"), f"{name}: {port} binds beyond localhost by default"
-    assert services["postgresql"]["healthcheck"]
-    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
-    assert services["worker"]["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"
-    assert services["worker"]["environment"]["RIG_TASK_QUEUE"] == DEFAULT_TASK_QUEUE
-
-
-def test_worker_image_runs_the_entry_point_the_tests_use():
-    cmd = re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M)
-    assert cmd and yaml.safe_load(cmd.group(1)) == ["python", *WORKER_COMMAND]
-    assert "command" not in yaml.safe_load(COMPOSE.read_text())["services"]["worker"]
-
-
-def test_every_search_attribute_is_registered_by_compose_and_make_server():
-    setup = "\n".join(yaml.safe_load(COMPOSE.read_text())["services"]["temporal-setup"]["command"])
-    listed = re.search(r"for attribute in ([A-Za-z ]+); do", setup).group(1).split()
-    assert "--type Keyword" in setup
-    assert sorted(listed) == sorted(k.name for k in SEARCH_ATTRIBUTES)
-    dev = " ".join(server_command("127.0.0.1", 7233, None))
-    for key in SEARCH_ATTRIBUTES:
-        assert f"--search-attribute {key.name}=Keyword" in dev
 
 
 async def _client(env) -> tuple[str, Client]:

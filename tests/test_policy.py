@@ -1,12 +1,18 @@
+import math
+from itertools import product
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.enums import SESSION_REGIMES, DecisionReason, Regime, RiskMode
-from domain.policy import POLICY_TABLE, DecisionInput, decide
-from tests.builders import CONFIG
+from domain.policy import POLICY_TABLE, DecisionInput, decide, decision_input
+from domain.rules import LossLimitRule
+from tests.builders import CONFIG, exposure_of, lt_mm_positions
 
-RULES = CONFIG.rules
+RULES = CONFIG.rules  # risk_rules.yaml: loss limits throttle 1%, hard 2%, no soft
+RULES_SOFT = RULES.model_copy(update={"loss_limits": LossLimitRule(throttle_pct=1.0, soft_pct=1.5, hard_pct=2.0)})
+RULES_NO_LOSS = RULES.model_copy(update={"loss_limits": None})
 MINUTES = {Regime.OPEN_EARLY: 410.0, Regime.MID: 200.0, Regime.LATE: 14.0, Regime.CLOSE: 2.0}
 
 
@@ -28,11 +34,20 @@ def test_policy_table_is_the_design_table():
     assert [(r.number, r.mode, r.reason) for r in POLICY_TABLE] == [
         (1, RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
         (2, RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
-        (3, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
-        (4, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
-        (5, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
-        (6, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+        (3, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+        (4, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
+        (5, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
+        (6, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+        (7, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
+        (8, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (9, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
     ]
+
+
+def test_rows_are_ordered_by_strictness():
+    # First match wins: a stricter row after a looser one would make the table non-monotone.
+    strictness = [row.mode.strictness for row in POLICY_TABLE]
+    assert strictness == sorted(strictness, reverse=True)
 
 
 @pytest.mark.parametrize(
@@ -107,14 +122,89 @@ def test_potential_reaching_hard_cap_throttles_even_in_open_early():
     assert (decision.mode, decision.reason) == (RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT)
 
 
-pct = st.floats(min_value=0, max_value=200, allow_nan=False)
-bump = st.floats(min_value=0, max_value=50, allow_nan=False)
+# ----- daily loss rows -----
+
+
+def with_loss(regime, loss, gross=50.0, **kw):
+    return inputs(regime, gross, lt=kw.pop("lt", gross - 10.0), mm=kw.pop("mm", 10.0), **kw).model_copy(update={"daily_loss_pct": loss})
+
+
+@pytest.mark.parametrize(
+    ("rules", "regime", "loss", "mode", "reason"),
+    [
+        (RULES, Regime.MID, 0.0, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+        (RULES, Regime.MID, 0.99, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+        (RULES, Regime.MID, 1.0, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (RULES, Regime.MID, 1.99, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (RULES, Regime.MID, 2.0, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+        (RULES, Regime.OPEN_EARLY, 2.0, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),  # HARD in any regime
+        (RULES, Regime.OUTSIDE_SESSION, 2.0, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+        (RULES_SOFT, Regime.MID, 1.49, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (RULES_SOFT, Regime.MID, 1.5, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+        (RULES_SOFT, Regime.CLOSE, 1.5, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+        # Where de-risk is not allowed a SOFT loss throttles, like gross over tolerance does.
+        (RULES_SOFT, Regime.OPEN_EARLY, 1.5, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (RULES_SOFT, Regime.OUTSIDE_SESSION, 1.5, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        (RULES_SOFT, Regime.MID, 2.0, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+        (RULES_NO_LOSS, Regime.MID, 50.0, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),  # disabled when absent
+        (RULES, Regime.MID, -5.0, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),  # a gain is no loss
+        (RULES, Regime.MID, math.nan, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),  # unmeasurable: fails closed
+    ],
+)
+def test_loss_rows(rules, regime, loss, mode, reason):
+    decision = decide(with_loss(regime, loss), rules)
+    assert (decision.mode, decision.reason) == (mode, reason), decision.sentence
+
+
+@pytest.mark.parametrize(
+    ("decision_input", "rules", "reason"),
+    [
+        # An exposure row of the same mode keeps its reason: the planner sizes de-risk by it.
+        (with_loss(Regime.MID, 3.0, gross=131, lt=90, mm=41), RULES, DecisionReason.HARD_CAP_BREACH),
+        (with_loss(Regime.LATE, 1.6, gross=115, lt=85, mm=30), RULES_SOFT, DecisionReason.OVER_REGIME_TOLERANCE),
+        (with_loss(Regime.MID, 1.0, gross=85, potential=135, lt=65, mm=20, lt_pot=85, mm_pot=30), RULES, DecisionReason.POTENTIAL_OVER_LIMIT),
+        # A stricter loss row beats a looser exposure row.
+        (with_loss(Regime.LATE, 2.0, gross=115, lt=85, mm=30), RULES, DecisionReason.DAILY_LOSS_HARD),
+        (with_loss(Regime.MID, 1.5, gross=85, potential=135, lt=65, mm=20, lt_pot=85, mm_pot=30), RULES_SOFT, DecisionReason.DAILY_LOSS_SOFT),
+    ],
+)
+def test_loss_and_exposure_rows_together(decision_input, rules, reason):
+    assert decide(decision_input, rules).reason is reason
+
+
+def test_sentence_names_the_loss_and_its_limits():
+    sentence = decide(with_loss(Regime.MID, 1.234), RULES_SOFT).sentence
+    assert "row 8" in sentence and "daily loss 1.23% of equity (throttle 1%, soft 1.5%, hard 2%)" in sentence
+    assert "daily loss" not in decide(with_loss(Regime.MID, 1.234), RULES_NO_LOSS).sentence
+
+
+def test_decision_input_carries_the_loss():
+    exposure = exposure_of(lt_mm_positions(50, 10))
+    assert decision_input(exposure, Regime.MID, 200.0).daily_loss_pct == 0.0
+    assert decide(decision_input(exposure, Regime.MID, 200.0, daily_loss_pct=2.5), RULES).reason is DecisionReason.DAILY_LOSS_HARD
+
+
+# ----- monotonicity (Hypothesis) -----
+
+# Points on and around every threshold (tolerances, bucket maxima, loss limits), mixed into the
+# strategies so that rare row combinations come up in every run.
+LT_GRID = (0.0, 45.0, 85.0, 90.0, 90.5, 95.0, 125.0)
+MM_GRID = (0.0, 10.0, 30.0, 30.5, 45.0)
+EXTRA_GRID = (0.0, 5.0, 40.0)
+LOSS_GRID = (0.0, 0.5, 0.99, 1.0, 1.25, 1.5, 1.75, 1.99, 2.0, 3.0)
+ALL_RULES = (RULES, RULES_SOFT, RULES_NO_LOSS)
+ALL_REGIMES = (*SESSION_REGIMES, Regime.OUTSIDE_SESSION)
+
+pct = st.one_of(st.sampled_from(LT_GRID + MM_GRID), st.floats(min_value=0, max_value=200, allow_nan=False))
+bump = st.one_of(st.sampled_from(EXTRA_GRID), st.floats(min_value=0, max_value=50, allow_nan=False))
+loss_pct = st.one_of(st.sampled_from(LOSS_GRID), st.floats(min_value=0, max_value=4, allow_nan=False))
+any_rules = st.sampled_from(ALL_RULES)
 
 
 @st.composite
 def exposures(draw):
     lt, mm = draw(pct), draw(pct)
-    return dict(lt=lt, mm=mm, lt_extra=draw(bump), mm_extra=draw(bump))
+    return dict(lt=lt, mm=mm, lt_extra=draw(bump), mm_extra=draw(bump), loss=draw(loss_pct))
 
 
 def build(regime, e):
@@ -123,21 +213,36 @@ def build(regime, e):
     return DecisionInput(
         regime=regime, gross_exposure_pct=gross, potential_exposure_pct=lt_pot + mm_pot,
         lt_current_pct=e["lt"], lt_potential_pct=lt_pot, mm_current_pct=e["mm"], mm_potential_pct=mm_pot,
-        minutes_to_close=MINUTES[regime],
+        minutes_to_close=MINUTES.get(regime, 0.0), daily_loss_pct=e["loss"],
     )
 
 
-@given(e=exposures(), more=exposures(), regime=st.sampled_from(SESSION_REGIMES))
-def test_monotone_in_exposure(e, more, regime):
-    bigger = {k: e[k] + more[k] for k in e}  # every current and potential figure grows (or stays)
-    low = decide(build(regime, e), RULES).mode
-    high = decide(build(regime, bigger), RULES).mode
+@given(e=exposures(), more=exposures(), regime=st.sampled_from(SESSION_REGIMES), rules=any_rules)
+def test_monotone_in_exposure_and_loss(e, more, regime, rules):
+    bigger = {k: e[k] + more[k] for k in e}  # every current and potential figure and the loss grow (or stay)
+    low = decide(build(regime, e), rules).mode
+    high = decide(build(regime, bigger), rules).mode
     assert high.strictness >= low.strictness
 
 
-@given(e=exposures(), i=st.integers(0, 3), j=st.integers(0, 3))
-def test_monotone_in_regime_order(e, i, j):
+@given(e=exposures(), more_loss=loss_pct, regime=st.sampled_from(ALL_REGIMES), rules=any_rules)
+def test_more_loss_never_gives_a_looser_mode(e, more_loss, regime, rules):
+    low = decide(build(regime, e), rules).mode
+    high = decide(build(regime, e | {"loss": e["loss"] + more_loss}), rules).mode
+    assert high.strictness >= low.strictness
+
+
+def test_more_loss_never_gives_a_looser_mode_on_the_grid():
+    # Every regime and rules variant, every exposure around its thresholds, losses in order.
+    for rules, regime, lt, mm, lt_extra, mm_extra in product(ALL_RULES, ALL_REGIMES, LT_GRID, MM_GRID, EXTRA_GRID, EXTRA_GRID):
+        e = dict(lt=lt, mm=mm, lt_extra=lt_extra, mm_extra=mm_extra)
+        strictness = [decide(build(regime, e | {"loss": loss}), rules).mode.strictness for loss in LOSS_GRID]
+        assert strictness == sorted(strictness), (rules.loss_limits, regime, e, strictness)
+
+
+@given(e=exposures(), i=st.integers(0, 3), j=st.integers(0, 3), rules=any_rules)
+def test_monotone_in_regime_order(e, i, j, rules):
     early, late = sorted((i, j))
-    mode_early = decide(build(SESSION_REGIMES[early], e), RULES).mode
-    mode_late = decide(build(SESSION_REGIMES[late], e), RULES).mode
+    mode_early = decide(build(SESSION_REGIMES[early], e), rules).mode
+    mode_late = decide(build(SESSION_REGIMES[late], e), rules).mode
     assert mode_late.strictness >= mode_early.strictness

@@ -10,8 +10,8 @@ import shutil
 from playwright.async_api import async_playwright
 
 from cli.scenarios import ui_workflow, write_report
-from workflows.contract import risk_workflow_id
-from workflows.messages import RiskResult
+from protocol.contract import risk_workflow_id
+from protocol.messages import RiskResult
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

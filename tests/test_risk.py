@@ -14,8 +14,8 @@ from domain.models import Position
 from scenarios.spec import ScenarioReport
 from tests.accounts import open_account
 from tests.conftest import TASK_QUEUE
-from workflows.contract import QUERY_STATE, RISK_WORKFLOW, SA_RISK_MODE, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
-from workflows.messages import RiskInput, RiskResult, RiskView
+from protocol.contract import QUERY_STATE, RISK_WORKFLOW, SA_RISK_MODE, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
+from protocol.messages import RiskInput, RiskResult, RiskView
 
 MARK = 500.0  # bid 499.95 / ask 500.05, SOFT sells at 499.99: every price rule is distinguishable
 
@@ -30,7 +30,7 @@ def day_book() -> ExposureEvent:
 async def run_day(client, account: str, config, seed: int = 11) -> RiskResult:
     return await client.execute_workflow(
         RISK_WORKFLOW,
-        RiskInput(account=account, config=config, seed=seed, start_exchange_time="09:30", stop_at="16:30",
+        RiskInput(account=account, config=config, seed=seed, start_exchange_time="09:30", stop_at="16:30", synthetic=True,
                   timeline=[TimedEvent(at="09:30", exposure=day_book())]),
         id=risk_workflow_id(account), task_queue=TASK_QUEUE, result_type=RiskResult,
     )

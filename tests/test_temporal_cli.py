@@ -16,7 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from config.load import load_config
 from worker.main import build_worker
 from worker.server import temporal_binary
-from workflows.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
+from protocol.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -57,7 +57,7 @@ async def test_readme_temporal_cli_lines(env):
     # A plain (not time-skipping) client: the desk1 account runs in real time, as for a user.
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     start, query, listing, cancel, scenario = readme_commands()
-    async with build_worker(client, DEFAULT_TASK_QUEUE, load_config()):
+    async with build_worker(client, DEFAULT_TASK_QUEUE):
         assert "desk1-o4" in await run(start, address)
         assert "desk1-o4" in await run(start, address), "a repeat start returns the existing order"
         assert '"state":"WORKING"' in await run_until(query, address, '"state":"WORKING"')

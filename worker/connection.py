@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
-from workflows.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE
+from protocol.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.account_calls import AccountCalls
 from activities.market import market_quotes
-from activities.orders import OrderClientActivities
+from activities.order_calls import OrderCalls
 from activities.scenarios import load_scenario
-from activities.venue import VENUE_ACTIVITIES
+from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
-from domain.rules import RigConfig
 from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow
@@ -29,23 +29,23 @@ WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow]
 GRACEFUL_SHUTDOWN = timedelta(seconds=float(os.environ.get("RIG_SHUTDOWN_GRACE_SECONDS", "10")))
 
 
-def build_worker(client: Client, queue: str, config: RigConfig) -> Worker:
-    client_activities = OrderClientActivities(client, queue, config)
+def build_worker(client: Client, queue: str) -> Worker:
+    """Every workflow and activity of the rig (accounts carry their rules in their input)."""
     return Worker(
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=[*VENUE_ACTIVITIES, market_quotes, load_scenario, *client_activities.all()],
+        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, load_scenario, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
 async def run() -> int:
-    config = load_config()
+    load_config()  # a broken config file stops the worker at start, with the key and the problem
     runtime = metrics_runtime()
     client = await connect(**({"runtime": runtime} if runtime else {}))
     queue = task_queue()
-    worker = build_worker(client, queue, config)
+    worker = build_worker(client, queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

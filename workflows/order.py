@@ -1,12 +1,13 @@
 """OrderWorkflow: one order's durable lifecycle. Workflow id = intent_id.
 
-Flow: ask the account's risk workflow for a pre-trade verdict (serialized there) → venue
-acknowledge → an arrival attempt → one attempt per risk-cycle tick until FILLED, CANCELED
-(user, replace, or DAY expiry at the close) or REJECTED. Every change is reported to the account
-(fills carry deterministic ids; the account applies each once).
+First workflow task: pre-trade (an Update on the account, from a local activity) → the venue
+(submit: acknowledge and an arrival attempt) → the report. An order that fills at arrival is
+done in that one task. Afterwards it only reacts: the venue's executions (the simulated venue
+delivers the risk cycle's matching step as an update; a broker gateway signals), and cancel and
+replace requests. The order has no timers: a time-skipped day moves it through its account.
 
-The order has no timers of its own: attempts follow the risk cycle's ticks, so a time-skipped
-trading day moves its orders too, and fills land in a deterministic order.
+Reports reach the account by signal, except where the caller gets them back directly (the
+account's own activities start, step, cancel and replace orders and read the answer).
 """
 
 from __future__ import annotations
@@ -16,30 +17,46 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.orders import StartOrders
-    from activities.venue import AckResult, AttemptResult, VenueOrder, venue_acknowledge, venue_attempt, venue_cancel
+    from activities.client_ops import Reconciled
+    from activities.order_calls import AccountPretrade, AccountReplaceCheck, AccountReport, StartReplacement
+    from activities.venue import sim_cancel, sim_precheck, sim_submit
     from domain.enums import CancelReason, IntentKind, OrderState, OrderType, RejectReason
+    from domain.execution import ExecKind, ExecutionEvent
+    from domain.ledger import OrderReport
     from domain.lifecycle import OrderEvent, fill_event, transition
-    from domain.models import Fill, Intent, Quote
-    from domain.pretrade import RawIntent
-    from workflows import contract as c
-    from workflows import metrics
-    from workflows.messages import (
+    from domain.limits import short_text
+    from domain.models import Fill, Intent
+    from domain.venue import SimOrder
+    from protocol import contract as c
+    from protocol.messages import (
+        RIG_CANCEL_REASONS,
+        CancelRefusal,
         CancelRequest,
         CancelResult,
-        OrderReport,
         OrderSnapshot,
         PretradeReply,
         PretradeRequest,
+        ReplaceCheck,
         ReplaceRequest,
         ReplaceResult,
-        VenueTick,
+        RigReplaceRequest,
+        VenueKind,
     )
+    from workflows import metrics
+    from workflows.order_state import OrderCarry
 
-VENUE_TIMEOUT = timedelta(seconds=10)
-CLIENT_TIMEOUT = timedelta(seconds=30)
+LOCAL = timedelta(seconds=10)
+# Asking the account: retried while it is busy (continue-as-new, update limits), then given up.
+ACCOUNT_CALL = dict(
+    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=3),
+    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5), maximum_attempts=40),
+)
+HISTORY_LINES_KEPT = 200
+HISTORY_EVENTS_PER_RUN = 2_000  # continue-as-new beyond this: a long-lived order stays bounded
 
 
 @workflow.defn(name=c.ORDER_WORKFLOW)
@@ -51,12 +68,9 @@ class OrderWorkflow:
         self._intent: Intent | None = None
         self._reply: PretradeReply | None = None
         self._fills: list[Fill] = []
-        self._reported_fills = 0
-        self._attempt = 0
-        self._cycle = 0
-        self._quote: Quote | None = None
-        self._ticks: list[VenueTick] = []
-        self._venue = asyncio.Lock()  # one venue interaction at a time: attempts, cancel, replace
+        self._venue_lock = asyncio.Lock()  # one venue interaction at a time: submit, cancel, replace
+        self._arrived = False
+        self._arrival_waiters = 0
         self._cancel_result: CancelResult | None = None
         self._replacing = False
         self._reject_reason: RejectReason | None = None
@@ -68,122 +82,140 @@ class OrderWorkflow:
     # ── run ──────────────────────────────────────────────────────────────────────────────────
     @workflow.run
     async def run(self, raw_input: Any) -> OrderSnapshot:
-        raw = self._readable_intent(raw_input)
-        if raw is None:
-            return self.snapshot()
-        self._account = raw["account"]
-        workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(self._account), c.SA_ORDER_STATE.value_set(self._state.value)])
-        await self._ask_for_pretrade(raw)
-        await workflow.wait_condition(lambda: self._reply is not None)
-        reply = self._reply
-        assert reply is not None
-        async with self._venue:
-            if self._state is OrderState.ACCEPTED:
-                await self._open_at_venue(reply)
-        await self._report()
-        while not self._state.is_terminal:
-            await workflow.wait_condition(lambda: bool(self._ticks) or self._state.is_terminal)
-            if self._state.is_terminal:
-                break
-            tick = self._ticks.pop(0)
-            async with self._venue:
-                self._cycle, self._quote = tick.cycle, tick.quote
-                if self._state.is_open and tick.session_closed:
-                    self._cancel_reason = CancelReason.EXPIRED_DAY
-                    self._apply(OrderEvent.EXPIRED, f"expired at the close ({tick.exchange_time})")
-                elif self._state.is_open:  # a cancel may have closed it while the tick waited
-                    await self._attempt_fill()
-            await self._report()
+        carry = OrderCarry.from_input(raw_input) if workflow.info().continued_run_id else None
+        if carry is not None:
+            carry.restore(self)
+        else:
+            await self._first_task(raw_input)
+        await workflow.wait_condition(lambda: self._state.is_terminal or self._history_is_long())
+        if not self._state.is_terminal:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(OrderCarry.of(self).as_input())
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.snapshot()
+
+    async def _first_task(self, raw_input: Any) -> None:
+        raw = self._readable_intent(raw_input)
+        if raw is not None:
+            self._account = raw["account"]
+            workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(raw["account"]), c.SA_ORDER_STATE.value_set(self._state.value)])
+            reply = await self._ask_account(raw)
+            async with self._venue_lock:
+                await self._open(reply)
+        self._arrived = True
+        if self._arrival_waiters == 0:  # whoever awaits the arrival gets the report as its answer
+            await self._report()
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return info.get_current_history_length() > HISTORY_EVENTS_PER_RUN or info.is_continue_as_new_suggested()
 
     def _readable_intent(self, raw_input: Any) -> dict[str, Any] | None:
         """Enough shape to reach the account; anything else ends REJECTED here, with a reason."""
         if not isinstance(raw_input, dict):
             self._reject(RejectReason.MALFORMED_INTENT, f"intent must be a JSON object, got {type(raw_input).__name__}")
             return None
-        raw = RawIntent.model_validate(raw_input).model_dump()
-        if raw.get("intent_id") not in (None, self._intent_id):
-            self._reject(RejectReason.MALFORMED_INTENT, f"intent_id {raw['intent_id']!r} differs from the workflow id {self._intent_id!r}")
+        if raw_input.get("intent_id") not in (None, self._intent_id):
+            self._reject(RejectReason.MALFORMED_INTENT, f"intent_id {str(raw_input['intent_id'])[:80]!r} differs from the workflow id {self._intent_id!r}")
             return None
-        raw["intent_id"] = self._intent_id
-        if not isinstance(raw.get("account"), str) or not raw["account"]:
-            self._reject(RejectReason.BAD_ACCOUNT, "account must be a non-empty string")
+        if problem := short_text(raw_input.get("account"), "account"):
+            self._reject(RejectReason.BAD_ACCOUNT, problem)
             return None
-        return raw
+        return {**raw_input, "intent_id": self._intent_id}
 
-    async def _ask_for_pretrade(self, raw: dict[str, Any]) -> None:
+    async def _ask_account(self, raw: dict[str, Any]) -> PretradeReply:
         assert self._account is not None
-        request = PretradeRequest(order_workflow_id=self._intent_id, raw_intent=raw)
-        risk = workflow.get_external_workflow_handle(c.risk_workflow_id(self._account))
+        call = AccountPretrade(account=self._account, request=PretradeRequest(intent_id=self._intent_id, raw_intent=raw))
         try:
-            await risk.signal(c.SIGNAL_PRETRADE_REQUEST, request)
-        except Exception:  # noqa: BLE001 — the account has no running risk workflow yet
-            await workflow.execute_activity(
-                "ensure_account", self._account, start_to_close_timeout=CLIENT_TIMEOUT
-            )
-            await risk.signal(c.SIGNAL_PRETRADE_REQUEST, request)
+            return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
+        except ActivityError as err:
+            return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
 
-    async def _open_at_venue(self, reply: PretradeReply) -> None:
+    async def _open(self, reply: PretradeReply) -> None:
+        self._reply = reply
         if not reply.approved or reply.intent is None:
-            self._reject(reply.reason or RejectReason.MALFORMED_INTENT, reply.message, event=OrderEvent.PRETRADE_REJECTED)
+            if self._state is OrderState.ACCEPTED:
+                self._reject(reply.reason or RejectReason.MALFORMED_INTENT, reply.message)
             return
-        self._intent, self._quote, self._cycle = reply.intent, reply.quote, reply.cycle
-        intent = reply.intent
-        workflow.upsert_search_attributes(
-            [
-                c.SA_SYMBOL.value_set(intent.symbol),
-                c.SA_SIDE.value_set(intent.side.value),
-                c.SA_BUCKET.value_set(intent.bucket.value),
-                c.SA_INTENT_KIND.value_set(intent.kind.value),
-            ]
-        )
-        ack: AckResult = await workflow.execute_local_activity(
-            venue_acknowledge, self._venue_order(), start_to_close_timeout=VENUE_TIMEOUT
-        )
-        if not ack.acknowledged:
-            self._reject(RejectReason.VENUE_REJECT, ack.message, event=OrderEvent.VENUE_REJECTED)
+        self._intent = reply.intent
+        workflow.upsert_search_attributes([
+            c.SA_SYMBOL.value_set(reply.intent.symbol), c.SA_SIDE.value_set(reply.intent.side.value),
+            c.SA_BUCKET.value_set(reply.intent.bucket.value), c.SA_INTENT_KIND.value_set(reply.intent.kind.value),
+            c.SA_VENUE.value_set(reply.venue.value),
+        ])
+        if reply.known is not None and self._adopt(reply.known):
             return
-        self._apply(OrderEvent.VENUE_ACKED, "acknowledged by the venue")
-        await self._attempt_fill()
+        if self._state is not OrderState.ACCEPTED:
+            return  # canceled while the account was deciding: never sent
+        self._apply_events(await self._venue_submit())
 
-    # ── venue ────────────────────────────────────────────────────────────────────────────────
-    def _venue_order(self) -> VenueOrder:
-        assert self._intent is not None and self._reply is not None and self._quote is not None
-        assert self._reply.venue is not None
-        return VenueOrder(
-            intent=self._intent,
-            attempt=self._attempt,
-            remaining=self._intent.quantity - self._filled,
-            lot_size=self._reply.lot_size,
-            params=self._reply.venue,
-            quote=self._quote,
-        )
+    def _adopt(self, known: OrderReport) -> bool:
+        """The account already knew this order (a reset run, a retried start): take its view —
+        its fills are the venue's truth. True when that view is final."""
+        for fill in known.fills:
+            self._record_fill(fill)
+        if known.state.is_terminal:
+            self._reject_reason, self._reject_message = known.reject_reason, known.reject_message
+            self._cancel_reason, self._replaced_by = known.cancel_reason, known.replaced_by
+            self._set_state(known.state, "ADOPTED", "the account's record of this order")
+            return True
+        if known.state is not OrderState.ACCEPTED:
+            self._set_state(known.state if self._filled else OrderState.WORKING, "ADOPTED", "the account's record: at the venue already")
+            return True
+        return False
 
-    async def _attempt_fill(self) -> None:
-        self._attempt += 1
-        result: AttemptResult = await workflow.execute_local_activity(
-            venue_attempt, self._venue_order(), start_to_close_timeout=VENUE_TIMEOUT
-        )
-        if result.fill is not None:
-            self._apply_fill(result.fill)
+    # ── the venue seam ───────────────────────────────────────────────────────────────────────
+    def _sim_order(self) -> SimOrder:
+        reply = self._reply
+        assert reply is not None and reply.intent is not None and reply.quote is not None and reply.venue_params is not None
+        return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote)
 
-    def _apply_fill(self, fill: Fill) -> None:
+    async def _venue_submit(self) -> list[ExecutionEvent]:
+        return await workflow.execute_local_activity(sim_submit, self._sim_order(), start_to_close_timeout=LOCAL)
+
+    async def _venue_cancel(self) -> list[ExecutionEvent]:
+        return await workflow.execute_local_activity(sim_cancel, self._sim_order(), start_to_close_timeout=LOCAL)
+
+    async def _venue_precheck(self, replacement: Intent) -> str | None:
+        order = self._sim_order().model_copy(update={"intent": replacement, "cum_qty": 0})
+        return await workflow.execute_local_activity(sim_precheck, order, start_to_close_timeout=LOCAL)
+
+    def _apply_events(self, events: list[ExecutionEvent]) -> None:
+        for event in events:
+            if event.intent_id != self._intent_id:
+                continue
+            if event.kind is ExecKind.FILL:
+                self._apply_fill(event)
+            elif event.kind is ExecKind.ACCEPTED and self._state is OrderState.ACCEPTED:
+                self._apply(OrderEvent.VENUE_ACKED, "acknowledged by the venue")
+            elif event.kind is ExecKind.REJECTED and self._state is OrderState.ACCEPTED:
+                self._reject(RejectReason.VENUE_REJECT, event.text or "refused by the venue", OrderEvent.VENUE_REJECTED)
+            elif event.kind in (ExecKind.CANCELED, ExecKind.EXPIRED, ExecKind.UNKNOWN_ORDER) and self._state.is_open:
+                if self._cancel_reason is None:
+                    self._cancel_reason = CancelReason.EXPIRED_DAY if event.kind is ExecKind.EXPIRED else CancelReason.USER
+                self._apply(OrderEvent.EXPIRED if event.kind is ExecKind.EXPIRED else OrderEvent.CANCEL_ACKED, event.text or event.kind.value)
+
+    def _apply_fill(self, event: ExecutionEvent) -> None:
         assert self._intent is not None
-        if any(f.fill_id == fill.fill_id for f in self._fills):
+        if event.exec_id is None or event.last_px is None or any(f.fill_id == event.exec_id for f in self._fills):
             return
-        self._fills.append(fill)
+        quantity = event.last_qty
+        if self._reply is not None and self._reply.venue is VenueKind.SIM:
+            # Two simulated steps (the cycle's match, a cancel's crossing fill) may race for the
+            # same remainder; the order is the arbiter. A broker's fills are truth and are kept.
+            quantity = min(quantity, self._intent.quantity - self._filled)
+        if quantity <= 0:
+            return
+        fill = Fill(fill_id=event.exec_id, intent_id=self._intent_id, symbol=self._intent.symbol, bucket=self._intent.bucket,
+                    side=self._intent.side, quantity=quantity, price=event.last_px)
+        self._record_fill(fill)
         metrics.fill_applied(self._intent.kind.value)
-        self._apply(fill_event(self._filled, self._intent.quantity), f"fill {fill.quantity} @ {fill.price:.2f} ({fill.fill_id})")
+        if self._state.is_open:
+            self._apply(fill_event(self._filled, self._intent.quantity), f"fill {quantity} @ {fill.price:.2f} ({fill.fill_id})")
 
-    async def _cancel_at_venue(self) -> None:
-        """Send the cancel; a fill that crosses it is applied first."""
-        self._attempt += 1
-        result: AttemptResult = await workflow.execute_local_activity(
-            venue_cancel, self._venue_order(), start_to_close_timeout=VENUE_TIMEOUT
-        )
-        if result.fill is not None:
-            self._apply_fill(result.fill)
+    def _record_fill(self, fill: Fill) -> None:
+        if all(f.fill_id != fill.fill_id for f in self._fills):
+            self._fills.append(fill)
 
     # ── state ────────────────────────────────────────────────────────────────────────────────
     @property
@@ -191,17 +223,23 @@ class OrderWorkflow:
         return sum(f.quantity for f in self._fills)
 
     def _apply(self, event: OrderEvent, note: str) -> None:
-        self._state = transition(self._state, event)
-        self._history.append(f"{workflow.now().isoformat()} {event.value} → {self._state.value}: {note}")
-        workflow.upsert_search_attributes([c.SA_ORDER_STATE.value_set(self._state.value)])
+        self._set_state(transition(self._state, event), event.value, note)
+
+    def _set_state(self, state: OrderState, label: str, note: str) -> None:
+        changed = state is not self._state
+        self._state = state
+        self._history.append(f"{workflow.now().isoformat()} {label} → {state.value}: {note}")
+        del self._history[:-HISTORY_LINES_KEPT]
+        if changed:
+            workflow.upsert_search_attributes([c.SA_ORDER_STATE.value_set(state.value)])
+            if state.is_terminal:
+                reason = self._reject_reason or self._cancel_reason
+                metrics.order_finished(state.value, reason.value if reason else None)
         workflow.set_current_details(self._details())
-        if self._state.is_terminal:
-            reason = self._reject_reason or self._cancel_reason
-            metrics.order_finished(self._state.value, reason.value if reason else None)
 
     def _reject(self, reason: RejectReason, message: str, event: OrderEvent = OrderEvent.PRETRADE_REJECTED) -> None:
-        self._reject_reason, self._reject_message = reason, message
-        self._apply(event, f"{reason.value}: {message}")
+        self._reject_reason, self._reject_message = reason, message[:500]
+        self._apply(event, f"{reason.value}: {message[:500]}")
 
     def _details(self) -> str:
         head = self._intent.summary() if self._intent else self._intent_id
@@ -210,109 +248,182 @@ class OrderWorkflow:
         extra += f" ({self._cancel_reason.value})" if self._cancel_reason else ""
         return f"**{self._state.value}**{extra} — filled {self._filled}/{qty}\n\n{head}"
 
-    async def _report(self) -> None:
-        if self._account is None:
-            return
-        intent = self._intent
-        report = OrderReport(
-            intent_id=self._intent_id,
-            state=self._state,
-            quantity=intent.quantity if intent else 0,
-            filled_quantity=self._filled,
-            new_fills=self._fills[self._reported_fills :],
-            cycle=self._cycle,
-            reject_reason=self._reject_reason,
-            cancel_reason=self._cancel_reason,
-            replaced_by=self._replaced_by,
+    def report(self) -> OrderReport:
+        return OrderReport(
+            intent_id=self._intent_id, state=self._state, quantity=self._intent.quantity if self._intent else 0,
+            filled_quantity=self._filled, fills=list(self._fills), reject_reason=self._reject_reason,
+            reject_message=self._reject_message, cancel_reason=self._cancel_reason, replaced_by=self._replaced_by,
         )
-        self._reported_fills = len(self._fills)
-        await workflow.get_external_workflow_handle(c.risk_workflow_id(self._account)).signal(c.SIGNAL_ORDER_REPORT, report)
 
-    # ── messages ─────────────────────────────────────────────────────────────────────────────
-    @workflow.signal(name=c.SIGNAL_PRETRADE_VERDICT)
-    def pretrade_verdict(self, reply: PretradeReply) -> None:
-        if self._reply is None:
-            self._reply = reply
+    async def _report(self) -> None:
+        """Tell the account (when it is not the one asking): a missing account is not an error."""
+        if self._account is None or self._reply is None or not self._reply.approved:
+            return  # never reached the account, or refused there (the account recorded that)
+        call = AccountReport(account=self._account, report=self.report())
+        try:
+            await workflow.execute_local_activity("report_to_account", call, **ACCOUNT_CALL)
+        except ActivityError:
+            workflow.logger.warning("report of %s to account %s failed; the account will reconcile", self._intent_id, self._account)
 
-    @workflow.signal(name=c.SIGNAL_VENUE_TICK)
-    def venue_tick(self, tick: VenueTick) -> None:
-        self._ticks.append(tick)
+    # ── messages from the account and the venue ──────────────────────────────────────────────
+    @workflow.update(name=c.UPDATE_ARRIVAL)
+    async def arrival(self) -> OrderReport:
+        self._arrival_waiters += 1
+        await workflow.wait_condition(lambda: self._arrived)
+        return self.report()
 
+    @workflow.update(name=c.UPDATE_VENUE_EXECUTIONS)
+    def venue_executions(self, events: list[ExecutionEvent]) -> OrderReport:
+        self._apply_events(events)
+        return self.report()
+
+    @venue_executions.validator
+    def _validate_executions(self, events: list[ExecutionEvent]) -> None:
+        if self._intent is None:
+            raise ValueError(f"order {self._intent_id} was never at the venue")
+        if len(events) > 100:
+            raise ValueError("at most 100 events per delivery")
+
+    @workflow.signal(name=c.SIGNAL_VENUE_EVENT)
+    async def venue_event(self, event: ExecutionEvent) -> None:
+        """A broker gateway's asynchronous event (fills, cancels, expiries)."""
+        if self._intent is None or event.intent_id != self._intent_id:
+            return
+        self._apply_events([event])
+        await self._report()
+
+    # ── cancel ───────────────────────────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_CANCEL)
     async def cancel(self, request: CancelRequest) -> CancelResult:
-        async with self._venue:
-            if self._cancel_result is not None:
-                return self._cancel_result  # idempotent: a repeat gets the first answer
-            if self._state.is_terminal:
-                return self._cancel_refused()
-            if self._state is not OrderState.ACCEPTED:
-                await self._cancel_at_venue()
-            if self._state is OrderState.FILLED:
-                message = "a fill crossed the cancel: the order is FILLED"
-            else:
-                self._cancel_reason = request.reason
-                self._apply(OrderEvent.CANCEL_ACKED, f"cancel ({request.reason.value}) {request.note}".strip())
-                message = f"canceled with {self._filled} filled"
-            self._cancel_result = self._cancel_answer(True, message)
+        result = await self._cancel(request)
         await self._report()
-        return self._cancel_result
+        return result
 
     @cancel.validator
     def _validate_cancel(self, request: CancelRequest) -> None:
+        if request.reason in RIG_CANCEL_REASONS:
+            raise ValueError(f"cancel reason {request.reason.value} is the rig's own; a user cancel says USER")
+        self._validate_any_cancel()
+
+    @workflow.update(name=c.UPDATE_RIG_CANCEL)
+    async def rig_cancel(self, request: CancelRequest) -> CancelResult:
+        return await self._cancel(request)
+
+    @rig_cancel.validator
+    def _validate_rig_cancel(self, request: CancelRequest) -> None:
+        self._validate_any_cancel()
+
+    def _validate_any_cancel(self) -> None:
         if self._cancel_result is None and self._state.is_terminal:
-            raise ValueError(self._cancel_refused().message)
+            raise ValueError(self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel").message)
 
-    def _cancel_refused(self) -> CancelResult:
-        return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel")
+    async def _cancel(self, request: CancelRequest) -> CancelResult:
+        async with self._venue_lock:
+            if self._cancel_result is not None:
+                return self._cancel_result  # idempotent: a repeat gets the first answer
+            if self._state.is_terminal:
+                return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED)
+            if self._state is not OrderState.ACCEPTED:
+                self._apply_events([e for e in await self._venue_cancel() if e.kind is ExecKind.FILL])
+            if self._state is OrderState.FILLED:
+                self._apply(OrderEvent.CANCEL_REFUSED, "too late to cancel: a fill completed the order first")
+                result = self._cancel_answer(False, "too late to cancel: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
+            else:
+                self._cancel_reason = request.reason
+                self._apply(OrderEvent.CANCEL_ACKED, f"cancel ({request.reason.value}) {request.note[:200]}".strip())
+                result = self._cancel_answer(True, f"canceled with {self._filled} filled")
+            self._cancel_result = result
+            return result
 
-    def _cancel_answer(self, accepted: bool, message: str) -> CancelResult:
-        return CancelResult(intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled, message=message)
+    def _cancel_answer(self, accepted: bool, message: str, refusal: CancelRefusal | None = None) -> CancelResult:
+        return CancelResult(intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled,
+                            message=message, refusal=refusal, report=self.report())
 
+    # ── replace (FIX OrderCancelReplaceRequest) ──────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_REPLACE)
     async def replace(self, request: ReplaceRequest) -> ReplaceResult:
-        self._replacing = True
-        new_raw: dict[str, Any] | None = None
-        async with self._venue:
-            if self._state.is_terminal or self._intent is None:
-                return self._replace_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to replace")
-            await self._cancel_at_venue()
-            if self._state is OrderState.FILLED:
-                result = self._replace_answer(False, "a fill crossed the replace: the order is FILLED")
-            elif request.quantity <= self._filled:
-                self._apply(OrderEvent.REDUCED_TO_FILLED, f"replaced down to {request.quantity} with {self._filled} filled")
-                result = self._replace_answer(True, f"quantity {request.quantity} ≤ filled {self._filled}: order FILLED")
-            else:
-                new_raw = self._replacement(request)
-                self._replaced_by = new_raw["intent_id"]
-                self._cancel_reason = CancelReason.REPLACED
-                self._apply(OrderEvent.CANCEL_ACKED, f"replaced by {self._replaced_by}")
-                result = self._replace_answer(True, f"replaced by {self._replaced_by}", new_raw["intent_id"])
-        await self._report()  # the account releases this order before the new one asks
-        if new_raw is not None:
-            await workflow.execute_activity(
-                "start_orders", StartOrders(intents=[new_raw]), start_to_close_timeout=CLIENT_TIMEOUT
-            )
+        result = await self._replace(request, kind=None, price_rule=None)
+        await self._report()
         return result
 
     @replace.validator
     def _validate_replace(self, request: ReplaceRequest) -> None:
         if self._state.is_terminal:
             raise ValueError(f"order {self._intent_id} is already {self._state.value}: nothing to replace")
+        if self._state is OrderState.ACCEPTED or self._intent is None:
+            raise ValueError(f"order {self._intent_id} is not working yet: nothing to replace")
         if self._replacing:
             raise ValueError(f"order {self._intent_id} has a replace pending already")
-        if request.quantity <= 0:
-            raise ValueError(f"replace quantity must be > 0, got {request.quantity}")
-        if request.limit_price is not None and not (0 < request.limit_price < float("inf")):
-            raise ValueError(f"replace limit_price must be a finite number > 0, got {request.limit_price}")
+        if isinstance(request.quantity, bool) or not (0 < request.quantity <= 1_000_000_000):
+            raise ValueError(f"replace quantity must be a whole number between 1 and 1,000,000,000, got {request.quantity}")
+        if request.limit_price is not None and not (0 < request.limit_price <= 10_000_000):
+            raise ValueError(f"replace limit_price must be a finite number > 0 and at most 10,000,000, got {request.limit_price}")
 
-    def _replacement(self, request: ReplaceRequest) -> dict[str, Any]:
-        assert self._intent is not None
+    @workflow.update(name=c.UPDATE_RIG_REPLACE)
+    async def rig_replace(self, request: RigReplaceRequest) -> ReplaceResult:
+        return await self._replace(request, kind=request.kind, price_rule=request.price_rule)
+
+    @rig_replace.validator
+    def _validate_rig_replace(self, request: RigReplaceRequest) -> None:
+        self._validate_replace(request)
+
+    async def _replace(self, request: ReplaceRequest, kind: IntentKind | None, price_rule: str | None) -> ReplaceResult:
+        self._replacing = True
+        try:
+            async with self._venue_lock:
+                return await self._replace_locked(request, kind, price_rule)
+        finally:
+            self._replacing = False  # cleared on every exit path
+
+    async def _replace_locked(self, request: ReplaceRequest, kind: IntentKind | None, price_rule: str | None) -> ReplaceResult:
+        if self._state.is_terminal or self._intent is None:
+            return self._replace_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to replace", CancelRefusal.ORDER_CLOSED)
+        if request.quantity <= self._filled:
+            return await self._replace_down_to_filled(request.quantity)
+        raw = self._replacement(request, kind, price_rule)
+        refusal = await self._venue_precheck(Intent.model_validate(raw | {"bucket": self._intent.bucket}))
+        if refusal:
+            return self._refuse_replace(f"the venue would refuse the replacement: {refusal}", CancelRefusal.VENUE)
+        assert self._account is not None
+        check = AccountReplaceCheck(account=self._account, check=ReplaceCheck(original_id=self._intent_id, raw_replacement=raw))
+        try:
+            verdict = await workflow.execute_local_activity("request_replace_check", check, result_type=PretradeReply, **ACCOUNT_CALL)
+        except ActivityError as err:
+            return self._refuse_replace(f"the account did not answer: {err.cause or err}", CancelRefusal.PRETRADE)
+        if not verdict.approved:
+            reason = verdict.reason.value if verdict.reason else "REFUSED"
+            return self._refuse_replace(f"replacement refused by pre-trade ({reason}): {verdict.message}", CancelRefusal.PRETRADE, verdict.reason)
+        self._apply_events([e for e in await self._venue_cancel() if e.kind is ExecKind.FILL])
+        if self._state is OrderState.FILLED:
+            return self._refuse_replace("too late to replace: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
+        raw["quantity"] = request.quantity - self._filled  # a crossing partial fill shrinks the replacement
+        self._replaced_by, self._cancel_reason = raw["intent_id"], CancelReason.REPLACED
+        self._apply(OrderEvent.CANCEL_ACKED, f"replaced by {self._replaced_by}")
+        try:
+            started: Reconciled = await workflow.execute_local_activity(
+                "start_replacement", StartReplacement(raw_intent=raw), result_type=Reconciled, **ACCOUNT_CALL
+            )
+        except ActivityError as err:  # the account's audit reads the replacement back (or loses it)
+            workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], err.cause or err)
+            started = Reconciled(intent_id=raw["intent_id"], status="UNKNOWN")
+        return self._replace_answer(True, f"replaced by {self._replaced_by}", new_id=self._replaced_by, new_report=started.report)
+
+    async def _replace_down_to_filled(self, quantity: int) -> ReplaceResult:
+        self._apply_events([e for e in await self._venue_cancel() if e.kind is ExecKind.FILL])
+        if self._state is not OrderState.FILLED:
+            self._apply(OrderEvent.REDUCED_TO_FILLED, f"replaced down to {quantity} with {self._filled} filled")
+        return self._replace_answer(True, f"quantity {quantity} ≤ filled {self._filled}: order FILLED")
+
+    def _refuse_replace(self, message: str, refusal: CancelRefusal, reason: RejectReason | None = None) -> ReplaceResult:
+        if self._state.is_open:
+            self._apply(OrderEvent.REPLACE_REFUSED, message[:300])
+        return self._replace_answer(False, message, refusal, reject_reason=reason)
+
+    def _replacement(self, request: ReplaceRequest, kind: IntentKind | None, price_rule: str | None) -> dict[str, Any]:
         intent = self._intent
-        generation = intent.intent_id.count(".R") + 1
-        base_id = intent.intent_id.split(".R")[0]
-        kind = request.kind or intent.kind
+        assert intent is not None
         return {
-            "intent_id": c.replacement_intent_id(base_id, generation),
+            "intent_id": c.next_replacement_id(intent.intent_id),
             "account": intent.account,
             "symbol": intent.symbol,
             "bucket": intent.bucket.value,
@@ -320,40 +431,30 @@ class OrderWorkflow:
             "quantity": request.quantity - self._filled,
             "order_type": OrderType.LIMIT.value if request.limit_price is not None else intent.order_type.value,
             "limit_price": request.limit_price if request.limit_price is not None else intent.limit_price,
-            "kind": kind.value,
-            "reduce_only": intent.reduce_only or kind is not IntentKind.NEW,
+            "kind": (kind or intent.kind).value,
+            "reduce_only": intent.reduce_only,
             "replaces": intent.intent_id,
-            "price_rule": (request.price_rule or intent.price_rule).value,
+            "price_rule": price_rule or intent.price_rule.value,
             "issued_in_mode": intent.issued_in_mode.value,
         }
 
-    def _replace_answer(self, accepted: bool, message: str, new_id: str | None = None) -> ReplaceResult:
+    def _replace_answer(self, accepted: bool, message: str, refusal: CancelRefusal | None = None, *,
+                        new_id: str | None = None, reject_reason: RejectReason | None = None,
+                        new_report: OrderReport | None = None) -> ReplaceResult:
         return ReplaceResult(
-            intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled,
-            new_intent_id=new_id, message=message,
+            intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled, new_intent_id=new_id,
+            message=message, refusal=refusal, reject_reason=reject_reason, report=self.report(), new_report=new_report,
         )
 
+    # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
     def snapshot(self) -> OrderSnapshot:
         fills_notional = sum(f.quantity * f.price for f in self._fills)
         return OrderSnapshot(
-            intent_id=self._intent_id,
-            account=self._account,
-            state=self._state,
-            intent=self._intent,
-            quantity=self._intent.quantity if self._intent else 0,
-            filled_quantity=self._filled,
-            average_price=fills_notional / self._filled if self._filled else None,
-            fills=list(self._fills),
-            reject_reason=self._reject_reason,
-            reject_message=self._reject_message,
-            cancel_reason=self._cancel_reason,
-            replaces=self._intent.replaces if self._intent else None,
-            replaced_by=self._replaced_by,
-            cancel_result=self._cancel_result,
-            history=list(self._history),
+            intent_id=self._intent_id, account=self._account, state=self._state, intent=self._intent,
+            quantity=self._intent.quantity if self._intent else 0, filled_quantity=self._filled,
+            average_price=fills_notional / self._filled if self._filled else None, fills=list(self._fills),
+            reject_reason=self._reject_reason, reject_message=self._reject_message, cancel_reason=self._cancel_reason,
+            replaces=self._intent.replaces if self._intent else None, replaced_by=self._replaced_by,
+            cancel_result=self._cancel_result, history=list(self._history),
         )
-
-    @workflow.query(name=c.QUERY_FILLS)
-    def fills(self) -> list[Fill]:
-        return list(self._fills)

@@ -1,71 +1,66 @@
 """RiskWorkflow: the account entity (id `risk-<account>`) and its periodic risk cycle.
 
-It owns positions, open orders and applied fill ids; pre-trade checks for the account run here
-one at a time (signal handlers of one workflow never interleave), so no two orders can jointly
-breach a limit. Each cycle: due events → quotes → tick open orders (one venue attempt each) and
-wait for their reports → exposure → decision → de-risk intents (started as order workflows,
-their arrival reports awaited). Waiting for reports makes fills land in a deterministic order
-whatever the wall-clock timing. Continues-as-new every `cycles_per_run` cycles.
+This module is the Temporal wiring; the parts are elsewhere: the book (domain/ledger.py), the
+pre-trade gate (domain/gate.py), the policy table and the planner (domain/), the calls to
+orders (activities/account_calls.py) and the reading of their results (workflows/account_orders.py).
+
+Each cycle, on whole multiples of `cycle_seconds` of exchange time: due events → quotes → the
+venue's step for open orders (executions delivered, silent orders read back) → exposure →
+decision → on SOFT→HARD, the cycle's own SOFT orders replaced at bid/ask → de-risk intents
+started with their arrival awaited → due desk orders, cancels and replaces (scenarios). Every
+wait for an order is an activity with a deadline, so fills land in the same order on every run
+and nothing an order does (or fails to do) can stall the account. A quiet stretch — nothing
+that can change the decision — is slept through and shown as one row per cycle time.
+Continues-as-new every `cycles_per_run` cycles, before the update limit, or when suggested.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, time, timedelta
+from typing import Any
 
+from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.market import QuoteRequest, market_quotes
-    from activities.orders import CancelOrder, ReplaceOrder, StartOrders
-    from domain.clock import ClockReading, read_clock, to_exchange_time
-    from domain.enums import Bucket, IntentKind, OrderState, RejectReason, RiskMode
+    from domain.clock import ClockAnchor, exchange_now, next_change, on_boundary, read_clock, seconds_to_next_cycle
+    from domain.enums import IntentKind, OrderState, RejectReason, RiskMode, TradingState
     from domain.events import ExposureEvent, SessionEvent, TimedEvent, build_shortcut, exposure_event_problem
     from domain.exposure import Exposure, compute_exposure
+    from domain.gate import GateContext, gate_desk_intent, gate_replacement
+    from domain.ledger import BookState, Ledger, OrderReport, keep_last, position_key
     from domain.market import quote_from_mark
-    from domain.models import AccountSnapshot, Intent, OpenOrder, Position, Quote
+    from domain.models import Intent, Position, Quote
     from domain.planner import derisk_price, plan_derisk
     from domain.policy import decide, decision_input
-    from domain.pretrade import RawIntent, check_order
+    from domain.rules import RiskRules
     from domain.venue import VenueParams
-    from workflows import contract as c
-    from workflows import metrics
-    from workflows.messages import (
-        CancelRequest,
+    from protocol import contract as c
+    from protocol.carry import pack, unpack
+    from protocol.decision_log import expand
+    from protocol.messages import (
         DecisionRecord,
-        FillRecord,
         IntentRecord,
-        LedgerOrder,
-        OrderOutcome,
-        OrderReport,
         PretradeReply,
         PretradeRequest,
-        ReplaceRequest,
-        ReplaceResult,
+        ReplaceCheck,
         RiskInput,
         RiskResult,
         RiskState,
         RiskView,
-        VenueTick,
     )
+    from protocol.run_digest import run_digest
+    from workflows import metrics
+    from workflows.account_orders import AccountOrders
 
-CLIENT_TIMEOUT = timedelta(seconds=30)
 QUOTE_TIMEOUT = timedelta(seconds=10)
-FILL_IDS_KEPT = 20_000
-OUTCOMES_KEPT = 2_000
-FILLS_KEPT = 2_000
 INTENTS_KEPT = 2_000
-
-
-def keep_last(items: list, item: object, kept: int) -> None:
-    """Append, dropping the oldest beyond `kept`: what the account carries stays bounded."""
-    items.append(item)
-    if len(items) > kept:
-        del items[: len(items) - kept]
-
-
-def position_key(symbol: str, bucket: Bucket) -> str:
-    return f"{symbol}|{bucket.value}"
+# The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
+UPDATES_PER_RUN = 1_500
+REPORT_FILLS_KEPT = 1_000
 
 
 def parse_hms(text: str) -> time:
@@ -73,68 +68,161 @@ def parse_hms(text: str) -> time:
     return time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)
 
 
+def first_problem(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or '(input)'}: {first['msg']}"
+
+
 @workflow.defn(name=c.RISK_WORKFLOW)
 class RiskWorkflow:
     @workflow.init
-    def __init__(self, inp: RiskInput) -> None:
+    def __init__(self, raw: Any) -> None:
+        self._problem: str | None = None
+        try:
+            inp = RiskInput.model_validate(raw)
+        except ValidationError as err:  # the run fails cleanly with this; no task ever fails
+            self._problem = first_problem(err)
+            inp = RiskInput.model_construct(account="invalid", synthetic=False)
         self._inp = inp
-        self._config = inp.config
-        self._rules = inp.config.rules
-        self._instruments = inp.config.universe.by_symbol
-        self._s = inp.state or RiskState(
-            equity=inp.equity, pending_events=sorted(inp.timeline, key=lambda e: parse_hms(e.at))
-        )
-        self._fill_ids = dict.fromkeys(self._s.applied_fill_ids)
         self._quotes: dict[str, Quote] = {}
-        self._wake = False
-        # Anchored here, not in run: signals (pre-trade requests) may be handled before run starts.
-        if self._s.clock_anchor_exchange is None:
+        self._quoted_marks: dict[str, float] | None = None
+        self._wake = False  # run a cycle now (an injected event)
+        self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
+        self._must_continue = False
+        self._updates = 0
+        if self._problem:
+            return
+        self._config = inp.config
+        if inp.carried:
+            carried = unpack(inp.carried)
+            self._s, book = carried.state, carried.book
+        else:
+            self._s = RiskState(pending_events=sorted(inp.timeline, key=lambda e: parse_hms(e.at)))
+            book = BookState(equity=inp.equity, positions={position_key(p.symbol, p.bucket): p for p in inp.initial_positions})
+        self._ledger = Ledger(book)
+        self._orders = AccountOrders(inp.account, self._ledger, self._venue_params, self._lot_of, self._s.answers)
+        # Anchored here, not in run: pre-trade updates may be handled before run starts.
+        if inp.synthetic and self._s.clock_anchor_exchange is None:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
-        elif self._s.clock_anchor_workflow is None:
-            self._s.clock_anchor_workflow = workflow.now().isoformat()
+        elif inp.synthetic and self._s.clock_anchor_workflow is None:
+            self._s.clock_anchor_workflow = workflow.now().isoformat()  # a new run re-anchors on its own time
+
+    @property
+    def _rules(self) -> RiskRules:
+        return self._config.rules
 
     # ── run ──────────────────────────────────────────────────────────────────────────────────
     @workflow.run
-    async def run(self, inp: RiskInput) -> RiskResult:
-        workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value)])
+    async def run(self, raw: Any) -> RiskResult:
+        if self._problem:
+            raise ApplicationError(f"invalid account input: {self._problem}", type="InvalidAccountInput", non_retryable=True)
+        inp = self._inp
+        workflow.upsert_search_attributes([
+            c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value),
+            c.SA_TRADING_STATE.value_set(TradingState.ACTIVE.value), c.SA_VENUE.value_set(inp.venue.value),
+        ])
         cycles = 0
-        if inp.state is not None:  # continued-as-new: the carried cycle already ran this minute
-            await self._wait_for_next_cycle()
+        if inp.carried:  # continued-as-new: the carried cycle already ran this minute
+            await self._sleep()
         while True:
             await self._cycle()
             cycles += 1
             if self._past_stop():
-                await self._expire_open_orders("end of scenario")
+                await self._expire_open_orders()
                 break
-            if cycles >= self._rules.risk_cycle.cycles_per_run or workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                self._s.applied_fill_ids = list(self._fill_ids)[-FILL_IDS_KEPT:]
-                # The next run re-anchors the exchange clock on its own workflow time: a new
-                # run's clock need not continue the old one's (time skipping, for one).
-                self._s.clock_anchor_exchange = self._exchange_now().isoformat()
-                self._s.clock_anchor_workflow = None
-                workflow.continue_as_new(inp.model_copy(update={"state": self._s, "timeline": []}))
-            await self._wait_for_next_cycle()
+            while True:
+                if cycles >= self._rules.risk_cycle.cycles_per_run or self._must_continue or workflow.info().is_continue_as_new_suggested():
+                    await self._continue_as_new()
+                await self._sleep()
+                if not self._must_continue:
+                    break
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
 
+    async def _continue_as_new(self) -> None:
+        self._must_continue = True  # refuse new updates meanwhile (they retry on the next run)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._inp.synthetic:  # the next run re-anchors the virtual day on its own workflow time
+            self._s.clock_anchor_exchange, self._s.clock_anchor_workflow = self._now().isoformat(), None
+        carried = pack(self._s, self._ledger.carried())
+        workflow.continue_as_new(self._inp.model_copy(update={"carried": carried, "timeline": [], "initial_positions": []}))
+
+    # ── clock ────────────────────────────────────────────────────────────────────────────────
+    def _anchor_clock(self, start: str | None, date: str | None) -> None:
+        live = exchange_now(workflow.now(), self._rules, None)
+        day = datetime.fromisoformat(date).date() if date else live.date()
+        self._s.clock_anchor_exchange = datetime.combine(day, parse_hms(start) if start else live.time()).isoformat()
+        self._s.clock_anchor_workflow = workflow.now().isoformat()
+
+    def _now(self) -> datetime:
+        anchor = None
+        if self._inp.synthetic and self._s.clock_anchor_exchange and self._s.clock_anchor_workflow:
+            anchor = ClockAnchor(exchange=datetime.fromisoformat(self._s.clock_anchor_exchange), workflow=datetime.fromisoformat(self._s.clock_anchor_workflow))
+        return exchange_now(workflow.now(), self._rules, anchor)
+
+    def _past_stop(self) -> bool:
+        return self._inp.stop_at is not None and self._now().time() >= parse_hms(self._inp.stop_at)
+
+    async def _sleep(self) -> None:
+        """Until the next cycle time — through a quiet stretch when nothing can change the
+        decision before it ends — or at once when an injected event wakes the cycle (or the run
+        must continue as new). Boundaries slept through are the last decision's repeats."""
+        period = timedelta(seconds=self._rules.risk_cycle.cycle_seconds)
+        start = self._now()
+        target = start + timedelta(seconds=seconds_to_next_cycle(start, self._rules.risk_cycle.cycle_seconds))
+        quiet = self._quiet(start)
+        if quiet:
+            extra = [parse_hms(e.at) for e in self._s.pending_events[:1]] + ([parse_hms(self._inp.stop_at)] if self._inp.stop_at else [])
+            end = next_change(start, self._rules, extra)
+            while target < end:  # the first cycle time at or after the change
+                target += period
+        self._wake = self._dirty = False
+        timed_out = not await self._wait(lambda: self._wake or self._must_continue or (quiet and self._dirty), target - start)
+        if not quiet:
+            return
+        last = start - (start - datetime.combine(start.date(), time(0))) % period  # the quiet cycle's own time
+        reached = target if timed_out else self._now()
+        passed = max(0, -(-(reached - last) // period) - 1)  # cycle times strictly between: slept through
+        self._s.decisions[-1].repeats += passed
+        self._s.cycle += passed
+        if not timed_out and not self._wake and not self._must_continue:  # an order arrived: cycle at the next cycle time
+            await self._wait(lambda: self._wake or self._must_continue, last + (passed + 1) * period - self._now())
+
+    async def _wait(self, condition: Any, timeout: timedelta) -> bool:
+        """True if `condition` came true before `timeout`."""
+        try:
+            await workflow.wait_condition(condition, timeout=timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    def _quiet(self, now: datetime) -> bool:
+        """Nothing can change the decision until the regime or a due event does: the last cycle
+        ran on a cycle time, no order is open, marks come from the static feed, no de-risk."""
+        last = self._s.decisions[-1] if self._s.decisions else None
+        return (
+            last is not None
+            and on_boundary(datetime.strptime(last.exchange_time, "%H:%M:%S"), self._rules.risk_cycle.cycle_seconds)
+            and (now - datetime.combine(now.date(), parse_hms(last.exchange_time))).total_seconds() < 1
+            and all(o.synthetic for o in self._ledger.s.open_orders.values())
+            and not (read_clock(now.time(), self._rules).in_session and last.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK))
+        )
+
+    # ── the cycle ────────────────────────────────────────────────────────────────────────────
     async def _cycle(self) -> None:
         s = self._s
         s.cycle += 1
-        now = self._exchange_now()
+        now = self._now()
         clock = read_clock(now.time(), self._rules)
         due = self._take_due_events(now)
         for event in due:
             if event.exposure is not None:
                 self._apply_exposure(event.exposure)
-        self._quotes = await workflow.execute_local_activity(
-            market_quotes, QuoteRequest(marks=self._feed_marks()), start_to_close_timeout=QUOTE_TIMEOUT
-        )
-        await self._tick_open_orders(now, clock)
+        await self._refresh_quotes()
+        await self._orders.venue_step(self._live_sim_orders(now), s.cycle, self._stamp(now))
         exposure = self._exposure()
         decision = decide(decision_input(exposure, clock.regime, clock.minutes_to_close), self._rules)
-        previous = s.mode
-        s.mode = decision.mode
+        previous, s.mode = s.mode, decision.mode
         metrics.decision_made(decision.mode.value, decision.reason.value)
         if previous is not decision.mode:
             metrics.mode_changed(previous.value, decision.mode.value)
@@ -145,182 +233,94 @@ class RiskWorkflow:
         intents: list[Intent] = []
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK):
             if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
-                s.hard_base = {k: abs(p.quantity) for k, p in s.positions.items()}
-                await self._replace_soft_orders()
-                exposure_now = self._exposure()  # the replacements are open orders now
-            else:
-                exposure_now = exposure
+                s.hard_base = {k: abs(p.quantity) for k, p in self._ledger.s.positions.items()}
+                await self._escalate(now)
             intents = plan_derisk(
-                account=self._inp.account, cycle=s.cycle, decision=decision, exposure=exposure_now,
-                positions=list(s.positions.values()), open_orders=self._open_orders(), quotes=self._quotes_for_positions(),
-                config=self._config, hard_base={s.positions[k].key: base for k, base in s.hard_base.items() if k in s.positions},
+                account=self._inp.account, cycle=s.cycle, decision=decision, exposure=self._exposure(),
+                positions=self._ledger.positions(), open_orders=self._ledger.footprints(), quotes=self._quotes_for_positions(),
+                config=self._config,
+                hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base},
             )
             await self._issue(intents, now)
         for event in due:
-            await self._apply_order_event(event, now)
+            await self._orders.apply_desk_event(event, s.cycle, self._stamp(now))
         record = DecisionRecord(
             cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), regime=clock.regime.value, mode=decision.mode,
             reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
-            gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents],
+            gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents], inputs=decision.inputs,
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
 
-    # ── clock and events ─────────────────────────────────────────────────────────────────────
-    def _anchor_clock(self, start: str | None, date: str | None) -> None:
-        local_now = to_exchange_time(workflow.now(), self._rules).replace(tzinfo=None)
-        day = datetime.fromisoformat(date).date() if date else local_now.date()
-        at = parse_hms(start) if start else local_now.time()
-        self._s.clock_anchor_exchange = datetime.combine(day, at).isoformat()
-        self._s.clock_anchor_workflow = workflow.now().isoformat()
-
-    def _exchange_now(self) -> datetime:
-        anchor_x = datetime.fromisoformat(self._s.clock_anchor_exchange or "")
-        anchor_w = datetime.fromisoformat(self._s.clock_anchor_workflow or "")
-        return anchor_x + (workflow.now() - anchor_w)
-
-    async def _wait_for_next_cycle(self) -> None:
-        """Until the next cycle time, or at once when an injected event wakes the cycle."""
-        self._wake = False
-        try:
-            await workflow.wait_condition(lambda: self._wake, timeout=self._until_next_cycle())
-        except asyncio.TimeoutError:
-            pass
-
-    def _until_next_cycle(self) -> timedelta:
-        """Cycles fall on whole multiples of cycle_seconds of exchange time (16:15:00, 16:16:00…)."""
-        period = self._rules.risk_cycle.cycle_seconds
-        now = self._exchange_now()
-        into = (now - datetime.combine(now.date(), time(0))).total_seconds() % period
-        return timedelta(seconds=period - into)
-
-    def _past_stop(self) -> bool:
-        if self._inp.stop_at is None:
-            return False
-        return self._exchange_now().time() >= parse_hms(self._inp.stop_at)
+    def _stamp(self, now: datetime) -> str:
+        return now.strftime("%H:%M:%S")
 
     def _take_due_events(self, now: datetime) -> list[TimedEvent]:
         due = [e for e in self._s.pending_events if parse_hms(e.at) <= now.time()]
-        self._s.pending_events = self._s.pending_events[len(due) :]
+        self._s.pending_events = self._s.pending_events[len(due):]
         return due
 
     def _apply_exposure(self, event: ExposureEvent) -> None:
-        s = self._s
+        book = self._ledger.s
         if event.equity is not None:
-            s.equity = event.equity
+            book.equity = event.equity
         if event.replaces_book:
             if event.is_shortcut:
-                positions, marks, resting = build_shortcut(event, s.equity, self._config)
+                positions, marks, resting = build_shortcut(event, book.equity, self._config)
             else:
                 positions, marks, resting = event.positions or [], {}, event.resting_orders or []
-            s.positions = {position_key(p.symbol, p.bucket): p for p in positions}
-            s.marks.update(marks)
-            s.open_orders = {k: o for k, o in s.open_orders.items() if not o.synthetic}
+            book.positions = {position_key(p.symbol, p.bucket): p for p in positions}
+            self._s.marks.update(marks)
+            self._ledger.drop_synthetic()
             for order in resting:
-                s.open_orders[order.intent_id] = LedgerOrder(order=order, quantity=order.remaining, synthetic=True, state=OrderState.WORKING)
-        s.marks.update(event.marks)
+                self._ledger.add_resting(order)
+        self._s.marks.update(event.marks)
 
-    async def _apply_order_event(self, event: TimedEvent, now: datetime) -> None:
-        account = self._inp.account
-        if event.order is not None:
-            spec = event.order
-            intent_id = f"{account}-{spec.id}"
-            raw = spec.model_dump(exclude={"id"}) | {"intent_id": intent_id, "account": account}
-            await workflow.execute_activity(
-                "start_orders", StartOrders(intents=[raw]),
-                start_to_close_timeout=CLIENT_TIMEOUT,
-            )
-            await workflow.wait_condition(lambda: self._reported(intent_id, self._s.cycle))
-        if event.cancel is not None:
-            intent_id = f"{account}-{event.cancel.id}"
-            await workflow.execute_activity(
-                "cancel_order", CancelOrder(intent_id=intent_id, request=CancelRequest(reason=event.cancel.reason)),
-                start_to_close_timeout=CLIENT_TIMEOUT,
-            )
-            await workflow.wait_condition(lambda: intent_id in self._s.outcomes)
+    async def _refresh_quotes(self) -> None:
+        marks = self._feed_marks()
+        if marks == self._quoted_marks:
+            return  # the simulated feed quotes from marks: same marks, same quotes
+        self._quotes = await workflow.execute_local_activity(market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT)
+        self._quoted_marks = marks
 
-    def _reported(self, intent_id: str, cycle: int) -> bool:
-        if intent_id in self._s.outcomes:
-            return True
-        entry = self._s.open_orders.get(intent_id)
-        return entry is not None and entry.last_report_cycle >= cycle
+    def _live_sim_orders(self, now: datetime) -> list[tuple[Any, Quote, bool]]:
+        stamp = now.isoformat()
+        return [(o, self._quote(o.footprint.symbol), bool(o.expires_at) and stamp >= o.expires_at) for o in self._ledger.live_orders()]
 
-    # ── orders ───────────────────────────────────────────────────────────────────────────────
-    async def _tick_open_orders(self, now: datetime, clock: ClockReading) -> None:
-        cycle = self._s.cycle
-        live = [o for o in self._s.open_orders.values() if not o.synthetic and o.state in (OrderState.WORKING, OrderState.PARTIAL_FILL)]
-        ticks = []
-        for entry in live:
-            closed = bool(entry.expires_at) and now.isoformat() >= entry.expires_at
-            tick = VenueTick(cycle=cycle, exchange_time=clock.exchange_time, quote=self._quote(entry.order.symbol), session_closed=closed)
-            ticks.append(workflow.get_external_workflow_handle(entry.order.intent_id).signal(c.SIGNAL_VENUE_TICK, tick))
-        await asyncio.gather(*ticks)
-        ids = [e.order.intent_id for e in live]
-        await workflow.wait_condition(lambda: all(self._reported(i, cycle) for i in ids))
-
-    async def _expire_open_orders(self, why: str) -> None:
-        live = [o for o in self._s.open_orders.values() if not o.synthetic]
-        for entry in live:
-            entry.expires_at = self._exchange_now().isoformat()
-        if live:
-            workflow.logger.info("expiring %d open orders: %s", len(live), why)
-            self._s.cycle += 1
-            now = self._exchange_now()
-            await self._tick_open_orders(now, read_clock(now.time(), self._rules))
-            await workflow.wait_condition(lambda: not any(not o.synthetic for o in self._s.open_orders.values()))
-
-    async def _replace_soft_orders(self) -> None:
-        """SOFT → HARD: working SOFT orders are replaced (cancel → ack → new) at bid/ask."""
-        soft = [o for o in self._s.open_orders.values() if not o.synthetic and o.order.kind is IntentKind.SOFT_DERISK and o.state.is_open]
-        new_ids: list[str] = []
-        for entry in soft:
-            order = entry.order
-            price, rule = derisk_price(order.side, self._quote(order.symbol), RiskMode.HARD_DERISK, 0.0)
-            outcome = await workflow.execute_activity(
-                "replace_order",
-                ReplaceOrder(intent_id=order.intent_id, request=ReplaceRequest(quantity=entry.quantity, limit_price=price, kind=IntentKind.HARD_DERISK, price_rule=rule)),
-                start_to_close_timeout=CLIENT_TIMEOUT,
-                result_type=ReplaceResult,
-            )
-            if outcome.new_intent_id:
-                new_ids.append(outcome.new_intent_id)
-        cycle = self._s.cycle
-        await workflow.wait_condition(lambda: all(self._reported(i, cycle) for i in new_ids))
+    async def _escalate(self, now: datetime) -> None:
+        """SOFT → HARD: the cycle's own working SOFT orders are replaced at bid/ask."""
+        soft = [o for o in self._ledger.live_orders() if o.own and o.footprint.kind is IntentKind.SOFT_DERISK]
+        priced = [(o, *derisk_price(o.footprint.side, self._quote(o.footprint.symbol), RiskMode.HARD_DERISK, 0.0)) for o in soft]
+        await self._orders.escalate(priced, self._s.cycle, self._stamp(now))
 
     async def _issue(self, intents: list[Intent], now: datetime) -> None:
         if not intents:
             return
-        s = self._s
+        expires = self._expiry(now)
         for intent in intents:
-            s.open_orders[intent.intent_id] = LedgerOrder(
-                order=self._open_order(intent), intent=intent, quantity=intent.quantity, expires_at=self._expiry(now)
-            )
-            keep_last(s.intents, IntentRecord(cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), intent=intent), INTENTS_KEPT)
-        await workflow.execute_activity(
-            "start_orders",
-            StartOrders(intents=[i.model_dump(mode="json") for i in intents]),
-            start_to_close_timeout=CLIENT_TIMEOUT,
-        )
-        ids = [i.intent_id for i in intents]
-        await workflow.wait_condition(lambda: all(self._reported(i, s.cycle) for i in ids))
+            self._ledger.reserve(intent, own=True, cycle=self._s.cycle, expires_at=expires)
+            keep_last(self._s.intents, IntentRecord(cycle=self._s.cycle, exchange_time=self._stamp(now), intent=intent), INTENTS_KEPT)
+        await self._orders.start([i.model_dump(mode="json") for i in intents], self._s.cycle, self._stamp(now))
 
-    def _expiry(self, placed: datetime) -> str:
-        close = parse_hms(self._rules.session.close)
-        day = placed.date() if placed.time() < close else placed.date() + timedelta(days=1)
-        return datetime.combine(day, close).isoformat()
+    def _expiry(self, now: datetime) -> str:
+        close = datetime.combine(now.date(), parse_hms(self._rules.session.close))
+        return (close if now < close else close + timedelta(days=1)).isoformat()
 
-    @staticmethod
-    def _open_order(intent: Intent) -> OpenOrder:
-        return OpenOrder(
-            intent_id=intent.intent_id, symbol=intent.symbol, bucket=intent.bucket, side=intent.side,
-            remaining=intent.quantity, kind=intent.kind, reduce_only=intent.reduce_only, limit_price=intent.limit_price,
-        )
+    async def _expire_open_orders(self) -> None:
+        """The end of a scenario day: every live order expires at the venue; then none is open."""
+        for attempt in range(3):
+            if not any(not o.synthetic for o in self._ledger.s.open_orders.values()):
+                return
+            self._s.cycle += 1
+            now = self._now()
+            live = [(o, self._quote(o.footprint.symbol), True) for o in self._ledger.live_orders()]
+            await self._orders.venue_step(live, self._s.cycle, self._stamp(now), audit_all=attempt > 0)
 
-    # ── exposure ─────────────────────────────────────────────────────────────────────────────
+    # ── marks, quotes, exposure ──────────────────────────────────────────────────────────────
     def _held_symbols(self) -> dict[str, None]:
-        symbols = dict.fromkeys(p.symbol for p in self._s.positions.values())
-        symbols.update(dict.fromkeys(o.order.symbol for o in self._s.open_orders.values()))
+        symbols = dict.fromkeys(p.symbol for p in self._ledger.s.positions.values())
+        symbols.update(dict.fromkeys(o.footprint.symbol for o in self._ledger.s.open_orders.values()))
         return symbols
 
     def _feed_marks(self) -> dict[str, float]:
@@ -328,96 +328,136 @@ class RiskWorkflow:
         return {sym: self._stored_mark(sym) for sym in self._held_symbols()}
 
     def _stored_mark(self, symbol: str) -> float:
-        return self._s.marks.get(symbol) or self._instruments[symbol].reference_price
+        return self._s.marks.get(symbol) or self._config.universe.by_symbol[symbol].reference_price
 
     def _quote(self, symbol: str) -> Quote:
         """This cycle's quote from the feed; between cycles (a new symbol), the feed's rule."""
         return self._quotes.get(symbol) or quote_from_mark(self._stored_mark(symbol))
 
     def _quotes_for_positions(self) -> dict[str, Quote]:
-        return {p.symbol: self._quote(p.symbol) for p in self._s.positions.values()}
-
-    def _open_orders(self) -> list[OpenOrder]:
-        return [o.order for o in self._s.open_orders.values()]
+        return {p.symbol: self._quote(p.symbol) for p in self._ledger.s.positions.values()}
 
     def _exposure(self) -> Exposure:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
-        return compute_exposure(self._s.equity, list(self._s.positions.values()), self._open_orders(), marks, self._config)
+        return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config)
 
-    # ── signals from orders ──────────────────────────────────────────────────────────────────
-    @workflow.signal(name=c.SIGNAL_PRETRADE_REQUEST)
-    async def pretrade_request(self, request: PretradeRequest) -> None:
-        reply = self._judge(request)
-        await workflow.get_external_workflow_handle(request.order_workflow_id).signal(c.SIGNAL_PRETRADE_VERDICT, reply)
+    def _gate(self) -> GateContext:
+        now = self._now()
+        return GateContext(account=self._inp.account, ledger=self._ledger, mode=self._s.mode,
+                           regime=read_clock(now.time(), self._rules).regime, quote_of=self._quote, config=self._config)
 
-    def _judge(self, request: PretradeRequest) -> PretradeReply:
-        s = self._s
-        intent_id = request.order_workflow_id
-        entry = s.open_orders.get(intent_id)
-        if entry is not None and entry.intent is not None:  # our own de-risk intent: reserved already
-            return self._approval(entry.intent, "de-risk intent of the risk cycle")
-        if intent_id in s.outcomes or entry is not None:
-            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"{intent_id} was already checked")
-        raw = RawIntent.model_validate(request.raw_intent | {"issued_in_mode": s.mode.value})
-        if raw.account != self._inp.account:
-            return PretradeReply(approved=False, reason=RejectReason.BAD_ACCOUNT, message=f"account {raw.account!r} is not {self._inp.account!r}")
-        # The order's mark is the truth tick exposure uses. model_construct: the ledger holds
-        # validated models already; re-validating them per request would make the serialized
-        # pre-trade path quadratic in open orders.
-        known = isinstance(raw.symbol, str) and raw.symbol in self._instruments
-        marks = {raw.symbol: self._quote(raw.symbol).truth_tick} if known else {}
-        snapshot = AccountSnapshot.model_construct(equity=s.equity, positions=list(s.positions.values()), open_orders=self._open_orders(), marks=marks)
-        verdict = check_order(raw, snapshot, self._exposure(), s.mode, self._config)
+    # ── pre-trade (updates: handlers without awaits never interleave) ────────────────────────
+    @workflow.update(name=c.UPDATE_PRETRADE)
+    def pretrade(self, request: PretradeRequest) -> PretradeReply:
+        self._count_update()
+        try:
+            return self._pretrade(request)
+        except Exception as err:  # noqa: BLE001 — what cannot be judged is refused, never a failed task
+            workflow.logger.exception("pre-trade of %s could not be judged", request.intent_id)
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"could not be judged: {type(err).__name__}")
+
+    @pretrade.validator
+    def _validate_pretrade(self, request: PretradeRequest) -> None:
+        self._validate_request(request.intent_id)
+
+    def _validate_request(self, intent_id: str) -> None:
+        if self._problem:
+            raise ValueError(f"this account's input is invalid: {self._problem}")
+        if self._must_continue:
+            raise ValueError("the account is continuing as new: retry")
+        if not intent_id or len(intent_id) > 200:
+            raise ValueError("intent_id must be 1 to 200 characters")
+
+    def _pretrade(self, request: PretradeRequest) -> PretradeReply:
+        intent_id = request.intent_id
+        known = self._known(intent_id)
+        if known is not None:
+            return known
+        if request.raw_intent.get("intent_id", intent_id) != intent_id:
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message="intent_id differs from the request's")
+        verdict = gate_desk_intent(request.raw_intent | {"intent_id": intent_id}, self._gate())
         if not verdict.approved or verdict.intent is None:
+            self._ledger.record_refusal(verdict.intent, intent_id, verdict.reason or RejectReason.MALFORMED_INTENT, verdict.message)
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
-        intent = verdict.intent
-        s.open_orders[intent_id] = LedgerOrder(order=self._open_order(intent), quantity=intent.quantity, expires_at=self._expiry(self._exchange_now()))
-        return self._approval(intent, verdict.message)
+        self._ledger.reserve(verdict.intent, own=False, cycle=self._s.cycle, expires_at=self._expiry(self._now()))
+        self._dirty = True
+        return self._approval(verdict.intent, verdict.message)
 
-    def _approval(self, intent: Intent, message: str) -> PretradeReply:
-        fills = self._rules.fills
+    def _known(self, intent_id: str) -> PretradeReply | None:
+        """A request for an order the account already knows — its own reserved intent, a
+        retried request, a reset order — gets the same answer, with the account's record."""
+        entry = self._ledger.s.open_orders.get(intent_id)
+        if entry is not None and entry.intent is not None:
+            report = OrderReport(intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity, filled_quantity=entry.filled,
+                                 fills=self._ledger.fills_of(intent_id))
+            return self._approval(entry.intent, "known to the account", known=report)
+        outcome = self._ledger.s.outcomes.get(intent_id)
+        if outcome is None:
+            return None
+        if outcome.reject_reason is not None and outcome.filled_quantity == 0 and outcome.state is OrderState.REJECTED:
+            return PretradeReply(approved=False, reason=outcome.reject_reason, message=outcome.reject_message or "refused before")
+        report = OrderReport(intent_id=intent_id, state=outcome.state if not outcome.lost_cause else OrderState.CANCELED,
+                             quantity=outcome.quantity, filled_quantity=outcome.filled_quantity, fills=self._ledger.fills_of(intent_id),
+                             cancel_reason=outcome.cancel_reason, replaced_by=outcome.replaced_by)
+        return PretradeReply(approved=True, message=f"closed already: {outcome.label}", known=report)
+
+    @workflow.update(name=c.UPDATE_REPLACE_CHECK)
+    def replace_check(self, check: ReplaceCheck) -> PretradeReply:
+        self._count_update()
+        try:
+            expected = c.next_replacement_id(check.original_id)
+            known = self._known(expected)
+            if known is not None:
+                return known
+            verdict = gate_replacement(check.original_id, check.raw_replacement, self._gate(), expected)
+            if not verdict.approved or verdict.intent is None:
+                return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
+            original = self._ledger.s.open_orders[check.original_id]
+            self._ledger.reserve(verdict.intent, own=original.own, cycle=self._s.cycle, expires_at=original.expires_at)
+            original.replacement = verdict.intent.intent_id
+            self._dirty = True
+            return self._approval(verdict.intent, verdict.message)
+        except Exception as err:  # noqa: BLE001 — refused, never a failed task
+            workflow.logger.exception("replace check of %s could not be judged", check.original_id)
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"could not be judged: {type(err).__name__}")
+
+    @replace_check.validator
+    def _validate_replace_check(self, check: ReplaceCheck) -> None:
+        self._validate_request(check.original_id)
+
+    def _approval(self, intent: Intent, message: str, known: OrderReport | None = None) -> PretradeReply:
         return PretradeReply(
-            approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), cycle=self._s.cycle,
-            lot_size=self._instruments[intent.symbol].lot_size,
-            venue=VenueParams(
-                seed=self._inp.seed, fill_probability=fills.probability(intent.issued_in_mode),
-                partial_fill_probability=fills.partial_fill_probability, cancel_cross_probability=fills.cancel_cross_probability,
-            ),
+            approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), venue=self._inp.venue,
+            lot_size=self._lot_of(intent.symbol), known=known, venue_params=self._venue_params(intent),
         )
 
+    def _venue_params(self, intent: Intent) -> VenueParams:
+        fills = self._rules.fills
+        return VenueParams(
+            seed=self._inp.seed, fill_probability=fills.probability(intent.issued_in_mode),
+            partial_fill_probability=fills.partial_fill_probability, cancel_cross_probability=fills.cancel_cross_probability,
+        )
+
+    def _lot_of(self, symbol: str) -> int:
+        return self._config.universe.by_symbol[symbol].lot_size
+
+    def _count_update(self) -> None:
+        self._updates += 1
+        if self._updates >= UPDATES_PER_RUN:
+            self._must_continue = True
+
+    # ── reports from orders ──────────────────────────────────────────────────────────────────
     @workflow.signal(name=c.SIGNAL_ORDER_REPORT)
     def order_report(self, report: OrderReport) -> None:
-        s = self._s
-        for fill in report.new_fills:
-            if fill.fill_id in self._fill_ids:
-                continue
-            self._fill_ids[fill.fill_id] = None
-            record = FillRecord(
-                exchange_time=self._exchange_now().strftime("%H:%M:%S"), fill_id=fill.fill_id, intent_id=fill.intent_id,
-                symbol=fill.symbol, side=fill.side.value, quantity=fill.quantity, price=fill.price,
-            )
-            keep_last(s.fills, record, FILLS_KEPT)
-            key = position_key(fill.symbol, fill.bucket)
-            held = s.positions.get(key)
-            qty = (held.quantity if held else 0) + fill.signed_quantity
-            s.positions[key] = Position(symbol=fill.symbol, bucket=fill.bucket, quantity=qty)
-        entry = s.open_orders.get(report.intent_id)
-        if entry is not None:
-            entry.state = report.state
-            entry.filled_quantity = report.filled_quantity
-            entry.order.remaining = max(0, entry.quantity - report.filled_quantity)
-            entry.last_report_cycle = max(entry.last_report_cycle, report.cycle)
-        if report.state.is_terminal:
-            s.open_orders.pop(report.intent_id, None)
-            kind = entry.order.kind if entry else IntentKind.NEW
-            s.outcomes[report.intent_id] = OrderOutcome(
-                intent_id=report.intent_id, state=report.state, quantity=report.quantity, filled_quantity=report.filled_quantity,
-                kind=kind, reject_reason=report.reject_reason, cancel_reason=report.cancel_reason, replaced_by=report.replaced_by,
-            )
-            while len(s.outcomes) > OUTCOMES_KEPT:
-                del s.outcomes[next(iter(s.outcomes))]
+        if self._problem or len(report.fills) > REPORT_FILLS_KEPT:
+            return
+        try:
+            if self._ledger.apply_report(report, cycle=self._s.cycle, exchange_time=self._stamp(self._now())) or report.state.is_terminal:
+                self._dirty = True
+        except Exception:  # noqa: BLE001 — a report the ledger cannot take is logged, never a failed task
+            workflow.logger.exception("report of %s could not be applied", report.intent_id)
 
-    # ── synthetic events (updates with validators) ───────────────────────────────────────────
+    # ── synthetic events, rules (updates with validators) ────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
     def inject_exposure(self, event: ExposureEvent) -> str:
         self._apply_exposure(event)
@@ -427,6 +467,7 @@ class RiskWorkflow:
 
     @inject_exposure.validator
     def _validate_exposure(self, event: ExposureEvent) -> None:
+        self._validate_synthetic("inject_exposure")
         problem = exposure_event_problem(event, self._config)
         if problem:
             raise ValueError(problem)
@@ -439,22 +480,44 @@ class RiskWorkflow:
 
     @set_session.validator
     def _validate_session(self, event: SessionEvent) -> None:
+        self._validate_synthetic("set_session")
         if event.exchange_date is not None:
             try:
                 datetime.fromisoformat(event.exchange_date)
             except ValueError:
                 raise ValueError(f"exchange_date {event.exchange_date!r} is not a date (YYYY-MM-DD)") from None
 
+    def _validate_synthetic(self, name: str) -> None:
+        if self._problem:
+            raise ValueError(f"this account's input is invalid: {self._problem}")
+        if not self._inp.synthetic:
+            raise ValueError(f"{name} replaces the book or moves the clock: only accounts opened for testing (--synthetic) accept it")
+
+    @workflow.update(name=c.UPDATE_SET_RULES)
+    def set_rules(self, rules: RiskRules) -> str:
+        self._config = self._config.model_copy(update={"rules": rules})
+        self._inp = self._inp.model_copy(update={"config": self._config})
+        self._wake = True
+        workflow.logger.info("rules replaced through an update")
+        return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
+
+    @set_rules.validator
+    def _validate_rules(self, rules: RiskRules) -> None:
+        if self._problem:
+            raise ValueError(f"this account's input is invalid: {self._problem}")
+
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
     def state(self) -> RiskView:
-        now = self._exchange_now()
+        now = self._now()
         clock = read_clock(now.time(), self._rules)
+        recent = expand(self._s.decisions[-20:], self._rules)[-20:]
         return RiskView(
-            account=self._inp.account, cycle=self._s.cycle, exchange_time=now.isoformat(), regime=clock.regime.value,
-            mode=self._s.mode, last_decision=self._s.decisions[-1] if self._s.decisions else None, exposure=self._exposure(),
-            positions=list(self._s.positions.values()), open_orders=list(self._s.open_orders.values()),
-            recent_decisions=self._s.decisions[-20:],
+            account=self._inp.account, synthetic=self._inp.synthetic, venue=self._inp.venue, cycle=self._s.cycle,
+            exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode,
+            last_decision=recent[-1] if recent else None, exposure=self._exposure(), positions=self._ledger.positions(),
+            open_orders=list(self._ledger.s.open_orders.values()),
+            lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause], recent_decisions=recent,
         )
 
     @workflow.query(name=c.QUERY_EXPOSURE)
@@ -463,19 +526,22 @@ class RiskWorkflow:
 
     @workflow.query(name=c.QUERY_DECISIONS)
     def decisions(self) -> list[DecisionRecord]:
-        return list(self._s.decisions)
+        return expand(self._s.decisions, self._rules)
 
     def _result(self) -> RiskResult:
+        decisions = expand(self._s.decisions, self._rules)
+        positions = self._ledger.positions()
         return RiskResult(
-            account=self._inp.account, decisions=self._s.decisions, intents=self._s.intents, outcomes=self._s.outcomes,
-            fills=self._s.fills, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(),
-            positions=list(self._s.positions.values()),
+            account=self._inp.account, decisions=decisions, intents=self._s.intents, outcomes=self._ledger.s.outcomes,
+            fills=self._ledger.s.fills, answers=self._s.answers, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
+            digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions),
         )
 
     def _details(self, record: DecisionRecord) -> str:
+        lost = sum(1 for o in self._ledger.s.outcomes.values() if o.lost_cause)
         return (
             f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
             f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
-            f"{len(self._s.open_orders)} open orders; cycle {record.cycle}"
+            f"{len(self._ledger.s.open_orders)} open orders" + (f", {lost} lost" if lost else "") + f"; cycle {record.cycle}"
         )

@@ -17,8 +17,8 @@ from scenarios.spec import ScenarioReport
 from tests.accounts import intent, with_fills
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from workflows.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
-from workflows.messages import RiskInput
+from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
+from protocol.messages import RiskInput
 
 HERE = Path(__file__).resolve().parent
 QUEUE = "record"
@@ -40,7 +40,7 @@ async def main() -> None:
     )
     async with env:
         client: Client = env.client
-        async with build_worker(client, QUEUE, load_config()):
+        async with build_worker(client, QUEUE):
             report = await client.execute_workflow(SCENARIO_WORKFLOW, "full_day", id="rec-scenario-full_day", task_queue=QUEUE, result_type=ScenarioReport)
             await save(client.get_workflow_handle("rec-scenario-full_day"), "scenario")
             # The risk workflow's first run (it continues-as-new every 120 cycles) and its last.
@@ -57,7 +57,7 @@ async def main() -> None:
             account = "rec-replace"
             config = with_fills(load_config(), 1, other=0.5, partial_fill_probability=1.0, cancel_cross_probability=0.0)
             with env.with_time_skipping_disabled():
-                await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=2, start_exchange_time="11:00"),
+                await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=2, start_exchange_time="11:00", synthetic=True),
                                             id=risk_workflow_id(account), task_queue=QUEUE)
             order = await client.start_workflow(ORDER_WORKFLOW, intent(account, "r1", quantity=1000), id=f"{account}-r1", task_queue=QUEUE)
             await asyncio.sleep(2.5)

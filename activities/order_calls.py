@@ -1,0 +1,102 @@
+"""What an order asks of its account and of other orders, as local activities of the order's
+own workflow task: one round trip each, and an order that fills at arrival finishes in one task.
+
+- pre-trade: an Update on `risk-<account>` whose update id is the intent id (the server dedupes
+  a retried request, and the account's ledger answers a repeat with its first verdict);
+- a replace's full check, the same way (update id = the replacement's intent id);
+- reports: a signal (fire and forget; the account reconciles whatever it misses);
+- the replacement order: started with its arrival awaited in the same call.
+A missing or closed account is an answer (UNKNOWN_ACCOUNT), never a retry loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.client_ops import Reconciled, is_gone, start_order_awaiting_arrival
+from domain.enums import RejectReason
+from domain.ledger import OrderReport
+from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, UPDATE_REPLACE_CHECK, risk_workflow_id
+from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck
+
+ARRIVAL_DEADLINE_SECONDS = 20.0
+
+
+class AccountPretrade(BaseModel):
+    account: str
+    request: PretradeRequest
+
+
+class AccountReplaceCheck(BaseModel):
+    account: str
+    check: ReplaceCheck
+
+
+class AccountReport(BaseModel):
+    account: str
+    report: OrderReport
+
+
+class StartReplacement(BaseModel):
+    raw_intent: dict[str, Any]
+
+
+class OrderCalls:
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    @activity.defn
+    async def request_pretrade(self, call: AccountPretrade) -> PretradeReply:
+        return await self._ask(call.account, UPDATE_PRETRADE, call.request, call.request.intent_id)
+
+    @activity.defn
+    async def request_replace_check(self, call: AccountReplaceCheck) -> PretradeReply:
+        replacement_id = str(call.check.raw_replacement.get("intent_id"))
+        # Its own id space: the replacement's pre-trade request later uses the bare intent id.
+        return await self._ask(call.account, UPDATE_REPLACE_CHECK, call.check, f"replace-check:{replacement_id}")
+
+    @activity.defn
+    async def report_to_account(self, call: AccountReport) -> bool:
+        """False when the account is gone: the order carries on; a reopened account reconciles."""
+        try:
+            await self._client.get_workflow_handle(risk_workflow_id(call.account)).signal(SIGNAL_ORDER_REPORT, call.report)
+            return True
+        except RPCError as err:
+            if is_gone(err):
+                activity.logger.warning("account %s is gone; report of %s not delivered", call.account, call.report.intent_id)
+                return False
+            raise
+
+    @activity.defn
+    async def start_replacement(self, call: StartReplacement) -> Reconciled:
+        return await start_order_awaiting_arrival(self._client, self._task_queue, call.raw_intent, ARRIVAL_DEADLINE_SECONDS)
+
+    async def _ask(self, account: str, update: str, payload: BaseModel, update_id: str) -> PretradeReply:
+        handle = self._client.get_workflow_handle(risk_workflow_id(account))
+        try:
+            return await handle.execute_update(update, payload, id=update_id, result_type=PretradeReply)
+        except WorkflowUpdateFailedError as err:  # the account's validator refused the request
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=str(err.cause or err)[:500])
+        except RPCError as err:
+            if not is_gone(err):
+                raise  # transient (resource exhausted, unavailable): the activity retries
+            return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=await self._why_unknown(account))
+
+    async def _why_unknown(self, account: str) -> str:
+        try:
+            desc = await self._client.get_workflow_handle(risk_workflow_id(account)).describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return f"account {account!r} is not open: open it with `rig account open {account} --equity N`"
+        status = desc.status.name if desc.status else "closed"
+        return f"account {account!r} is closed ({status}): `rig account reopen {account}` brings it back with its book"
+
+    def all(self) -> list:
+        return [self.request_pretrade, self.request_replace_check, self.report_to_account, self.start_replacement]

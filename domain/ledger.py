@@ -1,0 +1,242 @@
+"""The account's book: positions, open orders, applied fills and order outcomes. Pure.
+
+The risk workflow owns one Ledger and feeds it what it learns about orders — reports from the
+orders themselves, results of its own activities, reconciliation from the server — in any
+order and any number of times: every fill id is applied once, an order's filled quantity never
+goes back, a terminal state absorbs, and a closed order's potential is released at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from domain.enums import Bucket, CancelReason, IntentKind, OrderState, RejectReason, Side
+from domain.models import Fill, Intent, OpenOrder, Position
+
+FILL_IDS_KEPT = 20_000
+OUTCOMES_KEPT = 2_000
+FILLS_KEPT = 2_000
+
+
+# Open states in lifecycle order: reports may arrive late, state only moves forward.
+_OPEN_RANK = {OrderState.ACCEPTED: 0, OrderState.WORKING: 1, OrderState.PARTIAL_FILL: 2}
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def position_key(symbol: str, bucket: Bucket) -> str:
+    return f"{symbol}|{bucket.value}"
+
+
+def keep_last(items: list, item: object, kept: int) -> None:
+    """Append, dropping the oldest beyond `kept`: what the account carries stays bounded."""
+    items.append(item)
+    if len(items) > kept:
+        del items[: len(items) - kept]
+
+
+class LedgerOrder(Model):
+    """An order the account tracks while it is open (synthetic resting orders included)."""
+
+    intent: Intent | None = None  # None only for a synthetic resting order
+    footprint: OpenOrder  # what potential exposure sees; `remaining` follows the fills
+    state: OrderState = OrderState.ACCEPTED
+    filled: int = 0
+    own: bool = False  # the risk cycle's own de-risk intent: coverage, repriced on escalation
+    synthetic: bool = False
+    heard_cycle: int = 0  # the last cycle the account heard from (or about) this order
+    expires_at: str = ""  # exchange-local ISO datetime of the close that ends this DAY order
+    replacement: str | None = None  # a replace in progress: the replacement's reserved id
+
+    @property
+    def intent_id(self) -> str:
+        return self.footprint.intent_id
+
+    @property
+    def live(self) -> bool:
+        """Worked by a venue (not synthetic, acknowledged, not closed)."""
+        return not self.synthetic and self.state in (OrderState.WORKING, OrderState.PARTIAL_FILL)
+
+
+class FillRecord(Model):
+    """A fill as the account applied it, stamped with the cycle's exchange time."""
+
+    cycle: int
+    exchange_time: str
+    fill_id: str
+    intent_id: str
+    symbol: str
+    bucket: Bucket
+    side: Side
+    quantity: int
+    price: float
+
+    def as_fill(self) -> Fill:
+        return Fill(fill_id=self.fill_id, intent_id=self.intent_id, symbol=self.symbol, bucket=self.bucket, side=self.side,
+                    quantity=self.quantity, price=self.price)
+
+
+class OrderOutcome(Model):
+    intent_id: str
+    state: OrderState
+    quantity: int
+    filled_quantity: int
+    kind: IntentKind
+    reject_reason: RejectReason | None = None
+    reject_message: str | None = None
+    cancel_reason: CancelReason | None = None
+    replaced_by: str | None = None
+    lost_cause: str | None = None  # set when the order went silent or away and was reconciled
+
+    @property
+    def label(self) -> str:
+        return "LOST" if self.lost_cause else self.state.value
+
+
+class OrderReport(Model):
+    """An order's state as it tells the account (or as reconciliation reads it)."""
+
+    intent_id: str
+    state: OrderState
+    quantity: int
+    filled_quantity: int
+    fills: list[Fill] = []
+    reject_reason: RejectReason | None = None
+    reject_message: str | None = None
+    cancel_reason: CancelReason | None = None
+    replaced_by: str | None = None
+
+
+class BookState(Model):
+    """What the ledger carries across continue-as-new (bounded at every cap)."""
+
+    equity: float
+    positions: dict[str, Position] = {}
+    open_orders: dict[str, LedgerOrder] = {}
+    outcomes: dict[str, OrderOutcome] = {}
+    applied_fill_ids: list[str] = []
+    fills: list[FillRecord] = []
+
+
+class Ledger:
+    def __init__(self, state: BookState) -> None:
+        self.s = state
+        self._applied = dict.fromkeys(state.applied_fill_ids)
+
+    # ── reading ──────────────────────────────────────────────────────────────────────────────
+    def positions(self) -> list[Position]:
+        return list(self.s.positions.values())
+
+    def footprints(self) -> list[OpenOrder]:
+        return [o.footprint for o in self.s.open_orders.values()]
+
+    def live_orders(self) -> list[LedgerOrder]:
+        return [o for o in self.s.open_orders.values() if o.live]
+
+    def knows(self, intent_id: str) -> bool:
+        return intent_id in self.s.open_orders or intent_id in self.s.outcomes
+
+    def fills_of(self, intent_id: str) -> list[Fill]:
+        return [f.as_fill() for f in self.s.fills if f.intent_id == intent_id]
+
+    def carried(self) -> BookState:
+        self.s.applied_fill_ids = list(self._applied)[-FILL_IDS_KEPT:]
+        return self.s
+
+    # ── orders ───────────────────────────────────────────────────────────────────────────────
+    def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
+        entry = LedgerOrder(
+            intent=intent, own=own, heard_cycle=cycle, expires_at=expires_at,
+            footprint=OpenOrder(
+                intent_id=intent.intent_id, symbol=intent.symbol, bucket=intent.bucket, side=intent.side,
+                remaining=intent.quantity, kind=intent.kind, reduce_only=intent.reduce_only, limit_price=intent.limit_price,
+            ),
+        )
+        self.s.open_orders[intent.intent_id] = entry
+        return entry
+
+    def add_resting(self, order: OpenOrder) -> None:
+        """A synthetic resting order (scenario/test accounts): potential only, never worked."""
+        self.s.open_orders[order.intent_id] = LedgerOrder(footprint=order, state=OrderState.WORKING, synthetic=True)
+
+    def drop_synthetic(self) -> None:
+        self.s.open_orders = {k: o for k, o in self.s.open_orders.items() if not o.synthetic}
+
+    def record_refusal(self, intent: Intent | None, intent_id: str, reason: RejectReason, message: str) -> None:
+        """A pre-trade refusal: the order ends REJECTED without ever being open."""
+        self._close(OrderOutcome(
+            intent_id=intent_id, state=OrderState.REJECTED, quantity=intent.quantity if intent else 0, filled_quantity=0,
+            kind=intent.kind if intent else IntentKind.NEW, reject_reason=reason, reject_message=message,
+        ))
+
+    def apply_report(self, report: OrderReport, *, cycle: int, exchange_time: str) -> int:
+        """Apply what an order says of itself; returns how many new fills were applied."""
+        applied = sum(self.apply_fill(f, cycle=cycle, exchange_time=exchange_time) for f in report.fills)
+        entry = self.s.open_orders.get(report.intent_id)
+        if entry is None:
+            return applied  # closed already (or never ours): fills above still count, once
+        entry.heard_cycle = max(entry.heard_cycle, cycle)
+        if report.state.is_terminal:
+            self._close(OrderOutcome(
+                intent_id=report.intent_id, state=report.state, quantity=report.quantity,
+                filled_quantity=max(entry.filled, report.filled_quantity), kind=entry.footprint.kind,
+                reject_reason=report.reject_reason, reject_message=report.reject_message,
+                cancel_reason=report.cancel_reason, replaced_by=report.replaced_by,
+            ))
+            if entry.replacement and not report.replaced_by:
+                self.s.open_orders.pop(entry.replacement, None)  # the replace did not happen
+            return applied
+        if _OPEN_RANK[report.state] > _OPEN_RANK[entry.state]:
+            entry.state = report.state  # a late, older report never takes an order back
+        self._set_filled(entry, report.filled_quantity)
+        return applied
+
+    def mark_lost(self, intent_id: str, cause: str, fills: Iterable[Fill], *, cycle: int, exchange_time: str) -> bool:
+        """An order that went away or silent: apply the fills it recorded, release its potential."""
+        for fill in fills:
+            self.apply_fill(fill, cycle=cycle, exchange_time=exchange_time)
+        entry = self.s.open_orders.get(intent_id)
+        if entry is None:
+            return False
+        self._close(OrderOutcome(
+            intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
+            filled_quantity=entry.filled, kind=entry.footprint.kind, lost_cause=cause,
+        ))
+        if entry.replacement:
+            self.s.open_orders.pop(entry.replacement, None)
+        return True
+
+    def _set_filled(self, entry: LedgerOrder, filled: int) -> None:
+        entry.filled = max(entry.filled, filled)
+        quantity = entry.intent.quantity if entry.intent else entry.footprint.remaining
+        entry.footprint.remaining = max(0, quantity - entry.filled)
+
+    def _close(self, outcome: OrderOutcome) -> None:
+        self.s.open_orders.pop(outcome.intent_id, None)
+        self.s.outcomes.pop(outcome.intent_id, None)  # re-inserted last: newest at the end
+        self.s.outcomes[outcome.intent_id] = outcome
+        while len(self.s.outcomes) > OUTCOMES_KEPT:
+            del self.s.outcomes[next(iter(self.s.outcomes))]
+
+    # ── fills ────────────────────────────────────────────────────────────────────────────────
+    def apply_fill(self, fill: Fill, *, cycle: int, exchange_time: str) -> bool:
+        if fill.fill_id in self._applied:
+            return False
+        self._applied[fill.fill_id] = None
+        if len(self._applied) > FILL_IDS_KEPT * 2:  # trim in bulk: amortized O(1)
+            self._applied = dict.fromkeys(list(self._applied)[-FILL_IDS_KEPT:])
+        key = position_key(fill.symbol, fill.bucket)
+        held = self.s.positions.get(key)
+        self.s.positions[key] = Position(symbol=fill.symbol, bucket=fill.bucket, quantity=(held.quantity if held else 0) + fill.signed_quantity)
+        keep_last(self.s.fills, FillRecord(
+            cycle=cycle, exchange_time=exchange_time, fill_id=fill.fill_id, intent_id=fill.intent_id, symbol=fill.symbol,
+            bucket=fill.bucket, side=fill.side, quantity=fill.quantity, price=fill.price,
+        ), FILLS_KEPT)
+        entry = self.s.open_orders.get(fill.intent_id)
+        if entry is not None:
+            self._set_filled(entry, entry.filled + fill.quantity)
+        return True

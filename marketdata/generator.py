@@ -1,0 +1,338 @@
+"""A seeded, realistic trading day of L1 quotes and prints for a universe, with scripted shocks.
+
+Per instrument (`profiles.py`: volatility, spread, activity, depth from group, price and ADV):
+- The price is a random walk per second with fat tails (Student t, 5 degrees of freedom), its
+  volatility following the day's U shape; a shock moves its level by `move_pct` over
+  `over_seconds` from `at` and brings a burst of activity that decays over ~15 minutes.
+- Quotes arrive with a U-shaped intensity (busy open and close, quiet lunch), at least one
+  every 5 s on average; the spread is the instrument's (≥ 1¢), wider just after the open;
+  displayed sizes are round lots. The first quote is at the open, none before it.
+- Prints arrive with the same U shape. Exchange prints trade at the touch; FINRA TRF prints
+  (venue "D": 36% of round-lot-or-larger prints, half of the odd lots; ~44% in all) at the
+  touch, the midpoint or with sub-penny price improvement. Sizes mix odd lots (condition
+  "I", more of them the higher the price), round lots of 100 and 200, larger round lots,
+  mixed lots and blocks. About 2% carry a condition that does not update last (average
+  price, prior reference, derivatively priced, QCT…) at an off-market price. Pre-market
+  prints in the 30 minutes before the open are Form T ("T", some "U"); the opening cross
+  prints "O" then the official open "Q" at the listing venue, the closing cross "6" then the
+  official close "M" a second before the close.
+
+Every instrument draws from its own stream seeded by (seed, symbol): same recipe and universe
+⇒ identical rows (and identical file bytes), and adding an instrument changes no other's day.
+Timestamps are whole microseconds, strictly increasing per symbol.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, timezone
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+from domain.marketdata import TRF_VENUE, GeneratedDay, Shock
+from domain.rules import Instrument, Session, Universe
+from marketdata.profiles import TRADING_SECONDS_PER_YEAR, Profile, profile
+from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, TS, Day, DayManifest, DayOrigin
+
+DEFAULT_DAY = date(2024, 6, 3)  # a Monday: the date a generated day gets unless told
+PREOPEN_SECONDS = 1800
+MIN_QUOTES_PER_SECOND = 1 / 5
+
+# Exchanges (SIP participant ids) and their share of on-exchange prints.
+EXCHANGES = {
+    "Q": 0.24, "N": 0.14, "P": 0.12, "Z": 0.11, "K": 0.11, "U": 0.07, "V": 0.05, "Y": 0.04,
+    "J": 0.03, "X": 0.02, "B": 0.02, "H": 0.02, "A": 0.01, "C": 0.01, "M": 0.01,
+}  # fmt: skip
+VENUES = [*EXCHANGES, TRF_VENUE]
+TRF_CODE = VENUES.index(TRF_VENUE)
+TRF_SHARE = 0.36  # of round-lot-or-larger prints; odd lots go off-exchange half the time
+TRF_ODD_SHARE = 0.5
+
+REGULAR, ISO, ODD, ODD_ISO, FORM_T, FORM_T_ODD, LATE_EXT, OPEN_CROSS, OFFICIAL_OPEN, CLOSE_CROSS, OFFICIAL_CLOSE = range(11)
+CONDITIONS = ["@", "F", "I", "FI", "T", "TI", "U", "O", "Q", "6", "M"]
+# Off-market conditions (do not update last) with their share among such prints.
+OFF_MARKET = {"W": 0.25, "4": 0.2, "7": 0.15, "P": 0.1, "B": 0.08, "C": 0.06, "N": 0.06, "H": 0.05, "V": 0.05}
+OFF_MARKET_FIRST = len(CONDITIONS)
+CONDITIONS += list(OFF_MARKET)
+OFF_MARKET_SHARE = 0.02
+
+
+def universe_key(universe: Universe) -> tuple:
+    """What the generator reads from a universe, hashable (cache key)."""
+    return tuple((i.symbol, i.group, i.reference_price, getattr(i, "adv", None)) for i in universe.instruments)
+
+
+def _stream(seed: int, symbol: str) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed % 2**64, zlib.crc32(symbol.encode())]))
+
+
+class DayClock:
+    """Seconds on the generator's grid: 0 = 30 minutes before the open; the open at PREOPEN_SECONDS."""
+
+    def __init__(self, recipe: GeneratedDay, session: Session) -> None:
+        zone = ZoneInfo(session.time_zone)
+        self.open = datetime.combine(recipe.date, time.fromisoformat(session.open), tzinfo=zone)
+        self.close = datetime.combine(recipe.date, time.fromisoformat(session.close), tzinfo=zone)
+        self.session_seconds = int((self.close - self.open).total_seconds())
+        self.start = self.open - timedelta(seconds=PREOPEN_SECONDS)
+        self.start_us = (self.start - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        self.end = PREOPEN_SECONDS + self.session_seconds  # grid second of the close
+
+    def grid_second(self, hhmmss: str) -> float:
+        at = datetime.combine(self.open.date(), time.fromisoformat(hhmmss), tzinfo=self.open.tzinfo)
+        return (at - self.start).total_seconds()
+
+
+def _u_shape(x: np.ndarray, length: float) -> np.ndarray:
+    """Relative activity over session seconds: busy first and last half hours."""
+    return 1 + 2.5 * np.exp(-x / 1800) + 1.5 * np.exp(-(length - x) / 1800)
+
+
+def _sample_times(rng: np.random.Generator, count: int, grid: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """`count` times (grid seconds, float) drawn from a piecewise-constant intensity."""
+    cdf = np.concatenate(([0.0], np.cumsum(intensity)))
+    cdf /= cdf[-1]
+    edges = np.append(grid, grid[-1] + 1)
+    return np.sort(np.interp(rng.random(count), cdf, edges))
+
+
+def _strict_us(seconds: np.ndarray) -> np.ndarray:
+    """Sorted float seconds → strictly increasing whole microseconds."""
+    us = np.floor(np.sort(seconds) * 1e6).astype(np.int64)
+    step = np.arange(us.size, dtype=np.int64)
+    return np.maximum.accumulate(us - step) + step
+
+
+class PricePath(NamedTuple):
+    """A symbol's day on the grid of whole seconds: its efficient price and trading intensity."""
+
+    price: np.ndarray  # dollars, per grid second
+    session: np.ndarray  # grid seconds of the session (open ≤ s < close)
+    intensity: np.ndarray  # relative activity per session second (U shape × shock bursts)
+    boost: float  # activity of the day relative to a day without shocks
+
+
+def _path(prof: Profile, rng: np.random.Generator, clock: DayClock, shocks: list[Shock]) -> PricePath:
+    """Fat-tailed steps with U-shaped volatility, shocks as level ramps, anchored at the open."""
+    length = clock.session_seconds
+    grid = np.arange(clock.end + 1, dtype=np.float64)  # whole seconds, pre-open included
+    base = _u_shape(np.clip(grid - PREOPEN_SECONDS, 0, length), length)
+    burst = np.ones_like(grid)
+    level = np.zeros_like(grid)
+    for shock in shocks:
+        at = clock.grid_second(shock.at)
+        after = grid >= at
+        burst[after] += 3 * np.exp(-(grid[after] - at) / 900)
+        ramp = np.clip((grid - at) / shock.over_seconds, 0, 1) if shock.over_seconds else after.astype(float)
+        level += math.log1p(shock.move_pct / 100) * ramp
+    sigma = prof.volatility / math.sqrt(TRADING_SECONDS_PER_YEAR)
+    vol_shape = np.where(grid < PREOPEN_SECONDS, 0.7, np.sqrt(base / base[PREOPEN_SECONDS:].mean()))
+    steps = rng.standard_t(5, grid.size - 1) / math.sqrt(5 / 3) * sigma * vol_shape[1:]
+    walk = np.concatenate(([0.0], np.cumsum(steps))) + level
+    session = slice(PREOPEN_SECONDS, -1)
+    intensity = (base * burst)[session]
+    return PricePath(
+        price=prof.open_price * np.exp(walk - walk[PREOPEN_SECONDS]),
+        session=grid[session],
+        intensity=intensity,
+        boost=float(intensity.sum() / base[session].sum()),
+    )
+
+
+def _quotes(prof: Profile, rng: np.random.Generator, clock: DayClock, path: PricePath, scale: float) -> dict:
+    expected = max(3 * prof.prints_per_day * scale, MIN_QUOTES_PER_SECOND * clock.session_seconds) * path.boost
+    seconds = _sample_times(rng, max(int(rng.poisson(expected)), 1), path.session, path.intensity)
+    seconds[0] = PREOPEN_SECONDS  # the book opens with the session
+    us = _strict_us(seconds)
+    second = np.minimum(us // 1_000_000, clock.end)
+    widen = 1 + 1.5 * np.exp(-(second - PREOPEN_SECONDS) / 600)  # wide just after the open
+    spread = np.maximum(1, np.rint(prof.spread_cents * widen)).astype(np.int64) + (rng.random(us.size) < 0.15)
+    bid_c = np.maximum(1, np.floor(path.price[second] * 100 - spread / 2 + 0.5)).astype(np.int64)
+    depth = 1 / prof.mean_depth_lots
+    return {
+        "us": us,
+        "bid_c": bid_c,
+        "ask_c": bid_c + spread,
+        "bid_size": rng.geometric(depth, us.size).astype(np.int64) * 100,
+        "ask_size": rng.geometric(depth, us.size).astype(np.int64) * 100,
+    }
+
+
+def _session_prints(prof: Profile, rng: np.random.Generator, path: PricePath, quotes: dict, scale: float) -> dict:
+    """Regular-session prints priced off the prevailing quote (prices in 1/10,000 dollars)."""
+    n = max(int(rng.poisson(prof.prints_per_day * scale * path.boost)), 1)
+    us = _strict_us(_sample_times(rng, n, path.session, path.intensity))
+    qi = np.maximum(quotes["us"].searchsorted(us, "right") - 1, 0)
+    bid4, ask4 = quotes["bid_c"][qi] * 100, quotes["ask_c"][qi] * 100
+    buy = rng.random(n) < 0.5
+    odd = rng.random(n) < prof.odd_lot_share
+    trf = rng.random(n) < np.where(odd, TRF_ODD_SHARE, TRF_SHARE)
+    # Exchanges print at the touch; TRF prints at the touch, the midpoint or sub-penny inside.
+    style = rng.random(n)
+    improve = rng.integers(1, 50, n)
+    mid4 = (bid4 + ask4) // 2
+    improved4 = np.where(buy, np.maximum(ask4 - improve, mid4), np.minimum(bid4 + improve, mid4))
+    price4 = np.where(trf & (style >= 0.35), np.where(style < 0.7, mid4, improved4), np.where(buy, ask4, bid4))
+    size = _print_sizes(rng, odd)
+    venue = np.where(trf, TRF_CODE, rng.choice(len(EXCHANGES), n, p=_shares()))
+    iso = ~trf & (rng.random(n) < 0.15)
+    cond = np.where(odd, np.where(iso, ODD_ISO, ODD), np.where(iso, ISO, REGULAR))
+    # A few do not update last: reported late, or at a price away from the market.
+    off = ~odd & (rng.random(n) < OFF_MARKET_SHARE)
+    k = int(off.sum())
+    if k:
+        shares = np.array(list(OFF_MARKET.values()))
+        cond[off] = OFF_MARKET_FIRST + rng.choice(len(OFF_MARKET), k, p=shares / shares.sum())
+        earlier = np.maximum(us[off] // 1_000_000 - rng.integers(300, 3600, k), 0)
+        price4[off] = np.rint(path.price[earlier] * (1 + rng.normal(0, 0.003, k)) * 100).astype(np.int64) * 100
+        size[off] = rng.integers(1, 50, k) * 100
+        venue[off] = np.where(rng.random(k) < 0.85, TRF_CODE, venue[off])
+    return {"us": us, "price4": price4, "size": size, "venue": venue, "cond": cond}
+
+
+def _premarket_prints(prof: Profile, rng: np.random.Generator, path: PricePath, scale: float) -> dict:
+    """Form T prints in the half hour before the open (a few reported late: "U")."""
+    m = int(rng.poisson(max(0.01 * prof.prints_per_day * scale, 3)))
+    us = _strict_us(rng.uniform(0, PREOPEN_SECONDS - 1, m))
+    odd = rng.random(m) < prof.odd_lot_share
+    return {
+        "us": us,
+        "price4": np.rint(path.price[us // 1_000_000] * 100 + rng.integers(-2, 3, m)).astype(np.int64) * 100,
+        "size": np.where(odd, rng.integers(1, 100, m), rng.integers(1, 10, m) * 100),
+        "venue": np.where(rng.random(m) < 0.6, TRF_CODE, VENUES.index("Q")),
+        "cond": np.where(rng.random(m) < 0.05, LATE_EXT, np.where(odd, FORM_T_ODD, FORM_T)),
+    }
+
+
+def _crosses(prof: Profile, rng: np.random.Generator, clock: DayClock, path: PricePath) -> dict:
+    """The opening cross ("O") and official open ("Q") a few seconds after the open, the closing
+    cross ("6") and official close ("M") a second before the close, at the listing venue."""
+    opening = int((PREOPEN_SECONDS + rng.uniform(1, 5)) * 1e6)
+    closing = (clock.end - 1) * 1_000_000
+    sizes = rng.integers(50, 500, 2) * 100
+    open4 = int(round(path.price[opening // 1_000_000] * 100)) * 100
+    close4 = int(round(path.price[clock.end - 1] * 100)) * 100
+    return {
+        "us": np.array([opening, opening + 1, closing, closing + 1], dtype=np.int64),
+        "price4": np.array([open4, open4, close4, close4], dtype=np.int64),
+        "size": np.array([sizes[0], sizes[0], sizes[1], sizes[1]], dtype=np.int64),
+        "venue": np.full(4, VENUES.index(prof.listing_venue)),
+        "cond": np.array([OPEN_CROSS, OFFICIAL_OPEN, CLOSE_CROSS, OFFICIAL_CLOSE]),
+    }
+
+
+def _symbol_day(prof: Profile, rng: np.random.Generator, clock: DayClock, shocks: list[Shock], scale: float) -> tuple[dict, dict]:
+    path = _path(prof, rng, clock, shocks)
+    quotes = _quotes(prof, rng, clock, path, scale)
+    session = _session_prints(prof, rng, path, quotes, scale)
+    prints = _merge([_premarket_prints(prof, rng, path, scale), session, _crosses(prof, rng, clock, path)])
+    return quotes, prints
+
+
+def _shares() -> np.ndarray:
+    shares = np.array(list(EXCHANGES.values()))
+    return shares / shares.sum()
+
+
+def _print_sizes(rng: np.random.Generator, odd: np.ndarray) -> np.ndarray:
+    n = odd.size
+    odd_size = np.minimum(rng.geometric(1 / 25, n), 99)
+    kind = rng.random(n)
+    lots = np.select(
+        [kind < 0.45, kind < 0.57, kind < 0.69, kind < 0.92],
+        [1, 2, rng.integers(3, 10, n), 0],
+        default=rng.integers(10, 100, n),  # blocks of 1,000–9,900
+    )
+    mixed = rng.integers(101, 1000, n)  # mixed lots: not a multiple of 100 most of the time
+    round_size = np.where(lots == 0, mixed, lots * 100)
+    return np.where(odd, odd_size, round_size).astype(np.int64)
+
+
+def _merge(parts: list[dict]) -> dict:
+    merged = {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0]}
+    order = np.argsort(merged["us"], kind="stable")
+    merged = {key: value[order] for key, value in merged.items()}
+    us = merged["us"]
+    step = np.arange(us.size, dtype=np.int64)
+    merged["us"] = np.maximum.accumulate(us - step) + step
+    return merged
+
+
+def generate_day(
+    recipe: GeneratedDay,
+    universe: Universe,
+    session: Session,
+    symbols: Iterable[str] | None = None,
+) -> Day:
+    """The day `recipe` describes for the universe's instruments (or only `symbols`)."""
+    clock = DayClock(recipe, session)
+    known = {i.symbol for i in universe.instruments}
+    for shock in recipe.shocks:
+        at = clock.grid_second(shock.at)
+        if not PREOPEN_SECONDS <= at < clock.end:
+            raise ValueError(f"shock at {shock.at} is outside the session {session.open}–{session.close}")
+        if shock.symbols != "all" and (unknown := sorted(set(shock.symbols) - known)):
+            raise ValueError(f"shock at {shock.at}: not in the universe: {', '.join(unknown)}")
+    wanted = set(symbols) if symbols is not None else None
+    instruments: list[Instrument] = sorted(
+        (i for i in universe.instruments if wanted is None or i.symbol in wanted), key=lambda i: i.symbol
+    )
+    if wanted is not None and len(instruments) != len(wanted):
+        unknown = sorted(wanted - {i.symbol for i in instruments})
+        raise ValueError(f"not in the universe: {', '.join(unknown)}")
+    if not instruments:
+        raise ValueError("no instruments to generate")
+    q_parts, p_parts = [], []
+    for code, inst in enumerate(instruments):
+        rng = _stream(recipe.seed, inst.symbol)
+        prof = profile(inst, rng)
+        shocks = [s for s in recipe.shocks if s.applies_to(inst.symbol)]
+        quotes, prints = _symbol_day(prof, rng, clock, shocks, recipe.scale)
+        quotes["code"] = np.full(quotes["us"].size, code, dtype=np.int32)
+        prints["code"] = np.full(prints["us"].size, code, dtype=np.int32)
+        q_parts.append(quotes)
+        p_parts.append(prints)
+    names = pa.array([i.symbol for i in instruments], pa.string())
+    quotes, prints = _concat(q_parts), _concat(p_parts)
+    manifest = DayManifest(
+        date=recipe.date, time_zone=session.time_zone, open=session.open, close=session.close,
+        symbols=[i.symbol for i in instruments], origin=DayOrigin.GENERATED, seed=recipe.seed,
+        scale=recipe.scale, shocks=list(recipe.shocks),
+        quotes=int(quotes["us"].size), prints=int(prints["us"].size),
+    )  # fmt: skip
+    q_table = pa.Table.from_arrays(
+        [
+            _timestamps(quotes["us"], clock),
+            pa.DictionaryArray.from_arrays(pa.array(quotes["code"]), names),
+            pa.array(quotes["bid_c"] / 100),
+            pa.array(quotes["ask_c"] / 100),
+            pa.array(quotes["bid_size"]),
+            pa.array(quotes["ask_size"]),
+        ],
+        schema=QUOTES_SCHEMA,
+    )
+    p_table = pa.Table.from_arrays(
+        [
+            _timestamps(prints["us"], clock),
+            pa.DictionaryArray.from_arrays(pa.array(prints["code"]), names),
+            pa.array(prints["price4"] / 10_000),
+            pa.array(prints["size"].astype(np.int64)),
+            pa.DictionaryArray.from_arrays(pa.array(prints["venue"].astype(np.int32)), pa.array(VENUES)),
+            pa.DictionaryArray.from_arrays(pa.array(prints["cond"].astype(np.int32)), pa.array(CONDITIONS)),
+        ],
+        schema=PRINTS_SCHEMA,
+    )
+    return Day(manifest=manifest, quotes=q_table, prints=p_table)
+
+
+def _concat(parts: list[dict]) -> dict:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+def _timestamps(us: np.ndarray, clock: DayClock) -> pa.Array:
+    return pa.array((us + clock.start_us) * 1000, pa.int64()).cast(TS)

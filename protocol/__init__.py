@@ -1,0 +1,1 @@
+"""The Temporal contract and the message models workflows, activities and the CLI share."""

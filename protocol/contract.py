@@ -1,0 +1,71 @@
+"""The Temporal contract in one place: task queue, workflow types and ids, message names,
+search attributes. The CLI, the worker, the tests and docker-compose all read these."""
+
+from __future__ import annotations
+
+import re
+
+from temporalio.common import SearchAttributeKey
+
+DEFAULT_TASK_QUEUE = "risk-rig"
+DEFAULT_NAMESPACE = "default"
+
+ORDER_WORKFLOW = "OrderWorkflow"
+RISK_WORKFLOW = "RiskWorkflow"
+SCENARIO_WORKFLOW = "ScenarioWorkflow"
+
+RISK_ID_PREFIX = "risk-"
+SCENARIO_ID_PREFIX = "scenario-"
+
+
+def risk_workflow_id(account: str) -> str:
+    return f"{RISK_ID_PREFIX}{account}"
+
+
+_GENERATION = re.compile(r"^(?P<base>.+)\.R(?P<n>[1-9][0-9]{0,5})$")
+
+
+def next_replacement_id(intent_id: str) -> str:
+    """FIX-style replacement ids `<base>.R<n>`, the generation parsed from the end:
+    `x` → `x.R1`, `x.R2` → `x.R3`, `a.Rb.R1` → `a.Rb.R2`."""
+    found = _GENERATION.match(intent_id)
+    if found is None:
+        return f"{intent_id}.R1"
+    return f"{found['base']}.R{int(found['n']) + 1}"
+
+
+# Account (risk workflow) messages.
+UPDATE_PRETRADE = "pretrade"  # update id = intent id: a retried request cannot reserve twice
+UPDATE_REPLACE_CHECK = "replace_check"  # update id = "replace-check:<replacement intent id>"
+SIGNAL_ORDER_REPORT = "order_report"
+UPDATE_INJECT_EXPOSURE = "inject_exposure"
+UPDATE_SET_SESSION = "set_session"
+UPDATE_SET_RULES = "set_rules"
+UPDATE_SET_TRADING_STATE = "set_trading_state"
+# Order messages: what users send, and the rig's own (internal: the risk cycle and the venue).
+UPDATE_CANCEL = "cancel"
+UPDATE_REPLACE = "replace"
+UPDATE_RIG_CANCEL = "rig_cancel"
+UPDATE_RIG_REPLACE = "rig_replace"
+UPDATE_ARRIVAL = "arrival"  # waits for the order's arrival at the venue; answers its report
+UPDATE_VENUE_EXECUTIONS = "venue_executions"  # the simulated venue's events for this order
+SIGNAL_VENUE_EVENT = "venue_event"  # a broker gateway's asynchronous event
+QUERY_STATE = "state"
+QUERY_FILLS = "fills"
+QUERY_EXPOSURE = "exposure"
+QUERY_DECISIONS = "decisions"
+
+# Typed search attributes, so the UI can filter OrderState="WORKING".
+SA_ORDER_STATE = SearchAttributeKey.for_keyword("OrderState")
+SA_SYMBOL = SearchAttributeKey.for_keyword("Symbol")
+SA_SIDE = SearchAttributeKey.for_keyword("Side")
+SA_BUCKET = SearchAttributeKey.for_keyword("Bucket")
+SA_ACCOUNT = SearchAttributeKey.for_keyword("Account")
+SA_RISK_MODE = SearchAttributeKey.for_keyword("RiskMode")
+SA_INTENT_KIND = SearchAttributeKey.for_keyword("IntentKind")
+SA_TRADING_STATE = SearchAttributeKey.for_keyword("TradingState")
+SA_VENUE = SearchAttributeKey.for_keyword("Venue")
+
+SEARCH_ATTRIBUTES = (
+    SA_ORDER_STATE, SA_SYMBOL, SA_SIDE, SA_BUCKET, SA_ACCOUNT, SA_RISK_MODE, SA_INTENT_KIND, SA_TRADING_STATE, SA_VENUE,
+)

@@ -1,0 +1,233 @@
+"""Pydantic models that cross workflow boundaries: inputs, signals, updates, query results."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.enums import CancelReason, IntentKind, OrderState, RejectReason, RiskMode, TradingState
+from domain.events import TimedEvent
+from domain.exposure import Exposure
+from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
+from domain.models import Fill, Intent, Position, Quote
+from domain.policy import DecisionInput
+from domain.rules import RigConfig
+from domain.venue import VenueParams
+
+
+class VenueKind(str, Enum):
+    """Which venue an account's orders go to (account configuration)."""
+
+    SIM = "SIM"  # the rig's deterministic simulated venue
+    IBKR = "IBKR"  # Interactive Brokers through the broker gateway (venues/ibkr)
+
+
+# ── order ⇄ account ─────────────────────────────────────────────────────────────────────────
+class PretradeRequest(BaseModel):
+    intent_id: str
+    raw_intent: dict[str, Any]
+
+
+class ReplaceCheck(BaseModel):
+    """FIX OrderCancelReplaceRequest, checked in full before anything changes."""
+
+    original_id: str
+    raw_replacement: dict[str, Any]
+
+
+class PretradeReply(BaseModel):
+    approved: bool
+    reason: RejectReason | None = None
+    message: str
+    intent: Intent | None = None
+    quote: Quote | None = None
+    venue: VenueKind = VenueKind.SIM
+    venue_params: VenueParams | None = None
+    lot_size: int = 1
+    # The account knew this order already (a reset run, a retried start): its view, to adopt.
+    known: OrderReport | None = None
+
+
+# ── order updates ───────────────────────────────────────────────────────────────────────────
+class CancelRefusal(str, Enum):
+    """Why a cancel or replace was refused (FIX CxlRejReason)."""
+
+    TOO_LATE_TO_CANCEL = "TOO_LATE_TO_CANCEL"  # a fill completed the order first
+    ORDER_CLOSED = "ORDER_CLOSED"  # already FILLED, CANCELED or REJECTED
+    PENDING = "PENDING"  # another replace is in progress
+    NOT_WORKING = "NOT_WORKING"  # not yet acknowledged by the venue
+    PRETRADE = "PRETRADE"  # the replacement failed the account's pre-trade checks
+    VENUE = "VENUE"  # the venue would refuse the replacement (price collar)
+
+
+# The rig's own cancel reasons: a user's cancel may not claim them.
+RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION)
+
+
+class CancelRequest(BaseModel):
+    reason: CancelReason = CancelReason.USER
+    note: str = Field(default="", max_length=500)
+
+
+class CancelResult(BaseModel):
+    intent_id: str
+    accepted: bool
+    state: OrderState
+    filled_quantity: int
+    message: str
+    refusal: CancelRefusal | None = None
+    report: OrderReport | None = None
+
+
+class ReplaceRequest(BaseModel):
+    quantity: int = Field(description="new total quantity, filled quantity included")
+    limit_price: float | None = None
+
+
+class RigReplaceRequest(ReplaceRequest):
+    """The risk cycle's replace (SOFT → HARD escalation): it may re-label and re-price."""
+
+    kind: IntentKind
+    price_rule: str
+
+
+class ReplaceResult(BaseModel):
+    intent_id: str
+    accepted: bool
+    state: OrderState
+    filled_quantity: int
+    new_intent_id: str | None = None
+    message: str
+    refusal: CancelRefusal | None = None
+    reject_reason: RejectReason | None = None  # the replacement's pre-trade refusal
+    report: OrderReport | None = None  # the original, after the replace
+    new_report: OrderReport | None = None  # the replacement, after its arrival
+
+
+class Answer(BaseModel):
+    """A cancel's or replace's answer as the account saw it (scenario expectations read these)."""
+
+    action: Literal["cancel", "replace"]
+    intent_id: str
+    accepted: bool
+    refusal: CancelRefusal | None = None
+    reject_reason: RejectReason | None = None
+    new_intent_id: str | None = None
+    message: str
+
+
+class OrderSnapshot(BaseModel):
+    intent_id: str
+    account: str | None
+    state: OrderState
+    intent: Intent | None = None
+    quantity: int = 0
+    filled_quantity: int = 0
+    average_price: float | None = None
+    fills: list[Fill] = []
+    reject_reason: RejectReason | None = None
+    reject_message: str | None = None
+    cancel_reason: CancelReason | None = None
+    replaces: str | None = None
+    replaced_by: str | None = None
+    cancel_result: CancelResult | None = None
+    history: list[str] = []
+
+
+# ── risk workflow ───────────────────────────────────────────────────────────────────────────
+class DecisionRecord(BaseModel):
+    cycle: int
+    exchange_time: str
+    regime: str
+    mode: RiskMode
+    reason: str
+    sentence: str
+    gross_pct: float
+    potential_pct: float
+    tolerance_pct: float
+    gross_pct_after: float  # after this cycle's de-risk orders made their arrival attempt
+    intents: list[str] = []
+    inputs: DecisionInput
+    # Quiet cycles that followed with nothing able to change the decision (no open orders, no
+    # due events, unchanged marks, same regime): stored once, expanded for the user.
+    repeats: int = 0
+    skipped: list[str] = []  # "SYMBOL: STALE_DATA …" — de-risk the cycle could not take
+
+
+class IntentRecord(BaseModel):
+    cycle: int
+    exchange_time: str
+    intent: Intent
+
+
+class TradingStateChange(BaseModel):
+    state: TradingState
+    by: str
+    reason: str
+    freeze: bool = False
+    cycle: int
+    exchange_time: str
+
+
+class RiskState(BaseModel):
+    """Everything the account entity owns besides its book; carried across continue-as-new."""
+
+    marks: dict[str, float] = {}
+    mode: RiskMode = RiskMode.NORMAL
+    decisions: list[DecisionRecord] = []
+    intents: list[IntentRecord] = []
+    cycle: int = 0
+    clock_anchor_exchange: str | None = None  # synthetic accounts: ISO exchange-local datetime at the anchor
+    clock_anchor_workflow: str | None = None  # ISO workflow time at the anchor
+    hard_base: dict[str, int] = {}
+    pending_events: list[TimedEvent] = []
+    answers: list[Answer] = []
+
+
+class RiskInput(BaseModel):
+    account: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
+    config: RigConfig
+    seed: int = Field(default=1, ge=0, le=2**63)
+    equity: float = Field(default=1_000_000.0, gt=0, le=1e13)
+    # Test and scenario accounts accept synthetic events (inject_exposure, set_session) and run
+    # on a virtual day anchored at `start_exchange_time`; live accounts read the exchange clock.
+    synthetic: bool = False
+    venue: VenueKind = VenueKind.SIM
+    start_exchange_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+    exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    stop_at: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+    timeline: list[TimedEvent] = []
+    initial_positions: list[Position] = []
+    carried: str | None = None  # compressed (RiskState, BookState) from the previous run
+
+
+class RiskResult(BaseModel):
+    account: str
+    decisions: list[DecisionRecord]
+    intents: list[IntentRecord]
+    outcomes: dict[str, OrderOutcome]
+    fills: list[FillRecord] = []
+    answers: list[Answer] = []
+    hard_cap_pct: float
+    final_exposure: Exposure | None
+    positions: list[Position]
+    digest: str = ""
+
+
+class RiskView(BaseModel):
+    account: str
+    synthetic: bool
+    venue: VenueKind
+    cycle: int
+    exchange_time: str
+    regime: str
+    mode: RiskMode
+    trading_state: TradingState = TradingState.ACTIVE
+    last_decision: DecisionRecord | None
+    exposure: Exposure | None
+    positions: list[Position]
+    open_orders: list[LedgerOrder]
+    lost: list[OrderOutcome] = []
+    recent_decisions: list[DecisionRecord]

@@ -1,0 +1,806 @@
+"""The production stack, checked without a Docker engine: docker-compose.yml, the worker image
+(its file set rebuilt from the Dockerfile and installed in a fresh virtualenv), the one-shot
+setup scripts run against stand-in tools, the dynamic config shared with the dev server, the
+time-skipping capability probe, and `make server` stopping its dev server on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fnmatch
+import json
+import mmap
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from temporalio import workflow
+from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.envconfig import ClientConfig
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from protocol.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES
+from worker import server
+from worker.capabilities import PROBE_PREFIX, time_skipping_supported
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+PYPROJECT = ROOT / "pyproject.toml"
+SETUP_SCRIPT = ROOT / "deploy" / "compose" / "temporal-setup.sh"
+SCHEMA_SCRIPT = ROOT / "deploy" / "compose" / "temporal-schema.sh"
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def services() -> dict:
+    return compose()["services"]
+
+
+def image_of(name: str) -> str:
+    return services()[name]["image"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# docker-compose.yml, statically
+
+
+def test_compose_file_matches_the_compose_specification():
+    tool = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    run = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_compose_services_pin_images_bind_localhost_and_wait_for_what_they_need():
+    svc = services()
+    for name, service in svc.items():
+        if "image" in service and "build" not in service:
+            assert re.search(r":\d[\w.-]*$", service["image"]), f"{name}: image tag must be pinned"
+        for port in service.get("ports", []):
+            assert port.startswith("${RIG_BIND:-127.0.0.1}:"), f"{name}: {port} binds beyond localhost by default"
+    needs = {
+        "temporal-schema": ("postgresql", "service_healthy"),
+        "temporal": ("temporal-schema", "service_completed_successfully"),
+        "temporal-setup": ("temporal", "service_healthy"),
+        "temporal-ui": ("temporal", "service_healthy"),
+        "worker": ("temporal-setup", "service_completed_successfully"),
+    }
+    for name, (dependency, condition) in needs.items():
+        assert svc[name]["depends_on"][dependency]["condition"] == condition, name
+    for name in ("postgresql", "temporal"):
+        check = svc[name]["healthcheck"]
+        assert isinstance(check["retries"], int) and check["retries"] > 0, f"{name}: health checks must be bounded"
+    assert svc["worker"]["environment"]["RIG_TASK_QUEUE"] == DEFAULT_TASK_QUEUE
+    assert svc["worker"]["environment"]["TEMPORAL_NAMESPACE"] == DEFAULT_NAMESPACE
+
+
+def test_postgres_health_check_asks_over_tcp_not_the_init_socket():
+    # docker-library/postgres#880: on a fresh volume the entrypoint's temporary server listens on
+    # the Unix socket only; `pg_isready` without -h reports it ready before the real server is.
+    test = services()["postgresql"]["healthcheck"]["test"]
+    words = test[1:] if test[0] == "CMD" else shlex.split(test[1])
+    assert words[0] == "pg_isready"
+    host = words[words.index("-h") + 1]
+    assert host in ("127.0.0.1", "localhost", "postgresql") and not host.startswith("/")
+
+
+def test_image_tags_follow_the_dev_server_the_tests_run():
+    version = subprocess.run([server.temporal_binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"Server (\d+\.\d+\.\d+), UI (\d+\.\d+\.\d+)", version)
+    assert found, version
+    server_version, ui_version = found.groups()
+    assert image_of("temporal") == f"temporalio/server:{server_version}"
+    assert image_of("temporal-schema") == image_of("temporal-setup") == f"temporalio/admin-tools:{server_version}"
+    assert image_of("temporal-ui") == f"temporalio/ui:{ui_version}"
+
+
+# What each image reads from its environment. Anything else set in compose is inert, or worse.
+# temporalio/server 1.32: the embedded config template (temporalio/temporal,
+# common/config/config_template_embedded.yaml, rendered by `temporal-server start` with no config
+# dir) and the image's entrypoint (docker/scripts/sh/entrypoint.sh: BIND_ON_IP,
+# TEMPORAL_BROADCAST_ADDRESS). Persistence, bind and dynamic config subset:
+SERVER_ENV = {
+    "DB", "DB_PORT", "DBNAME", "VISIBILITY_DBNAME", "VISIBILITY_DB_PORT", "POSTGRES_USER", "POSTGRES_PWD",
+    "POSTGRES_SEEDS", "VISIBILITY_POSTGRES_USER", "VISIBILITY_POSTGRES_PWD", "VISIBILITY_POSTGRES_SEEDS",
+    "SQL_MAX_CONNS", "SQL_MAX_IDLE_CONNS", "SQL_MAX_CONN_TIME", "SQL_TLS_ENABLED", "SQL_CA", "SQL_CERT",
+    "SQL_CERT_KEY", "SQL_HOST_VERIFICATION", "SQL_HOST_NAME", "NUM_HISTORY_SHARDS", "LOG_LEVEL", "BIND_ON_IP",
+    "TEMPORAL_BROADCAST_ADDRESS", "FRONTEND_GRPC_PORT", "FRONTEND_HTTP_PORT", "PUBLIC_FRONTEND_ADDRESS",
+    "DYNAMIC_CONFIG_FILE_PATH", "PROMETHEUS_ENDPOINT", "PROMETHEUS_TIMER_TYPE", "STATSD_ENDPOINT", "ENABLE_ES",
+    "TEMPORAL_AUTH_AUTHORIZER", "TEMPORAL_AUTH_CLAIM_MAPPER", "USE_INTERNAL_FRONTEND",
+}
+# Valid for the image but wrong here: with BIND_ON_IP=0.0.0.0 the entrypoint broadcasts the
+# container's own address; 127.0.0.1 would tell other cluster members to dial themselves.
+SERVER_ENV_NOT_HERE = {"TEMPORAL_BROADCAST_ADDRESS"}
+# temporalio/admin-tools 1.32: temporal-sql-tool's flag variables (temporalio/temporal,
+# tools/sql/main.go) and the `temporal` CLI's connection variables (`temporal options`).
+ADMIN_TOOLS_ENV = {
+    "SQL_HOST", "SQL_PORT", "SQL_USER", "SQL_PASSWORD", "SQL_DATABASE", "SQL_PLUGIN", "SQL_CONNECT_ATTRIBUTES",
+    "SQL_TLS", "SQL_TLS_CERT_FILE", "SQL_TLS_KEY_FILE", "SQL_TLS_CA_FILE", "SQL_TLS_SERVER_NAME",
+    "SQL_TLS_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
+}
+# temporalio/ui 2.54: the template the image renders (temporalio/ui, server/config/docker.yaml).
+UI_ENV = {
+    "TEMPORAL_ADDRESS", "TEMPORAL_UI_PORT", "TEMPORAL_UI_PUBLIC_PATH", "TEMPORAL_UI_ENABLED", "TEMPORAL_DEFAULT_NAMESPACE",
+    "TEMPORAL_CSRF_COOKIE_INSECURE", "TEMPORAL_CORS_ORIGINS", "TEMPORAL_CORS_UNSAFE_ALLOW_ALL_ORIGINS",
+    "TEMPORAL_AUTH_ENABLED", "TEMPORAL_TLS_CA", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION", "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_DISABLE_WRITE_ACTIONS",
+    "TEMPORAL_HIDE_LOGS", "TEMPORAL_UI_SERVER_TLS_CERT", "TEMPORAL_UI_SERVER_TLS_KEY",
+}
+# postgres (docker-library/postgres docker-entrypoint.sh).
+POSTGRES_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_INITDB_ARGS", "POSTGRES_INITDB_WALDIR",
+                "POSTGRES_HOST_AUTH_METHOD", "PGDATA"}
+
+
+def test_each_service_sets_only_what_its_image_reads():
+    svc = services()
+    read = {"postgresql": POSTGRES_ENV, "temporal-schema": ADMIN_TOOLS_ENV, "temporal": SERVER_ENV - SERVER_ENV_NOT_HERE,
+            "temporal-setup": ADMIN_TOOLS_ENV, "temporal-ui": UI_ENV}
+    assert set(read) | {"worker"} == set(svc), "a new service needs its image's variables listed here"
+    for name, known in read.items():
+        unknown = set(svc[name].get("environment", {})) - known
+        assert not unknown, f"{name} sets {sorted(unknown)}, which its image does not read"
+    env = {k: str(v) for k, v in svc["worker"]["environment"].items()}
+    rig_keys = {k for k in env if k.startswith("RIG_")}
+    assert set(env) - rig_keys == {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
+    # The SDK's envconfig reads those two (the worker connects through it) ...
+    settings = ClientConfig.load_client_connect_config(disable_file=True, override_env_vars=env)
+    assert (settings["target_host"], settings["namespace"]) == (env["TEMPORAL_ADDRESS"], env["TEMPORAL_NAMESPACE"])
+    # ... and the rig's own code reads each RIG_ one.
+    packages = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]
+    source = "\n".join(p.read_text() for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
+    for key in rig_keys:
+        assert f'"{key}"' in source, f"worker sets {key}, which no rig code reads"
+
+
+def shell_texts() -> dict[str, str]:
+    """Every piece of shell the stack runs: compose commands, entrypoints, health checks, and the
+    scripts under deploy/compose that entrypoints name."""
+    texts = {}
+    for name, service in services().items():
+        for field in ("command", "entrypoint"):
+            value = service.get(field)
+            if value:
+                texts[f"{name}.{field}"] = value if isinstance(value, str) else " ".join(value)
+        if "healthcheck" in service:
+            texts[f"{name}.healthcheck"] = " ".join(service["healthcheck"]["test"])
+    for script in (ROOT / "deploy" / "compose").glob("*.sh"):
+        texts[str(script.relative_to(ROOT))] = script.read_text()
+    return texts
+
+
+def test_no_step_swallows_a_failure():
+    texts = shell_texts()
+    assert any(k.endswith(".sh") for k in texts)
+    swallow = re.compile(r"\|\|\s*(true|:|exit\s+0)\b")
+    for where, text in texts.items():
+        for line in text.splitlines():
+            code = line.split("#", 1)[0]
+            assert not swallow.search(code), f"{where}: `{line.strip()}` hides a failure"
+    for script in (SETUP_SCRIPT, SCHEMA_SCRIPT):
+        assert re.search(r"^set -eu", script.read_text(), re.M), f"{script.name} must stop at the first failure"
+
+
+def test_entrypoint_scripts_are_the_mounted_ones():
+    for name in ("temporal-schema", "temporal-setup"):
+        service = services()[name]
+        assert service["entrypoint"][0] == "/bin/sh"
+        script = Path(service["entrypoint"][1])
+        mounts = {}
+        for volume in service["volumes"]:
+            host, container, mode = volume.split(":")
+            assert mode == "ro", f"{name}: {volume} should be read-only"
+            mounts[container] = host
+        host_dir = mounts[str(script.parent)]
+        assert (ROOT / host_dir / script.name).resolve() == (SCHEMA_SCRIPT if name == "temporal-schema" else SETUP_SCRIPT)
+
+
+CLI_TYPES = {"Text": "TEXT", "Keyword": "KEYWORD", "Int": "INT", "Double": "DOUBLE", "Bool": "BOOL",
+             "Datetime": "DATETIME", "KeywordList": "KEYWORD_LIST"}  # --type name → API enum suffix
+
+
+def compose_search_attributes() -> list[tuple[str, str]]:
+    loop = re.search(r"^for attribute in ([\w= ]+); do$", SETUP_SCRIPT.read_text(), re.M)
+    assert loop, "temporal-setup.sh lists the search attributes in one `for attribute in ...; do` loop"
+    return [tuple(spec.split("=")) for spec in loop.group(1).split()]
+
+
+def test_every_search_attribute_is_registered_by_compose_and_make_server():
+    wanted = [(key.name, server.SEARCH_ATTRIBUTE_TYPES[key.indexed_value_type]) for key in SEARCH_ATTRIBUTES]
+    assert sorted(compose_search_attributes()) == sorted(wanted)
+    dev = " ".join(server.server_command("127.0.0.1", 7233, None))
+    for name, kind in wanted:
+        assert kind in CLI_TYPES
+        assert f"--search-attribute {name}={kind}" in dev
+    # SQL visibility (PostgreSQL in compose, SQLite in the dev server) has 10 preallocated Keyword
+    # columns per namespace: an 11th Keyword attribute cannot be registered. Fail here, not at deploy.
+    assert sum(kind == "Keyword" for _, kind in wanted) <= 10
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-shot jobs' scripts, run by /bin/sh against stand-ins for the admin tools
+
+
+def fake_tools(bin_dir: Path, log: Path, scripts: dict[str, str]) -> dict[str, str]:
+    """Stand-in commands: each logs its arguments, then runs its snippet (default: succeed).
+    `sleep` returns at once, so the scripts' bounded retries run in milliseconds."""
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in {"sleep": "exit 0", **scripts}.items():
+        path = bin_dir / name
+        path.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{body}\n')
+        path.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(bin_dir)}
+
+
+def run_script(script: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def counter(state: Path, name: str) -> str:
+    """Shell: increment a per-name counter file and leave its value in $n."""
+    return f'n=$(( $(cat "{state}/{name}" 2>/dev/null || echo 0) + 1 )); echo $n > "{state}/{name}"'
+
+
+SETUP_ENV = {"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "default"}
+
+
+def fake_temporal(state: Path, *, healthy_after: int = 1, namespace_exists: bool = False,
+                  registered: dict[str, str] | None = None, failing_create: str | None = None) -> str:
+    """A stand-in `temporal` CLI; `search-attribute list -o json` prints what the real one does."""
+    listed = state / "search-attributes.json"
+    listed.write_text(json.dumps({"customAttributes": {k: f"INDEXED_VALUE_TYPE_{CLI_TYPES[v]}" for k, v in (registered or {}).items()},
+                                  "systemAttributes": {"WorkflowId": "INDEXED_VALUE_TYPE_KEYWORD"}}, indent=2))
+    return "\n".join([
+        'case "$1 $2 $3" in',
+        f'  "operator cluster health") {counter(state, "health")}; [ "$n" -ge {healthy_after} ] || exit 1; echo SERVING ;;',
+        f'  "operator namespace describe") exit {0 if namespace_exists else 1} ;;',
+        '  "operator namespace create") exit 0 ;;',
+        f'  "operator search-attribute list") cat "{listed}" ;;',
+        f'  "operator search-attribute create") case "$* " in *"--name {failing_create} "*) echo "cannot have more than 10" >&2; exit 1 ;; esac ;;',
+        '  *) echo "unexpected: $*" >&2; exit 2 ;;',
+        'esac',
+    ])
+
+
+def calls(log: Path, prefix: str) -> list[str]:
+    return [line for line in log.read_text().splitlines() if line.startswith(prefix)]
+
+
+def test_setup_job_waits_a_bounded_time_creates_what_is_missing_and_leaves_the_rest(tmp_path):
+    log, state = tmp_path / "calls.log", tmp_path / "state"
+    state.mkdir()
+    attributes = compose_search_attributes()
+    existing = dict(attributes[:2])
+    env = fake_tools(tmp_path / "bin", log, {"temporal": fake_temporal(state, healthy_after=3, registered=existing)})
+    run = run_script(SETUP_SCRIPT, env | SETUP_ENV)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(calls(log, "temporal operator cluster health")) == 3
+    assert len(calls(log, "temporal operator namespace create --namespace default")) == 1
+    created = [re.search(r"--name (\w+) --type (\w+)", c).groups() for c in calls(log, "temporal operator search-attribute create")]
+    assert created == attributes[2:]
+
+
+def test_setup_job_fails_visibly(tmp_path):
+    attributes = compose_search_attributes()
+    cases = {
+        "server never healthy": dict(healthy_after=10_000),
+        "an attribute cannot be created": dict(failing_create=attributes[-1][0]),
+        "an attribute exists with another type": dict(registered={attributes[0][0]: "Text"}),
+    }
+    for number, (case, fake) in enumerate(cases.items()):
+        log, state = tmp_path / f"{case}.log", tmp_path / case
+        state.mkdir()
+        env = fake_tools(tmp_path / f"bin{number}", log, {"temporal": fake_temporal(state, **fake)})
+        started = time.monotonic()
+        run = run_script(SETUP_SCRIPT, env | SETUP_ENV)
+        assert run.returncode != 0, case
+        assert "temporal-setup:" in run.stderr or "cannot have more than 10" in run.stderr, case
+        assert time.monotonic() - started < 30, case
+    assert len(calls(tmp_path / "server never healthy.log", "temporal operator cluster health")) == 30
+
+
+SCHEMA_ENV = {"SQL_PLUGIN": "postgres12", "SQL_HOST": "postgresql", "SQL_PORT": "5432", "SQL_USER": "temporal",
+              "SQL_PASSWORD": "temporal"}
+
+
+def test_schema_job_waits_for_postgres_then_creates_and_migrates_both_databases(tmp_path):
+    log, state = tmp_path / "calls.log", tmp_path / "state"
+    state.mkdir()
+    env = fake_tools(tmp_path / "bin", log, {
+        "nc": f'{counter(state, "nc")}; [ "$n" -ge 4 ]',
+        "temporal-sql-tool": "exit 0",
+    })
+    run = run_script(SCHEMA_SCRIPT, env | SCHEMA_ENV)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert calls(log, "nc ") == ["nc -z -w 2 postgresql 5432"] * 4
+    steps = [c.removeprefix("temporal-sql-tool ") for c in calls(log, "temporal-sql-tool")]
+    for db in ("temporal", "temporal_visibility"):
+        mine = [s for s in steps if s.startswith(f"--db {db} ")]
+        kind = "temporal" if db == "temporal" else "visibility"
+        assert mine == [f"--db {db} create-database", f"--db {db} setup-schema -v 0.0",
+                        f"--db {db} update-schema -d /etc/temporal/schema/postgresql/v12/{kind}/versioned"]
+
+
+def test_schema_job_fails_visibly_when_postgres_never_answers(tmp_path):
+    log = tmp_path / "calls.log"
+    env = fake_tools(tmp_path / "bin", log, {"nc": "exit 1", "temporal-sql-tool": "exit 0"})
+    run = run_script(SCHEMA_SCRIPT, env | SCHEMA_ENV)
+    assert run.returncode != 0 and "giving up after 30 attempts" in run.stderr
+    assert not calls(log, "temporal-sql-tool")
+
+
+# ---------------------------------------------------------------------------------------------
+# One dynamic config for every server
+
+
+def mounted_dynamic_config() -> Path:
+    """The host file compose's server reads: DYNAMIC_CONFIG_FILE_PATH through its volume."""
+    temporal = services()["temporal"]
+    in_container = Path(temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"])
+    for volume in temporal["volumes"]:
+        host, container, *_ = volume.split(":")
+        if in_container.is_relative_to(container):
+            return (ROOT / host / in_container.relative_to(container)).resolve()
+    raise AssertionError(f"{in_container} is not mounted into the temporal service")
+
+
+def flag_values(cmd: list[str]) -> dict[str, object]:
+    return {cmd[i + 1].split("=", 1)[0]: json.loads(cmd[i + 1].split("=", 1)[1])
+            for i, arg in enumerate(cmd) if arg == "--dynamic-config-value"}
+
+
+def test_compose_and_the_dev_server_use_the_same_dynamic_config():
+    mounted = mounted_dynamic_config()
+    assert mounted == server.DYNAMIC_CONFIG_FILE.resolve()
+    in_file = {key: entries[0]["value"] for key, entries in yaml.safe_load(mounted.read_text()).items()}
+    for entries in yaml.safe_load(mounted.read_text()).values():
+        assert len(entries) == 1 and not entries[0].get("constraints")
+    assert flag_values(server.server_command("127.0.0.1", 7233, None)) == in_file
+    assert flag_values(server.TIME_SKIPPING_ARGS) == in_file  # the tests' dev server (conftest)
+    assert flag_values(server.dynamic_config_args()) == in_file
+    needed = {  # what the rig relies on; more settings may join them
+        "frontend.WorkflowTimeSkippingEnabled": True,
+        "history.timerProcessorMaxTimeShift": "10ms",
+        "history.timerProcessorMaxPollRPS": 1000,
+        "history.timerProcessorMaxPollHostRPS": 10000,
+        "history.maxInFlightUpdates": 1000,
+    }
+    assert needed.items() <= in_file.items()
+
+
+def test_every_dynamic_config_key_is_one_the_server_knows():
+    # The server ignores unknown keys silently; its binary holds every key it knows as a string.
+    keys = server.dynamic_config_values()
+    with open(server.temporal_binary(), "rb") as binary, mmap.mmap(binary.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        unknown = [key for key in keys if data.find(key.encode()) < 0]
+    assert not unknown, f"not a dynamic config key of this server version: {unknown}"
+
+
+def test_dynamic_config_refuses_what_flags_cannot_carry(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    for text in ("a.b:\n  - value: 1\n    constraints: {namespace: x}\n", "a.b:\n  - value: 1\n  - value: 2\n", "a.b: 1\n"):
+        bad.write_text(text)
+        with pytest.raises(ValueError):
+            server.dynamic_config_args(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker image, rebuilt from the Dockerfile without Docker
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def dockerignore_patterns() -> list[tuple[bool, re.Pattern]]:
+    """(exclude?, regex) per line, with Docker's rules: anchored at the context root, `*` and `?`
+    within one path segment, `**` across segments, `!` re-includes, the last match decides."""
+    patterns = []
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        raw = raw.strip()
+        if not raw or raw.startswith("#"):
+            continue
+        exclude = not raw.startswith("!")
+        pattern = os.path.normpath(raw.lstrip("!").strip()).lstrip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**", i):
+                i += 2
+                if pattern.startswith("/", i):
+                    i += 1
+                regex += ".*" if i >= len(pattern) else "(.*/)?"
+                continue
+            char = pattern[i]
+            if char == "*":
+                regex += "[^/]*"
+            elif char == "?":
+                regex += "[^/]"
+            elif char == "[":
+                end = pattern.index("]", i)
+                regex += pattern[i:end + 1]
+                i = end
+            else:
+                regex += re.escape(char)
+            i += 1
+        patterns.append((exclude, re.compile(f"^{regex}$")))
+    return patterns
+
+
+def ignored(rel: str, patterns: list[tuple[bool, re.Pattern]]) -> bool:
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    result = False
+    for exclude, regex in patterns:
+        if any(regex.match(p) for p in prefixes):  # a pattern matching a parent directory matches its files
+            result = exclude
+    return result
+
+
+def build_context(patterns: list[tuple[bool, re.Pattern]]) -> Iterator[str]:
+    """Paths (relative, '/'-separated) of the files Docker would send as the build context."""
+    reincludes = any(not exclude for exclude, _ in patterns)
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        rel_dir = Path(dirpath).relative_to(ROOT).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir + "/"
+        if not reincludes:  # an excluded directory cannot hold anything that comes back
+            dirnames[:] = [d for d in dirnames if not ignored(rel_dir + d, patterns)]
+        for name in filenames:
+            if not ignored(rel_dir + name, patterns):
+                yield rel_dir + name
+
+
+def rebuild_image_files(image_root: Path, drop: str | None = None) -> tuple[Path, list[list[str]], list[str]]:
+    """Lay out the image's files under image_root as the Dockerfile's COPY lines say.
+    Returns (WORKDIR of CMD, the pip install argument lists with their paths mapped, CMD)."""
+    instructions = dockerfile_instructions()
+    assert [w for w, _ in instructions].count("FROM") == 1, "teach this test multi-stage builds"
+    context = [f for f in build_context(dockerignore_patterns()) if not (drop and (f == drop or f.startswith(drop + "/")))]
+    workdir = Path("/")
+    installs: list[list[str]] = []
+    cmd: list[str] = []
+
+    def inside(path: str) -> Path:
+        target = (workdir / path) if not path.startswith("/") else Path(path)
+        return image_root / target.relative_to("/")
+
+    for word, rest in instructions:
+        if word == "WORKDIR":
+            workdir = workdir / rest
+            inside(str(workdir)).mkdir(parents=True, exist_ok=True)
+        elif word == "COPY":
+            args = shlex.split(rest)
+            assert not any(a.startswith("--from") for a in args), "teach this test COPY --from"
+            *sources, dest = [a for a in args if not a.startswith("--")]
+            dest_dir = inside(dest)
+            for source in sources:
+                source = os.path.normpath(source)
+                for rel in context:
+                    if source == ".":
+                        target = dest_dir / rel
+                    elif rel == source:
+                        target = dest_dir / Path(rel).name if (dest.endswith("/") or len(sources) > 1) else dest_dir
+                    elif rel.startswith(source + "/"):
+                        target = dest_dir / rel[len(source) + 1:]
+                    elif fnmatch.fnmatch(rel, source) and "/" not in rel:
+                        target = dest_dir / rel
+                    else:
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(ROOT / rel, target)
+        elif word == "RUN":
+            for part in re.split(r"&&|;", rest):
+                words = shlex.split(part)
+                if words[:2] == ["pip", "install"] or words[:4] == ["python", "-m", "pip", "install"]:
+                    args = words[words.index("install") + 1:]
+                    installs.append([str(inside(a)) if not a.startswith("-") else a for a in args])
+        elif word == "CMD":
+            cmd = json.loads(rest)
+    assert installs, "the Dockerfile installs the project with pip"
+    return inside(str(workdir)), installs, cmd
+
+
+IMPORT_EVERYTHING = """
+import importlib, importlib.util, json, pkgutil, sys
+packages, entry_points, cmd_module, site = json.loads(sys.argv[1])
+def fail(name):
+    raise ImportError(f"cannot import {name}")
+for name in packages:
+    module = importlib.import_module(name)
+    assert module.__file__.startswith(site), f"{name} came from {module.__file__}, not the image's install"
+    for info in pkgutil.walk_packages(module.__path__, name + ".", onerror=fail):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue  # runs on import; its package imported fine
+        importlib.import_module(info.name)
+for target in entry_points:
+    module, _, attr = target.partition(":")
+    assert callable(getattr(importlib.import_module(module), attr)), target
+assert importlib.util.find_spec(cmd_module + ".__main__") or importlib.util.find_spec(cmd_module), cmd_module
+print("imported", len(sys.modules), "modules")
+"""
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory) -> Path:
+    """A new virtualenv with nothing of the project, the dependencies reachable from the current
+    venv (a .pth after its own site-packages): pip installs the rig alone (--no-deps)."""
+    venv = tmp_path_factory.mktemp("image") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "rig-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
+
+
+def pip_install(venv: Path, args: list[str]) -> subprocess.CompletedProcess:
+    # The Dockerfile's own arguments, plus: dependencies come from the current venv, nothing in it
+    # is touched, and pip's cache may serve the build backend (the image build has no cache).
+    args = [a for a in args if a != "--no-cache-dir"]
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", *args, "--no-deps", "--ignore-installed",
+                           "--disable-pip-version-check", "--quiet"], capture_output=True, text=True, timeout=240)
+
+
+def test_worker_image_installs_every_package_and_imports_every_module(fresh_venv, tmp_path):
+    workdir, installs, cmd = rebuild_image_files(tmp_path / "image")
+    for args in installs:
+        run = pip_install(fresh_venv, args)
+        assert run.returncode == 0, run.stdout + run.stderr
+    project = tomllib.loads(PYPROJECT.read_text())
+    packages = project["tool"]["setuptools"]["packages"]
+    entry_points = list(project["project"].get("scripts", {}).values())
+    assert cmd[:2] == ["python", "-m"], cmd
+    site = str(next((fresh_venv / "lib").glob("python3*/site-packages")))
+    run = subprocess.run([str(fresh_venv / "bin" / "python"), "-I", "-c", IMPORT_EVERYTHING,
+                          json.dumps([packages, entry_points, cmd[2], site])],
+                         cwd=workdir, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_worker_image_build_fails_when_a_listed_package_is_missing(fresh_venv, tmp_path):
+    # What the test above guards against: a package directory pyproject lists but the image lacks.
+    packages = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]
+    _, installs, _ = rebuild_image_files(tmp_path / "image", drop=packages[-1])
+    assert any(pip_install(fresh_venv, args).returncode != 0 for args in installs)
+
+
+def test_worker_image_runs_the_entry_point_the_tests_use():
+    from tests.drills import WORKER_COMMAND  # here, not at the top: drills imports the whole rig
+
+    cmd = next(json.loads(rest) for word, rest in dockerfile_instructions() if word == "CMD")
+    assert cmd == ["python", *WORKER_COMMAND]
+    assert "command" not in services()["worker"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Against real dev servers: with the rig's dynamic config, and with Temporal's defaults
+
+
+@pytest.fixture(scope="module")
+def dev_servers() -> Iterator[dict[str, str]]:
+    """Two dev servers started side by side: "rig" (deploy/dynamicconfig/rig.yaml) and "plain"."""
+    ports = {"rig": free_port(), "plain": free_port()}
+    configs = {"rig": server.DYNAMIC_CONFIG_FILE, "plain": None}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = {name: pool.submit(server.start, "127.0.0.1", port, None, dynamic_config=configs[name])
+                   for name, port in ports.items()}
+        procs = {}
+        try:
+            for name, future in futures.items():
+                procs[name] = future.result()
+            yield {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+        finally:
+            for proc in procs.values():
+                server.stop(proc)
+
+
+async def test_time_skipping_is_detected_where_the_server_allows_it(dev_servers):
+    rig = await Client.connect(dev_servers["rig"])
+    plain = await Client.connect(dev_servers["plain"])
+    assert await time_skipping_supported(rig) is True
+    assert await time_skipping_supported(plain) is False
+    # The probe leaves nothing behind (deletion reaches visibility a moment later).
+    for _ in range(50):
+        left = [w.id async for w in rig.list_workflows(f'WorkflowId STARTS_WITH "{PROBE_PREFIX}"')]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    assert not left
+
+
+def test_setup_job_against_a_real_server_creates_then_leaves_alone(dev_servers, tmp_path):
+    # The real `temporal` CLI and server: a fresh namespace (which answers "not found" for a
+    # moment after it is created), every search attribute, then a second run that changes nothing.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "temporal").symlink_to(server.temporal_binary())
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "TEMPORAL_ADDRESS": dev_servers["plain"],
+           "TEMPORAL_NAMESPACE": f"setup-{uuid.uuid4().hex[:8]}"}
+    first = run_script(SETUP_SCRIPT, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("Search attributes have been added") == len(compose_search_attributes())
+    second = run_script(SETUP_SCRIPT, env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "have been added" not in second.stdout
+    assert second.stdout.count(") exists") == len(compose_search_attributes())
+
+
+@workflow.defn
+class HoldUpdates:
+    """Accepts `hold` updates and keeps each in flight until the `release` signal."""
+
+    def __init__(self) -> None:
+        self.released = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.released and workflow.all_handlers_finished())
+
+    @workflow.update
+    async def hold(self) -> None:
+        await workflow.wait_condition(lambda: self.released)
+
+    @workflow.signal
+    def release(self) -> None:
+        self.released = True
+
+
+async def in_flight_updates_accepted(address: str, first: int, more: int, wait_more: float) -> tuple[int, int]:
+    """Hold `first` updates in flight on one workflow (each given ample time to be accepted), then
+    try `more` for `wait_more` seconds; return how many of each the server accepted (the SDK
+    retries a refused one until the wait ends)."""
+    client = await Client.connect(address)
+    queue = f"hold-{uuid.uuid4().hex[:8]}"
+
+    async def accepted(handle, ids: range, wait: float) -> int:
+        results = await asyncio.gather(*[
+            asyncio.wait_for(handle.start_update(HoldUpdates.hold, id=f"u{i}", wait_for_stage=WorkflowUpdateStage.ACCEPTED), wait)
+            for i in ids
+        ], return_exceptions=True)
+        return sum(not isinstance(r, BaseException) for r in results)
+
+    async with Worker(client, task_queue=queue, workflows=[HoldUpdates], workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await client.start_workflow(HoldUpdates.run, id=queue, task_queue=queue)
+        counts = await accepted(handle, range(first), 30), await accepted(handle, range(first, first + more), wait_more)
+        await handle.signal(HoldUpdates.release)
+        await asyncio.wait_for(handle.result(), 30)  # every accepted update finishes, then the run
+    return counts
+
+
+async def test_the_rig_server_admits_more_in_flight_updates_than_the_default(dev_servers):
+    # history.maxInFlightUpdates from the file reaches the server; Temporal's default is 10.
+    assert await in_flight_updates_accepted(dev_servers["rig"], 10, 15, 30) == (10, 15)
+    assert await in_flight_updates_accepted(dev_servers["plain"], 10, 2, 2) == (10, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# `make server` (python -m worker.server): no dev server outlives it
+
+
+def temporal_processes_on(port: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"temporal") for a in argv[:1]) and b"--port" in argv and str(port).encode() in argv:
+                found.append(int(proc.name))
+    return found
+
+
+def launchers_on(port: int) -> list[int]:
+    """`python -m worker.server` processes started for this port."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+            except OSError:
+                continue
+            if b"worker.server" in argv and f"TEMPORAL_ADDRESS=127.0.0.1:{port}".encode() in environ.split(b"\0"):
+                found.append(int(proc.name))
+    return found
+
+
+def kill_leftovers(port: int) -> None:
+    for pid in temporal_processes_on(port) + launchers_on(port):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def launch_server(tmp_path: Path, port: int, wrapper: list[str] | None = None) -> subprocess.Popen:
+    env = os.environ | {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "RIG_SERVER_DB": str(tmp_path / f"{port}.sqlite")}
+    cmd = [sys.executable, "-m", "worker.server"]
+    return subprocess.Popen([*(wrapper or []), *cmd], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_make_server_stops_the_dev_server_on_sigterm_and_sigint(tmp_path, sig):
+    port = free_port()
+    proc = launch_server(tmp_path, port)
+    try:
+        line = proc.stdout.readline()
+        assert "Temporal dev server on" in line, line + proc.stdout.read()
+        assert server.reachable("127.0.0.1", port) and temporal_processes_on(port)
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0
+        assert not server.reachable("127.0.0.1", port)
+        assert wait_until(lambda: not temporal_processes_on(port), 5), temporal_processes_on(port)
+    finally:
+        kill_leftovers(port)
+        proc.wait(10)
+
+
+def test_the_dev_server_goes_when_the_launchers_parent_dies(tmp_path):
+    # `make server` killed: make's child (python -m worker.server) gets SIGTERM from the kernel.
+    port = free_port()
+    shell = launch_server(tmp_path, port, wrapper=["/bin/sh", "-c", '"$@"; echo launcher exited $?', "sh"])
+    try:
+        line = shell.stdout.readline()
+        assert "Temporal dev server on" in line, line
+        assert launchers_on(port) and temporal_processes_on(port)
+        shell.kill()  # SIGKILL: nothing of the shell's own runs
+        shell.wait(10)
+        assert wait_until(lambda: not launchers_on(port) and not temporal_processes_on(port), 30)
+        assert not server.reachable("127.0.0.1", port)
+    finally:
+        kill_leftovers(port)
+
+
+# ---------------------------------------------------------------------------------------------
+# README
+
+
+def test_readme_compose_section_matches_the_file():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Running it like production: docker compose", 1)[1].split("\n## ", 1)[0]
+    for name, service in services().items():
+        assert f"`{name}`" in section, f"README's compose section does not name the {name} service"
+        if "build" not in service:
+            assert service["image"] in section, f"README's compose section does not give {service['image']}"
+    for variable in set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text())):
+        assert f"`{variable}" in section, f"README's compose section does not explain {variable}"
+    for needed in ("deploy/dynamicconfig/rig.yaml", "TEMPORAL_CSRF_COOKIE_INSECURE", "temporal --version"):
+        assert needed in section

@@ -1,0 +1,52 @@
+"""The IBKR gateway process (TWS / IB Gateway ↔ Temporal): `python -m venues.ibkr`, or
+`from venues.ibkr.service import main` (e.g. `python -m worker --broker ibkr`).
+
+Connects to Temporal (TEMPORAL_ADDRESS…, like the worker) and to TWS / IB Gateway (IB_HOST,
+IB_PORT, IB_CLIENT_ID, IB_ACCOUNT), reconciles, and serves the ibkr_* activities on
+RIG_IBKR_TASK_QUEUE (default risk-rig-ibkr) until SIGINT / SIGTERM. Either side unreachable at
+start: one line saying where and how to start it, exit 2. A later loss of TWS is retried with
+backoff and reconciled on reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from venues.ibkr.activities import build_ibkr_worker
+from venues.ibkr.gateway import IbkrGateway, IbUnreachable
+from venues.ibkr.models import IbkrSettings
+from venues.sink import TemporalSignalSink
+from worker.connection import Unreachable, connect, exit_now
+from worker.observability import configure_logging
+
+
+async def run() -> int:
+    settings = IbkrSettings.from_env()
+    client = await connect()
+    gateway = IbkrGateway(settings, TemporalSignalSink(client))
+    await gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with build_ibkr_worker(client, gateway):
+            print(f"IBKR gateway: IB at {settings.where} (client id {settings.client_id}), "
+                  f"activities on task queue {settings.task_queue!r}", flush=True)
+            await stop.wait()
+    finally:
+        await gateway.stop()
+    return 0
+
+
+def main() -> int:
+    configure_logging()
+    logging.getLogger("ib_async").setLevel(logging.WARNING)  # it logs every Trade at INFO
+    logging.getLogger("ib_async.client").setLevel(logging.CRITICAL)  # connection failures: the gateway says it in one line
+    try:
+        exit_now(asyncio.run(run()))
+    except (Unreachable, IbUnreachable) as err:
+        print(f"error: {err}", flush=True)
+        exit_now(2)
+    return 0
