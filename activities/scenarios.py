@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_universe
+from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_rules, load_universe
 from domain.events import exposure_event_problem
 from domain.rules import RigConfig, RiskRules
 from protocol.contract import next_replacement_id
@@ -83,6 +83,16 @@ def check_references(spec: ScenarioSpec) -> None:
 
 def _hms(text: str) -> str:
     return text if text.count(":") == 2 else f"{text}:00"
+
+
+@activity.defn
+async def load_default_config() -> RigConfig:
+    """The worker's rules and universe, for an account opened without its own (the `temporal`
+    CLI line): the result is recorded in the account's history, so replay sees the same rules."""
+    try:
+        return RigConfig(rules=load_rules(DEFAULT_RULES), universe=load_universe(DEFAULT_UNIVERSE))
+    except ConfigError as err:
+        raise ApplicationError(str(err), type="ConfigError", non_retryable=True) from None
 
 
 @activity.defn

@@ -13,10 +13,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.enums import Bucket, CancelReason, Side
+from domain.limits import MAX_EQUITY, MAX_PCT, MAX_QUANTITY, positive_amount, whole_number
 from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 
 SHORTCUT_MARK = 100.0
+MAX_EVENT_ITEMS = 5_000
 SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
 
@@ -84,18 +86,21 @@ class TimedEvent(BaseModel):
     replace: ReplaceEventSpec | None = None
 
 
-def _finite_non_negative(value: float | None) -> bool:
-    return value is None or (math.isfinite(value) and value >= 0)
+def _pct_ok(value: float | None) -> bool:
+    return value is None or (math.isfinite(value) and 0 <= value <= MAX_PCT)
 
 
 def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | None:
-    """Why the event cannot be applied, or None."""
+    """Why the event cannot be applied, or None. Every number is bounded here, before the
+    handler does any arithmetic with it (limits in domain/limits.py)."""
     known = config.universe.by_symbol
-    if event.equity is not None and not (math.isfinite(event.equity) and event.equity > 0):
-        return f"equity must be a finite number > 0, got {event.equity}"
+    if event.equity is not None and not (math.isfinite(event.equity) and 0 < event.equity <= MAX_EQUITY):
+        return f"equity must be a finite number > 0 and at most {MAX_EQUITY:,.0f}, got {event.equity}"
     for name in ("gross_pct", "lt_pct", "mm_pct", "potential_pct"):
-        if not _finite_non_negative(getattr(event, name)):
-            return f"{name} must be a finite number ≥ 0, got {getattr(event, name)}"
+        if not _pct_ok(getattr(event, name)):
+            return f"{name} must be a finite number between 0 and {MAX_PCT:,.0f}, got {getattr(event, name)}"
+    if len(event.positions or []) + len(event.resting_orders or []) + len(event.marks) > MAX_EVENT_ITEMS:
+        return f"at most {MAX_EVENT_ITEMS} positions, resting orders and marks in one event"
     if event.is_shortcut and (event.positions is not None or event.resting_orders is not None):
         return "give either positions/resting_orders or the percentage shortcut, not both"
     if event.is_shortcut:
@@ -109,17 +114,19 @@ def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | Non
             return f"potential_pct ({event.potential_pct}) cannot be below gross ({gross})"
     for position in event.positions or []:
         if position.symbol not in known:
-            return f"unknown symbol {position.symbol!r}"
+            return f"unknown symbol {position.symbol[:40]!r}"
+        if problem := whole_number(position.quantity, f"position {position.symbol} quantity", low=-MAX_QUANTITY):
+            return problem
     for order in event.resting_orders or []:
         if order.symbol not in known:
-            return f"unknown symbol {order.symbol!r} in resting_orders"
-        if order.remaining <= 0:
-            return f"resting order {order.intent_id} must have remaining > 0"
+            return f"unknown symbol {order.symbol[:40]!r} in resting_orders"
+        if problem := whole_number(order.remaining, f"resting order {order.intent_id[:40]} remaining"):
+            return problem
     for symbol, mark in event.marks.items():
         if symbol not in known:
-            return f"unknown symbol {symbol!r} in marks"
-        if not (math.isfinite(mark) and mark > 0):
-            return f"mark for {symbol} must be a finite number > 0, got {mark}"
+            return f"unknown symbol {symbol[:40]!r} in marks"
+        if problem := positive_amount(mark, f"mark for {symbol}"):
+            return problem
     return None
 
 

@@ -188,7 +188,7 @@ class RiskState(BaseModel):
 
 class RiskInput(BaseModel):
     account: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
-    config: RigConfig
+    config: RigConfig | None = None  # None: the worker's rules, loaded once and recorded in history
     seed: int = Field(default=1, ge=0, le=2**63)
     equity: float = Field(default=1_000_000.0, gt=0, le=1e13)
     # Test and scenario accounts accept synthetic events (inject_exposure, set_session) and run

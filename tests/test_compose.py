@@ -589,7 +589,7 @@ def test_worker_image_installs_every_package_and_imports_every_module(fresh_venv
 def test_worker_image_build_fails_when_a_listed_package_is_missing(fresh_venv, tmp_path):
     # What the test above guards against: a package directory pyproject lists but the image lacks.
     packages = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]
-    _, installs, _ = rebuild_image_files(tmp_path / "image", drop=packages[-1])
+    _, installs, _ = rebuild_image_files(tmp_path / "image", drop=packages[-1].replace(".", "/"))  # a package path, e.g. venues/ibkr
     assert any(pip_install(fresh_venv, args).returncode != 0 for args in installs)
 
 

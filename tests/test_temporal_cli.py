@@ -43,10 +43,10 @@ async def rig(address: str, *args: str) -> str:
     return done.stdout
 
 
-async def run_until(command: str, address: str, wanted: str, attempts: int = 50) -> str:
+async def run_until(command: str, address: str, wanted: str, attempts: int = 50, also: str | None = None) -> str:
     for _ in range(attempts):
         out = await run(command, address)
-        if wanted in out:
+        if wanted in out or (also is not None and also in out):
             return out
         await asyncio.sleep(0.2)
     return out
@@ -56,23 +56,33 @@ async def test_readme_temporal_cli_lines(env):
     address = env.client.service_client.config.target_host
     # A plain (not time-skipping) client: the desk1 account runs in real time, as for a user.
     client = await Client.connect(address, data_converter=pydantic_data_converter)
-    start, query, listing, cancel, scenario = readme_commands()
+    open_account, start, query, listing, cancel, scenario = readme_commands()
     async with build_worker(client, DEFAULT_TASK_QUEUE):
+        assert "risk-desk1" in await run(open_account, address)  # nothing is opened implicitly
         assert "desk1-o4" in await run(start, address)
         assert "desk1-o4" in await run(start, address), "a repeat start returns the existing order"
-        assert '"state":"WORKING"' in await run_until(query, address, '"state":"WORKING"')
+        # Open at the venue: WORKING, or PARTIAL_FILL if the seeded arrival attempt filled part of it.
+        queried = await run_until(query, address, '"state":"WORKING"', also='"state":"PARTIAL_FILL"')
+        assert '"state":"WORKING"' in queried or '"state":"PARTIAL_FILL"' in queried, queried
         assert "desk1-o4" in await run_until(listing, address, "desk1-o4")  # visibility catches up
         canceled = await run(cancel, address)
-        assert "accepted:true" in canceled and "state:CANCELED" in canceled
+        # desk1 is a live account: its 60 s cycle may fill the rest first; then the cancel is
+        # answered "too late to cancel" (FIX) and the order is FILLED. Both answers are checked.
+        if "accepted:true" in canceled:
+            final = "CANCELED"
+        else:
+            assert "refusal:TOO_LATE_TO_CANCEL" in canceled, canceled
+            final = "FILLED"
+        assert f"state:{final}" in canceled, canceled
         # The project CLI reads the same order through queries and search attributes.
         shown = await rig(address, "show", "desk1-o4")
-        assert "CANCELED" in shown and "history:" in shown and "VENUE_ACKED" in shown
+        assert final in shown and "history:" in shown and "VENUE_ACKED" in shown
         for _ in range(50):
-            listed = await rig(address, "list", "--state", "CANCELED", "--account", "desk1")
+            listed = await rig(address, "list", "--state", final, "--account", "desk1")
             if "desk1-o4" in listed:
                 break
             await asyncio.sleep(0.2)
-        assert 'OrderState="CANCELED"' in listed and "desk1-o4" in listed and "AAPL" in listed
+        assert f'OrderState="{final}"' in listed and "desk1-o4" in listed and "AAPL" in listed
         report = await run(scenario, address)
         assert "Status          COMPLETED" in report and '"passed":true' in report.replace(" ", "") and "SOFT_DERISK" in report
     await client.get_workflow_handle(risk_workflow_id("desk1")).terminate("test over")

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.account_calls import AccountCalls
 from activities.market import market_quotes
 from activities.order_calls import OrderCalls
-from activities.scenarios import load_scenario
+from activities.scenarios import load_default_config, load_scenario
 from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
 from worker.connection import Unreachable, connect, exit_now, task_queue
@@ -35,7 +35,7 @@ def build_worker(client: Client, queue: str) -> Worker:
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, load_scenario, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
+        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, load_scenario, load_default_config, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

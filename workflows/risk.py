@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.market import QuoteRequest, market_quotes
+    from activities.scenarios import load_default_config
     from domain.clock import ClockAnchor, exchange_now, next_change, on_boundary, read_clock, seconds_to_next_cycle
     from domain.enums import IntentKind, OrderState, RejectReason, RiskMode, TradingState
     from domain.events import ExposureEvent, SessionEvent, TimedEvent, build_shortcut, exposure_event_problem
@@ -36,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import Intent, Position, Quote
     from domain.planner import derisk_price, plan_derisk
     from domain.policy import decide, decision_input
-    from domain.rules import RiskRules
+    from domain.rules import RigConfig, RiskRules
     from domain.venue import VenueParams
     from protocol import contract as c
     from protocol.carry import pack, unpack
@@ -90,9 +91,13 @@ class RiskWorkflow:
         self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
         self._must_continue = False
         self._updates = 0
-        if self._problem:
-            return
-        self._config = inp.config
+        self._ready = False  # until the rules are known: requests are refused ("starting")
+        if not self._problem and inp.config is not None:
+            self._setup(inp.config)
+
+    def _setup(self, config: RigConfig) -> None:
+        inp = self._inp
+        self._config = config
         if inp.carried:
             carried = unpack(inp.carried)
             self._s, book = carried.state, carried.book
@@ -106,6 +111,7 @@ class RiskWorkflow:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
         elif inp.synthetic and self._s.clock_anchor_workflow is None:
             self._s.clock_anchor_workflow = workflow.now().isoformat()  # a new run re-anchors on its own time
+        self._ready = True
 
     @property
     def _rules(self) -> RiskRules:
@@ -116,6 +122,8 @@ class RiskWorkflow:
     async def run(self, raw: Any) -> RiskResult:
         if self._problem:
             raise ApplicationError(f"invalid account input: {self._problem}", type="InvalidAccountInput", non_retryable=True)
+        if not self._ready:  # opened without rules (e.g. from the `temporal` CLI): the worker's, recorded here
+            self._setup(await workflow.execute_local_activity(load_default_config, start_to_close_timeout=QUOTE_TIMEOUT))
         inp = self._inp
         workflow.upsert_search_attributes([
             c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value),
@@ -361,8 +369,7 @@ class RiskWorkflow:
         self._validate_request(request.intent_id)
 
     def _validate_request(self, intent_id: str) -> None:
-        if self._problem:
-            raise ValueError(f"this account's input is invalid: {self._problem}")
+        self._validate_ready()
         if self._must_continue:
             raise ValueError("the account is continuing as new: retry")
         if not intent_id or len(intent_id) > 200:
@@ -449,7 +456,7 @@ class RiskWorkflow:
     # ── reports from orders ──────────────────────────────────────────────────────────────────
     @workflow.signal(name=c.SIGNAL_ORDER_REPORT)
     def order_report(self, report: OrderReport) -> None:
-        if self._problem or len(report.fills) > REPORT_FILLS_KEPT:
+        if not self._ready or len(report.fills) > REPORT_FILLS_KEPT:
             return
         try:
             if self._ledger.apply_report(report, cycle=self._s.cycle, exchange_time=self._stamp(self._now())) or report.state.is_terminal:
@@ -487,9 +494,14 @@ class RiskWorkflow:
             except ValueError:
                 raise ValueError(f"exchange_date {event.exchange_date!r} is not a date (YYYY-MM-DD)") from None
 
-    def _validate_synthetic(self, name: str) -> None:
+    def _validate_ready(self) -> None:
         if self._problem:
             raise ValueError(f"this account's input is invalid: {self._problem}")
+        if not self._ready:
+            raise ValueError("the account is starting: retry")
+
+    def _validate_synthetic(self, name: str) -> None:
+        self._validate_ready()
         if not self._inp.synthetic:
             raise ValueError(f"{name} replaces the book or moves the clock: only accounts opened for testing (--synthetic) accept it")
 
@@ -503,8 +515,7 @@ class RiskWorkflow:
 
     @set_rules.validator
     def _validate_rules(self, rules: RiskRules) -> None:
-        if self._problem:
-            raise ValueError(f"this account's input is invalid: {self._problem}")
+        self._validate_ready()
 
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
