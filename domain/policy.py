@@ -42,7 +42,7 @@ class Decision(BaseModel):
     mode: RiskMode
     reason: DecisionReason
     sentence: str
-    row: int
+    row: str
     inputs: DecisionInput
     tolerance_pct: float
 
@@ -64,22 +64,24 @@ class Condition(str, Enum):
 
 @dataclass(frozen=True)
 class PolicyRow:
-    number: int
+    # DESIGN.md numbers the exposure rows 1-6; the loss rows (issue 16) are L1-L3, so "row 5"
+    # means the same thing in the design, the decision log and a desk's conversation.
+    label: str
     condition: Condition
     mode: RiskMode
     reason: DecisionReason
 
 
 POLICY_TABLE: tuple[PolicyRow, ...] = (
-    PolicyRow(1, Condition.GROSS_REACHES_HARD_CAP, RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
-    PolicyRow(2, Condition.CLOSE_AND_GROSS_OVER_TOLERANCE, RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
-    PolicyRow(3, Condition.DAILY_LOSS_REACHES_HARD, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
-    PolicyRow(4, Condition.DERISK_AND_GROSS_REACHES_TOLERANCE, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
-    PolicyRow(5, Condition.DERISK_AND_BUCKET_OVER_MAX, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
-    PolicyRow(6, Condition.DERISK_AND_DAILY_LOSS_REACHES_SOFT, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
-    PolicyRow(7, Condition.POTENTIAL_OVER_LIMIT, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
-    PolicyRow(8, Condition.DAILY_LOSS_REACHES_THROTTLE, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
-    PolicyRow(9, Condition.ALWAYS, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+    PolicyRow("1", Condition.GROSS_REACHES_HARD_CAP, RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
+    PolicyRow("2", Condition.CLOSE_AND_GROSS_OVER_TOLERANCE, RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
+    PolicyRow("L1", Condition.DAILY_LOSS_REACHES_HARD, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+    PolicyRow("3", Condition.DERISK_AND_GROSS_REACHES_TOLERANCE, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
+    PolicyRow("4", Condition.DERISK_AND_BUCKET_OVER_MAX, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
+    PolicyRow("L2", Condition.DERISK_AND_DAILY_LOSS_REACHES_SOFT, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+    PolicyRow("5", Condition.POTENTIAL_OVER_LIMIT, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
+    PolicyRow("L3", Condition.DAILY_LOSS_REACHES_THROTTLE, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+    PolicyRow("6", Condition.ALWAYS, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
 )
 
 
@@ -167,7 +169,7 @@ def decide(inputs: DecisionInput, rules: RiskRules) -> Decision:
     )
     row = next(r for r in POLICY_TABLE if CONDITIONS[r.condition](facts))
     sentence = (
-        f"{row.mode.value} ({row.reason.value}, row {row.number}: {row.condition.value}): "
+        f"{row.mode.value} ({row.reason.value}, row {row.label}: {row.condition.value}): "
         f"{inputs.regime.value} regime, {inputs.minutes_to_close:.0f} min to close; "
         f"gross {inputs.gross_exposure_pct:.2f}% vs tolerance {facts.tolerance:g}% and hard cap {facts.hard_cap:g}%; "
         f"potential {inputs.potential_exposure_pct:.2f}%; "
@@ -175,7 +177,7 @@ def decide(inputs: DecisionInput, rules: RiskRules) -> Decision:
         f"MM_PURE {inputs.mm_current_pct:.2f}%/{inputs.mm_potential_pct:.2f}% (max {facts.mm_max:g}%)"
         f"{_loss_clause(inputs.daily_loss_pct, rules.loss_limits)}"
     )
-    return Decision(mode=row.mode, reason=row.reason, sentence=sentence, row=row.number, inputs=inputs, tolerance_pct=facts.tolerance)
+    return Decision(mode=row.mode, reason=row.reason, sentence=sentence, row=row.label, inputs=inputs, tolerance_pct=facts.tolerance)
 
 
 def _loss_clause(loss: float, limits: LossLimitRule | None) -> str:

@@ -31,16 +31,17 @@ def inputs(regime, gross, potential=None, lt=None, mm=0.0, lt_pot=None, mm_pot=N
 
 
 def test_policy_table_is_the_design_table():
-    assert [(r.number, r.mode, r.reason) for r in POLICY_TABLE] == [
-        (1, RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
-        (2, RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
-        (3, RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
-        (4, RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
-        (5, RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
-        (6, RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
-        (7, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
-        (8, RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
-        (9, RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
+    # DESIGN.md's rows keep their numbers 1-6; the loss rows are L1-L3, in first-match order.
+    assert [(r.label, r.mode, r.reason) for r in POLICY_TABLE] == [
+        ("1", RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
+        ("2", RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
+        ("L1", RiskMode.HARD_DERISK, DecisionReason.DAILY_LOSS_HARD),
+        ("3", RiskMode.SOFT_DERISK, DecisionReason.OVER_REGIME_TOLERANCE),
+        ("4", RiskMode.SOFT_DERISK, DecisionReason.BUCKET_OVER_MAX),
+        ("L2", RiskMode.SOFT_DERISK, DecisionReason.DAILY_LOSS_SOFT),
+        ("5", RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
+        ("L3", RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.DAILY_LOSS_THROTTLE),
+        ("6", RiskMode.NORMAL, DecisionReason.WITHIN_LIMITS),
     ]
 
 
@@ -174,7 +175,7 @@ def test_loss_and_exposure_rows_together(decision_input, rules, reason):
 
 def test_sentence_names_the_loss_and_its_limits():
     sentence = decide(with_loss(Regime.MID, 1.234), RULES_SOFT).sentence
-    assert "row 8" in sentence and "daily loss 1.23% of equity (throttle 1%, soft 1.5%, hard 2%)" in sentence
+    assert "row L3" in sentence and "daily loss 1.23% of equity (throttle 1%, soft 1.5%, hard 2%)" in sentence
     assert "daily loss" not in decide(with_loss(Regime.MID, 1.234), RULES_NO_LOSS).sentence
 
 
