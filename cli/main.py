@@ -7,7 +7,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from cli import market, orders, scenarios
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError
+
+from cli import accounts, market, orders, scenarios
+from cli.errors import UserError, first_line
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
 from worker.connection import Unreachable, connect, exit_now
 
@@ -32,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check-config", help="validate risk_rules.yaml and universe.yaml").set_defaults(func=cmd_check_config)
     orders.add_commands(sub)
+    accounts.add_commands(sub)
     scenarios.add_commands(sub)
     market.add_commands(sub)
     return parser
@@ -45,14 +50,20 @@ async def _with_client(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(accounts.with_show(sys.argv[1:] if argv is None else argv))
     try:
         if hasattr(args, "func"):
             return args.func(args)
         exit_now(asyncio.run(_with_client(args)))
     except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        exit_now(EXIT_BAD_INPUT)
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        exit_now(err.code)
+    except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:  # the server's answer, in one line
+        print(f"error: {first_line(err)}", file=sys.stderr)
+        exit_now(1)
     except Unreachable as err:
         print(f"error: {err}", file=sys.stderr)
         exit_now(EXIT_BAD_INPUT)

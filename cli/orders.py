@@ -1,15 +1,19 @@
-"""Order and account commands: submit, cancel, replace, show, list, account."""
+"""Order commands: submit, cancel, replace, show, list (accounts: cli/accounts.py)."""
 
 from __future__ import annotations
 
 import argparse
 import uuid
+from datetime import timedelta
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from activities.client_ops import cancel_via_client, replace_via_client, start_order
+from cli.errors import UserError, enum_value, is_not_found, pattern_value
 from cli.tables import table
-from domain.enums import CancelReason
+from domain.enums import CancelReason, OrderState, Side
+from domain.rules import SYMBOL_PATTERN
 from worker.connection import task_queue
 from protocol.contract import (
     ORDER_WORKFLOW,
@@ -19,9 +23,11 @@ from protocol.contract import (
     SA_ORDER_STATE,
     SA_SIDE,
     SA_SYMBOL,
-    risk_workflow_id,
 )
-from protocol.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskView
+from protocol.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskInput
+
+ACCOUNT_PATTERN = RiskInput.model_json_schema()["properties"]["account"]["pattern"]
+QUERY_TIMEOUT = timedelta(seconds=15)
 
 
 def order_row(s: OrderSnapshot) -> list[object]:
@@ -50,18 +56,27 @@ async def submit(client: Client, args: argparse.Namespace) -> int:
 
 async def cancel(client: Client, args: argparse.Namespace) -> int:
     result = await cancel_via_client(client, args.intent_id, CancelRequest(reason=CancelReason(args.reason), note=args.note))
+    if not result.accepted and result.report is None:  # no such order (or unreadable): the one line says which
+        raise UserError(result.message)
     print(f"{'accepted' if result.accepted else 'refused'}: {result.message} (state {result.state.value}, filled {result.filled_quantity})")
     return 0 if result.accepted else 1
 
 
 async def replace(client: Client, args: argparse.Namespace) -> int:
     result = await replace_via_client(client, args.intent_id, ReplaceRequest(quantity=args.qty, limit_price=args.price))
+    if not result.accepted and result.report is None:
+        raise UserError(result.message)
     print(f"{'accepted' if result.accepted else 'refused'}: {result.message} (old order {result.state.value}, filled {result.filled_quantity})")
     return 0 if result.accepted else 1
 
 
 async def show(client: Client, args: argparse.Namespace) -> int:
-    snap = await client.get_workflow_handle(args.intent_id).query(QUERY_STATE, result_type=OrderSnapshot)
+    try:
+        snap = await client.get_workflow_handle(args.intent_id).query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if is_not_found(err):
+            raise UserError(f"no order {args.intent_id}") from None
+        raise
     if args.json:
         print(snap.model_dump_json(indent=2))
         return 0
@@ -77,8 +92,16 @@ async def show(client: Client, args: argparse.Namespace) -> int:
 
 
 def visibility_query(args: argparse.Namespace) -> str:
+    """Every value is an enum member or spelled like a symbol/account: nothing a user types can
+    leave its quotes (`--state 'WORKING" OR 1=1'` is refused with the allowed values)."""
+    values = (
+        ("OrderState", enum_value(args.state, OrderState, "--state")),
+        ("Symbol", pattern_value(args.symbol, SYMBOL_PATTERN, "--symbol", "a symbol (upper-case letters, digits, '.')")),
+        ("Account", pattern_value(args.account, ACCOUNT_PATTERN, "--account", "an account name (letters, digits and _ . : -)")),
+        ("Side", enum_value(args.side, Side, "--side")),
+    )
     clauses = [f'WorkflowType="{ORDER_WORKFLOW}"']
-    for attr, value in (("OrderState", args.state), ("Symbol", args.symbol), ("Account", args.account), ("Side", args.side)):
+    for attr, value in values:
         if value:
             clauses.append(f'{attr}="{value}"')
     return " AND ".join(clauses)
@@ -92,25 +115,6 @@ async def list_orders(client: Client, args: argparse.Namespace) -> int:
         rows.append([wf.id, *(sa.get(k) or "" for k in _LIST_KEYS), wf.status.name if wf.status else ""])
     print(f"query: {query}")
     print(table(["intent_id", "OrderState", "Side", "Symbol", "Bucket", "Account", "workflow"], rows) if rows else "(no orders)")
-    return 0
-
-
-async def account(client: Client, args: argparse.Namespace) -> int:
-    view = await client.get_workflow_handle(risk_workflow_id(args.account)).query(QUERY_STATE, result_type=RiskView)
-    if args.json:
-        print(view.model_dump_json(indent=2))
-        return 0
-    e = view.exposure
-    print(f"account {view.account}: {view.mode.value} at {view.exchange_time} ({view.regime}), cycle {view.cycle}")
-    if view.last_decision:
-        print(f"  {view.last_decision.sentence}")
-    if e:
-        print(f"  gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short {e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, "
-              f"open-order potential {e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders")
-        print(table(["bucket", "current %", "potential %", "target %", "max %"],
-                    [[b.value, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}", f"{x.target_pct:g}", f"{x.max_pct:g}"] for b, x in e.buckets.items()]))
-        if args.groups:
-            print(table(["group", "current %", "potential %"], [[g, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}"] for g, x in e.group_exposure.items()]))
     return 0
 
 
@@ -147,8 +151,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--side")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(run=list_orders)
-    p = sub.add_parser("account", help="an account's mode and exposure breakdown")
-    p.add_argument("account")
-    p.add_argument("--groups", action="store_true", help="include the 22 groups")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(run=account)

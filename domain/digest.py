@@ -22,6 +22,7 @@ class DigestParts(BaseModel):
     intents: list[dict[str, Any]]
     fills: list[dict[str, Any]]
     positions: list[dict[str, Any]]
+    pnl: dict[str, float] = {}  # the account's realized, unrealized and daily P&L at the end
 
 
 def _round(value: Any) -> Any:
@@ -49,6 +50,10 @@ def digest(parts: DigestParts) -> str:
 
 def first_difference(expected: DigestParts, observed: DigestParts) -> str | None:
     """The first decision, intent, fill or position that differs, said plainly."""
+    if _round(expected.pnl) != _round(observed.pnl):
+        first = f"pnl: expected {json.dumps(_round(expected.pnl), sort_keys=True)}, observed {json.dumps(_round(observed.pnl), sort_keys=True)}"
+    else:
+        first = None
     for name in ("decisions", "intents", "fills", "positions"):
         want, got = _round(getattr(expected, name)), _round(getattr(observed, name))
         for i, (a, b) in enumerate(zip(want, got)):
@@ -57,4 +62,4 @@ def first_difference(expected: DigestParts, observed: DigestParts) -> str | None
         if len(want) != len(got):
             extra = want[len(got)] if len(want) > len(got) else got[len(want)]
             return f"{name}: expected {len(want)}, observed {len(got)} (first unmatched: {json.dumps(extra, sort_keys=True)})"
-    return None
+    return first

@@ -153,6 +153,7 @@ class CancelReason(str, Enum):
     REPLACED = "REPLACED"
     EXPIRED_DAY = "EXPIRED_DAY"
     ESCALATION = "ESCALATION"
+    KILL_SWITCH = "KILL_SWITCH"  # the account was HALTED: its open desk orders are canceled
 
 
 class TradingState(str, Enum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import Bucket, CancelReason, Side
 from domain.limits import MAX_EQUITY, MAX_PCT, MAX_QUANTITY, positive_amount, whole_number
@@ -53,7 +53,11 @@ class SessionEvent(BaseModel):
 
 
 class OrderEventSpec(BaseModel):
-    """A desk order a scenario submits; `id` is the intent id's suffix within the account."""
+    """A desk order a scenario submits; `id` is the intent id's suffix within the account.
+    Any other field is sent as it is, like a desk's JSON: pre-trade judges it (a rig field such
+    as `kind`, or an unknown one, is REJECTED MALFORMED_INTENT naming it)."""
+
+    model_config = ConfigDict(extra="allow")
 
     id: str
     symbol: Any
@@ -112,6 +116,9 @@ def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | Non
         gross = sum(shortcut_split(event))
         if event.potential_pct is not None and event.potential_pct < gross - 1e-9:
             return f"potential_pct ({event.potential_pct}) cannot be below gross ({gross})"
+    keys = [(p.symbol, p.bucket) for p in event.positions or []]
+    if len(keys) != len(set(keys)):
+        return "each (symbol, bucket) may appear once in positions"
     for position in event.positions or []:
         if position.symbol not in known:
             return f"unknown symbol {position.symbol[:40]!r}"

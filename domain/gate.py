@@ -1,15 +1,29 @@
 """The account's pre-trade gate: what one request is judged against, in one place. Pure.
 
-The risk workflow calls these from its update handlers, one at a time (handlers without awaits
-never interleave), so no two orders can jointly breach a limit.
+A desk order passes, in order: the trading state (HALTED refuses every desk order, REDUCING all
+but reduce-only ones), its own shape, the pre-trade controls (restricted list, max quantity,
+price collar, max position, duplicates, order rate — domain/controls.py), and the account with
+the order added (domain/pretrade.py). The risk workflow calls these from update handlers, one at
+a time (handlers without awaits never interleave), so no two orders can jointly breach a limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from domain.enums import Regime, RejectReason, RiskMode
+from domain.controls import (
+    ControlsState,
+    OrderTicket,
+    check_controls,
+    check_max_order_quantity,
+    check_max_position,
+    check_price_collar,
+    check_restricted,
+    record_order,
+)
+from domain.enums import Regime, RejectReason, RiskMode, Side, TradingState
 from domain.exposure import Exposure, compute_exposure
 from domain.ledger import Ledger
 from domain.models import Intent, Quote
@@ -17,11 +31,17 @@ from domain.pretrade import Verdict, judge, parse_intent, refuse
 from domain.rules import RigConfig
 
 
+@dataclass
 class GateContext:
-    def __init__(self, *, account: str, ledger: Ledger, mode: RiskMode, regime: Regime,
-                 quote_of: Callable[[str], Quote], config: RigConfig) -> None:
-        self.account, self.ledger, self.mode, self.regime = account, ledger, mode, regime
-        self.quote_of, self.config = quote_of, config
+    account: str
+    ledger: Ledger
+    mode: RiskMode
+    regime: Regime
+    quote_of: Callable[[str], Quote]
+    config: RigConfig
+    trading_state: TradingState = TradingState.ACTIVE
+    controls: ControlsState = ControlsState()  # updated when a desk order is approved
+    now_seconds: float = 0.0  # workflow time, for the rolling windows of the controls
 
     def exposure(self) -> Exposure:
         positions, orders = self.ledger.positions(), self.ledger.footprints()
@@ -29,16 +49,46 @@ class GateContext:
         marks = {s: self.quote_of(s).truth_tick for s in symbols}
         return compute_exposure(self.ledger.s.equity, positions, orders, marks, self.config)
 
+    def symbol_position(self, symbol: str) -> int:
+        return sum(p.quantity for p in self.ledger.positions() if p.symbol == symbol)
+
+    def open_on_side(self, symbol: str, side: Side, excluding: str | None = None) -> int:
+        return sum(o.remaining for o in self.ledger.footprints() if o.symbol == symbol and o.side is side and o.intent_id != excluding)
+
+
+def _trading_state_refusal(intent: Intent | None, state: TradingState) -> Verdict | None:
+    if state is TradingState.HALTED:
+        return refuse(RejectReason.HALTED, "the account is HALTED (kill switch): no desk orders until it is resumed", intent)
+    if state is TradingState.REDUCING and (intent is None or not intent.reduce_only):
+        return refuse(RejectReason.REDUCING_ONLY, "the account is REDUCING: only reduce-only desk orders are accepted", intent)
+    return None
+
 
 def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
     """A desk's new order: its shape, then the account with the order added."""
     parsed = parse_intent(raw, ctx.config)
     if isinstance(parsed, Verdict):
         return parsed
+    if refusal := _trading_state_refusal(parsed, ctx.trading_state):
+        return refusal
     if parsed.account != ctx.account:
         return refuse(RejectReason.BAD_ACCOUNT, f"account {parsed.account[:80]!r} is not {ctx.account!r}", parsed)
     intent = parsed.model_copy(update={"issued_in_mode": ctx.mode})
-    return _judge(intent, ctx, replacing_id=None)
+    ticket = OrderTicket(symbol=intent.symbol, side=intent.side, quantity=intent.quantity, limit_price=intent.limit_price, at=ctx.now_seconds)
+    rule = ctx.config.rules.controls
+    quote = ctx.quote_of(intent.symbol)
+    control, pruned = check_controls(
+        ticket, intended_duplicate=intent.intended_duplicate, truth_tick=quote.truth_tick, position=ctx.symbol_position(intent.symbol),
+        open_same_side=ctx.open_on_side(intent.symbol, intent.side), mark=quote.truth_tick, equity=ctx.ledger.s.equity,
+        state=ctx.controls, rule=rule,
+    )
+    ctx.controls = pruned
+    if control is not None:
+        return refuse(control[0], control[1], intent)
+    verdict = _judge(intent, ctx, replacing_id=None)
+    if verdict.approved:
+        ctx.controls = record_order(pruned, ticket, rule)
+    return verdict
 
 
 def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext, expected_id: str) -> Verdict:
@@ -57,8 +107,27 @@ def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext,
         return refuse(RejectReason.MALFORMED_INTENT, f"a replacement keeps account, symbol, side and bucket, replaces {original_id} and is {expected_id}")
     if parsed.kind.is_derisk and not entry.own:
         return refuse(RejectReason.MALFORMED_INTENT, "only the risk cycle's own orders are replaced as de-risk intents")
+    if not entry.own and (refusal := _trading_state_refusal(parsed, ctx.trading_state)):
+        return refusal
+    if not entry.own and (control := _stateless_controls(parsed, ctx, original_id)):
+        return refuse(control[0], control[1], parsed)
     # The replacement is a new order: issued in the mode in force now (an escalation's, HARD).
     return _judge(parsed.model_copy(update={"issued_in_mode": ctx.mode}), ctx, replacing_id=original_id)
+
+
+def _stateless_controls(intent: Intent, ctx: GateContext, replacing_id: str) -> tuple[RejectReason, str] | None:
+    """A replacement passes the same controls as a new order, but for the look-back ones
+    (duplicates and rate), which count new orders."""
+    rule = ctx.config.rules.controls
+    quote = ctx.quote_of(intent.symbol)
+    return (
+        check_restricted(intent.symbol, rule.restricted)
+        or check_max_order_quantity(intent.symbol, intent.quantity, rule.max_order_quantity)
+        or check_price_collar(intent.limit_price, quote.truth_tick, rule.price_collar)
+        or check_max_position(intent.symbol, intent.side, intent.quantity, position=ctx.symbol_position(intent.symbol),
+                              open_same_side=ctx.open_on_side(intent.symbol, intent.side, excluding=replacing_id),
+                              mark=quote.truth_tick, equity=ctx.ledger.s.equity, rule=rule.max_position)
+    )
 
 
 def _judge(intent: Intent, ctx: GateContext, replacing_id: str | None) -> Verdict:

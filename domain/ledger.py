@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import Bucket, CancelReason, IntentKind, OrderState, RejectReason, Side
 from domain.models import Fill, Intent, OpenOrder, Position
+from domain.pnl import BodPosition, PnlBook
 
 FILL_IDS_KEPT = 20_000
 OUTCOMES_KEPT = 2_000
@@ -116,6 +117,7 @@ class BookState(Model):
 
     equity: float
     positions: dict[str, Position] = {}
+    pnl: PnlBook = Field(default_factory=PnlBook)  # cost basis (average cost) since the beginning of the day
     open_orders: dict[str, LedgerOrder] = {}
     outcomes: dict[str, OrderOutcome] = {}
     applied_fill_ids: list[str] = []
@@ -147,6 +149,12 @@ class Ledger:
         self.s.applied_fill_ids = list(self._applied)[-FILL_IDS_KEPT:]
         return self.s
 
+    def replace_book(self, rows: list[BodPosition]) -> None:
+        """A book set from outside (beginning of day, a test account's injected exposure):
+        positions with their cost basis, as if held since the beginning of the day."""
+        self.s.positions = {position_key(r.symbol, r.bucket): Position(symbol=r.symbol, bucket=r.bucket, quantity=r.quantity) for r in rows}
+        self.s.pnl = PnlBook.from_bod(rows)
+
     # ── orders ───────────────────────────────────────────────────────────────────────────────
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
         entry = LedgerOrder(
@@ -174,7 +182,10 @@ class Ledger:
         ))
 
     def apply_report(self, report: OrderReport, *, cycle: int, exchange_time: str) -> int:
-        """Apply what an order says of itself; returns how many new fills were applied."""
+        """Apply what an order says of itself; returns how many new fills were applied. A report
+        about an order this account never knew, or fills that are not that order's, change nothing."""
+        if not self.knows(report.intent_id) or not self._fills_fit(report):
+            return 0
         applied = sum(self.apply_fill(f, cycle=cycle, exchange_time=exchange_time) for f in report.fills)
         entry = self.s.open_orders.get(report.intent_id)
         if entry is None:
@@ -210,6 +221,20 @@ class Ledger:
             self.s.open_orders.pop(entry.replacement, None)
         return True
 
+    def _fills_fit(self, report: OrderReport) -> bool:
+        """Each fill is the reporting order's own, on its symbol, bucket and side, and together
+        they do not exceed what the order was for."""
+        entry = self.s.open_orders.get(report.intent_id)
+        intent = entry.intent if entry is not None else None
+        limit = intent.quantity if intent else self.s.outcomes[report.intent_id].quantity if report.intent_id in self.s.outcomes else 0
+        if sum(f.quantity for f in report.fills) > limit:
+            return False
+        return all(
+            f.intent_id == report.intent_id and f.quantity > 0
+            and (intent is None or (f.symbol, f.bucket, f.side) == (intent.symbol, intent.bucket, intent.side))
+            for f in report.fills
+        )
+
     def _set_filled(self, entry: LedgerOrder, filled: int) -> None:
         entry.filled = max(entry.filled, filled)
         quantity = entry.intent.quantity if entry.intent else entry.footprint.remaining
@@ -226,6 +251,7 @@ class Ledger:
     def apply_fill(self, fill: Fill, *, cycle: int, exchange_time: str) -> bool:
         if fill.fill_id in self._applied:
             return False
+        self.s.pnl = self.s.pnl.apply_fill(fill)  # first: it refuses an absurd fill before anything changes
         self._applied[fill.fill_id] = None
         if len(self._applied) > FILL_IDS_KEPT * 2:  # trim in bulk: amortized O(1)
             self._applied = dict.fromkeys(list(self._applied)[-FILL_IDS_KEPT:])

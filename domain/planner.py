@@ -1,6 +1,9 @@
 """The de-risk playbook (DESIGN.md §3): reduce-only intents, deterministic in content and order.
 
-- Size: bring gross to the regime tolerance minus the buffer, or a breached bucket to its max.
+- Size: bring gross to the regime tolerance minus the buffer, or a breached bucket to its max;
+  on a daily-loss row, gross to `loss_target_gross_pct`. Each intent is clipped to a share of
+  the instrument's average daily volume per cycle (`liquidity`), when configured.
+- Symbols the cycle may not act on (stale market data) are skipped.
 - Order: positions by descending |notional|, ties by symbol then bucket.
 - SOFT: LIMIT at truth tick ∓ offset. HARD: at bid (sells) / ask (buys), in chunks of
   `hard_chunk_fraction` of the position as it stood when HARD began (lot-rounded up, ≥ 1 lot),
@@ -18,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from domain.enums import Bucket, DecisionReason, IntentKind, OrderType, PriceRule, RiskMode, Side
 from domain.exposure import Exposure
+from domain.liquidity import clip_to_adv
 from domain.models import Intent, OpenOrder, Position, PositionKey, Quote
 from domain.policy import Decision
 from domain.rules import RigConfig
@@ -27,6 +31,7 @@ GROSS_REASONS = (
     DecisionReason.CLOSE_OVER_TOLERANCE,
     DecisionReason.OVER_REGIME_TOLERANCE,
 )
+LOSS_REASONS = (DecisionReason.DAILY_LOSS_HARD, DecisionReason.DAILY_LOSS_SOFT)
 
 
 def derisk_intent_id(account: str, cycle: int, mode: RiskMode, symbol: str, bucket: Bucket) -> str:
@@ -68,7 +73,9 @@ def plan_derisk(
     quotes: Mapping[str, Quote],
     config: RigConfig,
     hard_base: Mapping[PositionKey, int] | None = None,
+    blocked: Mapping[str, str] | None = None,
 ) -> list[Intent]:
+    """`blocked`: symbols the cycle may not act on now (stale market data), with the reason."""
     mode = decision.mode
     if mode not in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK):
         return []
@@ -81,6 +88,8 @@ def plan_derisk(
     if decision.reason in GROSS_REASONS:
         target = (decision.tolerance_pct - rules.derisk.buffer_pct) / 100.0 * equity
         gross_excess = exposure.gross - target
+    elif decision.reason in LOSS_REASONS:
+        gross_excess = exposure.gross - rules.derisk.loss_target_gross_pct / 100.0 * equity
     bucket_excess = {b: exposure.buckets[b].current - exposure.buckets[b].max for b in Bucket}
 
     orders_by_key: dict[PositionKey, list[OpenOrder]] = {}
@@ -111,7 +120,7 @@ def plan_derisk(
     intents: list[Intent] = []
     for (symbol, bucket), qty in ranked:
         needed = max(gross_excess, bucket_excess[bucket])
-        if needed <= 1e-9:
+        if needed <= 1e-9 or symbol in (blocked or {}):
             continue
         lot = instruments[symbol].lot_size
         mark = marks[symbol]
@@ -120,6 +129,8 @@ def plan_derisk(
         if mode is RiskMode.HARD_DERISK:
             base = (hard_base or {}).get((symbol, bucket)) or abs(qty)
             take = min(take, ceil_lots(rules.derisk.hard_chunk_fraction * base, lot))
+        take = clip_to_adv(take, instruments[symbol].adv, rules.liquidity.adv_share_per_cycle, lot, mode=mode,
+                           minutes_to_close=decision.inputs.minutes_to_close, residual_minutes=rules.liquidity.residual_minutes)
         if take <= 0:
             continue
         side = Side.SELL if qty > 0 else Side.BUY

@@ -78,6 +78,8 @@ class DeriskRule(Strict):
     buffer_pct: Pct
     hard_chunk_fraction: Annotated[float, Field(gt=0, le=1)]
     truth_tick_offset: Annotated[float, Field(ge=0)]
+    # On a daily-loss row (L1, L2) de-risk brings gross down to this % of equity.
+    loss_target_gross_pct: Pct = 50.0
 
 
 class FillRule(Strict):

@@ -15,18 +15,29 @@ from domain.rules import RiskRules
 from protocol.messages import DecisionRecord
 
 
-def expand(records: list[DecisionRecord], rules: RiskRules) -> list[DecisionRecord]:
+def expand(records: list[DecisionRecord], rules: RiskRules, last: int | None = None) -> list[DecisionRecord]:
+    """Every row, or only the `last` ones (a live account may have slept through a night)."""
     rows: list[DecisionRecord] = []
-    for record in records:
-        rows.append(record.model_copy(update={"repeats": 0}) if record.repeats else record)
+    remaining = last
+    for record in reversed(records) if last is not None else records:
+        first_row = 0 if remaining is None else max(0, record.repeats + 1 - remaining)  # row 0 is the record itself
+        start = max(1, first_row)
+        part = [record.model_copy(update={"repeats": 0}) if record.repeats else record] if first_row == 0 else []
         base = datetime.strptime(record.exchange_time, "%H:%M:%S")
-        for i in range(1, record.repeats + 1):
+        for i in range(start, record.repeats + 1):
             at = base + timedelta(seconds=i * rules.risk_cycle.cycle_seconds)
             inputs = record.inputs.model_copy(update={"minutes_to_close": read_clock(at.time(), rules).minutes_to_close})
-            rows.append(record.model_copy(update={
+            part.append(record.model_copy(update={
                 "cycle": record.cycle + i, "exchange_time": at.strftime("%H:%M:%S"), "sentence": decide(inputs, rules).sentence,
                 "inputs": inputs, "intents": [], "skipped": [], "repeats": 0,
             }))
+        if remaining is None:
+            rows.extend(part)
+            continue
+        rows[:0] = part[-remaining:] if remaining else []
+        remaining -= min(remaining, len(part))
+        if remaining == 0:
+            break
     return rows
 
 

@@ -12,6 +12,8 @@ from domain.events import TimedEvent
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
 from domain.models import Fill, Intent, Position, Quote
+from domain.controls import ControlsState
+from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
 from domain.venue import VenueParams
@@ -63,7 +65,7 @@ class CancelRefusal(str, Enum):
 
 
 # The rig's own cancel reasons: a user's cancel may not claim them.
-RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION)
+RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION, CancelReason.KILL_SWITCH)
 
 
 class CancelRequest(BaseModel):
@@ -116,6 +118,7 @@ class Answer(BaseModel):
     reject_reason: RejectReason | None = None
     new_intent_id: str | None = None
     message: str
+    state: OrderState | None = None  # the order's state after the answer (a refused replace: still WORKING)
 
 
 class OrderSnapshot(BaseModel):
@@ -154,6 +157,17 @@ class DecisionRecord(BaseModel):
     # due events, unchanged marks, same regime): stored once, expanded for the user.
     repeats: int = 0
     skipped: list[str] = []  # "SYMBOL: STALE_DATA …" — de-risk the cycle could not take
+    pnl: PnlTotals | None = None  # the account's realized, unrealized and daily P&L at this cycle
+
+
+class MarkView(BaseModel):
+    """What a symbol is marked at for exposure, where that mark came from, and how old it is."""
+
+    symbol: str
+    mark: float
+    source: str  # TRUTH_TICK, MID, REFERENCE (domain.marketdata.MarkSource) or MARK (the simulated feed)
+    print_age_seconds: float | None = None
+    l1_age_seconds: float | None = None
 
 
 class IntentRecord(BaseModel):
@@ -162,11 +176,17 @@ class IntentRecord(BaseModel):
     intent: Intent
 
 
-class TradingStateChange(BaseModel):
+class TradingStateRequest(BaseModel):
+    """The kill switch and its siblings: who asks, and why (both recorded)."""
+
     state: TradingState
-    by: str
-    reason: str
-    freeze: bool = False
+    by: str = Field(min_length=1, max_length=80)
+    reason: str = Field(min_length=1, max_length=500)
+    freeze: bool = False  # HALTED only: de-risk stops too
+
+
+class TradingStateChange(TradingStateRequest):
+    previous: TradingState
     cycle: int
     exchange_time: str
 
@@ -184,6 +204,10 @@ class RiskState(BaseModel):
     hard_base: dict[str, int] = {}
     pending_events: list[TimedEvent] = []
     answers: list[Answer] = []
+    trading_state: TradingState = TradingState.ACTIVE
+    frozen: bool = False
+    trading_changes: list[TradingStateChange] = []
+    controls: ControlsState = ControlsState()
 
 
 class RiskInput(BaseModel):
@@ -199,7 +223,7 @@ class RiskInput(BaseModel):
     exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     stop_at: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     timeline: list[TimedEvent] = []
-    initial_positions: list[Position] = []
+    bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
     carried: str | None = None  # compressed (RiskState, BookState) from the previous run
 
 
@@ -210,6 +234,8 @@ class RiskResult(BaseModel):
     outcomes: dict[str, OrderOutcome]
     fills: list[FillRecord] = []
     answers: list[Answer] = []
+    trading_changes: list[TradingStateChange] = []
+    pnl: PnlTotals | None = None
     hard_cap_pct: float
     final_exposure: Exposure | None
     positions: list[Position]
@@ -225,6 +251,10 @@ class RiskView(BaseModel):
     regime: str
     mode: RiskMode
     trading_state: TradingState = TradingState.ACTIVE
+    frozen: bool = False
+    trading_changes: list[TradingStateChange] = []
+    pnl: PnlSummary | None = None
+    marks: list[MarkView] = []
     last_decision: DecisionRecord | None
     exposure: Exposure | None
     positions: list[Position]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from domain.digest import DigestParts, digest, relative
 from domain.ledger import FillRecord
 from domain.models import Position
+from domain.pnl import PnlTotals
 from protocol.messages import DecisionRecord, IntentRecord
 
 
 def digest_parts(account: str, decisions: list[DecisionRecord], intents: list[IntentRecord], fills: list[FillRecord],
-                 positions: list[Position]) -> DigestParts:
+                 positions: list[Position], pnl: PnlTotals | None = None) -> DigestParts:
     return DigestParts(
         decisions=[
             {"cycle": d.cycle, "exchange_time": d.exchange_time, "regime": d.regime, "mode": d.mode.value, "reason": d.reason,
@@ -28,9 +29,10 @@ def digest_parts(account: str, decisions: list[DecisionRecord], intents: list[In
             {"symbol": p.symbol, "bucket": p.bucket.value, "quantity": p.quantity}
             for p in sorted(positions, key=lambda p: (p.symbol, p.bucket.value)) if p.quantity
         ],
+        pnl=pnl.model_dump() if pnl is not None else {},
     )
 
 
 def run_digest(account: str, decisions: list[DecisionRecord], intents: list[IntentRecord], fills: list[FillRecord],
-               positions: list[Position]) -> str:
-    return digest(digest_parts(account, decisions, intents, fills, positions))
+               positions: list[Position], pnl: PnlTotals | None = None) -> str:
+    return digest(digest_parts(account, decisions, intents, fills, positions, pnl))

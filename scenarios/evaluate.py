@@ -115,7 +115,7 @@ def _check_answer(action: str, expected: AnswerExpectation, result: RiskResult, 
     if expected.accepted is not None and answer.accepted is not expected.accepted:
         failures.append(f"{where}: expected {'accepted' if expected.accepted else 'refused'}, observed "
                         f"{'accepted' if answer.accepted else 'refused'}: {answer.message}")
-    for field in ("refusal", "reject_reason"):
+    for field in ("refusal", "reject_reason", "state"):
         want, got = getattr(expected, field), getattr(answer, field)
         if want is not None and got is not want:
             failures.append(f"{where}: expected {field} {want.value}, observed {got.value if got else None}: {answer.message}")

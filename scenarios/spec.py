@@ -44,6 +44,7 @@ class AnswerExpectation(Spec):
     refusal: CancelRefusal | None = None
     reject_reason: RejectReason | None = None
     new_id: str | None = None
+    state: OrderState | None = None  # the order's state right after the answer
 
 
 class DeskOrdersExpectation(Spec):

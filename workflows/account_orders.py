@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.client_ops import Reconciled
     from domain import venue
-    from domain.enums import IntentKind
+    from domain.enums import CancelReason, IntentKind
     from domain.events import TimedEvent
     from domain.ledger import Ledger, LedgerOrder, OrderReport
     from domain.models import Intent, Quote
@@ -119,6 +119,15 @@ class AccountOrders:
         self._apply_report(result.report, cycle, stamp)
         self._apply_report(result.new_report, cycle, stamp)
 
+    async def cancel_desk_orders(self, cycle: int, stamp: str) -> None:
+        """HALTED (kill switch): every open desk order is canceled — cancels are never blocked."""
+        desk = [o.intent_id for o in self._ledger.s.open_orders.values() if not o.own and not o.synthetic]
+        if not desk:
+            return
+        orders = [CancelOrder(intent_id=i, request=CancelRequest(reason=CancelReason.KILL_SWITCH, note="account HALTED"), rig=True) for i in desk]
+        for result in await self._call("cancel_orders", CancelOrders(orders=orders), list[CancelResult]):
+            self._apply_report(result.report, cycle, stamp)
+
     # ── a scenario's desk orders, cancels and replaces ───────────────────────────────────────
     async def apply_desk_event(self, event: TimedEvent, cycle: int, stamp: str) -> None:
         if event.order is not None:
@@ -130,14 +139,15 @@ class AccountOrders:
             for result in await self._call("cancel_orders", CancelOrders(orders=[request]), list[CancelResult]):
                 self._apply_report(result.report, cycle, stamp)
                 self._answer(Answer(action="cancel", intent_id=result.intent_id, accepted=result.accepted,
-                                    refusal=result.refusal, message=result.message))
+                                    refusal=result.refusal, message=result.message, state=result.state))
         if event.replace is not None:
             spec = event.replace
             request = ReplaceOrder(intent_id=f"{self._account}-{spec.id}", quantity=spec.quantity, limit_price=spec.limit_price)
             for result in await self._call("replace_orders", ReplaceOrders(orders=[request]), list[ReplaceResult]):
                 self._apply_replace(result, cycle, stamp)
                 self._answer(Answer(action="replace", intent_id=result.intent_id, accepted=result.accepted, refusal=result.refusal,
-                                    reject_reason=result.reject_reason, new_intent_id=result.new_intent_id, message=result.message))
+                                    reject_reason=result.reject_reason, new_intent_id=result.new_intent_id, message=result.message,
+                                    state=result.state))
 
     def _answer(self, answer: Answer) -> None:
         self._answers.append(answer)

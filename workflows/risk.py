@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ledger import BookState, Ledger, OrderReport, keep_last, position_key
     from domain.market import quote_from_mark
     from domain.models import Intent, Position, Quote
+    from domain.pnl import BodPosition, PnlSummary, summarize
     from domain.planner import derisk_price, plan_derisk
     from domain.policy import decide, decision_input
     from domain.rules import RigConfig, RiskRules
@@ -52,6 +53,8 @@ with workflow.unsafe.imports_passed_through():
         RiskResult,
         RiskState,
         RiskView,
+        TradingStateChange,
+        TradingStateRequest,
     )
     from protocol.run_digest import run_digest
     from workflows import metrics
@@ -59,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
 INTENTS_KEPT = 2_000
+TRADING_CHANGES_KEPT = 200
 # The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
 UPDATES_PER_RUN = 1_500
 REPORT_FILLS_KEPT = 1_000
@@ -103,8 +107,10 @@ class RiskWorkflow:
             self._s, book = carried.state, carried.book
         else:
             self._s = RiskState(pending_events=sorted(inp.timeline, key=lambda e: parse_hms(e.at)))
-            book = BookState(equity=inp.equity, positions={position_key(p.symbol, p.bucket): p for p in inp.initial_positions})
+            book = BookState(equity=inp.equity)
         self._ledger = Ledger(book)
+        if not inp.carried and inp.bod:
+            self._ledger.replace_book(inp.bod)
         self._orders = AccountOrders(inp.account, self._ledger, self._venue_params, self._lot_of, self._s.answers)
         # Anchored here, not in run: pre-trade updates may be handled before run starts.
         if inp.synthetic and self._s.clock_anchor_exchange is None:
@@ -153,7 +159,7 @@ class RiskWorkflow:
         if self._inp.synthetic:  # the next run re-anchors the virtual day on its own workflow time
             self._s.clock_anchor_exchange, self._s.clock_anchor_workflow = self._now().isoformat(), None
         carried = pack(self._s, self._ledger.carried())
-        workflow.continue_as_new(self._inp.model_copy(update={"carried": carried, "timeline": [], "initial_positions": []}))
+        workflow.continue_as_new(self._inp.model_copy(update={"carried": carried, "timeline": [], "bod": []}))
 
     # ── clock ────────────────────────────────────────────────────────────────────────────────
     def _anchor_clock(self, start: str | None, date: str | None) -> None:
@@ -228,8 +234,11 @@ class RiskWorkflow:
                 self._apply_exposure(event.exposure)
         await self._refresh_quotes()
         await self._orders.venue_step(self._live_sim_orders(now), s.cycle, self._stamp(now))
+        if s.trading_state is TradingState.HALTED:
+            await self._orders.cancel_desk_orders(s.cycle, self._stamp(now))
         exposure = self._exposure()
-        decision = decide(decision_input(exposure, clock.regime, clock.minutes_to_close), self._rules)
+        pnl = self._pnl()
+        decision = decide(decision_input(exposure, clock.regime, clock.minutes_to_close, daily_loss_pct=pnl.daily_loss_pct), self._rules)
         previous, s.mode = s.mode, decision.mode
         metrics.decision_made(decision.mode.value, decision.reason.value)
         if previous is not decision.mode:
@@ -239,7 +248,7 @@ class RiskWorkflow:
         if decision.mode is not RiskMode.HARD_DERISK:
             s.hard_base = {}
         intents: list[Intent] = []
-        if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK):
+        if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK) and not s.frozen:
             if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
                 s.hard_base = {k: abs(p.quantity) for k, p in self._ledger.s.positions.items()}
                 await self._escalate(now)
@@ -257,6 +266,7 @@ class RiskWorkflow:
             reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
             gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents], inputs=decision.inputs,
+            pnl=self._pnl().account,
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
@@ -278,8 +288,12 @@ class RiskWorkflow:
                 positions, marks, resting = build_shortcut(event, book.equity, self._config)
             else:
                 positions, marks, resting = event.positions or [], {}, event.resting_orders or []
-            book.positions = {position_key(p.symbol, p.bucket): p for p in positions}
             self._s.marks.update(marks)
+            self._s.marks.update(event.marks)
+            self._ledger.replace_book([
+                BodPosition(symbol=p.symbol, bucket=p.bucket, quantity=p.quantity, avg_cost=self._stored_mark(p.symbol), mark=self._stored_mark(p.symbol))
+                for p in positions
+            ])
             self._ledger.drop_synthetic()
             for order in resting:
                 self._ledger.add_resting(order)
@@ -349,10 +363,15 @@ class RiskWorkflow:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
         return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config)
 
+    def _pnl(self) -> PnlSummary:
+        marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
+        return summarize(self._ledger.s.pnl, marks, self._config.universe, self._ledger.s.equity)
+
     def _gate(self) -> GateContext:
         now = self._now()
         return GateContext(account=self._inp.account, ledger=self._ledger, mode=self._s.mode,
-                           regime=read_clock(now.time(), self._rules).regime, quote_of=self._quote, config=self._config)
+                           regime=read_clock(now.time(), self._rules).regime, quote_of=self._quote, config=self._config,
+                           trading_state=self._s.trading_state, controls=self._s.controls, now_seconds=workflow.now().timestamp())
 
     # ── pre-trade (updates: handlers without awaits never interleave) ────────────────────────
     @workflow.update(name=c.UPDATE_PRETRADE)
@@ -382,7 +401,9 @@ class RiskWorkflow:
             return known
         if request.raw_intent.get("intent_id", intent_id) != intent_id:
             return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message="intent_id differs from the request's")
-        verdict = gate_desk_intent(request.raw_intent | {"intent_id": intent_id}, self._gate())
+        gate = self._gate()
+        verdict = gate_desk_intent(request.raw_intent | {"intent_id": intent_id}, gate)
+        self._s.controls = gate.controls
         if not verdict.approved or verdict.intent is None:
             self._ledger.record_refusal(verdict.intent, intent_id, verdict.reason or RejectReason.MALFORMED_INTENT, verdict.message)
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
@@ -517,15 +538,36 @@ class RiskWorkflow:
     def _validate_rules(self, rules: RiskRules) -> None:
         self._validate_ready()
 
+    @workflow.update(name=c.UPDATE_SET_TRADING_STATE)
+    def set_trading_state(self, request: TradingStateRequest) -> str:
+        s = self._s
+        now = self._now()
+        change = TradingStateChange(**request.model_dump(), previous=s.trading_state, cycle=s.cycle, exchange_time=self._stamp(now))
+        s.trading_changes.append(change)
+        del s.trading_changes[:-TRADING_CHANGES_KEPT]
+        s.trading_state, s.frozen = request.state, request.freeze
+        workflow.upsert_search_attributes([c.SA_TRADING_STATE.value_set(request.state.value)])
+        workflow.logger.warning("trading state %s → %s by %s: %s", change.previous.value, request.state.value, request.by, request.reason)
+        self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
+        frozen = " and de-risk frozen" if request.freeze else ""
+        return f"{change.previous.value} → {request.state.value}{frozen} by {request.by}: {request.reason}; a cycle runs now"
+
+    @set_trading_state.validator
+    def _validate_trading_state(self, request: TradingStateRequest) -> None:
+        self._validate_ready()
+        if request.freeze and request.state is not TradingState.HALTED:
+            raise ValueError("freeze stops de-risk too: it goes with HALTED only")
+
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
     def state(self) -> RiskView:
         now = self._now()
         clock = read_clock(now.time(), self._rules)
-        recent = expand(self._s.decisions[-20:], self._rules)[-20:]
+        recent = expand(self._s.decisions, self._rules, last=20)
         return RiskView(
             account=self._inp.account, synthetic=self._inp.synthetic, venue=self._inp.venue, cycle=self._s.cycle,
-            exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode,
+            exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode, trading_state=self._s.trading_state,
+            frozen=self._s.frozen, trading_changes=self._s.trading_changes[-20:], pnl=self._pnl(),
             last_decision=recent[-1] if recent else None, exposure=self._exposure(), positions=self._ledger.positions(),
             open_orders=list(self._ledger.s.open_orders.values()),
             lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause], recent_decisions=recent,
@@ -544,8 +586,9 @@ class RiskWorkflow:
         positions = self._ledger.positions()
         return RiskResult(
             account=self._inp.account, decisions=decisions, intents=self._s.intents, outcomes=self._ledger.s.outcomes,
-            fills=self._ledger.s.fills, answers=self._s.answers, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
-            digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions),
+            fills=self._ledger.s.fills, answers=self._s.answers, trading_changes=self._s.trading_changes,
+            pnl=self._pnl().account, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
+            digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions, self._pnl().account),
         )
 
     def _details(self, record: DecisionRecord) -> str:

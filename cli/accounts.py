@@ -1,0 +1,304 @@
+"""Account commands: open, list, view, reopen, rules.
+
+    rig account open ACCOUNT --equity N [--rules FILE] [--synthetic] [--fresh]
+    rig account list
+    rig account ACCOUNT [--groups] [--json]          (= rig account show ACCOUNT …)
+    rig account reopen ACCOUNT
+    rig account rules ACCOUNT FILE
+
+An account is the risk workflow `risk-<account>`. It is opened explicitly and never replaced
+silently: a closed account comes back with its book through `reopen` (Temporal's reset to its
+last workflow task); `open --fresh` is the explicit way to start an empty one under the same id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from cli.errors import EXIT_BAD_INPUT, UserError, first_line, is_not_found
+from cli.tables import table
+from config.load import DEFAULT_RULES, load_config, load_rules
+from protocol.contract import (
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    SA_ACCOUNT,
+    SA_RISK_MODE,
+    SA_TRADING_STATE,
+    SA_VENUE,
+    UPDATE_SET_RULES,
+    risk_workflow_id,
+)
+from protocol.messages import RiskInput, RiskView
+from worker.connection import task_queue
+
+VERBS = ("open", "list", "show", "reopen", "rules")
+QUERY_TIMEOUT = timedelta(seconds=10)
+ACCOUNT_PATTERN = RiskInput.model_json_schema()["properties"]["account"]["pattern"]
+LIST_LIMIT = 1_000
+
+
+def with_show(argv: list[str]) -> list[str]:
+    """`rig account ACCOUNT …` is `rig account show ACCOUNT …`: the view keeps its short form."""
+    argv = list(argv)
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in ("--rules", "--universe"):
+            i += 2
+            continue
+        if word.startswith("-"):
+            i += 1
+            continue
+        if word == "account" and i + 1 < len(argv) and argv[i + 1] not in VERBS and argv[i + 1] not in ("-h", "--help"):
+            argv.insert(i + 1, "show")
+        return argv
+    return argv
+
+
+def _first_problem(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or '(input)'}: {first['msg']}"
+
+
+def _status(desc: WorkflowExecutionDescription) -> str:
+    return desc.status.name if desc.status else "UNKNOWN"
+
+
+def _when(desc: WorkflowExecutionDescription) -> str:
+    return f" at {desc.close_time:%Y-%m-%d %H:%M:%S} UTC" if desc.close_time else ""
+
+
+def _closed_line(account: str, desc: WorkflowExecutionDescription) -> str:
+    if desc.status is WorkflowExecutionStatus.COMPLETED:
+        return (f"account {account} is closed: its run completed{_when(desc)} (a scenario day that ended); "
+                f"`rig account open {account} --equity N --fresh` starts a new, empty one")
+    return (f"account {account} is closed ({_status(desc)}{_when(desc)}): `rig account reopen {account}` brings it back "
+            f"with its book; `rig account open {account} --equity N --fresh` would start an empty one instead")
+
+
+def _never_opened(account: str) -> str:
+    return f"no account {account}: open it with `rig account open {account} --equity N`"
+
+
+def _check_name(account: str) -> str:
+    if not re.fullmatch(ACCOUNT_PATTERN, account):
+        raise UserError(f"{account[:60]!r} is not an account name (letters, digits and _ . : -, at most 80)", EXIT_BAD_INPUT)
+    return account
+
+
+async def _describe(client: Client, account: str) -> WorkflowExecutionDescription | None:
+    try:
+        return await client.get_workflow_handle(risk_workflow_id(account)).describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as err:
+        if is_not_found(err):
+            return None
+        raise
+
+
+async def _view(handle: WorkflowHandle) -> RiskView:
+    return await handle.query(QUERY_STATE, result_type=RiskView, rpc_timeout=QUERY_TIMEOUT)
+
+
+# ── open ────────────────────────────────────────────────────────────────────────────────────
+async def open_account(client: Client, args: argparse.Namespace) -> int:
+    account = _check_name(args.account)
+    rules_file = args.rules_file or (args.rules if Path(args.rules).resolve() != DEFAULT_RULES.resolve() else None)
+    # Validated here, before anything starts: a broken file is one line naming key and problem.
+    config = load_config(Path(rules_file), Path(args.universe)) if rules_file else None
+    try:
+        inp = RiskInput(account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed)
+    except ValidationError as err:
+        raise UserError(f"cannot open {account}: {_first_problem(err)}", EXIT_BAD_INPUT) from None
+    desc = await _describe(client, account)
+    if desc is not None and desc.status is WorkflowExecutionStatus.RUNNING:
+        raise UserError(f"account {account} is open already (run {desc.run_id}); `rig account {account}` shows it")
+    if desc is not None and not args.fresh:
+        raise UserError(_closed_line(account, desc))
+    policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if args.fresh else WorkflowIDReusePolicy.REJECT_DUPLICATE
+    try:
+        handle = await client.start_workflow(
+            RISK_WORKFLOW, inp, id=risk_workflow_id(account), task_queue=task_queue(), id_reuse_policy=policy,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(SA_ACCOUNT, account)]),
+            static_summary=f"Account {account} ({'synthetic' if args.synthetic else 'live'})",
+        )
+    except WorkflowAlreadyStartedError:  # opened or closed by someone else meanwhile
+        now = await _describe(client, account)
+        if now is not None and now.status is WorkflowExecutionStatus.RUNNING:
+            raise UserError(f"account {account} is open already (run {now.run_id})") from None
+        raise UserError(_closed_line(account, now) if now else f"account {account} could not be opened: its id is taken") from None
+    rules = f"rules from {rules_file}" if rules_file else "the worker's rules"
+    fresh = " (fresh: an empty book under the id of a closed account)" if args.fresh and desc is not None else ""
+    print(f"opened account {account}: workflow {handle.id} run {handle.result_run_id}, equity {args.equity:,.2f}, "
+          f"{'synthetic (test) account' if args.synthetic else 'live account'}, {rules}{fresh}")
+    return 0
+
+
+# ── list ────────────────────────────────────────────────────────────────────────────────────
+async def list_accounts(client: Client, args: argparse.Namespace) -> int:
+    query = f'WorkflowType="{RISK_WORKFLOW}" AND ExecutionStatus="Running"'
+    found = [wf async for wf in client.list_workflows(query, limit=LIST_LIMIT)]
+
+    async def row(wf) -> list[object]:
+        sa = wf.typed_search_attributes
+        account = sa.get(SA_ACCOUNT) or wf.id.removeprefix("risk-")
+        try:
+            view = await _view(client.get_workflow_handle(wf.id, run_id=wf.run_id))
+        except Exception as err:  # noqa: BLE001 — one unreadable account is a row, not a crash
+            return [account, sa.get(SA_RISK_MODE) or "?", "?", sa.get(SA_TRADING_STATE) or "?", "?", sa.get(SA_VENUE) or "?",
+                    f"unreadable: {first_line(err, 60)}"]
+        gross = f"{view.exposure.gross_exposure_pct:.2f}" if view.exposure else ""
+        return [account, view.mode.value, gross, view.trading_state.value, "synthetic" if view.synthetic else "live",
+                view.venue.value, f"{len(view.open_orders)} open, {len(view.lost)} lost"]
+
+    rows = await asyncio.gather(*[row(wf) for wf in found])
+    rows.sort(key=lambda r: str(r[0]))
+    if not rows:
+        print("(no open accounts) — `rig account open ACCOUNT --equity N` opens one")
+        return 0
+    print(table(["account", "mode", "gross %", "trading", "kind", "venue", "orders"], rows))
+    return 0
+
+
+# ── view ────────────────────────────────────────────────────────────────────────────────────
+async def show_account(client: Client, args: argparse.Namespace) -> int:
+    account = args.account
+    desc = await _describe(client, account)
+    if desc is None:
+        raise UserError(_never_opened(account))
+    if desc.status is not WorkflowExecutionStatus.RUNNING:
+        raise UserError(_closed_line(account, desc))
+    view = await _view(client.get_workflow_handle(risk_workflow_id(account)))
+    if args.json:
+        print(view.model_dump_json(indent=2))
+        return 0
+    e = view.exposure
+    kind = "synthetic" if view.synthetic else "live"
+    print(f"account {view.account} ({kind}, venue {view.venue.value}, {view.trading_state.value}): {view.mode.value} "
+          f"at {view.exchange_time} ({view.regime}), cycle {view.cycle}")
+    if view.last_decision:
+        print(f"  {view.last_decision.sentence}")
+    if e:
+        print(f"  gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short {e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, "
+              f"open-order potential {e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders")
+        print(table(["bucket", "current %", "potential %", "target %", "max %"],
+                    [[b.value, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}", f"{x.target_pct:g}", f"{x.max_pct:g}"] for b, x in e.buckets.items()]))
+        if args.groups:
+            print(table(["group", "current %", "potential %"], [[g, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}"] for g, x in e.group_exposure.items()]))
+    if view.positions:
+        print("\npositions:\n" + table(["symbol", "bucket", "qty"], [[p.symbol, p.bucket.value, p.quantity] for p in view.positions]))
+    if view.open_orders:
+        rows = [[o.intent_id, "synthetic" if o.synthetic else o.state.value, o.footprint.side.value, o.footprint.symbol,
+                 o.intent.quantity if o.intent else o.footprint.remaining, o.filled, o.footprint.remaining,
+                 f"{o.footprint.limit_price:.2f}" if o.footprint.limit_price else "MKT", o.footprint.kind.value]
+                for o in view.open_orders]
+        print(f"\nopen orders ({len(rows)}):\n" + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows))
+    if view.lost:
+        rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause] for o in view.lost]
+        print(f"\nlost orders ({len(rows)}, reconciled from the server):\n" + table(["intent_id", "last state", "qty", "filled", "cause"], rows))
+    return 0
+
+
+# ── reopen ──────────────────────────────────────────────────────────────────────────────────
+async def last_completed_task(handle: WorkflowHandle) -> int | None:
+    """The event id of the run's last WorkflowTaskCompleted: the reset point that keeps its book."""
+    last = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            last = event.event_id
+    return last
+
+
+async def reset_to_last_task(client: Client, workflow_id: str, run_id: str, reason: str) -> tuple[str, int]:
+    """Temporal's reset of that run to its last completed workflow task: a new run that replays
+    the history up to there (positions, open orders, applied fills) and goes on. Returns the new
+    run id and the reset point."""
+    point = await last_completed_task(client.get_workflow_handle(workflow_id, run_id=run_id))
+    if point is None:
+        raise UserError(f"{workflow_id} (run {run_id}) never completed a workflow task: there is nothing to come back to")
+    response = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
+        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+        reason=reason, workflow_task_finish_event_id=point, request_id=str(uuid.uuid4()),
+    ))
+    return response.run_id, point
+
+
+async def reopen_account(client: Client, args: argparse.Namespace) -> int:
+    account = _check_name(args.account)
+    desc = await _describe(client, account)
+    if desc is None:
+        raise UserError(f"no account {account} to reopen: it was never opened; `rig account open {account} --equity N` opens it")
+    if desc.status is WorkflowExecutionStatus.RUNNING:
+        raise UserError(f"account {account} is open (run {desc.run_id}): nothing to reopen")
+    if desc.status is WorkflowExecutionStatus.COMPLETED:
+        raise UserError(_closed_line(account, desc))
+    run_id, point = await reset_to_last_task(client, desc.id, desc.run_id, args.reason or f"rig account reopen {account}")
+    print(f"reopened account {account}: run {desc.run_id} ({_status(desc)}) reset to its last workflow task (event {point}); "
+          f"new run {run_id} carries its book; orders that changed meanwhile are reconciled by its audit")
+    try:
+        view = await _view(client.get_workflow_handle(risk_workflow_id(account), run_id=run_id))
+        print(f"  {len(view.positions)} positions, {len(view.open_orders)} open orders, mode {view.mode.value}, cycle {view.cycle}")
+    except Exception as err:  # noqa: BLE001 — reopened all the same; the view needs a worker
+        print(f"  (its state is not readable yet: {first_line(err, 120)})")
+    return 0
+
+
+# ── rules ───────────────────────────────────────────────────────────────────────────────────
+async def set_rules(client: Client, args: argparse.Namespace) -> int:
+    account = _check_name(args.account)
+    rules = load_rules(Path(args.file))  # a broken file stops here: nothing is sent
+    desc = await _describe(client, account)
+    if desc is None:
+        raise UserError(_never_opened(account))
+    if desc.status is not WorkflowExecutionStatus.RUNNING:
+        raise UserError(_closed_line(account, desc))
+    handle = client.get_workflow_handle(risk_workflow_id(account))
+    try:
+        answer = await handle.execute_update(UPDATE_SET_RULES, rules, result_type=str, rpc_timeout=timedelta(seconds=30))
+    except WorkflowUpdateFailedError as err:
+        raise UserError(f"account {account} refused the rules: {first_line(err)}") from None
+    print(f"account {account}: {answer}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    account = sub.add_parser("account", help="accounts: open, list, view (rig account ACCOUNT), reopen, rules",
+                             description="`rig account ACCOUNT [--groups] [--json]` shows one account (same as `rig account show`).")
+    verbs = account.add_subparsers(dest="account_command", required=True, metavar="{open,list,show,reopen,rules} | ACCOUNT")
+    p = verbs.add_parser("open", help="open an account: start its risk workflow risk-<account>")
+    p.add_argument("account")
+    p.add_argument("--equity", type=float, required=True)
+    p.add_argument("--rules", dest="rules_file", metavar="FILE", help="risk_rules.yaml for this account (default: the worker's)")
+    p.add_argument("--synthetic", action="store_true", help="a test account: accepts inject_exposure and set_session")
+    p.add_argument("--fresh", action="store_true", help="start an empty book even if a closed account has this id")
+    p.add_argument("--seed", type=int, default=1, help="the simulated venue's seed (default: %(default)s)")
+    p.set_defaults(run=open_account)
+    p = verbs.add_parser("list", help="the open accounts: mode, gross, trading state, kind, venue")
+    p.set_defaults(run=list_accounts)
+    p = verbs.add_parser("show", help="one account's mode, exposure, positions, open and lost orders")
+    p.add_argument("account")
+    p.add_argument("--groups", action="store_true", help="include the 22 groups")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=show_account)
+    p = verbs.add_parser("reopen", help="bring a closed (terminated) account back with its book")
+    p.add_argument("account")
+    p.add_argument("--reason", help="recorded with the reset")
+    p.set_defaults(run=reopen_account)
+    p = verbs.add_parser("rules", help="replace a running account's rules (validated here, then by the account)")
+    p.add_argument("account")
+    p.add_argument("file")
+    p.set_defaults(run=set_rules)
+

@@ -1,0 +1,118 @@
+"""The shape of the fill-at-arrival path, read from histories: how many workflow tasks an order
+takes and what it costs its account. Issue 13 brought an order that fills at arrival down to
+one workflow task (pre-trade update, venue submit and report, all local activities of the
+order's first task); these numbers must not grow back unnoticed.
+
+Counts are exact where they are the design (one task, one update, one report) and a small bound
+where the account's own cycle may add a wake-up of its own (timers, tasks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+
+from domain.enums import OrderState
+from protocol.contract import QUERY_STATE, risk_workflow_id
+from protocol.messages import RiskView
+from protocol.contract import RISK_WORKFLOW
+from protocol.messages import RiskInput
+from tests.accounts import finish, intent, submit, with_fills
+from tests.conftest import TASK_QUEUE
+
+ORDERS = 4  # one after the other: each order's own cost, not a burst's batching
+
+# Pinned: what the fill-at-arrival path reaches now (issue 13). Raise only with a reason.
+ORDER_WORKFLOW_TASKS = 1  # start → pre-trade, venue, report (local activities) → FILLED
+ORDER_LOCAL_ACTIVITIES = 3  # request_pretrade, sim_submit, report_to_account: one marker each
+ORDER_HISTORY_EVENTS = 12  # started, 3 task events, 3 markers, 4 search-attribute upserts, completed
+ORDER_SEARCH_ATTRIBUTE_UPSERTS = 4  # Account+ACCEPTED, the intent's attributes, WORKING, FILLED
+# Per order, on the account: the pre-trade update (accepted + completed) and the report signal.
+ACCOUNT_UPDATES_ACCEPTED = 1
+ACCOUNT_UPDATES_COMPLETED = 1
+ACCOUNT_SIGNALS = 1
+# The update and the signal each take one workflow task of the account when orders come one at
+# a time (a burst batches them into fewer).
+ACCOUNT_WORKFLOW_TASKS_PER_ORDER = 2
+ACCOUNT_EVENTS_PER_ORDER = 9  # 2 update events + 1 signal + 2 tasks × 3 events
+# Once for the first order: it ends the account's quiet sleep (timer canceled) for a wait until
+# the next cycle time (timer started). The account runs hour-long cycles here, so no cycle of
+# its own falls inside the test; with one-minute cycles a cycle (a timer, a task, perhaps a
+# quotes marker: ~6 events) is shared by all the orders of that minute.
+ACCOUNT_WAKE_EVENTS = 2
+CYCLE_SECONDS = 3600
+
+
+def _name(event_type: int) -> str:
+    return EventType.Name(event_type).removeprefix("EVENT_TYPE_")
+
+
+async def _types(handle: WorkflowHandle) -> list[str]:
+    return [_name(e.event_type) async for e in handle.fetch_history_events()]
+
+
+async def _quiet(account: WorkflowHandle, timeout: float = 10.0) -> list[str]:
+    """The account's history once its first cycle is done and it sleeps (a timer, nothing since)."""
+    seen: list[str] = []
+    for _ in range(int(timeout / 0.1)):
+        types = await _types(account)
+        if types == seen and types[-1] == "TIMER_STARTED":
+            return types
+        seen = types
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the account never went quiet: {seen[-5:]}")
+
+
+async def _settled(account: WorkflowHandle, intent_ids: set[str], timeout: float = 10.0) -> None:
+    """Until the account has recorded each order as closed (the report signal was applied)."""
+    for _ in range(int(timeout / 0.05)):
+        view = await account.query(QUERY_STATE, result_type=RiskView)
+        if not intent_ids & {o.intent_id for o in view.open_orders}:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the account never closed {sorted(intent_ids)}")
+
+
+async def _open_account(env, account: str, config) -> WorkflowHandle:
+    with env.with_time_skipping_disabled():  # real time: the hour-long cycle never comes
+        return await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=with_fills(config, CYCLE_SECONDS, other=1.0), start_exchange_time="11:00", synthetic=True),
+            id=risk_workflow_id(account), task_queue=TASK_QUEUE,
+        )
+
+
+async def test_fill_at_arrival_is_one_workflow_task_and_one_update_and_one_signal_on_the_account(env, client, worker, config, account):
+    account_handle = await _open_account(env, account, config)
+    before = Counter(await _quiet(account_handle))
+    orders = []
+    for i in range(ORDERS):
+        handle = await submit(client, intent(account, f"shape{i}", order_type="MARKET", limit_price=None, quantity=10))
+        snap = await finish(handle)
+        assert snap.state is OrderState.FILLED, snap.history
+        orders.append(handle)
+    await _settled(account_handle, {h.id for h in orders})
+    after = Counter(await _types(account_handle))
+
+    for handle in orders:
+        types = Counter(await _types(handle))
+        shape = dict(sorted(types.items()))
+        assert types["WORKFLOW_TASK_COMPLETED"] <= ORDER_WORKFLOW_TASKS, f"{handle.id}: {shape}"
+        assert types["WORKFLOW_TASK_SCHEDULED"] == types["WORKFLOW_TASK_COMPLETED"] == ORDER_WORKFLOW_TASKS, shape  # none failed or timed out
+        assert types["MARKER_RECORDED"] == ORDER_LOCAL_ACTIVITIES, shape
+        assert types["ACTIVITY_TASK_SCHEDULED"] == types["TIMER_STARTED"] == types["SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"] == 0, shape
+        assert types["UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"] == ORDER_SEARCH_ATTRIBUTE_UPSERTS, shape
+        assert sum(types.values()) <= ORDER_HISTORY_EVENTS, shape
+
+    grown = after - before
+    per_order = {k: v / ORDERS for k, v in sorted(grown.items())}
+    assert grown["WORKFLOW_EXECUTION_UPDATE_ACCEPTED"] == ACCOUNT_UPDATES_ACCEPTED * ORDERS, per_order
+    assert grown["WORKFLOW_EXECUTION_UPDATE_COMPLETED"] == ACCOUNT_UPDATES_COMPLETED * ORDERS, per_order
+    assert grown["WORKFLOW_EXECUTION_SIGNALED"] == ACCOUNT_SIGNALS * ORDERS, per_order
+    assert grown["ACTIVITY_TASK_SCHEDULED"] == 0, f"the account ran an activity for orders that filled at arrival: {per_order}"
+    assert grown["WORKFLOW_TASK_SCHEDULED"] <= ACCOUNT_WORKFLOW_TASKS_PER_ORDER * ORDERS, per_order
+    assert sum(grown.values()) <= ACCOUNT_EVENTS_PER_ORDER * ORDERS + ACCOUNT_WAKE_EVENTS, per_order
+    print(f"per order: order {sum(types.values())} events, 1 task; account {sum(grown.values()) / ORDERS:.2f} events: {per_order}")
