@@ -27,6 +27,7 @@ from protocol.messages import CancelRequest, CancelResult, ReplaceRequest, Repla
 
 ORDER_DEADLINE_SECONDS = 20.0  # how long one order may take to answer before it is read back
 CONCURRENCY = 64
+HEARTBEAT_EVERY_SECONDS = 2.0
 T = TypeVar("T")
 
 
@@ -76,6 +77,19 @@ async def _bounded(items: list[T], call: Callable[[T], Awaitable[Any]]) -> list[
     return await asyncio.gather(*[one(i) for i in items])
 
 
+async def _heartbeating(work: Awaitable[T]) -> T:
+    """Run `work`, heartbeating meanwhile: a worker killed mid-call is noticed after the calls'
+    heartbeat timeout (workflows/account_orders.py CALL), not after their 2-minute start-to-close."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not (await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS))[0]:
+            activity.heartbeat()
+        return task.result()
+    except BaseException:
+        task.cancel()
+        raise
+
+
 class AccountCalls:
     def __init__(self, client: Client, task_queue: str) -> None:
         self._client = client
@@ -83,10 +97,13 @@ class AccountCalls:
 
     @activity.defn
     async def start_orders(self, batch: StartOrders) -> list[Reconciled]:
-        return await _bounded(batch.intents, lambda raw: start_order_awaiting_arrival(self._client, self._task_queue, raw, ORDER_DEADLINE_SECONDS))
+        return await _heartbeating(_bounded(batch.intents, lambda raw: start_order_awaiting_arrival(self._client, self._task_queue, raw, ORDER_DEADLINE_SECONDS)))
 
     @activity.defn
     async def deliver_executions(self, step: VenueStep) -> list[Reconciled]:
+        return await _heartbeating(self._deliver_executions(step))
+
+    async def _deliver_executions(self, step: VenueStep) -> list[Reconciled]:
         delivered = await _bounded(step.deliveries, self._deliver)
         audited = await _bounded(step.audit, lambda intent_id: reconcile_order(self._client, intent_id))
         return delivered + audited
@@ -103,11 +120,11 @@ class AccountCalls:
 
     @activity.defn
     async def cancel_orders(self, batch: CancelOrders) -> list[CancelResult]:
-        return await _bounded(batch.orders, lambda o: cancel_via_client(self._client, o.intent_id, o.request, UPDATE_RIG_CANCEL if o.rig else UPDATE_CANCEL))
+        return await _heartbeating(_bounded(batch.orders, lambda o: cancel_via_client(self._client, o.intent_id, o.request, UPDATE_RIG_CANCEL if o.rig else UPDATE_CANCEL)))
 
     @activity.defn
     async def replace_orders(self, batch: ReplaceOrders) -> list[ReplaceResult]:
-        return await _bounded(batch.orders, self._replace)
+        return await _heartbeating(_bounded(batch.orders, self._replace))
 
     async def _replace(self, order: ReplaceOrder) -> ReplaceResult:
         if order.kind is None:
@@ -117,7 +134,7 @@ class AccountCalls:
 
     @activity.defn
     async def reconcile_orders(self, intent_ids: list[str]) -> list[Reconciled]:
-        return await _bounded(intent_ids, lambda intent_id: reconcile_order(self._client, intent_id))
+        return await _heartbeating(_bounded(intent_ids, lambda intent_id: reconcile_order(self._client, intent_id)))
 
     @activity.defn
     async def account_view(self, account: str) -> RiskView:

@@ -80,7 +80,7 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
     try:
         snap = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds())
     except Exception as err:  # noqa: BLE001 — an order that cannot answer is reported as such
-        return Reconciled(intent_id=intent_id, status=status, cause=f"{cause}; state unreadable: {str(err).splitlines()[0][:200]}")
+        return Reconciled(intent_id=intent_id, status=status, cause=f"{cause}; state unreadable: {(str(err).splitlines() or [type(err).__name__])[0][:200]}")
     return Reconciled(intent_id=intent_id, status=status, report=report_of(snap), cause=cause)
 
 
@@ -172,4 +172,4 @@ def _refusal_text(intent_id: str, state: OrderState, action: str, err: Exception
     if state.is_terminal:
         return f"order {intent_id} is already {state.value}: nothing to {action}"
     cause = getattr(err, "cause", None)
-    return str(cause or err).splitlines()[0][:300]
+    return (str(cause or err).splitlines() or [type(err).__name__])[0][:300]  # a TimeoutError's str() is empty

@@ -1,17 +1,22 @@
-"""The market-data feed activity: truth tick, bid and ask per symbol.
+"""Market data for the risk workflow, as activity results (so replay and digests are stable).
 
-The default feed is simulated and deterministic (`domain/market.py`): the truth tick is the
-latest mark the account holds (injected, or the instrument's reference price). A real feed
-would replace this activity; workflows only see its recorded result.
+Without a named market, the simulated feed quotes from the account's marks (`domain/market.py`:
+truth tick = mark, bid/ask a basis point away). With one — recorded Parquet files or a seeded
+generated day (`marketdata/`) — each cycle asks for the views of the symbols it holds (L1, truth
+tick, GRPAN, mark and its source, data ages) and for the prints since the last cycle of the
+symbols it has orders working in (passive fills trade against them).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 
 from domain.market import quote_from_mark
+from domain.marketdata import FeedSpec, MarketDataRule, MarketView, Print
 from domain.models import Quote
+from domain.rules import Session, Universe
+from marketdata.feed import open_feed
 
 
 class QuoteRequest(BaseModel):
@@ -21,3 +26,34 @@ class QuoteRequest(BaseModel):
 @activity.defn
 async def market_quotes(request: QuoteRequest) -> dict[str, Quote]:
     return {symbol: quote_from_mark(mark) for symbol, mark in request.marks.items()}
+
+
+class MarketRequest(BaseModel):
+    feed: FeedSpec
+    universe: Universe
+    session: Session
+    rule: MarketDataRule
+    symbols: list[str]
+    as_of: AwareDatetime
+    prints_since: dict[str, AwareDatetime] = {}  # symbol → the last cycle's time
+
+
+class MarketSnapshot(BaseModel):
+    views: dict[str, MarketView]
+    prints: dict[str, list[Print]] = {}
+
+
+@activity.defn
+def market_snapshot(request: MarketRequest) -> MarketSnapshot:
+    """Sync (a thread): the first call for a day builds or loads it, about a second."""
+    feed = open_feed(request.feed, request.universe, request.session, request.rule)
+    known = [s for s in request.symbols if s in request.universe.by_symbol]
+    views = feed.snapshot(known, request.as_of)
+    prints = {s: feed.prints_between(s, since, request.as_of) for s, since in request.prints_since.items() if s in views}
+    return MarketSnapshot(views=views, prints=prints)
+
+
+def quote_of(view: MarketView) -> Quote:
+    """The account's quote from a view: the mark (truth tick, else mid, else reference) and the touch."""
+    return Quote(truth_tick=round(view.mark, 2), bid=view.bid if view.bid is not None else view.mark,
+                 ask=view.ask if view.ask is not None else view.mark)

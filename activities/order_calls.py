@@ -1,8 +1,9 @@
 """What an order asks of its account and of other orders, as local activities of the order's
 own workflow task: one round trip each, and an order that fills at arrival finishes in one task.
 
-- pre-trade: an Update on `risk-<account>` whose update id is the intent id (the server dedupes
-  a retried request, and the account's ledger answers a repeat with its first verdict);
+- pre-trade: an Update on `risk-<account>` whose update id is `<intent id>@<order run id>` (the
+  server dedupes a retried request of the run; the account's ledger answers any other repeat, a
+  reset order's included, with its record of the order);
 - a replace's full check, the same way (update id = the replacement's intent id);
 - reports: a signal (fire and forget; the account reconciles whatever it misses);
 - the replacement order: started with its arrival awaited in the same call.
@@ -53,13 +54,22 @@ class OrderCalls:
 
     @activity.defn
     async def request_pretrade(self, call: AccountPretrade) -> PretradeReply:
-        return await self._ask(call.account, UPDATE_PRETRADE, call.request, call.request.intent_id)
+        # Update id = intent id @ the order's run: a retried request of the same run is deduped by
+        # the server, while a reset order (a new run) reaches the handler, which answers with the
+        # account's record (fills included) instead of the server's cached first verdict.
+        return await self._ask(call.account, UPDATE_PRETRADE, call.request, f"{call.request.intent_id}@{activity.info().workflow_run_id}")
 
     @activity.defn
     async def request_replace_check(self, call: AccountReplaceCheck) -> PretradeReply:
         replacement_id = str(call.check.raw_replacement.get("intent_id"))
         # Its own id space: the replacement's pre-trade request later uses the bare intent id.
-        return await self._ask(call.account, UPDATE_REPLACE_CHECK, call.check, f"replace-check:{replacement_id}")
+        # One id per replace request (this call's activity id in the order's run, the same on every
+        # retry of it): a refused replace leaves the generation unused, and the next replace of the
+        # same order asks for the same replacement id — it must be judged, not answered from the
+        # server's cache of the refused request.
+        info = activity.info()
+        return await self._ask(call.account, UPDATE_REPLACE_CHECK, call.check,
+                               f"replace-check:{replacement_id}@{info.workflow_run_id}/{info.activity_id}")
 
     @activity.defn
     async def report_to_account(self, call: AccountReport) -> bool:

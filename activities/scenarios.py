@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ from temporalio.exceptions import ApplicationError
 
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_rules, load_universe
 from domain.events import exposure_event_problem
+from domain.marketdata import FeedSource, FeedSpec, GeneratedDay
+from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
+from marketdata.files import read_manifest
 from domain.rules import RigConfig, RiskRules
 from protocol.contract import next_replacement_id
 from scenarios.evaluate import expand_random_orders
@@ -20,9 +24,14 @@ from scenarios.spec import ScenarioSpec
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 
+DEFAULT_MARKET_DATE = date(2026, 6, 15)  # a Monday: a generated market's day when the scenario names none
+
+
 class ScenarioPlan(BaseModel):
     spec: ScenarioSpec
     config: RigConfig
+    market: FeedSpec | None = None
+    bod: list[BodPosition] = []
 
 
 def scenario_names() -> list[str]:
@@ -57,12 +66,51 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
                 raise ValueError(f"scenario {spec.name}: event at {event.at}: {problem}")
         spec = expand_random_orders(spec)
         check_references(spec)
+        market, spec = _market(spec)
+        bod = _bod(spec, config)
     except ValidationError as err:
         first = err.errors()[0]
         raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    return ScenarioPlan(spec=spec, config=config)
+    return ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
+
+
+def _market(spec: ScenarioSpec) -> tuple[FeedSpec | None, ScenarioSpec]:
+    """The feed the scenario names; its day is the account's exchange date."""
+    if spec.market is None:
+        return None, spec
+    if spec.market.file is not None:
+        path = (SCENARIO_DIR / spec.market.file).resolve()
+        try:
+            day = read_manifest(path).date
+        except Exception as err:  # noqa: BLE001 — any unreadable market is one line for the user
+            raise ValueError(f"scenario {spec.name}: market file {spec.market.file!r}: {str(err).splitlines()[0]}") from None
+        wanted = date.fromisoformat(spec.date) if spec.date else day
+        feed = FeedSpec(source=FeedSource.RECORDED, path=str(path), replay_on=wanted if wanted != day else None)
+    else:
+        wanted = date.fromisoformat(spec.date) if spec.date else DEFAULT_MARKET_DATE
+        generate = spec.market.generate
+        assert generate is not None
+        recipe = GeneratedDay(seed=generate.seed, date=wanted, shocks=tuple(generate.shocks), **({"scale": generate.scale} if generate.scale else {}))
+        feed = FeedSpec(source=FeedSource.GENERATED, generated=recipe)
+    return feed, spec.model_copy(update={"date": wanted.isoformat()})
+
+
+def _bod(spec: ScenarioSpec, config: RigConfig) -> list[BodPosition]:
+    if spec.positions is None:
+        return []
+    if isinstance(spec.positions, list):
+        rows = spec.positions
+    else:
+        try:
+            rows = parse_bod_csv((SCENARIO_DIR / spec.positions).read_text(), config.universe)
+        except (OSError, BodCsvError) as err:
+            raise ValueError(f"scenario {spec.name}: positions {spec.positions!r}: {err}") from None
+    for row in rows:
+        if row.symbol not in config.universe.by_symbol:
+            raise ValueError(f"scenario {spec.name}: positions: unknown symbol {row.symbol!r}")
+    return rows
 
 
 def check_references(spec: ScenarioSpec) -> None:

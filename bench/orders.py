@@ -1,75 +1,172 @@
-"""500 orders at once to a terminal state (certain fills) vs a no-op workflow baseline, both on
-the embedded server in the same run: orders/s, the ratio, p50/p99 submit→WORKING latency."""
+"""Orders to FILLED (MARKET, certain fills: the fill-at-arrival path) against the no-op workflow
+on the same embedded server in the same run: a burst of n at once (orders/s, the ratio to
+no-op wf/s, submit→WORKING p50/p99) and a steady 10 orders/s (submit→WORKING p50/p99 beside a
+no-op's submit→completed at the same rate).
+
+submit→WORKING is measured from the client's submit to the server's time of the order's
+OrderState upsert to WORKING (or straight to FILLED) in its history: the order's own clock
+(`workflow.now()`) stands still while its first task's local activities run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from datetime import datetime
+from collections import Counter
 
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from bench.noop import NoopWorkflow
-from bench.support import embedded_server, percentile
+from bench import noop
+from bench.support import AIMS, BEFORE, Cpu, OrderShape, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample
 from config.load import load_config
-from worker.main import build_worker
+from domain.rules import RigConfig
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
 from protocol.messages import OrderSnapshot, RiskInput
+from worker.main import build_worker
 
-ORDERS = 500
+BURST = 500
+STEADY_RATE = 10.0
+STEADY_COUNT = 200  # 20 s at 10/s
 QUEUE = "bench-orders"
+LATENCY_SAMPLES = 500
 
 
-async def _run_noop(client: Client) -> float:
-    async with Worker(client, task_queue=QUEUE + "-noop", workflows=[NoopWorkflow]):
-        started = time.perf_counter()
-        handles = await asyncio.gather(*[
-            client.start_workflow("NoopWorkflow", {"i": i}, id=f"noop-{i}", task_queue=QUEUE + "-noop") for i in range(ORDERS)
-        ])
-        await asyncio.gather(*[h.result() for h in handles])
-        return time.perf_counter() - started
-
-
-async def _run_orders(client: Client) -> tuple[float, list[float]]:
+def certain_fills() -> RigConfig:
     config = load_config()
     rules = config.rules.model_copy(update={"fills": config.rules.fills.model_copy(update={"other": 1.0})})
-    config = config.model_copy(update={"rules": rules})
-    account = "bench"
-    async with build_worker(client, QUEUE):
-        await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
-                                    id=risk_workflow_id(account), task_queue=QUEUE)
-        symbols = [i.symbol for i in config.universe.instruments if i.lot_size == 1]
-        raws = [{"intent_id": f"{account}-{i}", "account": account, "symbol": symbols[i % len(symbols)], "side": "BUY",
-                 "quantity": 10, "order_type": "MARKET"} for i in range(ORDERS)]
+    return config.model_copy(update={"rules": rules})
+
+
+# Accounts on a task queue of their own (a second worker in the same process): what it takes
+# for the account's workflow tasks never to wait behind its orders' (see `burst`).
+ACCOUNT_QUEUE = "bench-accounts"
+
+
+async def open_account(client: Client, account: str, config: RigConfig, queue: str = QUEUE) -> None:
+    await client.start_workflow(
+        RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
+        id=risk_workflow_id(account), task_queue=queue,
+    )
+
+
+def market_orders(account: str, config: RigConfig, n: int) -> list[dict]:
+    symbols = [i.symbol for i in config.universe.instruments if i.lot_size == 1]
+    return [{"intent_id": f"{account}-{i}", "account": account, "symbol": symbols[i % len(symbols)], "side": "BUY",
+             "quantity": 10, "order_type": "MARKET"} for i in range(n)]
+
+
+class Shapes:
+    """submit→WORKING (ms) and workflow tasks per order, from a sample of the orders' histories."""
+
+    def __init__(self, client: Client, submitted: dict[str, float]) -> None:
+        self.submitted = submitted
+        self.latencies: list[float] = []
+        self.tasks: Counter = Counter()
+
+    async def read(self, client: Client) -> Shapes:
+        ids = sample(list(self.submitted), LATENCY_SAMPLES)
+        shapes: list[OrderShape] = await bounded(ids, lambda i: order_shape(client, i))
+        self.latencies = [(s.working_at - self.submitted[i]) * 1000 for i, s in zip(ids, shapes) if s.working_at is not None]
+        self.tasks = Counter(s.tasks for s in shapes)
+        return self
+
+
+class Burst:
+    def __init__(self, n: int, elapsed: float, shapes: Shapes, states: Counter, runs: list[tuple[str, int]], cpu: Cpu) -> None:
+        self.n, self.elapsed, self.shapes, self.states, self.runs, self.cpu = n, elapsed, shapes, states, runs, cpu
+
+    @property
+    def latencies(self) -> list[float]:
+        return self.shapes.latencies
+
+    @property
+    def rate(self) -> float:
+        return self.n / self.elapsed
+
+
+async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool = False) -> Burst:
+    """n MARKET orders at once on one account, each to FILLED.
+
+    An order's first workflow task holds one of the worker's workflow task slots (100) while
+    its pre-trade update waits for the account, and the account needs a slot to answer: with
+    `own_queue` the account runs on a task queue (and slots) of its own."""
+    config = certain_fills()
+    account = f"bench-{tag}-{n}"
+    async with build_worker(client, QUEUE), (build_worker(client, ACCOUNT_QUEUE) if own_queue else contextlib.nullcontext()):
+        await open_account(client, account, config, ACCOUNT_QUEUE if own_queue else QUEUE)
+        raws = market_orders(account, config, n)
+        submitted = time.time()
         started = time.perf_counter()
-        handles = await asyncio.gather(*[
-            client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=QUEUE, result_type=OrderSnapshot) for r in raws
-        ])
-        snaps: list[OrderSnapshot] = await asyncio.gather(*[h.result() for h in handles])
+        with Cpu() as cpu:
+            handles = await asyncio.gather(*[
+                client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=QUEUE, result_type=OrderSnapshot) for r in raws
+            ])
+            snaps: list[OrderSnapshot] = await results(handles)
         elapsed = time.perf_counter() - started
-        assert all(s.state.value == "FILLED" for s in snaps), "certain fills: every order must end FILLED"
-        latencies = []
-        for h, snap in zip(handles, snaps):
-            desc = await h.describe()
-            working_at = datetime.fromisoformat(snap.history[0].split(" ")[0])
-            latencies.append((working_at - desc.start_time).total_seconds() * 1000)
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("bench over")
-        return elapsed, latencies
+    shapes = await Shapes(client, {r["intent_id"]: submitted for r in raws}).read(client)
+    states = Counter(s.state.value if not s.reject_reason else f"{s.state.value}:{s.reject_reason.value}" for s in snaps)
+    return Burst(n, elapsed, shapes, states, await account_runs(client, risk_workflow_id(account)), cpu)
 
 
-async def run() -> dict[str, float]:
+async def steady(client: Client, rate: float, count: int, tag: str = "steady") -> tuple[Shapes, Counter]:
+    """`count` orders at `rate` per second: submit→WORKING ms of each."""
+    config = certain_fills()
+    account = f"bench-{tag}"
+    raws = market_orders(account, config, count)
+    submitted: dict[str, float] = {}
+    async with build_worker(client, QUEUE):
+        await open_account(client, account, config)
+
+        async def one(i: int) -> OrderSnapshot:
+            await asyncio.sleep(i / rate)
+            submitted[raws[i]["intent_id"]] = time.time()
+            handle = await client.start_workflow(ORDER_WORKFLOW, raws[i], id=raws[i]["intent_id"], task_queue=QUEUE, result_type=OrderSnapshot)
+            return await handle.result()
+
+        snaps = await asyncio.gather(*[one(i) for i in range(count)])
+        await client.get_workflow_handle(risk_workflow_id(account)).terminate("bench over")
+    return await Shapes(client, submitted).read(client), Counter(s.state.value for s in snaps)
+
+
+def tasks_text(tasks: Counter) -> str:
+    return ", ".join(f"{k}: {v} orders" for k, v in sorted(tasks.items()))
+
+
+def ms(values: list[float]) -> str:
+    return f"p50 {percentile(values, 50):,.0f} / p99 {percentile(values, 99):,.0f} ms"
+
+
+async def run(n: int = BURST, steady_count: int = STEADY_COUNT) -> dict[str, float]:
     async with embedded_server() as client:
-        noop = await _run_noop(client)
-        orders, latencies = await _run_orders(client)
-    noop_rate, order_rate = ORDERS / noop, ORDERS / orders
-    ratio = order_rate / noop_rate
-    print(f"orders: {ORDERS} submitted at once on the embedded server (SQLite, WAL)")
-    print(f"  no-op workflow baseline: {noop_rate:7.1f} wf/s ({noop:.1f}s)")
-    print(f"  orders to FILLED:        {order_rate:7.1f} orders/s ({orders:.1f}s)")
-    print(f"  ratio: {ratio:.2f} (aim ≥ 0.7) — {'OK' if ratio >= 0.7 else 'BELOW AIM'}")
-    print(f"  submit→WORKING latency: p50 {percentile(latencies, 50):.0f} ms, p99 {percentile(latencies, 99):.0f} ms")
-    return {"noop_rate": noop_rate, "order_rate": order_rate, "ratio": ratio}
+        noops = await noop.burst(client, n)
+        orders = await burst(client, n)
+        noop_steady = await noop.steady(client, STEADY_RATE, steady_count)
+        steady_shapes, steady_states = await steady(client, STEADY_RATE, steady_count)
+    steady_latency = steady_shapes.latencies
+    noop_rate, noop_latency = noops.rate, noops.latencies
+    ratio = orders.rate / noop_rate
+    print(f"orders: MARKET orders with certain fills (one workflow task each) vs the no-op workflow, embedded server (SQLite, WAL)")
+    print(f"  burst of {n} at once:")
+    figure("no-op workflows", f"{noop_rate:.1f} wf/s", before=f"{BEFORE['noop_wf_s']} wf/s")
+    figure("orders to FILLED", f"{orders.rate:.1f} orders/s", baseline=f"no-op {noop_rate:.1f} wf/s", before=f"{BEFORE['orders_s']} orders/s")
+    figure("orders/s ÷ no-op wf/s", f"{ratio:.2f}×", before=f"{BEFORE['ratio']}×", aim=f"≥ {AIMS['ratio']}×", ok=ratio >= AIMS["ratio"])
+    figure("submit→WORKING", ms(orders.latencies), baseline=f"no-op submit→done {ms(noop_latency)}",
+           before=f"p50 {BEFORE['burst_working_p50_ms']:,.0f} / p99 {BEFORE['burst_working_p99_ms']:,.0f} ms")
+    figure("CPU per order", orders.cpu.per(n), baseline=f"no-op {noops.cpu.per(n)}")
+    if set(orders.states) != {"FILLED"}:
+        print(f"    (outcomes: {dict(orders.states)})")
+    print(f"    workflow tasks per order (sampled): {tasks_text(orders.shapes.tasks)}; account: {len(orders.runs)} run(s), "
+          f"history events per run {[length for _, length in orders.runs]}")
+    print(f"  steady {STEADY_RATE:g} orders/s ({steady_count} orders):")
+    figure("submit→WORKING", ms(steady_latency), baseline=f"no-op submit→done {ms(noop_steady)}")
+    print(f"    workflow tasks per order: {tasks_text(steady_shapes.tasks)}")
+    if set(steady_states) != {"FILLED"}:
+        print(f"    (outcomes: {dict(steady_states)})")
+    return {"noop_rate": noop_rate, "order_rate": orders.rate, "ratio": ratio,
+            "burst_working_p50_ms": percentile(orders.latencies, 50), "burst_working_p99_ms": percentile(orders.latencies, 99),
+            "steady_working_p50_ms": percentile(steady_latency, 50), "steady_working_p99_ms": percentile(steady_latency, 99)}
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Run scenarios (time-skipped when the server allows it) and the demo, the rig's main job."""
+"""Run scenarios (time-skipped when the server allows it) and the demo, the rig's main job;
+`--repeat N` runs each scenario N times and says whether their run digests agree."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import functools
+import itertools
 import time
 import urllib.parse
 from datetime import timedelta
@@ -15,16 +17,21 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.scenarios import scenario_names
 from cli.tables import table
-from config.load import load_config
+from domain.digest import first_difference
 from report import page
+from scenarios import golden
 from scenarios.spec import ScenarioReport
 from worker import server
+from worker.capabilities import time_skipping_supported
 from worker.connection import address, connect, connect_settings, task_queue
 from worker.main import build_worker
 from protocol.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
 from protocol.messages import RiskResult
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
+REPEAT_CONCURRENCY = 16  # scenario runs in flight at once under --repeat
+RUN_NUMBERS = itertools.count(1)
+DIGEST_SHOWN = 8  # hex digits of the digest in the table (the full digest is printed below it)
 
 
 @functools.cache  # the address and namespace come from env/config files: read them once
@@ -43,7 +50,7 @@ def ui_account_orders(account: str) -> str:
 
 
 async def run_one(client: Client, name: str) -> tuple[str, ScenarioReport | None, str, float]:
-    workflow_id = f"{SCENARIO_ID_PREFIX}{name}-{time.time_ns()}"
+    workflow_id = f"{SCENARIO_ID_PREFIX}{name}-{time.time_ns()}-{next(RUN_NUMBERS)}"  # unique among concurrent runs
     started = time.monotonic()
     try:
         report = await client.execute_workflow(
@@ -66,25 +73,37 @@ async def write_report(client: Client, report: ScenarioReport, directory: Path) 
     return page.write(directory / f"{report.name}.html", html)
 
 
+async def scenario_client(client: Client) -> Client:
+    """The client scenarios start through, after asking the server (worker/capabilities.py) whether
+    it lets workflows skip time; says which mode the runs are in."""
+    if await time_skipping_supported(client):
+        print("time skipping: on — each scenario's simulated day passes in seconds")
+        return time_skipping_client(client)
+    print("time skipping: off — this server does not allow it (dynamic config frontend.WorkflowTimeSkippingEnabled); "
+          "scenarios run in real time, a full day takes a full day")
+    return client
+
+
+def short_digest(digest: str) -> str:
+    return f"{digest[:len('sha256:') + DIGEST_SHOWN]}…" if digest else ""
+
+
 async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
-    skipping = time_skipping_client(client)
-    results = []
-    for name in names:
-        workflow_id, report, error, wall = await run_one(skipping, name)
-        if report is None and "time skipping" in error.lower():
-            print("this server does not allow time skipping: running in real time")
-            skipping = client
-            workflow_id, report, error, wall = await run_one(client, name)
-        results.append((name, workflow_id, report, error, wall))
+    runner = await scenario_client(client)
+    results = [(name, *ran) for name, ran in zip(names, await asyncio.gather(*[run_one(runner, name) for name in names]))]
     rows = []
     for name, workflow_id, report, error, wall in results:
         if report is None:
-            rows.append([name, "ERROR", "", "", f"{wall:.1f}s", error[:80]])
+            rows.append([name, "ERROR", "", "", f"{wall:.1f}s", "", error[:80]])
             continue
         verdict = "PASS" if report.passed else "FAIL"
         last_mode = report.modes[-1].split(" ")[2] if report.modes else ""
-        rows.append([name, verdict, last_mode, len(report.intents), f"{wall:.1f}s", f"{report.final_gross_pct:.2f}%" if report.final_gross_pct is not None else ""])
-    print(table(["scenario", "result", "last mode", "intents", "wall", "final gross / error"], rows))
+        rows.append([name, verdict, last_mode, len(report.intents), f"{wall:.1f}s", short_digest(report.digest),
+                     f"{report.final_gross_pct:.2f}%" if report.final_gross_pct is not None else ""])
+    print(table(["scenario", "result", "last mode", "intents", "wall", "digest", "final gross / error"], rows))
+    print("\nrun digests:")
+    for name, _, report, _, _ in results:
+        print(f"  {name:<28} {report.digest if report is not None else '(no report)'}")
     passed = sum(1 for r in results if r[2] is not None and r[2].passed)
     for name, workflow_id, report, error, _ in results:
         if report is not None and not report.passed:
@@ -101,8 +120,62 @@ async def run_scenarios(client: Client, names: list[str], report_dir: Path | Non
     return 0 if passed == len(results) else 1
 
 
+async def repeat_scenarios(client: Client, names: list[str], times: int) -> int:
+    """Each scenario `times` times (runs in flight at once, up to REPEAT_CONCURRENCY): do their
+    digests agree? A flake detector: 0 when every scenario gave one digest, 1 otherwise."""
+    runner = await scenario_client(client)
+    gate = asyncio.Semaphore(REPEAT_CONCURRENCY)
+
+    async def bounded(name: str) -> tuple[str, ScenarioReport | None, str, float]:
+        async with gate:
+            return await run_one(runner, name)
+
+    started = time.monotonic()
+    runs = await asyncio.gather(*[bounded(name) for name in names for _ in range(times)])
+    print(f"{len(names)} scenarios × {times} runs in {time.monotonic() - started:.1f}s")
+    rows, disagreeing = [], []
+    for i, name in enumerate(names):
+        mine = runs[i * times:(i + 1) * times]
+        reports = [r for _, r, _, _ in mine if r is not None]
+        errors = [e for _, r, e, _ in mine if r is None]
+        digests = {r.digest for r in reports}
+        verdict = "AGREE" if len(digests) == 1 and not errors else ("DISAGREE" if len(digests) > 1 else "ERROR")
+        walls = [w for *_, w in mine]
+        rows.append([name, verdict, f"{len(reports)}/{times}", len(digests), f"{sum(r.passed for r in reports)}/{times}",
+                     f"{min(walls):.1f}–{max(walls):.1f}s", short_digest(next(iter(digests))) if len(digests) == 1 else ""])
+        if verdict != "AGREE":
+            disagreeing.append((name, mine, errors))
+    print(table(["scenario", "digests", "completed", "distinct", "passed", "wall", "digest"], rows))
+    for name, mine, errors in disagreeing:
+        print(f"\n{name}:")
+        by_digest: dict[str, list[tuple[str, ScenarioReport]]] = {}
+        for workflow_id, report, _, _ in mine:
+            if report is not None:
+                by_digest.setdefault(report.digest, []).append((workflow_id, report))
+        for digest, group in sorted(by_digest.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {len(group)}× {digest}  e.g. {ui_workflow(group[0][0])}")
+        groups = sorted(by_digest.values(), key=len, reverse=True)
+        if len(groups) > 1:
+            a, b = groups[0][0][1], groups[1][0][1]
+            pa, pb = await asyncio.gather(golden.observed_parts(client, a.account), golden.observed_parts(client, b.account))
+            print(f"  first difference ({a.account} → {b.account}): {first_difference(pa, pb)}")
+        for error in errors[:3]:
+            print(f"  did not complete: {error[:200]}")
+    print(f"\n{len(names) - len(disagreeing)}/{len(names)} scenarios gave one digest in {times} runs")
+    return 0 if not disagreeing else 1
+
+
 async def scenarios_command(client: Client, args: argparse.Namespace) -> int:
     names = args.names or scenario_names()
+    unknown = [n for n in names if n not in scenario_names()]
+    if unknown:
+        print(f"error: unknown scenarios: {', '.join(unknown)}; known: {', '.join(scenario_names())}")
+        return 2
+    if args.repeat is not None:
+        if args.repeat < 2:
+            print("error: --repeat needs 2 or more runs to compare")
+            return 2
+        return await repeat_scenarios(client, names, args.repeat)
     return await run_scenarios(client, names, Path(args.report) if args.report else None)
 
 
@@ -118,7 +191,7 @@ async def demo(args: argparse.Namespace) -> int:
         print(f"Temporal UI: http://{host}:{port + 1000}")
     try:
         client = await connect()
-        async with build_worker(client, task_queue(), load_config()):
+        async with build_worker(client, task_queue()):
             code = await run_scenarios(client, args.names or scenario_names(), Path(args.report))
             if args.keep:
                 print(f"\nkept up for inspection at http://{host}:{port + 1000} — Ctrl-C stops the worker and the server")
@@ -137,6 +210,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="run scenarios (all, or the names given) on a running worker")
     p.add_argument("names", nargs="*", help=f"known: {', '.join(scenario_names())}")
     p.add_argument("--report", metavar="DIR", help="write an HTML report per scenario into DIR")
+    p.add_argument("--repeat", metavar="N", type=int,
+                   help="run each scenario N times (at once) and report whether their run digests agree; exit 1 if not")
     p.set_defaults(run=scenarios_command)
     p = sub.add_parser("demo", help="embedded server + worker + every scenario, with UI links")
     p.add_argument("names", nargs="*")

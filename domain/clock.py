@@ -81,3 +81,8 @@ def next_change(local: datetime, rules: RiskRules, extra: list[time]) -> datetim
     moments = [datetime.combine(day, parse_hhmm(c)) for c in candidates] + [datetime.combine(day, t) for t in extra]
     later = [m for m in moments if m > local]
     return min(later) if later else datetime.combine(day, time(0)) + timedelta(days=1)
+
+
+def exchange_instant(local: datetime, rules: RiskRules) -> datetime:
+    """An exchange-local wall time (naive) as an aware instant in the exchange time zone."""
+    return local.replace(tzinfo=ZoneInfo(rules.session.time_zone))

@@ -8,6 +8,7 @@ The shortcut builds longs at a $100 mark in the first four lot-1 instruments of 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -151,12 +152,21 @@ def shortcut_symbols(config: RigConfig, bucket: Bucket) -> list[str]:
     return [i.symbol for i in config.universe.instruments if i.bucket is bucket and i.lot_size == 1][:SHORTCUT_SYMBOLS_PER_BUCKET]
 
 
-def build_shortcut(event: ExposureEvent, equity: float, config: RigConfig) -> tuple[list[Position], dict[str, float], list[OpenOrder]]:
+def build_shortcut(event: ExposureEvent, equity: float, config: RigConfig,
+                   market_marks: Mapping[str, float] | None = None) -> tuple[list[Position], dict[str, float], list[OpenOrder]]:
+    """Positions (and marks) for the percentages. On an account with a market, the market's marks
+    size the positions (each symbol an equal share of its bucket) and no mark is set."""
     lt_pct, mm_pct = shortcut_split(event)
     positions: list[Position] = []
     marks: dict[str, float] = {}
     for bucket, pct in ((Bucket.LT, lt_pct), (Bucket.MM_PURE, mm_pct)):
         symbols = shortcut_symbols(config, bucket)
+        if market_marks is not None:
+            for symbol in symbols:
+                qty = round(pct / 100.0 * equity / len(symbols) / market_marks[symbol])
+                if qty:
+                    positions.append(Position(symbol=symbol, bucket=bucket, quantity=qty))
+            continue
         shares = round(pct / 100.0 * equity / SHORTCUT_MARK)
         each, extra = divmod(shares, len(symbols))
         for i, symbol in enumerate(symbols):
@@ -167,6 +177,7 @@ def build_shortcut(event: ExposureEvent, equity: float, config: RigConfig) -> tu
     resting: list[OpenOrder] = []
     if event.potential_pct is not None and event.potential_pct > lt_pct + mm_pct:
         symbol = shortcut_symbols(config, Bucket.LT)[0]
-        shares = round((event.potential_pct - lt_pct - mm_pct) / 100.0 * equity / SHORTCUT_MARK)
+        mark = market_marks[symbol] if market_marks is not None else SHORTCUT_MARK
+        shares = round((event.potential_pct - lt_pct - mm_pct) / 100.0 * equity / mark)
         resting.append(OpenOrder(intent_id="resting-potential", symbol=symbol, bucket=Bucket.LT, side=Side.BUY, remaining=shares))
     return positions, marks, resting

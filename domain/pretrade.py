@@ -154,8 +154,12 @@ def judge(
         )
     others = [o for o in open_orders if replacing is None or o.intent_id != replacing.intent_id]
     position = sum(p.quantity for p in positions if p.key == intent.key)
-    if intent.reduce_only:
-        return _judge_reduce_only(intent, position, others)
+    reducing = _judge_reduce_only(intent, position, others) if intent.reduce_only else None
+    if reducing is not None and not reducing.approved:
+        return reducing
+    # A reduce-only order that passed is judged like any other on the worst case too: with
+    # non-reduce-only orders working on its side, it can raise potential (long 1,300 with a
+    # SELL 2,100 working: a reduce-only SELL 1,200 takes the worst case from 1,300 to 2,000).
     mark = quote.truth_tick
     buy = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.BUY)
     sell = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.SELL)
@@ -167,9 +171,10 @@ def judge(
     sell += intent.quantity if intent.side is Side.SELL else 0
     after = worst_case_quantity(position, buy, sell) * mark
     if after <= before + 1e-9:
-        return Verdict(approved=True, message="does not raise the worst case: passes in any mode", intent=intent)
+        return reducing or Verdict(approved=True, message="does not raise the worst case: passes in any mode", intent=intent)
     if not mode.allows_new_risk:
-        return refuse(RejectReason.for_mode(mode), f"new risk is refused in {mode.value}", intent)
+        why = "reduce-only, but with the orders working on its side it raises the worst case: " if reducing else ""
+        return refuse(RejectReason.for_mode(mode), f"{why}new risk is refused in {mode.value}", intent)
     return _judge_row5(intent, exposure, before, after, regime, config)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.marketdata import MarketDataRule
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
 
 
@@ -249,6 +250,7 @@ class RiskRules(Strict):
     loss_limits: LossLimitRule | None = None  # absent: no loss rows fire
     controls: ControlsRule = Field(default_factory=ControlsRule)
     liquidity: LiquidityRule = Field(default_factory=LiquidityRule)
+    market_data: MarketDataRule = Field(default_factory=MarketDataRule)
 
     @model_validator(mode="after")
     def _consistent(self) -> "RiskRules":

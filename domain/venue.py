@@ -14,16 +14,22 @@ cancel in flight. The venue's execution id of a fill is `<intent_id>/<tag>`.
   whole number of lots below it. Fills are at the limit (LIMIT) or at the touch (MARKET).
 - A cancel in flight may be crossed by a fill of the remainder (`cancel_cross_probability`).
 - DAY orders still open at the close expire.
+- With market data (an account that names a market), the market replaces the probabilities:
+  marketable limits take the touch up to the displayed size, passive ones fill only when later
+  prints trade at or through them (domain/marketdata.py `match_order`).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from datetime import datetime
 
 from pydantic import BaseModel
 
 from domain.enums import OrderType, Side
 from domain.execution import ExecKind, ExecutionEvent
+from domain.marketdata import MarketDataRule, MarketView, Print, match_order
 from domain.models import Intent, Quote
 
 PRICE_COLLAR = 0.10
@@ -50,6 +56,9 @@ class SimOrder(BaseModel):
     lot_size: int
     params: VenueParams
     quote: Quote
+    # With market data: the symbol's view now (the venue matches against its L1 and prints).
+    market: MarketView | None = None
+    market_rule: MarketDataRule | None = None
 
     @property
     def leaves(self) -> int:
@@ -115,9 +124,26 @@ def _event(order: SimOrder, kind: ExecKind, cum: int, *, tag: str | None = None,
     )
 
 
-def _attempt(order: SimOrder, tag: str) -> list[ExecutionEvent]:
+def _attempt(order: SimOrder, tag: str, prints: Sequence[Print] = (), since: datetime | None = None) -> list[ExecutionEvent]:
+    if order.market is not None:
+        return _attempt_on_market(order, tag, prints, since or order.market.as_of)
     qty = fill_quantity(order.params, order.stream_key, tag, order.leaves, order.lot_size)
     return [_event(order, ExecKind.FILL, order.cum_qty + qty, tag=tag, qty=qty)] if qty else []
+
+
+def _attempt_on_market(order: SimOrder, tag: str, prints: Sequence[Print], since: datetime) -> list[ExecutionEvent]:
+    """With market data the market decides (domain/marketdata.py): a marketable limit takes the
+    touch up to the displayed size, a passive one fills only when later prints trade through it
+    (queue position drawn from the order's own stream)."""
+    assert order.market is not None
+    intent = order.intent
+    limit = intent.limit_price if intent.order_type is OrderType.LIMIT else None
+    found = match_order(intent.side, limit, order.leaves, order.lot_size, order.market.l1, prints, since,
+                        stream(order.params.seed, order.stream_key, tag), order.market_rule or MarketDataRule())
+    if not found.quantity or found.price is None:
+        return []
+    event = _event(order, ExecKind.FILL, order.cum_qty + found.quantity, tag=tag, qty=found.quantity)
+    return [event.model_copy(update={"last_px": found.price, "text": found.detail})]
 
 
 def submit(order: SimOrder) -> list[ExecutionEvent]:
@@ -128,11 +154,12 @@ def submit(order: SimOrder) -> list[ExecutionEvent]:
     return [_event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged"), *_attempt(order, ARRIVAL)]
 
 
-def match(order: SimOrder, cycle: int, session_closed: bool) -> list[ExecutionEvent]:
-    """The risk cycle's step for one working order: expiry at the close, else one attempt."""
+def match(order: SimOrder, cycle: int, session_closed: bool, prints: Sequence[Print] = (), since: datetime | None = None) -> list[ExecutionEvent]:
+    """The risk cycle's step for one working order: expiry at the close, else one attempt
+    (with market data: against the prints since the last cycle)."""
     if session_closed:
         return [_event(order, ExecKind.EXPIRED, order.cum_qty, text="DAY order expired at the close")]
-    return _attempt(order, cycle_tag(cycle))
+    return _attempt(order, cycle_tag(cycle), prints, since)
 
 
 def cancel(order: SimOrder) -> list[ExecutionEvent]:

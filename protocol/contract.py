@@ -35,7 +35,7 @@ def next_replacement_id(intent_id: str) -> str:
 
 
 # Account (risk workflow) messages.
-UPDATE_PRETRADE = "pretrade"  # update id = intent id: a retried request cannot reserve twice
+UPDATE_PRETRADE = "pretrade"  # update id = "<intent id>@<order run id>"; the ledger never reserves an intent twice
 UPDATE_REPLACE_CHECK = "replace_check"  # update id = "replace-check:<replacement intent id>"
 SIGNAL_ORDER_REPORT = "order_report"
 UPDATE_INJECT_EXPOSURE = "inject_exposure"

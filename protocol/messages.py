@@ -13,6 +13,7 @@ from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
 from domain.models import Fill, Intent, Position, Quote
 from domain.controls import ControlsState
+from domain.marketdata import FeedSpec, MarketDataRule, MarketView
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
@@ -50,6 +51,9 @@ class PretradeReply(BaseModel):
     lot_size: int = 1
     # The account knew this order already (a reset run, a retried start): its view, to adopt.
     known: OrderReport | None = None
+    # With market data: the symbol's view at the verdict (the venue matches the arrival on it).
+    market: MarketView | None = None
+    market_rule: MarketDataRule | None = None
 
 
 # ── order updates ───────────────────────────────────────────────────────────────────────────
@@ -208,6 +212,7 @@ class RiskState(BaseModel):
     frozen: bool = False
     trading_changes: list[TradingStateChange] = []
     controls: ControlsState = ControlsState()
+    market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
 
 
 class RiskInput(BaseModel):
@@ -223,6 +228,7 @@ class RiskInput(BaseModel):
     exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     stop_at: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     timeline: list[TimedEvent] = []
+    market: FeedSpec | None = None  # None: the simulated feed quotes from marks
     bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
     carried: str | None = None  # compressed (RiskState, BookState) from the previous run
 

@@ -41,6 +41,8 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>"]
     parts.append(f"<h1>{esc(title)}</h1><p>account <code>{esc(result.account)}</code> — {len(result.decisions)} decisions, "
                  f"{len(result.intents)} de-risk intents, {len(result.fills)} fills</p>")
+    if result.digest:  # DESIGN §3: the run's fingerprint, the same for the same scenario and seed
+        parts.append(f"<p>run digest <code id='run-digest'>{esc(result.digest)}</code></p>")
     if verdict is not None:
         passed, failures = verdict
         parts.append(f"<p class='{'pass' if passed else 'fail'}'><b>{'PASSED' if passed else 'FAILED'}</b></p>")

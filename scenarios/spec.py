@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import CancelReason, DecisionReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, RiskMode, Side
 from domain.events import TimedEvent
+from domain.marketdata import Shock
+from domain.pnl import BodPosition
 from protocol.messages import CancelRefusal
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
@@ -95,6 +97,28 @@ class RandomOrders(Spec):
     max_quantity: int = Field(gt=0)
 
 
+class GeneratedMarket(Spec):
+    """A seeded generated day for the universe (marketdata/generator.py), with scripted shocks."""
+
+    seed: int
+    shocks: list[Shock] = []
+    scale: float | None = Field(default=None, gt=0, le=1)  # share of a real day's prints and quotes
+
+
+class MarketSpec(Spec):
+    """The scenario's market: recorded files (a directory with quotes.parquet, prints.parquet
+    and day.json, relative to scenarios/) or a generated day. Absent: quotes from marks."""
+
+    file: str | None = None
+    generate: GeneratedMarket | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "MarketSpec":
+        if (self.file is None) == (self.generate is None):
+            raise ValueError("market needs exactly one of `file` or `generate`")
+        return self
+
+
 class ScenarioSpec(Spec):
     name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     description: str = ""
@@ -105,6 +129,9 @@ class ScenarioSpec(Spec):
     stop: str = Field(pattern=HHMM)
     rules: dict[str, Any] = {}  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
     events: list[TimedEvent] = []
+    market: MarketSpec | None = None
+    # Beginning-of-day positions with cost basis: inline rows, or a CSV file relative to scenarios/.
+    positions: list[BodPosition] | str | None = None
     random_orders: RandomOrders | None = None
     expect: list[Expectation] = Field(min_length=1)
 

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +132,50 @@ def test_repeated_hard_steps_with_certain_fills_reach_target_within_ceil_one_ove
         current = apply(current, intents)  # certain fills
     final = exposure_of(current)
     assert final.gross <= max(target, 0) + 1e-6 or decide(decision_input(final, regime, 2.0), RULES).mode is not RiskMode.HARD_DERISK
+
+
+# ── issue 11: de-risk against the desk's working orders ──────────────────────────────────────
+def desk_sell(intent_id, symbol, bucket, remaining, *, reduce_only=False, limit_price=100.0):
+    return OpenOrder(intent_id=intent_id, symbol=symbol, bucket=bucket, side=Side.SELL, remaining=remaining,
+                     kind=IntentKind.NEW, reduce_only=reduce_only, limit_price=limit_price)
+
+
+@settings(max_examples=100, deadline=None)
+@given(working=st.integers(0, 9000), reduce_only=st.booleans(), regime=st.sampled_from([Regime.CLOSE, Regime.LATE]))
+def test_a_derisk_intent_plus_a_working_desk_sell_never_flips(working, reduce_only, regime):
+    positions = lt_mm_positions(88, 27)  # 115%: HARD at 16:28, SOFT at 16:16; AAPL long 4,400
+    desk = [desk_sell("acct-d1", "AAPL", Bucket.LT, working, reduce_only=reduce_only)]
+    decision, _, intents = plan(positions, regime, orders=desk)
+    assert decision.mode in (RiskMode.HARD_DERISK, RiskMode.SOFT_DERISK)
+    assert all(i.side is Side.SELL and i.reduce_only for i in intents)
+    held = {p.key: p.quantity for p in positions}
+    for intent in intents:  # the intent and every order working on its side, all filled: never past zero
+        selling = sum(o.remaining for o in desk if o.key == intent.key and o.side is Side.SELL) + intent.quantity
+        assert selling <= held[intent.key], f"{intent.summary()} with {working} working against long {held[intent.key]}"
+
+
+def test_a_hard_chunk_is_cut_to_what_a_working_desk_sell_leaves():
+    positions = lt_mm_positions(85, 25)  # AAPL 4,250: a HARD chunk is 425
+    decision, _, alone = plan(positions, Regime.CLOSE)
+    assert decision.mode is RiskMode.HARD_DERISK and ("AAPL", 425) in [(i.symbol, i.quantity) for i in alone]
+    _, _, beside = plan(positions, Regime.CLOSE, orders=[desk_sell("acct-d1", "AAPL", Bucket.LT, 4_000)])
+    aapl = [i for i in beside if i.symbol == "AAPL"]
+    assert [i.quantity for i in aapl] == [250]  # 4,250 − 4,000 working: the chunk plus the desk SELL end flat at worst
+    _, _, none_left = plan(positions, Regime.CLOSE, orders=[desk_sell("acct-d1", "AAPL", Bucket.LT, 4_250)])
+    assert all(i.symbol != "AAPL" for i in none_left)
+
+
+@pytest.mark.parametrize("regime", [Regime.CLOSE, Regime.LATE])
+def test_a_desk_reduce_only_order_far_from_the_market_is_not_coverage(regime):
+    positions = lt_mm_positions(88, 27)  # 115%: SOFT at 16:16 (sized 200 shares), HARD at 16:28
+    decision, _, alone = plan(positions, regime)
+    assert alone
+    # The desk rests a reduce-only SELL for half of AAPL 9% above the market: it is not the
+    # cycle's, so the cycle plans exactly what it would without it.
+    resting = desk_sell("acct-d1", "AAPL", Bucket.LT, 2_200, reduce_only=True, limit_price=109.0)
+    _, _, beside = plan(positions, regime, orders=[resting])
+    assert beside == alone
+    # The same order as the risk cycle's own de-risk intent is coverage: nothing is stacked on it.
+    own = resting.model_copy(update={"intent_id": "acct-c000001-H-AAPL-LT", "kind": IntentKind.HARD_DERISK})
+    _, _, covered = plan(positions, regime, orders=[own])
+    assert sum(i.quantity for i in covered) < sum(i.quantity for i in alone)

@@ -39,6 +39,7 @@ async def test_report_content_matches_the_recorded_day(client, scenario_runs, tm
         row = re.search(rf"<tr><td><a href='{re.escape(ui_workflow(intent_id))}'>{re.escape(intent_id)}</a></td>.*?</tr>", page)
         assert row and f"<td>{outcome.state.value}</td>" in row.group(0), intent_id
     assert "SOFT_DERISK" in page and "HARD_DERISK" in page and "PASSED" in page
+    assert f"<code id='run-digest'>{report.digest}</code>" in page and report.digest == result.digest  # the run's fingerprint
     assert all(f"<td>{group}</td>" in page for group in result.final_exposure.group_exposure)
 
 

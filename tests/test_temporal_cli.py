@@ -85,4 +85,5 @@ async def test_readme_temporal_cli_lines(env):
         assert f'OrderState="{final}"' in listed and "desk1-o4" in listed and "AAPL" in listed
         report = await run(scenario, address)
         assert "Status          COMPLETED" in report and '"passed":true' in report.replace(" ", "") and "SOFT_DERISK" in report
+        assert re.search(r'"digest":"sha256:[0-9a-f]{64}"', report.replace(" ", "")), report  # the run digest, in the report
     await client.get_workflow_handle(risk_workflow_id("desk1")).terminate("test over")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.account_calls import AccountCalls
-from activities.market import market_quotes
+from activities.market import market_quotes, market_snapshot
 from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
 from activities.venue import SIM_VENUE_ACTIVITIES
@@ -35,8 +36,10 @@ def build_worker(client: Client, queue: str) -> Worker:
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, load_scenario, load_default_config, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
+        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, market_snapshot, load_scenario, load_default_config, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # Sync activities (the market-data feed: Parquet reads, numpy) run on these threads.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
     )
 
 

@@ -11,9 +11,8 @@ released and the cycle goes on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -34,12 +33,13 @@ with workflow.unsafe.imports_passed_through():
     from domain.enums import CancelReason, IntentKind
     from domain.events import TimedEvent
     from domain.ledger import Ledger, LedgerOrder, OrderReport
-    from domain.models import Intent, Quote
-    from domain.venue import SimOrder, VenueParams
+    from domain.marketdata import Print
+    from domain.venue import SimOrder
     from protocol.messages import Answer, CancelRequest, CancelResult, ReplaceResult
 
 CALL = dict(
     start_to_close_timeout=timedelta(minutes=2),
+    heartbeat_timeout=timedelta(seconds=10),  # the calls heartbeat: a killed worker's call is retried in seconds
     retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5),
 )
 AUDIT_AFTER_CYCLES = 3  # an open order not heard from for this many cycles is read back
@@ -47,13 +47,19 @@ AUDIT_BATCH = 100  # at most this many per cycle, oldest first
 ANSWERS_KEPT = 500
 
 
+class VenueTurn(NamedTuple):
+    """One live order's turn at the simulated venue this cycle."""
+
+    order: SimOrder
+    closed: bool  # its DAY ended: it expires
+    prints: list[Print]  # with market data: the prints since the last cycle
+    since: datetime | None
+
+
 class AccountOrders:
-    def __init__(self, account: str, ledger: Ledger, params_of: Callable[[Intent], VenueParams],
-                 lot_of: Callable[[str], int], answers: list[Answer]) -> None:
+    def __init__(self, account: str, ledger: Ledger, answers: list[Answer]) -> None:
         self._account = account
         self._ledger = ledger
-        self._params_of = params_of
-        self._lot_of = lot_of
         self._answers = answers
 
     # ── reading results ──────────────────────────────────────────────────────────────────────
@@ -79,17 +85,14 @@ class AccountOrders:
             return []
 
     # ── the venue's step ─────────────────────────────────────────────────────────────────────
-    async def venue_step(self, live: list[tuple[LedgerOrder, Quote, bool]], cycle: int, stamp: str, *, audit_all: bool = False) -> None:
+    async def venue_step(self, live: list[VenueTurn], cycle: int, stamp: str, *, audit_all: bool = False) -> None:
         """One matching attempt (or the expiry at the close) for every live order, delivered to
         those it touches; orders not heard from lately are read back."""
         deliveries = []
-        for entry, quote, closed in live:
-            assert entry.intent is not None
-            sim = SimOrder(intent=entry.intent, cum_qty=entry.filled, lot_size=self._lot_of(entry.intent.symbol),
-                           params=self._params_of(entry.intent), quote=quote)
-            events = venue.match(sim, cycle, closed)
+        for turn in live:
+            events = venue.match(turn.order, cycle, turn.closed, turn.prints, turn.since)
             if events:
-                deliveries.append(Delivery(intent_id=entry.intent_id, events=events))
+                deliveries.append(Delivery(intent_id=turn.order.intent.intent_id, events=events))
         delivered = {d.intent_id for d in deliveries}
         candidates = [o for o in self._ledger.s.open_orders.values() if not o.synthetic and o.intent_id not in delivered]
         stale = [o for o in candidates if audit_all or cycle - o.heard_cycle >= AUDIT_AFTER_CYCLES]

@@ -168,7 +168,8 @@ class OrderWorkflow:
     def _sim_order(self) -> SimOrder:
         reply = self._reply
         assert reply is not None and reply.intent is not None and reply.quote is not None and reply.venue_params is not None
-        return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote)
+        return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
+                        market=reply.market, market_rule=reply.market_rule)
 
     async def _venue_submit(self) -> list[ExecutionEvent]:
         return await workflow.execute_local_activity(sim_submit, self._sim_order(), start_to_close_timeout=LOCAL)

@@ -25,21 +25,22 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.market import QuoteRequest, market_quotes
+    from activities.market import MarketRequest, QuoteRequest, market_quotes, market_snapshot, quote_of
     from activities.scenarios import load_default_config
-    from domain.clock import ClockAnchor, exchange_now, next_change, on_boundary, read_clock, seconds_to_next_cycle
-    from domain.enums import IntentKind, OrderState, RejectReason, RiskMode, TradingState
-    from domain.events import ExposureEvent, SessionEvent, TimedEvent, build_shortcut, exposure_event_problem
+    from domain.clock import ClockAnchor, exchange_instant, exchange_now, next_change, on_boundary, read_clock, seconds_to_next_cycle
+    from domain.enums import Bucket, IntentKind, OrderState, RejectReason, RiskMode, TradingState
+    from domain.events import ExposureEvent, SessionEvent, TimedEvent, build_shortcut, exposure_event_problem, shortcut_symbols
     from domain.exposure import Exposure, compute_exposure
     from domain.gate import GateContext, gate_desk_intent, gate_replacement
     from domain.ledger import BookState, Ledger, OrderReport, keep_last, position_key
     from domain.market import quote_from_mark
+    from domain.marketdata import MarketView, Print, hard_derisk_gate, soft_derisk_gate
     from domain.models import Intent, Position, Quote
     from domain.pnl import BodPosition, PnlSummary, summarize
     from domain.planner import derisk_price, plan_derisk
     from domain.policy import decide, decision_input
     from domain.rules import RigConfig, RiskRules
-    from domain.venue import VenueParams
+    from domain.venue import SimOrder, VenueParams
     from protocol import contract as c
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
@@ -58,9 +59,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from protocol.run_digest import run_digest
     from workflows import metrics
-    from workflows.account_orders import AccountOrders
+    from workflows.account_orders import AccountOrders, VenueTurn
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
+MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
 INTENTS_KEPT = 2_000
 TRADING_CHANGES_KEPT = 200
 # The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
@@ -91,9 +93,13 @@ class RiskWorkflow:
         self._inp = inp
         self._quotes: dict[str, Quote] = {}
         self._quoted_marks: dict[str, float] | None = None
+        self._views: dict[str, MarketView] = {}  # with a named market: each symbol's latest view
+        self._prints: dict[str, list[Print]] = {}  # … and the prints since the last cycle
+        self._prints_since: datetime | None = None
         self._wake = False  # run a cycle now (an injected event)
         self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
         self._must_continue = False
+        self._gate_lock = asyncio.Lock()
         self._updates = 0
         self._ready = False  # until the rules are known: requests are refused ("starting")
         if not self._problem and inp.config is not None:
@@ -111,7 +117,7 @@ class RiskWorkflow:
         self._ledger = Ledger(book)
         if not inp.carried and inp.bod:
             self._ledger.replace_book(inp.bod)
-        self._orders = AccountOrders(inp.account, self._ledger, self._venue_params, self._lot_of, self._s.answers)
+        self._orders = AccountOrders(inp.account, self._ledger, self._s.answers)
         # Anchored here, not in run: pre-trade updates may be handled before run starts.
         if inp.synthetic and self._s.clock_anchor_exchange is None:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
@@ -192,6 +198,8 @@ class RiskWorkflow:
                 target += period
         self._wake = self._dirty = False
         timed_out = not await self._wait(lambda: self._wake or self._must_continue or (quiet and self._dirty), target - start)
+        if timed_out:
+            self._resume_at(target)
         if not quiet:
             return
         last = start - (start - datetime.combine(start.date(), time(0))) % period  # the quiet cycle's own time
@@ -200,7 +208,18 @@ class RiskWorkflow:
         self._s.decisions[-1].repeats += passed
         self._s.cycle += passed
         if not timed_out and not self._wake and not self._must_continue:  # an order arrived: cycle at the next cycle time
-            await self._wait(lambda: self._wake or self._must_continue, last + (passed + 1) * period - self._now())
+            due = last + (passed + 1) * period
+            if not await self._wait(lambda: self._wake or self._must_continue, due - self._now()):
+                self._resume_at(due)
+
+    def _resume_at(self, due: datetime) -> None:
+        """A synthetic day's cycle runs at its cycle time, however late the task of its timer came:
+        a killed worker, a restarting server or a busy machine delays it, and under time skipping
+        the delay passes as workflow time. The virtual clock is re-anchored at the cycle time, so
+        no delay shows in the day (DESIGN §3: the same digest through worker kills and server
+        restarts). Live accounts read the real clock: a late cycle is late."""
+        if self._inp.synthetic and self._s.clock_anchor_workflow is not None and self._now() > due:
+            self._s.clock_anchor_exchange, self._s.clock_anchor_workflow = due.isoformat(), workflow.now().isoformat()
 
     async def _wait(self, condition: Any, timeout: timedelta) -> bool:
         """True if `condition` came true before `timeout`."""
@@ -216,6 +235,7 @@ class RiskWorkflow:
         last = self._s.decisions[-1] if self._s.decisions else None
         return (
             last is not None
+            and self._inp.market is None  # a market moves marks every cycle
             and on_boundary(datetime.strptime(last.exchange_time, "%H:%M:%S"), self._rules.risk_cycle.cycle_seconds)
             and (now - datetime.combine(now.date(), parse_hms(last.exchange_time))).total_seconds() < 1
             and all(o.synthetic for o in self._ledger.s.open_orders.values())
@@ -226,14 +246,19 @@ class RiskWorkflow:
     async def _cycle(self) -> None:
         s = self._s
         s.cycle += 1
-        now = self._now()
+        # The cycle's own time, to the second: a timer fires a few milliseconds after its cycle
+        # time, by an amount the machine decides; what the cycle reads (market data as of, DAY
+        # expiry) must not depend on that.
+        now = self._now().replace(microsecond=0)
         clock = read_clock(now.time(), self._rules)
         due = self._take_due_events(now)
+        if self._inp.market is not None and any(e.exposure is not None and e.exposure.is_shortcut for e in due):
+            await self._fetch_market(self._shortcut_symbols(), now)  # the market's marks size the shortcut's positions
         for event in due:
             if event.exposure is not None:
                 self._apply_exposure(event.exposure)
-        await self._refresh_quotes()
-        await self._orders.venue_step(self._live_sim_orders(now), s.cycle, self._stamp(now))
+        await self._refresh_quotes(now)
+        await self._orders.venue_step(self._venue_turns(now), s.cycle, self._stamp(now))
         if s.trading_state is TradingState.HALTED:
             await self._orders.cancel_desk_orders(s.cycle, self._stamp(now))
         exposure = self._exposure()
@@ -248,7 +273,9 @@ class RiskWorkflow:
         if decision.mode is not RiskMode.HARD_DERISK:
             s.hard_base = {}
         intents: list[Intent] = []
+        blocked: dict[str, str] = {}
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK) and not s.frozen:
+            blocked = self._stale_symbols(decision.mode)
             if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
                 s.hard_base = {k: abs(p.quantity) for k, p in self._ledger.s.positions.items()}
                 await self._escalate(now)
@@ -256,7 +283,7 @@ class RiskWorkflow:
                 account=self._inp.account, cycle=s.cycle, decision=decision, exposure=self._exposure(),
                 positions=self._ledger.positions(), open_orders=self._ledger.footprints(), quotes=self._quotes_for_positions(),
                 config=self._config,
-                hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base},
+                hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base}, blocked=blocked,
             )
             await self._issue(intents, now)
         for event in due:
@@ -266,7 +293,7 @@ class RiskWorkflow:
             reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
             gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents], inputs=decision.inputs,
-            pnl=self._pnl().account,
+            pnl=self._pnl().account, skipped=list(blocked.values()),
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
@@ -285,7 +312,8 @@ class RiskWorkflow:
             book.equity = event.equity
         if event.replaces_book:
             if event.is_shortcut:
-                positions, marks, resting = build_shortcut(event, book.equity, self._config)
+                market_marks = {s: self._quote(s).truth_tick for s in self._shortcut_symbols()} if self._inp.market else None
+                positions, marks, resting = build_shortcut(event, book.equity, self._config, market_marks)
             else:
                 positions, marks, resting = event.positions or [], {}, event.resting_orders or []
             self._s.marks.update(marks)
@@ -299,16 +327,60 @@ class RiskWorkflow:
                 self._ledger.add_resting(order)
         self._s.marks.update(event.marks)
 
-    async def _refresh_quotes(self) -> None:
+    async def _refresh_quotes(self, now: datetime) -> None:
+        if self._inp.market is not None:
+            live = {o.footprint.symbol: None for o in self._ledger.live_orders()}
+            await self._fetch_market(list(self._held_symbols()), now, prints_for=list(live))
+            return
         marks = self._feed_marks()
         if marks == self._quoted_marks:
             return  # the simulated feed quotes from marks: same marks, same quotes
         self._quotes = await workflow.execute_local_activity(market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT)
         self._quoted_marks = marks
 
-    def _live_sim_orders(self, now: datetime) -> list[tuple[Any, Quote, bool]]:
+    async def _fetch_market(self, symbols: list[str], now: datetime, prints_for: list[str] | None = None) -> None:
+        """The named market's views of `symbols` as of now, and the prints since the last cycle
+        of the symbols with working orders (passive fills trade against them)."""
+        assert self._inp.market is not None
+        as_of = exchange_instant(now, self._rules)
+        since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
+        request = MarketRequest(feed=self._inp.market, universe=self._config.universe, session=self._rules.session,
+                                rule=self._rules.market_data, symbols=symbols, as_of=as_of, prints_since={s: since for s in prints_for or []})
+        snapshot = await workflow.execute_local_activity(market_snapshot, request, start_to_close_timeout=MARKET_TIMEOUT)
+        self._views.update(snapshot.views)
+        self._quotes.update({s: quote_of(v) for s, v in snapshot.views.items()})
+        if prints_for is not None:  # a cycle's fetch (not a single symbol's for pre-trade)
+            self._prints, self._prints_since, self._s.market_as_of = snapshot.prints, since, as_of.isoformat()
+
+    def _shortcut_symbols(self) -> list[str]:
+        return [s for bucket in Bucket for s in shortcut_symbols(self._config, bucket)]
+
+    def _stale_symbols(self, mode: RiskMode) -> dict[str, str]:
+        """Held symbols de-risk may not act on now: SOFT needs a fresh real print (it prices off
+        the truth tick), HARD a fresh L1 (it hits the touch). Reason STALE_DATA in the log."""
+        if self._inp.market is None:
+            return {}
+        gate = hard_derisk_gate if mode is RiskMode.HARD_DERISK else soft_derisk_gate
+        blocked = {}
+        for symbol in dict.fromkeys(p.symbol for p in self._ledger.positions() if p.quantity):
+            view = self._views.get(symbol)
+            verdict = gate(view, self._rules.market_data) if view is not None else None
+            if verdict is None or not verdict.may_act:
+                blocked[symbol] = f"{symbol}: STALE_DATA — {verdict.detail if verdict else 'no market data'}"
+        return blocked
+
+    def _venue_turns(self, now: datetime) -> list[VenueTurn]:
         stamp = now.isoformat()
-        return [(o, self._quote(o.footprint.symbol), bool(o.expires_at) and stamp >= o.expires_at) for o in self._ledger.live_orders()]
+        return [
+            VenueTurn(order=self._sim_order(o.intent, cum_qty=o.filled), closed=bool(o.expires_at) and stamp >= o.expires_at,
+                      prints=self._prints.get(o.footprint.symbol, []), since=self._prints_since)
+            for o in self._ledger.live_orders() if o.intent is not None
+        ]
+
+    def _sim_order(self, intent: Intent, cum_qty: int = 0) -> SimOrder:
+        return SimOrder(intent=intent, cum_qty=cum_qty, lot_size=self._lot_of(intent.symbol), params=self._venue_params(intent),
+                        quote=self._quote(intent.symbol), market=self._views.get(intent.symbol) if self._inp.market else None,
+                        market_rule=self._rules.market_data if self._inp.market else None)
 
     async def _escalate(self, now: datetime) -> None:
         """SOFT → HARD: the cycle's own working SOFT orders are replaced at bid/ask."""
@@ -336,7 +408,7 @@ class RiskWorkflow:
                 return
             self._s.cycle += 1
             now = self._now()
-            live = [(o, self._quote(o.footprint.symbol), True) for o in self._ledger.live_orders()]
+            live = [turn._replace(closed=True) for turn in self._venue_turns(now)]
             await self._orders.venue_step(live, self._s.cycle, self._stamp(now), audit_all=attempt > 0)
 
     # ── marks, quotes, exposure ──────────────────────────────────────────────────────────────
@@ -375,10 +447,14 @@ class RiskWorkflow:
 
     # ── pre-trade (updates: handlers without awaits never interleave) ────────────────────────
     @workflow.update(name=c.UPDATE_PRETRADE)
-    def pretrade(self, request: PretradeRequest) -> PretradeReply:
+    async def pretrade(self, request: PretradeRequest) -> PretradeReply:
         self._count_update()
         try:
-            return self._pretrade(request)
+            async with self._gate_lock:  # one judgment at a time, even across a market-data fetch
+                symbol = request.raw_intent.get("symbol")
+                if self._inp.market is not None and isinstance(symbol, str) and symbol in self._config.universe.by_symbol and symbol not in self._views:
+                    await self._fetch_market([symbol], self._now())
+                return self._pretrade(request)
         except Exception as err:  # noqa: BLE001 — what cannot be judged is refused, never a failed task
             workflow.logger.exception("pre-trade of %s could not be judged", request.intent_id)
             return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"could not be judged: {type(err).__name__}")
@@ -457,6 +533,8 @@ class RiskWorkflow:
         return PretradeReply(
             approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), venue=self._inp.venue,
             lot_size=self._lot_of(intent.symbol), known=known, venue_params=self._venue_params(intent),
+            market=self._views.get(intent.symbol) if self._inp.market else None,
+            market_rule=self._rules.market_data if self._inp.market else None,
         )
 
     def _venue_params(self, intent: Intent) -> VenueParams:

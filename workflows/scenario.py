@@ -47,6 +47,7 @@ class ScenarioWorkflow:
             RiskInput(
                 account=account, config=plan.config, seed=spec.seed, equity=spec.equity, synthetic=True,
                 start_exchange_time=spec.start, exchange_date=spec.date, stop_at=spec.stop, timeline=spec.events,
+                market=plan.market, bod=plan.bod,
             ),
             id=c.risk_workflow_id(account),
             static_summary=f"Risk entity for scenario {spec.name}",

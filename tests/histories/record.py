@@ -1,71 +1,192 @@
-"""Record histories from real runs for the replay tests: `python -m tests.histories.record`.
+"""Record a new set of histories for the replay tests: `python -m tests.histories.record`.
 
-Re-record after an intended change to workflow code; the replay test then pins the new shape.
+Histories accumulate in versioned sets, `tests/histories/v<N>/`: a recording adds the next set
+beside the old ones and never replaces one (an existing directory is refused). Every set must
+replay against the current workflows (tests/test_replay.py). A set that cannot any more — an
+intended change that patching (`workflow.patched`) could not bridge — is moved under
+`tests/histories/retired/` with a README saying why.
+
+One recording covers every workflow type and path (tests/histories/paths.py; the recording is
+refused if one is missing): orders filled, partially filled, canceled, replaced, rejected at
+pre-trade and by the venue, expired at the close; an account's runs at the start, middle and end
+of a continue-as-new chain; an account's inject_exposure and set_session updates; a scenario.
+It starts its own Temporal dev server (time skipping, like the tests) and a worker.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from config.load import load_config
-from scenarios.spec import ScenarioReport
-from tests.accounts import intent, with_fills
-from worker.main import build_worker
-from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
+from protocol.contract import RISK_WORKFLOW, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
 from protocol.messages import RiskInput
+from scenarios.spec import ScenarioReport
+from tests.histories.paths import REQUIRED, paths_of, read
 
 HERE = Path(__file__).resolve().parent
+RETIRED = "retired"
+MANIFEST = "set.json"
 QUEUE = "record"
+SET_NAME = re.compile(r"^v(\d+)$")
+
+# One scenario, time-skipped, for every order path and a continue-as-new chain: desk orders that
+# fill only half the time and then partially (multi-lot orders never complete: they pass through
+# PARTIAL_FILL and expire at the scenario's close), one canceled, one replaced, one refused by the
+# venue (a limit 30% from the truth tick), one refused at pre-trade (a desk intent that sets the
+# rig's `kind`); at 11:05 the book jumps past the hard cap and HARD de-risk orders fill for
+# certain; two cycles per run, so the account continues as new several times.
+LIFECYCLE = {
+    "name": "replay_recording",
+    "description": "Every order path and a continue-as-new chain, for the replay histories.",
+    "seed": 7,
+    "start": "11:00",
+    "stop": "11:06",
+    "rules": {"fills": {"other": 0.5, "partial_fill_probability": 1.0, "cancel_cross_probability": 0.0},
+              "risk_cycle": {"cycles_per_run": 2}},
+    "events": [
+        {"at": "11:00", "exposure": {"lt_pct": 60, "mm_pct": 10}},
+        {"at": "11:00", "order": {"id": "partial", "symbol": "MSFT", "side": "BUY", "quantity": 1000, "limit_price": 100.0}},
+        {"at": "11:00", "order": {"id": "cancel", "symbol": "ORCL", "side": "BUY", "quantity": 500, "limit_price": 100.0}},
+        {"at": "11:00", "order": {"id": "replace", "symbol": "DELL", "side": "BUY", "quantity": 500, "limit_price": 100.0}},
+        {"at": "11:00", "order": {"id": "venue", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 130.0}},
+        {"at": "11:00", "order": {"id": "pretrade", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 100.0, "kind": "SOFT_DERISK"}},
+        {"at": "11:01", "cancel": {"id": "cancel"}},
+        {"at": "11:02", "replace": {"id": "replace", "quantity": 600, "limit_price": 100.05}},
+        {"at": "11:05", "exposure": {"lt_pct": 95, "mm_pct": 36}},  # 131%: HARD de-risk orders, filled for certain
+    ],
+    "expect": [{"order": {"id": "venue", "state": "REJECTED", "reject_reason": "VENUE_REJECT"}},
+               {"order": {"id": "pretrade", "state": "REJECTED", "reject_reason": "MALFORMED_INTENT"}},
+               {"order": {"id": "cancel", "state": "CANCELED", "cancel_reason": "USER"}},
+               {"order": {"id": "replace", "state": "CANCELED", "cancel_reason": "REPLACED"}}],
+}
+UPDATES_ACCOUNT = "replay-updates"
 
 
-async def save(handle: WorkflowHandle, kind: str) -> None:
-    """File name `<kind>__<workflow id>.json`: replay needs the real workflow id (the order
-    workflow checks its intent id against it)."""
+def next_set(root: Path) -> str:
+    numbers = [int(m.group(1)) for d in root.iterdir() if d.is_dir() and (m := SET_NAME.match(d.name))] if root.is_dir() else []
+    return f"v{max(numbers, default=0) + 1}"
+
+
+def file_name(n: int, handle: WorkflowHandle, kind: str) -> str:
+    run = f"-{handle.run_id[:8]}" if handle.run_id else ""
+    return f"{n:02d}-{kind}-{re.sub(r'[^A-Za-z0-9_.-]', '_', handle.id)}{run}.json"
+
+
+async def save(directory: Path, handle: WorkflowHandle, kind: str, saved: dict[str, Any]) -> None:
     history = await handle.fetch_history()
-    run = f"__{handle.run_id}" if kind.startswith("risk") else ""
-    (HERE / f"{kind}__{handle.id}{run}.json").write_text(history.to_json())
-    print(f"recorded {kind} {handle.id}: {len(history.events)} events")
+    name = file_name(len(saved) + 1, handle, kind)
+    (directory / name).write_text(history.to_json())
+    saved[name] = {"workflow_type": kind, "workflow_id": handle.id, "run_id": handle.run_id, "events": len(history.events)}
 
 
-async def main() -> None:
+async def chain(client: Any, workflow_id: str) -> list[str]:
+    """The run ids of a continue-as-new chain, first to last, from the histories themselves."""
+    latest = await client.get_workflow_handle(workflow_id).fetch_history()
+    run_id, runs = latest.events[0].workflow_execution_started_event_attributes.first_execution_run_id, []
+    while run_id:
+        runs.append(run_id)
+        last = (await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if last.HasField(
+            "workflow_execution_continued_as_new_event_attributes") else ""
+    return runs
+
+
+async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> dict[str, Any]:
+    """Run the recording's workflows on a worker already polling `queue` and write their histories
+    into `directory` (which must not exist: a set is never replaced). Returns the manifest."""
+    if directory.exists():
+        raise FileExistsError(f"{directory} exists: a recorded set is never replaced; record the next one beside it")
+    client = env.client
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))  # beside it: the rename is atomic
+    saved: dict[str, Any] = {}
+    try:
+        scenario_id = f"replay-scenario-{datetime.datetime.now():%Y%m%d%H%M%S%f}"
+        report: ScenarioReport = await client.execute_workflow(SCENARIO_WORKFLOW, LIFECYCLE, id=scenario_id, task_queue=queue,
+                                                               result_type=ScenarioReport)
+        assert report.passed, f"the recording scenario failed: {report.failures}"
+        await save(staging, client.get_workflow_handle(scenario_id), SCENARIO_WORKFLOW, saved)
+        risk_id = risk_workflow_id(report.account)
+        for run_id in await chain(client, risk_id):
+            await save(staging, client.get_workflow_handle(risk_id, run_id=run_id), RISK_WORKFLOW, saved)
+        for order_id in report.order_workflow_ids:
+            await save(staging, client.get_workflow_handle(order_id), "OrderWorkflow", saved)
+        # An account in real time (1 s cycles) that takes both synthetic updates, then closes.
+        account = f"{UPDATES_ACCOUNT}-{datetime.datetime.now():%H%M%S%f}"
+        config = load_config()
+        rules = config.rules.model_copy(update={"risk_cycle": config.rules.risk_cycle.model_copy(update={"cycle_seconds": 1})})
+        with env.with_time_skipping_disabled():
+            handle = await client.start_workflow(
+                RISK_WORKFLOW, RiskInput(account=account, config=config.model_copy(update={"rules": rules}), synthetic=True,
+                                         start_exchange_time="11:00:00", stop_at="11:00:03"),
+                id=risk_workflow_id(account), task_queue=queue)
+        await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "11:00:00"})
+        await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 85, "mm_pct": 30})
+        await handle.result()
+        await save(staging, handle, RISK_WORKFLOW, saved)
+        covered: set[str] = set()
+        for name, entry in saved.items():
+            entry["paths"] = sorted(paths_of(read(staging / name)))
+            covered |= set(entry["paths"])
+        missing = sorted(REQUIRED - covered)
+        assert not missing, f"the recording does not cover {missing}: change the recording (tests/histories/record.py), not the check"
+        manifest = {"recorded": datetime.date.today().isoformat(), "commit": _commit(), "temporalio": version("temporalio"),
+                    "command": "python -m tests.histories.record", "histories": saved}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staging.rename(directory)  # all or nothing: a failed recording leaves no set behind
+        return manifest
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _commit() -> str:
+    try:  # read-only: which code the set was recorded from (uncommitted edits are not told apart)
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.histories.record", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=HERE, help="where the sets live (default: %(default)s)")
+    parser.add_argument("--name", help="the new set's name (default: the next v<N>)")
+    args = parser.parse_args(argv)
+    directory = args.root / (args.name or next_set(args.root))
+    if directory.exists():
+        parser.error(f"{directory} exists: a recorded set is never replaced")
+    from worker.main import build_worker
+    from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+
     env = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=TIME_SKIPPING_ARGS,
     )
     async with env:
-        client: Client = env.client
-        async with build_worker(client, QUEUE):
-            report = await client.execute_workflow(SCENARIO_WORKFLOW, "full_day", id="rec-scenario-full_day", task_queue=QUEUE, result_type=ScenarioReport)
-            await save(client.get_workflow_handle("rec-scenario-full_day"), "scenario")
-            # The risk workflow's first run (it continues-as-new every 120 cycles) and its last.
-            risk = client.get_workflow_handle(risk_workflow_id(report.account))
-            first_run = [e async for e in client.list_workflows(f'WorkflowId="{risk.id}"')]
-            for i, run in enumerate(sorted(first_run, key=lambda r: r.start_time)):
-                if i in (0, len(first_run) - 1):
-                    await save(client.get_workflow_handle(risk.id, run_id=run.run_id), f"risk-run{i}")
-            for order_id in report.order_workflow_ids[:2]:
-                await save(client.get_workflow_handle(order_id), "order")
-            crossing = await client.execute_workflow(SCENARIO_WORKFLOW, "fill_crosses_cancel", id="rec-crossing", task_queue=QUEUE, result_type=ScenarioReport)
-            await save(client.get_workflow_handle(crossing.order_workflow_ids[0]), "order")
-            # A partially filled, replaced order on a real-time account.
-            account = "rec-replace"
-            config = with_fills(load_config(), 1, other=0.5, partial_fill_probability=1.0, cancel_cross_probability=0.0)
-            with env.with_time_skipping_disabled():
-                await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=2, start_exchange_time="11:00", synthetic=True),
-                                            id=risk_workflow_id(account), task_queue=QUEUE)
-            order = await client.start_workflow(ORDER_WORKFLOW, intent(account, "r1", quantity=1000), id=f"{account}-r1", task_queue=QUEUE)
-            await asyncio.sleep(2.5)
-            await order.execute_update("replace", {"quantity": 1200, "limit_price": 189.0})
-            await order.result()
-            await save(order, "order")
-            await client.get_workflow_handle(risk_workflow_id(account)).terminate("recorded")
+        async with build_worker(env.client, QUEUE):
+            manifest = await record_set(env, QUEUE, directory)
+    for name, entry in manifest["histories"].items():
+        print(f"recorded {name}: {entry['events']} events, {', '.join(entry['paths']) or '-'}")
+    print(f"set {directory}: {len(manifest['histories'])} histories")
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from worker.connection import exit_now
+
+    exit_now(asyncio.run(main(sys.argv[1:])))

@@ -1,0 +1,94 @@
+"""Record the golden digests of the shipped scenarios: `python -m scenarios.record_digests [NAMES…]`.
+
+Starts its own Temporal dev server (time skipping, like the tests) and a worker, runs each named
+scenario (default: every one in scenarios/) twice at once, and writes `scenarios/digests/<name>.json`
+and its line in `scenarios/digests/index.json` — only for a scenario that passed both times with
+the same digest: a golden digest is never recorded from a failing or unrepeatable run. Re-record
+after an intended change to what a scenario decides or does; `git diff scenarios/digests/` shows
+which decisions, intents, fills or positions changed. `--dir DIR` writes elsewhere (a trial run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+
+from activities.scenarios import scenario_names
+from domain.digest import DigestParts, digest, first_difference
+from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES
+from scenarios import golden
+from scenarios.spec import ScenarioReport
+
+QUEUE = "record-digests"
+
+
+async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestParts | None, str]:
+    """(name, parts, problem): the parts when both runs passed with the same digest."""
+    async def once(i: int) -> ScenarioReport:
+        return await client.execute_workflow(SCENARIO_WORKFLOW, name, id=f"record-digest-{name}-{i}-{time.time_ns()}",
+                                             task_queue=queue, result_type=ScenarioReport)
+
+    try:
+        reports = await asyncio.gather(once(1), once(2))
+    except Exception as err:  # noqa: BLE001 — one scenario's failure is a line, the others are recorded
+        return name, None, f"did not complete: {getattr(err, 'cause', None) or err}"
+    failed = [r for r in reports if not r.passed]
+    if failed:
+        return name, None, "failed, not recorded: " + "; ".join(failed[0].failures)
+    parts = [golden.parts_of(await golden.risk_result(client, r.account)) for r in reports]
+    for report, part in zip(reports, parts):
+        if digest(part) != report.digest:
+            return name, None, f"the account's parts give {digest(part)}, its report says {report.digest}: protocol/run_digest.py disagrees with the workflow"
+    if reports[0].digest != reports[1].digest:
+        return name, None, (f"two runs disagree ({reports[0].digest} / {reports[1].digest}), not recorded: "
+                            f"{first_difference(parts[0], parts[1])}")
+    return name, parts[0], ""
+
+
+async def record(client: Client, queue: str, names: list[str], directory: Path = golden.DIGESTS_DIR) -> dict[str, str]:
+    """Run and record `names` on a running worker (`queue`); returns name → problem ("" = recorded)."""
+    results = await asyncio.gather(*[run_twice(client, queue, name) for name in names])
+    outcome = {}
+    for name, parts, problem in results:
+        if parts is not None:
+            recorded = golden.write(name, parts, directory)
+            print(f"recorded {name:<28} {recorded.digest}")
+        else:
+            print(f"NOT recorded {name}: {problem}", file=sys.stderr)
+        outcome[name] = problem
+    return outcome
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scenarios.record_digests", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"scenarios (default: all of {', '.join(scenario_names())})")
+    parser.add_argument("--dir", type=Path, default=golden.DIGESTS_DIR, help="where to write (default: %(default)s)")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(scenario_names()))
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)}")
+    from worker.main import build_worker
+    from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=TIME_SKIPPING_ARGS,
+    )
+    async with env:
+        async with build_worker(env.client, QUEUE):
+            outcome = await record(env.client, QUEUE, args.names or scenario_names(), args.dir)
+    print(f"{sum(1 for p in outcome.values() if not p)}/{len(outcome)} recorded in {args.dir}")
+    return 0 if not any(outcome.values()) else 1
+
+
+if __name__ == "__main__":
+    from worker.connection import exit_now
+
+    exit_now(asyncio.run(main()))

@@ -1,0 +1,100 @@
+"""What a recorded history covers, read from the history itself (never from its file name).
+
+- the workflow type and id: from its first event (WorkflowExecutionStarted);
+- an order's path: from the OrderSnapshot its WorkflowExecutionCompleted returned — FILLED; passed
+  through PARTIAL_FILL (a fill left it partly filled); CANCELED by the desk (USER); replaced
+  (REPLACED); REJECTED at pre-trade (any reason but the venue's) or by the venue (VENUE_REJECT);
+  expired at the close (EXPIRED_DAY);
+- an account run's place in its continue-as-new chain: the start (no previous run, continued as
+  new), the middle (a previous run, continued as new), the end (a previous run, completed); and
+  the updates it accepted, by name (WorkflowExecutionUpdateAccepted);
+- a scenario: a completed ScenarioWorkflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION
+
+REQUIRED = frozenset({
+    "order:filled", "order:partially_filled", "order:canceled", "order:replaced", "order:rejected_pretrade",
+    "order:rejected_venue", "order:expired_at_close",
+    "account:chain_start", "account:chain_middle", "account:chain_end",
+    f"account:update:{UPDATE_INJECT_EXPOSURE}", f"account:update:{UPDATE_SET_SESSION}",
+    "scenario:completed",
+})
+
+
+def read(path: Path) -> WorkflowHistory:
+    """A history file (`WorkflowHistory.to_json`, or `temporal workflow show --output json`) with
+    the workflow id of its first event."""
+    text = path.read_text()
+    first = json.loads(text)["events"][0]
+    workflow_id = first.get("workflowExecutionStartedEventAttributes", {}).get("workflowId", "")
+    return WorkflowHistory.from_json(workflow_id, text)
+
+
+def workflow_type(history: WorkflowHistory) -> str:
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+
+
+def _result(history: WorkflowHistory) -> dict[str, Any] | None:
+    last = history.events[-1]
+    if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        return None
+    payloads = last.workflow_execution_completed_event_attributes.result.payloads
+    return json.loads(payloads[0].data) if payloads else None
+
+
+def _order_paths(result: dict[str, Any]) -> set[str]:
+    paths = set()
+    state, cancel, reject = result.get("state"), result.get("cancel_reason"), result.get("reject_reason")
+    if state == "FILLED":
+        paths.add("order:filled")
+    quantity, filled = result.get("quantity") or 0, 0
+    for fill in result.get("fills") or []:
+        filled += fill.get("quantity", 0)
+        if 0 < filled < quantity:
+            paths.add("order:partially_filled")
+    if state == "CANCELED" and cancel == "USER":
+        paths.add("order:canceled")
+    if cancel == "REPLACED":
+        paths.add("order:replaced")
+    if cancel == "EXPIRED_DAY":
+        paths.add("order:expired_at_close")
+    if state == "REJECTED":
+        paths.add("order:rejected_venue" if reject == "VENUE_REJECT" else "order:rejected_pretrade")
+    return paths
+
+
+def _account_paths(history: WorkflowHistory) -> set[str]:
+    started = history.events[0].workflow_execution_started_event_attributes
+    last = history.events[-1].event_type
+    continued = bool(started.continued_execution_run_id)
+    paths = set()
+    if last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        paths.add("account:chain_middle" if continued else "account:chain_start")
+    elif last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED and continued:
+        paths.add("account:chain_end")
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            paths.add(f"account:update:{event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name}")
+    return paths
+
+
+def paths_of(history: WorkflowHistory) -> set[str]:
+    kind = workflow_type(history)
+    if kind == ORDER_WORKFLOW:
+        result = _result(history)
+        return _order_paths(result) if result else set()
+    if kind == RISK_WORKFLOW:
+        return _account_paths(history)
+    if kind == SCENARIO_WORKFLOW and history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        return {"scenario:completed"}
+    return set()

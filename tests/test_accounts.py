@@ -1,0 +1,388 @@
+"""Issue 9, focused: an account is opened, never implied; nothing an order does (or fails to do)
+can fail or stall it; no input can fail its workflow task; a terminated account comes back with
+its book; live accounts keep the exchange's clock; what it carries stays small; rules change
+through a validated update. Against the real dev server, except the pure checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.scenarios import plan_scenario
+from domain.clock import exchange_now, read_clock
+from domain.enums import Bucket, IntentKind, OrderState, Regime, RejectReason, RiskMode, Side
+from domain.events import ExposureEvent
+from domain.ledger import FILL_IDS_KEPT, FILLS_KEPT, OUTCOMES_KEPT, BookState, FillRecord, LedgerOrder, OrderOutcome, OrderReport
+from domain.models import Fill, Intent, OpenOrder, Position
+from domain.policy import DecisionInput
+from protocol.carry import pack, unpack
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    SCENARIO_WORKFLOW,
+    SIGNAL_ORDER_REPORT,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_PRETRADE,
+    UPDATE_SET_RULES,
+    UPDATE_SET_SESSION,
+    risk_workflow_id,
+)
+from protocol.messages import Answer, DecisionRecord, IntentRecord, OrderSnapshot, PretradeReply, PretradeRequest, RiskInput, RiskState, RiskView
+from tests.accounts import finish, intent, open_account, submit, with_fills
+from tests.conftest import TASK_QUEUE
+from tests.faults import cycles_advance, reset, until_view, view_of
+from workflows.account_orders import ANSWERS_KEPT
+from workflows.risk import INTENTS_KEPT
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD_LIMIT = 2 * 1024 * 1024
+
+
+async def wait_state(handle, states, timeout=30.0) -> OrderSnapshot:
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
+        if snap.state in states or time.monotonic() > deadline:
+            assert snap.state in states, f"{handle.id} never reached {states}: {snap.state}"
+            return snap
+        await asyncio.sleep(0.05)
+
+
+async def cancel_all(client, ids) -> None:
+    from activities.client_ops import cancel_via_client
+    from protocol.messages import CancelRequest
+
+    await asyncio.gather(*[cancel_via_client(client, i, CancelRequest(note="test over")) for i in ids])
+
+
+def rig(address: str, *args: str) -> subprocess.CompletedProcess:
+    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": TASK_QUEUE}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=60)
+
+
+# ── accounts are opened, never implied ──────────────────────────────────────────────────────
+async def test_an_order_for_an_unknown_account_is_rejected_and_opens_nothing(client, worker, account):
+    snap = await finish(await submit(client, intent(account, "u1")))
+    assert (snap.state, snap.reject_reason) == (OrderState.REJECTED, RejectReason.UNKNOWN_ACCOUNT)
+    assert f"rig account open {account} --equity N" in snap.reject_message, snap.reject_message
+    with pytest.raises(RPCError) as info:
+        await client.get_workflow_handle(risk_workflow_id(account)).describe()
+    assert info.value.status == RPCStatusCode.NOT_FOUND, "an order must never open its account"
+
+
+# ── no order can fail or stall its account ──────────────────────────────────────────────────
+async def test_a_terminated_order_is_lost_its_potential_released_and_the_account_keeps_cycling(env, client, worker, config, account):
+    await open_account(env, account, config, other=0.0, cancel_cross_probability=0.0)
+    gone, stays = await submit(client, intent(account, "t1")), await submit(client, intent(account, "t2", symbol="MSFT", limit_price=400.0))
+    await wait_state(gone, {OrderState.WORKING})
+    await wait_state(stays, {OrderState.WORKING})
+    before = await until_view(client, account, lambda v: {o.intent_id: o.state for o in v.open_orders} == {gone.id: OrderState.WORKING, stays.id: OrderState.WORKING})
+    await gone.terminate("an operator clicked terminate in the UI")
+    view = await until_view(client, account, lambda v: any(o.intent_id == gone.id for o in v.lost), what="the terminated order recorded LOST")
+    lost = next(o for o in view.lost if o.intent_id == gone.id)
+    assert "terminated" in lost.lost_cause, lost.lost_cause
+    assert [o.intent_id for o in view.open_orders] == [stays.id]
+    assert view.exposure.open_orders_potential.open_order_count == 1  # its potential is released
+    assert view.exposure.potential_exposure_pct < before.exposure.potential_exposure_pct
+    assert view.exposure.group_exposure["TECH_HARDWARE"].potential_pct == 0  # AAPL's group: nothing left there
+    await cycles_advance(client, account, by=3)
+    again = await submit(client, intent(account, "t3"))  # pre-trade still answers
+    assert (await wait_state(again, {OrderState.WORKING, OrderState.REJECTED})).state is OrderState.WORKING
+    await cancel_all(client, [stays.id, again.id])
+
+
+async def test_a_reset_order_keeps_going_and_its_fills_are_applied_once(env, client, worker, config, account):
+    # Partial fills only (never complete): the order rests PARTIAL_FILL with fills from its arrival and the cycles.
+    await open_account(env, account, config, other=0.7, partial_fill_probability=1.0, cancel_cross_probability=0.0, seed=5)
+    handle = await submit(client, intent(account, "rs1", quantity=1000))
+    deadline = time.monotonic() + 30
+    while len((snap := await handle.query(QUERY_STATE, result_type=OrderSnapshot)).fills) < 2:
+        assert time.monotonic() < deadline, f"the order never had two fills: {snap.state} {snap.fills}"
+        await asyncio.sleep(0.1)
+    new_run = await reset(client, handle.id, which="first", reason="operator reset to the first workflow task")
+    assert new_run != handle.run_id
+    await cycles_advance(client, account, by=3)
+    after_reset = await client.get_workflow_handle(handle.id).query(QUERY_STATE, result_type=OrderSnapshot)
+    assert after_reset.state.is_open, after_reset.history[-3:]
+    await cancel_all(client, [handle.id])
+    final = await finish(client.get_workflow_handle(handle.id))
+    assert final.state.is_terminal
+    fill_ids = [f.fill_id for f in final.fills]
+    assert len(fill_ids) == len(set(fill_ids)) and {f.fill_id for f in snap.fills} <= set(fill_ids), "the reset order kept its fills"
+    view = await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic], what="the order closed in the ledger")
+    assert {p.symbol: p.quantity for p in view.positions if p.quantity} == {"AAPL": final.filled_quantity}, "each fill applied once"
+    assert not view.lost, view.lost
+
+
+async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, worker, config, account):
+    """The account answered pre-trade, but the order never read the answer: one never started,
+    one waits for a workflow task no worker will run and is then terminated."""
+    handle = await open_account(env, account, config, other=0.0)
+    never, stuck = f"{account}-never", f"{account}-stuck"
+    raw_stuck = intent(account, "stuck")
+    order = await client.start_workflow(ORDER_WORKFLOW, raw_stuck, id=stuck, task_queue=f"no-worker-{account}")
+    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):
+        reply = await handle.execute_update(UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply)
+        assert reply.approved, reply.message
+    view = await view_of(client, account)
+    assert {o.intent_id for o in view.open_orders} == {never, stuck}
+    await order.terminate("stuck before its verdict")
+    view = await until_view(client, account, lambda v: {o.intent_id for o in v.lost} == {never, stuck} and not v.open_orders, what="both reconciled")
+    causes = {o.intent_id: o.lost_cause for o in view.lost}
+    assert "no such workflow" in causes[never] and "terminated" in causes[stuck], causes
+    assert view.exposure.open_orders_potential.open_order_count == 0
+    again = await submit(client, intent(account, "after"))
+    assert (await wait_state(again, {OrderState.WORKING, OrderState.REJECTED})).state is OrderState.WORKING
+    await cancel_all(client, [again.id])
+
+
+# ── no input can fail a workflow task ───────────────────────────────────────────────────────
+async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(env, client, worker, config, account):
+    handle = await open_account(env, account, config, other=0.0)
+    huge = 10**400
+    cases = {"q+": dict(quantity=huge), "q-": dict(quantity=-huge), "px": dict(limit_price=huge), "px2": dict(limit_price=1e308, quantity=100)}
+    snaps = await asyncio.gather(*[finish(await submit(client, intent(account, name, **fields))) for name, fields in cases.items()])
+    for (name, _), snap in zip(cases.items(), snaps):
+        assert snap.state is OrderState.REJECTED, (name, snap)
+        assert snap.reject_reason in (RejectReason.BAD_QUANTITY, RejectReason.BAD_PRICE, RejectReason.MALFORMED_INTENT), (name, snap.reject_reason)
+        assert len(snap.reject_message or "") < 500
+    assert snaps[0].reject_reason is RejectReason.BAD_QUANTITY and "digits" in snaps[0].reject_message
+    # Straight at the account, as a hostile caller of the update would.
+    reply = await handle.execute_update(UPDATE_PRETRADE, PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge)),
+                                        id=f"{account}-raw", result_type=PretradeReply)
+    assert not reply.approved
+    for event in ({"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": huge}]}, {"equity": huge}, {"marks": {"AAPL": huge}}):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(UPDATE_INJECT_EXPOSURE, event, result_type=str)
+    working = await submit(client, intent(account, "ok"))
+    assert (await wait_state(working, {OrderState.WORKING, OrderState.REJECTED})).state is OrderState.WORKING
+    await cycles_advance(client, account, by=3)
+    view = await view_of(client, account)
+    assert view.positions == [] and [o.intent_id for o in view.open_orders] == [working.id]
+    await cancel_all(client, [working.id])
+
+
+# ── mistakes are recoverable ────────────────────────────────────────────────────────────────
+async def test_a_terminated_account_comes_back_with_its_book_and_refuses_orders_meanwhile(env, client, worker, config, account):
+    handle = await open_account(env, account, config, other=0.6, partial_fill_probability=1.0, cancel_cross_probability=0.0, seed=8)
+    orders = [await submit(client, intent(account, f"b{i}", symbol=s, quantity=1000, limit_price=p))
+              for i, (s, p) in enumerate((("AAPL", 190.0), ("MSFT", 400.0), ("XOM", 110.0)))]
+    await until_view(client, account, lambda v: len([p for p in v.positions if p.quantity]) >= 2 and len(v.open_orders) == 3,
+                     what="a book with positions and open orders")
+    # Freeze the book (nothing fills from now on) so before and after can be compared exactly.
+    frozen = with_fills(config, 1, other=0.0, partial_fill_probability=1.0, cancel_cross_probability=0.0).rules
+    await handle.execute_update(UPDATE_SET_RULES, frozen, result_type=str)
+    await cycles_advance(client, account, by=2)
+    terminated = await handle.describe()
+    await client.get_workflow_handle(handle.id).terminate("terminated by mistake from the UI")
+    # A query on the closed run is answered by replay: its book as it was.
+    before = await client.get_workflow_handle(handle.id, run_id=terminated.run_id).query(QUERY_STATE, result_type=RiskView)
+    assert before.positions and len(before.open_orders) == 3
+
+    refused = await finish(await submit(client, intent(account, "while-closed")))
+    assert (refused.state, refused.reject_reason) == (OrderState.REJECTED, RejectReason.UNKNOWN_ACCOUNT)
+    assert f"rig account reopen {account}" in refused.reject_message, refused.reject_message
+
+    address = client.service_client.config.target_host
+    run = await asyncio.to_thread(rig, address, "account", "reopen", account)
+    assert run.returncode == 0 and f"reopened account {account}" in run.stdout, run.stdout + run.stderr
+    after = await cycles_advance(client, account, by=2)
+    assert sorted(after.positions, key=lambda p: p.symbol) == sorted(before.positions, key=lambda p: p.symbol)
+    assert {(o.intent_id, o.filled) for o in after.open_orders} == {(o.intent_id, o.filled) for o in before.open_orders}
+    # Applied fill ids came back too: a fill reported again changes nothing.
+    some = next(s for s in [await o.query(QUERY_STATE, result_type=OrderSnapshot) for o in orders] if s.fills)
+    await handle.signal(SIGNAL_ORDER_REPORT, OrderReport(intent_id=some.intent_id, state=some.state, quantity=some.quantity,
+                                                         filled_quantity=some.filled_quantity, fills=some.fills))
+    await cycles_advance(client, account, by=1)
+    assert (await view_of(client, account)).positions == after.positions
+    assert not (await view_of(client, account)).lost
+    again = await submit(client, intent(account, "after-reopen", quantity=100))
+    assert (await wait_state(again, {OrderState.WORKING, OrderState.REJECTED})).state is OrderState.WORKING
+    again_run = await asyncio.to_thread(rig, address, "account", "reopen", account)
+    assert again_run.returncode != 0 and "is open" in again_run.stderr and "Traceback" not in again_run.stderr
+    await cancel_all(client, [o.id for o in orders] + [again.id])
+
+
+# ── scenarios cannot hang ───────────────────────────────────────────────────────────────────
+BAD_SCENARIO = {
+    "name": "cancels_a_ghost", "start": "10:00", "stop": "10:05",
+    "events": [{"at": "10:01", "order": {"id": "o1", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 190.0}},
+               {"at": "10:02", "cancel": {"id": "o2"}}],
+    "expect": [{"final_gross_max_pct": 100}],
+}
+
+
+async def test_a_scenario_cancel_of_an_unknown_id_is_refused_at_load(client, worker):
+    with pytest.raises(ValueError) as info:
+        plan_scenario(BAD_SCENARIO)
+    assert str(info.value) == "scenario cancels_a_ghost: event at 10:02: cancel of 'o2', which no earlier order defines"
+    with pytest.raises(WorkflowFailureError) as failed:  # started as a workflow: it fails at once with that reason
+        await asyncio.wait_for(client.execute_workflow(SCENARIO_WORKFLOW, BAD_SCENARIO, id=f"ghost-{time.time_ns()}", task_queue=TASK_QUEUE), 30)
+    assert "cancel of 'o2', which no earlier order defines" in str(failed.value.cause)
+
+
+# ── long-lived accounts stay correct ────────────────────────────────────────────────────────
+def test_a_live_account_reads_the_exchange_clock_across_dst(config):
+    rules = config.rules
+    assert rules.session.time_zone == "America/New_York"
+
+    def local(utc: datetime) -> datetime:
+        return exchange_now(utc.replace(tzinfo=timezone.utc), rules, None)
+
+    for day, switch, before, after in ((datetime(2026, 3, 7), datetime(2026, 3, 8, 7), -5, -4), (datetime(2026, 10, 31), datetime(2026, 11, 1, 6), -4, -5)):
+        for minute in range(0, 3 * 24 * 60, 10):  # three days of a live account's cycles, every 10 minutes
+            utc = day + timedelta(minutes=minute)
+            offset = before if utc < switch else after
+            assert local(utc) == utc + timedelta(hours=offset), utc
+    # The regimes read on those days: the session opens at 09:30 exchange time on either side of the change.
+    readings = {
+        datetime(2026, 3, 6, 14, 30): Regime.OPEN_EARLY,   # Fri 09:30 EST
+        datetime(2026, 3, 6, 13, 30): Regime.OUTSIDE_SESSION,
+        datetime(2026, 3, 8, 13, 30): Regime.OPEN_EARLY,   # Sun, after the change: 09:30 EDT
+        datetime(2026, 3, 9, 13, 30): Regime.OPEN_EARLY,   # Mon 09:30 EDT (08:30 if DST were ignored)
+        datetime(2026, 3, 9, 20, 15): Regime.LATE,         # 16:15 EDT
+        datetime(2026, 3, 9, 20, 28): Regime.CLOSE,
+        datetime(2026, 3, 9, 20, 30): Regime.OUTSIDE_SESSION,
+        datetime(2026, 10, 30, 13, 30): Regime.OPEN_EARLY,  # Fri 09:30 EDT
+        datetime(2026, 11, 1, 13, 30): Regime.OUTSIDE_SESSION,  # Sun, after the change: 08:30 EST
+        datetime(2026, 11, 2, 14, 30): Regime.OPEN_EARLY,  # Mon 09:30 EST
+        datetime(2026, 11, 2, 15, 0): Regime.MID,
+        datetime(2026, 11, 2, 21, 15): Regime.LATE,        # 16:15 EST
+        datetime(2026, 11, 2, 21, 28): Regime.CLOSE,
+        datetime(2026, 11, 2, 20, 28): Regime.MID,         # 15:28 EST: a DST-blind clock would say CLOSE
+    }
+    for utc, regime in readings.items():
+        assert read_clock(local(utc).time(), rules).regime is regime, (utc, local(utc))
+    # 01:30 on 2026-11-01 happens twice in New York; each instant reads its own wall time, once.
+    first, second = local(datetime(2026, 11, 1, 5, 30)), local(datetime(2026, 11, 1, 6, 30))
+    assert first == second == datetime(2026, 11, 1, 1, 30)
+
+
+def _carried_at_every_cap(config, open_orders: int) -> tuple[RiskState, BookState]:
+    rnd = random.Random(9)
+    symbols = [i.symbol for i in config.universe.instruments]
+    kept = config.rules.risk_cycle.decisions_kept
+
+    def an_intent(n: int, kind: IntentKind = IntentKind.NEW) -> Intent:
+        symbol = rnd.choice(symbols)
+        return Intent(intent_id=f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}", account="desk-account-7", symbol=symbol,
+                      bucket=rnd.choice(list(Bucket)), side=rnd.choice(list(Side)), quantity=rnd.randrange(1, 10_000) * 100,
+                      limit_price=round(rnd.uniform(5, 900), 2), kind=kind)
+
+    inputs = DecisionInput(regime=Regime.MID, gross_exposure_pct=101.234567, potential_exposure_pct=119.87654, lt_current_pct=80.1,
+                           lt_potential_pct=89.9, mm_current_pct=21.13, mm_potential_pct=29.99, minutes_to_close=123.5)
+    decisions = [DecisionRecord(cycle=n, exchange_time=f"{10 + n // 3600 % 6:02d}:{n // 60 % 60:02d}:{n % 60:02d}", regime="MID",
+                                mode=RiskMode.SOFT_DERISK, reason="OVER_REGIME_TOLERANCE",
+                                sentence=f"SOFT_DERISK: gross {rnd.uniform(100, 129):.2f}% reaches the MID tolerance 120% (potential {rnd.uniform(100, 129):.2f}%)",
+                                gross_pct=rnd.uniform(90, 129), potential_pct=rnd.uniform(90, 129), tolerance_pct=120.0,
+                                gross_pct_after=rnd.uniform(90, 129), intents=[an_intent(n * 10 + k).intent_id for k in range(5)],
+                                inputs=inputs, skipped=[f"{rnd.choice(symbols)}: STALE_DATA print 412 s old"])
+                 for n in range(kept)]
+    intents = [IntentRecord(cycle=n, exchange_time="16:15:00", intent=an_intent(n, IntentKind.SOFT_DERISK)) for n in range(INTENTS_KEPT)]
+    answers = [Answer(action="cancel", intent_id=an_intent(n).intent_id, accepted=False, message="order is already FILLED: nothing to cancel")
+               for n in range(ANSWERS_KEPT)]
+    state = RiskState(marks={s: round(rnd.uniform(5, 900), 4) for s in symbols}, decisions=decisions, intents=intents, cycle=10**6,
+                      answers=answers)
+    orders = {}
+    for n in range(open_orders):
+        i = an_intent(10**7 + n)
+        orders[i.intent_id] = LedgerOrder(intent=i, state=OrderState.PARTIAL_FILL, filled=100, heard_cycle=n, expires_at="2026-11-26T16:30:00",
+                                          footprint=OpenOrder(intent_id=i.intent_id, symbol=i.symbol, bucket=i.bucket, side=i.side,
+                                                              remaining=i.quantity - 100, kind=i.kind, limit_price=i.limit_price))
+    outcomes = {}
+    for n in range(OUTCOMES_KEPT):
+        i = an_intent(2 * 10**7 + n)
+        outcomes[i.intent_id] = OrderOutcome(intent_id=i.intent_id, state=OrderState.CANCELED, quantity=i.quantity, filled_quantity=100,
+                                             kind=i.kind, lost_cause="terminated from outside" if n % 7 == 0 else None)
+    fills = [FillRecord(cycle=n, exchange_time="14:03:21", fill_id=f"{an_intent(n).intent_id}/F{n}", intent_id=an_intent(n).intent_id,
+                        symbol=rnd.choice(symbols), bucket=Bucket.LT, side=Side.BUY, quantity=rnd.randrange(1, 100) * 100,
+                        price=round(rnd.uniform(5, 900), 2)) for n in range(FILLS_KEPT)]
+    book = BookState(equity=123_456_789.0, positions={f"{s}|{b.value}": Position(symbol=s, bucket=b, quantity=rnd.randrange(-10**6, 10**6))
+                                                      for s in symbols for b in Bucket},
+                     open_orders=orders, outcomes=outcomes, fills=fills,
+                     applied_fill_ids=[f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}/F{n % 400}" for n in range(FILL_IDS_KEPT)])
+    return state, book
+
+
+def test_state_carried_across_continue_as_new_is_far_below_the_payload_limit_at_every_cap(config):
+    state, book = _carried_at_every_cap(config, open_orders=5_000)
+    carried = pack(state, book)
+    raw_size = len(zlib.decompress(base64.b64decode(carried)))
+    # What continue-as-new actually sends: the account's whole input, rules and universe included.
+    payload = RiskInput(account="desk-account-7", config=config, carried=carried, synthetic=True).model_dump_json().encode()
+    print(f"\ncarried state at every cap (decisions {len(state.decisions)}, intents {len(state.intents)}, answers {len(state.answers)}, "
+          f"open orders {len(book.open_orders)}, outcomes {len(book.outcomes)}, fills {len(book.fills)}, fill ids {len(book.applied_fill_ids)}): "
+          f"{raw_size / 1e6:.2f} MB of JSON → {len(carried) / 1e6:.3f} MB carried; continue-as-new input {len(payload) / 1e6:.3f} MB "
+          f"({len(payload) / PAYLOAD_LIMIT:.0%} of the 2 MB limit)")
+    assert raw_size > PAYLOAD_LIMIT, "the test state must be big enough that compression matters"
+    assert len(payload) < PAYLOAD_LIMIT / 2
+    back = unpack(carried)
+    assert back.state == state and back.book == book
+
+
+async def test_a_live_account_refuses_synthetic_events(env, client, worker, config, account):
+    with env.with_time_skipping_disabled():
+        handle = await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=with_fills(config, 1), synthetic=False),
+                                                 id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+    for name, event in ((UPDATE_INJECT_EXPOSURE, ExposureEvent(lt_pct=85, mm_pct=30)), (UPDATE_SET_SESSION, {"exchange_time": "16:16"})):
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(name, event, result_type=str)
+        assert "only accounts opened for testing (--synthetic)" in str(info.value.cause), info.value.cause
+    view = await view_of(client, account)
+    assert not view.synthetic and view.positions == [] and view.exposure.gross_exposure_pct == 0
+    now_ny = datetime.now(timezone.utc).astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).replace(tzinfo=None)
+    assert abs((datetime.fromisoformat(view.exchange_time) - now_ny).total_seconds()) < 120, "a live account reads the exchange clock"
+
+
+# ── rules reach a running account through a validated update ────────────────────────────────
+def book_at(gross_pct_lt: float, gross_pct_mm: float) -> ExposureEvent:
+    """Longs at $500 on 10,000,000 equity: LT in 4 symbols, MM_PURE in 3 (whole shares)."""
+    lt, mm = ("AAPL", "MSFT", "XOM", "KO"), ("SPY", "QQQ", "XLF")
+    shares = lambda pct, n: int(pct / 100 * 10_000_000 / 500 / n)  # noqa: E731
+    positions = [Position(symbol=s, bucket=Bucket.LT, quantity=shares(gross_pct_lt, 4)) for s in lt]
+    positions += [Position(symbol=s, bucket=Bucket.MM_PURE, quantity=shares(gross_pct_mm, 3)) for s in mm]
+    return ExposureEvent(equity=10_000_000, positions=positions, marks={s: 500.0 for s in lt + mm})
+
+
+async def test_rules_update_is_applied_and_recorded_and_an_invalid_one_changes_nothing(env, client, worker, config, account):
+    # Before the open: the decision moves with the rules, and no de-risk order is ever issued.
+    handle = await open_account(env, account, config, start="08:00", other=0.0)
+    await handle.execute_update(UPDATE_INJECT_EXPOSURE, book_at(88.0, 41.4), result_type=str)  # 129.4% gross
+    view = await until_view(client, account, lambda v: v.last_decision is not None and v.last_decision.gross_pct == pytest.approx(129.4))
+    assert (view.mode, view.last_decision.reason) == (RiskMode.THROTTLE_NEW_ORDERS, "POTENTIAL_OVER_LIMIT"), view.last_decision.sentence
+    tighter = config.rules.model_copy(update={"hard_cap_pct": 129.0, "risk_cycle": config.rules.risk_cycle.model_copy(update={"cycle_seconds": 1})})
+    answer = await handle.execute_update(UPDATE_SET_RULES, tighter, result_type=str)
+    assert "hard cap 129%" in answer, answer
+    view = await until_view(client, account, lambda v: v.last_decision.reason == "HARD_CAP_BREACH", what="the new hard cap in force")
+    assert view.mode is RiskMode.HARD_DERISK and not view.open_orders
+
+    bad = json.loads(tighter.model_dump_json())
+    for broken in ({**bad, "hard_cap_pct": -5}, {**bad, "regimes": {}}, {**bad, "unknown_key": 1}, {"hard_cap_pct": "NaN"}, [1, 2], "rules"):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(UPDATE_SET_RULES, broken, result_type=str)
+    cycle = (await view_of(client, account)).cycle
+    await handle.execute_update(UPDATE_INJECT_EXPOSURE, book_at(88.0, 41.4), result_type=str)  # wakes a cycle under the rules in force
+    view = await until_view(client, account, lambda v: v.cycle > cycle)
+    assert view.last_decision.reason == "HARD_CAP_BREACH" and view.mode is RiskMode.HARD_DERISK, "a refused update changed nothing"
+    history = [e async for e in handle.fetch_history_events()]
+    accepted = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input for e in history
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    recorded = [i for i in accepted if i.name == UPDATE_SET_RULES]
+    assert len(recorded) == 1, "exactly the valid rules change is recorded in the history"
+    assert json.loads(recorded[0].args.payloads[0].data)["hard_cap_pct"] == 129.0
