@@ -18,7 +18,7 @@ from collections import Counter
 from temporalio.client import Client
 
 from bench import noop
-from bench.support import AIMS, BEFORE, Cpu, OrderShape, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample
+from bench.support import AIMS, BEFORE, Cpu, OrderShape, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample, Stalled
 from config.load import load_config
 from domain.rules import RigConfig
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
@@ -73,8 +73,10 @@ class Shapes:
 
 
 class Burst:
-    def __init__(self, n: int, elapsed: float, shapes: Shapes, states: Counter, runs: list[tuple[str, int]], cpu: Cpu) -> None:
+    def __init__(self, n: int, elapsed: float, shapes: Shapes, states: Counter, runs: list[tuple[str, int]], cpu: Cpu,
+                 stalled: Stalled | None = None) -> None:
         self.n, self.elapsed, self.shapes, self.states, self.runs, self.cpu = n, elapsed, shapes, states, runs, cpu
+        self.stalled = stalled
 
     @property
     def latencies(self) -> list[float]:
@@ -82,7 +84,7 @@ class Burst:
 
     @property
     def rate(self) -> float:
-        return self.n / self.elapsed
+        return (self.stalled.done if self.stalled else self.n) / self.elapsed
 
 
 async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool = False) -> Burst:
@@ -98,16 +100,24 @@ async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool =
         raws = market_orders(account, config, n)
         submitted = time.time()
         started = time.perf_counter()
+        stalled: Stalled | None = None
         with Cpu() as cpu:
             handles = await asyncio.gather(*[
                 client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=QUEUE, result_type=OrderSnapshot) for r in raws
             ])
-            snaps: list[OrderSnapshot] = await results(handles)
+            try:
+                snaps: list[OrderSnapshot] = await results(handles)
+            except Stalled as err:
+                stalled, snaps = err, []
         elapsed = time.perf_counter() - started
+        # Terminated, the account answers every waiting order at once (UNKNOWN_ACCOUNT): the worker stops cleanly.
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("bench over")
     shapes = await Shapes(client, {r["intent_id"]: submitted for r in raws}).read(client)
     states = Counter(s.state.value if not s.reject_reason else f"{s.state.value}:{s.reject_reason.value}" for s in snaps)
-    return Burst(n, elapsed, shapes, states, await account_runs(client, risk_workflow_id(account)), cpu)
+    if stalled:
+        states = Counter({"done before the stall": stalled.done, "STALLED": stalled.total - stalled.done})
+    runs = await account_runs(client, risk_workflow_id(account))
+    return Burst(n, elapsed, shapes, states, runs, cpu, stalled)
 
 
 async def steady(client: Client, rate: float, count: int, tag: str = "steady") -> tuple[Shapes, Counter]:

@@ -29,11 +29,14 @@ async def day_row(positions: int) -> dict:
             "updates": cost.updates, "start_orders": starts, "outcomes": day.day_summary(result)}
 
 
-async def burst_row(n: int) -> dict:
+async def burst_rows(n: int) -> list[dict]:
+    """The no-op burst, the orders as shipped (account and orders share the worker's workflow
+    task slots), and the orders with the account on a task queue of its own."""
     async with embedded_server() as client:
         base = await noop.burst(client, n)
-        got = await orders.burst(client, n)
-    return {"n": n, "noop": base, "orders": got}
+        shared = await orders.burst(client, n, tag="shared")
+        own = await orders.burst(client, n, tag="own", own_queue=True)
+    return [{"n": n, "noop": base, "orders": shared, "queue": "shared"}, {"n": n, "noop": base, "orders": own, "queue": "own"}]
 
 
 def print_days(rows: list[dict]) -> None:
@@ -52,24 +55,28 @@ def print_days(rows: list[dict]) -> None:
 
 def print_bursts(rows: list[dict]) -> None:
     print("bursts (MARKET orders, certain fills, one account) beside the no-op burst of the same size")
-    print(f"  {'orders':>6} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
+    print(f"  {'orders':>6} {'account':>7} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
           f"{'WORKING p50 s':>13} {'p99 s':>6} {'CPU ms/order (worker+server)':>28} {'no-op CPU':>11} {'runs':>4} {'events/run':>14}")
-    first = None
+    first: dict[str, float] = {}
     for r in rows:
         base, got, n = r["noop"], r["orders"], r["n"]
-        per = got.elapsed / n * 1000
-        first = first or per
+        per = 1000 / got.rate
+        first.setdefault(r["queue"], per)
         cpu = f"{got.cpu.worker / n * 1000:.1f}+{got.cpu.server / n * 1000:.1f}"
         noop_cpu = f"{base.cpu.worker / n * 1000:.1f}+{base.cpu.server / n * 1000:.1f}"
         events = "/".join(str(length) for _, length in got.runs)
-        print(f"  {n:>6,} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} {per / first:>8.2f} "
+        print(f"  {n:>6,} {r['queue']:>7} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} {per / first[r['queue']]:>8.2f} "
               f"{percentile(got.latencies, 50) / 1000:>13.1f} {percentile(got.latencies, 99) / 1000:>6.1f} {cpu:>28} {noop_cpu:>11} "
               f"{len(got.runs):>4} {events:>14}")
     for r in rows:
         got = r["orders"]
         extra = [f"outcomes {dict(got.states)}"] if set(got.states) != {"FILLED"} else []
+        if got.stalled:
+            extra.insert(0, f"STALLED ({got.stalled})")
         tasks = ", ".join(f"{k} task(s): {v}" for k, v in sorted(got.shapes.tasks.items()))
-        print(f"    {r['n']:,}: workflow tasks per order (sampled) {tasks}" + ("; " + "; ".join(extra) if extra else ""))
+        print(f"    {r['n']:,} {r['queue']}: workflow tasks per order (sampled) {tasks}" + ("; " + "; ".join(extra) if extra else ""))
+    print("    account 'shared': as shipped, the account and its orders on one task queue (the worker's 100 workflow task")
+    print("    slots); 'own': the account on a task queue of its own (a second worker in the same process)")
 
 
 async def main(days: tuple[int, ...] = DAYS, bursts: tuple[int, ...] = BURSTS) -> None:
@@ -77,9 +84,9 @@ async def main(days: tuple[int, ...] = DAYS, bursts: tuple[int, ...] = BURSTS) -
     if day_rows:
         print_days(day_rows)
         print()
-    burst_rows = [await burst_row(n) for n in bursts]
-    if burst_rows:
-        print_bursts(burst_rows)
+    rows = [row for n in bursts for row in await burst_rows(n)]
+    if rows:
+        print_bursts(rows)
 
 
 def sizes(text: str) -> tuple[int, ...]:

@@ -11,6 +11,7 @@ import os
 import socket
 import statistics
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -121,8 +122,43 @@ async def bounded(items: Iterable[T], call: Callable[[T], Awaitable[Any]], limit
 RESULT_WAITERS = 500
 
 
-async def results(handles: list[Any]) -> list[Any]:
-    return await bounded(handles, lambda h: h.result(), RESULT_WAITERS)
+class Stalled(Exception):
+    """A burst that stopped making progress: `done` of its `total` workflows had finished."""
+
+    def __init__(self, done: int, total: int, seconds: float) -> None:
+        super().__init__(f"stalled: {done} of {total} done, none for {STALL_SECONDS:.0f} s, after {seconds:.0f} s")
+        self.done, self.total, self.seconds = done, total, seconds
+
+
+STALL_SECONDS = 60.0  # no workflow of a burst finished for this long: it is stuck, not slow
+
+
+async def results(handles: list[Any], stall_seconds: float = STALL_SECONDS) -> list[Any]:
+    """Every workflow's result, or Stalled once none has finished for `stall_seconds`."""
+    done = 0
+    started = time.monotonic()
+
+    async def wait(handle: Any) -> Any:
+        nonlocal done
+        result = await handle.result()
+        done += 1
+        return result
+
+    task = asyncio.ensure_future(bounded(handles, wait, RESULT_WAITERS))
+    seen, last_progress = -1, time.monotonic()
+    try:
+        while not task.done():
+            await asyncio.wait([task], timeout=1.0)
+            if done != seen:
+                seen, last_progress = done, time.monotonic()
+            elif time.monotonic() - last_progress > stall_seconds:
+                raise Stalled(done, len(handles), time.monotonic() - started)
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def sample(items: list[T], most: int) -> list[T]:

@@ -237,8 +237,11 @@ class Shock(Frozen):
 
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     symbols: Literal["all"] | tuple[str, ...] = "all"
-    move_pct: Annotated[float, Field(gt=-100, allow_inf_nan=False)]
+    move_pct: Annotated[float, Field(gt=-100, allow_inf_nan=False)] = 0.0
     over_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    # A silent tape: no prints for this many seconds from `at` while quotes go on (the truth
+    # tick goes stale: SOFT de-risk must wait, HARD still acts on the fresh L1).
+    silence_prints_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -87,6 +87,10 @@ class DayClock:
         at = datetime.combine(self.open.date(), time.fromisoformat(hhmmss), tzinfo=self.open.tzinfo)
         return (at - self.start).total_seconds()
 
+    def us_at(self, hhmmss: str) -> int:
+        """This exchange time of the day on the rows' clock (`us`: microseconds on the grid)."""
+        return int(self.grid_second(hhmmss) * 1_000_000)
+
 
 def _u_shape(x: np.ndarray, length: float) -> np.ndarray:
     """Relative activity over session seconds: busy first and last half hours."""
@@ -231,7 +235,17 @@ def _symbol_day(prof: Profile, rng: np.random.Generator, clock: DayClock, shocks
     quotes = _quotes(prof, rng, clock, path, scale)
     session = _session_prints(prof, rng, path, quotes, scale)
     prints = _merge([_premarket_prints(prof, rng, path, scale), session, _crosses(prof, rng, clock, path)])
-    return quotes, prints
+    return quotes, _silenced(prints, clock, shocks)
+
+
+def _silenced(prints: dict, clock: DayClock, shocks: list[Shock]) -> dict:
+    """Drop the prints a shock silences (the tape goes quiet; quotes are untouched)."""
+    keep = np.ones(prints["us"].size, dtype=bool)
+    for shock in shocks:
+        if shock.silence_prints_seconds:
+            start = clock.us_at(shock.at)
+            keep &= ~((prints["us"] >= start) & (prints["us"] < start + shock.silence_prints_seconds * 1_000_000))
+    return {key: value[keep] for key, value in prints.items()}
 
 
 def _shares() -> np.ndarray:

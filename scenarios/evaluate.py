@@ -35,6 +35,9 @@ def _check_intents(expected: IntentExpectation | str, intents: list[IntentRecord
         failures.append(f"{where}: expected {expected.count} intents, observed {len(intents)}")
     if expected.min_count is not None and len(intents) < expected.min_count:
         failures.append(f"{where}: expected at least {expected.min_count} intents, observed {len(intents)}")
+    for symbol in expected.symbols:
+        if not any(r.intent.symbol == symbol for r in intents):
+            failures.append(f"{where}: expected an intent on {symbol}, observed {sorted({r.intent.symbol for r in intents})}")
     for record in intents:
         i = record.intent
         for field in ("side", "order_type", "price_rule", "kind"):
@@ -83,6 +86,9 @@ def _check_decisions(exp: Expectation, result: RiskResult) -> list[str]:
         if exp.intents is not None:
             issued = [r for r in result.intents if r.cycle == decision.cycle]
             failures += _check_intents(exp.intents, issued, where)
+        for symbol in exp.skipped:
+            if not any(s.startswith(f"{symbol}: STALE_DATA") for s in decision.skipped):
+                failures.append(f"{where}: expected de-risk of {symbol} skipped for STALE_DATA, observed skipped {decision.skipped}")
     return failures
 
 
@@ -100,6 +106,10 @@ def _check_order(expected: OrderExpectation, result: RiskResult, account: str) -
         failures.append(f"{where}: expected at least {expected.filled_min} filled, observed {outcome.filled_quantity}")
     if expected.filled_max is not None and outcome.filled_quantity > expected.filled_max:
         failures.append(f"{where}: expected at most {expected.filled_max} filled, observed {outcome.filled_quantity}")
+    if expected.first_fill_from is not None:
+        early = [f for f in result.fills if f.intent_id == outcome.intent_id and f.exchange_time < _hms(expected.first_fill_from)]
+        if early:
+            failures.append(f"{where}: expected no fill before {expected.first_fill_from}, observed {early[0].quantity} at {early[0].exchange_time}")
     if expected.lost is not None and bool(outcome.lost_cause) is not expected.lost:
         failures.append(f"{where}: expected {'LOST' if expected.lost else 'not LOST'}, observed {outcome.label} {outcome.lost_cause or ''}".rstrip())
     return failures

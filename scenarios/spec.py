@@ -26,6 +26,7 @@ class IntentExpectation(Spec):
     order_type: OrderType | None = None
     price_rule: PriceRule | None = None
     kind: IntentKind | None = None
+    symbols: list[str] = []  # each of these has at least one intent in that cycle
 
 
 class OrderExpectation(Spec):
@@ -36,6 +37,7 @@ class OrderExpectation(Spec):
     filled_min: int | None = None
     filled_max: int | None = None
     lost: bool | None = None
+    first_fill_from: str | None = Field(default=None, pattern=HHMM)  # no fill before this exchange time
 
 
 class AnswerExpectation(Spec):
@@ -71,6 +73,7 @@ class Expectation(Spec):
     cancel: AnswerExpectation | None = None
     replace: AnswerExpectation | None = None
     desk_orders: DeskOrdersExpectation | None = None
+    skipped: list[str] = []  # symbols whose de-risk that cycle skipped for stale data (STALE_DATA)
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
 
@@ -80,7 +83,7 @@ class Expectation(Spec):
             raise ValueError("give `at` (one cycle) or `from`/`by` (a window), not both")
         if (self.from_ is None) != (self.by is None):
             raise ValueError("a window needs both `from` and `by`")
-        decision_fields = (self.regime, self.mode, self.reason, self.intents)
+        decision_fields = (self.regime, self.mode, self.reason, self.intents, self.skipped or None)
         if any(f is not None for f in decision_fields) and self.at is None and self.from_ is None:
             raise ValueError("regime, mode, reason and intents are read at a cycle: give `at` or `from`/`by`")
         return self
