@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test bench server worker check-config scenarios clean
+.PHONY: venv browser demo test bench server worker broker test-ibkr-live check-config scenarios clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -36,6 +36,12 @@ server: venv        ## the embedded Temporal dev server on TEMPORAL_ADDRESS (UI 
 
 worker: venv        ## a worker against TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE
 	$(PY) -m worker
+
+broker: venv        ## the IBKR gateway: TWS / IB Gateway on IB_HOST:IB_PORT <-> Temporal, activities on risk-rig-ibkr
+	$(PY) -m worker --broker ibkr
+
+test-ibkr-live: venv  ## one tiny far-from-market order on an IB *paper* account: acknowledged, then canceled
+	$(PY) -m pytest tests_live/test_ibkr_paper.py -s $(PYTEST_ARGS)
 
 check-config: venv
 	$(PY) -m cli check-config

@@ -110,6 +110,7 @@ class OrderReport(Model):
     reject_message: str | None = None
     cancel_reason: CancelReason | None = None
     replaced_by: str | None = None
+    lost_cause: str | None = None  # the order ended without a venue outcome (e.g. the venue has no record)
 
 
 class BookState(Model):
@@ -186,6 +187,10 @@ class Ledger:
         about an order this account never knew, or fills that are not that order's, change nothing."""
         if not self.knows(report.intent_id) or not self._fills_fit(report):
             return 0
+        if report.lost_cause:
+            before = len(self._applied)
+            self.mark_lost(report.intent_id, report.lost_cause, report.fills, cycle=cycle, exchange_time=exchange_time)
+            return len(self._applied) - before
         applied = sum(self.apply_fill(f, cycle=cycle, exchange_time=exchange_time) for f in report.fills)
         entry = self.s.open_orders.get(report.intent_id)
         if entry is None:

@@ -47,6 +47,7 @@ class PretradeReply(BaseModel):
     intent: Intent | None = None
     quote: Quote | None = None
     venue: VenueKind = VenueKind.SIM
+    venue_task_queue: str | None = None  # a broker gateway's task queue
     venue_params: VenueParams | None = None
     lot_size: int = 1
     # The account knew this order already (a reset run, a retried start): its view, to adopt.
@@ -141,6 +142,7 @@ class OrderSnapshot(BaseModel):
     replaced_by: str | None = None
     cancel_result: CancelResult | None = None
     history: list[str] = []
+    lost_cause: str | None = None
 
 
 # ── risk workflow ───────────────────────────────────────────────────────────────────────────
@@ -224,6 +226,7 @@ class RiskInput(BaseModel):
     # on a virtual day anchored at `start_exchange_time`; live accounts read the exchange clock.
     synthetic: bool = False
     venue: VenueKind = VenueKind.SIM
+    venue_task_queue: str = "risk-rig-ibkr"  # the broker gateway's (VenueKind.IBKR)
     start_exchange_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     stop_at: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")

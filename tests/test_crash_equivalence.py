@@ -13,13 +13,18 @@ orders, markers, search attributes…) are the same sequence on every run — ex
 checks — so "right after the account's n-th command" is the same moment of the day in every run.
 The undisturbed run lists the commands issued mid-day (their exchange time, from the account's
 time-skipped workflow time, at least two cycles before the stop); a seeded draw (seed: the
-scenario's name) picks which ones the faults follow. The test polls the account's history and
-strikes as soon as that command is there. Nothing moves while no worker runs, so every later
-fault still finds the account mid-day.
+scenario's name) picks which ones the faults follow — the server restart one of the account's
+calls to its orders, so that call is in flight while the server is down. The test polls the
+account's history and strikes as soon as that command is there (and, for the server, while a
+call is in flight), each fault at least one command after the previous. Nothing moves while no
+worker runs, so every later fault still finds the account mid-day.
 
 Each fault must hit work in flight: right before it, the account's history is not complete and
-its exchange time is before the stop; afterwards, its history shows a workflow task that timed
-out or failed, or an activity that was retried, after the point where the fault struck.
+its latest command is one the undisturbed run issued before the stop; afterwards, its history
+shows a workflow task that timed out or failed, or an activity that was retried, after the point
+where the fault struck. A server restart takes a fraction of a second and the SDK retries its
+calls across it, so it may leave no retried task: for it, the account's call in flight when the
+server died must have completed after the restart, on the same history.
 
 The experiments run concurrently (a module fixture); each test awaits its own. A worker kill
 costs about 10 s of wall time: the account's next workflow task waits out the dead worker's
@@ -442,10 +447,19 @@ def assert_equivalent(name: str, e: Experiment) -> None:
     assert not missed, f"{name}: these faults hit no work in flight (no retried or timed-out task after them): {missed}"
 
 
+def show(request, text: str) -> None:
+    """The wall times and faults, on the terminal even when output is captured (`make test`)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("\n" + text)
+    else:
+        print("\n" + text)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
-async def test_same_digest_through_worker_kills_and_a_server_restart(experiments, scenario_runs, name):
+async def test_same_digest_through_worker_kills_and_a_server_restart(experiments, scenario_runs, request, name):
     e: Experiment = await experiments[name]
-    print("\n" + describe(name, e, f"{WORKER_KILLS} worker kills + 1 server restart"))
+    show(request, describe(name, e, f"{WORKER_KILLS} worker kills + 1 server restart"))
     assert [f.kind for f in e.disturbed.faults].count("worker") == WORKER_KILLS
     assert [f.kind for f in e.disturbed.faults].count("server") == 1
     assert e.workers == WORKER_KILLS + 1
@@ -454,8 +468,8 @@ async def test_same_digest_through_worker_kills_and_a_server_restart(experiments
     assert session.digest == e.undisturbed.report.digest
 
 
-async def test_same_digest_with_two_workers_one_killed_mid_day(experiments):
+async def test_same_digest_with_two_workers_one_killed_mid_day(experiments, request):
     e: Experiment = await experiments["two_workers"]
-    print("\n" + describe(TWO_WORKERS_SCENARIO, e, "two workers, one killed"))
+    show(request, describe(TWO_WORKERS_SCENARIO, e, "two workers, one killed"))
     assert len(e.disturbed.faults) == 1
     assert_equivalent(TWO_WORKERS_SCENARIO, e)

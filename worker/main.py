@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import concurrent.futures
 import logging
@@ -61,7 +62,14 @@ async def run() -> int:
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker", description="The rig's worker, or a broker gateway.")
+    parser.add_argument("--broker", choices=["ibkr"], help="run the broker gateway instead (Interactive Brokers: venues/ibkr)")
+    args = parser.parse_args(argv)
+    if args.broker == "ibkr":
+        from venues.ibkr.service import main as gateway_main  # ib_async only where it is used
+
+        return gateway_main()
     configure_logging()
     try:
         exit_now(asyncio.run(run()))

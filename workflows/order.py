@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.limits import short_text
     from domain.models import Fill, Intent
     from domain.venue import SimOrder
+    from venues.ibkr.models import DEFAULT_IBKR_TASK_QUEUE, IBKR_CANCEL, IBKR_SUBMIT, IbkrOrder
     from protocol import contract as c
     from protocol.messages import (
         RIG_CANCEL_REASONS,
@@ -56,6 +57,7 @@ ACCOUNT_CALL = dict(
     retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5), maximum_attempts=40),
 )
 HISTORY_LINES_KEPT = 200
+BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchronously
 HISTORY_EVENTS_PER_RUN = 2_000  # continue-as-new beyond this: a long-lived order stays bounded
 
 
@@ -77,6 +79,7 @@ class OrderWorkflow:
         self._reject_message: str | None = None
         self._cancel_reason: CancelReason | None = None
         self._replaced_by: str | None = None
+        self._lost_cause: str | None = None
         self._history: list[str] = []
 
     # ── run ──────────────────────────────────────────────────────────────────────────────────
@@ -87,8 +90,8 @@ class OrderWorkflow:
             carry.restore(self)
         else:
             await self._first_task(raw_input)
-        await workflow.wait_condition(lambda: self._state.is_terminal or self._history_is_long())
-        if not self._state.is_terminal:
+        await workflow.wait_condition(lambda: self._state.is_terminal or self._lost_cause is not None or self._history_is_long())
+        if not self._state.is_terminal and self._lost_cause is None:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(OrderCarry.of(self).as_input())
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -171,15 +174,44 @@ class OrderWorkflow:
         return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
                         market=reply.market, market_rule=reply.market_rule)
 
+    def _broker(self) -> bool:
+        return self._reply is not None and self._reply.venue is VenueKind.IBKR
+
     async def _venue_submit(self) -> list[ExecutionEvent]:
+        if self._broker():
+            return await self._gateway(IBKR_SUBMIT, self._ibkr_order())
         return await workflow.execute_local_activity(sim_submit, self._sim_order(), start_to_close_timeout=LOCAL)
 
     async def _venue_cancel(self) -> list[ExecutionEvent]:
+        if self._broker():
+            return await self._gateway(IBKR_CANCEL, self._intent_id)
         return await workflow.execute_local_activity(sim_cancel, self._sim_order(), start_to_close_timeout=LOCAL)
 
     async def _venue_precheck(self, replacement: Intent) -> str | None:
+        if self._broker():
+            return None  # the broker checks the replacement itself when it is placed
         order = self._sim_order().model_copy(update={"intent": replacement, "cum_qty": 0})
         return await workflow.execute_local_activity(sim_precheck, order, start_to_close_timeout=LOCAL)
+
+    def _ibkr_order(self) -> IbkrOrder:
+        intent = self._intent
+        assert intent is not None
+        return IbkrOrder(intent_id=intent.intent_id, account=intent.account, symbol=intent.symbol, side=intent.side.value,
+                         quantity=intent.quantity, order_type=intent.order_type.value, limit_price=intent.limit_price)
+
+    async def _gateway(self, activity: str, arg: Any) -> list[ExecutionEvent]:
+        """A call to the broker gateway (its own task queue). A gateway that stays away is not a
+        venue answer: the order keeps its state and the account's audit reads it back."""
+        assert self._reply is not None
+        try:
+            return await workflow.execute_activity(
+                activity, arg, task_queue=self._reply.venue_task_queue or DEFAULT_IBKR_TASK_QUEUE, result_type=list[ExecutionEvent],
+                start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["IbkrCannotCancel"]),
+            )
+        except ActivityError as err:
+            workflow.logger.error("broker gateway %s for %s failed: %s", activity, self._intent_id, err.cause or err)
+            return []
 
     def _apply_events(self, events: list[ExecutionEvent]) -> None:
         for event in events:
@@ -191,7 +223,12 @@ class OrderWorkflow:
                 self._apply(OrderEvent.VENUE_ACKED, "acknowledged by the venue")
             elif event.kind is ExecKind.REJECTED and self._state is OrderState.ACCEPTED:
                 self._reject(RejectReason.VENUE_REJECT, event.text or "refused by the venue", OrderEvent.VENUE_REJECTED)
-            elif event.kind in (ExecKind.CANCELED, ExecKind.EXPIRED, ExecKind.UNKNOWN_ORDER) and self._state.is_open:
+            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open:
+                # Never a silent cancel: the order ends as it stands, LOST with the cause, and the
+                # account records it LOST (releasing its potential) through the reconciliation path.
+                self._lost_cause = f"the venue has no record of this order: {event.text or 'unknown order'}"
+                self._history.append(f"{workflow.now().isoformat()} UNKNOWN_ORDER → LOST: {self._lost_cause}")
+            elif event.kind in (ExecKind.CANCELED, ExecKind.EXPIRED) and self._state.is_open:
                 if self._cancel_reason is None:
                     self._cancel_reason = CancelReason.EXPIRED_DAY if event.kind is ExecKind.EXPIRED else CancelReason.USER
                 self._apply(OrderEvent.EXPIRED if event.kind is ExecKind.EXPIRED else OrderEvent.CANCEL_ACKED, event.text or event.kind.value)
@@ -254,6 +291,7 @@ class OrderWorkflow:
             intent_id=self._intent_id, state=self._state, quantity=self._intent.quantity if self._intent else 0,
             filled_quantity=self._filled, fills=list(self._fills), reject_reason=self._reject_reason,
             reject_message=self._reject_message, cancel_reason=self._cancel_reason, replaced_by=self._replaced_by,
+            lost_cause=self._lost_cause,
         )
 
     async def _report(self) -> None:
@@ -325,16 +363,31 @@ class OrderWorkflow:
             if self._state.is_terminal:
                 return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED)
             if self._state is not OrderState.ACCEPTED:
-                self._apply_events([e for e in await self._venue_cancel() if e.kind is ExecKind.FILL])
+                self._cancel_reason = request.reason  # a broker's CANCELED may arrive by signal, later
+                events = await self._venue_cancel()
+                self._apply_events([e for e in events if e.kind is ExecKind.FILL])
+                if self._broker() and self._state.is_open:
+                    self._apply_events([e for e in events if e.kind is not ExecKind.FILL])
+                    if not await self._settles_within(BROKER_CANCEL_WAIT):
+                        return self._cancel_answer(True, "cancel pending at the broker: the order ends when the broker confirms")
             if self._state is OrderState.FILLED:
+                self._cancel_reason = None
                 self._apply(OrderEvent.CANCEL_REFUSED, "too late to cancel: a fill completed the order first")
                 result = self._cancel_answer(False, "too late to cancel: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
             else:
                 self._cancel_reason = request.reason
-                self._apply(OrderEvent.CANCEL_ACKED, f"cancel ({request.reason.value}) {request.note[:200]}".strip())
+                if self._state.is_open:
+                    self._apply(OrderEvent.CANCEL_ACKED, f"cancel ({request.reason.value}) {request.note[:200]}".strip())
                 result = self._cancel_answer(True, f"canceled with {self._filled} filled")
             self._cancel_result = result
             return result
+
+    async def _settles_within(self, wait: timedelta) -> bool:
+        try:
+            await workflow.wait_condition(lambda: self._state.is_terminal, timeout=wait)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     def _cancel_answer(self, accepted: bool, message: str, refusal: CancelRefusal | None = None) -> CancelResult:
         return CancelResult(intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled,
@@ -457,5 +510,5 @@ class OrderWorkflow:
             average_price=fills_notional / self._filled if self._filled else None, fills=list(self._fills),
             reject_reason=self._reject_reason, reject_message=self._reject_message, cancel_reason=self._cancel_reason,
             replaces=self._intent.replaces if self._intent else None, replaced_by=self._replaced_by,
-            cancel_result=self._cancel_result, history=list(self._history),
+            cancel_result=self._cancel_result, history=list(self._history), lost_cause=self._lost_cause,
         )

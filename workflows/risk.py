@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         RiskState,
         RiskView,
         TradingStateChange,
+        VenueKind,
         TradingStateRequest,
     )
     from protocol.run_digest import run_digest
@@ -370,6 +371,9 @@ class RiskWorkflow:
         return blocked
 
     def _venue_turns(self, now: datetime) -> list[VenueTurn]:
+        """The simulated venue's turn for each live order (a broker's fills come by signal)."""
+        if self._inp.venue is not VenueKind.SIM:
+            return []
         stamp = now.isoformat()
         return [
             VenueTurn(order=self._sim_order(o.intent, cum_qty=o.filled), closed=bool(o.expires_at) and stamp >= o.expires_at,
@@ -532,6 +536,7 @@ class RiskWorkflow:
     def _approval(self, intent: Intent, message: str, known: OrderReport | None = None) -> PretradeReply:
         return PretradeReply(
             approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), venue=self._inp.venue,
+            venue_task_queue=self._inp.venue_task_queue if self._inp.venue is VenueKind.IBKR else None,
             lot_size=self._lot_of(intent.symbol), known=known, venue_params=self._venue_params(intent),
             market=self._views.get(intent.symbol) if self._inp.market else None,
             market_rule=self._rules.market_data if self._inp.market else None,
