@@ -51,7 +51,12 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         path = SCENARIO_DIR / f"{scenario}.yaml"
         if not path.is_file():
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(scenario_names())}")
-        data = yaml.safe_load(path.read_text())
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ValueError(f"scenario {scenario}: {path.name}{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
     else:
         data = scenario
     try:

@@ -11,9 +11,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.enums import Bucket, CancelReason, Side
+from domain.enums import Bucket, CancelReason, Side, TradingState
 from domain.limits import MAX_EQUITY, MAX_PCT, MAX_QUANTITY, positive_amount, whole_number
 from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
@@ -83,12 +83,28 @@ class ReplaceEventSpec(BaseModel):
     limit_price: float | None = None
 
 
+class TradingStateRequest(BaseModel):
+    """The kill switch and its siblings: who asks, and why (both recorded)."""
+
+    state: TradingState
+    by: str = Field(min_length=1, max_length=80)
+    reason: str = Field(min_length=1, max_length=500)
+    freeze: bool = False  # HALTED only: de-risk stops too
+
+    @model_validator(mode="after")
+    def _freeze_with_halt(self) -> "TradingStateRequest":
+        if self.freeze and self.state is not TradingState.HALTED:
+            raise ValueError("freeze stops de-risk too: it goes with HALTED only")
+        return self
+
+
 class TimedEvent(BaseModel):
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
     exposure: ExposureEvent | None = None
     order: OrderEventSpec | None = None
     cancel: CancelEventSpec | None = None
     replace: ReplaceEventSpec | None = None
+    trading_state: TradingStateRequest | None = None
 
 
 def _pct_ok(value: float | None) -> bool:

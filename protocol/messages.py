@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain.enums import CancelReason, IntentKind, OrderState, RejectReason, RiskMode, TradingState
-from domain.events import TimedEvent
+from domain.events import TimedEvent, TradingStateRequest
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
 from domain.models import Fill, Intent, Position, Quote
@@ -180,15 +180,6 @@ class IntentRecord(BaseModel):
     cycle: int
     exchange_time: str
     intent: Intent
-
-
-class TradingStateRequest(BaseModel):
-    """The kill switch and its siblings: who asks, and why (both recorded)."""
-
-    state: TradingState
-    by: str = Field(min_length=1, max_length=80)
-    reason: str = Field(min_length=1, max_length=500)
-    freeze: bool = False  # HALTED only: de-risk stops too
 
 
 class TradingStateChange(TradingStateRequest):

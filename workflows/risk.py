@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.messages import (
         DecisionRecord,
         IntentRecord,
+        MarkView,
         PretradeReply,
         PretradeRequest,
         ReplaceCheck,
@@ -258,6 +259,8 @@ class RiskWorkflow:
         for event in due:
             if event.exposure is not None:
                 self._apply_exposure(event.exposure)
+            if event.trading_state is not None:
+                self._set_trading_state(event.trading_state, now)
         await self._refresh_quotes(now)
         await self._orders.venue_step(self._venue_turns(now), s.cycle, self._stamp(now))
         if s.trading_state is TradingState.HALTED:
@@ -438,6 +441,18 @@ class RiskWorkflow:
     def _exposure(self) -> Exposure:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
         return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config)
+
+    def _mark_views(self) -> list[MarkView]:
+        """Per held symbol: its mark for exposure, where it came from, and how old the data is."""
+        views = []
+        for symbol in self._held_symbols():
+            view = self._views.get(symbol) if self._inp.market else None
+            if view is None:
+                views.append(MarkView(symbol=symbol, mark=self._quote(symbol).truth_tick, source="MARK"))
+            else:
+                views.append(MarkView(symbol=symbol, mark=view.mark, source=view.mark_source.value,
+                                      print_age_seconds=view.print_age_seconds, l1_age_seconds=view.l1_age_seconds))
+        return views
 
     def _pnl(self) -> PnlSummary:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
@@ -623,23 +638,23 @@ class RiskWorkflow:
 
     @workflow.update(name=c.UPDATE_SET_TRADING_STATE)
     def set_trading_state(self, request: TradingStateRequest) -> str:
+        self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
+        return self._set_trading_state(request, self._now()) + "; a cycle runs now"
+
+    def _set_trading_state(self, request: TradingStateRequest, now: datetime) -> str:
         s = self._s
-        now = self._now()
         change = TradingStateChange(**request.model_dump(), previous=s.trading_state, cycle=s.cycle, exchange_time=self._stamp(now))
         s.trading_changes.append(change)
         del s.trading_changes[:-TRADING_CHANGES_KEPT]
         s.trading_state, s.frozen = request.state, request.freeze
         workflow.upsert_search_attributes([c.SA_TRADING_STATE.value_set(request.state.value)])
         workflow.logger.warning("trading state %s → %s by %s: %s", change.previous.value, request.state.value, request.by, request.reason)
-        self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
         frozen = " and de-risk frozen" if request.freeze else ""
-        return f"{change.previous.value} → {request.state.value}{frozen} by {request.by}: {request.reason}; a cycle runs now"
+        return f"{change.previous.value} → {request.state.value}{frozen} by {request.by}: {request.reason}"
 
     @set_trading_state.validator
     def _validate_trading_state(self, request: TradingStateRequest) -> None:
         self._validate_ready()
-        if request.freeze and request.state is not TradingState.HALTED:
-            raise ValueError("freeze stops de-risk too: it goes with HALTED only")
 
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
@@ -650,7 +665,7 @@ class RiskWorkflow:
         return RiskView(
             account=self._inp.account, synthetic=self._inp.synthetic, venue=self._inp.venue, cycle=self._s.cycle,
             exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode, trading_state=self._s.trading_state,
-            frozen=self._s.frozen, trading_changes=self._s.trading_changes[-20:], pnl=self._pnl(),
+            frozen=self._s.frozen, trading_changes=self._s.trading_changes[-20:], pnl=self._pnl(), marks=self._mark_views(),
             last_decision=recent[-1] if recent else None, exposure=self._exposure(), positions=self._ledger.positions(),
             open_orders=list(self._ledger.s.open_orders.values()),
             lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause], recent_decisions=recent,
