@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test bench server worker broker test-ibkr-live check-config scenarios clean
+.PHONY: venv browser demo test bench bench-scale server worker broker test-ibkr-live check-config scenarios clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -30,6 +30,9 @@ test: venv browser  ## the whole suite against a real Temporal dev server
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
 	$(PY) -m bench
+
+bench-scale: venv   ## the cost curve: day at 50/200/1,000 positions, bursts of 100/500/2,000 orders
+	$(PY) -m bench.scale $(SCALE_ARGS)
 
 server: venv        ## the embedded Temporal dev server on TEMPORAL_ADDRESS (UI on port + 1000)
 	$(PY) -m worker.server

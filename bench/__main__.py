@@ -1,11 +1,17 @@
-"""`make bench`: every benchmark, each printed beside its baseline from the same run."""
+"""`make bench`: every benchmark, each figure printed beside its baseline from the same run, the
+figure measured before the issue-13 rewrite, and its aim ("OK" / "BELOW AIM").
+
+The cost curve (days of 50–1,000 positions, bursts of 100–2,000 orders) is `make bench-scale`.
+"""
 
 import asyncio
 
-from bench import core, day, orders
+from bench import core, day, market, orders
 
 core.run()
 print()
 asyncio.run(orders.run())
 print()
 asyncio.run(day.run())
+print()
+market.run()

@@ -9,7 +9,7 @@ import time
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.support import Cpu, bounded, closed_at, results, sample
+from bench.support import Cpu, bounded, closed_at, results, sample, start_all
 from bench.workflows import NoopWorkflow
 
 QUEUE = "bench-noop"
@@ -36,7 +36,7 @@ async def burst(client: Client, n: int, tag: str = "b") -> NoopBurst:
         submitted = time.time()
         started = time.perf_counter()
         with Cpu() as cpu:
-            handles = await asyncio.gather(*[client.start_workflow("NoopWorkflow", {"i": i}, id=wid, task_queue=QUEUE) for i, wid in enumerate(ids)])
+            handles = await start_all(client, "NoopWorkflow", [{"i": i} for i in range(n)], ids, QUEUE)
             await results(handles)
         elapsed = time.perf_counter() - started
     closed = await bounded(sample(ids, LATENCY_SAMPLES), lambda wid: closed_at(client, wid))

@@ -18,7 +18,7 @@ from collections import Counter
 from temporalio.client import Client
 
 from bench import noop
-from bench.support import AIMS, BEFORE, Cpu, OrderShape, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample, Stalled
+from bench.support import AIMS, BEFORE, Cpu, OrderShape, Stalled, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample, start_all
 from config.load import load_config
 from domain.rules import RigConfig
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
@@ -62,14 +62,23 @@ class Shapes:
     def __init__(self, client: Client, submitted: dict[str, float]) -> None:
         self.submitted = submitted
         self.latencies: list[float] = []
+        self.pickup: list[float] = []
+        self.first_task: list[float] = []
         self.tasks: Counter = Counter()
 
     async def read(self, client: Client) -> Shapes:
         ids = sample(list(self.submitted), LATENCY_SAMPLES)
         shapes: list[OrderShape] = await bounded(ids, lambda i: order_shape(client, i))
         self.latencies = [(s.working_at - self.submitted[i]) * 1000 for i, s in zip(ids, shapes) if s.working_at is not None]
+        # Where submit→WORKING goes: waiting to be picked up, then the first task itself
+        # (pre-trade on the account, the venue, the report: local activities).
+        self.pickup = [(s.first_started - self.submitted[i]) * 1000 for i, s in zip(ids, shapes) if s.first_started is not None]
+        self.first_task = [(s.first_completed - s.first_started) * 1000 for s in shapes if s.first_started and s.first_completed]
         self.tasks = Counter(s.tasks for s in shapes)
         return self
+
+    def split(self) -> str:
+        return f"submit→task picked up {ms(self.pickup)}; first task {ms(self.first_task)}"
 
 
 class Burst:
@@ -102,9 +111,7 @@ async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool =
         started = time.perf_counter()
         stalled: Stalled | None = None
         with Cpu() as cpu:
-            handles = await asyncio.gather(*[
-                client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=QUEUE, result_type=OrderSnapshot) for r in raws
-            ])
+            handles = await start_all(client, ORDER_WORKFLOW, raws, [r["intent_id"] for r in raws], QUEUE, result_type=OrderSnapshot)
             try:
                 snaps: list[OrderSnapshot] = await results(handles)
             except Stalled as err:
@@ -148,32 +155,44 @@ def ms(values: list[float]) -> str:
     return f"p50 {percentile(values, 50):,.0f} / p99 {percentile(values, 99):,.0f} ms"
 
 
-async def run(n: int = BURST, steady_count: int = STEADY_COUNT) -> dict[str, float]:
+async def run(n: int = BURST, steady_count: int = STEADY_COUNT, with_floor: bool = True) -> dict[str, float]:
+    from bench import floor  # floor builds on this module
+
     async with embedded_server() as client:
         noops = await noop.burst(client, n)
         orders = await burst(client, n)
         noop_steady = await noop.steady(client, STEADY_RATE, steady_count)
         steady_shapes, steady_states = await steady(client, STEADY_RATE, steady_count)
+        layers = await floor.layers(client, n) if with_floor else {}
     steady_latency = steady_shapes.latencies
     noop_rate, noop_latency = noops.rate, noops.latencies
     ratio = orders.rate / noop_rate
-    print(f"orders: MARKET orders with certain fills (one workflow task each) vs the no-op workflow, embedded server (SQLite, WAL)")
+    print("orders: MARKET orders with certain fills (one workflow task each) vs the no-op workflow, embedded server (SQLite, WAL)")
     print(f"  burst of {n} at once:")
     figure("no-op workflows", f"{noop_rate:.1f} wf/s", before=f"{BEFORE['noop_wf_s']} wf/s")
     figure("orders to FILLED", f"{orders.rate:.1f} orders/s", baseline=f"no-op {noop_rate:.1f} wf/s", before=f"{BEFORE['orders_s']} orders/s")
     figure("orders/s ÷ no-op wf/s", f"{ratio:.2f}×", before=f"{BEFORE['ratio']}×", aim=f"≥ {AIMS['ratio']}×", ok=ratio >= AIMS["ratio"])
     figure("submit→WORKING", ms(orders.latencies), baseline=f"no-op submit→done {ms(noop_latency)}",
            before=f"p50 {BEFORE['burst_working_p50_ms']:,.0f} / p99 {BEFORE['burst_working_p99_ms']:,.0f} ms")
-    figure("CPU per order", orders.cpu.per(n), baseline=f"no-op {noops.cpu.per(n)}")
+    figure("CPU per order", f"{(orders.cpu.worker + orders.cpu.server) / n * 1000:.1f} ms",
+           baseline=f"no-op {(noops.cpu.worker + noops.cpu.server) / n * 1000:.1f} ms",
+           note=f"orders {orders.cpu.per(n)}; no-op {noops.cpu.per(n)}")
+    if orders.stalled:
+        print(f"    STALLED: {orders.stalled}")
     if set(orders.states) != {"FILLED"}:
         print(f"    (outcomes: {dict(orders.states)})")
+    print(f"    {orders.shapes.split()}")
     print(f"    workflow tasks per order (sampled): {tasks_text(orders.shapes.tasks)}; account: {len(orders.runs)} run(s), "
           f"history events per run {[length for _, length in orders.runs]}")
     print(f"  steady {STEADY_RATE:g} orders/s ({steady_count} orders):")
     figure("submit→WORKING", ms(steady_latency), baseline=f"no-op submit→done {ms(noop_steady)}")
+    print(f"    {steady_shapes.split()}")
     print(f"    workflow tasks per order: {tasks_text(steady_shapes.tasks)}")
     if set(steady_states) != {"FILLED"}:
         print(f"    (outcomes: {dict(steady_states)})")
+    if layers:
+        layers["noop"], layers["order"] = floor.Layer(noops.rate, noops.cpu), floor.Layer(orders.rate, orders.cpu)
+        floor.show(layers, n)
     return {"noop_rate": noop_rate, "order_rate": orders.rate, "ratio": ratio,
             "burst_working_p50_ms": percentile(orders.latencies, 50), "burst_working_p99_ms": percentile(orders.latencies, 99),
             "steady_working_p50_ms": percentile(steady_latency, 50), "steady_working_p99_ms": percentile(steady_latency, 99)}

@@ -93,7 +93,7 @@ class Cpu:
         self.server = (_proc_cpu(_SERVER_PIDS[-1]) if _SERVER_PIDS else float("nan")) - self._server0
 
     def per(self, n: int) -> str:
-        return f"{self.worker / n * 1000:.1f} ms worker + {self.server / n * 1000:.1f} ms server CPU each"
+        return f"{self.worker / n * 1000:.1f} ms worker + {self.server / n * 1000:.1f} ms server"
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -161,6 +161,14 @@ async def results(handles: list[Any], stall_seconds: float = STALL_SECONDS) -> l
                 await task
 
 
+STARTERS = 256  # concurrent start requests: a 2,000 burst at once times out in the server's queue
+
+
+async def start_all(client: Client, workflow: str, args: list[Any], ids: list[str], queue: str, **kwargs: Any) -> list[Any]:
+    """Start every workflow as fast as the server takes them (a burst), in order."""
+    return await bounded(list(zip(args, ids)), lambda a: client.start_workflow(workflow, a[0], id=a[1], task_queue=queue, **kwargs), STARTERS)
+
+
 def sample(items: list[T], most: int) -> list[T]:
     """At most `most` items spread evenly over the list (the start, middle and end of a burst)."""
     if len(items) <= most:
@@ -189,22 +197,28 @@ def upserted(event: HistoryEvent, key: str) -> Any:
 
 
 class OrderShape:
-    """What an order's history says: when it reached the venue, how many workflow tasks it took."""
+    """What an order's history says: when it reached the venue, how many workflow tasks it took,
+    and when its first task was picked up and completed (server times, epoch seconds)."""
 
-    def __init__(self, working_at: float | None, tasks: int) -> None:
+    def __init__(self, working_at: float | None, tasks: int, first_started: float | None, first_completed: float | None) -> None:
         self.working_at, self.tasks = working_at, tasks
+        self.first_started, self.first_completed = first_started, first_completed
 
 
 async def order_shape(client: Client, intent_id: str) -> OrderShape:
-    working, tasks = None, 0
+    working = started = completed = None
+    tasks = 0
     for event in await history(client, intent_id):
         name = event_name(event)
-        if name == "WORKFLOW_TASK_COMPLETED":
+        if name == "WORKFLOW_TASK_STARTED" and started is None:
+            started = event_time(event)
+        elif name == "WORKFLOW_TASK_COMPLETED":
             tasks += 1
+            completed = completed or event_time(event)
         elif working is None and name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":
             if upserted(event, "OrderState") in ("WORKING", "PARTIAL_FILL", "FILLED"):
-                working = event_time(event)  # first OrderState past ACCEPTED, server time (epoch s)
-    return OrderShape(working, tasks)
+                working = event_time(event)  # first OrderState past ACCEPTED
+    return OrderShape(working, tasks, started, completed)
 
 
 async def closed_at(client: Client, workflow_id: str) -> float | None:
@@ -223,16 +237,19 @@ def verdict(ok: bool) -> str:
     return "OK" if ok else "BELOW AIM"
 
 
-def figure(label: str, value: str, *, baseline: str = "", before: str = "", aim: str = "", ok: bool | None = None) -> None:
+def figure(label: str, value: str, *, baseline: str = "", before: str = "", aim: str = "", ok: bool | None = None,
+           note: str = "") -> None:
     """One figure per line: the value, then its baseline from the same run, the figure before
-    the rewrite, the aim and the verdict (those that apply)."""
-    parts = [f"  {label:<34} {value:>18}"]
+    the rewrite, the aim and the verdict (those that apply), then a note."""
+    parts = [f"  {label:<38} {value:>22}"]
     if baseline:
         parts.append(f"baseline {baseline}")
     if before:
         parts.append(f"before rewrite {before}")
     if aim:
         parts.append(f"aim {aim}" + (f" — {verdict(ok)}" if ok is not None else ""))
+    if note:
+        parts.append(note)
     print("  |  ".join(parts))
 
 

@@ -19,11 +19,18 @@ from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 
 SHORTCUT_MARK = 100.0
+
+
+class Strict(BaseModel):
+    """A message from outside: an unknown field is refused, not silently dropped (a typo like
+    `lt_pcts` would otherwise leave the book as it was and still answer "applied")."""
+
+    model_config = ConfigDict(extra="forbid")
 MAX_EVENT_ITEMS = 5_000
 SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
 
-class ExposureEvent(BaseModel):
+class ExposureEvent(Strict):
     """Synthetic exposure: explicit positions/marks/resting orders, or the percentage shortcut."""
 
     equity: float | None = None
@@ -45,7 +52,7 @@ class ExposureEvent(BaseModel):
         return self.is_shortcut or self.positions is not None or self.resting_orders is not None
 
 
-class SessionEvent(BaseModel):
+class SessionEvent(Strict):
     exchange_time: str = Field(
         pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
         description="exchange-local HH:MM[:SS]; the clock then advances with workflow time",
@@ -70,12 +77,12 @@ class OrderEventSpec(BaseModel):
     reduce_only: bool = False
 
 
-class CancelEventSpec(BaseModel):
+class CancelEventSpec(Strict):
     id: str
     reason: CancelReason = CancelReason.USER
 
 
-class ReplaceEventSpec(BaseModel):
+class ReplaceEventSpec(Strict):
     """A desk's cancel/replace of an earlier order (`id` may name a replacement: `o4.R1`)."""
 
     id: str
@@ -83,7 +90,7 @@ class ReplaceEventSpec(BaseModel):
     limit_price: float | None = None
 
 
-class TradingStateRequest(BaseModel):
+class TradingStateRequest(Strict):
     """The kill switch and its siblings: who asks, and why (both recorded)."""
 
     state: TradingState
@@ -98,7 +105,7 @@ class TradingStateRequest(BaseModel):
         return self
 
 
-class TimedEvent(BaseModel):
+class TimedEvent(Strict):
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
     exposure: ExposureEvent | None = None
     order: OrderEventSpec | None = None

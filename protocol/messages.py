@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import CancelReason, IntentKind, OrderState, RejectReason, RiskMode, TradingState
 from domain.events import TimedEvent, TradingStateRequest
@@ -29,11 +29,15 @@ class VenueKind(str, Enum):
 
 # ── order ⇄ account ─────────────────────────────────────────────────────────────────────────
 class PretradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     intent_id: str
     raw_intent: dict[str, Any]
 
 
 class ReplaceCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     """FIX OrderCancelReplaceRequest, checked in full before anything changes."""
 
     original_id: str
@@ -74,6 +78,8 @@ RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelRea
 
 
 class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     reason: CancelReason = CancelReason.USER
     note: str = Field(default="", max_length=500)
 
@@ -89,6 +95,8 @@ class CancelResult(BaseModel):
 
 
 class ReplaceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     quantity: int = Field(description="new total quantity, filled quantity included")
     limit_price: float | None = None
 

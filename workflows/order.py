@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.venue import SimOrder
     from venues.ibkr.models import DEFAULT_IBKR_TASK_QUEUE, IBKR_CANCEL, IBKR_SUBMIT, IbkrOrder
     from protocol import contract as c
+    from protocol.parse import parse, parse_list
     from protocol.messages import (
         RIG_CANCEL_REASONS,
         CancelRefusal,
@@ -312,12 +313,13 @@ class OrderWorkflow:
         return self.report()
 
     @workflow.update(name=c.UPDATE_VENUE_EXECUTIONS)
-    def venue_executions(self, events: list[ExecutionEvent]) -> OrderReport:
-        self._apply_events(events)
+    def venue_executions(self, raw: Any) -> OrderReport:
+        self._apply_events(parse_list(ExecutionEvent, raw))
         return self.report()
 
     @venue_executions.validator
-    def _validate_executions(self, events: list[ExecutionEvent]) -> None:
+    def _validate_executions(self, raw: Any) -> None:
+        events = parse_list(ExecutionEvent, raw)
         if self._intent is None:
             raise ValueError(f"order {self._intent_id} was never at the venue")
         if len(events) > 100:
@@ -333,23 +335,25 @@ class OrderWorkflow:
 
     # ── cancel ───────────────────────────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_CANCEL)
-    async def cancel(self, request: CancelRequest) -> CancelResult:
-        result = await self._cancel(request)
+    async def cancel(self, raw: Any) -> CancelResult:
+        result = await self._cancel(parse(CancelRequest, raw))
         await self._report()
         return result
 
     @cancel.validator
-    def _validate_cancel(self, request: CancelRequest) -> None:
+    def _validate_cancel(self, raw: Any) -> None:
+        request = parse(CancelRequest, raw)
         if request.reason in RIG_CANCEL_REASONS:
             raise ValueError(f"cancel reason {request.reason.value} is the rig's own; a user cancel says USER")
         self._validate_any_cancel()
 
     @workflow.update(name=c.UPDATE_RIG_CANCEL)
-    async def rig_cancel(self, request: CancelRequest) -> CancelResult:
-        return await self._cancel(request)
+    async def rig_cancel(self, raw: Any) -> CancelResult:
+        return await self._cancel(parse(CancelRequest, raw))
 
     @rig_cancel.validator
-    def _validate_rig_cancel(self, request: CancelRequest) -> None:
+    def _validate_rig_cancel(self, raw: Any) -> None:
+        parse(CancelRequest, raw)
         self._validate_any_cancel()
 
     def _validate_any_cancel(self) -> None:
@@ -395,13 +399,16 @@ class OrderWorkflow:
 
     # ── replace (FIX OrderCancelReplaceRequest) ──────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_REPLACE)
-    async def replace(self, request: ReplaceRequest) -> ReplaceResult:
-        result = await self._replace(request, kind=None, price_rule=None)
+    async def replace(self, raw: Any) -> ReplaceResult:
+        result = await self._replace(parse(ReplaceRequest, raw), kind=None, price_rule=None)
         await self._report()
         return result
 
     @replace.validator
-    def _validate_replace(self, request: ReplaceRequest) -> None:
+    def _validate_replace(self, raw: Any) -> None:
+        self._check_replace(parse(ReplaceRequest, raw))
+
+    def _check_replace(self, request: ReplaceRequest) -> None:
         if self._state.is_terminal:
             raise ValueError(f"order {self._intent_id} is already {self._state.value}: nothing to replace")
         if self._state is OrderState.ACCEPTED or self._intent is None:
@@ -414,12 +421,13 @@ class OrderWorkflow:
             raise ValueError(f"replace limit_price must be a finite number > 0 and at most 10,000,000, got {request.limit_price}")
 
     @workflow.update(name=c.UPDATE_RIG_REPLACE)
-    async def rig_replace(self, request: RigReplaceRequest) -> ReplaceResult:
+    async def rig_replace(self, raw: Any) -> ReplaceResult:
+        request = parse(RigReplaceRequest, raw)
         return await self._replace(request, kind=request.kind, price_rule=request.price_rule)
 
     @rig_replace.validator
-    def _validate_rig_replace(self, request: RigReplaceRequest) -> None:
-        self._validate_replace(request)
+    def _validate_rig_replace(self, raw: Any) -> None:
+        self._check_replace(parse(RigReplaceRequest, raw))
 
     async def _replace(self, request: ReplaceRequest, kind: IntentKind | None, price_rule: str | None) -> ReplaceResult:
         self._replacing = True

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol import contract as c
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
+    from protocol.parse import parse
     from protocol.messages import (
         DecisionRecord,
         IntentRecord,
@@ -466,7 +467,8 @@ class RiskWorkflow:
 
     # ── pre-trade (updates: handlers without awaits never interleave) ────────────────────────
     @workflow.update(name=c.UPDATE_PRETRADE)
-    async def pretrade(self, request: PretradeRequest) -> PretradeReply:
+    async def pretrade(self, raw: Any) -> PretradeReply:
+        request = parse(PretradeRequest, raw)
         self._count_update()
         try:
             async with self._gate_lock:  # one judgment at a time, even across a market-data fetch
@@ -479,8 +481,8 @@ class RiskWorkflow:
             return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"could not be judged: {type(err).__name__}")
 
     @pretrade.validator
-    def _validate_pretrade(self, request: PretradeRequest) -> None:
-        self._validate_request(request.intent_id)
+    def _validate_pretrade(self, raw: Any) -> None:
+        self._validate_request(parse(PretradeRequest, raw).intent_id)
 
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
@@ -525,7 +527,8 @@ class RiskWorkflow:
         return PretradeReply(approved=True, message=f"closed already: {outcome.label}", known=report)
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)
-    def replace_check(self, check: ReplaceCheck) -> PretradeReply:
+    def replace_check(self, raw: Any) -> PretradeReply:
+        check = parse(ReplaceCheck, raw)
         self._count_update()
         try:
             expected = c.next_replacement_id(check.original_id)
@@ -545,8 +548,8 @@ class RiskWorkflow:
             return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=f"could not be judged: {type(err).__name__}")
 
     @replace_check.validator
-    def _validate_replace_check(self, check: ReplaceCheck) -> None:
-        self._validate_request(check.original_id)
+    def _validate_replace_check(self, raw: Any) -> None:
+        self._validate_request(parse(ReplaceCheck, raw).original_id)
 
     def _approval(self, intent: Intent, message: str, known: OrderReport | None = None) -> PretradeReply:
         return PretradeReply(
@@ -585,28 +588,30 @@ class RiskWorkflow:
 
     # ── synthetic events, rules (updates with validators) ────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
-    def inject_exposure(self, event: ExposureEvent) -> str:
-        self._apply_exposure(event)
+    def inject_exposure(self, raw: Any) -> str:
+        self._apply_exposure(parse(ExposureEvent, raw))
         self._wake = True
         exposure = self._exposure()
         return f"applied: gross {exposure.gross_exposure_pct:.2f}%, potential {exposure.potential_exposure_pct:.2f}%; a cycle runs now"
 
     @inject_exposure.validator
-    def _validate_exposure(self, event: ExposureEvent) -> None:
+    def _validate_exposure(self, raw: Any) -> None:
         self._validate_synthetic("inject_exposure")
-        problem = exposure_event_problem(event, self._config)
+        problem = exposure_event_problem(parse(ExposureEvent, raw), self._config)
         if problem:
             raise ValueError(problem)
 
     @workflow.update(name=c.UPDATE_SET_SESSION)
-    def set_session(self, event: SessionEvent) -> str:
+    def set_session(self, raw: Any) -> str:
+        event = parse(SessionEvent, raw)
         self._anchor_clock(event.exchange_time, event.exchange_date)
         self._wake = True
         return f"exchange clock set to {self._s.clock_anchor_exchange}"
 
     @set_session.validator
-    def _validate_session(self, event: SessionEvent) -> None:
+    def _validate_session(self, raw: Any) -> None:
         self._validate_synthetic("set_session")
+        event = parse(SessionEvent, raw)
         if event.exchange_date is not None:
             try:
                 datetime.fromisoformat(event.exchange_date)
@@ -625,7 +630,8 @@ class RiskWorkflow:
             raise ValueError(f"{name} replaces the book or moves the clock: only accounts opened for testing (--synthetic) accept it")
 
     @workflow.update(name=c.UPDATE_SET_RULES)
-    def set_rules(self, rules: RiskRules) -> str:
+    def set_rules(self, raw: Any) -> str:
+        rules = parse(RiskRules, raw)
         self._config = self._config.model_copy(update={"rules": rules})
         self._inp = self._inp.model_copy(update={"config": self._config})
         self._wake = True
@@ -633,11 +639,13 @@ class RiskWorkflow:
         return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
 
     @set_rules.validator
-    def _validate_rules(self, rules: RiskRules) -> None:
+    def _validate_rules(self, raw: Any) -> None:
         self._validate_ready()
+        parse(RiskRules, raw)
 
     @workflow.update(name=c.UPDATE_SET_TRADING_STATE)
-    def set_trading_state(self, request: TradingStateRequest) -> str:
+    def set_trading_state(self, raw: Any) -> str:
+        request = parse(TradingStateRequest, raw)
         self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
         return self._set_trading_state(request, self._now()) + "; a cycle runs now"
 
@@ -653,8 +661,9 @@ class RiskWorkflow:
         return f"{change.previous.value} → {request.state.value}{frozen} by {request.by}: {request.reason}"
 
     @set_trading_state.validator
-    def _validate_trading_state(self, request: TradingStateRequest) -> None:
+    def _validate_trading_state(self, raw: Any) -> None:
         self._validate_ready()
+        parse(TradingStateRequest, raw)
 
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
