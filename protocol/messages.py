@@ -214,6 +214,7 @@ class RiskState(BaseModel):
     trading_changes: list[TradingStateChange] = []
     controls: ControlsState = ControlsState()
     market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
+    price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: each held symbol's mark per cycle (bounded)
 
 
 class RiskInput(BaseModel):
@@ -244,6 +245,7 @@ class RiskResult(BaseModel):
     answers: list[Answer] = []
     trading_changes: list[TradingStateChange] = []
     pnl: PnlTotals | None = None
+    price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: symbol → [(exchange time, mark)]
     hard_cap_pct: float
     final_exposure: Exposure | None
     positions: list[Position]

@@ -68,6 +68,7 @@ QUOTE_TIMEOUT = timedelta(seconds=10)
 MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
 INTENTS_KEPT = 2_000
 TRADING_CHANGES_KEPT = 200
+PRICE_POINTS_KEPT = 500  # per symbol: a trading day of one-minute cycles
 # The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
 UPDATES_PER_RUN = 1_500
 REPORT_FILLS_KEPT = 1_000
@@ -263,6 +264,7 @@ class RiskWorkflow:
             if event.trading_state is not None:
                 self._set_trading_state(event.trading_state, now)
         await self._refresh_quotes(now)
+        self._record_prices(now)
         await self._orders.venue_step(self._venue_turns(now), s.cycle, self._stamp(now))
         if s.trading_state is TradingState.HALTED:
             await self._orders.cancel_desk_orders(s.cycle, self._stamp(now))
@@ -323,8 +325,9 @@ class RiskWorkflow:
                 positions, marks, resting = event.positions or [], {}, event.resting_orders or []
             self._s.marks.update(marks)
             self._s.marks.update(event.marks)
+            # Booked at this moment's mark, as if held since the beginning of the day: P&L starts at 0.
             self._ledger.replace_book([
-                BodPosition(symbol=p.symbol, bucket=p.bucket, quantity=p.quantity, avg_cost=self._stored_mark(p.symbol), mark=self._stored_mark(p.symbol))
+                BodPosition(symbol=p.symbol, bucket=p.bucket, quantity=p.quantity, avg_cost=self._mark_now(p.symbol), mark=self._mark_now(p.symbol))
                 for p in positions
             ])
             self._ledger.drop_synthetic()
@@ -359,6 +362,15 @@ class RiskWorkflow:
 
     def _shortcut_symbols(self) -> list[str]:
         return [s for bucket in Bucket for s in shortcut_symbols(self._config, bucket)]
+
+    def _record_prices(self, now: datetime) -> None:
+        """With a market: each held symbol's mark this cycle, for the report's price path."""
+        if self._inp.market is None:
+            return
+        for symbol in self._held_symbols():
+            path = self._s.price_path.setdefault(symbol, [])
+            path.append((self._stamp(now), self._quote(symbol).truth_tick))
+            del path[:-PRICE_POINTS_KEPT]
 
     def _stale_symbols(self, mode: RiskMode) -> dict[str, str]:
         """Held symbols de-risk may not act on now: SOFT needs a fresh real print (it prices off
@@ -435,6 +447,10 @@ class RiskWorkflow:
     def _quote(self, symbol: str) -> Quote:
         """This cycle's quote from the feed; between cycles (a new symbol), the feed's rule."""
         return self._quotes.get(symbol) or quote_from_mark(self._stored_mark(symbol))
+
+    def _mark_now(self, symbol: str) -> float:
+        """The mark the next quote will carry: the market's view, or the simulated feed's rule."""
+        return self._quote(symbol).truth_tick if self._inp.market else quote_from_mark(self._stored_mark(symbol)).truth_tick
 
     def _quotes_for_positions(self) -> dict[str, Quote]:
         return {p.symbol: self._quote(p.symbol) for p in self._ledger.s.positions.values()}
@@ -694,7 +710,7 @@ class RiskWorkflow:
         return RiskResult(
             account=self._inp.account, decisions=decisions, intents=self._s.intents, outcomes=self._ledger.s.outcomes,
             fills=self._ledger.s.fills, answers=self._s.answers, trading_changes=self._s.trading_changes,
-            pnl=self._pnl().account, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
+            pnl=self._pnl().account, price_path=self._s.price_path, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
             digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions, self._pnl().account),
         )
 
