@@ -4,7 +4,9 @@ the no-op workflow of the same size on the same server, peeling the fill-at-arri
   1. FloorOrder → FloorAccount, the pre-trade update only (the account approves at once);
   2. the same plus the report signal (the path's two round trips to the account);
   3. FloorOrder → the rig's RiskWorkflow: its real pre-trade gate, and the real report;
-  4. the rig's OrderWorkflow (3 plus the venue's local activity and the order's bookkeeping).
+  4. the rig's OrderWorkflow (3 plus the venue's local activity and the order's bookkeeping);
+  5. the same with the rig's workflows outside the sandbox (each new order otherwise re-imports
+     workflows/order.py in a fresh sandbox: compile without .pyc, class and handler checks).
 
 What 1 reaches is what any design with one Update per order on one account workflow can reach
 here; 2 − 1 is the report's cost, 3 − 2 the account's own work, 4 − 3 the order's.
@@ -96,11 +98,13 @@ class Layer:
 
 
 async def layers(client: Client, n: int) -> dict[str, Layer]:
-    """orders/s and CPU of the floor's layers 1–3 for a burst of n."""
+    """orders/s and CPU of the floor's layers 1–3 and 5 for a burst of n."""
     found = {}
     for key, report, real in (("update", False, False), ("update_signal", True, False), ("rig_account", True, True)):
         elapsed, cpu = await floor_burst(client, n, report=report, real=real, tag=key.replace("_", "-"))
         found[key] = Layer(n / elapsed, cpu)
+    unsandboxed = await bench_orders.burst(client, n, tag="unsandboxed", make_worker=bench_orders.unsandboxed_worker)
+    found["unsandboxed"] = Layer(unsandboxed.rate, unsandboxed.cpu)
     return found
 
 
@@ -118,6 +122,7 @@ LAYERS = (
     ("update_signal", "2   + the report signal"),
     ("rig_account", "3   on the rig's account (gate, ledger)"),
     ("order", "4   the rig's order (+ venue, state)"),
+    ("unsandboxed", "5   the same, workflows unsandboxed"),
 )
 
 
@@ -132,6 +137,8 @@ def show(layers: dict[str, Layer], n: int) -> None:
     print("  this process — bench client and worker, Python — and the dev server; on 2 busy cores the ratio follows the CPU)")
     figure("no-op workflows", f"{base.rate:.1f} wf/s", note=f"CPU {base.cpu.per(n)}")
     for key, label in LAYERS:
+        if key not in layers:
+            continue
         layer = layers[key]
         figure(label, f"{layer.rate:.1f}/s = {layer.rate / base.rate:.2f}× no-op",
                note=f"CPU {layer.cpu.per(n)}: allows {cpu_ratio(base.cpu, layer.cpu):.2f}×")

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+import worker.main as worker_main
 
 from bench import noop
 from bench.support import AIMS, BEFORE, Cpu, OrderShape, Stalled, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample, start_all
@@ -96,7 +101,20 @@ class Burst:
         return (self.stalled.done if self.stalled else self.n) / self.elapsed
 
 
-async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool = False) -> Burst:
+def unsandboxed_worker(client: Client, queue: str) -> Worker:
+    """The rig's worker with its workflows outside the sandbox (what `sandboxed=False` on the
+    workflow definitions would give): each new OrderWorkflow otherwise re-imports its module
+    in a fresh sandbox."""
+    original = worker_main.Worker
+    worker_main.Worker = functools.partial(original, workflow_runner=UnsandboxedWorkflowRunner())  # type: ignore[misc]
+    try:
+        return worker_main.build_worker(client, queue)
+    finally:
+        worker_main.Worker = original  # type: ignore[misc]
+
+
+async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool = False,
+                make_worker: Callable[[Client, str], Worker] = build_worker) -> Burst:
     """n MARKET orders at once on one account, each to FILLED.
 
     An order's first workflow task holds one of the worker's workflow task slots (100) while
@@ -104,7 +122,7 @@ async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool =
     `own_queue` the account runs on a task queue (and slots) of its own."""
     config = certain_fills()
     account = f"bench-{tag}-{n}"
-    async with build_worker(client, QUEUE), (build_worker(client, ACCOUNT_QUEUE) if own_queue else contextlib.nullcontext()):
+    async with make_worker(client, QUEUE), (make_worker(client, ACCOUNT_QUEUE) if own_queue else contextlib.nullcontext()):
         await open_account(client, account, config, ACCOUNT_QUEUE if own_queue else QUEUE)
         raws = market_orders(account, config, n)
         submitted = time.time()

@@ -36,6 +36,7 @@ from domain.marketdata import (
     TRF_VENUE,
     FeedSource,
     FeedSpec,
+    L1,
     GeneratedDay,
     Grpan,
     MarketDataRule,
@@ -366,10 +367,11 @@ class DayFeed:
             if code >= 0:
                 if found.has_l1[k]:
                     q_us = found.l1_us[k]
-                    l1 = {
-                        "symbol": symbol, "bid": found.bid[k], "ask": found.ask[k], "bid_size": found.bid_size[k],
-                        "ask_size": found.ask_size[k], "time": from_us(q_us + shift),
-                    }  # fmt: skip
+                    # Built without re-validation: the index holds checked, typed columns (see DayIndex).
+                    l1 = L1.model_construct(
+                        symbol=symbol, bid=float(found.bid[k]), ask=float(found.ask[k]), bid_size=int(found.bid_size[k]),
+                        ask_size=int(found.ask_size[k]), time=from_us(q_us + shift),
+                    )
                     l1_age = (t - q_us) / 1e6
                 if found.has_print[k]:
                     p_us = found.print_us[k]
@@ -383,15 +385,12 @@ class DayFeed:
             reference = self.reference_prices.get(symbol)
             if truth is None and l1 is None and reference is None:
                 raise UnknownSymbol(symbol)
-            mark, mark_source = choose_mark(truth, (l1["bid"] + l1["ask"]) / 2 if l1 else None, reference)
-            # One validation per view (the L1 as a dict inside): the cheapest way to a checked model.
-            views[symbol] = MarketView.model_validate(
-                {
-                    "symbol": symbol, "as_of": as_of, "source": self.source, "l1": l1, "truth_tick": truth,
-                    "truth_tick_time": tick_time, "grpan": g.price if g else None,
-                    "concentration": g.concentration if g else None, "grpan_prints": g.prints if g else 0,
-                    "print_age_seconds": print_age, "l1_age_seconds": l1_age, "mark": mark, "mark_source": mark_source,
-                }  # fmt: skip
+            mark, mark_source = choose_mark(truth, (l1.bid + l1.ask) / 2 if l1 else None, reference)
+            views[symbol] = MarketView.model_construct(
+                symbol=symbol, as_of=as_of, source=self.source, l1=l1, truth_tick=None if truth is None else float(truth),
+                truth_tick_time=tick_time, grpan=float(g.price) if g else None, concentration=float(g.concentration) if g else None,
+                grpan_prints=int(g.prints) if g else 0, print_age_seconds=None if print_age is None else float(print_age),
+                l1_age_seconds=None if l1_age is None else float(l1_age), mark=float(mark), mark_source=mark_source,
             )
         return views
 

@@ -720,5 +720,7 @@ class RiskWorkflow:
             f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
             f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
-            f"{len(self._ledger.s.open_orders)} open orders" + (f", {lost} lost" if lost else "") + f"; cycle {record.cycle}"
+            f"{len(self._ledger.s.open_orders)} open orders" + (f", {lost} lost" if lost else "") + f"; cycle {record.cycle}\n\n"
+            + (f"P&L today {record.pnl.daily:,.2f} (realized {record.pnl.realized:,.2f}, unrealized {record.pnl.unrealized:,.2f}); " if record.pnl else "")
+            + f"trading state **{self._s.trading_state.value}**" + (" (de-risk frozen)" if self._s.frozen else "")
         )
