@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import Bucket, CancelReason, IntentKind, OrderState, RejectReason, Side
-from domain.models import Fill, Intent, OpenOrder, Position
+from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
 from domain.pnl import BodPosition, PnlBook
 
 FILL_IDS_KEPT = 20_000
@@ -155,6 +155,8 @@ class Ledger:
         positions with their cost basis, as if held since the beginning of the day."""
         self.s.positions = {position_key(r.symbol, r.bucket): Position(symbol=r.symbol, bucket=r.bucket, quantity=r.quantity) for r in rows}
         self.s.pnl = PnlBook.from_bod(rows)
+        for key in dict.fromkeys(o.footprint.key for o in self.s.open_orders.values()):
+            self._fit_reduce_only(key)
 
     # ── orders ───────────────────────────────────────────────────────────────────────────────
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
@@ -242,8 +244,24 @@ class Ledger:
 
     def _set_filled(self, entry: LedgerOrder, filled: int) -> None:
         entry.filled = max(entry.filled, filled)
-        quantity = entry.intent.quantity if entry.intent else entry.footprint.remaining
-        entry.footprint.remaining = max(0, quantity - entry.filled)
+        self._fit_reduce_only(entry.footprint.key)
+
+    def _fit_reduce_only(self, key: PositionKey) -> None:
+        """Each open order's footprint is what it may still fill. A reduce-only order (the desk's,
+        or the cycle's own de-risk intent) may fill only what the position still holds on its
+        side — other fills can shrink the position after pre-trade admitted it — and the venue
+        step cuts its fills the same way (domain/venue.py `within_position`). Earlier orders keep
+        their place; what cannot fill counts for nothing in potential exposure."""
+        held = sum(p.quantity for p in self.s.positions.values() if p.key == key)
+        room = {Side.SELL: max(0, held), Side.BUY: max(0, -held)}
+        for entry in self.s.open_orders.values():
+            if entry.synthetic or entry.footprint.key != key or entry.intent is None:
+                continue
+            left = max(0, entry.intent.quantity - entry.filled)
+            if entry.footprint.reduce_only or entry.footprint.kind.is_derisk:
+                left = min(left, room[entry.footprint.side])
+                room[entry.footprint.side] -= left
+            entry.footprint.remaining = left
 
     def _close(self, outcome: OrderOutcome) -> None:
         self.s.open_orders.pop(outcome.intent_id, None)
@@ -263,6 +281,7 @@ class Ledger:
         key = position_key(fill.symbol, fill.bucket)
         held = self.s.positions.get(key)
         self.s.positions[key] = Position(symbol=fill.symbol, bucket=fill.bucket, quantity=(held.quantity if held else 0) + fill.signed_quantity)
+        self._fit_reduce_only((fill.symbol, fill.bucket))
         keep_last(self.s.fills, FillRecord(
             cycle=cycle, exchange_time=exchange_time, fill_id=fill.fill_id, intent_id=fill.intent_id, symbol=fill.symbol,
             bucket=fill.bucket, side=fill.side, quantity=fill.quantity, price=fill.price,

@@ -59,6 +59,8 @@ class SimOrder(BaseModel):
     # With market data: the symbol's view now (the venue matches against its L1 and prints).
     market: MarketView | None = None
     market_rule: MarketDataRule | None = None
+    # The (symbol, bucket) position when the order arrives: a reduce-only order's fills stop at zero.
+    position: int | None = None
 
     @property
     def leaves(self) -> int:
@@ -151,7 +153,32 @@ def submit(order: SimOrder) -> list[ExecutionEvent]:
     refusal = collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote)
     if refusal:
         return [_event(order, ExecKind.REJECTED, 0, text=refusal)]
-    return [_event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged"), *_attempt(order, ARRIVAL)]
+    arrival = _attempt(order, ARRIVAL)
+    if order.position is not None:
+        arrival = within_position(arrival, order.intent, order.position)
+    return [_event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged"), *arrival]
+
+
+def within_position(events: list[ExecutionEvent], intent: Intent, position: int) -> list[ExecutionEvent]:
+    """A reduce-only order's fills never take its position past zero (FIX ExecInst E, enforced
+    where the venue matches): pre-trade admits it against the position, but other orders on the
+    same side may shrink the position before it fills. A fill is cut to what is left, or dropped."""
+    if not intent.reduce_only:
+        return events
+    room = max(0, position if intent.side is Side.SELL else -position)
+    kept = []
+    for event in events:
+        if event.kind is ExecKind.FILL:
+            quantity = min(event.last_qty, room)
+            if quantity <= 0:
+                continue
+            cut = event.last_qty - quantity
+            if cut:
+                event = event.model_copy(update={"last_qty": quantity, "cum_qty": event.cum_qty - cut, "leaves_qty": event.leaves_qty + cut,
+                                                 "text": f"reduce-only: cut by {cut} to the position left"})
+            room -= quantity
+        kept.append(event)
+    return kept
 
 
 def match(order: SimOrder, cycle: int, session_closed: bool, prints: Sequence[Print] = (), since: datetime | None = None) -> list[ExecutionEvent]:

@@ -56,6 +56,7 @@ class PretradeReply(BaseModel):
     lot_size: int = 1
     # The account knew this order already (a reset run, a retried start): its view, to adopt.
     known: OrderReport | None = None
+    position: int | None = None  # the (symbol, bucket) position at the verdict (reduce-only fills stop at zero)
     # With market data: the symbol's view at the verdict (the venue matches the arrival on it).
     market: MarketView | None = None
     market_rule: MarketDataRule | None = None

@@ -49,7 +49,8 @@ async def test_a_scenario_run_twice_gives_the_same_digest(client, scenario_runs,
     assert re.match(DIGEST, first.digest), first.digest
     if first.digest != second.digest:
         a, b = await asyncio.gather(golden.observed_parts(client, first.account), golden.observed_parts(client, second.account))
-        pytest.fail(f"{name}: two runs, two digests: {first.digest} / {second.digest}; first difference: {first_difference(a, b)}")
+        pytest.fail(f"{name}: two runs, two digests: {first.digest} / {second.digest}; first difference: {first_difference(a, b)}",
+                    pytrace=False)
 
 
 def random_flow_spec(**random_orders) -> dict:

@@ -46,12 +46,15 @@ async def replay(path: Path) -> None:
     history = read(path)
     assert history.workflow_id, f"{path}: its first event names no workflow id"
     result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history, raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}): {result.replay_failure}"
+    if result.replay_failure is not None:
+        pytest.fail(f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}) does not replay: "
+                    f"{result.replay_failure}", pytrace=False)
 
 
 @pytest.mark.parametrize("path", HISTORIES or [None], ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES] or ["no-recorded-set"])
 async def test_recorded_history_replays(path):
-    assert path is not None, f"no recorded history set in {ROOT}: {HOW}"
+    if path is None:
+        pytest.fail(f"no recorded history set in {ROOT}: {HOW}", pytrace=False)
     await replay(path)
 
 
@@ -60,12 +63,14 @@ def covered(directory: Path) -> set[str]:
 
 
 def test_the_newest_set_covers_every_workflow_type_and_path():
-    assert SETS, f"no recorded history set in {ROOT}: {HOW}"
+    if not SETS:
+        pytest.fail(f"no recorded history set in {ROOT}: {HOW}", pytrace=False)
     newest = SETS[-1]
     kinds = {workflow_type(read(p)) for p in histories(newest)}
     assert {w.__temporal_workflow_definition.name for w in WORKFLOWS} <= kinds, f"{newest.name}: workflow types {sorted(kinds)}"
     missing = sorted(REQUIRED - covered(newest))
-    assert not missing, f"{newest.name} does not cover {missing}: {HOW}"
+    if missing:
+        pytest.fail(f"{newest.name} does not cover {missing}: {HOW}", pytrace=False)
 
 
 def test_retired_sets_say_why():

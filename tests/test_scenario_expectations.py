@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from activities.scenarios import plan_scenario
 from domain.enums import Bucket, CancelReason, IntentKind, OrderState, OrderType, PriceRule, Regime, RejectReason, RiskMode, Side
-from domain.ledger import OrderOutcome
+from domain.ledger import FillRecord, OrderOutcome
 from domain.models import Intent
 from domain.policy import decision_input
 from protocol.messages import Answer, CancelRefusal, DecisionRecord, IntentRecord, RiskResult
@@ -24,14 +24,15 @@ ACCOUNT = "acct"
 INPUTS = decision_input(exposure_of(lt_mm_positions(80, 20)), Regime.MID, 300.0)
 
 
-def decision(cycle: int, at: str, regime: str, mode: RiskMode, reason: str, gross: float, after: float, intents=()) -> DecisionRecord:
+def decision(cycle: int, at: str, regime: str, mode: RiskMode, reason: str, gross: float, after: float, intents=(), skipped=()) -> DecisionRecord:
     return DecisionRecord(cycle=cycle, exchange_time=at, regime=regime, mode=mode, reason=reason, sentence=f"{mode.value} ({reason})",
                           gross_pct=gross, potential_pct=gross, tolerance_pct=120.0, gross_pct_after=after, intents=list(intents),
-                          inputs=INPUTS)
+                          inputs=INPUTS, skipped=list(skipped))
 
 
 def intent(intent_id: str, side: Side, kind: IntentKind, rule: PriceRule, order_type: OrderType = OrderType.LIMIT) -> Intent:
-    return Intent(intent_id=f"{ACCOUNT}-{intent_id}", account=ACCOUNT, symbol="AAPL", bucket=Bucket.LT, side=side, quantity=100,
+    symbol = intent_id.split("-")[2]  # c000003-H-MSFT-LT
+    return Intent(intent_id=f"{ACCOUNT}-{intent_id}", account=ACCOUNT, symbol=symbol, bucket=Bucket.LT, side=side, quantity=100,
                   order_type=order_type, limit_price=100.0 if order_type is OrderType.LIMIT else None, kind=kind, reduce_only=True,
                   price_rule=rule)
 
@@ -73,12 +74,15 @@ def observed(**changes: Any) -> RiskResult:
         decisions=[
             decision(1, "11:00:00", "MID", RiskMode.NORMAL, "WITHIN_LIMITS", 100.0, 100.0),
             decision(2, "11:01:00", "MID", RiskMode.SOFT_DERISK, "OVER_REGIME_TOLERANCE", 121.0, 119.5, [SOFT.intent_id]),
-            decision(3, "11:02:00", "LATE", RiskMode.HARD_DERISK, "HARD_CAP_BREACH", 129.5, 126.0, [i.intent_id for i in HARD]),
+            decision(3, "11:02:00", "LATE", RiskMode.HARD_DERISK, "HARD_CAP_BREACH", 129.5, 126.0, [i.intent_id for i in HARD],
+                     ["SPY: STALE_DATA print 412 s old"]),
         ],
         intents=[IntentRecord(cycle=2, exchange_time="11:01:00", intent=SOFT)]
         + [IntentRecord(cycle=3, exchange_time="11:02:00", intent=i) for i in HARD],
         outcomes={o.intent_id: o for o in OUTCOMES},
         answers=ANSWERS,
+        fills=[FillRecord(cycle=2, exchange_time="11:01:00", fill_id=f"{ACCOUNT}-o1/C2", intent_id=f"{ACCOUNT}-o1", symbol="AAPL",
+                          bucket=Bucket.LT, side=Side.BUY, quantity=100, price=100.0)],
         hard_cap_pct=130.0,
         final_exposure=exposure_of(lt_mm_positions(78, 20)),  # 98% gross
         positions=[],
@@ -114,6 +118,10 @@ CASES = {
     "intents fields": ({"at": "11:01", "intents": {"side": "SELL", "order_type": "LIMIT", "price_rule": "NEAR_TRUTH_TICK", "kind": "SOFT_DERISK"}},
                        {"at": "11:01", "intents": {"price_rule": "AT_BID"}},
                        ["intent acct-c000002-S-AAPL-LT price_rule", "expected AT_BID", "observed NEAR_TRUTH_TICK"]),
+    "intents symbols": ({"at": "11:02", "intents": {"symbols": ["AAPL", "MSFT"]}}, {"at": "11:02", "intents": {"symbols": ["SPY"]}},
+                        ["at 11:02 (cycle 3, 11:02:00)", "expected an intent on SPY", "observed ['AAPL', 'MSFT']"]),
+    "skipped": ({"at": "11:02", "skipped": ["SPY"]}, {"at": "11:01", "skipped": ["SPY"]},
+                ["at 11:01 (cycle 2, 11:01:00)", "expected de-risk of SPY skipped for STALE_DATA", "observed skipped []"]),
     "at a time with no cycle": ({"at": "11:01", "mode": "SOFT_DERISK"}, {"at": "11:00:30", "mode": "SOFT_DERISK"},
                                 ["at 11:00:30", "no cycle ran at that time"]),
     "at after the last cycle": ({"at": "11:02", "intents": {"min_count": 1}}, {"at": "11:03", "intents": {"min_count": 1}},
@@ -142,6 +150,8 @@ CASES = {
                    ["order o5", "expected not LOST", "observed LOST terminated from outside"]),
     "order not lost": ({"order": {"id": "o1", "lost": False}}, {"order": {"id": "o1", "lost": True}},
                        ["order o1", "expected LOST", "observed FILLED"]),
+    "order first_fill_from": ({"order": {"id": "o1", "first_fill_from": "11:01"}}, {"order": {"id": "o1", "first_fill_from": "11:02"}},
+                              ["order o1", "expected no fill before 11:02", "observed 100 at 11:01:00"]),
     "missing order": ({"order": {"id": "o1"}}, {"order": {"id": "o9", "state": "FILLED"}},
                       ["order o9", "no final state observed"]),
     "cancel accepted": ({"cancel": {"id": "o3", "accepted": True, "state": "CANCELED"}}, {"cancel": {"id": "o3", "accepted": False}},
@@ -262,6 +272,7 @@ def test_the_first_answer_of_an_order_is_the_one_checked():
         ({"regime": "MID"}, "regime, mode, reason and intents are read at a cycle"),
         ({"reason": "WITHIN_LIMITS"}, "regime, mode, reason and intents are read at a cycle"),
         ({"intents": "none"}, "regime, mode, reason and intents are read at a cycle"),
+        ({"skipped": ["AAPL"]}, "regime, mode, reason and intents are read at a cycle"),
         ({"intents": {"count": 1}, "order": {"id": "o1"}}, "regime, mode, reason and intents are read at a cycle"),
         ({"at": "25:00", "mode": "NORMAL"}, "String should match pattern"),
         ({"at": "11:00", "modes": "NORMAL"}, "Extra inputs are not permitted"),

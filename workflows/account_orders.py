@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.client_ops import Reconciled
     from domain import venue
     from domain.enums import CancelReason, IntentKind
+    from domain.execution import ExecKind
     from domain.events import TimedEvent
     from domain.ledger import Ledger, LedgerOrder, OrderReport
     from domain.marketdata import Print
@@ -89,10 +90,13 @@ class AccountOrders:
         """One matching attempt (or the expiry at the close) for every live order, delivered to
         those it touches; orders not heard from lately are read back."""
         deliveries = []
+        held = {(p.symbol, p.bucket): p.quantity for p in self._ledger.positions()}  # as this step's fills leave it
         for turn in live:
-            events = venue.match(turn.order, cycle, turn.closed, turn.prints, turn.since)
+            intent = turn.order.intent
+            events = venue.within_position(venue.match(turn.order, cycle, turn.closed, turn.prints, turn.since), intent, held.get(intent.key, 0))
+            held[intent.key] = held.get(intent.key, 0) + intent.side.sign * sum(e.last_qty for e in events if e.kind is ExecKind.FILL)
             if events:
-                deliveries.append(Delivery(intent_id=turn.order.intent.intent_id, events=events))
+                deliveries.append(Delivery(intent_id=intent.intent_id, events=events))
         delivered = {d.intent_id for d in deliveries}
         candidates = [o for o in self._ledger.s.open_orders.values() if not o.synthetic and o.intent_id not in delivered]
         stale = [o for o in candidates if audit_all or cycle - o.heard_cycle >= AUDIT_AFTER_CYCLES]

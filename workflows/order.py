@@ -173,7 +173,7 @@ class OrderWorkflow:
         reply = self._reply
         assert reply is not None and reply.intent is not None and reply.quote is not None and reply.venue_params is not None
         return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
-                        market=reply.market, market_rule=reply.market_rule)
+                        market=reply.market, market_rule=reply.market_rule, position=reply.position)
 
     def _broker(self) -> bool:
         return self._reply is not None and self._reply.venue is VenueKind.IBKR
@@ -406,6 +406,8 @@ class OrderWorkflow:
 
     @replace.validator
     def _validate_replace(self, raw: Any) -> None:
+        if self._intent is not None and self._intent.kind.is_derisk:
+            raise ValueError(f"order {self._intent_id} is the risk cycle's own {self._intent.kind.value}: only the cycle replaces it")
         self._check_replace(parse(ReplaceRequest, raw))
 
     def _check_replace(self, request: ReplaceRequest) -> None:

@@ -572,6 +572,7 @@ class RiskWorkflow:
             approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), venue=self._inp.venue,
             venue_task_queue=self._inp.venue_task_queue if self._inp.venue is VenueKind.IBKR else None,
             lot_size=self._lot_of(intent.symbol), known=known, venue_params=self._venue_params(intent),
+            position=sum(p.quantity for p in self._ledger.positions() if p.key == intent.key),
             market=self._views.get(intent.symbol) if self._inp.market else None,
             market_rule=self._rules.market_data if self._inp.market else None,
         )
