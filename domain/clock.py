@@ -86,3 +86,9 @@ def next_change(local: datetime, rules: RiskRules, extra: list[time]) -> datetim
 def exchange_instant(local: datetime, rules: RiskRules) -> datetime:
     """An exchange-local wall time (naive) as an aware instant in the exchange time zone."""
     return local.replace(tzinfo=ZoneInfo(rules.session.time_zone))
+
+
+def parse_hms(text: str) -> time:
+    """HH:MM[:SS] (already validated by the models that carry it)."""
+    parts = [int(p) for p in text.split(":")]
+    return time(parts[0], parts[1], parts[2] if len(parts) > 2 else 0)

@@ -11,6 +11,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from protocol.contract import QUERY_STATE, risk_workflow_id
 from protocol.messages import RiskView
@@ -43,13 +44,20 @@ async def view_of(client: Client, account: str) -> RiskView:
 async def until_view(client: Client, account: str, condition: Callable[[RiskView], bool], timeout: float = 30.0, what: str = "") -> RiskView:
     """The account's view once `condition` holds (polled); fails with the last view otherwise."""
     deadline = asyncio.get_running_loop().time() + timeout
+    view, error = None, None
     while True:
-        view = await view_of(client, account)
-        if condition(view):
-            return view
+        try:
+            view = await view_of(client, account)
+            if condition(view):
+                return view
+        except RPCError as err:  # an account that does not answer its query: polled again until the deadline
+            error = err
         if asyncio.get_running_loop().time() > deadline:
+            if view is None:
+                raise AssertionError(f"{what or 'condition'} not reached in {timeout:.0f}s: the account never answered ({error})")
             raise AssertionError(f"{what or 'condition'} not reached in {timeout:.0f}s: cycle {view.cycle}, "
-                                 f"open {[o.intent_id for o in view.open_orders]}, lost {[(o.intent_id, o.lost_cause) for o in view.lost]}")
+                                 f"{len(view.open_orders)} open {[o.intent_id for o in view.open_orders][:10]}, "
+                                 f"lost {[(o.intent_id, o.lost_cause) for o in view.lost][:10]}")
         await asyncio.sleep(0.1)
 
 

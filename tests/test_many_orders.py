@@ -1,6 +1,9 @@
-"""Issue 9: 3,000 open orders on one account, held through several cycles. The per-cycle fan-out
-(the venue step, the audit) stays under the server's per-workflow limits, the account keeps
-cycling, and its history stays bounded: it continues-as-new. Then every order expires at the close."""
+"""Issue 9, at scale: many open orders on one account. The per-cycle fan-out (the venue step, the
+audit) stays under the server's per-workflow limits, the account keeps cycling, its history stays
+bounded (it continues-as-new), and no number of orders, or burst of them, can stall it.
+
+Each test runs its own worker process (`python -m worker`, as deployed) on its own task queue:
+an account wedged here cannot take the session's shared worker down with it."""
 
 from __future__ import annotations
 
@@ -8,17 +11,21 @@ import asyncio
 import random
 import time
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.client_ops import start_order_awaiting_arrival
 from domain.enums import CancelReason, OrderState
 from protocol.contract import QUERY_STATE, RISK_WORKFLOW, UPDATE_SET_SESSION, risk_workflow_id
 from protocol.messages import OrderSnapshot, RiskInput
-from tests.accounts import finish, intent, submit, with_fills
-from tests.conftest import TASK_QUEUE
+from tests.accounts import finish, intent, with_fills
+from tests.drills import wait_polling, worker_process
 from tests.faults import until_view
 
 ORDERS = 3_000
 SYMBOLS = ("AAPL", "MSFT", "XOM", "KO", "JPM", "CVX", "WMT", "DUK")
+IN_FLIGHT = 50  # orders started at once: below the worker's 100 workflow-task slots (see the burst test)
 
 
 async def run_lengths(client: Client, workflow_id: str) -> list[int]:
@@ -27,40 +34,101 @@ async def run_lengths(client: Client, workflow_id: str) -> list[int]:
     return [(await client.get_workflow_handle(workflow_id, run_id=r.run_id).describe()).history_length for r in runs]
 
 
-async def test_three_thousand_open_orders_on_one_account(env, client, worker, config, account):
-    started = time.monotonic()
-    # Passive orders (never fill) of one share on a large equity: no limit refuses any of them.
-    rules = with_fills(config, 1, other=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
-    with env.with_time_skipping_disabled():
-        handle = await env.client.start_workflow(
-            RISK_WORKFLOW, RiskInput(account=account, config=rules, equity=1e10, start_exchange_time="11:00", synthetic=True),
-            id=risk_workflow_id(account), task_queue=TASK_QUEUE,
-        )
-    first_run = handle.result_run_id
-    prices = {i.symbol: i.reference_price for i in config.universe.instruments}
-    raws = [intent(account, f"m{n:04d}", symbol=SYMBOLS[n % len(SYMBOLS)], quantity=1, limit_price=prices[SYMBOLS[n % len(SYMBOLS)]])
-            for n in range(ORDERS)]
-    handles = []
-    for chunk in range(0, ORDERS, 250):
-        handles += await asyncio.gather(*[submit(client, raw) for raw in raws[chunk:chunk + 250]])
-    view = await until_view(client, account, lambda v: sum(1 for o in v.open_orders if o.state is OrderState.WORKING) == ORDERS,
-                            timeout=240, what=f"{ORDERS} working orders in the ledger")
-    loaded = time.monotonic() - started
-    # Held through several cycles: the venue step and the audit visit 3,000 orders every cycle.
-    held_from = view.cycle
-    view = await until_view(client, account, lambda v: v.cycle >= held_from + 4, timeout=60, what="4 cycles with 3,000 open orders")
-    assert len(view.open_orders) == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
-    lengths = await run_lengths(client, handle.id)
-    assert len(lengths) >= 2 and (await handle.describe()).run_id != first_run, "the account continued as new (≥ 3,000 pre-trade updates)"
-    assert max(lengths) < 20_000, f"an account run grew to {max(lengths)} events: {lengths}"
-    sample = random.Random(1).sample(handles, 20)
-    assert all((await h.query(QUERY_STATE, result_type=OrderSnapshot)).state is OrderState.WORKING for h in sample)
+async def failed_tasks(client: Client, workflow_id: str) -> list[str]:
+    """Why the account's workflow tasks failed (latest run), if they did: a wedged account says so at once."""
+    events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+    return [e.workflow_task_failed_event_attributes.failure.message[:300] for e in events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+            and e.workflow_task_failed_event_attributes.cause != 1]  # 1: UNHANDLED_COMMAND (new events arrived): benign
 
-    # Then the close: every order expires, the ledger empties, the account carries on.
-    await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:57"}, result_type=str)
-    await until_view(client, account, lambda v: not v.open_orders, timeout=120, what="every order expired at the close")
-    snaps = await asyncio.gather(*[finish(client.get_workflow_handle(h.id)) for h in sample])
-    assert all((s.state, s.cancel_reason) == (OrderState.CANCELED, CancelReason.EXPIRED_DAY) for s in snaps), [s.state for s in snaps]
-    lengths = await run_lengths(client, handle.id)
-    print(f"\n{ORDERS} open orders: loaded in {loaded:.1f}s, held {view.cycle - held_from} cycles, expired at the close; "
-          f"account runs {len(lengths)}, history lengths {lengths}; {time.monotonic() - started:.1f}s wall")
+
+async def open_passive_account(client: Client, config, account: str, queue: str):
+    """Orders of one share that never fill, on a large equity: no limit refuses any of them."""
+    rules = with_fills(config, 1, other=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
+    return await client.start_workflow(
+        RISK_WORKFLOW, RiskInput(account=account, config=rules, equity=1e10, start_exchange_time="11:00", synthetic=True),
+        id=risk_workflow_id(account), task_queue=queue,
+    )
+
+
+def raw_order(config, account: str, n: int) -> dict:
+    symbol = SYMBOLS[n % len(SYMBOLS)]
+    return intent(account, f"m{n:04d}", symbol=symbol, quantity=1, limit_price=config.universe.by_symbol[symbol].reference_price)
+
+
+async def test_three_thousand_open_orders_on_one_account(env, config, account):
+    address = env.client.service_client.config.target_host
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    queue = f"many-{account}"
+    proc = worker_process(address, queue)
+    try:
+        await wait_polling(proc)
+        started = time.monotonic()
+        handle = await open_passive_account(client, config, account, queue)
+        first_run = handle.result_run_id
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        arrived: list = []
+
+        async def start(n: int) -> None:  # the account's own way of starting orders: update-with-start, arrival awaited
+            async with gate:
+                arrived.append(await start_order_awaiting_arrival(client, queue, raw_order(config, account, n), 60))
+
+        loading = asyncio.gather(*[start(n) for n in range(ORDERS)])
+        while not loading.done():  # a wedged account fails the test at once, with its reason
+            await asyncio.wait([loading], timeout=5)
+            failures = await failed_tasks(client, handle.id)
+            assert not failures, f"the account's workflow task failed with {len(arrived)} orders started: {failures[:2]}"
+            assert time.monotonic() - started < 240, f"only {len(arrived)} of {ORDERS} orders arrived in 240s"
+        await loading
+        assert all(r.report is not None and r.report.state is OrderState.WORKING for r in arrived), \
+            [(r.intent_id, r.status, r.cause) for r in arrived if r.report is None or r.report.state is not OrderState.WORKING][:5]
+        view = await until_view(client, account, lambda v: sum(1 for o in v.open_orders if o.state is OrderState.WORKING) == ORDERS,
+                                timeout=60, what=f"{ORDERS} working orders in the ledger")
+        loaded = time.monotonic() - started
+        # Held through several cycles: the venue step and the audit visit 3,000 orders.
+        held_from = view.cycle
+        view = await until_view(client, account, lambda v: v.cycle >= held_from + 4, timeout=60, what="4 cycles with 3,000 open orders")
+        assert len(view.open_orders) == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
+        assert not await failed_tasks(client, handle.id)
+        lengths = await run_lengths(client, handle.id)
+        assert len(lengths) >= 2 and (await handle.describe()).run_id != first_run, "the account continued as new (≥ 3,000 pre-trade updates)"
+        assert max(lengths) < 20_000, f"an account run grew to {max(lengths)} events: {lengths}"
+        sample = random.Random(1).sample([r.intent_id for r in arrived], 20)
+        assert all((await client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot)).state is OrderState.WORKING for i in sample)
+
+        # Then the close: every order expires, the ledger empties, the account carries on.
+        await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:57"}, result_type=str)
+        await until_view(client, account, lambda v: not v.open_orders, timeout=120, what="every order expired at the close")
+        snaps = await asyncio.gather(*[finish(client.get_workflow_handle(i)) for i in sample])
+        assert all((s.state, s.cancel_reason) == (OrderState.CANCELED, CancelReason.EXPIRED_DAY) for s in snaps), [s.state for s in snaps]
+        lengths = await run_lengths(client, handle.id)
+        print(f"\n{ORDERS} open orders: loaded in {loaded:.1f}s, held {view.cycle - held_from} cycles, expired at the close; "
+              f"account runs {len(lengths)}, history lengths {lengths}; {time.monotonic() - started:.1f}s wall")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_a_burst_of_orders_larger_than_the_workers_task_slots_cannot_starve_its_account(env, config, account):
+    """150 desk orders at once on one worker (100 workflow-task slots by default): each order's
+    first workflow task holds a slot while its pre-trade (a local activity) waits for the
+    account's Update, which needs a workflow task — and a slot — of its own."""
+    address = env.client.service_client.config.target_host
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    queue = f"burst-{account}"
+    proc = worker_process(address, queue)
+    try:
+        await wait_polling(proc)
+        handle = await open_passive_account(client, config, account, queue)
+        started = time.monotonic()
+        await asyncio.gather(*[client.start_workflow("OrderWorkflow", raw_order(config, account, n), id=f"{account}-m{n:04d}", task_queue=queue)
+                               for n in range(150)])
+        view = await until_view(client, account, lambda v: len(v.open_orders) == 150, timeout=60,
+                                what="150 orders of a burst judged by their account")
+        print(f"\na burst of 150 orders judged in {time.monotonic() - started:.1f}s")
+        assert not view.lost
+        await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:58"}, result_type=str)
+        await until_view(client, account, lambda v: not v.open_orders, timeout=60, what="the burst expired at the close")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -31,8 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.client_ops import Reconciled
     from domain import venue
     from domain.enums import CancelReason, IntentKind
-    from domain.execution import ExecKind
     from domain.events import TimedEvent
+    from domain.execution import ExecKind
     from domain.ledger import Ledger, LedgerOrder, OrderReport
     from domain.marketdata import Print
     from domain.venue import SimOrder

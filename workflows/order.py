@@ -22,18 +22,27 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.client_ops import Reconciled
-    from activities.order_calls import AccountPretrade, AccountReplaceCheck, AccountReport, StartReplacement
+    from activities.order_calls import (
+        AccountPretrade,
+        AccountReplaceCheck,
+        AccountReport,
+        StartReplacement,
+    )
     from activities.venue import sim_cancel, sim_precheck, sim_submit
-    from domain.enums import CancelReason, IntentKind, OrderState, OrderType, RejectReason
+    from domain.enums import (
+        CancelReason,
+        IntentKind,
+        OrderState,
+        OrderType,
+        RejectReason,
+    )
     from domain.execution import ExecKind, ExecutionEvent
     from domain.ledger import OrderReport
     from domain.lifecycle import OrderEvent, fill_event, transition
     from domain.limits import short_text
     from domain.models import Fill, Intent
     from domain.venue import SimOrder
-    from venues.ibkr.models import DEFAULT_IBKR_TASK_QUEUE, IBKR_CANCEL, IBKR_SUBMIT, IbkrOrder
     from protocol import contract as c
-    from protocol.parse import parse, parse_list
     from protocol.messages import (
         RIG_CANCEL_REASONS,
         CancelRefusal,
@@ -47,6 +56,13 @@ with workflow.unsafe.imports_passed_through():
         ReplaceResult,
         RigReplaceRequest,
         VenueKind,
+    )
+    from protocol.parse import parse, parse_list
+    from venues.ibkr.models import (
+        DEFAULT_IBKR_TASK_QUEUE,
+        IBKR_CANCEL,
+        IBKR_SUBMIT,
+        IbkrOrder,
     )
     from workflows import metrics
     from workflows.order_state import OrderCarry
