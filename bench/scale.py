@@ -53,40 +53,53 @@ def print_days(rows: list[dict]) -> None:
         print(f"    {r['positions']:,}: {r['outcomes']}")
 
 
-def print_bursts(rows: list[dict]) -> None:
+BURST_HEADER = (f"  {'orders':>6} {'account':>7} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
+                f"{'WORKING p50 s':>13} {'p99 s':>6} {'CPU ms/order (worker+server)':>28} {'no-op CPU':>11} {'runs':>4} {'events/run':>14}")
+
+
+def burst_line(r: dict, first: dict[str, float]) -> str:
+    base, got, n = r["noop"], r["orders"], r["n"]
+    per = 1000 / got.rate if got.rate else float("inf")
+    first.setdefault(r["queue"], per)
+    cpu = f"{got.cpu.worker / n * 1000:.1f}+{got.cpu.server / n * 1000:.1f}"
+    noop_cpu = f"{base.cpu.worker / n * 1000:.1f}+{base.cpu.server / n * 1000:.1f}"
+    events = "/".join(str(length) for _, length in got.runs)
+    return (f"  {n:>6,} {r['queue']:>7} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} "
+            f"{per / first[r['queue']]:>8.2f} {percentile(got.latencies, 50) / 1000:>13.1f} {percentile(got.latencies, 99) / 1000:>6.1f} "
+            f"{cpu:>28} {noop_cpu:>11} {len(got.runs):>4} {events:>14}")
+
+
+def burst_notes(r: dict) -> str:
+    got = r["orders"]
+    extra = [f"outcomes {dict(got.states)}"] if set(got.states) != {"FILLED"} else []
+    if got.stalled:
+        extra.insert(0, f"STALLED ({got.stalled})")
+    tasks = ", ".join(f"{k} task(s): {v}" for k, v in sorted(got.shapes.tasks.items()))
+    return f"    {r['n']:,} {r['queue']}: workflow tasks per order (sampled) {tasks}" + ("; " + "; ".join(extra) if extra else "")
+
+
+def print_bursts_head() -> None:
     print("bursts (MARKET orders, certain fills, one account) beside the no-op burst of the same size")
-    print(f"  {'orders':>6} {'account':>7} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
-          f"{'WORKING p50 s':>13} {'p99 s':>6} {'CPU ms/order (worker+server)':>28} {'no-op CPU':>11} {'runs':>4} {'events/run':>14}")
-    first: dict[str, float] = {}
-    for r in rows:
-        base, got, n = r["noop"], r["orders"], r["n"]
-        per = 1000 / got.rate
-        first.setdefault(r["queue"], per)
-        cpu = f"{got.cpu.worker / n * 1000:.1f}+{got.cpu.server / n * 1000:.1f}"
-        noop_cpu = f"{base.cpu.worker / n * 1000:.1f}+{base.cpu.server / n * 1000:.1f}"
-        events = "/".join(str(length) for _, length in got.runs)
-        print(f"  {n:>6,} {r['queue']:>7} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} {per / first[r['queue']]:>8.2f} "
-              f"{percentile(got.latencies, 50) / 1000:>13.1f} {percentile(got.latencies, 99) / 1000:>6.1f} {cpu:>28} {noop_cpu:>11} "
-              f"{len(got.runs):>4} {events:>14}")
-    for r in rows:
-        got = r["orders"]
-        extra = [f"outcomes {dict(got.states)}"] if set(got.states) != {"FILLED"} else []
-        if got.stalled:
-            extra.insert(0, f"STALLED ({got.stalled})")
-        tasks = ", ".join(f"{k} task(s): {v}" for k, v in sorted(got.shapes.tasks.items()))
-        print(f"    {r['n']:,} {r['queue']}: workflow tasks per order (sampled) {tasks}" + ("; " + "; ".join(extra) if extra else ""))
-    print("    account 'shared': as shipped, the account and its orders on one task queue (the worker's 100 workflow task")
-    print("    slots); 'own': the account on a task queue of its own (a second worker in the same process)")
+    print("  account 'shared': as shipped, the account and its orders on one task queue (the worker's 100 workflow task")
+    print("  slots); 'own': the account on a task queue of its own (a second worker in the same process)")
+    print(BURST_HEADER, flush=True)
 
 
 async def main(days: tuple[int, ...] = DAYS, bursts: tuple[int, ...] = BURSTS) -> None:
     day_rows = [await day_row(p) for p in days]
     if day_rows:
         print_days(day_rows)
-        print()
-    rows = [row for n in bursts for row in await burst_rows(n)]
-    if rows:
-        print_bursts(rows)
+        print(flush=True)
+    if bursts:
+        print_bursts_head()
+    first: dict[str, float] = {}
+    notes = []
+    for n in bursts:
+        for row in await burst_rows(n):
+            print(burst_line(row, first), flush=True)
+            notes.append(burst_notes(row))
+    for note in notes:
+        print(note)
 
 
 def sizes(text: str) -> tuple[int, ...]:

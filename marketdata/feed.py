@@ -406,7 +406,7 @@ class DayFeed:
 # ---------------------------------------------------------------------------------------------
 # Opening feeds, with a per-process cache of indexed days
 
-_CACHE_SIZE = 2  # indexed days kept per process (~100 MB each at the default scale)
+_CACHE_SIZE = 8  # indexed days kept per process (~100 MB each at scale 0.05; concurrent scenarios each use one)
 _cache: OrderedDict[tuple, DayIndex] = OrderedDict()
 _lock = threading.Lock()
 

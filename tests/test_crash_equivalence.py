@@ -15,8 +15,9 @@ The undisturbed run lists the commands issued mid-day (their exchange time, from
 time-skipped workflow time, at least two cycles before the stop); a seeded draw (seed: the
 scenario's name) picks which ones the faults follow — the server restart one of the account's
 calls to its orders, so that call is in flight while the server is down. The test polls the
-account's history and strikes as soon as that command is there (and, for the server, while a
-call is in flight), each fault at least one command after the previous. Nothing moves while no
+account's history and strikes as soon as that command is there — for the server, while a call
+is in flight; for a worker, once the worker to kill holds the account (ran its latest task) —
+and each fault waits until the previous one shows in the history (below). Nothing moves while no
 worker runs, so every later fault still finds the account mid-day.
 
 Each fault must hit work in flight: right before it, the account's history is not complete and
@@ -47,6 +48,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -246,9 +248,16 @@ def calls_in_flight(events: list[tuple[int, Any]]) -> list[int]:
     return [p for p, e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and p not in closed]
 
 
-async def wait_for_command(history: AccountHistory, n: int, call_in_flight: bool = False) -> list[tuple[int, Any]]:
+def held_by(events: list[tuple[int, Any]]) -> str:
+    """The identity of the worker that started the account's latest workflow task."""
+    return next((e.workflow_task_started_event_attributes.identity for _, e in reversed(events)
+                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), "")
+
+
+async def wait_for_command(history: AccountHistory, n: int, call_in_flight: bool = False,
+                           ready: Callable[[list], bool] = lambda events: True) -> list[tuple[int, Any]]:
     """Poll until the account has issued its n-th command (and, if asked, has a call to its orders
-    in flight); its history then."""
+    in flight, and `ready(events)` holds); its history then."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         try:
@@ -256,7 +265,7 @@ async def wait_for_command(history: AccountHistory, n: int, call_in_flight: bool
         except RPCError:  # the server restarting
             await asyncio.sleep(0.05)
             continue
-        if len(commands(events)) >= n and (not call_in_flight or calls_in_flight(events)):
+        if len(commands(events)) >= n and (not call_in_flight or calls_in_flight(events)) and ready(events):
             return events
         if events[-1][1].event_type in CLOSED_EVENTS:
             raise AssertionError(f"{history.account_id} closed before command {n}" + (" with a call in flight" if call_in_flight else ""))
@@ -281,10 +290,13 @@ class Plan:
     times: list[datetime]  # the exchange time of each command, from the undisturbed run
 
 
-async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Plan | None = None, strike=None) -> Run:
-    """One time-skipped run of `name` on `queue`. For each (n, kind) of the plan: once the account
-    has issued its n-th command, it must be mid-day (its history open, its latest command one the
-    undisturbed run issued before the stop), and `strike(fault, events)` is awaited at once."""
+async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Plan | None = None, strike=None,
+                       ready: Callable[[str, list], bool] = lambda kind, events: True) -> Run:
+    """One time-skipped run of `name` on `queue`. For each (n, kind) of the plan: once the previous
+    fault shows in the history, the account has issued its n-th command and `ready(kind, events)`
+    (e.g. the worker to kill holds the account), it must be mid-day (its history open, its latest
+    command one the undisturbed run issued before the stop), and `strike(fault, events)` is awaited
+    at once."""
     spec = plan_scenario(name).spec
     started = time.monotonic()
     handle = await time_skipping_client(client).start_workflow(
@@ -294,9 +306,9 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
     history = AccountHistory(client, account_id)
     done: list[Fault] = []
     for n, kind in plan.faults if plan else ():
-        # At least one more command than at the previous fault: the account has moved on since.
-        n = max(n, done[-1].command + 1) if done else n
-        events = await wait_for_command(history, n, call_in_flight=kind == "server")
+        if done:  # the previous fault shows in the history before this one strikes: one fault, one window
+            await wait_for_evidence(history, done[-1])
+        events = await wait_for_command(history, n, call_in_flight=kind == "server", ready=lambda ev: ready(kind, ev))
         issued = commands(events)
         when = plan.times[len(issued) - 1]  # the same command sequence on every run: the same moment of the day
         assert events[-1][1].event_type not in CLOSED_EVENTS and when < hms(spec.stop), (
@@ -317,28 +329,41 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
 
 def evidence(events: list[tuple[int, Any]], faults: list[Fault]) -> list[str]:
     """Per fault, what shows it hit work in flight, from the account's history after the point
-    where it struck (and before the next fault): a workflow task that timed out or failed, or an
-    activity retried. A server restart of a fraction of a second may leave none — the SDK retries
-    its calls across the outage — so for a restart it is enough that the account's call in flight
-    when the server died (scheduled, not closed) closed after the restart, on the same history."""
+    where it struck and before the next fault struck (the next one waits for it)."""
     marks = [f.position for f in faults] + [events[-1][0] + 1]
-    found = []
-    for k, fault in enumerate(faults):
-        after = [(p, e) for p, e in events if marks[k] < p < marks[k + 1]]
-        retry = next(((p, e) for p, e in after if retried(e)), None)
-        if retry is not None:
-            p, e = retry
-            attempt = e.activity_task_started_event_attributes.attempt if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED else 0
-            found.append(f"event {p} {describe_event(e)}" + (f" (attempt {attempt})" if attempt else ""))
+    return [evidence_of(events, fault, [(p, e) for p, e in events if marks[k] < p < marks[k + 1]]) for k, fault in enumerate(faults)]
+
+
+def evidence_of(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int, Any]]) -> str:
+    """A workflow task that timed out or failed, or an activity retried, among the events `after`
+    the fault. A server restart of a fraction of a second may leave none — the SDK retries its
+    calls across the outage — so for a restart it is enough that the account's call in flight when
+    the server died (scheduled, not closed) closed after the restart, on the same history; for a
+    worker, that another worker took the account over (`takeover`). "" when none."""
+    retry = next(((p, e) for p, e in after if retried(e)), None)
+    if retry is not None:
+        p, e = retry
+        attempt = e.activity_task_started_event_attributes.attempt if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED else 0
+        return f"event {p} {describe_event(e)}" + (f" (attempt {attempt})" if attempt else "")
+    survived = next(((closes(p, e), p, e) for p, e in after if closes(p, e) in fault.in_flight), None) if fault.kind == "server" else None
+    if survived is not None:
+        call, p, e = survived
+        return f"{describe_event(dict(events)[call])} (event {call}) in flight at the kill, closed after the restart: event {p} {describe_event(e)}"
+    return takeover(events, fault, after) if fault.kind == "worker" else ""
+
+
+async def wait_for_evidence(history: AccountHistory, fault: Fault) -> None:
+    """Until the fault's evidence is in the account's history (or the account closed)."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            events = await history.read()
+        except RPCError:  # the server restarting
+            await asyncio.sleep(0.05)
             continue
-        survived = next(((closes(p, e), p, e) for p, e in after if closes(p, e) in fault.in_flight), None) if fault.kind == "server" else None
-        if survived is not None:
-            call, p, e = survived
-            scheduled = dict(events)[call]
-            found.append(f"{describe_event(scheduled)} (event {call}) in flight at the kill, closed after the restart: event {p} {describe_event(e)}")
-            continue
-        found.append(takeover(events, fault, after) if fault.kind == "worker" else "")
-    return found
+        if evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position]) or events[-1][1].event_type in CLOSED_EVENTS:
+            return
+        await asyncio.sleep(0.01)
 
 
 def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int, Any]]) -> str:
@@ -407,6 +432,9 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
         undisturbed = await run_scenario(client, name, queue, "undisturbed")
         started, notes = len(workers), []
 
+        def ready(kind: str, events: list) -> bool:  # a worker fault kills the worker that holds the account
+            return kind == "server" or workers[-1].serves(held_by(events))
+
         async def strike(fault: Fault, _events: list) -> Client | None:
             if fault.kind == "server":
                 await dev.kill_and_restart()
@@ -416,7 +444,7 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
             workers.append(WorkerProcess(dev.address, queue))  # takes over once it polls
             return None
 
-        disturbed = await run_scenario(client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike=strike)
+        disturbed = await run_scenario(client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike, ready)
         disturbed.notes = [n for n in notes if n]
         return Experiment(undisturbed, disturbed, workers=len(workers) - started + 1)
     finally:
@@ -439,8 +467,7 @@ async def two_workers_experiment(name: str, directory: Path) -> Experiment:
         notes: list[str] = []
 
         async def strike(fault: Fault, events: list) -> None:
-            identity = next(e.workflow_task_started_event_attributes.identity for _, e in reversed(events)
-                            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+            identity = held_by(events)
             serving = [w for w in workers if w.serves(identity)]
             assert serving, f"the account's latest task ran on {identity}, not on one of the two workers"
             fault.killed = f"{serving[0].proc.pid}@"

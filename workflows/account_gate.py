@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
 
 # The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
 UPDATES_PER_RUN = 1_500
+# … and the signals a run takes (history.maximumSignalsPerExecution in a cluster's config).
+SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
 
 
@@ -153,6 +155,9 @@ class AccountGate:
 
     @workflow.signal(name=c.SIGNAL_ORDER_REPORT)
     def order_report(self, report: OrderReport) -> None:
+        self._signals += 1
+        if self._signals >= SIGNALS_PER_RUN:
+            self._must_continue = True
         if not self._ready or len(report.fills) > REPORT_FILLS_KEPT:
             return
         try:

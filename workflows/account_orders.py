@@ -4,9 +4,9 @@ and desk orders, escalation, and reading back whatever went away or silent.
 
 Every activity result is applied to the ledger at once and in list order, so the account's
 state after a cycle does not depend on how fast orders answered. An order that is gone
-(terminated, reset away, failed, never started) or does not answer is reconciled from the
-server and, unless it finished normally, recorded LOST with the cause; its potential is
-released and the cycle goes on.
+(terminated, reset away, failed, never started) is reconciled from the server and, unless it
+finished normally, recorded LOST with the cause; its potential is released and the cycle goes
+on. One that still runs but cannot be read right now stays open and is read back later.
 """
 
 from __future__ import annotations
@@ -70,7 +70,11 @@ class AccountOrders:
             return
         cause = found.cause or found.status.lower()
         if found.status == "RUNNING" and found.report is None:
-            cause = f"unresponsive: {cause}"
+            # Running but unreadable (its worker just died, the server is restarting): not gone.
+            # Recorded LOST it would be forgotten while it still works at the venue, an orphan the
+            # close never expires; it stays open, its potential counted, and is read back later.
+            workflow.logger.warning("order %s did not answer (%s): kept open, read back again later", found.intent_id, cause)
+            return
         if self._ledger.mark_lost(found.intent_id, cause, found.report.fills if found.report else [], cycle=cycle, exchange_time=stamp):
             workflow.logger.warning("order %s LOST: %s", found.intent_id, cause)
 

@@ -85,7 +85,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
         self._must_continue = False
         self._gate_lock = asyncio.Lock()
-        self._updates = 0
+        self._updates = self._signals = 0
         self._ready = False  # until the rules are known: requests are refused ("starting")
         if not self._problem and inp.config is not None:
             self._setup(inp.config)
