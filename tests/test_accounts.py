@@ -389,3 +389,23 @@ async def test_rules_update_is_applied_and_recorded_and_an_invalid_one_changes_n
     recorded = [i for i in accepted if i.name == UPDATE_SET_RULES]
     assert len(recorded) == 1, "exactly the valid rules change is recorded in the history"
     assert json.loads(recorded[0].args.payloads[0].data)["hard_cap_pct"] == 129.0
+
+
+async def test_orders_arriving_while_their_account_continues_as_new_are_judged_not_refused(env, client, worker, config, account):
+    """The account refuses pre-trade for a moment while it continues-as-new ("retry"): that is
+    the order's cue to ask again, never a verdict. Here it continues-as-new after every cycle."""
+    rules = with_fills(config, 1, other=0.0)
+    rules = rules.model_copy(update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})})
+    with env.with_time_skipping_disabled():
+        await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=rules, start_exchange_time="11:00", synthetic=True),
+                                        id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+    handles = []
+    for wave in range(4):
+        handles += await asyncio.gather(*[submit(client, intent(account, f"w{wave}-{n}", quantity=10)) for n in range(15)])
+        await asyncio.sleep(0.4)
+    snaps = [await wait_state(h, {OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.REJECTED}) for h in handles]
+    refused = [(s.intent_id, s.reject_reason, s.reject_message) for s in snaps if s.state is OrderState.REJECTED]
+    assert not refused, refused
+    runs = [wf async for wf in client.list_workflows(f'WorkflowId="{risk_workflow_id(account)}"')]
+    assert len(runs) >= 3, "the account continued as new while the orders arrived"
+    await cancel_all(client, [h.id for h in handles])
