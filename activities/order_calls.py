@@ -92,7 +92,10 @@ class OrderCalls:
         try:
             return await handle.execute_update(update, payload, id=update_id, result_type=PretradeReply)
         except WorkflowUpdateFailedError as err:  # the account's validator refused the request
-            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=str(err.cause or err)[:500])
+            message = str(err.cause or err)[:500]
+            if message.endswith(": retry"):  # starting, or continuing as new: a cue to ask again, not a verdict
+                raise RuntimeError(f"account {account} asks to retry: {message}") from None  # the local activity retries
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=message)
         except RPCError as err:
             if not is_gone(err):
                 raise  # transient (resource exhausted, unavailable): the activity retries

@@ -21,9 +21,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import worker.main as worker_main
-
 from bench import noop
-from bench.support import AIMS, BEFORE, Cpu, OrderShape, Stalled, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample, start_all
+from bench.support import (
+    AIMS, BEFORE, Cpu, OrderShape, Stalled, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample,
+    start_all,
+)
 from config.load import load_config
 from domain.rules import RigConfig
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id

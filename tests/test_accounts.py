@@ -409,3 +409,17 @@ async def test_orders_arriving_while_their_account_continues_as_new_are_judged_n
     runs = [wf async for wf in client.list_workflows(f'WorkflowId="{risk_workflow_id(account)}"')]
     assert len(runs) >= 3, "the account continued as new while the orders arrived"
     await cancel_all(client, [h.id for h in handles])
+
+
+async def test_an_order_arriving_while_its_account_starts_is_judged_not_refused(env, client, worker, config, account):
+    """An account opened without rules (`rig account open` without --rules, the README's
+    `temporal workflow start` line) loads the worker's in its first task; a pre-trade request in
+    that moment is refused with "starting: retry" — the order's cue to ask again, not a verdict."""
+    with env.with_time_skipping_disabled():
+        await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, start_exchange_time="11:00", synthetic=True),
+                                        id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+    handles = await asyncio.gather(*[submit(client, intent(account, f"s{n}", quantity=10)) for n in range(10)])
+    snaps = [await wait_state(h, {OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.FILLED, OrderState.REJECTED}) for h in handles]
+    refused = [(s.intent_id, s.reject_reason, s.reject_message) for s in snaps if s.state is OrderState.REJECTED]
+    assert not refused, refused
+    await cancel_all(client, [h.id for h in handles])

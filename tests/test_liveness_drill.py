@@ -27,7 +27,6 @@ import json
 import random
 import re
 import signal
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from datetime import time as dtime
@@ -65,7 +64,7 @@ from protocol.contract import (
 from protocol.messages import OrderSnapshot, RiskInput, RiskResult, RiskView
 from tests.accounts import with_fills
 from tests.drills import DRILL_TASK_TIMEOUT, free_port, wait_polling, worker_process
-from tests.faults import reset
+from tests.faults import drain, reset
 from worker import server
 from worker.connection import connect
 
@@ -205,9 +204,7 @@ class Drill:
     async def start_worker(self) -> None:
         self.worker = worker_process(self.address, QUEUE)
         await wait_polling(self.worker)
-        # Drained for good: a worker whose stdout pipe fills up blocks on its next log line.
-        proc = self.worker
-        threading.Thread(target=lambda: self.worker_log.extend(f"[{proc.pid}] {line}" for line in proc.stdout), daemon=True).start()
+        drain(self.worker, self.worker_log)
 
     def account(self):
         return self.client.get_workflow_handle(risk_workflow_id(ACCOUNT))
@@ -362,7 +359,7 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
     try:
         await drill.connect()
         await drill.start_worker()
-        account = await drill.skipping.start_workflow(
+        await drill.skipping.start_workflow(
             RISK_WORKFLOW, RiskInput(account=ACCOUNT, config=rules, seed=SEED, equity=10_000_000, synthetic=True,
                                      start_exchange_time="09:30", stop_at="16:30", timeline=desk_orders(config, rnd)),
             id=risk_workflow_id(ACCOUNT), task_queue=QUEUE, task_timeout=DRILL_TASK_TIMEOUT,
@@ -428,6 +425,11 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
             assert outcome.lost_cause and "terminated" in outcome.lost_cause, (victim, outcome)
         malformed_orders = [s for s in snaps if "-mal" in s.intent_id]
         assert malformed_orders and all(s.state is OrderState.REJECTED for s in malformed_orders), [(s.intent_id, s.state) for s in malformed_orders]
+        for kind, outcome in drill.sent:  # every malformed update was refused; a pre-trade request at most judged "no"
+            if kind in ("inject_exposure", "set_session", "set_rules", "cancel", "replace"):
+                assert outcome.startswith("refused"), (kind, outcome)
+            if kind == "pretrade":
+                assert outcome.startswith("refused") or "approved=False" in outcome, outcome
 
         # ── no workflow task failed anywhere, but for the benign causes ─────────────────
         histories = await all_histories(c)
