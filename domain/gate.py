@@ -53,7 +53,7 @@ class GateContext:
         return sum(p.quantity for p in self.ledger.positions() if p.symbol == symbol)
 
     def open_on_side(self, symbol: str, side: Side, excluding: str | None = None) -> int:
-        return sum(o.remaining for o in self.ledger.footprints() if o.symbol == symbol and o.side is side and o.intent_id != excluding)
+        return sum(o.remaining for o in self.ledger.footprints(excluding=excluding) if o.symbol == symbol and o.side is side)
 
 
 def _trading_state_refusal(intent: Intent | None, state: TradingState) -> Verdict | None:
@@ -133,6 +133,6 @@ def _stateless_controls(intent: Intent, ctx: GateContext, replacing_id: str) -> 
 def _judge(intent: Intent, ctx: GateContext, replacing_id: str | None) -> Verdict:
     replacing = ctx.ledger.s.open_orders[replacing_id].footprint if replacing_id else None
     return judge(
-        intent, exposure=ctx.exposure(), positions=ctx.ledger.positions(), open_orders=ctx.ledger.footprints(),
+        intent, exposure=ctx.exposure(), positions=ctx.ledger.positions(), open_orders=ctx.ledger.footprints(excluding=replacing_id),
         quote=ctx.quote_of(intent.symbol), mode=ctx.mode, regime=ctx.regime, config=ctx.config, replacing=replacing,
     )

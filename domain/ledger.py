@@ -40,6 +40,18 @@ def keep_last(items: list, item: object, kept: int) -> None:
         del items[: len(items) - kept]
 
 
+def _summed(key: PositionKey, footprints: list[OpenOrder]) -> list[OpenOrder]:
+    sums: dict[tuple[Side, IntentKind, bool], int] = {}
+    for f in footprints:
+        group = (f.side, f.kind, f.reduce_only)
+        sums[group] = sums.get(group, 0) + f.remaining
+    return [
+        OpenOrder(intent_id=f"Σ{key[0]}|{key[1].value}|{side.value}|{kind.value}|{'RO' if ro else 'ANY'}", symbol=key[0], bucket=key[1],
+                  side=side, remaining=total, kind=kind, reduce_only=ro)
+        for (side, kind, ro), total in sums.items()
+    ]
+
+
 class LedgerOrder(Model):
     """An order the account tracks while it is open (synthetic resting orders included)."""
 
@@ -129,13 +141,34 @@ class Ledger:
     def __init__(self, state: BookState) -> None:
         self.s = state
         self._applied = dict.fromkeys(state.applied_fill_ids)
+        # Open orders by (symbol, bucket), and their footprints summed per (side, kind, reduce-only):
+        # what exposure, pre-trade and the planner read costs O(positions), not O(open orders) —
+        # an account works thousands of orders and judges each new one against all of them.
+        self._by_key: dict[PositionKey, dict[str, None]] = {}
+        self._sums: dict[PositionKey, list[OpenOrder]] = {}
+        for entry in state.open_orders.values():
+            self._by_key.setdefault(entry.footprint.key, {})[entry.intent_id] = None
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
     def positions(self) -> list[Position]:
         return list(self.s.positions.values())
 
-    def footprints(self) -> list[OpenOrder]:
-        return [o.footprint for o in self.s.open_orders.values()]
+    def footprints(self, excluding: str | None = None) -> list[OpenOrder]:
+        """The open orders' footprints summed per (symbol, bucket, side, kind, reduce-only), without
+        the order `excluding` (a replace is judged instead of its original)."""
+        skip = self.s.open_orders[excluding].footprint.key if excluding in self.s.open_orders else None
+        summed: list[OpenOrder] = []
+        for key in self._by_key:
+            if key == skip:
+                summed += _summed(key, [self.s.open_orders[i].footprint for i in self._by_key[key] if i != excluding])
+            else:
+                if key not in self._sums:
+                    self._sums[key] = _summed(key, [self.s.open_orders[i].footprint for i in self._by_key[key]])
+                summed += self._sums[key]
+        return summed
+
+    def order_keys(self) -> list[PositionKey]:
+        return list(self._by_key)
 
     def live_orders(self) -> list[LedgerOrder]:
         return [o for o in self.s.open_orders.values() if o.live]
@@ -155,7 +188,7 @@ class Ledger:
         positions with their cost basis, as if held since the beginning of the day."""
         self.s.positions = {position_key(r.symbol, r.bucket): Position(symbol=r.symbol, bucket=r.bucket, quantity=r.quantity) for r in rows}
         self.s.pnl = PnlBook.from_bod(rows)
-        for key in dict.fromkeys(o.footprint.key for o in self.s.open_orders.values()):
+        for key in list(self._by_key):
             self._fit_reduce_only(key)
 
     # ── orders ───────────────────────────────────────────────────────────────────────────────
@@ -168,14 +201,28 @@ class Ledger:
             ),
         )
         self.s.open_orders[intent.intent_id] = entry
+        self._indexed(entry)
         return entry
+
+    def _indexed(self, entry: LedgerOrder) -> None:
+        self._by_key.setdefault(entry.footprint.key, {})[entry.intent_id] = None
+        self._sums.pop(entry.footprint.key, None)
+
+    def _unindexed(self, entry: LedgerOrder) -> None:
+        key = entry.footprint.key
+        self._by_key.get(key, {}).pop(entry.intent_id, None)
+        if not self._by_key.get(key):
+            self._by_key.pop(key, None)
+        self._sums.pop(key, None)
 
     def add_resting(self, order: OpenOrder) -> None:
         """A synthetic resting order (scenario/test accounts): potential only, never worked."""
-        self.s.open_orders[order.intent_id] = LedgerOrder(footprint=order, state=OrderState.WORKING, synthetic=True)
+        self.s.open_orders[order.intent_id] = entry = LedgerOrder(footprint=order, state=OrderState.WORKING, synthetic=True)
+        self._indexed(entry)
 
     def drop_synthetic(self) -> None:
-        self.s.open_orders = {k: o for k, o in self.s.open_orders.items() if not o.synthetic}
+        for intent_id in [i for i, o in self.s.open_orders.items() if o.synthetic]:
+            self._drop(intent_id)
 
     def record_refusal(self, intent: Intent | None, intent_id: str, reason: RejectReason, message: str) -> None:
         """A pre-trade refusal: the order ends REJECTED without ever being open."""
@@ -206,7 +253,7 @@ class Ledger:
                 cancel_reason=report.cancel_reason, replaced_by=report.replaced_by,
             ))
             if entry.replacement and not report.replaced_by:
-                self.s.open_orders.pop(entry.replacement, None)  # the replace did not happen
+                self._drop(entry.replacement)  # the replace did not happen
             return applied
         if _OPEN_RANK[report.state] > _OPEN_RANK[entry.state]:
             entry.state = report.state  # a late, older report never takes an order back
@@ -225,7 +272,7 @@ class Ledger:
             filled_quantity=entry.filled, kind=entry.footprint.kind, lost_cause=cause,
         ))
         if entry.replacement:
-            self.s.open_orders.pop(entry.replacement, None)
+            self._drop(entry.replacement)
         return True
 
     def _fills_fit(self, report: OrderReport) -> bool:
@@ -252,10 +299,13 @@ class Ledger:
         side — other fills can shrink the position after pre-trade admitted it — and the venue
         step cuts its fills the same way (domain/venue.py `within_position`). Earlier orders keep
         their place; what cannot fill counts for nothing in potential exposure."""
-        held = sum(p.quantity for p in self.s.positions.values() if p.key == key)
+        position = self.s.positions.get(position_key(*key))
+        held = position.quantity if position else 0
         room = {Side.SELL: max(0, held), Side.BUY: max(0, -held)}
-        for entry in self.s.open_orders.values():
-            if entry.synthetic or entry.footprint.key != key or entry.intent is None:
+        self._sums.pop(key, None)
+        for intent_id in self._by_key.get(key, {}):
+            entry = self.s.open_orders[intent_id]
+            if entry.synthetic or entry.intent is None:
                 continue
             left = max(0, entry.intent.quantity - entry.filled)
             if entry.footprint.reduce_only or entry.footprint.kind.is_derisk:
@@ -263,8 +313,13 @@ class Ledger:
                 room[entry.footprint.side] -= left
             entry.footprint.remaining = left
 
+    def _drop(self, intent_id: str) -> None:
+        entry = self.s.open_orders.pop(intent_id, None)
+        if entry is not None:
+            self._unindexed(entry)
+
     def _close(self, outcome: OrderOutcome) -> None:
-        self.s.open_orders.pop(outcome.intent_id, None)
+        self._drop(outcome.intent_id)
         self.s.outcomes.pop(outcome.intent_id, None)  # re-inserted last: newest at the end
         self.s.outcomes[outcome.intent_id] = outcome
         while len(self.s.outcomes) > OUTCOMES_KEPT:

@@ -139,9 +139,11 @@ def judge(
     config: RigConfig,
     replacing: OpenOrder | None = None,
 ) -> Verdict:
-    """The intent against the account; its open orders do not include the intent yet. With
-    `replacing` (a cancel/replace), the intent is judged *instead of* that open order: risk is
-    "increasing" only if the replacement raises the worst case above what the original held."""
+    """The intent against the account; `open_orders` (any granularity: one per order, or one per
+    (symbol, bucket, side, kind, reduce-only) as the ledger aggregates them) include neither the
+    intent nor `replacing`. With `replacing` (a cancel/replace), the intent is judged *instead of*
+    that open order: risk is "increasing" only if the replacement raises the worst case above
+    what the original held."""
     rules = config.rules
     price = order_price(intent, quote)
     notional = intent.quantity * price
@@ -152,9 +154,8 @@ def judge(
             f"{rules.orders.max_order_notional:,.2f}",
             intent,
         )
-    others = [o for o in open_orders if replacing is None or o.intent_id != replacing.intent_id]
     position = sum(p.quantity for p in positions if p.key == intent.key)
-    reducing = _judge_reduce_only(intent, position, others) if intent.reduce_only else None
+    reducing = _judge_reduce_only(intent, position, open_orders) if intent.reduce_only else None
     if reducing is not None and not reducing.approved:
         return reducing
     # A reduce-only order that passed is judged like any other on the worst case too: with
@@ -163,10 +164,9 @@ def judge(
     mark = quote.truth_tick
     buy = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.BUY)
     sell = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.SELL)
-    before = worst_case_quantity(position, buy, sell) * mark
-    if replacing is not None:
-        buy -= replacing.remaining if replacing.side is Side.BUY else 0
-        sell -= replacing.remaining if replacing.side is Side.SELL else 0
+    was = replacing.remaining if replacing is not None else 0
+    before = worst_case_quantity(position, buy + (was if replacing and replacing.side is Side.BUY else 0),
+                                 sell + (was if replacing and replacing.side is Side.SELL else 0)) * mark
     buy += intent.quantity if intent.side is Side.BUY else 0
     sell += intent.quantity if intent.side is Side.SELL else 0
     after = worst_case_quantity(position, buy, sell) * mark

@@ -341,6 +341,18 @@ class OrderSemantics(RuleBasedStateMachine):
                 assert buys == sells == 0, f"{symbol}/{bucket.value}: flat with reduce-only orders open (buy {buys:,}, sell {sells:,})"
 
     @invariant()
+    def summed_footprints_match_the_orders(self) -> None:
+        """The ledger's per-(key, side, kind, reduce-only) sums (what exposure and pre-trade read)
+        equal the open orders' own footprints, after any sequence of operations."""
+        def totals(footprints):
+            out: dict = {}
+            for f in footprints:
+                group = (f.key, f.side, f.kind, f.reduce_only)
+                out[group] = out.get(group, 0) + f.remaining
+            return {k: v for k, v in out.items() if v}
+        assert totals(self.ledger.footprints()) == totals(o.footprint for o in self.ledger.s.open_orders.values())
+
+    @invariant()
     def footprints_follow_fills(self) -> None:
         """A footprint is what the order may still fill: its unfilled quantity — for a reduce-only
         order, no more than the position still holds on its side (domain/ledger.py)."""

@@ -171,9 +171,9 @@ def test_a_replacement_is_judged_instead_of_the_original():
     original = OpenOrder(intent_id="o4", symbol="XOM", bucket=Bucket.LT, side=Side.BUY, remaining=300)
     positions = lt_mm_positions(60, 10)
     parsed = parse_intent(dict(intent_id="o4.R1", account="acct", symbol="XOM", side="BUY", quantity=200, limit_price=100.0), CONFIG)
-    down = judge(parsed, exposure=exposure_of(positions, [original]), positions=positions, open_orders=[original], quote=QUOTE,
+    down = judge(parsed, exposure=exposure_of(positions, [original]), positions=positions, open_orders=[], quote=QUOTE,
                  mode=RiskMode.THROTTLE_NEW_ORDERS, regime=Regime.MID, config=CONFIG, replacing=original)
     assert down.approved, "downsizing a working buy lowers the worst case: passes in THROTTLE"
     up = judge(parsed.model_copy(update={"quantity": 400}), exposure=exposure_of(positions, [original]), positions=positions,
-               open_orders=[original], quote=QUOTE, mode=RiskMode.THROTTLE_NEW_ORDERS, regime=Regime.MID, config=CONFIG, replacing=original)
+               open_orders=[], quote=QUOTE, mode=RiskMode.THROTTLE_NEW_ORDERS, regime=Regime.MID, config=CONFIG, replacing=original)
     assert up.reason is RejectReason.MODE_THROTTLE_NEW_ORDERS

@@ -108,7 +108,7 @@ class AccountMarket:
 
     def _held_symbols(self) -> dict[str, None]:
         symbols = dict.fromkeys(p.symbol for p in self._ledger.s.positions.values())
-        symbols.update(dict.fromkeys(o.footprint.symbol for o in self._ledger.s.open_orders.values()))
+        symbols.update(dict.fromkeys(symbol for symbol, _ in self._ledger.order_keys()))
         return symbols
 
     def _feed_marks(self) -> dict[str, float]:
