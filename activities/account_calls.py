@@ -18,12 +18,32 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from activities.client_ops import Reconciled, cancel_via_client, reconcile_order, replace_via_client, start_order_awaiting_arrival
+from activities.client_ops import (
+    Reconciled,
+    cancel_via_client,
+    reconcile_order,
+    replace_via_client,
+    start_order_awaiting_arrival,
+)
+from domain.enums import IntentKind
 from domain.execution import ExecutionEvent
 from domain.ledger import OrderReport
-from protocol.contract import QUERY_STATE, UPDATE_CANCEL, UPDATE_RIG_CANCEL, UPDATE_RIG_REPLACE, UPDATE_VENUE_EXECUTIONS, risk_workflow_id
-from domain.enums import IntentKind
-from protocol.messages import CancelRequest, CancelResult, ReplaceRequest, ReplaceResult, RigReplaceRequest, RiskView
+from protocol.contract import (
+    QUERY_STATE,
+    UPDATE_CANCEL,
+    UPDATE_RIG_CANCEL,
+    UPDATE_RIG_REPLACE,
+    UPDATE_VENUE_EXECUTIONS,
+    risk_workflow_id,
+)
+from protocol.messages import (
+    CancelRequest,
+    CancelResult,
+    ReplaceRequest,
+    ReplaceResult,
+    RigReplaceRequest,
+    RiskView,
+)
 
 ORDER_DEADLINE_SECONDS = 20.0  # how long one order may take to answer before it is read back
 CONCURRENCY = 64

@@ -11,8 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -26,7 +35,14 @@ from protocol.contract import (
     UPDATE_CANCEL,
     UPDATE_REPLACE,
 )
-from protocol.messages import CancelRefusal, CancelRequest, CancelResult, OrderSnapshot, ReplaceRequest, ReplaceResult
+from protocol.messages import (
+    CancelRefusal,
+    CancelRequest,
+    CancelResult,
+    OrderSnapshot,
+    ReplaceRequest,
+    ReplaceResult,
+)
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 

@@ -17,12 +17,19 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.client_ops import Reconciled, is_gone, start_order_awaiting_arrival
 from domain.enums import RejectReason
 from domain.ledger import OrderReport
-from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, UPDATE_REPLACE_CHECK, risk_workflow_id
+from protocol.contract import (
+    ACCOUNT_BUSY,
+    SIGNAL_ORDER_REPORT,
+    UPDATE_PRETRADE,
+    UPDATE_REPLACE_CHECK,
+    risk_workflow_id,
+)
 from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck
 
 ARRIVAL_DEADLINE_SECONDS = 20.0
@@ -93,8 +100,8 @@ class OrderCalls:
             return await handle.execute_update(update, payload, id=update_id, result_type=PretradeReply)
         except WorkflowUpdateFailedError as err:  # the account's validator refused the request
             message = str(err.cause or err)[:500]
-            if message.endswith(": retry"):  # starting, or continuing as new: a cue to ask again, not a verdict
-                raise RuntimeError(f"account {account} asks to retry: {message}") from None  # the local activity retries
+            if isinstance(err.cause, ApplicationError) and err.cause.type == ACCOUNT_BUSY:  # starting, continuing as new
+                raise RuntimeError(f"account {account} asks to ask again: {message}") from None  # the local activity retries
             return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message=message)
         except RPCError as err:
             if not is_gone(err):

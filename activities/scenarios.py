@@ -11,12 +11,18 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_rules, load_universe
+from config.load import (
+    DEFAULT_RULES,
+    DEFAULT_UNIVERSE,
+    ConfigError,
+    load_rules,
+    load_universe,
+)
 from domain.events import exposure_event_problem
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay
 from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
-from marketdata.files import read_manifest
 from domain.rules import RigConfig, RiskRules
+from marketdata.files import read_manifest
 from protocol.contract import next_replacement_id
 from scenarios.evaluate import expand_random_orders
 from scenarios.spec import ScenarioSpec

@@ -5,6 +5,9 @@
     rig account ACCOUNT [--groups] [--json]          (= rig account show ACCOUNT …)
     rig account reopen ACCOUNT
     rig account rules ACCOUNT FILE
+    rig account halt ACCOUNT --by WHO --reason WHY [--freeze]    (the kill switch)
+    rig account reduce ACCOUNT --by WHO --reason WHY              (reduce-only desk orders)
+    rig account resume ACCOUNT --by WHO --reason WHY
 
 An account is the risk workflow `risk-<account>`. It is opened explicitly and never replaced
 silently: a closed account comes back with its book through `reopen` (Temporal's reset to its
@@ -24,14 +27,26 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from cli.errors import EXIT_BAD_INPUT, UserError, first_line, is_not_found
 from cli.tables import table
 from config.load import DEFAULT_RULES, load_config, load_rules
+from domain.enums import TradingState
+from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
 from protocol.contract import (
     QUERY_STATE,
     RISK_WORKFLOW,
@@ -40,12 +55,13 @@ from protocol.contract import (
     SA_TRADING_STATE,
     SA_VENUE,
     UPDATE_SET_RULES,
+    UPDATE_SET_TRADING_STATE,
     risk_workflow_id,
 )
-from protocol.messages import RiskInput, RiskView
+from protocol.messages import RiskInput, RiskView, VenueKind
 from worker.connection import task_queue
 
-VERBS = ("open", "list", "show", "reopen", "rules")
+VERBS = ("open", "list", "show", "reopen", "rules", "halt", "reduce", "resume")
 QUERY_TIMEOUT = timedelta(seconds=10)
 ACCOUNT_PATTERN = RiskInput.model_json_schema()["properties"]["account"]["pattern"]
 LIST_LIMIT = 1_000
@@ -119,8 +135,10 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     rules_file = args.rules_file or (args.rules if Path(args.rules).resolve() != DEFAULT_RULES.resolve() else None)
     # Validated here, before anything starts: a broken file is one line naming key and problem.
     config = load_config(Path(rules_file), Path(args.universe)) if rules_file else None
+    bod = _positions(args.positions, config.universe if config else load_config().universe) if args.positions else []
     try:
-        inp = RiskInput(account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed)
+        inp = RiskInput(account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod,
+                        venue=VenueKind(args.venue))
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {_first_problem(err)}", EXIT_BAD_INPUT) from None
     desc = await _describe(client, account)
@@ -147,6 +165,18 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positions(path: str, universe) -> list[BodPosition]:
+    """A beginning-of-day book from CSV (symbol,bucket,quantity,avg_cost[,mark]): one line on error."""
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}", EXIT_BAD_INPUT) from None
+    try:
+        return parse_bod_csv(text, universe)
+    except BodCsvError as err:
+        raise UserError(f"{path}: {err}", EXIT_BAD_INPUT) from None
+
+
 # ── list ────────────────────────────────────────────────────────────────────────────────────
 async def list_accounts(client: Client, args: argparse.Namespace) -> int:
     query = f'WorkflowType="{RISK_WORKFLOW}" AND ExecutionStatus="Running"'
@@ -162,7 +192,7 @@ async def list_accounts(client: Client, args: argparse.Namespace) -> int:
                     f"unreadable: {first_line(err, 60)}"]
         gross = f"{view.exposure.gross_exposure_pct:.2f}" if view.exposure else ""
         return [account, view.mode.value, gross, view.trading_state.value, "synthetic" if view.synthetic else "live",
-                view.venue.value, f"{len(view.open_orders)} open, {len(view.lost)} lost"]
+                view.venue.value, f"{view.open_order_count} open, {len(view.lost)} lost"]
 
     rows = await asyncio.gather(*[row(wf) for wf in found])
     rows.sort(key=lambda r: str(r[0]))
@@ -198,14 +228,29 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
                     [[b.value, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}", f"{x.target_pct:g}", f"{x.max_pct:g}"] for b, x in e.buckets.items()]))
         if args.groups:
             print(table(["group", "current %", "potential %"], [[g, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}"] for g, x in e.group_exposure.items()]))
+    if view.pnl:
+        t = view.pnl.account
+        print(f"  P&L today {t.daily:,.2f} (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}); "
+              f"daily loss {view.pnl.daily_loss_pct:.2f}% of equity")
+    if view.trading_changes:
+        last = view.trading_changes[-1]
+        print(f"  trading state {last.state.value} since {last.exchange_time}, by {last.by}: {last.reason}" + (" (de-risk frozen)" if last.freeze else ""))
     if view.positions:
-        print("\npositions:\n" + table(["symbol", "bucket", "qty"], [[p.symbol, p.bucket.value, p.quantity] for p in view.positions]))
+        pnl = {(p.symbol, p.bucket): p for p in view.pnl.positions} if view.pnl else {}
+        marks = {m.symbol: m for m in view.marks}
+        rows = []
+        for p in view.positions:
+            m, q = marks.get(p.symbol), pnl.get((p.symbol, p.bucket))
+            age = "" if m is None or m.print_age_seconds is None else f"{m.print_age_seconds:.0f}s"
+            rows.append([p.symbol, p.bucket.value, p.quantity, f"{q.avg_cost:.2f}" if q else "", f"{m.mark:.2f}" if m else "",
+                         m.source if m else "", age, f"{q.realized:,.2f}" if q else "", f"{q.unrealized:,.2f}" if q else ""])
+        print("\npositions:\n" + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "print age", "realized", "unrealized"], rows))
     if view.open_orders:
         rows = [[o.intent_id, "synthetic" if o.synthetic else o.state.value, o.footprint.side.value, o.footprint.symbol,
                  o.intent.quantity if o.intent else o.footprint.remaining, o.filled, o.footprint.remaining,
                  f"{o.footprint.limit_price:.2f}" if o.footprint.limit_price else "MKT", o.footprint.kind.value]
                 for o in view.open_orders]
-        print(f"\nopen orders ({len(rows)}):\n" + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows))
+        print(f"\nopen orders ({view.open_order_count}{', the first ' + str(len(rows)) + ' shown' if view.open_order_count > len(rows) else ''}):\n" + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows))
     if view.lost:
         rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause] for o in view.lost]
         print(f"\nlost orders ({len(rows)}, reconciled from the server):\n" + table(["intent_id", "last state", "qty", "filled", "cause"], rows))
@@ -250,9 +295,28 @@ async def reopen_account(client: Client, args: argparse.Namespace) -> int:
           f"new run {run_id} carries its book; orders that changed meanwhile are reconciled by its audit")
     try:
         view = await _view(client.get_workflow_handle(risk_workflow_id(account), run_id=run_id))
-        print(f"  {len(view.positions)} positions, {len(view.open_orders)} open orders, mode {view.mode.value}, cycle {view.cycle}")
+        print(f"  {len(view.positions)} positions, {view.open_order_count} open orders, mode {view.mode.value}, cycle {view.cycle}")
     except Exception as err:  # noqa: BLE001 — reopened all the same; the view needs a worker
         print(f"  (its state is not readable yet: {first_line(err, 120)})")
+    return 0
+
+
+# ── trading state (the kill switch) ─────────────────────────────────────────────────────────
+async def set_trading_state(client: Client, args: argparse.Namespace) -> int:
+    account = _check_name(args.account)
+    state = {"halt": TradingState.HALTED, "reduce": TradingState.REDUCING, "resume": TradingState.ACTIVE}[args.account_command]
+    desc = await _describe(client, account)
+    if desc is None:
+        raise UserError(_never_opened(account))
+    if desc.status is not WorkflowExecutionStatus.RUNNING:
+        raise UserError(_closed_line(account, desc))
+    request = {"state": state.value, "by": args.by, "reason": args.reason, "freeze": bool(getattr(args, "freeze", False))}
+    try:
+        answer = await client.get_workflow_handle(risk_workflow_id(account)).execute_update(
+            UPDATE_SET_TRADING_STATE, request, result_type=str, rpc_timeout=timedelta(seconds=30))
+    except WorkflowUpdateFailedError as err:
+        raise UserError(f"account {account} refused: {first_line(err)}") from None
+    print(f"account {account}: {answer}")
     return 0
 
 
@@ -275,9 +339,9 @@ async def set_rules(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    account = sub.add_parser("account", help="accounts: open, list, view (rig account ACCOUNT), reopen, rules",
+    account = sub.add_parser("account", help="accounts: open, list, view (rig account ACCOUNT), reopen, rules, halt, reduce, resume",
                              description="`rig account ACCOUNT [--groups] [--json]` shows one account (same as `rig account show`).")
-    verbs = account.add_subparsers(dest="account_command", required=True, metavar="{open,list,show,reopen,rules} | ACCOUNT")
+    verbs = account.add_subparsers(dest="account_command", required=True, metavar="{open,list,show,reopen,rules,halt,reduce,resume} | ACCOUNT")
     p = verbs.add_parser("open", help="open an account: start its risk workflow risk-<account>")
     p.add_argument("account")
     p.add_argument("--equity", type=float, required=True)
@@ -285,6 +349,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic", action="store_true", help="a test account: accepts inject_exposure and set_session")
     p.add_argument("--fresh", action="store_true", help="start an empty book even if a closed account has this id")
     p.add_argument("--seed", type=int, default=1, help="the simulated venue's seed (default: %(default)s)")
+    p.add_argument("--positions", metavar="FILE.csv", help="beginning-of-day book: symbol,bucket,quantity,avg_cost[,mark]")
+    p.add_argument("--venue", default=VenueKind.SIM.value, choices=[v.value for v in VenueKind],
+                   help="where its orders go: the simulated venue, or Interactive Brokers through the gateway (default: %(default)s)")
     p.set_defaults(run=open_account)
     p = verbs.add_parser("list", help="the open accounts: mode, gross, trading state, kind, venue")
     p.set_defaults(run=list_accounts)
@@ -297,6 +364,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("--reason", help="recorded with the reset")
     p.set_defaults(run=reopen_account)
+    for verb, what in (("halt", "the kill switch: cancel every open desk order, refuse new ones (de-risk goes on unless --freeze)"),
+                       ("reduce", "accept only reduce-only desk orders"), ("resume", "back to ACTIVE")):
+        p = verbs.add_parser(verb, help=what)
+        p.add_argument("account")
+        p.add_argument("--by", required=True, help="who (recorded)")
+        p.add_argument("--reason", required=True, help="why (recorded)")
+        if verb == "halt":
+            p.add_argument("--freeze", action="store_true", help="stop de-risk too")
+        p.set_defaults(run=set_trading_state)
     p = verbs.add_parser("rules", help="replace a running account's rules (validated here, then by the account)")
     p.add_argument("account")
     p.add_argument("file")

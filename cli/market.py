@@ -26,7 +26,13 @@ from domain.marketdata import (
     soft_derisk_gate,
 )
 from domain.rules import RigConfig
-from marketdata.feed import DayFeed, UnknownSymbol, generated_index, load_index, reference_prices
+from marketdata.feed import (
+    DayFeed,
+    UnknownSymbol,
+    generated_index,
+    load_index,
+    reference_prices,
+)
 from marketdata.files import DayFileError, write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
 

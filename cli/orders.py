@@ -14,7 +14,6 @@ from cli.errors import UserError, enum_value, is_not_found, pattern_value
 from cli.tables import table
 from domain.enums import CancelReason, OrderState, Side
 from domain.rules import SYMBOL_PATTERN
-from worker.connection import task_queue
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -25,6 +24,7 @@ from protocol.contract import (
     SA_SYMBOL,
 )
 from protocol.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskInput
+from worker.connection import task_queue
 
 ACCOUNT_PATTERN = RiskInput.model_json_schema()["properties"]["account"]["pattern"]
 QUERY_TIMEOUT = timedelta(seconds=15)

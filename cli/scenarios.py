@@ -18,6 +18,8 @@ from temporalio.testing import TimeSkipper, TimeSkippingConfig
 from activities.scenarios import scenario_names
 from cli.tables import table
 from domain.digest import first_difference
+from protocol.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
+from protocol.messages import RiskResult
 from report import page
 from scenarios import golden
 from scenarios.spec import ScenarioReport
@@ -25,8 +27,6 @@ from worker import server
 from worker.capabilities import time_skipping_supported
 from worker.connection import address, connect, connect_settings, task_queue
 from worker.main import build_worker
-from protocol.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
-from protocol.messages import RiskResult
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
 REPEAT_CONCURRENCY = 16  # scenario runs in flight at once under --repeat

@@ -79,7 +79,10 @@ def compute_exposure(
     open_orders: Iterable[OpenOrder],
     marks: Mapping[str, float],
     config: RigConfig,
+    open_order_count: int | None = None,
 ) -> Exposure:
+    """`open_orders` may be summed footprints (the ledger's); then `open_order_count` says how many
+    orders they stand for."""
     if equity <= 0:
         raise ValueError(f"equity must be > 0, got {equity}")
     orders = open_orders if isinstance(open_orders, list) else list(open_orders)
@@ -163,6 +166,6 @@ def compute_exposure(
         buckets=buckets,
         group_exposure=groups,
         open_orders_potential=OpenOrdersPotential(
-            amount=potential - gross, pct=pct(potential - gross), open_order_count=len(orders)
+            amount=potential - gross, pct=pct(potential - gross), open_order_count=len(orders) if open_order_count is None else open_order_count
         ),
     )

@@ -167,6 +167,12 @@ class Ledger:
                 summed += self._sums[key]
         return summed
 
+    def state_counts(self) -> dict[OrderState, int]:
+        counts: dict[OrderState, int] = {}
+        for entry in self.s.open_orders.values():
+            counts[entry.state] = counts.get(entry.state, 0) + 1
+        return counts
+
     def order_keys(self) -> list[PositionKey]:
         return list(self._by_key)
 

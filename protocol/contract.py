@@ -38,6 +38,7 @@ def next_replacement_id(intent_id: str) -> str:
 UPDATE_PRETRADE = "pretrade"  # update id = "<intent id>@<order run id>"; the ledger never reserves an intent twice
 UPDATE_REPLACE_CHECK = "replace_check"  # update id = "replace-check:<replacement intent id>"
 SIGNAL_ORDER_REPORT = "order_report"
+ACCOUNT_BUSY = "AccountBusy"  # a refusal that means "ask again" (starting, continuing as new), not a verdict
 UPDATE_INJECT_EXPOSURE = "inject_exposure"
 UPDATE_SET_SESSION = "set_session"
 UPDATE_SET_RULES = "set_rules"

@@ -7,13 +7,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.enums import CancelReason, IntentKind, OrderState, RejectReason, RiskMode, TradingState
+from domain.controls import ControlsState
+from domain.enums import (
+    CancelReason,
+    IntentKind,
+    OrderState,
+    RejectReason,
+    RiskMode,
+    TradingState,
+)
 from domain.events import TimedEvent, TradingStateRequest
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
-from domain.models import Fill, Intent, Position, Quote
-from domain.controls import ControlsState
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
+from domain.models import Fill, Intent, Position, Quote
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
@@ -269,6 +276,8 @@ class RiskView(BaseModel):
     last_decision: DecisionRecord | None
     exposure: Exposure | None
     positions: list[Position]
-    open_orders: list[LedgerOrder]
+    open_orders: list[LedgerOrder]  # the first 500
+    open_order_count: int = 0
+    open_order_states: dict[OrderState, int] = {}
     lost: list[OrderOutcome] = []
     recent_decisions: list[DecisionRecord]

@@ -176,3 +176,31 @@ async def test_account_rules_update_through_the_cli(address, client, worker, tmp
     assert b'"hard_cap_pct":127.0' in recorded[0].workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads[0].data.replace(b" ", b"")
     view = await handle.query(QUERY_STATE, result_type=RiskView)
     assert view.mode is RiskMode.NORMAL
+
+
+async def test_account_opens_with_a_beginning_of_day_book_and_the_kill_switch_works_from_the_cli(env, worker, tmp_path):
+    address = env.client.service_client.config.target_host
+    account = f"cli-bod-{os.getpid()}"
+    bod = tmp_path / "bod.csv"
+    bod.write_text("symbol,bucket,quantity,avg_cost,mark\nAAPL,LT,1000,180.00,190.00\n")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("symbol,bucket,quantity,avg_cost\nAAPL,LT,lots,180\n")
+    assert "line 2" in one_line_error(await arig(address, "account", "open", account, "--equity", "1000000", "--positions", str(broken)), 2)
+    opened = await arig(address, "account", "open", account, "--equity", "1000000", "--positions", str(bod), "--synthetic")
+    assert opened.returncode == 0, opened.stderr
+    try:
+        shown = await arig(address, "account", account)
+        assert shown.returncode == 0 and "P&L today" in shown.stdout and "avg cost" in shown.stdout and "180.00" in shown.stdout, shown.stdout
+        halted = await arig(address, "account", "halt", account, "--by", "ops", "--reason", "erroneous algo")
+        assert halted.returncode == 0 and "ACTIVE → HALTED by ops: erroneous algo" in halted.stdout, halted.stdout + halted.stderr
+        refused = await submit(env.client, intent(account, "after-halt", quantity=10))
+        snap = await refused.result()
+        assert snap.state is OrderState.REJECTED and snap.reject_reason.value == "HALTED"
+        assert "HALTED" in (await arig(address, "account", account)).stdout
+        frozen_reduce = await arig(address, "account", "reduce", account, "--by", "risk", "--reason", "wind down")
+        assert frozen_reduce.returncode == 0 and "HALTED → REDUCING" in frozen_reduce.stdout
+        resumed = await arig(address, "account", "resume", account, "--by", "ops", "--reason", "fixed")
+        assert resumed.returncode == 0 and "REDUCING → ACTIVE" in resumed.stdout
+    finally:
+        with contextlib.suppress(RPCError):
+            await env.client.get_workflow_handle(risk_workflow_id(account)).terminate("test over")

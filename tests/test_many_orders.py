@@ -94,13 +94,13 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
         not_working = [(i, s) for i, s in arrived if s != OrderState.WORKING.value]
         assert not not_working, [(i, s, (await client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot)).reject_message)
                                  for i, s in not_working[:5]]
-        view = await until_view(client, account, lambda v: sum(1 for o in v.open_orders if o.state is OrderState.WORKING) == ORDERS,
+        view = await until_view(client, account, lambda v: v.open_order_states.get(OrderState.WORKING, 0) == ORDERS,
                                 timeout=60, what=f"{ORDERS} working orders in the ledger")
         loaded = time.monotonic() - started
         # Held through several cycles: the venue step and the audit visit 3,000 orders.
         held_from = view.cycle
         view = await until_view(client, account, lambda v: v.cycle >= held_from + 4, timeout=60, what="4 cycles with 3,000 open orders")
-        assert len(view.open_orders) == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
+        assert view.open_order_count == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
         assert not await failed_tasks(client, handle.id)
         lengths = await run_lengths(client, handle.id)
         assert len(lengths) >= 2 and (await handle.describe()).run_id != first_run, "the account continued as new (≥ 3,000 pre-trade updates)"
@@ -110,7 +110,7 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
 
         # Then the close: every order expires, the ledger empties, the account carries on.
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:57"}, result_type=str)
-        await until_view(client, account, lambda v: not v.open_orders, timeout=120, what="every order expired at the close")
+        await until_view(client, account, lambda v: not v.open_order_count, timeout=120, what="every order expired at the close")
         snaps = await asyncio.gather(*[finish(client.get_workflow_handle(i)) for i in sample])
         assert all((s.state, s.cancel_reason) == (OrderState.CANCELED, CancelReason.EXPIRED_DAY) for s in snaps), [s.state for s in snaps]
         lengths = await run_lengths(client, handle.id)
@@ -137,12 +137,12 @@ async def test_a_burst_of_orders_larger_than_the_workers_task_slots_cannot_starv
         started = time.monotonic()
         await asyncio.gather(*[client.start_workflow(ORDER_WORKFLOW, raw_order(config, account, n), id=f"{account}-m{n:04d}", task_queue=queue)
                                for n in range(150)])
-        view = await until_view(client, account, lambda v: len(v.open_orders) == 150, timeout=60,
+        view = await until_view(client, account, lambda v: v.open_order_count == 150, timeout=60,
                                 what="150 orders of a burst judged by their account")
         print(f"\na burst of 150 orders judged in {time.monotonic() - started:.1f}s")
         assert not view.lost
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:58"}, result_type=str)
-        await until_view(client, account, lambda v: not v.open_orders, timeout=60, what="the burst expired at the close")
+        await until_view(client, account, lambda v: not v.open_order_count, timeout=60, what="the burst expired at the close")
     finally:
         proc.kill()
         proc.wait()

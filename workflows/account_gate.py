@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.clock import read_clock
@@ -64,7 +65,7 @@ class AccountGate:
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
         if self._must_continue:
-            raise ValueError("the account is continuing as new: retry")
+            raise ApplicationError("the account is continuing as new: ask again", type=c.ACCOUNT_BUSY)
         if not intent_id or len(intent_id) > 200:
             raise ValueError("intent_id must be 1 to 200 characters")
 

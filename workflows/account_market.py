@@ -131,7 +131,8 @@ class AccountMarket:
 
     def _exposure(self) -> Exposure:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
-        return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config)
+        return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config,
+                                open_order_count=len(self._ledger.s.open_orders))
 
     def _mark_views(self) -> list[MarkView]:
         """Per held symbol: its mark for exposure, where it came from, and how old the data is."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.events import ExposureEvent, SessionEvent, exposure_event_problem
@@ -60,7 +61,7 @@ class AccountOperator:
         if self._problem:
             raise ValueError(f"this account's input is invalid: {self._problem}")
         if not self._ready:
-            raise ValueError("the account is starting: retry")
+            raise ApplicationError("the account is starting: ask again", type=c.ACCOUNT_BUSY)
 
     def _validate_synthetic(self, name: str) -> None:
         self._validate_ready()

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
 
 CONFIG_TIMEOUT = timedelta(seconds=10)
 INTENTS_KEPT = 2_000
+OPEN_ORDERS_SHOWN = 500  # the state query lists this many (an account may work thousands); the count is exact
 
 
 def first_problem(err: ValidationError) -> str:
@@ -293,7 +294,8 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode, trading_state=self._s.trading_state,
             frozen=self._s.frozen, trading_changes=self._s.trading_changes[-20:], pnl=self._pnl(), marks=self._mark_views(),
             last_decision=recent[-1] if recent else None, exposure=self._exposure(), positions=self._ledger.positions(),
-            open_orders=list(self._ledger.s.open_orders.values()),
+            open_orders=list(self._ledger.s.open_orders.values())[:OPEN_ORDERS_SHOWN], open_order_count=len(self._ledger.s.open_orders),
+            open_order_states=self._ledger.state_counts(),
             lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause], recent_decisions=recent,
         )
 
