@@ -21,13 +21,29 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
-from bench.support import AIMS, BEFORE, account_runs, embedded_server, event_name, event_time, figure, history, percentile, upserted
+from bench.support import (
+    AIMS,
+    BEFORE,
+    account_runs,
+    embedded_server,
+    event_name,
+    event_time,
+    figure,
+    history,
+    percentile,
+    upserted,
+)
 from config.load import load_config
 from domain.enums import Bucket
 from domain.events import ExposureEvent, TimedEvent
 from domain.models import Position
 from domain.rules import Instrument, RigConfig, Universe
-from protocol.contract import RISK_WORKFLOW, UPDATE_INJECT_EXPOSURE, risk_workflow_id
+from protocol.contract import (
+    RISK_WORKFLOW,
+    UPDATE_INJECT_EXPOSURE,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import RiskInput, RiskResult
 from worker.main import build_worker
 
@@ -121,7 +137,7 @@ async def full_day(client: Client, positions: int, tag: str = "") -> tuple[float
         RISK_WORKFLOW,
         RiskInput(account=account, config=config, start_exchange_time="09:30", stop_at="16:30", synthetic=True, equity=EQUITY,
                   timeline=[TimedEvent(at="09:30", exposure=book(config, 118))]),
-        id=risk_workflow_id(account), task_queue=QUEUE, result_type=RiskResult,
+        id=risk_workflow_id(account), task_queue=account_task_queue(QUEUE), result_type=RiskResult,
     )
     wall = time.perf_counter() - started
     cost = await DayCost().read(client, risk_workflow_id(account))
@@ -141,7 +157,7 @@ async def reactions(client: Client, config: RigConfig, count: int = REACTIONS) -
     account = "bench-react"
     handle = await client.start_workflow(
         RISK_WORKFLOW, RiskInput(account=account, config=config, start_exchange_time="11:00", synthetic=True, equity=EQUITY),
-        id=risk_workflow_id(account), task_queue=QUEUE,
+        id=risk_workflow_id(account), task_queue=account_task_queue(QUEUE),
     )
     sent: dict[str, tuple[float, bool]] = {}
     for n in range(count):

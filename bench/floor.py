@@ -24,7 +24,14 @@ from temporalio.worker import Worker
 from bench import noop
 from bench import orders as bench_orders
 from bench.support import Cpu, Stalled, embedded_server, figure, results, start_all
-from bench.workflows import FLOOR_SIGNAL, FLOOR_UPDATE, FloorAccount, FloorCall, FloorOrder, FloorReport
+from bench.workflows import (
+    FLOOR_SIGNAL,
+    FLOOR_UPDATE,
+    FloorAccount,
+    FloorCall,
+    FloorOrder,
+    FloorReport,
+)
 from domain.enums import OrderState, Side
 from domain.ledger import OrderReport
 from domain.models import Fill

@@ -23,12 +23,29 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 import worker.main as worker_main
 from bench import noop
 from bench.support import (
-    AIMS, BEFORE, Cpu, OrderShape, Stalled, account_runs, bounded, embedded_server, figure, order_shape, percentile, results, sample,
+    AIMS,
+    BEFORE,
+    Cpu,
+    OrderShape,
+    Stalled,
+    account_runs,
+    bounded,
+    embedded_server,
+    figure,
+    order_shape,
+    percentile,
+    results,
+    sample,
     start_all,
 )
 from config.load import load_config
 from domain.rules import RigConfig
-from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    RISK_WORKFLOW,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import OrderSnapshot, RiskInput
 from worker.main import build_worker
 
@@ -53,7 +70,7 @@ ACCOUNT_QUEUE = "bench-accounts"
 async def open_account(client: Client, account: str, config: RigConfig, queue: str = QUEUE) -> None:
     await client.start_workflow(
         RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
-        id=risk_workflow_id(account), task_queue=queue,
+        id=risk_workflow_id(account), task_queue=account_task_queue(queue),
     )
 
 

@@ -56,6 +56,7 @@ from protocol.contract import (
     SA_VENUE,
     UPDATE_SET_RULES,
     UPDATE_SET_TRADING_STATE,
+    account_task_queue,
     risk_workflow_id,
 )
 from protocol.messages import RiskInput, RiskView, VenueKind
@@ -149,7 +150,7 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if args.fresh else WorkflowIDReusePolicy.REJECT_DUPLICATE
     try:
         handle = await client.start_workflow(
-            RISK_WORKFLOW, inp, id=risk_workflow_id(account), task_queue=task_queue(), id_reuse_policy=policy,
+            RISK_WORKFLOW, inp, id=risk_workflow_id(account), task_queue=account_task_queue(task_queue()), id_reuse_policy=policy,
             search_attributes=TypedSearchAttributes([SearchAttributePair(SA_ACCOUNT, account)]),
             static_summary=f"Account {account} ({'synthetic' if args.synthetic else 'live'})",
         )

@@ -22,6 +22,13 @@ def risk_workflow_id(account: str) -> str:
     return f"{RISK_ID_PREFIX}{account}"
 
 
+def account_task_queue(task_queue: str) -> str:
+    """Accounts run on a task queue of their own (served by the same worker process, with slots of
+    its own): an order's first workflow task waits on its account's pre-trade Update, so a burst
+    of orders holding every slot of one queue would otherwise leave the account none to answer."""
+    return f"{task_queue}-accounts"
+
+
 _GENERATION = re.compile(r"^(?P<base>.+)\.R(?P<n>[1-9][0-9]{0,5})$")
 
 

@@ -9,9 +9,14 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
 from domain.rules import RigConfig
-from tests.conftest import TASK_QUEUE
-from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, risk_workflow_id
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    RISK_WORKFLOW,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import OrderSnapshot, RiskInput
+from tests.conftest import TASK_QUEUE
 
 ORDER_TEST_CYCLE_SECONDS = 1
 
@@ -31,7 +36,7 @@ async def open_account(env: WorkflowEnvironment, account: str, config: RigConfig
             RISK_WORKFLOW,
             RiskInput(account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS, **fills), seed=seed, start_exchange_time=start, synthetic=True),
             id=risk_workflow_id(account),
-            task_queue=TASK_QUEUE,
+            task_queue=account_task_queue(TASK_QUEUE),
         )
 
 

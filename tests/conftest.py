@@ -21,10 +21,10 @@ from temporalio.worker import Worker
 from activities.scenarios import scenario_names
 from config.load import load_config
 from domain.rules import RigConfig
+from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
 from scenarios.spec import ScenarioReport
 from worker.main import build_worker
 from worker.server import TIME_SKIPPING_ARGS, temporal_binary
-from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
 
 TASK_QUEUE = "risk-rig-test"
 

@@ -14,9 +14,15 @@ from pathlib import Path
 from temporalio.client import Client
 
 from config.load import load_config
-from tests.accounts import finish, intent, with_fills
-from protocol.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import OrderSnapshot, RiskInput, RiskView
+from tests.accounts import finish, intent, with_fills
 
 WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
 
@@ -48,7 +54,7 @@ async def wait_polling(proc: subprocess.Popen) -> None:
 async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:
     config = with_fills(load_config(), 1, **fills)
     await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00", synthetic=True),
-                                id=risk_workflow_id(account), task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT)
+                                id=risk_workflow_id(account), task_queue=account_task_queue(queue), task_timeout=DRILL_TASK_TIMEOUT)
 
 
 async def submit_many(client: Client, account: str, queue: str, n: int) -> list:

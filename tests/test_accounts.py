@@ -20,15 +20,31 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.scenarios import plan_scenario
 from domain.clock import exchange_now, read_clock
-from domain.enums import Bucket, IntentKind, OrderState, Regime, RejectReason, RiskMode, Side
+from domain.enums import (
+    Bucket,
+    IntentKind,
+    OrderState,
+    Regime,
+    RejectReason,
+    RiskMode,
+    Side,
+)
 from domain.events import ExposureEvent
-from domain.ledger import FILL_IDS_KEPT, FILLS_KEPT, OUTCOMES_KEPT, BookState, FillRecord, LedgerOrder, OrderOutcome, OrderReport
-from domain.models import Fill, Intent, OpenOrder, Position
+from domain.ledger import (
+    FILL_IDS_KEPT,
+    FILLS_KEPT,
+    OUTCOMES_KEPT,
+    BookState,
+    FillRecord,
+    LedgerOrder,
+    OrderOutcome,
+    OrderReport,
+)
+from domain.models import Intent, OpenOrder, Position
 from domain.policy import DecisionInput
 from protocol.carry import pack, unpack
 from protocol.contract import (
@@ -41,9 +57,20 @@ from protocol.contract import (
     UPDATE_PRETRADE,
     UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
+    account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import Answer, DecisionRecord, IntentRecord, OrderSnapshot, PretradeReply, PretradeRequest, RiskInput, RiskState, RiskView
+from protocol.messages import (
+    Answer,
+    DecisionRecord,
+    IntentRecord,
+    OrderSnapshot,
+    PretradeReply,
+    PretradeRequest,
+    RiskInput,
+    RiskState,
+    RiskView,
+)
 from tests.accounts import finish, intent, open_account, submit, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.faults import cycles_advance, reset, until_view, view_of
@@ -342,7 +369,7 @@ def test_state_carried_across_continue_as_new_is_far_below_the_payload_limit_at_
 async def test_a_live_account_refuses_synthetic_events(env, client, worker, config, account):
     with env.with_time_skipping_disabled():
         handle = await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=with_fills(config, 1), synthetic=False),
-                                                 id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+                                                 id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
     for name, event in ((UPDATE_INJECT_EXPOSURE, ExposureEvent(lt_pct=85, mm_pct=30)), (UPDATE_SET_SESSION, {"exchange_time": "16:16"})):
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await handle.execute_update(name, event, result_type=str)
@@ -398,7 +425,7 @@ async def test_orders_arriving_while_their_account_continues_as_new_are_judged_n
     rules = rules.model_copy(update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})})
     with env.with_time_skipping_disabled():
         await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=rules, start_exchange_time="11:00", synthetic=True),
-                                        id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+                                        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
     handles = []
     for wave in range(4):
         handles += await asyncio.gather(*[submit(client, intent(account, f"w{wave}-{n}", quantity=10)) for n in range(15)])
@@ -417,7 +444,7 @@ async def test_an_order_arriving_while_its_account_starts_is_judged_not_refused(
     that moment is refused with "starting: retry" — the order's cue to ask again, not a verdict."""
     with env.with_time_skipping_disabled():
         await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, start_exchange_time="11:00", synthetic=True),
-                                        id=risk_workflow_id(account), task_queue=TASK_QUEUE)
+                                        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
     handles = await asyncio.gather(*[submit(client, intent(account, f"s{n}", quantity=10)) for n in range(10)])
     snaps = [await wait_state(h, {OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.FILLED, OrderState.REJECTED}) for h in handles]
     refused = [(s.intent_id, s.reject_reason, s.reject_message) for s in snaps if s.state is OrderState.REJECTED]

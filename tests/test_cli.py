@@ -18,7 +18,12 @@ from temporalio.service import RPCError
 
 from config.load import DEFAULT_RULES
 from domain.enums import OrderState, RiskMode
-from protocol.contract import QUERY_STATE, SA_ACCOUNT, UPDATE_SET_RULES, risk_workflow_id
+from protocol.contract import (
+    QUERY_STATE,
+    SA_ACCOUNT,
+    UPDATE_SET_RULES,
+    risk_workflow_id,
+)
 from protocol.messages import OrderSnapshot, RiskView
 from tests.accounts import intent, submit
 from tests.conftest import TASK_QUEUE
@@ -110,7 +115,7 @@ async def test_account_open_list_show_and_refusals(address, client, worker, tmp_
     assert shown.returncode == 0, shown.stderr
     assert f"account {account} (synthetic, venue SIM, ACTIVE)" in shown.stdout and "TECH_HARDWARE" in shown.stdout
     if snap.state.is_open:
-        assert f"open orders (1)" in shown.stdout and order.id in shown.stdout
+        assert "open orders (1)" in shown.stdout and order.id in shown.stdout
     as_json = await arig(address, "account", account, "--json")
     assert RiskView.model_validate_json(as_json.stdout).account == account
 

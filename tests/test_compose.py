@@ -594,7 +594,9 @@ def test_worker_image_build_fails_when_a_listed_package_is_missing(fresh_venv, t
 
 
 def test_worker_image_runs_the_entry_point_the_tests_use():
-    from tests.drills import WORKER_COMMAND  # here, not at the top: drills imports the whole rig
+    from tests.drills import (
+        WORKER_COMMAND,  # here, not at the top: drills imports the whole rig
+    )
 
     cmd = next(json.loads(rest) for word, rest in dockerfile_instructions() if word == "CMD")
     assert cmd == ["python", *WORKER_COMMAND]

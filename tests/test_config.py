@@ -5,7 +5,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_rules, load_universe
+from config.load import (
+    DEFAULT_RULES,
+    DEFAULT_UNIVERSE,
+    ConfigError,
+    load_rules,
+    load_universe,
+)
 from domain.rules import DEFAULT_ADV, ControlsRule, LiquidityRule, LossLimitRule
 
 ROOT = Path(__file__).resolve().parents[1]

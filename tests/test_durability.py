@@ -9,7 +9,8 @@ import signal
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from config.load import load_config
+from protocol.contract import QUERY_STATE, risk_workflow_id
+from protocol.messages import OrderSnapshot
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
@@ -23,8 +24,6 @@ from tests.drills import (
 from worker import server
 from worker.connection import connect
 from worker.main import build_worker
-from protocol.contract import QUERY_STATE, risk_workflow_id
-from protocol.messages import OrderSnapshot
 
 
 async def test_worker_sigkill_with_orders_in_flight(env, account):

@@ -34,7 +34,13 @@ from venues.contract import (
     outcome,
     run_venue_commands,
 )
-from venues.ibkr.activities import IBKR_CANCEL, IBKR_EXECUTIONS_SINCE, IBKR_ORDER_STATUS, IBKR_SUBMIT, build_ibkr_worker
+from venues.ibkr.activities import (
+    IBKR_CANCEL,
+    IBKR_EXECUTIONS_SINCE,
+    IBKR_ORDER_STATUS,
+    IBKR_SUBMIT,
+    build_ibkr_worker,
+)
 from venues.ibkr.codes import (
     IB_ORDER_STATUS,
     INFORMATIONAL_CODES,

@@ -6,8 +6,20 @@ from __future__ import annotations
 
 import asyncio
 
-from domain.enums import CancelReason, IntentKind, OrderState, RejectReason, RiskMode, TradingState
-from protocol.contract import QUERY_STATE, SA_TRADING_STATE, UPDATE_INJECT_EXPOSURE, UPDATE_SET_TRADING_STATE
+from domain.enums import (
+    CancelReason,
+    IntentKind,
+    OrderState,
+    RejectReason,
+    RiskMode,
+    TradingState,
+)
+from protocol.contract import (
+    QUERY_STATE,
+    SA_TRADING_STATE,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_SET_TRADING_STATE,
+)
 from protocol.messages import OrderSnapshot, RiskView
 from tests.accounts import finish, intent, open_account, submit
 

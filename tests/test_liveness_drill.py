@@ -28,20 +28,24 @@ import random
 import re
 import signal
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
+from google.protobuf.field_mask_pb2 import FieldMask
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingWorkflowTaskState, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import (
+    EventType,
+    PendingWorkflowTaskState,
+    WorkflowTaskFailedCause,
+)
 from temporalio.api.workflow.v1 import WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import TimeSkippingConfig
-from google.protobuf.field_mask_pb2 import FieldMask
 
 from cli.scenarios import time_skipping_client
 from config.load import load_config
@@ -59,6 +63,7 @@ from protocol.contract import (
     UPDATE_REPLACE,
     UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
+    account_task_queue,
     risk_workflow_id,
 )
 from protocol.messages import OrderSnapshot, RiskInput, RiskResult, RiskView
@@ -362,7 +367,7 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         await drill.skipping.start_workflow(
             RISK_WORKFLOW, RiskInput(account=ACCOUNT, config=rules, seed=SEED, equity=10_000_000, synthetic=True,
                                      start_exchange_time="09:30", stop_at="16:30", timeline=desk_orders(config, rnd)),
-            id=risk_workflow_id(ACCOUNT), task_queue=QUEUE, task_timeout=DRILL_TASK_TIMEOUT,
+            id=risk_workflow_id(ACCOUNT), task_queue=account_task_queue(QUEUE), task_timeout=DRILL_TASK_TIMEOUT,
         )
         pending = plan(rnd)
         done_at: list[tuple[str, int]] = []

@@ -16,7 +16,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.enums import CancelReason, OrderState
-from protocol.contract import ORDER_WORKFLOW, QUERY_STATE, RISK_WORKFLOW, SA_ORDER_STATE, UPDATE_SET_SESSION, risk_workflow_id
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    SA_ORDER_STATE,
+    UPDATE_SET_SESSION,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import OrderSnapshot, RiskInput
 from tests.accounts import finish, intent, with_fills
 from tests.drills import wait_polling, worker_process
@@ -46,7 +54,7 @@ async def open_passive_account(client: Client, config, account: str, queue: str)
     rules = with_fills(config, 1, other=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
     return await client.start_workflow(
         RISK_WORKFLOW, RiskInput(account=account, config=rules, equity=1e10, start_exchange_time="11:00", synthetic=True),
-        id=risk_workflow_id(account), task_queue=queue,
+        id=risk_workflow_id(account), task_queue=account_task_queue(queue),
     )
 
 

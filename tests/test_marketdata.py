@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.enums import Side
+from domain.market import quote_from_mark
 from domain.marketdata import (
     EXCLUDED_CONDITIONS,
+    L1,
     NON_LAST_CONDITIONS,
     TRF_VENUE,
-    L1,
     FeedSource,
     FeedSpec,
     Liquidity,
@@ -36,7 +37,6 @@ from domain.marketdata import (
     soft_derisk_gate,
     truth_tick,
 )
-from domain.market import quote_from_mark
 
 T0 = datetime(2024, 6, 3, 18, 0, tzinfo=timezone.utc)  # 14:00 New York
 

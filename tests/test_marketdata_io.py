@@ -16,9 +16,9 @@ import pytest
 
 from config.load import load_config
 from domain.marketdata import (
+    L1,
     NON_LAST_CONDITIONS,
     TRF_VENUE,
-    L1,
     FeedSource,
     FeedSpec,
     GeneratedDay,
@@ -30,10 +30,27 @@ from domain.marketdata import (
     market_view,
     truth_tick,
 )
-from marketdata.feed import DayFeed, DayIndex, MarkFeed, UnknownSymbol, load_index, open_feed, reference_prices
+from marketdata.feed import (
+    DayFeed,
+    DayIndex,
+    MarkFeed,
+    UnknownSymbol,
+    load_index,
+    open_feed,
+    reference_prices,
+)
 from marketdata.files import read_day, write_day
 from marketdata.generator import generate_day
-from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, PRINTS_SCHEMA, QUOTES_FILE, QUOTES_SCHEMA, Day, DayManifest, DayOrigin
+from marketdata.schema import (
+    MANIFEST_FILE,
+    PRINTS_FILE,
+    PRINTS_SCHEMA,
+    QUOTES_FILE,
+    QUOTES_SCHEMA,
+    Day,
+    DayManifest,
+    DayOrigin,
+)
 
 CONFIG = load_config()
 SESSION = CONFIG.rules.session

@@ -14,6 +14,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
 from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (
@@ -25,7 +26,6 @@ from tests.drills import (
     wait_polling,
     worker_process,
 )
-from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
 
 ROOT = Path(__file__).resolve().parents[1]
 

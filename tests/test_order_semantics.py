@@ -25,10 +25,25 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from domain import venue
-from domain.enums import Bucket, IntentKind, OrderState, OrderType, Regime, RejectReason, RiskMode, Side
+from domain.enums import (
+    Bucket,
+    IntentKind,
+    OrderState,
+    OrderType,
+    Regime,
+    RejectReason,
+    RiskMode,
+    Side,
+)
 from domain.exposure import Exposure
 from domain.gate import GateContext, gate_desk_intent, gate_replacement
 from domain.ledger import BookState, Ledger, LedgerOrder, OrderReport, position_key

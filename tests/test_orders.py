@@ -4,15 +4,24 @@ import asyncio
 import math
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.client_ops import cancel_via_client, replace_via_client, start_order
 from domain.enums import CancelReason, OrderState, RejectReason
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    QUERY_STATE,
+    risk_workflow_id,
+)
+from protocol.messages import (
+    CancelRefusal,
+    CancelRequest,
+    OrderSnapshot,
+    ReplaceRequest,
+    RiskView,
+)
 from tests.accounts import finish, intent, open_account, submit
 from tests.conftest import TASK_QUEUE
-from protocol.contract import ORDER_WORKFLOW, QUERY_STATE, UPDATE_REPLACE, risk_workflow_id
-from protocol.messages import CancelRefusal, CancelRequest, OrderSnapshot, ReplaceRequest, ReplaceResult, RiskView
 
 
 async def wait_state(handle, states, timeout=30.0) -> OrderSnapshot:

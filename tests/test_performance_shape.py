@@ -18,7 +18,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from domain.enums import OrderState
-from protocol.contract import QUERY_STATE, RISK_WORKFLOW, risk_workflow_id
+from protocol.contract import (
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import RiskInput, RiskView
 from tests.accounts import finish, intent, submit, with_fills
 from tests.conftest import TASK_QUEUE
@@ -81,7 +86,7 @@ async def _open_account(env, account: str, config) -> WorkflowHandle:
         return await env.client.start_workflow(
             RISK_WORKFLOW,
             RiskInput(account=account, config=with_fills(config, CYCLE_SECONDS, other=1.0), start_exchange_time="11:00", synthetic=True),
-            id=risk_workflow_id(account), task_queue=TASK_QUEUE,
+            id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE),
         )
 
 

@@ -7,7 +7,14 @@ from domain.exposure import compute_exposure
 from domain.models import OpenOrder, Position
 from domain.planner import plan_derisk
 from domain.policy import decide, decision_input
-from tests.builders import CONFIG, EQUITY, exposure_of, lt_mm_positions, marks_for, quotes_for
+from tests.builders import (
+    CONFIG,
+    EQUITY,
+    exposure_of,
+    lt_mm_positions,
+    marks_for,
+    quotes_for,
+)
 
 RULES = CONFIG.rules
 MINUTES = {Regime.MID: 200.0, Regime.LATE: 14.0, Regime.CLOSE: 2.0, Regime.OPEN_EARLY: 410.0}

@@ -11,11 +11,20 @@ from temporalio.client import WorkflowUpdateFailedError
 from domain.enums import Bucket, IntentKind, PriceRule, RiskMode
 from domain.events import ExposureEvent, TimedEvent
 from domain.models import Position
+from protocol.contract import (
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    SA_RISK_MODE,
+    SCENARIO_WORKFLOW,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_SET_SESSION,
+    account_task_queue,
+    risk_workflow_id,
+)
+from protocol.messages import RiskInput, RiskResult, RiskView
 from scenarios.spec import ScenarioReport
 from tests.accounts import open_account
 from tests.conftest import TASK_QUEUE
-from protocol.contract import QUERY_STATE, RISK_WORKFLOW, SA_RISK_MODE, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
-from protocol.messages import RiskInput, RiskResult, RiskView
 
 MARK = 500.0  # bid 499.95 / ask 500.05, SOFT sells at 499.99: every price rule is distinguishable
 
@@ -32,7 +41,7 @@ async def run_day(client, account: str, config, seed: int = 11) -> RiskResult:
         RISK_WORKFLOW,
         RiskInput(account=account, config=config, seed=seed, start_exchange_time="09:30", stop_at="16:30", synthetic=True,
                   timeline=[TimedEvent(at="09:30", exposure=day_book())]),
-        id=risk_workflow_id(account), task_queue=TASK_QUEUE, result_type=RiskResult,
+        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE), result_type=RiskResult,
     )
 
 

@@ -11,11 +11,28 @@ import pytest
 from pydantic import ValidationError
 
 from activities.scenarios import plan_scenario
-from domain.enums import Bucket, CancelReason, IntentKind, OrderState, OrderType, PriceRule, Regime, RejectReason, RiskMode, Side
+from domain.enums import (
+    Bucket,
+    CancelReason,
+    IntentKind,
+    OrderState,
+    OrderType,
+    PriceRule,
+    Regime,
+    RejectReason,
+    RiskMode,
+    Side,
+)
 from domain.ledger import FillRecord, OrderOutcome
 from domain.models import Intent
 from domain.policy import decision_input
-from protocol.messages import Answer, CancelRefusal, DecisionRecord, IntentRecord, RiskResult
+from protocol.messages import (
+    Answer,
+    CancelRefusal,
+    DecisionRecord,
+    IntentRecord,
+    RiskResult,
+)
 from scenarios.evaluate import evaluate
 from scenarios.spec import Expectation, ScenarioSpec
 from tests.builders import exposure_of, lt_mm_positions

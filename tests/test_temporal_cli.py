@@ -13,10 +13,9 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from config.load import load_config
+from protocol.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
 from worker.main import build_worker
 from worker.server import temporal_binary
-from protocol.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

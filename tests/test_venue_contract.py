@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from venues.contract import STANDARD_SCRIPTS, Submit, check_script, contract_violations, run_venue_commands
+from venues.contract import (
+    STANDARD_SCRIPTS,
+    Submit,
+    check_script,
+    contract_violations,
+    run_venue_commands,
+)
 from venues.ibkr.replay import IbkrFakeHarness
 from venues.sim import SimVenueHarness
 

@@ -1,10 +1,13 @@
-"""The worker: every workflow and activity of the rig on one task queue."""
+"""The worker: every workflow and activity of the rig, polling two task queues — orders and
+scenarios on RIG_TASK_QUEUE (default `risk-rig`), accounts on `<queue>-accounts` — each with its
+own task slots (protocol/contract.py `account_task_queue`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import signal
@@ -19,6 +22,7 @@ from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
 from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
+from protocol.contract import account_task_queue
 from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow
@@ -31,17 +35,34 @@ WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow]
 GRACEFUL_SHUTDOWN = timedelta(seconds=float(os.environ.get("RIG_SHUTDOWN_GRACE_SECONDS", "10")))
 
 
-def build_worker(client: Client, queue: str) -> Worker:
+class RigWorker:
+    """Two Temporal workers in one process: the same workflows and activities on the orders'
+    task queue and on the accounts' (an account started on either queue runs)."""
+
+    def __init__(self, client: Client, queue: str) -> None:
+        self.task_queue = queue
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
+        activities = [*SIM_VENUE_ACTIVITIES, market_quotes, market_snapshot, load_scenario, load_default_config,
+                      *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()]
+        self.workers = [
+            Worker(client, task_queue=q, workflows=WORKFLOWS, activities=activities, graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                   activity_executor=executor)
+            for q in (queue, account_task_queue(queue))
+        ]
+
+    async def __aenter__(self) -> RigWorker:
+        self._stack = contextlib.AsyncExitStack()
+        for worker in self.workers:
+            await self._stack.enter_async_context(worker)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+def build_worker(client: Client, queue: str) -> RigWorker:
     """Every workflow and activity of the rig (accounts carry their rules in their input)."""
-    return Worker(
-        client,
-        task_queue=queue,
-        workflows=WORKFLOWS,
-        activities=[*SIM_VENUE_ACTIVITIES, market_quotes, market_snapshot, load_scenario, load_default_config, *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()],
-        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        # Sync activities (the market-data feed: Parquet reads, numpy) run on these threads.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=8),
-    )
+    return RigWorker(client, queue)
 
 
 async def run() -> int:
@@ -55,7 +76,7 @@ async def run() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with worker:
-        print(f"worker polling task queue {queue!r} on {client.service_client.config.target_host}", flush=True)
+        print(f"worker polling task queues {queue!r} and {account_task_queue(queue)!r} on {client.service_client.config.target_host}", flush=True)
         logging.info("worker polling task queue %s", queue)
         await stop.wait()
         logging.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())
@@ -67,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--broker", choices=["ibkr"], help="run the broker gateway instead (Interactive Brokers: venues/ibkr)")
     args = parser.parse_args(argv)
     if args.broker == "ibkr":
-        from venues.ibkr.service import main as gateway_main  # ib_async only where it is used
+        from venues.ibkr.service import (
+            main as gateway_main,  # ib_async only where it is used
+        )
 
         return gateway_main()
     configure_logging()

@@ -48,6 +48,8 @@ class AccountClock:
         decision before it ends — or at once when an injected event wakes the cycle (or the run
         must continue as new). Boundaries slept through are the last decision's repeats."""
         period = timedelta(seconds=self._rules.risk_cycle.cycle_seconds)
+        if self._cycle_time is not None:
+            self._resume_at(self._cycle_time)  # a virtual day: the cycle's own work takes no exchange time
         start = self._now()
         target = start + timedelta(seconds=seconds_to_next_cycle(start, self._rules.risk_cycle.cycle_seconds))
         quiet = self._quiet(start)

@@ -28,8 +28,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from protocol.parse import parse
 
-# The server allows 2,000 updates per run (history.maxTotalUpdates): continue well before.
+# The server allows 2,000 updates per run (history.maxTotalUpdates): new requests stop at 1,500
+# (the run then continues as new); the cycle's own orders, which must be answered before it can,
+# are issued only while the run stays under UPDATES_HARD_LIMIT (the rest wait for the next run).
 UPDATES_PER_RUN = 1_500
+UPDATES_HARD_LIMIT = 1_900
 # … and the signals a run takes (history.maximumSignalsPerExecution in a cluster's config).
 SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
@@ -64,7 +67,9 @@ class AccountGate:
 
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
-        if self._must_continue:
+        # While it waits to continue as new the account takes no new request — but still answers
+        # those about orders it knows (its own intents: the cycle cannot end before they arrive).
+        if self._must_continue and not self._ledger.knows(intent_id):
             raise ApplicationError("the account is continuing as new: ask again", type=c.ACCOUNT_BUSY)
         if not intent_id or len(intent_id) > 200:
             raise ValueError("intent_id must be 1 to 200 characters")

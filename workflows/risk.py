@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.run_digest import run_digest
     from workflows import metrics
     from workflows.account_clock import AccountClock
-    from workflows.account_gate import AccountGate
+    from workflows.account_gate import UPDATES_HARD_LIMIT, AccountGate
     from workflows.account_market import AccountMarket
     from workflows.account_operator import AccountOperator
     from workflows.account_orders import AccountOrders
@@ -85,6 +85,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         self._wake = False  # run a cycle now (an injected event)
         self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
         self._must_continue = False
+        self._cycle_time: datetime | None = None
         self._gate_lock = asyncio.Lock()
         self._updates = self._signals = 0
         self._ready = False  # until the rules are known: requests are refused ("starting")
@@ -162,6 +163,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         # time, by an amount the machine decides; what the cycle reads (market data as of, DAY
         # expiry) must not depend on that.
         now = self._now().replace(microsecond=0)
+        self._cycle_time = now
         clock = read_clock(now.time(), self._rules)
         due = self._take_due_events(now)
         if self._inp.market is not None and any(e.exposure is not None and e.exposure.is_shortcut for e in due):
@@ -189,6 +191,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             s.hard_base = {}
         intents: list[Intent] = []
         blocked: dict[str, str] = {}
+        deferred: list[str] = []
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK) and not s.frozen:
             blocked = self._stale_symbols(decision.mode)
             if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
@@ -200,7 +203,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
                 config=self._config,
                 hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base}, blocked=blocked,
             )
-            await self._issue(intents, now)
+            intents, deferred = await self._issue(intents, now)
         for event in due:
             await self._orders.apply_desk_event(event, s.cycle, self._stamp(now))
         record = DecisionRecord(
@@ -208,7 +211,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
             gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents], inputs=decision.inputs,
-            pnl=self._pnl().account, skipped=list(blocked.values()),
+            pnl=self._pnl().account, skipped=list(blocked.values()) + deferred,
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
@@ -256,14 +259,22 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         priced = [(o, *derisk_price(o.footprint.side, self._quote(o.footprint.symbol), RiskMode.HARD_DERISK, 0.0)) for o in soft]
         await self._orders.escalate(priced, self._s.cycle, self._stamp(now))
 
-    async def _issue(self, intents: list[Intent], now: datetime) -> None:
+    async def _issue(self, intents: list[Intent], now: datetime) -> tuple[list[Intent], list[str]]:
+        """Reserve and start the cycle's intents; those over this run's update budget wait for the
+        next run (the next cycle plans them again). Returns the issued ones and a note for the log."""
+        room = max(0, UPDATES_HARD_LIMIT - self._updates)
+        intents, deferred = intents[:room], intents[room:]
+        note = [f"{len(deferred)} de-risk intents wait for the next run (update budget)"] if deferred else []
+        if deferred:
+            self._must_continue = True
         if not intents:
-            return
+            return intents, note
         expires = self._expiry(now)
         for intent in intents:
             self._ledger.reserve(intent, own=True, cycle=self._s.cycle, expires_at=expires)
             keep_last(self._s.intents, IntentRecord(cycle=self._s.cycle, exchange_time=self._stamp(now), intent=intent), INTENTS_KEPT)
         await self._orders.start([i.model_dump(mode="json") for i in intents], self._s.cycle, self._stamp(now))
+        return intents, note
 
     def _expiry(self, now: datetime) -> str:
         close = datetime.combine(now.date(), parse_hms(self._rules.session.close))

@@ -49,7 +49,7 @@ class ScenarioWorkflow:
                 start_exchange_time=spec.start, exchange_date=spec.date, stop_at=spec.stop, timeline=spec.events,
                 market=plan.market, bod=plan.bod,
             ),
-            id=c.risk_workflow_id(account),
+            id=c.risk_workflow_id(account), task_queue=c.account_task_queue(workflow.info().task_queue),
             static_summary=f"Risk entity for scenario {spec.name}",
         )
         deadline = span(spec) + DEADLINE_MARGIN

@@ -20,7 +20,13 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
-from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION
+from protocol.contract import (
+    ORDER_WORKFLOW,
+    RISK_WORKFLOW,
+    SCENARIO_WORKFLOW,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_SET_SESSION,
+)
 
 REQUIRED = frozenset({
     "order:filled", "order:partially_filled", "order:canceled", "order:replaced", "order:rejected_pretrade",

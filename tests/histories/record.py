@@ -33,7 +33,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from config.load import load_config
-from protocol.contract import RISK_WORKFLOW, SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, risk_workflow_id
+from protocol.contract import (
+    RISK_WORKFLOW,
+    SCENARIO_WORKFLOW,
+    SEARCH_ATTRIBUTES,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_SET_SESSION,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.messages import RiskInput
 from scenarios.spec import ScenarioReport
 from tests.histories.paths import REQUIRED, paths_of, read
@@ -134,7 +142,7 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
             handle = await client.start_workflow(
                 RISK_WORKFLOW, RiskInput(account=account, config=config.model_copy(update={"rules": rules}), synthetic=True,
                                          start_exchange_time="11:00:00", stop_at="11:00:03"),
-                id=risk_workflow_id(account), task_queue=queue)
+                id=risk_workflow_id(account), task_queue=account_task_queue(queue))
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "11:00:00"})
         await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 85, "mm_pct": 30})
         await handle.result()
