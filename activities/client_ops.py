@@ -68,7 +68,7 @@ def report_of(snap: OrderSnapshot) -> OrderReport:
     return OrderReport(
         intent_id=snap.intent_id, state=snap.state, quantity=snap.quantity, filled_quantity=snap.filled_quantity,
         fills=snap.fills, reject_reason=snap.reject_reason, reject_message=snap.reject_message,
-        cancel_reason=snap.cancel_reason, replaced_by=snap.replaced_by,
+        cancel_reason=snap.cancel_reason, replaced_by=snap.replaced_by, lost_cause=snap.lost_cause,
     )
 
 

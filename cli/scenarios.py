@@ -220,4 +220,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run_without_client=demo)
 
 
-

@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.enums import Bucket, CancelReason, Side, TradingState
-from domain.limits import MAX_EQUITY, MAX_PCT, MAX_QUANTITY, positive_amount, whole_number
+from domain.limits import (
+    MAX_EQUITY,
+    MAX_PCT,
+    MAX_QUANTITY,
+    positive_amount,
+    whole_number,
+)
 from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.enums import Bucket, CancelReason, IntentKind, OrderState, RejectReason, Side
+from domain.enums import (
+    Bucket,
+    CancelReason,
+    IntentKind,
+    OrderState,
+    RejectReason,
+    Side,
+)
 from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
 from domain.pnl import BodPosition, PnlBook
 

@@ -59,7 +59,14 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from domain.enums import Side
 from domain.market import half_spread

@@ -19,7 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from domain.enums import Bucket, DecisionReason, IntentKind, OrderType, PriceRule, RiskMode, Side
+from domain.enums import (
+    Bucket,
+    DecisionReason,
+    IntentKind,
+    OrderType,
+    PriceRule,
+    RiskMode,
+    Side,
+)
 from domain.exposure import Exposure
 from domain.liquidity import clip_to_adv
 from domain.models import Intent, OpenOrder, Position, PositionKey, Quote

@@ -43,7 +43,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.enums import Bucket, Side
 from domain.rules import Universe
 
-
 # Bounds on what a book accepts: beyond them a number is a typo, and floats would overflow.
 MAX_QUANTITY = 10**12  # shares
 MAX_PRICE = 1e9

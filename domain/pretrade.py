@@ -18,7 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.enums import Bucket, IntentKind, OrderType, PriceRule, Regime, RejectReason, RiskMode, Side
+from domain.enums import (
+    Bucket,
+    IntentKind,
+    OrderType,
+    PriceRule,
+    Regime,
+    RejectReason,
+    RiskMode,
+    Side,
+)
 from domain.exposure import Exposure, worst_case_quantity
 from domain.limits import MAX_PRICE, positive_amount, short_text, whole_number
 from domain.models import Intent, OpenOrder, Position, Quote

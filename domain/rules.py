@@ -14,8 +14,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.marketdata import MarketDataRule
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
+from domain.marketdata import MarketDataRule
 
 
 class RuleError(ValueError):

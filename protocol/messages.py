@@ -17,6 +17,7 @@ from domain.enums import (
     TradingState,
 )
 from domain.events import TimedEvent, TradingStateRequest
+from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
@@ -64,6 +65,9 @@ class PretradeReply(BaseModel):
     # The account knew this order already (a reset run, a retried start): its view, to adopt.
     known: OrderReport | None = None
     position: int | None = None  # the (symbol, bucket) position at the verdict (reduce-only fills stop at zero)
+    # The simulated venue's arrival, run at the account with the verdict (acknowledge and first
+    # attempt): the order applies these events; the account applied them already.
+    arrival: list[ExecutionEvent] | None = None
     # With market data: the symbol's view at the verdict (the venue matches the arrival on it).
     market: MarketView | None = None
     market_rule: MarketDataRule | None = None

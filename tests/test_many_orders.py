@@ -111,10 +111,11 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
         assert view.open_order_count == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
         assert not await failed_tasks(client, handle.id)
         lengths = await run_lengths(client, handle.id)
-        assert len(lengths) >= 2 and (await handle.describe()).run_id != first_run, "the account continued as new (≥ 3,000 pre-trade updates)"
+        assert len(lengths) >= 2 and (ORDERS < 3000 or (await handle.describe()).run_id != first_run), "the account continued as new (≥ 3,000 pre-trade updates)"
         assert max(lengths) < 20_000, f"an account run grew to {max(lengths)} events: {lengths}"
         sample = random.Random(1).sample([i for i, _ in arrived], 20)
-        assert all((await client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot)).state is OrderState.WORKING for i in sample)
+        sampled = await asyncio.gather(*[client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot) for i in sample])
+        assert all(s.state is OrderState.WORKING for s in sampled), [s.state for s in sampled]
 
         # Then the close: every order expires, the ledger empties, the account carries on.
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:57"}, result_type=str)

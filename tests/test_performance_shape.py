@@ -1,11 +1,12 @@
 """The shape of the fill-at-arrival path, read from histories: how many workflow tasks an order
 takes and what it costs its account. Issue 13 brought an order that fills at arrival down to
-one workflow task (pre-trade update, venue submit and report, all local activities of the
-order's first task); these numbers must not grow back unnoticed.
+one workflow task with one local activity: the pre-trade update, whose answer carries the
+simulated venue's arrival (run at the account with the verdict, applied to its book there);
+these numbers must not grow back unnoticed.
 
 The order's counts and the account's update and signal counts are exact (the design: lower the
 pins when the path gets cheaper); the account's workflow tasks are a bound (a busy account
-batches an update and a signal into one task). Orders go one after the other, so each order's
+batches several updates into one task). Orders go one after the other, so each order's
 own cost is counted, not a burst's batching.
 """
 
@@ -31,18 +32,18 @@ from tests.conftest import TASK_QUEUE
 ORDERS = 4
 
 # Pinned: what the fill-at-arrival path reaches now (issue 13). Raise only with a reason.
-ORDER_WORKFLOW_TASKS = 1  # start → pre-trade, venue, report (local activities) → FILLED
-ORDER_LOCAL_ACTIVITIES = 3  # request_pretrade, sim_submit, report_to_account: one marker each
-ORDER_HISTORY_EVENTS = 12  # started, 3 task events, 3 markers, 4 search-attribute upserts, completed
-ORDER_SEARCH_ATTRIBUTE_UPSERTS = 4  # Account+ACCEPTED, the intent's attributes, WORKING, FILLED
-# Per order, on the account: the pre-trade update (accepted + completed) and the report signal.
+ORDER_WORKFLOW_TASKS = 1  # start → pre-trade with the arrival (one local activity) → FILLED
+ORDER_LOCAL_ACTIVITIES = 1  # request_pretrade: the simulated venue's arrival runs at the account with the verdict
+ORDER_HISTORY_EVENTS = 7  # started, 3 task events, 1 marker, 1 search-attribute upsert, completed
+ORDER_SEARCH_ATTRIBUTE_UPSERTS = 1  # Account, the intent's attributes and the state, once at the end of the first task
+# Per order, on the account: the pre-trade update (accepted + completed), nothing else — the
+# account applied the arrival with the verdict, so the order sends no report.
 ACCOUNT_UPDATES_ACCEPTED = 1
 ACCOUNT_UPDATES_COMPLETED = 1
-ACCOUNT_SIGNALS = 1
-# The update and the signal each take one workflow task of the account when orders come one at
-# a time (a burst batches them into fewer).
-ACCOUNT_WORKFLOW_TASKS_PER_ORDER = 2
-ACCOUNT_EVENTS_PER_ORDER = 9  # 2 update events + 1 signal + 2 tasks × 3 events
+ACCOUNT_SIGNALS = 0
+# The update takes one workflow task of the account when orders come one at a time.
+ACCOUNT_WORKFLOW_TASKS_PER_ORDER = 1
+ACCOUNT_EVENTS_PER_ORDER = 5  # 2 update events + 1 task × 3 events
 # Once for the first order: it ends the account's quiet sleep (timer canceled) for a wait until
 # the next cycle time (timer started). The account runs hour-long cycles here, so no cycle of
 # its own falls inside the test; with one-minute cycles a cycle (a timer, a task, perhaps a
@@ -72,7 +73,7 @@ async def _quiet(account: WorkflowHandle, timeout: float = 10.0) -> list[str]:
 
 
 async def _settled(account: WorkflowHandle, intent_ids: set[str], timeout: float = 10.0) -> None:
-    """Until the account has recorded each order as closed (the report signal was applied)."""
+    """Until the account has recorded each order as closed."""
     for _ in range(int(timeout / 0.05)):
         view = await account.query(QUERY_STATE, result_type=RiskView)
         if not intent_ids & {o.intent_id for o in view.open_orders}:
@@ -90,7 +91,7 @@ async def _open_account(env, account: str, config) -> WorkflowHandle:
         )
 
 
-async def test_fill_at_arrival_is_one_workflow_task_and_one_update_and_one_signal_on_the_account(env, client, worker, config, account):
+async def test_fill_at_arrival_is_one_workflow_task_and_one_update_on_the_account(env, client, worker, config, account):
     account_handle = await _open_account(env, account, config)
     before = Counter(await _quiet(account_handle))
     orders = []

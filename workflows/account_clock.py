@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.enums import RiskMode
 
 
-
 class AccountClock:
     """A part of RiskWorkflow (workflows/risk.py); its state lives there."""
 

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain import venue
     from domain.clock import read_clock
     from domain.enums import OrderState, RejectReason
     from domain.gate import GateContext, gate_desk_intent, gate_replacement
@@ -89,12 +90,27 @@ class AccountGate:
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
         self._ledger.reserve(verdict.intent, own=False, cycle=self._s.cycle, expires_at=self._expiry(self._now()))
         self._dirty = True
-        return self._approval(verdict.intent, verdict.message)
+        return self._arrive(verdict.intent, self._approval(verdict.intent, verdict.message))
+
+    def _arrive(self, intent: Intent, reply: PretradeReply) -> PretradeReply:
+        """The simulated venue's arrival (acknowledge and first attempt) runs here, with the verdict,
+        where the book is: the order gets the events in one round trip and sends no report — the
+        account applied them already. A broker's arrival happens at the broker."""
+        if self._inp.venue is not VenueKind.SIM:
+            return reply
+        assert reply.quote is not None and reply.venue_params is not None
+        order = venue.SimOrder(intent=intent, cum_qty=0, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
+                               market=reply.market, market_rule=reply.market_rule, position=reply.position)
+        events = venue.submit(order)
+        self._ledger.apply_report(venue.arrival_report(intent, events), cycle=self._s.cycle, exchange_time=self._stamp(self._now()))
+        return reply.model_copy(update={"arrival": events})
 
     def _known(self, intent_id: str) -> PretradeReply | None:
         """A request for an order the account already knows — its own reserved intent, a
         retried request, a reset order — gets the same answer, with the account's record."""
         entry = self._ledger.s.open_orders.get(intent_id)
+        if entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
+            return self._arrive(entry.intent, self._approval(entry.intent, "the risk cycle's own intent"))  # its first word
         if entry is not None and entry.intent is not None:
             report = OrderReport(intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity, filled_quantity=entry.filled,
                                  fills=self._ledger.fills_of(intent_id))
@@ -104,9 +120,9 @@ class AccountGate:
             return None
         if outcome.reject_reason is not None and outcome.filled_quantity == 0 and outcome.state is OrderState.REJECTED:
             return PretradeReply(approved=False, reason=outcome.reject_reason, message=outcome.reject_message or "refused before")
-        report = OrderReport(intent_id=intent_id, state=outcome.state if not outcome.lost_cause else OrderState.CANCELED,
-                             quantity=outcome.quantity, filled_quantity=outcome.filled_quantity, fills=self._ledger.fills_of(intent_id),
-                             cancel_reason=outcome.cancel_reason, replaced_by=outcome.replaced_by)
+        report = OrderReport(intent_id=intent_id, state=outcome.state, quantity=outcome.quantity, filled_quantity=outcome.filled_quantity,
+                             fills=self._ledger.fills_of(intent_id), cancel_reason=outcome.cancel_reason, replaced_by=outcome.replaced_by,
+                             lost_cause=outcome.lost_cause)
         return PretradeReply(approved=True, message=f"closed already: {outcome.label}", known=report)
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)

@@ -11,6 +11,7 @@ on. One that still runs but cannot be read right now stays open and is read back
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -45,6 +46,7 @@ CALL = dict(
 )
 AUDIT_AFTER_CYCLES = 3  # an open order not heard from for this many cycles is read back
 AUDIT_BATCH = 100  # at most this many per cycle, oldest first
+DELIVERIES_PER_CALL = 250
 ANSWERS_KEPT = 500
 
 
@@ -68,7 +70,7 @@ class AccountOrders:
         if found.report is not None and (found.alive or found.finished_normally):
             self._ledger.apply_report(found.report, cycle=cycle, exchange_time=stamp)
             return
-        cause = found.cause or found.status.lower()
+        cause = (found.report.lost_cause if found.report else None) or found.cause or found.status.lower()
         if found.status == "RUNNING" and found.report is None:
             # Running but unreadable (its worker just died, the server is restarting): not gone.
             # Recorded LOST it would be forgotten while it still works at the venue, an orphan the
@@ -107,7 +109,13 @@ class AccountOrders:
         audit = [o.intent_id for o in sorted(stale, key=lambda o: (o.heard_cycle, o.intent_id))[:AUDIT_BATCH]]
         if not deliveries and not audit:
             return
-        for found in await self._call("deliver_executions", VenueStep(deliveries=deliveries, audit=audit), list[Reconciled]):
+        # In calls of at most DELIVERIES_PER_CALL orders, run at once: each call stays well inside
+        # its start-to-close however many orders a step touches (the close expires them all), and
+        # the results are applied in list order whichever call finishes first.
+        steps = [VenueStep(deliveries=deliveries[i:i + DELIVERIES_PER_CALL]) for i in range(0, len(deliveries), DELIVERIES_PER_CALL)]
+        steps += [VenueStep(audit=audit)] if audit else []
+        results = await asyncio.gather(*[self._call("deliver_executions", step, list[Reconciled]) for step in steps])
+        for found in (f for result in results for f in result):
             self.apply(found, cycle, stamp)
 
     # ── starting, escalating ─────────────────────────────────────────────────────────────────

@@ -78,7 +78,7 @@ BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchr
 HISTORY_EVENTS_PER_RUN = 2_000  # continue-as-new beyond this: a long-lived order stays bounded
 
 
-@workflow.defn(name=c.ORDER_WORKFLOW)
+@workflow.defn(name=c.ORDER_WORKFLOW, sandboxed=False)
 class OrderWorkflow:
     def __init__(self) -> None:
         self._intent_id = workflow.info().workflow_id
@@ -90,7 +90,9 @@ class OrderWorkflow:
         self._venue_lock = asyncio.Lock()  # one venue interaction at a time: submit, cancel, replace
         self._arrived = False
         self._arrival_waiters = 0
+        self._account_has_arrival = False
         self._cancel_result: CancelResult | None = None
+        self._cancel_pending = False  # a cancel sent to the broker, not yet confirmed
         self._replacing = False
         self._reject_reason: RejectReason | None = None
         self._reject_message: str | None = None
@@ -118,12 +120,14 @@ class OrderWorkflow:
         raw = self._readable_intent(raw_input)
         if raw is not None:
             self._account = raw["account"]
-            workflow.upsert_search_attributes([c.SA_ACCOUNT.value_set(raw["account"]), c.SA_ORDER_STATE.value_set(self._state.value)])
             reply = await self._ask_account(raw)
             async with self._venue_lock:
                 await self._open(reply)
         self._arrived = True
-        if self._arrival_waiters == 0:  # whoever awaits the arrival gets the report as its answer
+        self._upsert_all()  # one upsert for the first task's attributes and state changes
+        # The account knows the arrival already when its own simulated venue ran it in the
+        # verdict; whoever awaits the arrival gets the report as its answer.
+        if self._arrival_waiters == 0 and not self._account_has_arrival:
             await self._report()
 
     def _history_is_long(self) -> bool:
@@ -158,22 +162,35 @@ class OrderWorkflow:
                 self._reject(reply.reason or RejectReason.MALFORMED_INTENT, reply.message)
             return
         self._intent = reply.intent
-        workflow.upsert_search_attributes([
-            c.SA_SYMBOL.value_set(reply.intent.symbol), c.SA_SIDE.value_set(reply.intent.side.value),
-            c.SA_BUCKET.value_set(reply.intent.bucket.value), c.SA_INTENT_KIND.value_set(reply.intent.kind.value),
-            c.SA_VENUE.value_set(reply.venue.value),
-        ])
         if reply.known is not None and self._adopt(reply.known):
+            return
+        if reply.arrival is not None:  # the simulated venue ran the arrival at the account: its events
+            self._apply_events(reply.arrival)
+            self._account_has_arrival = True
             return
         if self._state is not OrderState.ACCEPTED:
             return  # canceled while the account was deciding: never sent
         self._apply_events(await self._venue_submit())
+
+    def _upsert_all(self) -> None:
+        attributes = [c.SA_ORDER_STATE.value_set(self._state.value)]
+        if self._account is not None:
+            attributes.append(c.SA_ACCOUNT.value_set(self._account))
+        if self._intent is not None and self._reply is not None:
+            attributes += [c.SA_SYMBOL.value_set(self._intent.symbol), c.SA_SIDE.value_set(self._intent.side.value),
+                           c.SA_BUCKET.value_set(self._intent.bucket.value), c.SA_INTENT_KIND.value_set(self._intent.kind.value),
+                           c.SA_VENUE.value_set(self._reply.venue.value)]
+        workflow.upsert_search_attributes(attributes)
 
     def _adopt(self, known: OrderReport) -> bool:
         """The account already knew this order (a reset run, a retried start): take its view —
         its fills are the venue's truth. True when that view is final."""
         for fill in known.fills:
             self._record_fill(fill)
+        if known.lost_cause:
+            self._lost_cause = known.lost_cause
+            self._history.append(f"{workflow.now().isoformat()} ADOPTED → LOST: {known.lost_cause}")
+            return True
         if known.state.is_terminal:
             self._reject_reason, self._reject_message = known.reject_reason, known.reject_message
             self._cancel_reason, self._replaced_by = known.cancel_reason, known.replaced_by
@@ -231,16 +248,15 @@ class OrderWorkflow:
             return []
 
     def _apply_events(self, events: list[ExecutionEvent]) -> None:
-        for event in events:
-            if event.intent_id != self._intent_id:
-                continue
+        events = [e for e in events if e.intent_id == self._intent_id]
+        for n, event in enumerate(events):
             if event.kind is ExecKind.FILL:
                 self._apply_fill(event)
             elif event.kind is ExecKind.ACCEPTED and self._state is OrderState.ACCEPTED:
                 self._apply(OrderEvent.VENUE_ACKED, "acknowledged by the venue")
             elif event.kind is ExecKind.REJECTED and self._state is OrderState.ACCEPTED:
                 self._reject(RejectReason.VENUE_REJECT, event.text or "refused by the venue", OrderEvent.VENUE_REJECTED)
-            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open:
+            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._venue_may_not_know(events[n + 1:]):
                 # Never a silent cancel: the order ends as it stands, LOST with the cause, and the
                 # account records it LOST (releasing its potential) through the reconciliation path.
                 self._lost_cause = f"the venue has no record of this order: {event.text or 'unknown order'}"
@@ -249,6 +265,13 @@ class OrderWorkflow:
                 if self._cancel_reason is None:
                     self._cancel_reason = CancelReason.EXPIRED_DAY if event.kind is ExecKind.EXPIRED else CancelReason.USER
                 self._apply(OrderEvent.EXPIRED if event.kind is ExecKind.EXPIRED else OrderEvent.CANCEL_ACKED, event.text or event.kind.value)
+
+    def _venue_may_not_know(self, later: list[ExecutionEvent]) -> bool:
+        """An UNKNOWN_ORDER is final only when nothing after it says otherwise (a retried submit
+        answers [UNKNOWN_ORDER, ACCEPTED] after placing it) and no submit is on its way: the
+        gateway's reconciliation may not know an order that the submit in flight is placing."""
+        submitting = self._state is OrderState.ACCEPTED and self._venue_lock.locked()
+        return not submitting and all(e.kind is ExecKind.UNKNOWN_ORDER for e in later)
 
     def _apply_fill(self, event: ExecutionEvent) -> None:
         assert self._intent is not None
@@ -286,7 +309,8 @@ class OrderWorkflow:
         self._history.append(f"{workflow.now().isoformat()} {label} → {state.value}: {note}")
         del self._history[:-HISTORY_LINES_KEPT]
         if changed:
-            workflow.upsert_search_attributes([c.SA_ORDER_STATE.value_set(state.value)])
+            if self._arrived:  # the first task upserts once, at its end
+                workflow.upsert_search_attributes([c.SA_ORDER_STATE.value_set(state.value)])
             if state.is_terminal:
                 reason = self._reject_reason or self._cancel_reason
                 metrics.order_finished(state.value, reason.value if reason else None)
@@ -373,23 +397,31 @@ class OrderWorkflow:
         self._validate_any_cancel()
 
     def _validate_any_cancel(self) -> None:
-        if self._cancel_result is None and self._state.is_terminal:
+        if self._cancel_result is None and not self._cancel_pending and self._state.is_terminal:
             raise ValueError(self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel").message)
 
     async def _cancel(self, request: CancelRequest) -> CancelResult:
+        # A cancel that overtakes the verdict waits for it (like a cancel of a pending-new order):
+        # the simulated venue runs the arrival with the verdict, so only then is it known whether
+        # there is anything left to cancel. The wait is bounded by the pre-trade call's own.
+        await workflow.wait_condition(lambda: self._arrived)
         async with self._venue_lock:
             if self._cancel_result is not None:
                 return self._cancel_result  # idempotent: a repeat gets the first answer
-            if self._state.is_terminal:
+            if self._state.is_terminal and not self._cancel_pending:
                 return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED)
-            if self._state is not OrderState.ACCEPTED:
+            if self._state.is_open and self._state is not OrderState.ACCEPTED and not self._cancel_pending:
                 self._cancel_reason = request.reason  # a broker's CANCELED may arrive by signal, later
                 events = await self._venue_cancel()
                 self._apply_events([e for e in events if e.kind is ExecKind.FILL])
                 if self._broker() and self._state.is_open:
                     self._apply_events([e for e in events if e.kind is not ExecKind.FILL])
-                    if not await self._settles_within(BROKER_CANCEL_WAIT):
-                        return self._cancel_answer(True, "cancel pending at the broker: the order ends when the broker confirms")
+                    self._cancel_pending = True  # sent: a repeat waits for the broker, never sends again
+            if self._cancel_pending and self._state.is_open and self._lost_cause is None and not await self._settles_within(BROKER_CANCEL_WAIT):
+                return self._cancel_answer(True, "cancel pending at the broker: the order ends when the broker confirms")
+            if self._lost_cause is not None:  # never a silent cancel: the order is LOST, said so
+                self._cancel_reason = None
+                return self._cancel_answer(False, f"the venue has no record of this order: recorded LOST ({self._lost_cause})", CancelRefusal.ORDER_CLOSED)
             if self._state is OrderState.FILLED:
                 self._cancel_reason = None
                 self._apply(OrderEvent.CANCEL_REFUSED, "too late to cancel: a fill completed the order first")
@@ -404,7 +436,7 @@ class OrderWorkflow:
 
     async def _settles_within(self, wait: timedelta) -> bool:
         try:
-            await workflow.wait_condition(lambda: self._state.is_terminal, timeout=wait)
+            await workflow.wait_condition(lambda: self._state.is_terminal or self._lost_cause is not None, timeout=wait)
             return True
         except asyncio.TimeoutError:
             return False

@@ -28,6 +28,7 @@ class OrderCarry(BaseModel):
     reject_message: str | None
     cancel_reason: CancelReason | None
     replaced_by: str | None
+    cancel_pending: bool = False
 
     @classmethod
     def of(cls, order: OrderWorkflow) -> OrderCarry:
@@ -35,6 +36,7 @@ class OrderCarry(BaseModel):
             account=order._account, state=order._state, intent=order._intent, reply=order._reply, fills=order._fills,
             history=order._history, cancel_result=order._cancel_result, reject_reason=order._reject_reason,
             reject_message=order._reject_message, cancel_reason=order._cancel_reason, replaced_by=order._replaced_by,
+            cancel_pending=order._cancel_pending,
         )
 
     def as_input(self) -> dict[str, Any]:
@@ -54,5 +56,5 @@ class OrderCarry(BaseModel):
         order._account, order._state, order._intent, order._reply = self.account, self.state, self.intent, self.reply
         order._fills, order._history, order._cancel_result = list(self.fills), list(self.history), self.cancel_result
         order._reject_reason, order._reject_message = self.reject_reason, self.reject_message
-        order._cancel_reason, order._replaced_by = self.cancel_reason, self.replaced_by
+        order._cancel_reason, order._replaced_by, order._cancel_pending = self.cancel_reason, self.replaced_by, self.cancel_pending
         order._arrived = True

@@ -154,7 +154,6 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         carried = pack(self._s, self._ledger.carried())
         workflow.continue_as_new(self._inp.model_copy(update={"carried": carried, "timeline": [], "bod": []}))
 
-
     # ── the cycle ────────────────────────────────────────────────────────────────────────────
     async def _cycle(self) -> None:
         s = self._s
@@ -246,13 +245,6 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
                 self._ledger.add_resting(order)
         self._s.marks.update(event.marks)
 
-
-
-
-
-
-
-
     async def _escalate(self, now: datetime) -> None:
         """SOFT → HARD: the cycle's own working SOFT orders are replaced at bid/ask."""
         soft = [o for o in self._ledger.live_orders() if o.own and o.footprint.kind is IntentKind.SOFT_DERISK]
@@ -289,10 +281,6 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             now = self._now()
             live = [turn._replace(closed=True) for turn in self._venue_turns(now)]
             await self._orders.venue_step(live, self._s.cycle, self._stamp(now), audit_all=attempt > 0)
-
-
-
-
 
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)

@@ -42,7 +42,8 @@ from venues.sink import EventSink
 
 log = logging.getLogger("venues.ibkr")
 
-REQUEST_TIMEOUT = 15.0  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions round trip
+REQUEST_TIMEOUT = 15.0
+CANCEL_TARGET_NOT_FOUND = 10147  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions round trip
 
 
 class IbUnreachable(Exception):
@@ -273,6 +274,10 @@ class IbkrGateway:
         if trade is not None and error_effect(code, acknowledged) is ErrorEffect.INFO and trade.orderStatus.status != before:
             trade.orderStatus.status = before  # undo ib_async's "Cancelled"/"ValidationError": the order is live
         self._dispatch(self.translator.on_error(req_id, code, message))
+        if code == CANCEL_TARGET_NOT_FOUND and track is not None:
+            # IB no longer knows an order the rig holds open: read its books now, not at the next
+            # reconnect (the order then ends UNKNOWN_ORDER → LOST, or with what IB did to it).
+            asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
 
     def _connectivity(self, code: int, message: str) -> None:
         if code in CONNECTIVITY_LOST_CODES:
