@@ -44,6 +44,7 @@ class AccountOperator:
     def set_session(self, raw: Any) -> str:
         event = parse(SessionEvent, raw)
         self._anchor_clock(event.exchange_time, event.exchange_date)
+        self._cycle_time = None  # the operator's clock wins over the running cycle's "work takes no time"
         self._wake = True
         return f"exchange clock set to {self._s.clock_anchor_exchange}"
 
