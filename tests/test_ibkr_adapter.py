@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
@@ -57,6 +56,7 @@ from venues.ibkr.models import IbkrOrder, IbkrSettings
 from venues.ibkr.replay import IbkrFakeHarness, ScenarioRun, fake_settings, run_scenario
 from venues.ibkr.translator import IbkrTranslator, Phase, correction_base
 from venues.sink import VENUE_EVENT_SIGNAL, ListSink, TemporalSignalSink
+from worker.connection import connect
 
 RACES = Path(__file__).parent / "ibkr"
 ROOT = Path(__file__).resolve().parents[1]
@@ -527,7 +527,7 @@ def temporal_address():
 
 @pytest_asyncio.fixture(scope="module")
 async def temporal_client(temporal_address: str) -> Client:
-    return await Client.connect(temporal_address, data_converter=pydantic_data_converter)
+    return await connect(target_host=temporal_address)  # retries while the new server turns healthy
 
 
 async def test_temporal_signal_sink_signals_the_order_workflow_and_skips_missing_ones(temporal_client: Client) -> None:
