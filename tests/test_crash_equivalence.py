@@ -63,7 +63,7 @@ from protocol.contract import SCENARIO_WORKFLOW
 from scenarios.spec import ScenarioReport
 from tests.drills import free_port, wait_polling, worker_process
 from worker import server
-from worker.connection import connect
+from worker.connection import Unreachable, connect
 
 SCENARIOS = ("full_day", "random_flow")
 WORKER_KILLS = 3
@@ -103,6 +103,19 @@ class DevServer:
         server.stop(self.proc)
 
 
+async def reconnect(address: str) -> Client:
+    """A client of the restarted server: while it opens its port it may reset connections, which
+    a user's first connect reports at once (worker/connection.py) but a restart drill waits out."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await connect(target_host=address, namespace="default")
+        except Unreachable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 class WorkerProcess:
     """`python -m worker` on the experiment's queue. Its output is drained (the last lines kept)
     so a chatty worker never blocks on a full pipe."""
@@ -130,6 +143,49 @@ class WorkerProcess:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         return "" if ended is None else f"worker {self.proc.pid} had exited ({ended}) before its kill: {list(self.lines)[-5:]}"
+
+
+class Stepper:
+    """Holds the day still while the test looks: a time-skipped day runs in well under a second of
+    wall time once its quiet stretches are slept through, faster than the test can read a history.
+    The workers are SIGSTOPped while the test reads, and run for STEP between two reads: a fault
+    strikes at a moment the account cannot have left, and no window of the day is missed."""
+
+    STEP = 0.02
+
+    def __init__(self, workers: Callable[[], list[WorkerProcess]]) -> None:
+        self.workers = workers
+        self.held = False
+
+    def _signal(self, sig: int) -> None:
+        for w in self.workers():
+            if w.polling.done() and w.proc.poll() is None:  # a fresh worker starts unhindered
+                w.proc.send_signal(sig)
+
+    def hold(self) -> None:
+        self._signal(signal.SIGSTOP)
+        self.held = True
+
+    def release(self) -> None:
+        self._signal(signal.SIGCONT)
+        self.held = False
+
+    async def pace(self) -> None:
+        """Between two reads: the workers run for one step (or, when not held, a short wait)."""
+        if not self.held:
+            await asyncio.sleep(0.002)
+            return
+        await asyncio.to_thread(self._step)
+
+    def _step(self) -> None:
+        """In a thread of its own: a busy event loop (the other experiments share it) cannot
+        stretch the step and let the day run away."""
+        self._signal(signal.SIGCONT)
+        time.sleep(self.STEP)
+        self._signal(signal.SIGSTOP)
+
+
+FREE_RUNNING = Stepper(lambda: [])
 
 
 # ── the account's history ─────────────────────────────────────────────────────────────────────
@@ -215,7 +271,7 @@ class Run:
     notes: list[str] = field(default_factory=list)  # what the strikes saw (a worker already gone…)
 
 
-async def account_of(handle: WorkflowHandle) -> str:
+async def account_of(handle: WorkflowHandle, stepper: Stepper = FREE_RUNNING) -> str:
     """The scenario's account workflow id, from its StartChildWorkflowExecutionInitiated event."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -225,7 +281,7 @@ async def account_of(handle: WorkflowHandle) -> str:
                     return event.start_child_workflow_execution_initiated_event_attributes.workflow_id
         except RPCError:
             pass
-        await asyncio.sleep(0.005)
+        await stepper.pace()
     raise AssertionError(f"{handle.id} started no account")
 
 
@@ -254,7 +310,7 @@ def held_by(events: list[tuple[int, Any]]) -> str:
                  if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), "")
 
 
-async def wait_for_command(history: AccountHistory, n: int, call_in_flight: bool = False,
+async def wait_for_command(history: AccountHistory, n: int, stepper: Stepper, call_in_flight: bool = False,
                            ready: Callable[[list], bool] = lambda events: True) -> list[tuple[int, Any]]:
     """Poll until the account has issued its n-th command (and, if asked, has a call to its orders
     in flight, and `ready(events)` holds); its history then."""
@@ -269,7 +325,7 @@ async def wait_for_command(history: AccountHistory, n: int, call_in_flight: bool
             return events
         if events[-1][1].event_type in CLOSED_EVENTS:
             raise AssertionError(f"{history.account_id} closed before command {n}" + (" with a call in flight" if call_in_flight else ""))
-        await asyncio.sleep(0.002)
+        await stepper.pace()
     raise AssertionError(f"{history.account_id} never issued command {n}")
 
 
@@ -291,7 +347,7 @@ class Plan:
 
 
 async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Plan | None = None, strike=None,
-                       ready: Callable[[str, list], bool] = lambda kind, events: True) -> Run:
+                       ready: Callable[[str, list], bool] = lambda kind, events: True, stepper: Stepper = FREE_RUNNING) -> Run:
     """One time-skipped run of `name` on `queue`. For each (n, kind) of the plan: once the previous
     fault shows in the history, the account has issued its n-th command and `ready(kind, events)`
     (e.g. the worker to kill holds the account), it must be mid-day (its history open, its latest
@@ -299,16 +355,18 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
     at once."""
     spec = plan_scenario(name).spec
     started = time.monotonic()
+    if plan:  # held from the start: the day moves only in steps until the last fault struck
+        stepper.hold()
     handle = await time_skipping_client(client).start_workflow(
         SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{tag}-{time.time_ns()}", task_queue=queue, result_type=ScenarioReport,
     )
-    account_id = await account_of(handle)
+    account_id = await account_of(handle, stepper)
     history = AccountHistory(client, account_id)
     done: list[Fault] = []
     for n, kind in plan.faults if plan else ():
         if done:  # the previous fault shows in the history before this one strikes: one fault, one window
-            await wait_for_evidence(history, done[-1])
-        events = await wait_for_command(history, n, call_in_flight=kind == "server", ready=lambda ev: ready(kind, ev))
+            await wait_for_evidence(history, done[-1], stepper)
+        events = await wait_for_command(history, n, stepper, call_in_flight=kind == "server", ready=lambda ev: ready(kind, ev))
         issued = commands(events)
         when = plan.times[len(issued) - 1]  # the same command sequence on every run: the same moment of the day
         assert events[-1][1].event_type not in CLOSED_EVENTS and when < hms(spec.stop), (
@@ -318,6 +376,7 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
         if fresh is not None:  # a new client after a server restart: the old one reconnects with a backoff
             history.client = fresh
         done.append(fault)
+    stepper.release()
     report = await result_of(handle)
     run = Run(report=report, wall=time.monotonic() - started, account_id=account_id, faults=done)
     if done:
@@ -352,7 +411,7 @@ def evidence_of(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[i
     return takeover(events, fault, after) if fault.kind == "worker" else ""
 
 
-async def wait_for_evidence(history: AccountHistory, fault: Fault) -> None:
+async def wait_for_evidence(history: AccountHistory, fault: Fault, stepper: Stepper) -> None:
     """Until the fault's evidence is in the account's history (or the account closed)."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
@@ -363,7 +422,7 @@ async def wait_for_evidence(history: AccountHistory, fault: Fault) -> None:
             continue
         if evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position]) or events[-1][1].event_type in CLOSED_EVENTS:
             return
-        await asyncio.sleep(0.01)
+        await stepper.pace()
 
 
 def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int, Any]]) -> str:
@@ -438,13 +497,14 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
         async def strike(fault: Fault, _events: list) -> Client | None:
             if fault.kind == "server":
                 await dev.kill_and_restart()
-                return await connect(target_host=dev.address, namespace="default")
+                return await reconnect(dev.address)
             fault.killed = f"{workers[-1].proc.pid}@"
             notes.append(workers[-1].kill())
             workers.append(WorkerProcess(dev.address, queue))  # takes over once it polls
             return None
 
-        disturbed = await run_scenario(client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike, ready)
+        disturbed = await run_scenario(client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike, ready,
+                                       Stepper(lambda: workers[-1:]))
         disturbed.notes = [n for n in notes if n]
         return Experiment(undisturbed, disturbed, workers=len(workers) - started + 1)
     finally:
@@ -474,7 +534,7 @@ async def two_workers_experiment(name: str, directory: Path) -> Experiment:
             notes.append(serving[0].kill())
 
         plan = await plan_from(client, name, undisturbed, worker_kills=1, server_restarts=0)
-        disturbed = await run_scenario(client, name, queue, "one-killed", plan, strike=strike)
+        disturbed = await run_scenario(client, name, queue, "one-killed", plan, strike=strike, stepper=Stepper(lambda: workers))
         disturbed.notes = [n for n in notes if n]
         return Experiment(undisturbed, disturbed, workers=2)
     finally:

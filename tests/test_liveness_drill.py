@@ -353,6 +353,41 @@ async def all_histories(client: Client) -> dict[tuple[str, str], list]:
     return {(wf.id, wf.run_id): h.events for wf, h in zip(executions, histories)}
 
 
+class Progress:
+    """A drill that stops moving fails with where it stood instead of hanging until the test's
+    timeout. Time skipping switched off for a fault (quiesce) and on again can be lost when the
+    account continues as new in between: the day then crawls in real time; switched on again."""
+
+    STALL = 20.0  # seconds without a new cycle: look why
+    GIVE_UP = 90.0
+
+    def __init__(self) -> None:
+        self.cycle, self.since, self.reenabled = -1, time.monotonic(), 0
+
+    async def check(self, drill: "Drill", view: RiskView | None, pending: list) -> None:
+        if view is not None and view.cycle != self.cycle:
+            self.cycle, self.since = view.cycle, time.monotonic()
+            return
+        stalled = time.monotonic() - self.since
+        if stalled < self.STALL * (self.reenabled + 1):
+            return
+        desc = None
+        try:
+            desc = (await drill.account().describe()).raw_description
+        except Exception:  # noqa: BLE001 — the server restarting: looked at again
+            pass
+        skipping = desc is not None and desc.workflow_extended_info.time_skipping_info.effective_config.enabled
+        assert stalled < self.GIVE_UP, (
+            f"the drill stalled {stalled:.0f}s at cycle {self.cycle} with faults left {pending}: account "
+            f"{desc.workflow_execution_info.status if desc else 'unreadable'}, time skipping {skipping}, "
+            f"pending task {desc.pending_workflow_task.state if desc else '?'}, activities "
+            f"{[a.activity_type.name for a in desc.pending_activities] if desc else '?'}; worker alive "
+            f"{drill.worker is not None and drill.worker.poll() is None}; worker log {drill.worker_log[-5:]}")
+        if desc is not None and not skipping:
+            await drill.skipping_enabled(True)
+        self.reenabled += 1
+
+
 async def test_liveness_drill_a_full_day_under_faults(tmp_path):
     wall = time.monotonic()
     config = load_config()
@@ -371,8 +406,10 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         )
         pending = plan(rnd)
         done_at: list[tuple[str, int]] = []
+        progress = Progress()
         while pending:
             view = await drill.view()
+            await progress.check(drill, view, pending)
             if view is None:
                 await asyncio.sleep(0.05)
                 continue
