@@ -157,6 +157,22 @@ async def test_a_reset_order_keeps_going_and_its_fills_are_applied_once(env, cli
     assert not view.lost, view.lost
 
 
+async def test_a_closed_order_reset_to_its_first_task_takes_the_accounts_record(env, client, worker, config, account):
+    """An operator resets an order that FILLED at its arrival: the new run asks its account, which
+    answers with its record of the closed order. The order ends FILLED with the same fills (never
+    REJECTED, never filled twice)."""
+    await open_account(env, account, config, other=1.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
+    handle = await submit(client, intent(account, "done1", quantity=100))
+    filled = await finish(handle)
+    assert filled.state is OrderState.FILLED and filled.fills
+    await reset(client, handle.id, which="first", reason="operator reset of a filled order")
+    again = await finish(client.get_workflow_handle(handle.id))
+    assert (again.state, again.reject_reason) == (OrderState.FILLED, None), again.history[-3:]
+    assert [f.fill_id for f in again.fills] == [f.fill_id for f in filled.fills]
+    view = await view_of(client, account)
+    assert {p.symbol: p.quantity for p in view.positions if p.quantity} == {"AAPL": filled.filled_quantity} and not view.lost
+
+
 async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, worker, config, account):
     """The account answered pre-trade, but the order never read the answer: one never started,
     one waits for a workflow task no worker will run and is then terminated."""

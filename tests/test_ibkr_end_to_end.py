@@ -76,9 +76,9 @@ class Ibkr:
 
 @asynccontextmanager
 async def ibkr_venue(client: Client, state_dir: Path,
-                     worker_for: Callable[[Client, IbkrGateway], Worker] = build_ibkr_worker) -> AsyncIterator[Ibkr]:
+                     worker_for: Callable[[Client, IbkrGateway], Worker] = build_ibkr_worker, tws: FakeTWS | None = None) -> AsyncIterator[Ibkr]:
     queue = f"risk-rig-ibkr-e2e-{uuid.uuid4().hex[:8]}"
-    tws = FakeTWS()
+    tws = tws or FakeTWS()
     gateway = IbkrGateway(fake_settings(state_dir, task_queue=queue), TemporalSignalSink(client), ib=tws.make_ib())
     await gateway.start()
     try:
@@ -374,3 +374,20 @@ async def test_ibkr_cancel_of_an_order_ib_forgot_ends_lost_and_says_so(env, clie
         view = await account_when(client, account, lambda v: any(o.intent_id == intent_id for o in v.lost), "recorded the order LOST")
         assert open_order(view, intent_id) is None and positions(view) == {}
         assert ib.kinds(intent_id)[-1] == "UNKNOWN_ORDER"
+
+
+async def test_ibkr_cancel_of_an_order_ib_has_not_acknowledged_yet_goes_to_ib(env, client, worker, config, account, tmp_path):
+    """IB's first word on a new order came after the submit stopped waiting: the order is still
+    ACCEPTED in the rig but live at IB. Its cancel must reach IB (a cancel of the book alone would
+    leave an orphan working at the broker whose fills nobody records)."""
+    async with ibkr_venue(client, tmp_path, tws=FakeTWS(auto_ack=False)) as ib:
+        await open_ibkr_account(env, account, config, ib.queue)
+        intent_id = await submit_desk_order(client, account, "s1")
+        await account_when(client, account, lambda v: open_order(v, intent_id) is not None, "listed the order")
+        await order_when(client, intent_id, lambda s: bool(ib.placed()) and s.state is OrderState.ACCEPTED, "was placed, unacknowledged")
+        result = await asyncio.wait_for(cancel_via_client(client, intent_id, CancelRequest(note="desk")), WAIT)
+        assert ib.cancels(intent_id) == 1, "the cancel reached IB"
+        assert result.accepted, result
+        done = await result_of(client, intent_id)
+        assert (done.state, done.cancel_reason) == (OrderState.CANCELED, CancelReason.USER), done
+        await account_when(client, account, lambda v: open_order(v, intent_id) is None and not v.lost, "closed the order")

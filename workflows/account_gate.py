@@ -105,11 +105,13 @@ class AccountGate:
         self._ledger.apply_report(venue.arrival_report(intent, events), cycle=self._s.cycle, exchange_time=self._stamp(self._now()))
         return reply.model_copy(update={"arrival": events})
 
-    def _known(self, intent_id: str) -> PretradeReply | None:
+    def _known(self, intent_id: str, arrive: bool = True) -> PretradeReply | None:
         """A request for an order the account already knows — its own reserved intent, a
-        retried request, a reset order — gets the same answer, with the account's record."""
+        retried request, a reset order — gets the same answer, with the account's record. Only
+        the order's own pre-trade runs its arrival (`arrive`): a retried replace check must not
+        put the replacement at the venue before its original is canceled."""
         entry = self._ledger.s.open_orders.get(intent_id)
-        if entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
+        if arrive and entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
             return self._arrive(entry.intent, self._approval(entry.intent, "the risk cycle's own intent"))  # its first word
         if entry is not None and entry.intent is not None:
             report = OrderReport(intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity, filled_quantity=entry.filled,
@@ -131,7 +133,7 @@ class AccountGate:
         self._count_update()
         try:
             expected = c.next_replacement_id(check.original_id)
-            known = self._known(expected)
+            known = self._known(expected, arrive=False)
             if known is not None:
                 return known
             verdict = gate_replacement(check.original_id, check.raw_replacement, self._gate(), expected)

@@ -93,6 +93,9 @@ class OrderWorkflow:
         self._account_has_arrival = False
         self._cancel_result: CancelResult | None = None
         self._cancel_pending = False  # a cancel sent to the broker, not yet confirmed
+        self._submitting = False  # the broker submit is on its way: the gateway may not know the order yet
+        self._deferred_unknown: ExecutionEvent | None = None  # an UNKNOWN_ORDER heard meanwhile
+        self._gateway_failed = False  # the latest gateway call never answered
         self._replacing = False
         self._reject_reason: RejectReason | None = None
         self._reject_message: str | None = None
@@ -150,13 +153,21 @@ class OrderWorkflow:
     async def _ask_account(self, raw: dict[str, Any]) -> PretradeReply:
         assert self._account is not None
         call = AccountPretrade(account=self._account, request=PretradeRequest(intent_id=self._intent_id, raw_intent=raw))
-        try:
-            return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
-        except ActivityError as err:
-            return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
+        for attempt in (1, 2):
+            try:
+                return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
+            except ActivityError as err:
+                # Asked once more before giving up: the account may have taken the first request
+                # late (the update id is the intent id, so it answers with what it decided then).
+                if attempt == 2:
+                    return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
+        raise AssertionError("unreachable")
 
     async def _open(self, reply: PretradeReply) -> None:
         self._reply = reply
+        if reply.approved and reply.intent is None and reply.known is not None:  # closed already at the account
+            self._adopt(reply.known)
+            return
         if not reply.approved or reply.intent is None:
             if self._state is OrderState.ACCEPTED:
                 self._reject(reply.reason or RejectReason.MALFORMED_INTENT, reply.message)
@@ -170,7 +181,14 @@ class OrderWorkflow:
             return
         if self._state is not OrderState.ACCEPTED:
             return  # canceled while the account was deciding: never sent
-        self._apply_events(await self._venue_submit())
+        self._submitting = True
+        try:
+            events = await self._venue_submit()
+        finally:
+            self._submitting = False
+        deferred, self._deferred_unknown = self._deferred_unknown, None
+        answered = any(e.kind is not ExecKind.UNKNOWN_ORDER for e in events if e.intent_id == self._intent_id)
+        self._apply_events(events + ([deferred] if deferred is not None and not answered else []))
 
     def _upsert_all(self) -> None:
         attributes = [c.SA_ORDER_STATE.value_set(self._state.value)]
@@ -237,6 +255,7 @@ class OrderWorkflow:
         """A call to the broker gateway (its own task queue). A gateway that stays away is not a
         venue answer: the order keeps its state and the account's audit reads it back."""
         assert self._reply is not None
+        self._gateway_failed = False
         try:
             return await workflow.execute_activity(
                 activity, arg, task_queue=self._reply.venue_task_queue or DEFAULT_IBKR_TASK_QUEUE, result_type=list[ExecutionEvent],
@@ -245,6 +264,7 @@ class OrderWorkflow:
             )
         except ActivityError as err:
             workflow.logger.error("broker gateway %s for %s failed: %s", activity, self._intent_id, err.cause or err)
+            self._gateway_failed = True
             return []
 
     def _apply_events(self, events: list[ExecutionEvent]) -> None:
@@ -256,6 +276,8 @@ class OrderWorkflow:
                 self._apply(OrderEvent.VENUE_ACKED, "acknowledged by the venue")
             elif event.kind is ExecKind.REJECTED and self._state is OrderState.ACCEPTED:
                 self._reject(RejectReason.VENUE_REJECT, event.text or "refused by the venue", OrderEvent.VENUE_REJECTED)
+            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._submitting:
+                self._deferred_unknown = event  # judged when the submit answers
             elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._venue_may_not_know(events[n + 1:]):
                 # Never a silent cancel: the order ends as it stands, LOST with the cause, and the
                 # account records it LOST (releasing its potential) through the reconciliation path.
@@ -266,12 +288,12 @@ class OrderWorkflow:
                     self._cancel_reason = CancelReason.EXPIRED_DAY if event.kind is ExecKind.EXPIRED else CancelReason.USER
                 self._apply(OrderEvent.EXPIRED if event.kind is ExecKind.EXPIRED else OrderEvent.CANCEL_ACKED, event.text or event.kind.value)
 
-    def _venue_may_not_know(self, later: list[ExecutionEvent]) -> bool:
+    @staticmethod
+    def _venue_may_not_know(later: list[ExecutionEvent]) -> bool:
         """An UNKNOWN_ORDER is final only when nothing after it says otherwise (a retried submit
-        answers [UNKNOWN_ORDER, ACCEPTED] after placing it) and no submit is on its way: the
-        gateway's reconciliation may not know an order that the submit in flight is placing."""
-        submitting = self._state is OrderState.ACCEPTED and self._venue_lock.locked()
-        return not submitting and all(e.kind is ExecKind.UNKNOWN_ORDER for e in later)
+        answers [UNKNOWN_ORDER, ACCEPTED] after placing it). One heard while the submit is on its
+        way waits for the submit's answer: the gateway may not know yet what it is placing."""
+        return all(e.kind is ExecKind.UNKNOWN_ORDER for e in later)
 
     def _apply_fill(self, event: ExecutionEvent) -> None:
         assert self._intent is not None
@@ -410,11 +432,16 @@ class OrderWorkflow:
                 return self._cancel_result  # idempotent: a repeat gets the first answer
             if self._state.is_terminal and not self._cancel_pending:
                 return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED)
-            if self._state.is_open and self._state is not OrderState.ACCEPTED and not self._cancel_pending:
+            # At a broker even an order still ACCEPTED after its submit may be live there (IB's
+            # first word came late): the cancel goes to the broker, never only to the book.
+            if self._state.is_open and (self._state is not OrderState.ACCEPTED or self._broker()) and not self._cancel_pending:
                 self._cancel_reason = request.reason  # a broker's CANCELED may arrive by signal, later
                 events = await self._venue_cancel()
                 self._apply_events([e for e in events if e.kind is ExecKind.FILL])
                 if self._broker() and self._state.is_open:
+                    if self._gateway_failed:  # not known to have reached the broker: a repeat sends it again
+                        self._cancel_reason = None
+                        return self._cancel_answer(False, "the broker gateway did not answer: the cancel may not have reached the broker; ask again")
                     self._apply_events([e for e in events if e.kind is not ExecKind.FILL])
                     self._cancel_pending = True  # sent: a repeat waits for the broker, never sends again
             if self._cancel_pending and self._state.is_open and self._lost_cause is None and not await self._settles_within(BROKER_CANCEL_WAIT):

@@ -42,8 +42,8 @@ from venues.sink import EventSink
 
 log = logging.getLogger("venues.ibkr")
 
-REQUEST_TIMEOUT = 15.0
-CANCEL_TARGET_NOT_FOUND = 10147  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions round trip
+REQUEST_TIMEOUT = 15.0  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions round trip
+CANCEL_TARGET_NOT_FOUND = 10147  # IB's answer to a cancel of an order it does not know
 
 
 class IbUnreachable(Exception):
@@ -277,7 +277,9 @@ class IbkrGateway:
         if code == CANCEL_TARGET_NOT_FOUND and track is not None:
             # IB no longer knows an order the rig holds open: read its books now, not at the next
             # reconnect (the order then ends UNKNOWN_ORDER → LOST, or with what IB did to it).
-            asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
+            task = asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
+            self._tasks.append(task)  # held: a task nobody references may be collected mid-way
+            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
     def _connectivity(self, code: int, message: str) -> None:
         if code in CONNECTIVITY_LOST_CODES:
@@ -286,7 +288,9 @@ class IbkrGateway:
             log.info("IB %s: %s — reconciling", code, message)
             if code == CONNECTIVITY_RESTORED_DATA_LOST:
                 self._restore_market_data()
-            asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
+            task = asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
+            self._tasks.append(task)  # held: a task nobody references may be collected mid-way
+            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
     async def _reconcile_quietly(self, why: str) -> None:
         try:
