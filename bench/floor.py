@@ -128,8 +128,8 @@ LAYERS = (
     ("update", "1 pre-trade update, account says yes"),
     ("update_signal", "2   + the report signal"),
     ("rig_account", "3   on the rig's account (gate, ledger)"),
-    ("order", "4   the rig's order (+ venue, state)"),
-    ("unsandboxed", "5   the same, workflows unsandboxed"),
+    ("order", "4   the rig's order: arrival in the verdict"),
+    ("unsandboxed", "5   the same, the account unsandboxed too"),
 )
 
 
