@@ -30,13 +30,13 @@ async def day_row(positions: int) -> dict:
 
 
 async def burst_rows(n: int) -> list[dict]:
-    """The no-op burst, the orders as shipped (account and orders share the worker's workflow
-    task slots), and the orders with the account on a task queue of its own."""
+    """The no-op burst, the orders as shipped (the worker polls the orders' queue and the
+    accounts' queue, each with slots of its own), and the account served by a second worker."""
     async with embedded_server() as client:
         base = await noop.burst(client, n)
         shared = await orders.burst(client, n, tag="shared")
         own = await orders.burst(client, n, tag="own", own_queue=True)
-    return [{"n": n, "noop": base, "orders": shared, "queue": "shared"}, {"n": n, "noop": base, "orders": own, "queue": "own"}]
+    return [{"n": n, "noop": base, "orders": shared, "queue": "shipped"}, {"n": n, "noop": base, "orders": own, "queue": "apart"}]
 
 
 def print_days(rows: list[dict]) -> None:
@@ -80,8 +80,8 @@ def burst_notes(r: dict) -> str:
 
 def print_bursts_head() -> None:
     print("bursts (MARKET orders, certain fills, one account) beside the no-op burst of the same size")
-    print("  account 'shared': as shipped, the account and its orders on one task queue (the worker's 100 workflow task")
-    print("  slots); 'own': the account on a task queue of its own (a second worker in the same process)")
+    print("  account 'shipped': the worker as deployed (orders on its task queue, accounts on '<queue>-accounts' with")
+    print("  workflow task slots of their own); 'apart': the account served by a second worker in the same process")
     print(BURST_HEADER, flush=True)
 
 
