@@ -43,6 +43,7 @@ from protocol.messages import (
     ReplaceRequest,
     ReplaceResult,
 )
+from protocol.parse import first_line
 
 QUERY_TIMEOUT = timedelta(seconds=10)
 
@@ -96,7 +97,7 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
     try:
         snap = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds())
     except Exception as err:  # noqa: BLE001 — an order that cannot answer is reported as such
-        return Reconciled(intent_id=intent_id, status=status, cause=f"{cause}; state unreadable: {(str(err).splitlines() or [type(err).__name__])[0][:200]}")
+        return Reconciled(intent_id=intent_id, status=status, cause=f"{cause}; state unreadable: {first_line(err, 200)}")
     return Reconciled(intent_id=intent_id, status=status, report=report_of(snap), cause=cause)
 
 
@@ -187,5 +188,4 @@ async def replace_via_client(client: Client, intent_id: str, request: ReplaceReq
 def _refusal_text(intent_id: str, state: OrderState, action: str, err: Exception) -> str:
     if state.is_terminal:
         return f"order {intent_id} is already {state.value}: nothing to {action}"
-    cause = getattr(err, "cause", None)
-    return (str(cause or err).splitlines() or [type(err).__name__])[0][:300]  # a TimeoutError's str() is empty
+    return first_line(err)  # a TimeoutError's str() is empty: its type

@@ -69,7 +69,7 @@ class OrderCalls:
     @activity.defn
     async def request_replace_check(self, call: AccountReplaceCheck) -> PretradeReply:
         replacement_id = str(call.check.raw_replacement.get("intent_id"))
-        # Its own id space: the replacement's pre-trade request later uses the bare intent id.
+        # Its own id space: the replacement's pre-trade request later uses "<intent id>@<run id>".
         # One id per replace request (this call's activity id in the order's run, the same on every
         # retry of it): a refused replace leaves the generation unused, and the next replace of the
         # same order asks for the same replacement id — it must be judged, not answered from the

@@ -24,6 +24,7 @@ from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
 from domain.rules import RigConfig, RiskRules
 from marketdata.files import read_manifest
 from protocol.contract import next_replacement_id
+from protocol.parse import first_error, first_line
 from scenarios.evaluate import expand_random_orders
 from scenarios.spec import ScenarioSpec
 
@@ -81,8 +82,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         market, spec = _market(spec)
         bod = _bod(spec, config)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {first_error(err, '')}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
     return ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
@@ -97,7 +97,7 @@ def _market(spec: ScenarioSpec) -> tuple[FeedSpec | None, ScenarioSpec]:
         try:
             day = read_manifest(path).date
         except Exception as err:  # noqa: BLE001 — any unreadable market is one line for the user
-            raise ValueError(f"scenario {spec.name}: market file {spec.market.file!r}: {str(err).splitlines()[0]}") from None
+            raise ValueError(f"scenario {spec.name}: market file {spec.market.file!r}: {first_line(err)}") from None
         wanted = date.fromisoformat(spec.date) if spec.date else day
         feed = FeedSpec(source=FeedSource.RECORDED, path=str(path), replay_on=wanted if wanted != day else None)
     else:

@@ -60,6 +60,7 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.messages import RiskInput, RiskView, VenueKind
+from protocol.parse import first_error
 from worker.connection import task_queue
 
 VERBS = ("open", "list", "show", "reopen", "rules", "halt", "reduce", "resume")
@@ -84,11 +85,6 @@ def with_show(argv: list[str]) -> list[str]:
             argv.insert(i + 1, "show")
         return argv
     return argv
-
-
-def _first_problem(err: ValidationError) -> str:
-    first = err.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or '(input)'}: {first['msg']}"
 
 
 def _status(desc: WorkflowExecutionDescription) -> str:
@@ -141,7 +137,7 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
         inp = RiskInput(account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod,
                         venue=VenueKind(args.venue))
     except ValidationError as err:
-        raise UserError(f"cannot open {account}: {_first_problem(err)}", EXIT_BAD_INPUT) from None
+        raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
     desc = await _describe(client, account)
     if desc is not None and desc.status is WorkflowExecutionStatus.RUNNING:
         raise UserError(f"account {account} is open already (run {desc.run_id}); `rig account {account}` shows it")

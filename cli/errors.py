@@ -8,6 +8,8 @@ from enum import Enum
 
 from temporalio.service import RPCError, RPCStatusCode
 
+from protocol.parse import first_line  # noqa: F401 — the CLI's errors say it in one line too
+
 EXIT_REFUSED = 1  # the request reached the rig and was refused (unknown id, closed order…)
 EXIT_BAD_INPUT = 2  # the request itself is wrong (bad value, bad file)
 
@@ -18,11 +20,6 @@ class UserError(Exception):
     def __init__(self, message: str, code: int = EXIT_REFUSED) -> None:
         super().__init__(message)
         self.code = code
-
-
-def first_line(err: BaseException, limit: int = 300) -> str:
-    text = str(getattr(err, "cause", None) or err) or type(err).__name__
-    return text.splitlines()[0][:limit]
 
 
 def is_not_found(err: BaseException) -> bool:

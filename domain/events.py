@@ -25,6 +25,8 @@ from domain.models import OpenOrder, Position
 from domain.rules import RigConfig
 
 SHORTCUT_MARK = 100.0
+MAX_EVENT_ITEMS = 5_000
+SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
 
 class Strict(BaseModel):
@@ -32,8 +34,6 @@ class Strict(BaseModel):
     `lt_pcts` would otherwise leave the book as it was and still answer "applied")."""
 
     model_config = ConfigDict(extra="forbid")
-MAX_EVENT_ITEMS = 5_000
-SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
 
 class ExposureEvent(Strict):

@@ -43,7 +43,7 @@ def next_replacement_id(intent_id: str) -> str:
 
 # Account (risk workflow) messages.
 UPDATE_PRETRADE = "pretrade"  # update id = "<intent id>@<order run id>"; the ledger never reserves an intent twice
-UPDATE_REPLACE_CHECK = "replace_check"  # update id = "replace-check:<replacement intent id>"
+UPDATE_REPLACE_CHECK = "replace_check"  # update id = "replace-check:<replacement id>@<order run id>/<activity id>"
 SIGNAL_ORDER_REPORT = "order_report"
 ACCOUNT_BUSY = "AccountBusy"  # a refusal that means "ask again" (starting, continuing as new), not a verdict
 UPDATE_INJECT_EXPOSURE = "inject_exposure"

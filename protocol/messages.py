@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from domain.controls import ControlsState
 from domain.enums import (
@@ -16,7 +16,7 @@ from domain.enums import (
     RiskMode,
     TradingState,
 )
-from domain.events import TimedEvent, TradingStateRequest
+from domain.events import Strict, TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
@@ -25,7 +25,7 @@ from domain.models import Fill, Intent, Position, Quote
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
-from domain.venue import VenueParams
+from domain.venue import SimOrder, VenueParams
 
 
 class VenueKind(str, Enum):
@@ -36,16 +36,12 @@ class VenueKind(str, Enum):
 
 
 # ── order ⇄ account ─────────────────────────────────────────────────────────────────────────
-class PretradeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PretradeRequest(Strict):
     intent_id: str
     raw_intent: dict[str, Any]
 
 
-class ReplaceCheck(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReplaceCheck(Strict):
     """FIX OrderCancelReplaceRequest, checked in full before anything changes."""
 
     original_id: str
@@ -72,6 +68,13 @@ class PretradeReply(BaseModel):
     market: MarketView | None = None
     market_rule: MarketDataRule | None = None
 
+    def sim_order(self, cum_qty: int = 0) -> SimOrder:
+        """The simulated venue's view of the approved order (what the account's arrival and the
+        order's own venue calls both match)."""
+        assert self.intent is not None and self.quote is not None and self.venue_params is not None
+        return SimOrder(intent=self.intent, cum_qty=cum_qty, lot_size=self.lot_size, params=self.venue_params, quote=self.quote,
+                        market=self.market, market_rule=self.market_rule, position=self.position)
+
 
 # ── order updates ───────────────────────────────────────────────────────────────────────────
 class CancelRefusal(str, Enum):
@@ -89,9 +92,7 @@ class CancelRefusal(str, Enum):
 RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION, CancelReason.KILL_SWITCH)
 
 
-class CancelRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CancelRequest(Strict):
     reason: CancelReason = CancelReason.USER
     note: str = Field(default="", max_length=500)
 
@@ -106,9 +107,7 @@ class CancelResult(BaseModel):
     report: OrderReport | None = None
 
 
-class ReplaceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReplaceRequest(Strict):
     quantity: int = Field(description="new total quantity, filled quantity included")
     limit_price: float | None = None
 

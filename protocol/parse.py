@@ -4,6 +4,7 @@ SDK's decoding, as a bare "Failed decoding arguments")."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -11,10 +12,22 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
-def first_error(err: ValidationError) -> str:
+def first_error(err: ValidationError, whole: str = "(message)") -> str:
+    """The first problem, with where it is (`whole` when it is the value as a whole)."""
     first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(message)"
+    where = ".".join(str(part) for part in first["loc"]) or whole
     return f"{where}: {first['msg']}"
+
+
+def first_line(err: BaseException, limit: int = 300) -> str:
+    """An exception in one line (its cause's, for the SDK's wrappers; its type when it says nothing)."""
+    text = str(getattr(err, "cause", None) or err) or type(err).__name__
+    return text.splitlines()[0][:limit]
+
+
+@cache
+def _list_of(model: type[BaseModel]) -> TypeAdapter:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]  # built once per model: deliveries parse on the hot path
 
 
 def parse(model: type[M], raw: Any) -> M:
@@ -28,6 +41,6 @@ def parse(model: type[M], raw: Any) -> M:
 
 def parse_list(model: type[M], raw: Any) -> list[M]:
     try:
-        return TypeAdapter(list[model]).validate_python(raw)  # type: ignore[valid-type]
+        return _list_of(model).validate_python(raw)
     except ValidationError as err:
         raise ValueError(f"list of {model.__name__}: {first_error(err)}") from None

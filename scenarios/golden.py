@@ -15,12 +15,14 @@ import json
 from pathlib import Path
 
 from pydantic import BaseModel
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.digest import DigestParts, canonical, digest, first_difference
 from protocol.contract import risk_workflow_id
 from protocol.messages import RiskResult
 from protocol.run_digest import digest_parts
+from scenarios.spec import ScenarioReport
 
 DIGESTS_DIR = Path(__file__).resolve().parent / "digests"
 INDEX = "index.json"
@@ -90,6 +92,18 @@ def problem(name: str, observed_digest: str, observed: DigestParts, directory: P
     return (f"scenario {name}: run digest {observed_digest} differs from the golden {golden.digest} ({where})\n"
             f"  first difference: {difference}\n"
             f"  if the change is intended, re-record: `{record_command([name])}`")
+
+
+async def report_of(handle: WorkflowHandle, attempts: int = 5) -> ScenarioReport:
+    """A scenario's report. A loaded server may let the result's long poll run past its deadline
+    (or be briefly unavailable): the run itself goes on, so it is asked again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await handle.result()
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def risk_result(client: Client, account: str) -> RiskResult:

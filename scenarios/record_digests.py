@@ -17,13 +17,10 @@ import time
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
 
 from activities.scenarios import scenario_names
 from domain.digest import DigestParts, digest, first_difference
-from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES
+from protocol.contract import SCENARIO_WORKFLOW
 from scenarios import golden
 from scenarios.spec import ScenarioReport
 
@@ -35,13 +32,7 @@ async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestP
     async def once(i: int) -> ScenarioReport:
         handle = await client.start_workflow(SCENARIO_WORKFLOW, name, id=f"record-digest-{name}-{i}-{time.time_ns()}",
                                              task_queue=queue, result_type=ScenarioReport)
-        for attempt in range(1, 6):  # a loaded server may let the result's long poll run past its deadline
-            try:
-                return await handle.result()
-            except RPCError as err:
-                if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE) or attempt == 5:
-                    raise
-        raise AssertionError("unreachable")
+        return await golden.report_of(handle)
 
     try:
         reports = await asyncio.gather(once(1), once(2))
@@ -83,13 +74,9 @@ async def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
     from worker.main import build_worker
-    from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+    from worker.server import time_skipping_environment
 
-    env = await WorkflowEnvironment.start_time_skipping_v2(
-        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=TIME_SKIPPING_ARGS,
-    )
-    async with env:
+    async with await time_skipping_environment() as env:
         async with build_worker(env.client, QUEUE):
             outcome = await record(env.client, QUEUE, args.names or scenario_names(), args.dir)
     print(f"{sum(1 for p in outcome.values() if not p)}/{len(outcome)} recorded in {args.dir}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -11,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.rules import RigConfig
 from protocol.contract import (
     ORDER_WORKFLOW,
+    QUERY_STATE,
     RISK_WORKFLOW,
     account_task_queue,
     risk_workflow_id,
@@ -55,3 +58,14 @@ async def submit(client: Client, raw: dict[str, Any]) -> WorkflowHandle:
 async def finish(handle: WorkflowHandle) -> OrderSnapshot:
     result = await handle.result()
     return result if isinstance(result, OrderSnapshot) else OrderSnapshot.model_validate(result)
+
+
+async def wait_state(handle: WorkflowHandle, states, timeout: float = 30.0) -> OrderSnapshot:
+    """The order's snapshot once its state is one of `states` (polled); fails with the last state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
+        if snap.state in states or time.monotonic() > deadline:
+            assert snap.state in states, f"{handle.id} never reached {states}: {snap.state}"
+            return snap
+        await asyncio.sleep(0.05)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.load import load_config
-from domain.enums import Bucket, Side
+from domain.enums import Bucket
 from domain.exposure import Exposure, compute_exposure
 from domain.models import OpenOrder, Position, Quote
 from domain.rules import RigConfig
@@ -31,10 +31,6 @@ def marks_for(positions: list[Position], orders: list[OpenOrder] = ()) -> dict[s
 
 def quotes_for(marks: dict[str, float], spread: float = 0.04) -> dict[str, Quote]:
     return {s: Quote(truth_tick=m, bid=round(m - spread / 2, 2), ask=round(m + spread / 2, 2)) for s, m in marks.items()}
-
-
-def buy_order(intent_id: str, symbol: str, bucket: Bucket, remaining: int, **kw) -> OpenOrder:
-    return OpenOrder(intent_id=intent_id, symbol=symbol, bucket=bucket, side=Side.BUY, remaining=remaining, **kw)
 
 
 def exposure_of(positions: list[Position], orders: list[OpenOrder] = (), equity: float = EQUITY) -> Exposure:  # type: ignore[assignment]

@@ -13,18 +13,18 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.scenarios import scenario_names
 from config.load import load_config
 from domain.rules import RigConfig
-from protocol.contract import SCENARIO_WORKFLOW, SEARCH_ATTRIBUTES, risk_workflow_id
+from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
+from scenarios import golden
 from scenarios.spec import ScenarioReport
 from worker.main import build_worker
-from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+from worker.server import time_skipping_environment
 
 TASK_QUEUE = "risk-rig-test"
 
@@ -39,13 +39,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await WorkflowEnvironment.start_time_skipping_v2(
-        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=TIME_SKIPPING_ARGS,
-    )
+    environment = await time_skipping_environment()
     yield environment
     await environment.shutdown()
 
@@ -85,12 +79,6 @@ async def scenario_runs(client, worker) -> dict[str, asyncio.Task]:
         started = time.monotonic()
         handle = await client.start_workflow(SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{time.time_ns()}", task_queue=TASK_QUEUE,
                                              result_type=ScenarioReport)
-        for attempt in range(3):  # waiting on a loaded server may time out: the run itself goes on
-            try:
-                return await handle.result(), time.monotonic() - started
-            except RPCError as err:
-                if err.status is not RPCStatusCode.DEADLINE_EXCEEDED or attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return await golden.report_of(handle), time.monotonic() - started
 
     return {name: asyncio.create_task(run(name)) for name in scenario_names()}

@@ -23,6 +23,7 @@ from protocol.contract import (
 )
 from protocol.messages import OrderSnapshot, RiskInput, RiskView
 from tests.accounts import finish, intent, with_fills
+from tests.conftest import TASK_QUEUE
 
 WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
 
@@ -94,3 +95,13 @@ async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, acc
     finally:
         worker.terminate()
         worker.wait(15)
+
+
+def rig(address: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """The project CLI (`python -m cli`, as `.venv/bin/rig`) against `address`, on the session's task queue."""
+    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": TASK_QUEUE}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=timeout)
+
+
+async def arig(address: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(rig, address, *args, timeout=timeout)

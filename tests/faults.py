@@ -67,11 +67,6 @@ async def cycles_advance(client: Client, account: str, by: int = 3, timeout: flo
     return await until_view(client, account, lambda v: v.cycle >= start + by, timeout, f"{by} more cycles after cycle {start}")
 
 
-async def event_types(client: Client, workflow_id: str, run_id: str | None = None) -> list[str]:
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-    return [EventType.Name(e.event_type) async for e in handle.fetch_history_events()]
-
-
 def drain(proc, into: list[str]) -> None:
     """Read a worker process's output for good (into `into`): a worker whose stdout pipe fills
     up blocks on its next log line, which looks exactly like a hung worker."""

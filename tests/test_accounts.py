@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -71,8 +68,9 @@ from protocol.messages import (
     RiskState,
     RiskView,
 )
-from tests.accounts import finish, intent, open_account, submit, with_fills
+from tests.accounts import finish, intent, open_account, submit, wait_state, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.drills import rig
 from tests.faults import cycles_advance, reset, until_view, view_of
 from workflows.account_orders import ANSWERS_KEPT
 from workflows.risk import INTENTS_KEPT
@@ -81,26 +79,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD_LIMIT = 2 * 1024 * 1024
 
 
-async def wait_state(handle, states, timeout=30.0) -> OrderSnapshot:
-    deadline = time.monotonic() + timeout
-    while True:
-        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
-        if snap.state in states or time.monotonic() > deadline:
-            assert snap.state in states, f"{handle.id} never reached {states}: {snap.state}"
-            return snap
-        await asyncio.sleep(0.05)
-
-
 async def cancel_all(client, ids) -> None:
     from activities.client_ops import cancel_via_client
     from protocol.messages import CancelRequest
 
     await asyncio.gather(*[cancel_via_client(client, i, CancelRequest(note="test over")) for i in ids])
-
-
-def rig(address: str, *args: str) -> subprocess.CompletedProcess:
-    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": TASK_QUEUE}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=60)
 
 
 # ── accounts are opened, never implied ──────────────────────────────────────────────────────

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,18 +25,9 @@ from protocol.contract import (
 )
 from protocol.messages import OrderSnapshot, RiskView
 from tests.accounts import intent, submit
-from tests.conftest import TASK_QUEUE
+from tests.drills import arig
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def rig(address: str, *args: str) -> subprocess.CompletedProcess:
-    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": TASK_QUEUE}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, env=environ, timeout=60)
-
-
-async def arig(address: str, *args: str) -> subprocess.CompletedProcess:
-    return await asyncio.to_thread(rig, address, *args)
 
 
 def one_line_error(run: subprocess.CompletedProcess, code: int | None = None) -> str:

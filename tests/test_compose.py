@@ -380,8 +380,7 @@ def test_compose_and_the_dev_server_use_the_same_dynamic_config():
     for entries in yaml.safe_load(mounted.read_text()).values():
         assert len(entries) == 1 and not entries[0].get("constraints")
     assert flag_values(server.server_command("127.0.0.1", 7233, None)) == in_file
-    assert flag_values(server.TIME_SKIPPING_ARGS) == in_file  # the tests' dev server (conftest)
-    assert flag_values(server.dynamic_config_args()) == in_file
+    assert flag_values(server.dynamic_config_args()) == in_file  # the tests' dev server: server.time_skipping_environment
     needed = {  # what the rig relies on; more settings may join them
         "frontend.WorkflowTimeSkippingEnabled": True,
         "history.timerProcessorMaxTimeShift": "10ms",

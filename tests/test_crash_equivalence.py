@@ -238,7 +238,7 @@ class ExchangeClock:
 
     def __init__(self, events: list[tuple[int, Any]], start: str) -> None:
         self.began = events[0][1].event_time.ToDatetime()
-        self.start = datetime.strptime(start if start.count(":") == 2 else f"{start}:00", "%H:%M:%S")
+        self.start = hms(start)
 
     def at(self, event: Any) -> datetime:
         return self.start + (event.event_time.ToDatetime() - self.began)
@@ -314,6 +314,20 @@ async def wait_for_command(history: AccountHistory, n: int, stepper: Stepper, ca
                            ready: Callable[[list], bool] = lambda events: True) -> list[tuple[int, Any]]:
     """Poll until the account has issued its n-th command (and, if asked, has a call to its orders
     in flight, and `ready(events)` holds); its history then."""
+    def reached(events: list) -> bool:
+        return len(commands(events)) >= n and (not call_in_flight or bool(calls_in_flight(events))) and ready(events)
+
+    events = await poll_history(history, stepper, lambda events: reached(events) or events[-1][1].event_type in CLOSED_EVENTS)
+    if events is None:
+        raise AssertionError(f"{history.account_id} never issued command {n}")
+    if not reached(events):
+        raise AssertionError(f"{history.account_id} closed before command {n}" + (" with a call in flight" if call_in_flight else ""))
+    return events
+
+
+async def poll_history(history: AccountHistory, stepper: Stepper, done: Callable[[list], bool]) -> list[tuple[int, Any]] | None:
+    """The account's history once `done(events)` holds (None after RUN_TIMEOUT); between reads the
+    stepper lets the workers run a step, and reads while the server restarts are retried."""
     deadline = time.monotonic() + RUN_TIMEOUT
     while time.monotonic() < deadline:
         try:
@@ -321,12 +335,10 @@ async def wait_for_command(history: AccountHistory, n: int, stepper: Stepper, ca
         except RPCError:  # the server restarting
             await asyncio.sleep(0.05)
             continue
-        if len(commands(events)) >= n and (not call_in_flight or calls_in_flight(events)) and ready(events):
+        if done(events):
             return events
-        if events[-1][1].event_type in CLOSED_EVENTS:
-            raise AssertionError(f"{history.account_id} closed before command {n}" + (" with a call in flight" if call_in_flight else ""))
         await stepper.pace()
-    raise AssertionError(f"{history.account_id} never issued command {n}")
+    return None
 
 
 async def result_of(handle: WorkflowHandle) -> ScenarioReport:
@@ -413,16 +425,8 @@ def evidence_of(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[i
 
 async def wait_for_evidence(history: AccountHistory, fault: Fault, stepper: Stepper) -> None:
     """Until the fault's evidence is in the account's history (or the account closed)."""
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            events = await history.read()
-        except RPCError:  # the server restarting
-            await asyncio.sleep(0.05)
-            continue
-        if evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position]) or events[-1][1].event_type in CLOSED_EVENTS:
-            return
-        await stepper.pace()
+    await poll_history(history, stepper, lambda events: bool(evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position]))
+                       or events[-1][1].event_type in CLOSED_EVENTS)
 
 
 def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int, Any]]) -> str:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import yaml
-from temporalio.service import RPCError, RPCStatusCode
 
 from activities.scenarios import SCENARIO_DIR, scenario_names
 from domain.digest import DigestParts, digest, first_difference
@@ -37,13 +36,7 @@ async def run(client, scenario, tag: str) -> ScenarioReport:
     label = scenario if isinstance(scenario, str) else scenario["name"]
     handle = await client.start_workflow(SCENARIO_WORKFLOW, scenario, id=f"scenario-{label}-{tag}-{time.time_ns()}",
                                          task_queue=TASK_QUEUE, result_type=ScenarioReport)
-    for attempt in range(1, 6):  # a loaded dev server may let the result's long poll run past its deadline
-        try:
-            return await handle.result()
-        except RPCError as err:
-            if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE) or attempt == 5:
-                raise
-    raise AssertionError("unreachable")
+    return await golden.report_of(handle)
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -45,6 +45,7 @@ from protocol.messages import (
 )
 from tests.accounts import ORDER_TEST_CYCLE_SECONDS, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.faults import until_view
 from venues.ibkr.activities import IBKR_SUBMIT, IbkrActivities, build_ibkr_worker
 from venues.ibkr.fake import FakeTWS
 from venues.ibkr.gateway import IbkrGateway
@@ -124,15 +125,7 @@ async def order_when(client: Client, intent_id: str, holds: Callable[[OrderSnaps
 
 
 async def account_when(client: Client, account: str, holds: Callable[[RiskView], bool], what: str) -> RiskView:
-    handle = client.get_workflow_handle(risk_workflow_id(account))
-    view = None
-    for _ in range(int(WAIT / 0.1)):
-        view = await handle.query(QUERY_STATE, result_type=RiskView)
-        if holds(view):
-            return view
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"account {account} never {what}: open {view.open_orders if view else None}, "
-                         f"positions {view.positions if view else None}, lost {view.lost if view else None}")
+    return await until_view(client, account, holds, WAIT, f"account {account} {what}")
 
 
 def positions(view: RiskView) -> dict[str, int]:

@@ -15,28 +15,15 @@ from domain.enums import (
     TradingState,
 )
 from protocol.contract import (
-    QUERY_STATE,
     SA_TRADING_STATE,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_SET_TRADING_STATE,
 )
-from protocol.messages import OrderSnapshot, RiskView
+from protocol.messages import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit
+from tests.faults import until_view, view_of
 
 DESK_ORDERS = 50
-
-
-async def view_of(handle) -> RiskView:
-    return await handle.query(QUERY_STATE, result_type=RiskView)
-
-
-async def until(handle, check, timeout: float = 20.0) -> RiskView:
-    for _ in range(int(timeout / 0.05)):
-        view = await view_of(handle)
-        if check(view):
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never true: cycle {view.cycle}, mode {view.mode.value}, {len(view.open_orders)} open")
 
 
 async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_goes_on(env, client, worker, config, account):
@@ -47,13 +34,13 @@ async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_go
         submit(client, intent(account, f"h{i:02d}", symbol=("MSFT", "DELL", "ORCL", "AAPL")[i % 4], quantity=10, limit_price=100.0))
         for i in range(DESK_ORDERS)
     ])
-    before = await until(account_handle, lambda v: sum(o.state is OrderState.WORKING for o in v.open_orders) == DESK_ORDERS)
+    before = await until_view(client, account, lambda v: sum(o.state is OrderState.WORKING for o in v.open_orders) == DESK_ORDERS)
     assert before.trading_state is TradingState.ACTIVE  # the drill hits orders in flight: all 50 working
 
     answer = await account_handle.execute_update(
         UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "erroneous algo"}, result_type=str)
     assert "ACTIVE → HALTED by ops-desk: erroneous algo" in answer
-    halted = await until(account_handle, lambda v: not [o for o in v.open_orders if not o.synthetic])
+    halted = await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
     assert halted.cycle <= before.cycle + 2, "canceled in the cycle the halt ran (and the one in flight)"
     snaps: list[OrderSnapshot] = await asyncio.gather(*[finish(h) for h in handles])
     assert {(s.state, s.cancel_reason) for s in snaps} == {(OrderState.CANCELED, CancelReason.KILL_SWITCH)}
@@ -66,7 +53,7 @@ async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_go
 
     # De-risk goes on while HALTED: 125% gross in MID is SOFT, and the cycle sells.
     await account_handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 90, "mm_pct": 35})
-    soft = await until(account_handle, lambda v: v.mode is RiskMode.SOFT_DERISK and any(o.own for o in v.open_orders))
+    soft = await until_view(client, account, lambda v: v.mode is RiskMode.SOFT_DERISK and any(o.own for o in v.open_orders))
     assert all(o.footprint.kind is IntentKind.SOFT_DERISK for o in soft.open_orders if o.own)
     assert [c.by for c in soft.trading_changes] == ["ops-desk"] and soft.trading_changes[0].reason == "erroneous algo"
 
@@ -75,9 +62,9 @@ async def test_frozen_halt_stops_derisk_and_reducing_takes_only_reduce_only(env,
     handle = await open_account(env, account, config, other=1.0)
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "risk", "reason": "freeze all", "freeze": True})
     await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 90, "mm_pct": 35})
-    frozen = await until(handle, lambda v: v.mode is RiskMode.SOFT_DERISK)
+    frozen = await until_view(client, account, lambda v: v.mode is RiskMode.SOFT_DERISK)
     await asyncio.sleep(2.5)  # two more cycles: still nothing issued
-    still = await view_of(handle)
+    still = await view_of(client, account)
     assert frozen.frozen and not [o for o in still.open_orders if o.own], "frozen: no de-risk intents"
 
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "REDUCING", "by": "risk", "reason": "wind down"})
@@ -87,7 +74,7 @@ async def test_frozen_halt_stops_derisk_and_reducing_takes_only_reduce_only(env,
     assert reducing.state is OrderState.FILLED
 
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "ACTIVE", "by": "risk", "reason": "all clear"})
-    view = await view_of(handle)
+    view = await view_of(client, account)
     assert view.trading_state is TradingState.ACTIVE and [c.state for c in view.trading_changes] == [
         TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE]
 
@@ -102,4 +89,4 @@ async def test_freeze_goes_with_halted_only(env, client, worker, config, account
         assert "HALTED only" in str(err.cause)
     else:
         raise AssertionError("a frozen REDUCING was accepted")
-    assert (await view_of(handle)).trading_state is TradingState.ACTIVE
+    assert (await view_of(client, account)).trading_state is TradingState.ACTIVE

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
@@ -49,6 +51,24 @@ async def failed_tasks(client: Client, workflow_id: str) -> list[str]:
             and e.workflow_task_failed_event_attributes.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND]  # new events arrived: benign
 
 
+@asynccontextmanager
+async def own_worker(env, prefix: str, account: str) -> AsyncIterator[tuple[Client, str, list[str]]]:
+    """`python -m worker` on a task queue of this test's (its output drained into the log it yields),
+    and a client of the session's server; the worker is killed when the test ends."""
+    address = env.client.service_client.config.target_host
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    queue = f"{prefix}-{account}"
+    proc = worker_process(address, queue)
+    try:
+        await wait_polling(proc)
+        log: list[str] = []
+        drain(proc, log)
+        yield client, queue, log
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 async def open_passive_account(client: Client, config, account: str, queue: str):
     """Orders of one share that never fill, on a large equity: no limit refuses any of them."""
     rules = with_fills(config, 1, other=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
@@ -64,14 +84,7 @@ def raw_order(config, account: str, n: int) -> dict:
 
 
 async def test_three_thousand_open_orders_on_one_account(env, config, account):
-    address = env.client.service_client.config.target_host
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
-    queue = f"many-{account}"
-    proc = worker_process(address, queue)
-    try:
-        await wait_polling(proc)
-        log: list[str] = []
-        drain(proc, log)
+    async with own_worker(env, "many", account) as (client, queue, log):
         started = time.monotonic()
         handle = await open_passive_account(client, config, account, queue)
         first_run = handle.result_run_id
@@ -119,23 +132,13 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
 
         print(f"\n{ORDERS} open orders: loaded in {loaded:.1f}s, held {view.cycle - held_from} cycles; "
               f"account runs {len(lengths)}, history lengths {lengths}; {time.monotonic() - started:.1f}s wall")
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 async def test_a_burst_of_orders_larger_than_the_workers_task_slots_cannot_starve_its_account(env, config, account):
     """150 desk orders at once on one worker (100 workflow-task slots by default): each order's
     first workflow task holds a slot while its pre-trade (a local activity) waits for the
     account's Update, which needs a workflow task — and a slot — of its own."""
-    address = env.client.service_client.config.target_host
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
-    queue = f"burst-{account}"
-    proc = worker_process(address, queue)
-    try:
-        await wait_polling(proc)
-        log: list[str] = []
-        drain(proc, log)
+    async with own_worker(env, "burst", account) as (client, queue, log):
         handle = await open_passive_account(client, config, account, queue)
         started = time.monotonic()
         await asyncio.gather(*[client.start_workflow(ORDER_WORKFLOW, raw_order(config, account, n), id=f"{account}-m{n:04d}", task_queue=queue)
@@ -146,6 +149,3 @@ async def test_a_burst_of_orders_larger_than_the_workers_task_slots_cannot_starv
         assert not view.lost
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:58"}, result_type=str)
         await until_view(client, account, lambda v: not v.open_order_count, timeout=60, what="the burst expired at the close")
-    finally:
-        proc.kill()
-        proc.wait()

@@ -20,17 +20,8 @@ from protocol.messages import (
     ReplaceRequest,
     RiskView,
 )
-from tests.accounts import finish, intent, open_account, submit
+from tests.accounts import finish, intent, open_account, submit, wait_state
 from tests.conftest import TASK_QUEUE
-
-
-async def wait_state(handle, states, timeout=30.0) -> OrderSnapshot:
-    for _ in range(int(timeout / 0.05)):
-        snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
-        if snap.state in states:
-            return snap
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"order never reached {states}: {snap.state}")
 
 
 async def ledger(client, account, settled=lambda view: not [o for o in view.open_orders if not o.synthetic], timeout=10.0) -> RiskView:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -17,7 +14,7 @@ import yaml
 from activities.scenarios import SCENARIO_DIR
 from cli import scenarios as cli_scenarios
 from tests.conftest import TASK_QUEUE
-from tests.drills import free_port
+from tests.drills import arig, free_port
 from worker import server
 from worker.connection import connect
 from worker.main import build_worker
@@ -25,10 +22,8 @@ from worker.main import build_worker
 ROOT = Path(__file__).resolve().parents[1]
 
 
-async def rig(address: str, *args: str) -> subprocess.CompletedProcess:
-    environ = os.environ | {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": TASK_QUEUE}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True,
-                                   text=True, env=environ, timeout=240)
+def rig(address: str, *args: str):  # a whole scenario suite may run: a longer timeout
+    return arig(address, *args, timeout=240)
 
 
 async def test_the_table_shows_each_digest_short_and_in_full_below(env, worker, scenario_runs):

@@ -40,7 +40,6 @@ class RigWorker:
     task queue and on the accounts' (an account started on either queue runs)."""
 
     def __init__(self, client: Client, queue: str) -> None:
-        self.task_queue = queue
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
         activities = [*SIM_VENUE_ACTIVITIES, market_quotes, market_snapshot, load_scenario, load_default_config,
                       *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()]
@@ -77,7 +76,7 @@ async def run() -> int:
         loop.add_signal_handler(sig, stop.set)
     async with worker:
         print(f"worker polling task queues {queue!r} and {account_task_queue(queue)!r} on {client.service_client.config.target_host}", flush=True)
-        logging.info("worker polling task queue %s", queue)
+        logging.info("worker polling task queues %s and %s", queue, account_task_queue(queue))
         await stop.wait()
         logging.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())
     return 0

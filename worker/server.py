@@ -23,13 +23,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
 from protocol.contract import DEFAULT_NAMESPACE, SEARCH_ATTRIBUTES
 from worker.connection import address
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".state"
@@ -80,12 +83,19 @@ def dynamic_config_args(path: Path = DYNAMIC_CONFIG_FILE) -> list[str]:
     return args
 
 
-def __getattr__(name: str) -> Any:
-    # TIME_SKIPPING_ARGS: the former hard-coded list, now read from the file when first used
-    # (not at import, so an installed package without the repository still imports).
-    if name == "TIME_SKIPPING_ARGS":
-        return dynamic_config_args()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+async def time_skipping_environment() -> WorkflowEnvironment:
+    """A dev server of its own with time skipping (v2), the rig's server settings and every search
+    attribute: the test session's, and the recorders' of golden digests and replay histories."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import (  # not at import: `make server` starts light
+        TimeSkippingConfig,
+        WorkflowEnvironment,
+    )
+
+    return await WorkflowEnvironment.start_time_skipping_v2(
+        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=dynamic_config_args(),
+    )
 
 
 def temporal_binary() -> str:

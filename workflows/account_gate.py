@@ -98,10 +98,7 @@ class AccountGate:
         account applied them already. A broker's arrival happens at the broker."""
         if self._inp.venue is not VenueKind.SIM:
             return reply
-        assert reply.quote is not None and reply.venue_params is not None
-        order = venue.SimOrder(intent=intent, cum_qty=0, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
-                               market=reply.market, market_rule=reply.market_rule, position=reply.position)
-        events = venue.submit(order)
+        events = venue.submit(reply.sim_order())
         self._ledger.apply_report(venue.arrival_report(intent, events), cycle=self._s.cycle, exchange_time=self._stamp(self._now()))
         return reply.model_copy(update={"arrival": events})
 

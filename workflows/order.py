@@ -90,7 +90,6 @@ class OrderWorkflow:
         self._venue_lock = asyncio.Lock()  # one venue interaction at a time: submit, cancel, replace
         self._arrived = False
         self._arrival_waiters = 0
-        self._account_has_arrival = False
         self._cancel_result: CancelResult | None = None
         self._cancel_pending = False  # a cancel sent to the broker, not yet confirmed
         self._submitting = False  # the broker submit is on its way: the gateway may not know the order yet
@@ -133,6 +132,11 @@ class OrderWorkflow:
         if self._arrival_waiters == 0 and not self._account_has_arrival:
             await self._report()
 
+    @property
+    def _account_has_arrival(self) -> bool:
+        """The account's simulated venue ran the arrival with the verdict (and booked it)."""
+        return self._reply is not None and self._reply.arrival is not None
+
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return info.get_current_history_length() > HISTORY_EVENTS_PER_RUN or info.is_continue_as_new_suggested()
@@ -153,15 +157,14 @@ class OrderWorkflow:
     async def _ask_account(self, raw: dict[str, Any]) -> PretradeReply:
         assert self._account is not None
         call = AccountPretrade(account=self._account, request=PretradeRequest(intent_id=self._intent_id, raw_intent=raw))
-        for attempt in (1, 2):
-            try:
-                return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
-            except ActivityError as err:
-                # Asked once more before giving up: the account may have taken the first request
-                # late (the update id is the intent id, so it answers with what it decided then).
-                if attempt == 2:
-                    return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
-        raise AssertionError("unreachable")
+        try:
+            return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
+        except ActivityError:
+            pass  # asked once more: the account may have taken the request late (same run, same update id: the same answer)
+        try:
+            return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
+        except ActivityError as err:
+            return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
 
     async def _open(self, reply: PretradeReply) -> None:
         self._reply = reply
@@ -177,7 +180,6 @@ class OrderWorkflow:
             return
         if reply.arrival is not None:  # the simulated venue ran the arrival at the account: its events
             self._apply_events(reply.arrival)
-            self._account_has_arrival = True
             return
         if self._state is not OrderState.ACCEPTED:
             return  # canceled while the account was deciding: never sent
@@ -221,10 +223,8 @@ class OrderWorkflow:
 
     # ── the venue seam ───────────────────────────────────────────────────────────────────────
     def _sim_order(self) -> SimOrder:
-        reply = self._reply
-        assert reply is not None and reply.intent is not None and reply.quote is not None and reply.venue_params is not None
-        return SimOrder(intent=reply.intent, cum_qty=self._filled, lot_size=reply.lot_size, params=reply.venue_params, quote=reply.quote,
-                        market=reply.market, market_rule=reply.market_rule, position=reply.position)
+        assert self._reply is not None
+        return self._reply.sim_order(cum_qty=self._filled)
 
     def _broker(self) -> bool:
         return self._reply is not None and self._reply.venue is VenueKind.IBKR

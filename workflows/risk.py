@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         RiskState,
         RiskView,
     )
+    from protocol.parse import first_error
     from protocol.run_digest import run_digest
     from workflows import metrics
     from workflows.account_clock import AccountClock
@@ -61,11 +62,6 @@ INTENTS_KEPT = 2_000
 OPEN_ORDERS_SHOWN = 500  # the state query lists this many (an account may work thousands); the count is exact
 
 
-def first_problem(err: ValidationError) -> str:
-    first = err.errors()[0]
-    return f"{'.'.join(map(str, first['loc'])) or '(input)'}: {first['msg']}"
-
-
 @workflow.defn(name=c.RISK_WORKFLOW)
 class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
     @workflow.init
@@ -74,7 +70,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         try:
             inp = RiskInput.model_validate(raw)
         except ValidationError as err:  # the run fails cleanly with this; no task ever fails
-            self._problem = first_problem(err)
+            self._problem = first_error(err, "(input)")
             inp = RiskInput.model_construct(account="invalid", synthetic=False)
         self._inp = inp
         self._quotes: dict[str, Quote] = {}

@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import TimeSkippingConfig, WorkflowEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 from config.load import load_config
 from protocol.contract import (
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
-    SEARCH_ATTRIBUTES,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_SET_SESSION,
     account_task_queue,
@@ -179,13 +177,9 @@ async def main(argv: list[str] | None = None) -> int:
     if directory.exists():
         parser.error(f"{directory} exists: a recorded set is never replaced")
     from worker.main import build_worker
-    from worker.server import TIME_SKIPPING_ARGS, temporal_binary
+    from worker.server import time_skipping_environment
 
-    env = await WorkflowEnvironment.start_time_skipping_v2(
-        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=TIME_SKIPPING_ARGS,
-    )
-    async with env:
+    async with await time_skipping_environment() as env:
         async with build_worker(env.client, QUEUE):
             manifest = await record_set(env, QUEUE, directory)
     for name, entry in manifest["histories"].items():

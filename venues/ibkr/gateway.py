@@ -277,9 +277,7 @@ class IbkrGateway:
         if code == CANCEL_TARGET_NOT_FOUND and track is not None:
             # IB no longer knows an order the rig holds open: read its books now, not at the next
             # reconnect (the order then ends UNKNOWN_ORDER → LOST, or with what IB did to it).
-            task = asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
-            self._tasks.append(task)  # held: a task nobody references may be collected mid-way
-            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+            self._reconcile_soon(f"IB {code}")
 
     def _connectivity(self, code: int, message: str) -> None:
         if code in CONNECTIVITY_LOST_CODES:
@@ -288,9 +286,12 @@ class IbkrGateway:
             log.info("IB %s: %s — reconciling", code, message)
             if code == CONNECTIVITY_RESTORED_DATA_LOST:
                 self._restore_market_data()
-            task = asyncio.get_running_loop().create_task(self._reconcile_quietly(f"IB {code}"))
-            self._tasks.append(task)  # held: a task nobody references may be collected mid-way
-            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+            self._reconcile_soon(f"IB {code}")
+
+    def _reconcile_soon(self, why: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._reconcile_quietly(why))
+        self._tasks.append(task)  # held: a task nobody references may be collected mid-way
+        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
     async def _reconcile_quietly(self, why: str) -> None:
         try:
