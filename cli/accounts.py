@@ -256,9 +256,13 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
 
 # ── reopen ──────────────────────────────────────────────────────────────────────────────────
 async def last_completed_task(handle: WorkflowHandle) -> int | None:
-    """The event id of the run's last WorkflowTaskCompleted: the reset point that keeps its book."""
+    """The event id of the run's last WorkflowTaskCompleted before any cancel request: the reset
+    point that keeps its book (a point after the request would replay the cancel and close the
+    new run again)."""
     last = None
     async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            break
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             last = event.event_id
     return last

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from domain.enums import Bucket, CancelReason, Side, TradingState
 from domain.limits import (
@@ -26,6 +34,7 @@ from domain.rules import RigConfig
 
 SHORTCUT_MARK = 100.0
 MAX_EVENT_ITEMS = 5_000
+SESSION_DATES = (date(1970, 1, 1), date(2199, 12, 31))  # what set_session may move a virtual day to
 SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
 
@@ -65,6 +74,14 @@ class SessionEvent(Strict):
     )
     exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
+    @field_validator("exchange_date")
+    @classmethod
+    def _a_trading_date(cls, value: str | None) -> str | None:
+        """A real date the clock can run through (9999-12-31 would overflow at the next cycle)."""
+        if value is not None and not (SESSION_DATES[0] <= date.fromisoformat(value) <= SESSION_DATES[1]):
+            raise ValueError(f"exchange_date {value} is outside {SESSION_DATES[0]}..{SESSION_DATES[1]}")
+        return value
+
 
 class OrderEventSpec(BaseModel):
     """A desk order a scenario submits; `id` is the intent id's suffix within the account.
@@ -102,7 +119,7 @@ class TradingStateRequest(Strict):
     state: TradingState
     by: str = Field(min_length=1, max_length=80)
     reason: str = Field(min_length=1, max_length=500)
-    freeze: bool = False  # HALTED only: de-risk stops too
+    freeze: StrictBool = False  # HALTED only: de-risk stops too ("yes" is not true)
 
     @model_validator(mode="after")
     def _freeze_with_halt(self) -> "TradingStateRequest":

@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from datetime import time
 from functools import cached_property
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
 from domain.marketdata import MarketDataRule
@@ -32,7 +33,9 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No unknown key, and no Infinity/NaN where a number belongs ("Infinity" as a hard cap would
+    # pass every `gt=0`): rules arrive from files and from the `set_rules` update alike.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse_hhmm(value: str) -> time:
@@ -42,6 +45,15 @@ def parse_hhmm(value: str) -> time:
 
 class Session(Strict):
     time_zone: str
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a time zone (IANA name, e.g. America/New_York)") from None
+        return value
     open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -105,10 +117,10 @@ class OrderRule(Strict):
 
 
 class CycleRule(Strict):
-    cycle_seconds: Annotated[int, Field(gt=0)]
-    decisions_kept: Annotated[int, Field(gt=0)] = 200
+    cycle_seconds: Annotated[int, Field(gt=0, le=3600)]  # a risk cycle at least hourly
+    decisions_kept: Annotated[int, Field(gt=0, le=5000)] = 200
     # Continue-as-new after this many cycles: keeps history far below Temporal's limits.
-    cycles_per_run: Annotated[int, Field(gt=0)] = 120
+    cycles_per_run: Annotated[int, Field(gt=0, le=1000)] = 120
 
 
 # Issue 16: loss limits, pre-trade controls besides exposure, liquidity. Every section is

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from domain.controls import ControlsState
 from domain.enums import (
@@ -108,7 +108,7 @@ class CancelResult(BaseModel):
 
 
 class ReplaceRequest(Strict):
-    quantity: int = Field(description="new total quantity, filled quantity included")
+    quantity: StrictInt = Field(description="new total quantity, filled quantity included")  # `true` is not 1
     limit_price: float | None = None
 
 

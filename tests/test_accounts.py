@@ -52,8 +52,10 @@ from protocol.contract import (
     SIGNAL_ORDER_REPORT,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_PRETRADE,
+    UPDATE_REPLACE,
     UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
+    UPDATE_SET_TRADING_STATE,
     account_task_queue,
     risk_workflow_id,
 )
@@ -246,6 +248,59 @@ async def test_a_terminated_account_comes_back_with_its_book_and_refuses_orders_
     again_run = await asyncio.to_thread(rig, address, "account", "reopen", account)
     assert again_run.returncode != 0 and "is open" in again_run.stderr and "Traceback" not in again_run.stderr
     await cancel_all(client, [o.id for o in orders if o.id != changed.id] + [again.id])
+
+
+async def test_a_cancelled_account_reopens_with_its_book_and_stays_open(env, client, worker, config, account):
+    """The UI's Cancel on an account closes it like Terminate; `reopen` must come back from a point
+    before the cancel request (one after it would replay the cancel and close the new run again)."""
+    handle = await open_account(env, account, config, other=0.0, cancel_cross_probability=0.0)
+    order = await submit(client, intent(account, "kept", quantity=100))
+    await wait_state(order, {OrderState.WORKING})
+    await handle.cancel()
+    for _ in range(100):
+        if (await handle.describe()).status.name == "CANCELED":
+            break
+        await asyncio.sleep(0.1)
+    assert (await handle.describe()).status.name == "CANCELED"
+    run = await asyncio.to_thread(rig, client.service_client.config.target_host, "account", "reopen", account)
+    assert run.returncode == 0, run.stdout + run.stderr
+    view = await until_view(client, account, lambda v: any(o.intent_id == order.id for o in v.open_orders), what="the book back")
+    await cycles_advance(client, account, by=2)
+    assert (await client.get_workflow_handle(handle.id).describe()).status.name == "RUNNING", "the reopened account stays open"
+    assert view.lost == []
+    await cancel_all(client, [order.id])
+
+
+async def test_values_a_validator_once_let_through_are_refused_and_fail_no_task(env, client, worker, config, account):
+    """Found by an adversarial run on a live server: each was accepted, then failed the account's
+    (or order's) next workflow task or meant something absurd. Now each is refused by its validator."""
+    handle = await open_account(env, account, config, other=0.0, cancel_cross_probability=0.0)
+    rules = config.rules.model_dump(mode="json")
+    def with_rule(section: str | None, key: str, value):
+        changed = {k: (dict(v) if isinstance(v, dict) else v) for k, v in rules.items()}
+        (changed[section] if section else changed)[key] = value
+        return changed
+    refused = [
+        (UPDATE_SET_SESSION, {"exchange_time": "23:59:59", "exchange_date": "9999-12-31"}, "exchange_date"),
+        (UPDATE_SET_RULES, with_rule("risk_cycle", "cycle_seconds", 10**400), "cycle_seconds"),
+        (UPDATE_SET_RULES, with_rule("session", "time_zone", "Ämerica/New_York"), "time_zone"),
+        (UPDATE_SET_RULES, with_rule(None, "hard_cap_pct", "Infinity"), "hard_cap_pct"),
+        (UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops", "reason": "r", "freeze": "yes"}, "freeze"),
+    ]
+    for name, payload, field in refused:
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await handle.execute_update(name, payload, result_type=str)
+        assert field in str(info.value.cause), (name, info.value.cause)
+    order = await submit(client, intent(account, "r1", quantity=100))
+    await wait_state(order, {OrderState.WORKING})
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await order.execute_update(UPDATE_REPLACE, {"quantity": True})
+    assert "quantity" in str(info.value.cause), info.value.cause
+    await cycles_advance(client, account, by=2)
+    for workflow_id in (handle.id, order.id):
+        events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
+        assert not [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED], workflow_id
+    await cancel_all(client, [order.id])
 
 
 # ── scenarios cannot hang ───────────────────────────────────────────────────────────────────
