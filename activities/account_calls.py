@@ -117,7 +117,9 @@ class AccountCalls:
 
     @activity.defn
     async def start_orders(self, batch: StartOrders) -> list[Reconciled]:
-        return await _heartbeating(_bounded(batch.intents, lambda raw: start_order_awaiting_arrival(self._client, self._task_queue, raw, ORDER_DEADLINE_SECONDS)))
+        return await _heartbeating(
+            _bounded(batch.intents, lambda raw: start_order_awaiting_arrival(self._client, self._task_queue, raw, ORDER_DEADLINE_SECONDS))
+        )
 
     @activity.defn
     async def deliver_executions(self, step: VenueStep) -> list[Reconciled]:
@@ -135,12 +137,14 @@ class AccountCalls:
                 handle.execute_update(UPDATE_VENUE_EXECUTIONS, delivery.events, result_type=OrderReport), ORDER_DEADLINE_SECONDS
             )
             return Reconciled(intent_id=delivery.intent_id, status="RUNNING", report=report)
-        except (asyncio.TimeoutError, WorkflowUpdateFailedError, RPCError):
+        except (TimeoutError, WorkflowUpdateFailedError, RPCError):
             return await reconcile_order(self._client, delivery.intent_id)
 
     @activity.defn
     async def cancel_orders(self, batch: CancelOrders) -> list[CancelResult]:
-        return await _heartbeating(_bounded(batch.orders, lambda o: cancel_via_client(self._client, o.intent_id, o.request, UPDATE_RIG_CANCEL if o.rig else UPDATE_CANCEL)))
+        return await _heartbeating(
+            _bounded(batch.orders, lambda o: cancel_via_client(self._client, o.intent_id, o.request, UPDATE_RIG_CANCEL if o.rig else UPDATE_CANCEL))
+        )
 
     @activity.defn
     async def replace_orders(self, batch: ReplaceOrders) -> list[ReplaceResult]:

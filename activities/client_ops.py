@@ -67,9 +67,16 @@ class Reconciled(BaseModel):
 
 def report_of(snap: OrderSnapshot) -> OrderReport:
     return OrderReport(
-        intent_id=snap.intent_id, state=snap.state, quantity=snap.quantity, filled_quantity=snap.filled_quantity,
-        fills=snap.fills, reject_reason=snap.reject_reason, reject_message=snap.reject_message,
-        cancel_reason=snap.cancel_reason, replaced_by=snap.replaced_by, lost_cause=snap.lost_cause,
+        intent_id=snap.intent_id,
+        state=snap.state,
+        quantity=snap.quantity,
+        filled_quantity=snap.filled_quantity,
+        fills=snap.fills,
+        reject_reason=snap.reject_reason,
+        reject_message=snap.reject_message,
+        cancel_reason=snap.cancel_reason,
+        replaced_by=snap.replaced_by,
+        lost_cause=snap.lost_cause,
     )
 
 
@@ -104,7 +111,11 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
 def order_summary(raw: dict[str, Any]) -> str:
     """The UI's one-line summary, e.g. "SELL 500 ABC @ 101.24 LIMIT — SOFT_DERISK"."""
     price = raw.get("limit_price")
-    priced = f"@ {price:.2f} LIMIT" if isinstance(price, (int, float)) and not isinstance(price, bool) and abs(price) < 1e12 else str(raw.get("order_type") or "MARKET")[:20]
+    priced = (
+        f"@ {price:.2f} LIMIT"
+        if isinstance(price, (int, float)) and not isinstance(price, bool) and abs(price) < 1e12
+        else str(raw.get("order_type") or "MARKET")[:20]
+    )
     kind = str(raw.get("kind") or "NEW")[:20]
     replaces = f" (replaces {str(raw['replaces'])[:80]})" if raw.get("replaces") else ""
     return f"{str(raw.get('side'))[:10]} {str(raw.get('quantity'))[:20]} {str(raw.get('symbol'))[:20]} {priced} — {kind}{replaces}"
@@ -114,8 +125,12 @@ def _start_options(raw: dict[str, Any], task_queue: str) -> dict[str, Any]:
     account = raw.get("account")
     attributes = TypedSearchAttributes([SearchAttributePair(SA_ACCOUNT, account)]) if isinstance(account, str) and 0 < len(account) <= 200 else None
     return dict(
-        id=raw["intent_id"], task_queue=task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, static_summary=order_summary(raw), search_attributes=attributes,
+        id=raw["intent_id"],
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        static_summary=order_summary(raw),
+        search_attributes=attributes,
     )
 
 
@@ -138,7 +153,7 @@ async def start_order_awaiting_arrival(client: Client, task_queue: str, raw_inte
             deadline,
         )
         return Reconciled(intent_id=intent_id, status="RUNNING", report=report)
-    except (asyncio.TimeoutError, WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
+    except (TimeoutError, WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
         found = await reconcile_order(client, intent_id)  # closed already, or silent: read it back
         if not found.cause or found.alive:
             return found
@@ -164,12 +179,25 @@ async def _refused_cancel(client: Client, intent_id: str, err: Exception) -> Can
         pass
     found = await reconcile_order(client, intent_id)
     if found.report is None:
-        return CancelResult(intent_id=intent_id, accepted=False, state=OrderState.REJECTED, filled_quantity=0,
-                            message=f"no order {intent_id}: {found.cause}", refusal=CancelRefusal.ORDER_CLOSED)
+        return CancelResult(
+            intent_id=intent_id,
+            accepted=False,
+            state=OrderState.REJECTED,
+            filled_quantity=0,
+            message=f"no order {intent_id}: {found.cause}",
+            refusal=CancelRefusal.ORDER_CLOSED,
+        )
     snap_state = found.report.state
     refusal = CancelRefusal.ORDER_CLOSED if snap_state.is_terminal else None
-    return CancelResult(intent_id=intent_id, accepted=False, state=snap_state, filled_quantity=found.report.filled_quantity,
-                        message=_refusal_text(intent_id, snap_state, "cancel", err), refusal=refusal, report=found.report)
+    return CancelResult(
+        intent_id=intent_id,
+        accepted=False,
+        state=snap_state,
+        filled_quantity=found.report.filled_quantity,
+        message=_refusal_text(intent_id, snap_state, "cancel", err),
+        refusal=refusal,
+        report=found.report,
+    )
 
 
 async def replace_via_client(client: Client, intent_id: str, request: ReplaceRequest, update: str = UPDATE_REPLACE) -> ReplaceResult:
@@ -181,8 +209,15 @@ async def replace_via_client(client: Client, intent_id: str, request: ReplaceReq
         state = found.report.state if found.report else OrderState.REJECTED
         filled = found.report.filled_quantity if found.report else 0
         message = _refusal_text(intent_id, state, "replace", err) if found.report else f"no order {intent_id}: {found.cause}"
-        return ReplaceResult(intent_id=intent_id, accepted=False, state=state, filled_quantity=filled, message=message,
-                             refusal=CancelRefusal.ORDER_CLOSED if state.is_terminal or not found.report else None, report=found.report)
+        return ReplaceResult(
+            intent_id=intent_id,
+            accepted=False,
+            state=state,
+            filled_quantity=filled,
+            message=message,
+            refusal=CancelRefusal.ORDER_CLOSED if state.is_terminal or not found.report else None,
+            report=found.report,
+        )
 
 
 def _refusal_text(intent_id: str, state: OrderState, action: str, err: Exception) -> str:

@@ -55,5 +55,6 @@ def market_snapshot(request: MarketRequest) -> MarketSnapshot:
 
 def quote_of(view: MarketView) -> Quote:
     """The account's quote from a view: the mark (truth tick, else mid, else reference) and the touch."""
-    return Quote(truth_tick=round(view.mark, 2), bid=view.bid if view.bid is not None else view.mark,
-                 ask=view.ask if view.ask is not None else view.mark)
+    return Quote(
+        truth_tick=round(view.mark, 2), bid=view.bid if view.bid is not None else view.mark, ask=view.ask if view.ask is not None else view.mark
+    )

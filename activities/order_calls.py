@@ -75,8 +75,9 @@ class OrderCalls:
         # same order asks for the same replacement id — it must be judged, not answered from the
         # server's cache of the refused request.
         info = activity.info()
-        return await self._ask(call.account, UPDATE_REPLACE_CHECK, call.check,
-                               f"replace-check:{replacement_id}@{info.workflow_run_id}/{info.activity_id}")
+        return await self._ask(
+            call.account, UPDATE_REPLACE_CHECK, call.check, f"replace-check:{replacement_id}@{info.workflow_run_id}/{info.activity_id}"
+        )
 
     @activity.defn
     async def report_to_account(self, call: AccountReport) -> bool:

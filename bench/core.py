@@ -29,16 +29,11 @@ def synthetic_book(seed: int = 7) -> tuple[RigConfig, float, list[Position], lis
     symbols = [f"S{i:04d}" for i in range(POSITIONS // 2)]
     universe = Universe(
         groups=groups,
-        instruments=[
-            Instrument(symbol=s, group=groups[i % 22], bucket=Bucket.LT, lot_size=1, reference_price=50.0)
-            for i, s in enumerate(symbols)
-        ],
+        instruments=[Instrument(symbol=s, group=groups[i % 22], bucket=Bucket.LT, lot_size=1, reference_price=50.0) for i, s in enumerate(symbols)],
     )
     config = RigConfig(rules=load_rules(), universe=universe)
     marks = {s: rng.uniform(5, 500) for s in symbols}
-    positions = [
-        Position(symbol=s, bucket=b, quantity=rng.randint(-2000, 2000) or 1) for s in symbols for b in Bucket
-    ]
+    positions = [Position(symbol=s, bucket=b, quantity=rng.randint(-2000, 2000) or 1) for s in symbols for b in Bucket]
     orders = [
         OpenOrder(
             intent_id=f"o{i}",

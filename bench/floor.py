@@ -64,10 +64,19 @@ class FloorCalls:
         reply = PretradeReply.model_validate(report.reply)
         intent = reply.intent
         assert intent is not None and reply.quote is not None
-        fill = Fill(fill_id=f"{call.intent_id}/A", intent_id=call.intent_id, symbol=intent.symbol, bucket=intent.bucket,
-                    side=intent.side, quantity=intent.quantity, price=reply.quote.ask if intent.side is Side.BUY else reply.quote.bid)
-        await handle.signal(SIGNAL_ORDER_REPORT, OrderReport(intent_id=call.intent_id, state=OrderState.FILLED, quantity=intent.quantity,
-                                                             filled_quantity=intent.quantity, fills=[fill]))
+        fill = Fill(
+            fill_id=f"{call.intent_id}/A",
+            intent_id=call.intent_id,
+            symbol=intent.symbol,
+            bucket=intent.bucket,
+            side=intent.side,
+            quantity=intent.quantity,
+            price=reply.quote.ask if intent.side is Side.BUY else reply.quote.bid,
+        )
+        await handle.signal(
+            SIGNAL_ORDER_REPORT,
+            OrderReport(intent_id=call.intent_id, state=OrderState.FILLED, quantity=intent.quantity, filled_quantity=intent.quantity, fills=[fill]),
+        )
 
     def all(self) -> list:
         return [self.floor_pretrade, self.floor_report]
@@ -78,8 +87,10 @@ async def floor_burst(client: Client, n: int, *, report: bool, real: bool, tag: 
     account = f"floor-{tag}-{n}"
     config = bench_orders.certain_fills()
     raws = bench_orders.market_orders(account, config, n)
-    async with Worker(client, task_queue=QUEUE, workflows=[FloorAccount, FloorOrder], activities=FloorCalls(client).all()), \
-            build_worker(client, bench_orders.QUEUE):
+    async with (
+        Worker(client, task_queue=QUEUE, workflows=[FloorAccount, FloorOrder], activities=FloorCalls(client).all()),
+        build_worker(client, bench_orders.QUEUE),
+    ):
         if real:
             await bench_orders.open_account(client, account, config)
             account_id = risk_workflow_id(account)
@@ -147,8 +158,11 @@ def show(layers: dict[str, Layer], n: int) -> None:
         if key not in layers:
             continue
         layer = layers[key]
-        figure(label, f"{layer.rate:.1f}/s = {layer.rate / base.rate:.2f}× no-op",
-               note=f"CPU {layer.cpu.per(n)}: allows {cpu_ratio(base.cpu, layer.cpu):.2f}×")
+        figure(
+            label,
+            f"{layer.rate:.1f}/s = {layer.rate / base.rate:.2f}× no-op",
+            note=f"CPU {layer.cpu.per(n)}: allows {cpu_ratio(base.cpu, layer.cpu):.2f}×",
+        )
 
 
 async def run(n: int = 500) -> dict[str, float]:

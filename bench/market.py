@@ -59,7 +59,7 @@ def run() -> dict[str, float]:
                 pq.read_table(f"{tmp}/{QUOTES_FILE}")
                 pq.read_table(f"{tmp}/{PRINTS_FILE}")
 
-            def replay() -> None:
+            def replay(times: list = times) -> None:
                 clear_cache()
                 feed = DayFeed(load_index(tmp), refs, MarketDataRule())
                 for as_of in times:
@@ -74,7 +74,7 @@ def run() -> dict[str, float]:
             load = timed(cold_load)
             warm = DayFeed(load_index(tmp), refs, MarketDataRule())
 
-            def snapshots_only() -> None:
+            def snapshots_only(times: list = times, warm: DayFeed = warm) -> None:
                 for as_of in times:
                     warm.snapshot(symbols, as_of)
 

@@ -69,15 +69,26 @@ ACCOUNT_QUEUE = "bench-accounts"
 
 async def open_account(client: Client, account: str, config: RigConfig, queue: str = QUEUE) -> None:
     await client.start_workflow(
-        RISK_WORKFLOW, RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
-        id=risk_workflow_id(account), task_queue=account_task_queue(queue),
+        RISK_WORKFLOW,
+        RiskInput(account=account, config=config, equity=1e9, start_exchange_time="11:00", synthetic=True),
+        id=risk_workflow_id(account),
+        task_queue=account_task_queue(queue),
     )
 
 
 def market_orders(account: str, config: RigConfig, n: int) -> list[dict]:
     symbols = [i.symbol for i in config.universe.instruments if i.lot_size == 1]
-    return [{"intent_id": f"{account}-{i}", "account": account, "symbol": symbols[i % len(symbols)], "side": "BUY",
-             "quantity": 10, "order_type": "MARKET"} for i in range(n)]
+    return [
+        {
+            "intent_id": f"{account}-{i}",
+            "account": account,
+            "symbol": symbols[i % len(symbols)],
+            "side": "BUY",
+            "quantity": 10,
+            "order_type": "MARKET",
+        }
+        for i in range(n)
+    ]
 
 
 class Shapes:
@@ -106,8 +117,9 @@ class Shapes:
 
 
 class Burst:
-    def __init__(self, n: int, elapsed: float, shapes: Shapes, states: Counter, runs: list[tuple[str, int]], cpu: Cpu,
-                 stalled: Stalled | None = None) -> None:
+    def __init__(
+        self, n: int, elapsed: float, shapes: Shapes, states: Counter, runs: list[tuple[str, int]], cpu: Cpu, stalled: Stalled | None = None
+    ) -> None:
         self.n, self.elapsed, self.shapes, self.states, self.runs, self.cpu = n, elapsed, shapes, states, runs, cpu
         self.stalled = stalled
 
@@ -132,8 +144,9 @@ def unsandboxed_worker(client: Client, queue: str) -> Worker:
         worker_main.Worker = original  # type: ignore[misc]
 
 
-async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool = False,
-                make_worker: Callable[[Client, str], Worker] = build_worker) -> Burst:
+async def burst(
+    client: Client, n: int, tag: str = "burst", *, own_queue: bool = False, make_worker: Callable[[Client, str], Worker] = build_worker
+) -> Burst:
     """n MARKET orders at once on one account, each to FILLED.
 
     An order's first workflow task holds one of the worker's workflow task slots (100) while
@@ -141,7 +154,7 @@ async def burst(client: Client, n: int, tag: str = "burst", *, own_queue: bool =
     `own_queue` the account runs on a task queue (and slots) of its own."""
     config = certain_fills()
     account = f"bench-{tag}-{n}"
-    async with make_worker(client, QUEUE), (make_worker(client, ACCOUNT_QUEUE) if own_queue else contextlib.nullcontext()):
+    async with make_worker(client, QUEUE), make_worker(client, ACCOUNT_QUEUE) if own_queue else contextlib.nullcontext():
         await open_account(client, account, config, ACCOUNT_QUEUE if own_queue else QUEUE)
         raws = market_orders(account, config, n)
         submitted = time.time()
@@ -209,18 +222,27 @@ async def run(n: int = BURST, steady_count: int = STEADY_COUNT, with_floor: bool
     figure("no-op workflows", f"{noop_rate:.1f} wf/s", before=f"{BEFORE['noop_wf_s']} wf/s")
     figure("orders to FILLED", f"{orders.rate:.1f} orders/s", baseline=f"no-op {noop_rate:.1f} wf/s", before=f"{BEFORE['orders_s']} orders/s")
     figure("orders/s ÷ no-op wf/s", f"{ratio:.2f}×", before=f"{BEFORE['ratio']}×", aim=f"≥ {AIMS['ratio']}×", ok=ratio >= AIMS["ratio"])
-    figure("submit→WORKING", ms(orders.latencies), baseline=f"no-op submit→done {ms(noop_latency)}",
-           before=f"p50 {BEFORE['burst_working_p50_ms']:,.0f} / p99 {BEFORE['burst_working_p99_ms']:,.0f} ms")
-    figure("CPU per order", f"{(orders.cpu.worker + orders.cpu.server) / n * 1000:.1f} ms",
-           baseline=f"no-op {(noops.cpu.worker + noops.cpu.server) / n * 1000:.1f} ms",
-           note=f"orders {orders.cpu.per(n)}; no-op {noops.cpu.per(n)}")
+    figure(
+        "submit→WORKING",
+        ms(orders.latencies),
+        baseline=f"no-op submit→done {ms(noop_latency)}",
+        before=f"p50 {BEFORE['burst_working_p50_ms']:,.0f} / p99 {BEFORE['burst_working_p99_ms']:,.0f} ms",
+    )
+    figure(
+        "CPU per order",
+        f"{(orders.cpu.worker + orders.cpu.server) / n * 1000:.1f} ms",
+        baseline=f"no-op {(noops.cpu.worker + noops.cpu.server) / n * 1000:.1f} ms",
+        note=f"orders {orders.cpu.per(n)}; no-op {noops.cpu.per(n)}",
+    )
     if orders.stalled:
         print(f"    STALLED: {orders.stalled}")
     if set(orders.states) != {"FILLED"}:
         print(f"    (outcomes: {dict(orders.states)})")
     print(f"    {orders.shapes.split()}")
-    print(f"    workflow tasks per order (sampled): {tasks_text(orders.shapes.tasks)}; account: {len(orders.runs)} run(s), "
-          f"history events per run {[length for _, length in orders.runs]}")
+    print(
+        f"    workflow tasks per order (sampled): {tasks_text(orders.shapes.tasks)}; account: {len(orders.runs)} run(s), "
+        f"history events per run {[length for _, length in orders.runs]}"
+    )
     print(f"  steady {STEADY_RATE:g} orders/s ({steady_count} orders):")
     figure("submit→WORKING", ms(steady_latency), baseline=f"no-op submit→done {ms(noop_steady)}")
     print(f"    {steady_shapes.split()}")
@@ -230,9 +252,15 @@ async def run(n: int = BURST, steady_count: int = STEADY_COUNT, with_floor: bool
     if layers:
         layers["noop"], layers["order"] = floor.Layer(noops.rate, noops.cpu), floor.Layer(orders.rate, orders.cpu)
         floor.show(layers, n)
-    return {"noop_rate": noop_rate, "order_rate": orders.rate, "ratio": ratio,
-            "burst_working_p50_ms": percentile(orders.latencies, 50), "burst_working_p99_ms": percentile(orders.latencies, 99),
-            "steady_working_p50_ms": percentile(steady_latency, 50), "steady_working_p99_ms": percentile(steady_latency, 99)}
+    return {
+        "noop_rate": noop_rate,
+        "order_rate": orders.rate,
+        "ratio": ratio,
+        "burst_working_p50_ms": percentile(orders.latencies, 50),
+        "burst_working_p99_ms": percentile(orders.latencies, 99),
+        "steady_working_p50_ms": percentile(steady_latency, 50),
+        "steady_working_p99_ms": percentile(steady_latency, 99),
+    }
 
 
 if __name__ == "__main__":

@@ -21,12 +21,19 @@ BURSTS = (100, 500, 2_000)
 
 
 async def day_row(positions: int) -> dict:
-    async with embedded_server() as client:
-        async with build_worker(client, day.QUEUE):
-            wall, result, cost = await day.full_day(client, positions)
+    async with embedded_server() as client, build_worker(client, day.QUEUE):
+        wall, result, cost = await day.full_day(client, positions)
     starts = cost.activity_seconds.get("start_orders", 0.0)
-    return {"positions": positions, "wall": wall, "intents": len(result.intents), "runs": cost.runs, "events": cost.events,
-            "updates": cost.updates, "start_orders": starts, "outcomes": day.day_summary(result)}
+    return {
+        "positions": positions,
+        "wall": wall,
+        "intents": len(result.intents),
+        "runs": cost.runs,
+        "events": cost.events,
+        "updates": cost.updates,
+        "start_orders": starts,
+        "outcomes": day.day_summary(result),
+    }
 
 
 async def burst_rows(n: int) -> list[dict]:
@@ -41,20 +48,26 @@ async def burst_rows(n: int) -> list[dict]:
 
 def print_days(rows: list[dict]) -> None:
     print("day (09:30 → 16:30 time-skipped, 118% gross: SOFT at 16:15, HARD 10% chunks from 16:28)")
-    print(f"  {'positions':>9} {'wall s':>7} {'ms/position':>11} {'× linear':>8} {'orders':>7} {'start_orders s':>14} "
-          f"{'ms/order':>8} {'runs':>4} {'events':>7} {'updates':>7}")
+    print(
+        f"  {'positions':>9} {'wall s':>7} {'ms/position':>11} {'× linear':>8} {'orders':>7} {'start_orders s':>14} "
+        f"{'ms/order':>8} {'runs':>4} {'events':>7} {'updates':>7}"
+    )
     first = rows[0]["wall"] / rows[0]["positions"] if rows else 1.0
     for r in rows:
         per = r["wall"] / r["positions"]
         per_order = r["start_orders"] / r["intents"] * 1000 if r["intents"] else float("nan")
-        print(f"  {r['positions']:>9,} {r['wall']:>7.1f} {per * 1000:>11.1f} {per / first:>8.2f} {r['intents']:>7,} {r['start_orders']:>14.1f} "
-              f"{per_order:>8.1f} {r['runs']:>4} {r['events']:>7,} {r['updates']:>7,}")
+        print(
+            f"  {r['positions']:>9,} {r['wall']:>7.1f} {per * 1000:>11.1f} {per / first:>8.2f} {r['intents']:>7,} {r['start_orders']:>14.1f} "
+            f"{per_order:>8.1f} {r['runs']:>4} {r['events']:>7,} {r['updates']:>7,}"
+        )
     for r in rows:
         print(f"    {r['positions']:,}: {r['outcomes']}")
 
 
-BURST_HEADER = (f"  {'orders':>6} {'account':>7} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
-                f"{'WORKING p50 s':>13} {'p99 s':>6} {'CPU ms/order (worker+server)':>28} {'no-op CPU':>11} {'runs':>4} {'events/run':>14}")
+BURST_HEADER = (
+    f"  {'orders':>6} {'account':>7} {'no-op wf/s':>10} {'orders/s':>8} {'ratio':>5} {'ms/order':>8} {'× linear':>8} "
+    f"{'WORKING p50 s':>13} {'p99 s':>6} {'CPU ms/order (worker+server)':>28} {'no-op CPU':>11} {'runs':>4} {'events/run':>14}"
+)
 
 
 def burst_line(r: dict, first: dict[str, float]) -> str:
@@ -64,9 +77,11 @@ def burst_line(r: dict, first: dict[str, float]) -> str:
     cpu = f"{got.cpu.worker / n * 1000:.1f}+{got.cpu.server / n * 1000:.1f}"
     noop_cpu = f"{base.cpu.worker / n * 1000:.1f}+{base.cpu.server / n * 1000:.1f}"
     events = "/".join(str(length) for _, length in got.runs)
-    return (f"  {n:>6,} {r['queue']:>7} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} "
-            f"{per / first[r['queue']]:>8.2f} {percentile(got.latencies, 50) / 1000:>13.1f} {percentile(got.latencies, 99) / 1000:>6.1f} "
-            f"{cpu:>28} {noop_cpu:>11} {len(got.runs):>4} {events:>14}")
+    return (
+        f"  {n:>6,} {r['queue']:>7} {base.rate:>10.1f} {got.rate:>8.1f} {got.rate / base.rate:>5.2f} {per:>8.1f} "
+        f"{per / first[r['queue']]:>8.2f} {percentile(got.latencies, 50) / 1000:>13.1f} {percentile(got.latencies, 99) / 1000:>6.1f} "
+        f"{cpu:>28} {noop_cpu:>11} {len(got.runs):>4} {events:>14}"
+    )
 
 
 def burst_notes(r: dict) -> str:

@@ -237,8 +237,7 @@ def verdict(ok: bool) -> str:
     return "OK" if ok else "BELOW AIM"
 
 
-def figure(label: str, value: str, *, baseline: str = "", before: str = "", aim: str = "", ok: bool | None = None,
-           note: str = "") -> None:
+def figure(label: str, value: str, *, baseline: str = "", before: str = "", aim: str = "", ok: bool | None = None, note: str = "") -> None:
     """One figure per line: the value, then its baseline from the same run, the figure before
     the rewrite, the aim and the verdict (those that apply), then a note."""
     parts = [f"  {label:<38} {value:>22}"]

@@ -76,8 +76,11 @@ class FloorAccount:
 class FloorOrder:
     @workflow.run
     async def run(self, call: FloorCall) -> dict:
-        options = dict(start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=3),
-                       retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)))
+        options = dict(
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(minutes=3),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)),
+        )
         reply = await workflow.execute_local_activity("floor_pretrade", call, result_type=dict, **options)
         if call.report:
             await workflow.execute_local_activity("floor_report", FloorReport(call=call, reply=reply), **options)

@@ -97,10 +97,14 @@ def _when(desc: WorkflowExecutionDescription) -> str:
 
 def _closed_line(account: str, desc: WorkflowExecutionDescription) -> str:
     if desc.status is WorkflowExecutionStatus.COMPLETED:
-        return (f"account {account} is closed: its run completed{_when(desc)} (a scenario day that ended); "
-                f"`rig account open {account} --equity N --fresh` starts a new, empty one")
-    return (f"account {account} is closed ({_status(desc)}{_when(desc)}): `rig account reopen {account}` brings it back "
-            f"with its book; `rig account open {account} --equity N --fresh` would start an empty one instead")
+        return (
+            f"account {account} is closed: its run completed{_when(desc)} (a scenario day that ended); "
+            f"`rig account open {account} --equity N --fresh` starts a new, empty one"
+        )
+    return (
+        f"account {account} is closed ({_status(desc)}{_when(desc)}): `rig account reopen {account}` brings it back "
+        f"with its book; `rig account open {account} --equity N --fresh` would start an empty one instead"
+    )
 
 
 def _never_opened(account: str) -> str:
@@ -134,8 +138,9 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     config = load_config(Path(rules_file), Path(args.universe)) if rules_file else None
     bod = _positions(args.positions, config.universe if config else load_config().universe) if args.positions else []
     try:
-        inp = RiskInput(account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod,
-                        venue=VenueKind(args.venue))
+        inp = RiskInput(
+            account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod, venue=VenueKind(args.venue)
+        )
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
     desc = await _describe(client, account)
@@ -146,7 +151,11 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE if args.fresh else WorkflowIDReusePolicy.REJECT_DUPLICATE
     try:
         handle = await client.start_workflow(
-            RISK_WORKFLOW, inp, id=risk_workflow_id(account), task_queue=account_task_queue(task_queue()), id_reuse_policy=policy,
+            RISK_WORKFLOW,
+            inp,
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(task_queue()),
+            id_reuse_policy=policy,
             search_attributes=TypedSearchAttributes([SearchAttributePair(SA_ACCOUNT, account)]),
             static_summary=f"Account {account} ({'synthetic' if args.synthetic else 'live'})",
         )
@@ -157,8 +166,10 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
         raise UserError(_closed_line(account, now) if now else f"account {account} could not be opened: its id is taken") from None
     rules = f"rules from {rules_file}" if rules_file else "the worker's rules"
     fresh = " (fresh: an empty book under the id of a closed account)" if args.fresh and desc is not None else ""
-    print(f"opened account {account}: workflow {handle.id} run {handle.result_run_id}, equity {args.equity:,.2f}, "
-          f"{'synthetic (test) account' if args.synthetic else 'live account'}, {rules}{fresh}")
+    print(
+        f"opened account {account}: workflow {handle.id} run {handle.result_run_id}, equity {args.equity:,.2f}, "
+        f"{'synthetic (test) account' if args.synthetic else 'live account'}, {rules}{fresh}"
+    )
     return 0
 
 
@@ -185,11 +196,25 @@ async def list_accounts(client: Client, args: argparse.Namespace) -> int:
         try:
             view = await _view(client.get_workflow_handle(wf.id, run_id=wf.run_id))
         except Exception as err:  # noqa: BLE001 — one unreadable account is a row, not a crash
-            return [account, sa.get(SA_RISK_MODE) or "?", "?", sa.get(SA_TRADING_STATE) or "?", "?", sa.get(SA_VENUE) or "?",
-                    f"unreadable: {first_line(err, 60)}"]
+            return [
+                account,
+                sa.get(SA_RISK_MODE) or "?",
+                "?",
+                sa.get(SA_TRADING_STATE) or "?",
+                "?",
+                sa.get(SA_VENUE) or "?",
+                f"unreadable: {first_line(err, 60)}",
+            ]
         gross = f"{view.exposure.gross_exposure_pct:.2f}" if view.exposure else ""
-        return [account, view.mode.value, gross, view.trading_state.value, "synthetic" if view.synthetic else "live",
-                view.venue.value, f"{view.open_order_count} open, {len(view.lost)} lost"]
+        return [
+            account,
+            view.mode.value,
+            gross,
+            view.trading_state.value,
+            "synthetic" if view.synthetic else "live",
+            view.venue.value,
+            f"{view.open_order_count} open, {len(view.lost)} lost",
+        ]
 
     rows = await asyncio.gather(*[row(wf) for wf in found])
     rows.sort(key=lambda r: str(r[0]))
@@ -214,24 +239,42 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
         return 0
     e = view.exposure
     kind = "synthetic" if view.synthetic else "live"
-    print(f"account {view.account} ({kind}, venue {view.venue.value}, {view.trading_state.value}): {view.mode.value} "
-          f"at {view.exchange_time} ({view.regime}), cycle {view.cycle}")
+    print(
+        f"account {view.account} ({kind}, venue {view.venue.value}, {view.trading_state.value}): {view.mode.value} "
+        f"at {view.exchange_time} ({view.regime}), cycle {view.cycle}"
+    )
     if view.last_decision:
         print(f"  {view.last_decision.sentence}")
     if e:
-        print(f"  gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short {e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, "
-              f"open-order potential {e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders")
-        print(table(["bucket", "current %", "potential %", "target %", "max %"],
-                    [[b.value, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}", f"{x.target_pct:g}", f"{x.max_pct:g}"] for b, x in e.buckets.items()]))
+        print(
+            f"  gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short {e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, "
+            f"open-order potential {e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders"
+        )
+        print(
+            table(
+                ["bucket", "current %", "potential %", "target %", "max %"],
+                [[b.value, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}", f"{x.target_pct:g}", f"{x.max_pct:g}"] for b, x in e.buckets.items()],
+            )
+        )
         if args.groups:
-            print(table(["group", "current %", "potential %"], [[g, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}"] for g, x in e.group_exposure.items()]))
+            print(
+                table(
+                    ["group", "current %", "potential %"],
+                    [[g, f"{x.current_pct:.2f}", f"{x.potential_pct:.2f}"] for g, x in e.group_exposure.items()],
+                )
+            )
     if view.pnl:
         t = view.pnl.account
-        print(f"  P&L today {t.daily:,.2f} (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}); "
-              f"daily loss {view.pnl.daily_loss_pct:.2f}% of equity")
+        print(
+            f"  P&L today {t.daily:,.2f} (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}); "
+            f"daily loss {view.pnl.daily_loss_pct:.2f}% of equity"
+        )
     if view.trading_changes:
         last = view.trading_changes[-1]
-        print(f"  trading state {last.state.value} since {last.exchange_time}, by {last.by}: {last.reason}" + (" (de-risk frozen)" if last.freeze else ""))
+        print(
+            f"  trading state {last.state.value} since {last.exchange_time}, by {last.by}: {last.reason}"
+            + (" (de-risk frozen)" if last.freeze else "")
+        )
     if view.positions:
         pnl = {(p.symbol, p.bucket): p for p in view.pnl.positions} if view.pnl else {}
         marks = {m.symbol: m for m in view.marks}
@@ -239,15 +282,39 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
         for p in view.positions:
             m, q = marks.get(p.symbol), pnl.get((p.symbol, p.bucket))
             age = "" if m is None or m.print_age_seconds is None else f"{m.print_age_seconds:.0f}s"
-            rows.append([p.symbol, p.bucket.value, p.quantity, f"{q.avg_cost:.2f}" if q else "", f"{m.mark:.2f}" if m else "",
-                         m.source if m else "", age, f"{q.realized:,.2f}" if q else "", f"{q.unrealized:,.2f}" if q else ""])
+            rows.append(
+                [
+                    p.symbol,
+                    p.bucket.value,
+                    p.quantity,
+                    f"{q.avg_cost:.2f}" if q else "",
+                    f"{m.mark:.2f}" if m else "",
+                    m.source if m else "",
+                    age,
+                    f"{q.realized:,.2f}" if q else "",
+                    f"{q.unrealized:,.2f}" if q else "",
+                ]
+            )
         print("\npositions:\n" + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "print age", "realized", "unrealized"], rows))
     if view.open_orders:
-        rows = [[o.intent_id, "synthetic" if o.synthetic else o.state.value, o.footprint.side.value, o.footprint.symbol,
-                 o.intent.quantity if o.intent else o.footprint.remaining, o.filled, o.footprint.remaining,
-                 f"{o.footprint.limit_price:.2f}" if o.footprint.limit_price else "MKT", o.footprint.kind.value]
-                for o in view.open_orders]
-        print(f"\nopen orders ({view.open_order_count}{', the first ' + str(len(rows)) + ' shown' if view.open_order_count > len(rows) else ''}):\n" + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows))
+        rows = [
+            [
+                o.intent_id,
+                "synthetic" if o.synthetic else o.state.value,
+                o.footprint.side.value,
+                o.footprint.symbol,
+                o.intent.quantity if o.intent else o.footprint.remaining,
+                o.filled,
+                o.footprint.remaining,
+                f"{o.footprint.limit_price:.2f}" if o.footprint.limit_price else "MKT",
+                o.footprint.kind.value,
+            ]
+            for o in view.open_orders
+        ]
+        print(
+            f"\nopen orders ({view.open_order_count}{', the first ' + str(len(rows)) + ' shown' if view.open_order_count > len(rows) else ''}):\n"
+            + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows)
+        )
     if view.lost:
         rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause] for o in view.lost]
         print(f"\nlost orders ({len(rows)}, reconciled from the server):\n" + table(["intent_id", "last state", "qty", "filled", "cause"], rows))
@@ -275,10 +342,15 @@ async def reset_to_last_task(client: Client, workflow_id: str, run_id: str, reas
     point = await last_completed_task(client.get_workflow_handle(workflow_id, run_id=run_id))
     if point is None:
         raise UserError(f"{workflow_id} (run {run_id}) never completed a workflow task: there is nothing to come back to")
-    response = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
-        reason=reason, workflow_task_finish_event_id=point, request_id=str(uuid.uuid4()),
-    ))
+    response = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            reason=reason,
+            workflow_task_finish_event_id=point,
+            request_id=str(uuid.uuid4()),
+        )
+    )
     return response.run_id, point
 
 
@@ -292,8 +364,10 @@ async def reopen_account(client: Client, args: argparse.Namespace) -> int:
     if desc.status is WorkflowExecutionStatus.COMPLETED:
         raise UserError(_closed_line(account, desc))
     run_id, point = await reset_to_last_task(client, desc.id, desc.run_id, args.reason or f"rig account reopen {account}")
-    print(f"reopened account {account}: run {desc.run_id} ({_status(desc)}) reset to its last workflow task (event {point}); "
-          f"new run {run_id} carries its book; orders that changed meanwhile are reconciled by its audit")
+    print(
+        f"reopened account {account}: run {desc.run_id} ({_status(desc)}) reset to its last workflow task (event {point}); "
+        f"new run {run_id} carries its book; orders that changed meanwhile are reconciled by its audit"
+    )
     try:
         view = await _view(client.get_workflow_handle(risk_workflow_id(account), run_id=run_id))
         print(f"  {len(view.positions)} positions, {view.open_order_count} open orders, mode {view.mode.value}, cycle {view.cycle}")
@@ -314,7 +388,8 @@ async def set_trading_state(client: Client, args: argparse.Namespace) -> int:
     request = {"state": state.value, "by": args.by, "reason": args.reason, "freeze": bool(getattr(args, "freeze", False))}
     try:
         answer = await client.get_workflow_handle(risk_workflow_id(account)).execute_update(
-            UPDATE_SET_TRADING_STATE, request, result_type=str, rpc_timeout=timedelta(seconds=30))
+            UPDATE_SET_TRADING_STATE, request, result_type=str, rpc_timeout=timedelta(seconds=30)
+        )
     except WorkflowUpdateFailedError as err:
         raise UserError(f"account {account} refused: {first_line(err)}") from None
     print(f"account {account}: {answer}")
@@ -340,8 +415,11 @@ async def set_rules(client: Client, args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    account = sub.add_parser("account", help="accounts: open, list, view (rig account ACCOUNT), reopen, rules, halt, reduce, resume",
-                             description="`rig account ACCOUNT [--groups] [--json]` shows one account (same as `rig account show`).")
+    account = sub.add_parser(
+        "account",
+        help="accounts: open, list, view (rig account ACCOUNT), reopen, rules, halt, reduce, resume",
+        description="`rig account ACCOUNT [--groups] [--json]` shows one account (same as `rig account show`).",
+    )
     verbs = account.add_subparsers(dest="account_command", required=True, metavar="{open,list,show,reopen,rules,halt,reduce,resume} | ACCOUNT")
     p = verbs.add_parser("open", help="open an account: start its risk workflow risk-<account>")
     p.add_argument("account")
@@ -351,8 +429,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="start an empty book even if a closed account has this id")
     p.add_argument("--seed", type=int, default=1, help="the simulated venue's seed (default: %(default)s)")
     p.add_argument("--positions", metavar="FILE.csv", help="beginning-of-day book: symbol,bucket,quantity,avg_cost[,mark]")
-    p.add_argument("--venue", default=VenueKind.SIM.value, choices=[v.value for v in VenueKind],
-                   help="where its orders go: the simulated venue, or Interactive Brokers through the gateway (default: %(default)s)")
+    p.add_argument(
+        "--venue",
+        default=VenueKind.SIM.value,
+        choices=[v.value for v in VenueKind],
+        help="where its orders go: the simulated venue, or Interactive Brokers through the gateway (default: %(default)s)",
+    )
     p.set_defaults(run=open_account)
     p = verbs.add_parser("list", help="the open accounts: mode, gross, trading state, kind, venue")
     p.set_defaults(run=list_accounts)
@@ -365,8 +447,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("--reason", help="recorded with the reset")
     p.set_defaults(run=reopen_account)
-    for verb, what in (("halt", "the kill switch: cancel every open desk order, refuse new ones (de-risk goes on unless --freeze)"),
-                       ("reduce", "accept only reduce-only desk orders"), ("resume", "back to ACTIVE")):
+    for verb, what in (
+        ("halt", "the kill switch: cancel every open desk order, refuse new ones (de-risk goes on unless --freeze)"),
+        ("reduce", "accept only reduce-only desk orders"),
+        ("resume", "back to ACTIVE"),
+    ):
         p = verbs.add_parser(verb, help=what)
         p.add_argument("account")
         p.add_argument("--by", required=True, help="who (recorded)")
@@ -378,4 +463,3 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("file")
     p.set_defaults(run=set_rules)
-

@@ -46,4 +46,3 @@ def pattern_value(value: str | None, pattern: str, option: str, what: str) -> st
     if not re.fullmatch(pattern, value):
         raise UserError(f"{option} {value[:60]!r} is not {what}", EXIT_BAD_INPUT)
     return value
-

@@ -1,8 +1,8 @@
 """Market-data commands (no Temporal needed): generate a day, show a symbol's view, import DBN.
 
-    rig market generate --seed 7 --out days/d7 [--date 2024-06-03] [--shock 14:00:ALL:-5 …] [--scale 0.05]
-    rig market show AAPL --at 14:05 (--from days/d7 | --seed 7 [--date …] [--shock …])
-    rig market import-dbn FILE… --out DIR [--date 2024-06-03] [--symbols AAPL,MSFT]
+rig market generate --seed 7 --out days/d7 [--date 2024-06-03] [--shock 14:00:ALL:-5 …] [--scale 0.05]
+rig market show AAPL --at 14:05 (--from days/d7 | --seed 7 [--date …] [--shock …])
+rig market import-dbn FILE… --out DIR [--date 2024-06-03] [--symbols AAPL,MSFT]
 """
 
 from __future__ import annotations

@@ -33,8 +33,16 @@ QUERY_TIMEOUT = timedelta(seconds=15)
 def order_row(s: OrderSnapshot) -> list[object]:
     i = s.intent
     reason = s.reject_reason or s.cancel_reason
-    return [s.intent_id, s.state.value, i.side.value if i else "", i.symbol if i else "", s.quantity, s.filled_quantity,
-            f"{s.average_price:.2f}" if s.average_price else "", reason.value if reason else ""]
+    return [
+        s.intent_id,
+        s.state.value,
+        i.side.value if i else "",
+        i.symbol if i else "",
+        s.quantity,
+        s.filled_quantity,
+        f"{s.average_price:.2f}" if s.average_price else "",
+        reason.value if reason else "",
+    ]
 
 
 _LIST_KEYS = (SA_ORDER_STATE, SA_SIDE, SA_SYMBOL, SA_BUCKET, SA_ACCOUNT)
@@ -43,9 +51,17 @@ ORDER_HEADERS = ["intent_id", "state", "side", "symbol", "qty", "filled", "avg p
 
 async def submit(client: Client, args: argparse.Namespace) -> int:
     intent_id = args.id or f"{args.account}-{uuid.uuid4().hex[:8]}"
-    raw = {"intent_id": intent_id, "account": args.account, "symbol": args.symbol, "side": args.side, "quantity": args.qty,
-           "order_type": "MARKET" if args.price is None else "LIMIT", "limit_price": args.price, "bucket": args.bucket,
-           "reduce_only": args.reduce_only}
+    raw = {
+        "intent_id": intent_id,
+        "account": args.account,
+        "symbol": args.symbol,
+        "side": args.side,
+        "quantity": args.qty,
+        "order_type": "MARKET" if args.price is None else "LIMIT",
+        "limit_price": args.price,
+        "bucket": args.bucket,
+        "reduce_only": args.reduce_only,
+    }
     await start_order(client, task_queue(), raw)
     print(f"submitted {intent_id} (workflow id = intent id; a repeat returns the same order)")
     if args.wait:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import itertools
 import time
@@ -54,7 +55,11 @@ async def run_one(client: Client, name: str) -> tuple[str, ScenarioReport | None
     started = time.monotonic()
     try:
         report = await client.execute_workflow(
-            SCENARIO_WORKFLOW, name, id=workflow_id, task_queue=task_queue(), result_type=ScenarioReport,
+            SCENARIO_WORKFLOW,
+            name,
+            id=workflow_id,
+            task_queue=task_queue(),
+            result_type=ScenarioReport,
             execution_timeout=SCENARIO_TIMEOUT,
         )
         return workflow_id, report, "", time.monotonic() - started
@@ -79,33 +84,44 @@ async def scenario_client(client: Client) -> Client:
     if await time_skipping_supported(client):
         print("time skipping: on — each scenario's simulated day passes in seconds")
         return time_skipping_client(client)
-    print("time skipping: off — this server does not allow it (dynamic config frontend.WorkflowTimeSkippingEnabled); "
-          "scenarios run in real time, a full day takes a full day")
+    print(
+        "time skipping: off — this server does not allow it (dynamic config frontend.WorkflowTimeSkippingEnabled); "
+        "scenarios run in real time, a full day takes a full day"
+    )
     return client
 
 
 def short_digest(digest: str) -> str:
-    return f"{digest[:len('sha256:') + DIGEST_SHOWN]}…" if digest else ""
+    return f"{digest[: len('sha256:') + DIGEST_SHOWN]}…" if digest else ""
 
 
 async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
     runner = await scenario_client(client)
     results = [(name, *ran) for name, ran in zip(names, await asyncio.gather(*[run_one(runner, name) for name in names]))]
     rows = []
-    for name, workflow_id, report, error, wall in results:
+    for name, _, report, error, wall in results:
         if report is None:
             rows.append([name, "ERROR", "", "", f"{wall:.1f}s", "", error[:80]])
             continue
         verdict = "PASS" if report.passed else "FAIL"
         last_mode = report.modes[-1].split(" ")[2] if report.modes else ""
-        rows.append([name, verdict, last_mode, len(report.intents), f"{wall:.1f}s", short_digest(report.digest),
-                     f"{report.final_gross_pct:.2f}%" if report.final_gross_pct is not None else ""])
+        rows.append(
+            [
+                name,
+                verdict,
+                last_mode,
+                len(report.intents),
+                f"{wall:.1f}s",
+                short_digest(report.digest),
+                f"{report.final_gross_pct:.2f}%" if report.final_gross_pct is not None else "",
+            ]
+        )
     print(table(["scenario", "result", "last mode", "intents", "wall", "digest", "final gross / error"], rows))
     print("\nrun digests:")
     for name, _, report, _, _ in results:
         print(f"  {name:<28} {report.digest if report is not None else '(no report)'}")
     passed = sum(1 for r in results if r[2] is not None and r[2].passed)
-    for name, workflow_id, report, error, _ in results:
+    for name, _, report, _, _ in results:
         if report is not None and not report.passed:
             print(f"\n{name} failed:\n  " + "\n  ".join(report.failures))
     print("\nTemporal UI:")
@@ -135,14 +151,23 @@ async def repeat_scenarios(client: Client, names: list[str], times: int) -> int:
     print(f"{len(names)} scenarios × {times} runs in {time.monotonic() - started:.1f}s")
     rows, disagreeing = [], []
     for i, name in enumerate(names):
-        mine = runs[i * times:(i + 1) * times]
+        mine = runs[i * times : (i + 1) * times]
         reports = [r for _, r, _, _ in mine if r is not None]
         errors = [e for _, r, e, _ in mine if r is None]
         digests = {r.digest for r in reports}
         verdict = "AGREE" if len(digests) == 1 and not errors else ("DISAGREE" if len(digests) > 1 else "ERROR")
         walls = [w for *_, w in mine]
-        rows.append([name, verdict, f"{len(reports)}/{times}", len(digests), f"{sum(r.passed for r in reports)}/{times}",
-                     f"{min(walls):.1f}–{max(walls):.1f}s", short_digest(next(iter(digests))) if len(digests) == 1 else ""])
+        rows.append(
+            [
+                name,
+                verdict,
+                f"{len(reports)}/{times}",
+                len(digests),
+                f"{sum(r.passed for r in reports)}/{times}",
+                f"{min(walls):.1f}–{max(walls):.1f}s",
+                short_digest(next(iter(digests))) if len(digests) == 1 else "",
+            ]
+        )
         if verdict != "AGREE":
             disagreeing.append((name, mine, errors))
     print(table(["scenario", "digests", "completed", "distinct", "passed", "wall", "digest"], rows))
@@ -195,10 +220,8 @@ async def demo(args: argparse.Namespace) -> int:
             code = await run_scenarios(client, args.names or scenario_names(), Path(args.report))
             if args.keep:
                 print(f"\nkept up for inspection at http://{host}:{port + 1000} — Ctrl-C stops the worker and the server")
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.Event().wait()
-                except asyncio.CancelledError:
-                    pass
         return code
     finally:
         if proc is not None:
@@ -210,13 +233,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="run scenarios (all, or the names given) on a running worker")
     p.add_argument("names", nargs="*", help=f"known: {', '.join(scenario_names())}")
     p.add_argument("--report", metavar="DIR", help="write an HTML report per scenario into DIR")
-    p.add_argument("--repeat", metavar="N", type=int,
-                   help="run each scenario N times (at once) and report whether their run digests agree; exit 1 if not")
+    p.add_argument(
+        "--repeat", metavar="N", type=int, help="run each scenario N times (at once) and report whether their run digests agree; exit 1 if not"
+    )
     p.set_defaults(run=scenarios_command)
     p = sub.add_parser("demo", help="embedded server + worker + every scenario, with UI links")
     p.add_argument("names", nargs="*")
     p.add_argument("--keep", action="store_true", help="keep the server and worker up afterwards")
     p.add_argument("--report", metavar="DIR", default="reports", help="HTML reports directory (default: %(default)s)")
     p.set_defaults(run_without_client=demo)
-
-

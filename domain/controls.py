@@ -217,9 +217,7 @@ def check_controls(
     position, duplicative order, order rate — stopping at the first refusal. Returns it and the
     pruned state (record the order with `record_order` once it is approved)."""
     rate_refusal, times = check_order_rate(order.at, state.order_times, rule.order_rate)
-    duplicate_refusal, recent = check_duplicate(
-        order, state.recent_orders, rule.duplicative_orders, intended_duplicate=intended_duplicate
-    )
+    duplicate_refusal, recent = check_duplicate(order, state.recent_orders, rule.duplicative_orders, intended_duplicate=intended_duplicate)
     pruned = ControlsState(order_times=times, recent_orders=recent)
     refusal = (
         check_restricted(order.symbol, rule.restricted)
@@ -244,6 +242,6 @@ def check_controls(
 def record_order(state: ControlsState, order: OrderTicket, rule: ControlsRule) -> ControlsState:
     """The state once `order` is approved: its time for the rate limit, itself for the
     duplicate guard (each only while that control is on)."""
-    times = state.order_times + [order.at] if rule.order_rate.max_orders is not None else []
-    recent = (state.recent_orders + [order])[-MAX_RECENT_ORDERS:] if rule.duplicative_orders.window_seconds is not None else []
+    times = [*state.order_times, order.at] if rule.order_rate.max_orders is not None else []
+    recent = ([*state.recent_orders, order])[-MAX_RECENT_ORDERS:] if rule.duplicative_orders.window_seconds is not None else []
     return ControlsState(order_times=times, recent_orders=recent)

@@ -122,7 +122,7 @@ class TradingStateRequest(Strict):
     freeze: StrictBool = False  # HALTED only: de-risk stops too ("yes" is not true)
 
     @model_validator(mode="after")
-    def _freeze_with_halt(self) -> "TradingStateRequest":
+    def _freeze_with_halt(self) -> TradingStateRequest:
         if self.freeze and self.state is not TradingState.HALTED:
             raise ValueError("freeze stops de-risk too: it goes with HALTED only")
         return self
@@ -198,8 +198,9 @@ def shortcut_symbols(config: RigConfig, bucket: Bucket) -> list[str]:
     return [i.symbol for i in config.universe.instruments if i.bucket is bucket and i.lot_size == 1][:SHORTCUT_SYMBOLS_PER_BUCKET]
 
 
-def build_shortcut(event: ExposureEvent, equity: float, config: RigConfig,
-                   market_marks: Mapping[str, float] | None = None) -> tuple[list[Position], dict[str, float], list[OpenOrder]]:
+def build_shortcut(
+    event: ExposureEvent, equity: float, config: RigConfig, market_marks: Mapping[str, float] | None = None
+) -> tuple[list[Position], dict[str, float], list[OpenOrder]]:
     """Positions (and marks) for the percentages. On an account with a market, the market's marks
     size the positions (each symbol an equal share of its bucket) and no mark is set."""
     lt_pct, mm_pct = shortcut_split(event)

@@ -78,9 +78,15 @@ def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
     rule = ctx.config.rules.controls
     quote = ctx.quote_of(intent.symbol)
     control, pruned = check_controls(
-        ticket, intended_duplicate=intent.intended_duplicate, truth_tick=quote.truth_tick, position=ctx.symbol_position(intent.symbol),
-        open_same_side=ctx.open_on_side(intent.symbol, intent.side), mark=quote.truth_tick, equity=ctx.ledger.s.equity,
-        state=ctx.controls, rule=rule,
+        ticket,
+        intended_duplicate=intent.intended_duplicate,
+        truth_tick=quote.truth_tick,
+        position=ctx.symbol_position(intent.symbol),
+        open_same_side=ctx.open_on_side(intent.symbol, intent.side),
+        mark=quote.truth_tick,
+        equity=ctx.ledger.s.equity,
+        state=ctx.controls,
+        rule=rule,
     )
     ctx.controls = pruned
     if control is not None:
@@ -104,7 +110,9 @@ def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext,
     original = entry.intent
     same = (parsed.account, parsed.symbol, parsed.side, parsed.bucket, parsed.replaces, parsed.intent_id)
     if same != (original.account, original.symbol, original.side, original.bucket, original_id, expected_id):
-        return refuse(RejectReason.MALFORMED_INTENT, f"a replacement keeps account, symbol, side and bucket, replaces {original_id} and is {expected_id}")
+        return refuse(
+            RejectReason.MALFORMED_INTENT, f"a replacement keeps account, symbol, side and bucket, replaces {original_id} and is {expected_id}"
+        )
     if parsed.kind.is_derisk and not entry.own:
         return refuse(RejectReason.MALFORMED_INTENT, "only the risk cycle's own orders are replaced as de-risk intents")
     if not entry.own and (refusal := _trading_state_refusal(parsed, ctx.trading_state)):
@@ -124,15 +132,29 @@ def _stateless_controls(intent: Intent, ctx: GateContext, replacing_id: str) -> 
         check_restricted(intent.symbol, rule.restricted)
         or check_max_order_quantity(intent.symbol, intent.quantity, rule.max_order_quantity)
         or check_price_collar(intent.limit_price, quote.truth_tick, rule.price_collar)
-        or check_max_position(intent.symbol, intent.side, intent.quantity, position=ctx.symbol_position(intent.symbol),
-                              open_same_side=ctx.open_on_side(intent.symbol, intent.side, excluding=replacing_id),
-                              mark=quote.truth_tick, equity=ctx.ledger.s.equity, rule=rule.max_position)
+        or check_max_position(
+            intent.symbol,
+            intent.side,
+            intent.quantity,
+            position=ctx.symbol_position(intent.symbol),
+            open_same_side=ctx.open_on_side(intent.symbol, intent.side, excluding=replacing_id),
+            mark=quote.truth_tick,
+            equity=ctx.ledger.s.equity,
+            rule=rule.max_position,
+        )
     )
 
 
 def _judge(intent: Intent, ctx: GateContext, replacing_id: str | None) -> Verdict:
     replacing = ctx.ledger.s.open_orders[replacing_id].footprint if replacing_id else None
     return judge(
-        intent, exposure=ctx.exposure(), positions=ctx.ledger.positions(), open_orders=ctx.ledger.footprints(excluding=replacing_id),
-        quote=ctx.quote_of(intent.symbol), mode=ctx.mode, regime=ctx.regime, config=ctx.config, replacing=replacing,
+        intent,
+        exposure=ctx.exposure(),
+        positions=ctx.ledger.positions(),
+        open_orders=ctx.ledger.footprints(excluding=replacing_id),
+        quote=ctx.quote_of(intent.symbol),
+        mode=ctx.mode,
+        regime=ctx.regime,
+        config=ctx.config,
+        replacing=replacing,
     )

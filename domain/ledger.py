@@ -53,8 +53,15 @@ def _summed(key: PositionKey, footprints: list[OpenOrder]) -> list[OpenOrder]:
         group = (f.side, f.kind, f.reduce_only)
         sums[group] = sums.get(group, 0) + f.remaining
     return [
-        OpenOrder(intent_id=f"Σ{key[0]}|{key[1].value}|{side.value}|{kind.value}|{'RO' if ro else 'ANY'}", symbol=key[0], bucket=key[1],
-                  side=side, remaining=total, kind=kind, reduce_only=ro)
+        OpenOrder(
+            intent_id=f"Σ{key[0]}|{key[1].value}|{side.value}|{kind.value}|{'RO' if ro else 'ANY'}",
+            symbol=key[0],
+            bucket=key[1],
+            side=side,
+            remaining=total,
+            kind=kind,
+            reduce_only=ro,
+        )
         for (side, kind, ro), total in sums.items()
     ]
 
@@ -96,8 +103,15 @@ class FillRecord(Model):
     price: float
 
     def as_fill(self) -> Fill:
-        return Fill(fill_id=self.fill_id, intent_id=self.intent_id, symbol=self.symbol, bucket=self.bucket, side=self.side,
-                    quantity=self.quantity, price=self.price)
+        return Fill(
+            fill_id=self.fill_id,
+            intent_id=self.intent_id,
+            symbol=self.symbol,
+            bucket=self.bucket,
+            side=self.side,
+            quantity=self.quantity,
+            price=self.price,
+        )
 
 
 class OrderOutcome(Model):
@@ -207,10 +221,19 @@ class Ledger:
     # ── orders ───────────────────────────────────────────────────────────────────────────────
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
         entry = LedgerOrder(
-            intent=intent, own=own, heard_cycle=cycle, expires_at=expires_at,
+            intent=intent,
+            own=own,
+            heard_cycle=cycle,
+            expires_at=expires_at,
             footprint=OpenOrder(
-                intent_id=intent.intent_id, symbol=intent.symbol, bucket=intent.bucket, side=intent.side,
-                remaining=intent.quantity, kind=intent.kind, reduce_only=intent.reduce_only, limit_price=intent.limit_price,
+                intent_id=intent.intent_id,
+                symbol=intent.symbol,
+                bucket=intent.bucket,
+                side=intent.side,
+                remaining=intent.quantity,
+                kind=intent.kind,
+                reduce_only=intent.reduce_only,
+                limit_price=intent.limit_price,
             ),
         )
         self.s.open_orders[intent.intent_id] = entry
@@ -239,10 +262,17 @@ class Ledger:
 
     def record_refusal(self, intent: Intent | None, intent_id: str, reason: RejectReason, message: str) -> None:
         """A pre-trade refusal: the order ends REJECTED without ever being open."""
-        self._close(OrderOutcome(
-            intent_id=intent_id, state=OrderState.REJECTED, quantity=intent.quantity if intent else 0, filled_quantity=0,
-            kind=intent.kind if intent else IntentKind.NEW, reject_reason=reason, reject_message=message,
-        ))
+        self._close(
+            OrderOutcome(
+                intent_id=intent_id,
+                state=OrderState.REJECTED,
+                quantity=intent.quantity if intent else 0,
+                filled_quantity=0,
+                kind=intent.kind if intent else IntentKind.NEW,
+                reject_reason=reason,
+                reject_message=message,
+            )
+        )
 
     def apply_report(self, report: OrderReport, *, cycle: int, exchange_time: str) -> int:
         """Apply what an order says of itself; returns how many new fills were applied. A report
@@ -259,12 +289,19 @@ class Ledger:
             return applied  # closed already (or never ours): fills above still count, once
         entry.heard_cycle = max(entry.heard_cycle, cycle)
         if report.state.is_terminal:
-            self._close(OrderOutcome(
-                intent_id=report.intent_id, state=report.state, quantity=report.quantity,
-                filled_quantity=max(entry.filled, report.filled_quantity), kind=entry.footprint.kind,
-                reject_reason=report.reject_reason, reject_message=report.reject_message,
-                cancel_reason=report.cancel_reason, replaced_by=report.replaced_by,
-            ))
+            self._close(
+                OrderOutcome(
+                    intent_id=report.intent_id,
+                    state=report.state,
+                    quantity=report.quantity,
+                    filled_quantity=max(entry.filled, report.filled_quantity),
+                    kind=entry.footprint.kind,
+                    reject_reason=report.reject_reason,
+                    reject_message=report.reject_message,
+                    cancel_reason=report.cancel_reason,
+                    replaced_by=report.replaced_by,
+                )
+            )
             if entry.replacement and not report.replaced_by:
                 self._drop(entry.replacement)  # the replace did not happen
             return applied
@@ -280,10 +317,16 @@ class Ledger:
         entry = self.s.open_orders.get(intent_id)
         if entry is None:
             return False
-        self._close(OrderOutcome(
-            intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
-            filled_quantity=entry.filled, kind=entry.footprint.kind, lost_cause=cause,
-        ))
+        self._close(
+            OrderOutcome(
+                intent_id=intent_id,
+                state=entry.state,
+                quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
+                filled_quantity=entry.filled,
+                kind=entry.footprint.kind,
+                lost_cause=cause,
+            )
+        )
         if entry.replacement:
             self._drop(entry.replacement)
         return True
@@ -297,7 +340,8 @@ class Ledger:
         if sum(f.quantity for f in report.fills) > limit:
             return False
         return all(
-            f.intent_id == report.intent_id and f.quantity > 0
+            f.intent_id == report.intent_id
+            and f.quantity > 0
             and (intent is None or (f.symbol, f.bucket, f.side) == (intent.symbol, intent.bucket, intent.side))
             for f in report.fills
         )
@@ -350,10 +394,21 @@ class Ledger:
         held = self.s.positions.get(key)
         self.s.positions[key] = Position(symbol=fill.symbol, bucket=fill.bucket, quantity=(held.quantity if held else 0) + fill.signed_quantity)
         self._fit_reduce_only((fill.symbol, fill.bucket))
-        keep_last(self.s.fills, FillRecord(
-            cycle=cycle, exchange_time=exchange_time, fill_id=fill.fill_id, intent_id=fill.intent_id, symbol=fill.symbol,
-            bucket=fill.bucket, side=fill.side, quantity=fill.quantity, price=fill.price,
-        ), FILLS_KEPT)
+        keep_last(
+            self.s.fills,
+            FillRecord(
+                cycle=cycle,
+                exchange_time=exchange_time,
+                fill_id=fill.fill_id,
+                intent_id=fill.intent_id,
+                symbol=fill.symbol,
+                bucket=fill.bucket,
+                side=fill.side,
+                quantity=fill.quantity,
+                price=fill.price,
+            ),
+            FILLS_KEPT,
+        )
         entry = self.s.open_orders.get(fill.intent_id)
         if entry is not None:
             self._set_filled(entry, entry.filled + fill.quantity)

@@ -34,12 +34,12 @@ E = OrderEvent
 
 #      PRETRADE_REJ VENUE_ACK VENUE_REJ PARTIAL COMPLETE CANCEL EXPIRED REDUCED_TO_FILLED REPLACE_REF CANCEL_REF
 _ROWS: dict[OrderState, tuple[OrderState | None, ...]] = {
-    A:    (R,          W,        R,        None,   None,    C,     C,      None,             None,       A),
-    W:    (None,       None,     None,     P,      F,       C,     C,      None,             W,          W),
-    P:    (None,       None,     None,     P,      F,       C,     C,      F,                P,          P),
-    F:    (F,          F,        F,        F,      F,       F,     F,      F,                F,          F),
-    C:    (C,          C,        C,        C,      C,       C,     C,      C,                C,          C),
-    R:    (R,          R,        R,        R,      R,       R,     R,      R,                R,          R),
+    A: (R, W, R, None, None, C, C, None, None, A),
+    W: (None, None, None, P, F, C, C, None, W, W),
+    P: (None, None, None, P, F, C, C, F, P, P),
+    F: (F, F, F, F, F, F, F, F, F, F),
+    C: (C, C, C, C, C, C, C, C, C, C),
+    R: (R, R, R, R, R, R, R, R, R, R),
 }
 
 TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState | None] = {

@@ -286,7 +286,7 @@ class FeedSpec(Frozen):
     replay_on: date | None = None
 
     @model_validator(mode="after")
-    def _complete(self) -> "FeedSpec":
+    def _complete(self) -> FeedSpec:
         if self.source is FeedSource.RECORDED and not self.path:
             raise ValueError("a RECORDED feed needs `path` (a day's directory)")
         if self.source is FeedSource.GENERATED and self.generated is None:
@@ -435,13 +435,27 @@ def simulated_view(symbol: str, mark: float, as_of: datetime, displayed_size: in
     half = half_spread(mark)
     price = round(mark, 2)
     l1 = L1(
-        symbol=symbol, bid=round(mark - half, 2), ask=round(mark + half, 2),
-        bid_size=displayed_size, ask_size=displayed_size, time=as_of,
+        symbol=symbol,
+        bid=round(mark - half, 2),
+        ask=round(mark + half, 2),
+        bid_size=displayed_size,
+        ask_size=displayed_size,
+        time=as_of,
     )
     return MarketView(
-        symbol=symbol, as_of=as_of, source=FeedSource.MARKS, l1=l1, truth_tick=price, truth_tick_time=as_of,
-        grpan=price, concentration=1.0, grpan_prints=1, print_age_seconds=0.0, l1_age_seconds=0.0,
-        mark=price, mark_source=MarkSource.TRUTH_TICK,
+        symbol=symbol,
+        as_of=as_of,
+        source=FeedSource.MARKS,
+        l1=l1,
+        truth_tick=price,
+        truth_tick_time=as_of,
+        grpan=price,
+        concentration=1.0,
+        grpan_prints=1,
+        print_age_seconds=0.0,
+        l1_age_seconds=0.0,
+        mark=price,
+        mark_source=MarkSource.TRUTH_TICK,
     )
 
 
@@ -539,7 +553,9 @@ def match_passive(
         why = "queue not reached" if at and not reached else "no prints at or through the limit"
         return Match(detail=f"{why} (through {through}, at {at})")
     return Match(
-        quantity=quantity, price=limit_price, liquidity=Liquidity.PASSIVE,
+        quantity=quantity,
+        price=limit_price,
+        liquidity=Liquidity.PASSIVE,
         detail=f"{through} traded through, {at} at {limit_price:.2f}{' (queue reached)' if reached and at else ''}",
     )
 

@@ -137,8 +137,15 @@ def plan_derisk(
         if mode is RiskMode.HARD_DERISK:
             base = (hard_base or {}).get((symbol, bucket)) or abs(qty)
             take = min(take, ceil_lots(rules.derisk.hard_chunk_fraction * base, lot))
-        take = clip_to_adv(take, instruments[symbol].adv, rules.liquidity.adv_share_per_cycle, lot, mode=mode,
-                           minutes_to_close=decision.inputs.minutes_to_close, residual_minutes=rules.liquidity.residual_minutes)
+        take = clip_to_adv(
+            take,
+            instruments[symbol].adv,
+            rules.liquidity.adv_share_per_cycle,
+            lot,
+            mode=mode,
+            minutes_to_close=decision.inputs.minutes_to_close,
+            residual_minutes=rules.liquidity.residual_minutes,
+        )
         if take <= 0:
             continue
         side = Side.SELL if qty > 0 else Side.BUY

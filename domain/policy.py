@@ -52,10 +52,7 @@ class Condition(str, Enum):
     CLOSE_AND_GROSS_OVER_TOLERANCE = "regime CLOSE and gross > tolerance"
     DERISK_AND_GROSS_REACHES_TOLERANCE = "allow_derisk and gross ≥ tolerance"
     DERISK_AND_BUCKET_OVER_MAX = "allow_derisk and a bucket's current > max"
-    POTENTIAL_OVER_LIMIT = (
-        "potential ≥ hard cap, or potential > tolerance, or gross > tolerance without de-risk, "
-        "or a bucket's potential > max"
-    )
+    POTENTIAL_OVER_LIMIT = "potential ≥ hard cap, or potential > tolerance, or gross > tolerance without de-risk, or a bucket's potential > max"
     DAILY_LOSS_REACHES_HARD = "daily loss ≥ hard loss limit"
     DERISK_AND_DAILY_LOSS_REACHES_SOFT = "allow_derisk and daily loss ≥ soft loss limit"
     DAILY_LOSS_REACHES_THROTTLE = "daily loss ≥ throttle loss limit, or ≥ soft loss limit without de-risk"
@@ -137,9 +134,7 @@ def _loss_soft(f: _Facts) -> bool:
 
 
 def _loss_throttles(f: _Facts) -> bool:
-    return f.loss_limits is not None and (
-        _loss_reaches(f, f.loss_limits.throttle_pct) or (not f.allow_derisk and _loss_soft(f))
-    )
+    return f.loss_limits is not None and (_loss_reaches(f, f.loss_limits.throttle_pct) or (not f.allow_derisk and _loss_soft(f)))
 
 
 CONDITIONS: dict[Condition, Callable[[_Facts], bool]] = {
@@ -187,9 +182,7 @@ def _loss_clause(loss: float, limits: LossLimitRule | None) -> str:
     return f"; daily loss {loss:.2f}% of equity (throttle {limits.throttle_pct:g}%{soft}, hard {limits.hard_pct:g}%)"
 
 
-def decision_input(
-    exposure: Exposure, regime: Regime, minutes_to_close: float, daily_loss_pct: float = 0.0
-) -> DecisionInput:
+def decision_input(exposure: Exposure, regime: Regime, minutes_to_close: float, daily_loss_pct: float = 0.0) -> DecisionInput:
     lt, mm = exposure.buckets[Bucket.LT], exposure.buckets[Bucket.MM_PURE]
     return DecisionInput(
         regime=regime,

@@ -36,8 +36,16 @@ from domain.rules import RigConfig
 
 # What a desk may set on an intent, and what belongs to the rig (risk cycle, replace path).
 DESK_FIELDS = (
-    "intent_id", "account", "symbol", "side", "quantity", "order_type", "limit_price", "bucket",
-    "reduce_only", "intended_duplicate",
+    "intent_id",
+    "account",
+    "symbol",
+    "side",
+    "quantity",
+    "order_type",
+    "limit_price",
+    "bucket",
+    "reduce_only",
+    "intended_duplicate",
 )
 RIG_FIELDS = ("kind", "price_rule", "issued_in_mode", "replaces")
 
@@ -110,10 +118,20 @@ def parse_intent(raw: Any, config: RigConfig, *, rig_fields: bool = False) -> In
     if kind is None or price_rule is None or issued is None or not (replaces is None or isinstance(replaces, str)):
         return refuse(RejectReason.MALFORMED_INTENT, "kind, price_rule, issued_in_mode or replaces is not one of the rig's values")
     return Intent(
-        intent_id=raw["intent_id"], account=raw["account"], symbol=instrument.symbol, bucket=bucket, side=side,
-        quantity=quantity, order_type=order_type, limit_price=float(price) if price is not None else None,
-        kind=kind, reduce_only=bool(raw.get("reduce_only", False)) or kind.is_derisk, price_rule=price_rule,
-        issued_in_mode=issued, replaces=replaces, intended_duplicate=bool(raw.get("intended_duplicate", False)),
+        intent_id=raw["intent_id"],
+        account=raw["account"],
+        symbol=instrument.symbol,
+        bucket=bucket,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=float(price) if price is not None else None,
+        kind=kind,
+        reduce_only=bool(raw.get("reduce_only", False)) or kind.is_derisk,
+        price_rule=price_rule,
+        issued_in_mode=issued,
+        replaces=replaces,
+        intended_duplicate=bool(raw.get("intended_duplicate", False)),
     )
 
 
@@ -131,7 +149,8 @@ def order_price(intent: Intent, quote: Quote) -> float:
 
 def same_side_open(orders: Sequence[OpenOrder], intent: Intent, *, reduce_only: bool) -> int:
     return sum(
-        o.remaining for o in orders
+        o.remaining
+        for o in orders
         if o.key == intent.key and o.side is intent.side and o.intent_id != intent.intent_id and (o.reduce_only or not reduce_only)
     )
 
@@ -159,8 +178,7 @@ def judge(
     if notional > rules.orders.max_order_notional:
         return refuse(
             RejectReason.MAX_ORDER_NOTIONAL,
-            f"notional {notional:,.2f} ({intent.quantity:,} × {price:,.2f}) is above the max order notional "
-            f"{rules.orders.max_order_notional:,.2f}",
+            f"notional {notional:,.2f} ({intent.quantity:,} × {price:,.2f}) is above the max order notional {rules.orders.max_order_notional:,.2f}",
             intent,
         )
     position = sum(p.quantity for p in positions if p.key == intent.key)
@@ -174,8 +192,12 @@ def judge(
     buy = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.BUY)
     sell = sum(o.remaining for o in open_orders if o.key == intent.key and o.side is Side.SELL)
     was = replacing.remaining if replacing is not None else 0
-    before = worst_case_quantity(position, buy + (was if replacing and replacing.side is Side.BUY else 0),
-                                 sell + (was if replacing and replacing.side is Side.SELL else 0)) * mark
+    before = (
+        worst_case_quantity(
+            position, buy + (was if replacing and replacing.side is Side.BUY else 0), sell + (was if replacing and replacing.side is Side.SELL else 0)
+        )
+        * mark
+    )
     buy += intent.quantity if intent.side is Side.BUY else 0
     sell += intent.quantity if intent.side is Side.SELL else 0
     after = worst_case_quantity(position, buy, sell) * mark
@@ -203,7 +225,9 @@ def _judge_reduce_only(intent: Intent, position: int, open_orders: Sequence[Open
             f"{intent.symbol}/{intent.bucket.value} from {position:+,} past zero",
             intent,
         )
-    return Verdict(approved=True, message=f"reduce-only: {intent.quantity + working:,} of {abs(position):,} working; passes in any mode", intent=intent)
+    return Verdict(
+        approved=True, message=f"reduce-only: {intent.quantity + working:,} of {abs(position):,} working; passes in any mode", intent=intent
+    )
 
 
 def _judge_row5(intent: Intent, exposure: Exposure, before: float, after: float, regime: Regime, config: RigConfig) -> Verdict:

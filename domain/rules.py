@@ -54,6 +54,7 @@ class Session(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not a time zone (IANA name, e.g. America/New_York)") from None
         return value
+
     open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -154,7 +155,7 @@ class LossLimitRule(Strict):
     hard_pct: Percent
 
     @model_validator(mode="after")
-    def _ordered(self) -> "LossLimitRule":
+    def _ordered(self) -> LossLimitRule:
         if self.soft_pct is not None:
             if self.throttle_pct > self.soft_pct:
                 raise RuleError("throttle_pct", f"{self.throttle_pct} is above soft_pct ({self.soft_pct})")
@@ -172,7 +173,7 @@ class MaxOrderQuantityRule(Strict):
     per_symbol: dict[str, PositiveInt] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _symbols(self) -> "MaxOrderQuantityRule":
+    def _symbols(self) -> MaxOrderQuantityRule:
         _check_symbols(self.per_symbol, "per_symbol")
         return self
 
@@ -195,7 +196,7 @@ class MaxPositionRule(Strict):
     per_symbol: dict[str, PositiveNumber] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _symbols(self) -> "MaxPositionRule":
+    def _symbols(self) -> MaxPositionRule:
         _check_symbols(self.per_symbol, "per_symbol")
         return self
 
@@ -224,7 +225,7 @@ class RestrictedListRule(Strict):
     symbols: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _symbols(self) -> "RestrictedListRule":
+    def _symbols(self) -> RestrictedListRule:
         _check_symbols(self.symbols, "symbols")
         return self
 
@@ -265,7 +266,7 @@ class RiskRules(Strict):
     market_data: MarketDataRule = Field(default_factory=MarketDataRule)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RiskRules":
+    def _consistent(self) -> RiskRules:
         if self.session.open_minute >= self.session.close_minute:
             raise RuleError("session.close", f"must be after session.open ({self.session.open})")
         if Regime.OUTSIDE_SESSION in self.regimes:
@@ -325,7 +326,7 @@ class Universe(Strict):
     instruments: list[Instrument]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Universe":
+    def _consistent(self) -> Universe:
         if len(set(self.groups)) != len(self.groups):
             raise RuleError("groups", "duplicate group names")
         known = set(self.groups)

@@ -119,10 +119,14 @@ def collar_refusal(order_type: OrderType, limit_price: float | None, quote: Quot
 def _event(order: SimOrder, kind: ExecKind, cum: int, *, tag: str | None = None, qty: int = 0, text: str = "") -> ExecutionEvent:
     intent = order.intent
     return ExecutionEvent(
-        intent_id=intent.intent_id, kind=kind, venue_order_id=f"SIM-{intent.intent_id}",
-        exec_id=exec_id(intent.intent_id, tag) if tag else None, last_qty=qty,
+        intent_id=intent.intent_id,
+        kind=kind,
+        venue_order_id=f"SIM-{intent.intent_id}",
+        exec_id=exec_id(intent.intent_id, tag) if tag else None,
+        last_qty=qty,
         last_px=fill_price(intent.order_type, intent.side, intent.limit_price, order.quote) if qty else None,
-        cum_qty=cum, leaves_qty=max(0, intent.quantity - cum) if kind not in (ExecKind.CANCELED, ExecKind.EXPIRED, ExecKind.REJECTED) else 0,
+        cum_qty=cum,
+        leaves_qty=max(0, intent.quantity - cum) if kind not in (ExecKind.CANCELED, ExecKind.EXPIRED, ExecKind.REJECTED) else 0,
         text=text,
     )
 
@@ -141,8 +145,17 @@ def _attempt_on_market(order: SimOrder, tag: str, prints: Sequence[Print], since
     assert order.market is not None
     intent = order.intent
     limit = intent.limit_price if intent.order_type is OrderType.LIMIT else None
-    found = match_order(intent.side, limit, order.leaves, order.lot_size, order.market.l1, prints, since,
-                        stream(order.params.seed, order.stream_key, tag), order.market_rule or MarketDataRule())
+    found = match_order(
+        intent.side,
+        limit,
+        order.leaves,
+        order.lot_size,
+        order.market.l1,
+        prints,
+        since,
+        stream(order.params.seed, order.stream_key, tag),
+        order.market_rule or MarketDataRule(),
+    )
     if not found.quantity or found.price is None:
         return []
     event = _event(order, ExecKind.FILL, order.cum_qty + found.quantity, tag=tag, qty=found.quantity)
@@ -175,8 +188,14 @@ def within_position(events: list[ExecutionEvent], intent: Intent, position: int)
                 continue
             cut = event.last_qty - quantity
             if cut:
-                event = event.model_copy(update={"last_qty": quantity, "cum_qty": event.cum_qty - cut, "leaves_qty": event.leaves_qty + cut,
-                                                 "text": f"reduce-only: cut by {cut} to the position left"})
+                event = event.model_copy(
+                    update={
+                        "last_qty": quantity,
+                        "cum_qty": event.cum_qty - cut,
+                        "leaves_qty": event.leaves_qty + cut,
+                        "text": f"reduce-only: cut by {cut} to the position left",
+                    }
+                )
             room -= quantity
         kept.append(event)
     return kept
@@ -201,13 +220,29 @@ def cancel(order: SimOrder) -> list[ExecutionEvent]:
 def arrival_report(intent: Intent, events: list[ExecutionEvent]) -> OrderReport:
     """The order as the arrival's events leave it (the account applies this when the simulated
     venue runs the arrival with the verdict; the order reaches the same state from the events)."""
-    fills = [Fill(fill_id=e.exec_id, intent_id=intent.intent_id, symbol=intent.symbol, bucket=intent.bucket, side=intent.side,
-                  quantity=e.last_qty, price=e.last_px)
-             for e in events if e.kind is ExecKind.FILL and e.exec_id and e.last_px is not None and e.last_qty > 0]
+    fills = [
+        Fill(
+            fill_id=e.exec_id,
+            intent_id=intent.intent_id,
+            symbol=intent.symbol,
+            bucket=intent.bucket,
+            side=intent.side,
+            quantity=e.last_qty,
+            price=e.last_px,
+        )
+        for e in events
+        if e.kind is ExecKind.FILL and e.exec_id and e.last_px is not None and e.last_qty > 0
+    ]
     filled = sum(f.quantity for f in fills)
     rejected = next((e for e in events if e.kind is ExecKind.REJECTED), None)
     if rejected is not None:
-        return OrderReport(intent_id=intent.intent_id, state=OrderState.REJECTED, quantity=intent.quantity, filled_quantity=0,
-                           reject_reason=RejectReason.VENUE_REJECT, reject_message=rejected.text)
+        return OrderReport(
+            intent_id=intent.intent_id,
+            state=OrderState.REJECTED,
+            quantity=intent.quantity,
+            filled_quantity=0,
+            reject_reason=RejectReason.VENUE_REJECT,
+            reject_message=rejected.text,
+        )
     state = OrderState.FILLED if filled >= intent.quantity else OrderState.PARTIAL_FILL if filled else OrderState.WORKING
     return OrderReport(intent_id=intent.intent_id, state=state, quantity=intent.quantity, filled_quantity=filled, fills=fills)

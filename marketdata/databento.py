@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -114,7 +114,7 @@ def import_dbn(
         for rec in _records(Path(path)):
             if isinstance(rec, dbn.Metadata):
                 if day is None:
-                    start = datetime.fromtimestamp(rec.start / 1e9, tz=timezone.utc)
+                    start = datetime.fromtimestamp(rec.start / 1e9, tz=UTC)
                     day = start.astimezone(ZoneInfo(time_zone)).date()
                 names.update(_mapped(rec, day))
                 continue

@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -32,11 +32,11 @@ import pyarrow as pa
 
 from domain.marketdata import (
     BAND_SLACK,
+    L1,
     ROUND_LOT,
     TRF_VENUE,
     FeedSource,
     FeedSpec,
-    L1,
     GeneratedDay,
     Grpan,
     MarketDataRule,
@@ -51,7 +51,7 @@ from domain.rules import Session, Universe
 from marketdata.files import read_day
 from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE, Day, DayManifest, time_ns
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 
 
@@ -262,8 +262,11 @@ class DayIndex:
 
     def print_at(self, row: int, shift_us: int = 0) -> Print:
         return Print(
-            symbol=self.symbols[int(self.p_key[row]) >> OFFSET_BITS], price=float(self.p_price[row]), size=int(self.p_size[row]),
-            venue=self.venues[self.p_venue[row]], conditions=self.conditions[self.p_conditions[row]],
+            symbol=self.symbols[int(self.p_key[row]) >> OFFSET_BITS],
+            price=float(self.p_price[row]),
+            size=int(self.p_size[row]),
+            venue=self.venues[self.p_venue[row]],
+            conditions=self.conditions[self.p_conditions[row]],
             time=from_us(-(-int(self.p_ns[row]) // 1000) + shift_us),
         )
 
@@ -369,8 +372,12 @@ class DayFeed:
                     q_us = found.l1_us[k]
                     # Built without re-validation: the index holds checked, typed columns (see DayIndex).
                     l1 = L1.model_construct(
-                        symbol=symbol, bid=float(found.bid[k]), ask=float(found.ask[k]), bid_size=int(found.bid_size[k]),
-                        ask_size=int(found.ask_size[k]), time=from_us(q_us + shift),
+                        symbol=symbol,
+                        bid=float(found.bid[k]),
+                        ask=float(found.ask[k]),
+                        bid_size=int(found.bid_size[k]),
+                        ask_size=int(found.ask_size[k]),
+                        time=from_us(q_us + shift),
                     )
                     l1_age = (t - q_us) / 1e6
                 if found.has_print[k]:
@@ -387,10 +394,19 @@ class DayFeed:
                 raise UnknownSymbol(symbol)
             mark, mark_source = choose_mark(truth, (l1.bid + l1.ask) / 2 if l1 else None, reference)
             views[symbol] = MarketView.model_construct(
-                symbol=symbol, as_of=as_of, source=self.source, l1=l1, truth_tick=None if truth is None else float(truth),
-                truth_tick_time=tick_time, grpan=float(g.price) if g else None, concentration=float(g.concentration) if g else None,
-                grpan_prints=int(g.prints) if g else 0, print_age_seconds=None if print_age is None else float(print_age),
-                l1_age_seconds=None if l1_age is None else float(l1_age), mark=float(mark), mark_source=mark_source,
+                symbol=symbol,
+                as_of=as_of,
+                source=self.source,
+                l1=l1,
+                truth_tick=None if truth is None else float(truth),
+                truth_tick_time=tick_time,
+                grpan=float(g.price) if g else None,
+                concentration=float(g.concentration) if g else None,
+                grpan_prints=int(g.prints) if g else 0,
+                print_age_seconds=None if print_age is None else float(print_age),
+                l1_age_seconds=None if l1_age is None else float(l1_age),
+                mark=float(mark),
+                mark_source=mark_source,
             )
         return views
 
@@ -431,16 +447,11 @@ def clear_cache() -> None:
 def load_index(directory: Path | str, min_print_size: int = MarketDataRule().min_print_size) -> DayIndex:
     """The indexed day in `directory`, read once per process (again if its files change)."""
     directory = Path(directory).resolve()
-    stamp = tuple(
-        (st.st_mtime_ns, st.st_size)
-        for st in (directory.joinpath(f).stat() for f in (QUOTES_FILE, PRINTS_FILE, MANIFEST_FILE))
-    )
+    stamp = tuple((st.st_mtime_ns, st.st_size) for st in (directory.joinpath(f).stat() for f in (QUOTES_FILE, PRINTS_FILE, MANIFEST_FILE)))
     return _cached(("files", str(directory), stamp, min_print_size), lambda: DayIndex(read_day(directory), min_print_size))
 
 
-def generated_index(
-    recipe: GeneratedDay, universe: Universe, session: Session, min_print_size: int = MarketDataRule().min_print_size
-) -> DayIndex:
+def generated_index(recipe: GeneratedDay, universe: Universe, session: Session, min_print_size: int = MarketDataRule().min_print_size) -> DayIndex:
     """The generated day for `recipe`, generated once per process."""
     from marketdata.generator import generate_day, universe_key
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -80,7 +80,7 @@ class DayClock:
         self.close = datetime.combine(recipe.date, time.fromisoformat(session.close), tzinfo=zone)
         self.session_seconds = int((self.close - self.open).total_seconds())
         self.start = self.open - timedelta(seconds=PREOPEN_SECONDS)
-        self.start_us = (self.start - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
+        self.start_us = (self.start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
         self.end = PREOPEN_SECONDS + self.session_seconds  # grid second of the close
 
     def grid_second(self, hhmmss: str) -> float:
@@ -219,8 +219,8 @@ def _crosses(prof: Profile, rng: np.random.Generator, clock: DayClock, path: Pri
     opening = int((PREOPEN_SECONDS + rng.uniform(1, 5)) * 1e6)
     closing = (clock.end - 1) * 1_000_000
     sizes = rng.integers(50, 500, 2) * 100
-    open4 = int(round(path.price[opening // 1_000_000] * 100)) * 100
-    close4 = int(round(path.price[clock.end - 1] * 100)) * 100
+    open4 = round(path.price[opening // 1_000_000] * 100) * 100
+    close4 = round(path.price[clock.end - 1] * 100) * 100
     return {
         "us": np.array([opening, opening + 1, closing, closing + 1], dtype=np.int64),
         "price4": np.array([open4, open4, close4, close4], dtype=np.int64),
@@ -293,9 +293,7 @@ def generate_day(
         if shock.symbols != "all" and (unknown := sorted(set(shock.symbols) - known)):
             raise ValueError(f"shock at {shock.at}: not in the universe: {', '.join(unknown)}")
     wanted = set(symbols) if symbols is not None else None
-    instruments: list[Instrument] = sorted(
-        (i for i in universe.instruments if wanted is None or i.symbol in wanted), key=lambda i: i.symbol
-    )
+    instruments: list[Instrument] = sorted((i for i in universe.instruments if wanted is None or i.symbol in wanted), key=lambda i: i.symbol)
     if wanted is not None and len(instruments) != len(wanted):
         unknown = sorted(wanted - {i.symbol for i in instruments})
         raise ValueError(f"not in the universe: {', '.join(unknown)}")

@@ -27,10 +27,19 @@ def expand(records: list[DecisionRecord], rules: RiskRules, last: int | None = N
         for i in range(start, record.repeats + 1):
             at = base + timedelta(seconds=i * rules.risk_cycle.cycle_seconds)
             inputs = record.inputs.model_copy(update={"minutes_to_close": read_clock(at.time(), rules).minutes_to_close})
-            part.append(record.model_copy(update={
-                "cycle": record.cycle + i, "exchange_time": at.strftime("%H:%M:%S"), "sentence": decide(inputs, rules).sentence,
-                "inputs": inputs, "intents": [], "skipped": [], "repeats": 0,
-            }))
+            part.append(
+                record.model_copy(
+                    update={
+                        "cycle": record.cycle + i,
+                        "exchange_time": at.strftime("%H:%M:%S"),
+                        "sentence": decide(inputs, rules).sentence,
+                        "inputs": inputs,
+                        "intents": [],
+                        "skipped": [],
+                        "repeats": 0,
+                    }
+                )
+            )
         if remaining is None:
             rows.extend(part)
             continue

@@ -72,8 +72,16 @@ class PretradeReply(BaseModel):
         """The simulated venue's view of the approved order (what the account's arrival and the
         order's own venue calls both match)."""
         assert self.intent is not None and self.quote is not None and self.venue_params is not None
-        return SimOrder(intent=self.intent, cum_qty=cum_qty, lot_size=self.lot_size, params=self.venue_params, quote=self.quote,
-                        market=self.market, market_rule=self.market_rule, position=self.position)
+        return SimOrder(
+            intent=self.intent,
+            cum_qty=cum_qty,
+            lot_size=self.lot_size,
+            params=self.venue_params,
+            quote=self.quote,
+            market=self.market,
+            market_rule=self.market_rule,
+            position=self.position,
+        )
 
 
 # ── order updates ───────────────────────────────────────────────────────────────────────────

@@ -7,9 +7,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from protocol.messages import RiskResult  # noqa: E402
+from protocol.messages import RiskResult
 
 MODE_COLORS = {"NORMAL": "#e8f5e9", "THROTTLE_NEW_ORDERS": "#fff8e1", "SOFT_DERISK": "#ffe0b2", "HARD_DERISK": "#ffcdd2"}
 
@@ -30,8 +30,10 @@ def series(result: RiskResult) -> dict:
         "tolerance_pct": [x.tolerance_pct for x in d],
         "mode": [x.mode.value for x in d],
         "hard_cap_pct": result.hard_cap_pct,
-        "intents": [{"time": r.exchange_time, "intent_id": r.intent.intent_id, "symbol": r.intent.symbol,
-                     "price": r.intent.limit_price} for r in result.intents],
+        "intents": [
+            {"time": r.exchange_time, "intent_id": r.intent.intent_id, "symbol": r.intent.symbol, "price": r.intent.limit_price}
+            for r in result.intents
+        ],
         "fills": [{"time": f.exchange_time, "fill_id": f.fill_id, "symbol": f.symbol, "price": f.price} for f in result.fills],
         "pnl_daily": [round(x.pnl.daily, 2) if x.pnl else 0.0 for x in d],
         # With a market: the price path of every symbol the day traded (de-risk orders drawn on it).
@@ -51,8 +53,9 @@ def render_svg(data: dict) -> str:
     """Exposure over the day; under it the day's P&L; with a market, the traded symbols' prices."""
     x = [minutes(t) for t in data["time"]]
     panels = 3 if data["prices"] else 2
-    fig, axes = plt.subplots(panels, 1, figsize=(11, 4.6 + 2.2 * (panels - 1)), dpi=100, sharex=True,
-                             gridspec_kw={"height_ratios": [3, 1.2, 2][:panels]})
+    fig, axes = plt.subplots(
+        panels, 1, figsize=(11, 4.6 + 2.2 * (panels - 1)), dpi=100, sharex=True, gridspec_kw={"height_ratios": [3, 1.2, 2][:panels]}
+    )
     ax = axes[0]
     start = 0
     for i in range(1, len(x) + 1):  # shaded bands for each run of one mode
@@ -69,7 +72,9 @@ def render_svg(data: dict) -> str:
     it = [minutes(i["time"]) for i in data["intents"]]
     ax.scatter(it, [gross_at.get(i["time"], 0) for i in data["intents"]], marker="v", color="#e65100", s=22, zorder=5, label="de-risk intent")
     ft = [minutes(f["time"]) for f in data["fills"]]
-    ax.scatter(ft, [after_at.get(f["time"], gross_at.get(f["time"], 0)) for f in data["fills"]], marker="o", color="#263238", s=9, zorder=6, label="fill")
+    ax.scatter(
+        ft, [after_at.get(f["time"], gross_at.get(f["time"], 0)) for f in data["fills"]], marker="o", color="#263238", s=9, zorder=6, label="fill"
+    )
     for mode, color in MODE_COLORS.items():
         ax.fill_between([], [], color=color, label=mode)
     ax.set_ylabel("% of equity")
@@ -89,7 +94,7 @@ def render_svg(data: dict) -> str:
     fig.savefig(buffer, format="svg", metadata={"Date": None})  # same day, same bytes
     plt.close(fig)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
+    return svg[svg.index("<svg") :]
 
 
 def _pnl_panel(ax, x: list[float], daily: list[float]) -> None:
@@ -107,7 +112,7 @@ def _price_panel(ax, data: dict) -> None:
     de-risk orders (▼ at their limit) and fills (●)."""
     for symbol, path in sorted(data["prices"].items()):
         base = path[0][1]
-        line, = ax.plot([minutes(t) for t, _ in path], [(p / base - 1) * 100 for _, p in path], lw=1.1, label=symbol)
+        (line,) = ax.plot([minutes(t) for t, _ in path], [(p / base - 1) * 100 for _, p in path], lw=1.1, label=symbol)
         orders = [i for i in data["intents"] if i["symbol"] == symbol and i["price"]]
         ax.scatter([minutes(i["time"]) for i in orders], [(i["price"] / base - 1) * 100 for i in orders], marker="v", s=20, color=line.get_color())
         fills = [f for f in data["fills"] if f["symbol"] == symbol]

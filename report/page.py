@@ -8,8 +8,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from report.chart import render_svg, series
 from protocol.messages import RiskResult
+from report.chart import render_svg, series
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}
@@ -34,13 +34,14 @@ def _num(value: float, digits: int = 2) -> str:
     return f'<td class="n">{value:,.{digits}f}</td>'
 
 
-def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
-           verdict: tuple[bool, list[str]] | None = None) -> str:
+def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str], verdict: tuple[bool, list[str]] | None = None) -> str:
     data = series(result)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>"]
-    parts.append(f"<h1>{esc(title)}</h1><p>account <code>{esc(result.account)}</code> — {len(result.decisions)} decisions, "
-                 f"{len(result.intents)} de-risk intents, {len(result.fills)} fills</p>")
+    parts.append(
+        f"<h1>{esc(title)}</h1><p>account <code>{esc(result.account)}</code> — {len(result.decisions)} decisions, "
+        f"{len(result.intents)} de-risk intents, {len(result.fills)} fills</p>"
+    )
     if result.digest:  # DESIGN §3: the run's fingerprint, the same for the same scenario and seed
         parts.append(f"<p>run digest <code id='run-digest'>{esc(result.digest)}</code></p>")
     if verdict is not None:
@@ -51,12 +52,33 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
     parts.append("<h2>The day</h2>" + render_svg(data))
     parts.append(f"<script type='application/json' id='chart-data'>{json.dumps(data)}</script>")
 
-    changes = [d for i, d in enumerate(result.decisions) if i == 0 or d.intents or d.mode is not result.decisions[i - 1].mode or d.regime != result.decisions[i - 1].regime]
-    parts.append(f"<h2>Decision log</h2><p>{len(changes)} of {len(result.decisions)} cycles: the first, each change of mode or regime, and each cycle that issued intents.</p>")
-    parts.append(_table(["time", "regime", "mode", "reason", "gross %", "after %", "potential %", "decision"],
-                        [[esc(d.exchange_time), esc(d.regime), esc(d.mode.value), esc(d.reason), _num(d.gross_pct),
-                          _num(d.gross_pct_after), _num(d.potential_pct), esc(d.sentence)]
-                         for d in changes], row_class=lambda r: f"mode-{r[2]}"))
+    changes = [
+        d
+        for i, d in enumerate(result.decisions)
+        if i == 0 or d.intents or d.mode is not result.decisions[i - 1].mode or d.regime != result.decisions[i - 1].regime
+    ]
+    parts.append(
+        f"<h2>Decision log</h2><p>{len(changes)} of {len(result.decisions)} cycles: the first, each change of mode or regime, and each cycle that issued intents.</p>"
+    )
+    parts.append(
+        _table(
+            ["time", "regime", "mode", "reason", "gross %", "after %", "potential %", "decision"],
+            [
+                [
+                    esc(d.exchange_time),
+                    esc(d.regime),
+                    esc(d.mode.value),
+                    esc(d.reason),
+                    _num(d.gross_pct),
+                    _num(d.gross_pct_after),
+                    _num(d.potential_pct),
+                    esc(d.sentence),
+                ]
+                for d in changes
+            ],
+            row_class=lambda r: f"mode-{r[2]}",
+        )
+    )
 
     issued = {r.intent.intent_id: r for r in result.intents}
     rows = []
@@ -65,24 +87,59 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
         intent = record.intent if record else None
         rule = intent.price_rule.value if intent else ""
         price = f"{intent.limit_price:.2f}" if intent and intent.limit_price else ""
-        rows.append([f"<a href='{esc(ui_workflow(intent_id))}'>{esc(intent_id)}</a>", esc(record.exchange_time if record else ""),
-                     esc(intent.side.value if intent else ""), _num(outcome.quantity, 0), esc(price), esc(rule),
-                     esc(outcome.state.value), _num(outcome.filled_quantity, 0),
-                     esc((outcome.reject_reason or outcome.cancel_reason).value if (outcome.reject_reason or outcome.cancel_reason) else "")])
-    parts.append("<h2>Orders</h2>" + (_table(["intent id (Temporal UI)", "issued", "side", "qty", "limit", "price rule", "final state", "filled", "reason"], rows)
-                                      if rows else "<p>No orders.</p>"))
+        rows.append(
+            [
+                f"<a href='{esc(ui_workflow(intent_id))}'>{esc(intent_id)}</a>",
+                esc(record.exchange_time if record else ""),
+                esc(intent.side.value if intent else ""),
+                _num(outcome.quantity, 0),
+                esc(price),
+                esc(rule),
+                esc(outcome.state.value),
+                _num(outcome.filled_quantity, 0),
+                esc((outcome.reject_reason or outcome.cancel_reason).value if (outcome.reject_reason or outcome.cancel_reason) else ""),
+            ]
+        )
+    parts.append(
+        "<h2>Orders</h2>"
+        + (
+            _table(["intent id (Temporal UI)", "issued", "side", "qty", "limit", "price rule", "final state", "filled", "reason"], rows)
+            if rows
+            else "<p>No orders.</p>"
+        )
+    )
 
     e = result.final_exposure
     if e is not None:
-        parts.append(f"<h2>Exposure at the close</h2><p>gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short "
-                     f"{e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, open-order potential "
-                     f"{e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders; equity {e.equity:,.0f}</p>")
-        parts.append(_table(["bucket", "current", "current %", "potential", "potential %", "target %", "max %"],
-                            [[esc(b.value), _num(x.current), _num(x.current_pct), _num(x.potential), _num(x.potential_pct), _num(x.target_pct, 0), _num(x.max_pct, 0)]
-                             for b, x in e.buckets.items()]))
-        parts.append("<h3>Groups</h3>" + _table(["group", "current", "current %", "potential", "potential %"],
-                                                 [[esc(g), _num(x.current), _num(x.current_pct), _num(x.potential), _num(x.potential_pct)]
-                                                  for g, x in e.group_exposure.items()]))
+        parts.append(
+            f"<h2>Exposure at the close</h2><p>gross {e.gross_exposure_pct:.2f}% (long {e.long_gross_pct:.2f}%, short "
+            f"{e.short_gross_pct:.2f}%), potential {e.potential_exposure_pct:.2f}%, open-order potential "
+            f"{e.open_orders_potential.pct:.2f}% over {e.open_orders_potential.open_order_count} orders; equity {e.equity:,.0f}</p>"
+        )
+        parts.append(
+            _table(
+                ["bucket", "current", "current %", "potential", "potential %", "target %", "max %"],
+                [
+                    [
+                        esc(b.value),
+                        _num(x.current),
+                        _num(x.current_pct),
+                        _num(x.potential),
+                        _num(x.potential_pct),
+                        _num(x.target_pct, 0),
+                        _num(x.max_pct, 0),
+                    ]
+                    for b, x in e.buckets.items()
+                ],
+            )
+        )
+        parts.append(
+            "<h3>Groups</h3>"
+            + _table(
+                ["group", "current", "current %", "potential", "potential %"],
+                [[esc(g), _num(x.current), _num(x.current_pct), _num(x.potential), _num(x.potential_pct)] for g, x in e.group_exposure.items()],
+            )
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from domain.events import OrderEventSpec, TimedEvent
 from domain.enums import OrderState
-from scenarios.spec import AnswerExpectation, Expectation, IntentExpectation, OrderExpectation, ScenarioReport, ScenarioSpec
+from domain.events import OrderEventSpec, TimedEvent
 from protocol.messages import DecisionRecord, IntentRecord, RiskResult
+from scenarios.spec import AnswerExpectation, Expectation, IntentExpectation, OrderExpectation, ScenarioReport, ScenarioSpec
 
 
 def _hms(text: str) -> str:
@@ -123,8 +123,10 @@ def _check_answer(action: str, expected: AnswerExpectation, result: RiskResult, 
         return [f"{where}: no answer observed"]
     failures = []
     if expected.accepted is not None and answer.accepted is not expected.accepted:
-        failures.append(f"{where}: expected {'accepted' if expected.accepted else 'refused'}, observed "
-                        f"{'accepted' if answer.accepted else 'refused'}: {answer.message}")
+        failures.append(
+            f"{where}: expected {'accepted' if expected.accepted else 'refused'}, observed "
+            f"{'accepted' if answer.accepted else 'refused'}: {answer.message}"
+        )
     for field in ("refusal", "reject_reason", "state"):
         want, got = getattr(expected, field), getattr(answer, field)
         if want is not None and got is not want:
@@ -159,9 +161,13 @@ def evaluate(spec: ScenarioSpec, result: RiskResult) -> ScenarioReport:
         checks=len(spec.expect),
         modes=[_describe(d) for i, d in enumerate(result.decisions) if i == 0 or d.intents or d.mode is not result.decisions[i - 1].mode],
         intents=[f"{r.exchange_time} {r.intent.intent_id}: {r.intent.summary()} [{r.intent.price_rule.value}]" for r in result.intents],
-        orders=[f"{o.intent_id}: {o.label} {o.filled_quantity}/{o.quantity}" + (f" {o.reject_reason.value}" if o.reject_reason else "")
-                + (f" {o.cancel_reason.value}" if o.cancel_reason else "") + (f" ({o.lost_cause})" if o.lost_cause else "")
-                for o in result.outcomes.values()],
+        orders=[
+            f"{o.intent_id}: {o.label} {o.filled_quantity}/{o.quantity}"
+            + (f" {o.reject_reason.value}" if o.reject_reason else "")
+            + (f" {o.cancel_reason.value}" if o.cancel_reason else "")
+            + (f" ({o.lost_cause})" if o.lost_cause else "")
+            for o in result.outcomes.values()
+        ],
         final_gross_pct=result.final_exposure.gross_exposure_pct if result.final_exposure else None,
         order_workflow_ids=list(result.outcomes),
         digest=result.digest,

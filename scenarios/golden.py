@@ -80,18 +80,21 @@ def problem(name: str, observed_digest: str, observed: DigestParts, directory: P
     golden = load(name, directory)
     where = directory / f"{name}.json"
     if name not in index or golden is None:
-        return (f"scenario {name} has no golden digest in {directory} (observed {observed_digest}): "
-                f"record it with `{record_command([name])}`")
+        return f"scenario {name} has no golden digest in {directory} (observed {observed_digest}): record it with `{record_command([name])}`"
     if not (index[name] == golden.digest == digest(golden.parts)):
-        return (f"scenario {name}: the golden files disagree (index {index[name]}, {where.name} {golden.digest}, its parts "
-                f"{digest(golden.parts)}): edited by hand, or the digest's parts changed (domain/digest.py); "
-                f"re-record with `{record_command([name])}`")
+        return (
+            f"scenario {name}: the golden files disagree (index {index[name]}, {where.name} {golden.digest}, its parts "
+            f"{digest(golden.parts)}): edited by hand, or the digest's parts changed (domain/digest.py); "
+            f"re-record with `{record_command([name])}`"
+        )
     if observed_digest == golden.digest:
         return None
     difference = first_difference(golden.parts, observed) or "(the parts are equal: the digest was computed from other parts)"
-    return (f"scenario {name}: run digest {observed_digest} differs from the golden {golden.digest} ({where})\n"
-            f"  first difference: {difference}\n"
-            f"  if the change is intended, re-record: `{record_command([name])}`")
+    return (
+        f"scenario {name}: run digest {observed_digest} differs from the golden {golden.digest} ({where})\n"
+        f"  first difference: {difference}\n"
+        f"  if the change is intended, re-record: `{record_command([name])}`"
+    )
 
 
 async def report_of(handle: WorkflowHandle, attempts: int = 5) -> ScenarioReport:

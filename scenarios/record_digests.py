@@ -29,9 +29,11 @@ QUEUE = "record-digests"
 
 async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestParts | None, str]:
     """(name, parts, problem): the parts when both runs passed with the same digest."""
+
     async def once(i: int) -> ScenarioReport:
-        handle = await client.start_workflow(SCENARIO_WORKFLOW, name, id=f"record-digest-{name}-{i}-{time.time_ns()}",
-                                             task_queue=queue, result_type=ScenarioReport)
+        handle = await client.start_workflow(
+            SCENARIO_WORKFLOW, name, id=f"record-digest-{name}-{i}-{time.time_ns()}", task_queue=queue, result_type=ScenarioReport
+        )
         return await golden.report_of(handle)
 
     try:
@@ -44,10 +46,13 @@ async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestP
     parts = [golden.parts_of(await golden.risk_result(client, r.account)) for r in reports]
     for report, part in zip(reports, parts):
         if digest(part) != report.digest:
-            return name, None, f"the account's parts give {digest(part)}, its report says {report.digest}: protocol/run_digest.py disagrees with the workflow"
+            return (
+                name,
+                None,
+                f"the account's parts give {digest(part)}, its report says {report.digest}: protocol/run_digest.py disagrees with the workflow",
+            )
     if reports[0].digest != reports[1].digest:
-        return name, None, (f"two runs disagree ({reports[0].digest} / {reports[1].digest}), not recorded: "
-                            f"{first_difference(parts[0], parts[1])}")
+        return name, None, (f"two runs disagree ({reports[0].digest} / {reports[1].digest}), not recorded: {first_difference(parts[0], parts[1])}")
     return name, parts[0], ""
 
 
@@ -76,9 +81,8 @@ async def main(argv: list[str] | None = None) -> int:
     from worker.main import build_worker
     from worker.server import time_skipping_environment
 
-    async with await time_skipping_environment() as env:
-        async with build_worker(env.client, QUEUE):
-            outcome = await record(env.client, QUEUE, args.names or scenario_names(), args.dir)
+    async with await time_skipping_environment() as env, build_worker(env.client, QUEUE):
+        outcome = await record(env.client, QUEUE, args.names or scenario_names(), args.dir)
     print(f"{sum(1 for p in outcome.values() if not p)}/{len(outcome)} recorded in {args.dir}")
     return 0 if not any(outcome.values()) else 1
 

@@ -78,7 +78,7 @@ class Expectation(Spec):
     gross_always_below_pct: float | None = None
 
     @model_validator(mode="after")
-    def _one_window(self) -> "Expectation":
+    def _one_window(self) -> Expectation:
         if self.at is not None and (self.from_ is not None or self.by is not None):
             raise ValueError("give `at` (one cycle) or `from`/`by` (a window), not both")
         if (self.from_ is None) != (self.by is None):
@@ -116,7 +116,7 @@ class MarketSpec(Spec):
     generate: GeneratedMarket | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "MarketSpec":
+    def _one_source(self) -> MarketSpec:
         if (self.file is None) == (self.generate is None):
             raise ValueError("market needs exactly one of `file` or `generate`")
         return self

@@ -31,13 +31,17 @@ def with_fills(config: RigConfig, cycle_seconds: int | None = None, **fills: flo
     return config.model_copy(update={"rules": rules})
 
 
-async def open_account(env: WorkflowEnvironment, account: str, config: RigConfig, start: str = "11:00", seed: int = 3, **fills: float) -> WorkflowHandle:
+async def open_account(
+    env: WorkflowEnvironment, account: str, config: RigConfig, start: str = "11:00", seed: int = 3, **fills: float
+) -> WorkflowHandle:
     """The account's risk workflow on real time with one-second cycles: orders submitted by a
     test land at a predictable exchange time (a time-skipped account would race ahead of them)."""
     with env.with_time_skipping_disabled():
         return await env.client.start_workflow(
             RISK_WORKFLOW,
-            RiskInput(account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS, **fills), seed=seed, start_exchange_time=start, synthetic=True),
+            RiskInput(
+                account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS, **fills), seed=seed, start_exchange_time=start, synthetic=True
+            ),
             id=risk_workflow_id(account),
             task_queue=account_task_queue(TASK_QUEUE),
         )
@@ -50,8 +54,13 @@ def intent(account: str, name: str, **fields: Any) -> dict[str, Any]:
 
 async def submit(client: Client, raw: dict[str, Any]) -> WorkflowHandle:
     return await client.start_workflow(
-        ORDER_WORKFLOW, raw, id=raw["intent_id"], task_queue=TASK_QUEUE, result_type=OrderSnapshot,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        ORDER_WORKFLOW,
+        raw,
+        id=raw["intent_id"],
+        task_queue=TASK_QUEUE,
+        result_type=OrderSnapshot,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
 
 

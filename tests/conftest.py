@@ -6,6 +6,7 @@ No test may pass by skipping: a skipped test fails the session (see pytest_sessi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -67,18 +68,17 @@ async def account(client: Client) -> AsyncIterator[str]:
     cycles do not keep spinning for the rest of the session."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     yield name
-    try:
+    with contextlib.suppress(RPCError):
         await client.get_workflow_handle(risk_workflow_id(name)).terminate("test over")
-    except RPCError:
-        pass
 
 
 @pytest_asyncio.fixture(scope="session")
 async def scenario_runs(client, worker) -> dict[str, asyncio.Task]:
     async def run(name: str) -> tuple[ScenarioReport, float]:
         started = time.monotonic()
-        handle = await client.start_workflow(SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{time.time_ns()}", task_queue=TASK_QUEUE,
-                                             result_type=ScenarioReport)
+        handle = await client.start_workflow(
+            SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport
+        )
         return await golden.report_of(handle), time.monotonic() - started
 
     return {name: asyncio.create_task(run(name)) for name in scenario_names()}

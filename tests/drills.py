@@ -54,15 +54,23 @@ async def wait_polling(proc: subprocess.Popen) -> None:
 
 async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:
     config = with_fills(load_config(), 1, **fills)
-    await client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00", synthetic=True),
-                                id=risk_workflow_id(account), task_queue=account_task_queue(queue), task_timeout=DRILL_TASK_TIMEOUT)
+    await client.start_workflow(
+        RISK_WORKFLOW,
+        RiskInput(account=account, config=config, seed=4, start_exchange_time="11:00", synthetic=True),
+        id=risk_workflow_id(account),
+        task_queue=account_task_queue(queue),
+        task_timeout=DRILL_TASK_TIMEOUT,
+    )
 
 
 async def submit_many(client: Client, account: str, queue: str, n: int) -> list:
-    raws = [intent(account, f"k{i:03d}", symbol=("AAPL", "MSFT", "XOM", "KO")[i % 4], quantity=100, limit_price=None, order_type="MARKET") for i in range(n)]
-    return await asyncio.gather(*[
-        client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT) for r in raws
-    ])
+    raws = [
+        intent(account, f"k{i:03d}", symbol=("AAPL", "MSFT", "XOM", "KO")[i % 4], quantity=100, limit_price=None, order_type="MARKET")
+        for i in range(n)
+    ]
+    return await asyncio.gather(
+        *[client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT) for r in raws]
+    )
 
 
 async def assert_ledger_is_sum_of_fills(client: Client, account: str, snaps: list[OrderSnapshot]) -> None:

@@ -30,10 +30,15 @@ async def reset(client: Client, workflow_id: str, which: str = "last", run_id: s
     tasks = await completed_tasks(client, workflow_id, run_id)
     assert tasks, f"{workflow_id} never completed a workflow task"
     point = tasks[0] if which == "first" else tasks[-1]
-    response = await client.workflow_service.reset_workflow_execution(ResetWorkflowExecutionRequest(
-        namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
-        reason=reason, workflow_task_finish_event_id=point, request_id=str(uuid.uuid4()),
-    ))
+    response = await client.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+            reason=reason,
+            workflow_task_finish_event_id=point,
+            request_id=str(uuid.uuid4()),
+        )
+    )
     return response.run_id
 
 
@@ -55,9 +60,11 @@ async def until_view(client: Client, account: str, condition: Callable[[RiskView
         if asyncio.get_running_loop().time() > deadline:
             if view is None:
                 raise AssertionError(f"{what or 'condition'} not reached in {timeout:.0f}s: the account never answered ({error})")
-            raise AssertionError(f"{what or 'condition'} not reached in {timeout:.0f}s: cycle {view.cycle}, "
-                                 f"{len(view.open_orders)} open {[o.intent_id for o in view.open_orders][:10]}, "
-                                 f"lost {[(o.intent_id, o.lost_cause) for o in view.lost][:10]}")
+            raise AssertionError(
+                f"{what or 'condition'} not reached in {timeout:.0f}s: cycle {view.cycle}, "
+                f"{len(view.open_orders)} open {[o.intent_id for o in view.open_orders][:10]}, "
+                f"lost {[(o.intent_id, o.lost_cause) for o in view.lost][:10]}"
+            )
         await asyncio.sleep(0.1)
 
 

@@ -11,7 +11,7 @@ import json
 import random
 import time
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,7 +104,9 @@ async def test_a_terminated_order_is_lost_its_potential_released_and_the_account
     gone, stays = await submit(client, intent(account, "t1")), await submit(client, intent(account, "t2", symbol="MSFT", limit_price=400.0))
     await wait_state(gone, {OrderState.WORKING})
     await wait_state(stays, {OrderState.WORKING})
-    before = await until_view(client, account, lambda v: {o.intent_id: o.state for o in v.open_orders} == {gone.id: OrderState.WORKING, stays.id: OrderState.WORKING})
+    before = await until_view(
+        client, account, lambda v: {o.intent_id: o.state for o in v.open_orders} == {gone.id: OrderState.WORKING, stays.id: OrderState.WORKING}
+    )
     await gone.terminate("an operator clicked terminate in the UI")
     view = await until_view(client, account, lambda v: any(o.intent_id == gone.id for o in v.lost), what="the terminated order recorded LOST")
     lost = next(o for o in view.lost if o.intent_id == gone.id)
@@ -166,7 +168,9 @@ async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, work
     raw_stuck = intent(account, "stuck")
     order = await client.start_workflow(ORDER_WORKFLOW, raw_stuck, id=stuck, task_queue=f"no-worker-{account}")
     for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):
-        reply = await handle.execute_update(UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply)
+        reply = await handle.execute_update(
+            UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply
+        )
         assert reply.approved, reply.message
     view = await view_of(client, account)
     assert {o.intent_id for o in view.open_orders} == {never, stuck}
@@ -192,8 +196,12 @@ async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(en
         assert len(snap.reject_message or "") < 500
     assert snaps[0].reject_reason is RejectReason.BAD_QUANTITY and "digits" in snaps[0].reject_message
     # Straight at the account, as a hostile caller of the update would.
-    reply = await handle.execute_update(UPDATE_PRETRADE, PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge)),
-                                        id=f"{account}-raw", result_type=PretradeReply)
+    reply = await handle.execute_update(
+        UPDATE_PRETRADE,
+        PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge)),
+        id=f"{account}-raw",
+        result_type=PretradeReply,
+    )
     assert not reply.approved
     for event in ({"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": huge}]}, {"equity": huge}, {"marks": {"AAPL": huge}}):
         with pytest.raises(WorkflowUpdateFailedError):
@@ -209,10 +217,16 @@ async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(en
 # ── mistakes are recoverable ────────────────────────────────────────────────────────────────
 async def test_a_terminated_account_comes_back_with_its_book_and_refuses_orders_meanwhile(env, client, worker, config, account):
     handle = await open_account(env, account, config, other=0.6, partial_fill_probability=1.0, cancel_cross_probability=0.0, seed=8)
-    orders = [await submit(client, intent(account, f"b{i}", symbol=s, quantity=1000, limit_price=p))
-              for i, (s, p) in enumerate((("AAPL", 190.0), ("MSFT", 400.0), ("XOM", 110.0)))]
-    await until_view(client, account, lambda v: len([p for p in v.positions if p.quantity]) >= 2 and len(v.open_orders) == 3,
-                     what="a book with positions and open orders")
+    orders = [
+        await submit(client, intent(account, f"b{i}", symbol=s, quantity=1000, limit_price=p))
+        for i, (s, p) in enumerate((("AAPL", 190.0), ("MSFT", 400.0), ("XOM", 110.0)))
+    ]
+    await until_view(
+        client,
+        account,
+        lambda v: len([p for p in v.positions if p.quantity]) >= 2 and len(v.open_orders) == 3,
+        what="a book with positions and open orders",
+    )
     # Freeze the book (nothing fills from now on) so before and after can be compared exactly.
     frozen = with_fills(config, 1, other=0.0, partial_fill_probability=1.0, cancel_cross_probability=0.0).rules
     await handle.execute_update(UPDATE_SET_RULES, frozen, result_type=str)
@@ -239,8 +253,10 @@ async def test_a_terminated_account_comes_back_with_its_book_and_refuses_orders_
     assert {(o.intent_id, o.filled) for o in after.open_orders} == {(o.intent_id, o.filled) for o in before.open_orders if o.intent_id != changed.id}
     # Applied fill ids came back too: a fill reported again changes nothing.
     some = next(s for s in [await o.query(QUERY_STATE, result_type=OrderSnapshot) for o in orders if o.id != changed.id] if s.fills)
-    await handle.signal(SIGNAL_ORDER_REPORT, OrderReport(intent_id=some.intent_id, state=some.state, quantity=some.quantity,
-                                                         filled_quantity=some.filled_quantity, fills=some.fills))
+    await handle.signal(
+        SIGNAL_ORDER_REPORT,
+        OrderReport(intent_id=some.intent_id, state=some.state, quantity=some.quantity, filled_quantity=some.filled_quantity, fills=some.fills),
+    )
     await cycles_advance(client, account, by=1)
     assert (await view_of(client, account)).positions == after.positions
     again = await submit(client, intent(account, "after-reopen", quantity=100))
@@ -276,10 +292,12 @@ async def test_values_a_validator_once_let_through_are_refused_and_fail_no_task(
     (or order's) next workflow task or meant something absurd. Now each is refused by its validator."""
     handle = await open_account(env, account, config, other=0.0, cancel_cross_probability=0.0)
     rules = config.rules.model_dump(mode="json")
+
     def with_rule(section: str | None, key: str, value):
         changed = {k: (dict(v) if isinstance(v, dict) else v) for k, v in rules.items()}
         (changed[section] if section else changed)[key] = value
         return changed
+
     refused = [
         (UPDATE_SET_SESSION, {"exchange_time": "23:59:59", "exchange_date": "9999-12-31"}, "exchange_date"),
         (UPDATE_SET_RULES, with_rule("risk_cycle", "cycle_seconds", 10**400), "cycle_seconds"),
@@ -305,9 +323,13 @@ async def test_values_a_validator_once_let_through_are_refused_and_fail_no_task(
 
 # ── scenarios cannot hang ───────────────────────────────────────────────────────────────────
 BAD_SCENARIO = {
-    "name": "cancels_a_ghost", "start": "10:00", "stop": "10:05",
-    "events": [{"at": "10:01", "order": {"id": "o1", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 190.0}},
-               {"at": "10:02", "cancel": {"id": "o2"}}],
+    "name": "cancels_a_ghost",
+    "start": "10:00",
+    "stop": "10:05",
+    "events": [
+        {"at": "10:01", "order": {"id": "o1", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 190.0}},
+        {"at": "10:02", "cancel": {"id": "o2"}},
+    ],
     "expect": [{"final_gross_max_pct": 100}],
 }
 
@@ -327,29 +349,32 @@ def test_a_live_account_reads_the_exchange_clock_across_dst(config):
     assert rules.session.time_zone == "America/New_York"
 
     def local(utc: datetime) -> datetime:
-        return exchange_now(utc.replace(tzinfo=timezone.utc), rules, None)
+        return exchange_now(utc.replace(tzinfo=UTC), rules, None)
 
-    for day, switch, before, after in ((datetime(2026, 3, 7), datetime(2026, 3, 8, 7), -5, -4), (datetime(2026, 10, 31), datetime(2026, 11, 1, 6), -4, -5)):
+    for day, switch, before, after in (
+        (datetime(2026, 3, 7), datetime(2026, 3, 8, 7), -5, -4),
+        (datetime(2026, 10, 31), datetime(2026, 11, 1, 6), -4, -5),
+    ):
         for minute in range(0, 3 * 24 * 60, 10):  # three days of a live account's cycles, every 10 minutes
             utc = day + timedelta(minutes=minute)
             offset = before if utc < switch else after
             assert local(utc) == utc + timedelta(hours=offset), utc
     # The regimes read on those days: the session opens at 09:30 exchange time on either side of the change.
     readings = {
-        datetime(2026, 3, 6, 14, 30): Regime.OPEN_EARLY,   # Fri 09:30 EST
+        datetime(2026, 3, 6, 14, 30): Regime.OPEN_EARLY,  # Fri 09:30 EST
         datetime(2026, 3, 6, 13, 30): Regime.OUTSIDE_SESSION,
-        datetime(2026, 3, 8, 13, 30): Regime.OPEN_EARLY,   # Sun, after the change: 09:30 EDT
-        datetime(2026, 3, 9, 13, 30): Regime.OPEN_EARLY,   # Mon 09:30 EDT (08:30 if DST were ignored)
-        datetime(2026, 3, 9, 20, 15): Regime.LATE,         # 16:15 EDT
+        datetime(2026, 3, 8, 13, 30): Regime.OPEN_EARLY,  # Sun, after the change: 09:30 EDT
+        datetime(2026, 3, 9, 13, 30): Regime.OPEN_EARLY,  # Mon 09:30 EDT (08:30 if DST were ignored)
+        datetime(2026, 3, 9, 20, 15): Regime.LATE,  # 16:15 EDT
         datetime(2026, 3, 9, 20, 28): Regime.CLOSE,
         datetime(2026, 3, 9, 20, 30): Regime.OUTSIDE_SESSION,
         datetime(2026, 10, 30, 13, 30): Regime.OPEN_EARLY,  # Fri 09:30 EDT
         datetime(2026, 11, 1, 13, 30): Regime.OUTSIDE_SESSION,  # Sun, after the change: 08:30 EST
         datetime(2026, 11, 2, 14, 30): Regime.OPEN_EARLY,  # Mon 09:30 EST
         datetime(2026, 11, 2, 15, 0): Regime.MID,
-        datetime(2026, 11, 2, 21, 15): Regime.LATE,        # 16:15 EST
+        datetime(2026, 11, 2, 21, 15): Regime.LATE,  # 16:15 EST
         datetime(2026, 11, 2, 21, 28): Regime.CLOSE,
-        datetime(2026, 11, 2, 20, 28): Regime.MID,         # 15:28 EST: a DST-blind clock would say CLOSE
+        datetime(2026, 11, 2, 20, 28): Regime.MID,  # 15:28 EST: a DST-blind clock would say CLOSE
     }
     for utc, regime in readings.items():
         assert read_clock(local(utc).time(), rules).regime is regime, (utc, local(utc))
@@ -365,42 +390,103 @@ def _carried_at_every_cap(config, open_orders: int) -> tuple[RiskState, BookStat
 
     def an_intent(n: int, kind: IntentKind = IntentKind.NEW) -> Intent:
         symbol = rnd.choice(symbols)
-        return Intent(intent_id=f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}", account="desk-account-7", symbol=symbol,
-                      bucket=rnd.choice(list(Bucket)), side=rnd.choice(list(Side)), quantity=rnd.randrange(1, 10_000) * 100,
-                      limit_price=round(rnd.uniform(5, 900), 2), kind=kind)
+        return Intent(
+            intent_id=f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}",
+            account="desk-account-7",
+            symbol=symbol,
+            bucket=rnd.choice(list(Bucket)),
+            side=rnd.choice(list(Side)),
+            quantity=rnd.randrange(1, 10_000) * 100,
+            limit_price=round(rnd.uniform(5, 900), 2),
+            kind=kind,
+        )
 
-    inputs = DecisionInput(regime=Regime.MID, gross_exposure_pct=101.234567, potential_exposure_pct=119.87654, lt_current_pct=80.1,
-                           lt_potential_pct=89.9, mm_current_pct=21.13, mm_potential_pct=29.99, minutes_to_close=123.5)
-    decisions = [DecisionRecord(cycle=n, exchange_time=f"{10 + n // 3600 % 6:02d}:{n // 60 % 60:02d}:{n % 60:02d}", regime="MID",
-                                mode=RiskMode.SOFT_DERISK, reason="OVER_REGIME_TOLERANCE",
-                                sentence=f"SOFT_DERISK: gross {rnd.uniform(100, 129):.2f}% reaches the MID tolerance 120% (potential {rnd.uniform(100, 129):.2f}%)",
-                                gross_pct=rnd.uniform(90, 129), potential_pct=rnd.uniform(90, 129), tolerance_pct=120.0,
-                                gross_pct_after=rnd.uniform(90, 129), intents=[an_intent(n * 10 + k).intent_id for k in range(5)],
-                                inputs=inputs, skipped=[f"{rnd.choice(symbols)}: STALE_DATA print 412 s old"])
-                 for n in range(kept)]
+    inputs = DecisionInput(
+        regime=Regime.MID,
+        gross_exposure_pct=101.234567,
+        potential_exposure_pct=119.87654,
+        lt_current_pct=80.1,
+        lt_potential_pct=89.9,
+        mm_current_pct=21.13,
+        mm_potential_pct=29.99,
+        minutes_to_close=123.5,
+    )
+    decisions = [
+        DecisionRecord(
+            cycle=n,
+            exchange_time=f"{10 + n // 3600 % 6:02d}:{n // 60 % 60:02d}:{n % 60:02d}",
+            regime="MID",
+            mode=RiskMode.SOFT_DERISK,
+            reason="OVER_REGIME_TOLERANCE",
+            sentence=f"SOFT_DERISK: gross {rnd.uniform(100, 129):.2f}% reaches the MID tolerance 120% (potential {rnd.uniform(100, 129):.2f}%)",
+            gross_pct=rnd.uniform(90, 129),
+            potential_pct=rnd.uniform(90, 129),
+            tolerance_pct=120.0,
+            gross_pct_after=rnd.uniform(90, 129),
+            intents=[an_intent(n * 10 + k).intent_id for k in range(5)],
+            inputs=inputs,
+            skipped=[f"{rnd.choice(symbols)}: STALE_DATA print 412 s old"],
+        )
+        for n in range(kept)
+    ]
     intents = [IntentRecord(cycle=n, exchange_time="16:15:00", intent=an_intent(n, IntentKind.SOFT_DERISK)) for n in range(INTENTS_KEPT)]
-    answers = [Answer(action="cancel", intent_id=an_intent(n).intent_id, accepted=False, message="order is already FILLED: nothing to cancel")
-               for n in range(ANSWERS_KEPT)]
-    state = RiskState(marks={s: round(rnd.uniform(5, 900), 4) for s in symbols}, decisions=decisions, intents=intents, cycle=10**6,
-                      answers=answers)
+    answers = [
+        Answer(action="cancel", intent_id=an_intent(n).intent_id, accepted=False, message="order is already FILLED: nothing to cancel")
+        for n in range(ANSWERS_KEPT)
+    ]
+    state = RiskState(marks={s: round(rnd.uniform(5, 900), 4) for s in symbols}, decisions=decisions, intents=intents, cycle=10**6, answers=answers)
     orders = {}
     for n in range(open_orders):
         i = an_intent(10**7 + n)
-        orders[i.intent_id] = LedgerOrder(intent=i, state=OrderState.PARTIAL_FILL, filled=100, heard_cycle=n, expires_at="2026-11-26T16:30:00",
-                                          footprint=OpenOrder(intent_id=i.intent_id, symbol=i.symbol, bucket=i.bucket, side=i.side,
-                                                              remaining=i.quantity - 100, kind=i.kind, limit_price=i.limit_price))
+        orders[i.intent_id] = LedgerOrder(
+            intent=i,
+            state=OrderState.PARTIAL_FILL,
+            filled=100,
+            heard_cycle=n,
+            expires_at="2026-11-26T16:30:00",
+            footprint=OpenOrder(
+                intent_id=i.intent_id,
+                symbol=i.symbol,
+                bucket=i.bucket,
+                side=i.side,
+                remaining=i.quantity - 100,
+                kind=i.kind,
+                limit_price=i.limit_price,
+            ),
+        )
     outcomes = {}
     for n in range(OUTCOMES_KEPT):
         i = an_intent(2 * 10**7 + n)
-        outcomes[i.intent_id] = OrderOutcome(intent_id=i.intent_id, state=OrderState.CANCELED, quantity=i.quantity, filled_quantity=100,
-                                             kind=i.kind, lost_cause="terminated from outside" if n % 7 == 0 else None)
-    fills = [FillRecord(cycle=n, exchange_time="14:03:21", fill_id=f"{an_intent(n).intent_id}/F{n}", intent_id=an_intent(n).intent_id,
-                        symbol=rnd.choice(symbols), bucket=Bucket.LT, side=Side.BUY, quantity=rnd.randrange(1, 100) * 100,
-                        price=round(rnd.uniform(5, 900), 2)) for n in range(FILLS_KEPT)]
-    book = BookState(equity=123_456_789.0, positions={f"{s}|{b.value}": Position(symbol=s, bucket=b, quantity=rnd.randrange(-10**6, 10**6))
-                                                      for s in symbols for b in Bucket},
-                     open_orders=orders, outcomes=outcomes, fills=fills,
-                     applied_fill_ids=[f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}/F{n % 400}" for n in range(FILL_IDS_KEPT)])
+        outcomes[i.intent_id] = OrderOutcome(
+            intent_id=i.intent_id,
+            state=OrderState.CANCELED,
+            quantity=i.quantity,
+            filled_quantity=100,
+            kind=i.kind,
+            lost_cause="terminated from outside" if n % 7 == 0 else None,
+        )
+    fills = [
+        FillRecord(
+            cycle=n,
+            exchange_time="14:03:21",
+            fill_id=f"{an_intent(n).intent_id}/F{n}",
+            intent_id=an_intent(n).intent_id,
+            symbol=rnd.choice(symbols),
+            bucket=Bucket.LT,
+            side=Side.BUY,
+            quantity=rnd.randrange(1, 100) * 100,
+            price=round(rnd.uniform(5, 900), 2),
+        )
+        for n in range(FILLS_KEPT)
+    ]
+    book = BookState(
+        equity=123_456_789.0,
+        positions={f"{s}|{b.value}": Position(symbol=s, bucket=b, quantity=rnd.randrange(-(10**6), 10**6)) for s in symbols for b in Bucket},
+        open_orders=orders,
+        outcomes=outcomes,
+        fills=fills,
+        applied_fill_ids=[f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}/F{n % 400}" for n in range(FILL_IDS_KEPT)],
+    )
     return state, book
 
 
@@ -410,10 +496,12 @@ def test_state_carried_across_continue_as_new_is_far_below_the_payload_limit_at_
     raw_size = len(zlib.decompress(base64.b64decode(carried)))
     # What continue-as-new actually sends: the account's whole input, rules and universe included.
     payload = RiskInput(account="desk-account-7", config=config, carried=carried, synthetic=True).model_dump_json().encode()
-    print(f"\ncarried state at every cap (decisions {len(state.decisions)}, intents {len(state.intents)}, answers {len(state.answers)}, "
-          f"open orders {len(book.open_orders)}, outcomes {len(book.outcomes)}, fills {len(book.fills)}, fill ids {len(book.applied_fill_ids)}): "
-          f"{raw_size / 1e6:.2f} MB of JSON → {len(carried) / 1e6:.3f} MB carried; continue-as-new input {len(payload) / 1e6:.3f} MB "
-          f"({len(payload) / PAYLOAD_LIMIT:.0%} of the 2 MB limit)")
+    print(
+        f"\ncarried state at every cap (decisions {len(state.decisions)}, intents {len(state.intents)}, answers {len(state.answers)}, "
+        f"open orders {len(book.open_orders)}, outcomes {len(book.outcomes)}, fills {len(book.fills)}, fill ids {len(book.applied_fill_ids)}): "
+        f"{raw_size / 1e6:.2f} MB of JSON → {len(carried) / 1e6:.3f} MB carried; continue-as-new input {len(payload) / 1e6:.3f} MB "
+        f"({len(payload) / PAYLOAD_LIMIT:.0%} of the 2 MB limit)"
+    )
     assert raw_size > PAYLOAD_LIMIT, "the test state must be big enough that compression matters"
     assert len(payload) < PAYLOAD_LIMIT / 2
     back = unpack(carried)
@@ -422,15 +510,19 @@ def test_state_carried_across_continue_as_new_is_far_below_the_payload_limit_at_
 
 async def test_a_live_account_refuses_synthetic_events(env, client, worker, config, account):
     with env.with_time_skipping_disabled():
-        handle = await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=with_fills(config, 1), synthetic=False),
-                                                 id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
+        handle = await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=with_fills(config, 1), synthetic=False),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
+        )
     for name, event in ((UPDATE_INJECT_EXPOSURE, ExposureEvent(lt_pct=85, mm_pct=30)), (UPDATE_SET_SESSION, {"exchange_time": "16:16"})):
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await handle.execute_update(name, event, result_type=str)
         assert "only accounts opened for testing (--synthetic)" in str(info.value.cause), info.value.cause
     view = await view_of(client, account)
     assert not view.synthetic and view.positions == [] and view.exposure.gross_exposure_pct == 0
-    now_ny = datetime.now(timezone.utc).astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).replace(tzinfo=None)
+    now_ny = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("America/New_York")).replace(tzinfo=None)
     assert abs((datetime.fromisoformat(view.exchange_time) - now_ny).total_seconds()) < 120, "a live account reads the exchange clock"
 
 
@@ -465,8 +557,11 @@ async def test_rules_update_is_applied_and_recorded_and_an_invalid_one_changes_n
     view = await until_view(client, account, lambda v: v.cycle > cycle)
     assert view.last_decision.reason == "HARD_CAP_BREACH" and view.mode is RiskMode.HARD_DERISK, "a refused update changed nothing"
     history = [e async for e in handle.fetch_history_events()]
-    accepted = [e.workflow_execution_update_accepted_event_attributes.accepted_request.input for e in history
-                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input
+        for e in history
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
     recorded = [i for i in accepted if i.name == UPDATE_SET_RULES]
     assert len(recorded) == 1, "exactly the valid rules change is recorded in the history"
     assert json.loads(recorded[0].args.payloads[0].data)["hard_cap_pct"] == 129.0
@@ -476,10 +571,16 @@ async def test_orders_arriving_while_their_account_continues_as_new_are_judged_n
     """The account refuses pre-trade for a moment while it continues-as-new ("retry"): that is
     the order's cue to ask again, never a verdict. Here it continues-as-new after every cycle."""
     rules = with_fills(config, 1, other=0.0)
-    rules = rules.model_copy(update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})})
+    rules = rules.model_copy(
+        update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})}
+    )
     with env.with_time_skipping_disabled():
-        await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, config=rules, start_exchange_time="11:00", synthetic=True),
-                                        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
+        await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=rules, start_exchange_time="11:00", synthetic=True),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
+        )
     handles = []
     for wave in range(4):
         handles += await asyncio.gather(*[submit(client, intent(account, f"w{wave}-{n}", quantity=10)) for n in range(15)])
@@ -497,8 +598,12 @@ async def test_an_order_arriving_while_its_account_starts_is_judged_not_refused(
     `temporal workflow start` line) loads the worker's in its first task; a pre-trade request in
     that moment is refused with "starting: retry" — the order's cue to ask again, not a verdict."""
     with env.with_time_skipping_disabled():
-        await env.client.start_workflow(RISK_WORKFLOW, RiskInput(account=account, start_exchange_time="11:00", synthetic=True),
-                                        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE))
+        await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, start_exchange_time="11:00", synthetic=True),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
+        )
     handles = await asyncio.gather(*[submit(client, intent(account, f"s{n}", quantity=10)) for n in range(10)])
     snaps = [await wait_state(h, {OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.FILLED, OrderState.REJECTED}) for h in handles]
     refused = [(s.intent_id, s.reject_reason, s.reject_message) for s in snaps if s.state is OrderState.REJECTED]

@@ -67,7 +67,10 @@ async def test_user_errors_are_one_line_and_exit_non_zero(address, worker):
         (("replace", ghost, "--qty", "5"), f"no order {ghost}"),
         (("account", "ghost-acct"), "no account ghost-acct: open it with `rig account open ghost-acct --equity N`"),
         (("account", "reopen", "ghost-acct"), "it was never opened"),
-        (("list", "--state", 'WORKING" OR 1=1'), "--state 'WORKING\" OR 1=1' is not one of ACCEPTED, WORKING, PARTIAL_FILL, FILLED, CANCELED, REJECTED"),
+        (
+            ("list", "--state", 'WORKING" OR 1=1'),
+            "--state 'WORKING\" OR 1=1' is not one of ACCEPTED, WORKING, PARTIAL_FILL, FILLED, CANCELED, REJECTED",
+        ),
         (("list", "--side", "HOLD"), "is not one of BUY, SELL"),
         (("list", "--symbol", 'AAPL" OR Symbol="MSFT'), "is not a symbol"),
         (("list", "--account", "x' OR '1'='1"), "is not an account name"),
@@ -130,7 +133,7 @@ async def test_account_open_with_rules_and_fresh(address, client, worker, tmp_pa
     broken = rules_file(tmp_path, "broken.yaml", regimes__MID={"start": "10:00", "gross_tolerance_pct": 135, "allow_derisk": True})
     line = one_line_error(await arig(address, "account", "open", account, "--equity", "1000000", "--rules", str(broken)), code=2)
     assert line.startswith("config error: ") and "regimes.MID.gross_tolerance_pct: 135.0 is above the hard cap (130.0)" in line, line
-    with pytest.raises(Exception):
+    with pytest.raises(RPCError):
         await client.get_workflow_handle(risk_workflow_id(account)).describe()  # nothing was started
 
     good = rules_file(tmp_path, "good.yaml", hard_cap_pct=128)
@@ -152,8 +155,12 @@ async def test_account_rules_update_through_the_cli(address, client, worker, tmp
     handle = client.get_workflow_handle(risk_workflow_id(account))
 
     def set_rules_events(events) -> list:
-        return [e for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-                and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == UPDATE_SET_RULES]
+        return [
+            e
+            for e in events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+            and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == UPDATE_SET_RULES
+        ]
 
     broken = rules_file(tmp_path, "broken.yaml", hard_cap_pct=-1)
     line = one_line_error(await arig(address, "account", "rules", account, str(broken)), code=2)
@@ -168,7 +175,9 @@ async def test_account_rules_update_through_the_cli(address, client, worker, tmp
     assert f"account {account}: rules applied: hard cap 127%, cycle 30s" in run.stdout
     recorded = set_rules_events([e async for e in handle.fetch_history_events()])
     assert len(recorded) == 1
-    assert b'"hard_cap_pct":127.0' in recorded[0].workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads[0].data.replace(b" ", b"")
+    assert b'"hard_cap_pct":127.0' in recorded[0].workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads[
+        0
+    ].data.replace(b" ", b"")
     view = await handle.query(QUERY_STATE, result_type=RiskView)
     assert view.mode is RiskMode.NORMAL
 

@@ -1,4 +1,4 @@
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import pytest
 
@@ -34,8 +34,8 @@ def test_regime_boundaries(local, regime, to_close):
 
 
 def test_exchange_time_follows_the_configured_zone_and_dst():
-    summer = to_exchange_time(datetime(2026, 7, 1, 20, 16, tzinfo=timezone.utc), RULES)
-    winter = to_exchange_time(datetime(2026, 12, 1, 21, 16, tzinfo=timezone.utc), RULES)
+    summer = to_exchange_time(datetime(2026, 7, 1, 20, 16, tzinfo=UTC), RULES)
+    winter = to_exchange_time(datetime(2026, 12, 1, 21, 16, tzinfo=UTC), RULES)
     assert (summer.hour, summer.minute) == (16, 16)
     assert (winter.hour, winter.minute) == (16, 16)
     with pytest.raises(ValueError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import fnmatch
 import json
 import mmap
@@ -122,13 +123,41 @@ def test_image_tags_follow_the_dev_server_the_tests_run():
 # dir) and the image's entrypoint (docker/scripts/sh/entrypoint.sh: BIND_ON_IP,
 # TEMPORAL_BROADCAST_ADDRESS). Persistence, bind and dynamic config subset:
 SERVER_ENV = {
-    "DB", "DB_PORT", "DBNAME", "VISIBILITY_DBNAME", "VISIBILITY_DB_PORT", "POSTGRES_USER", "POSTGRES_PWD",
-    "POSTGRES_SEEDS", "VISIBILITY_POSTGRES_USER", "VISIBILITY_POSTGRES_PWD", "VISIBILITY_POSTGRES_SEEDS",
-    "SQL_MAX_CONNS", "SQL_MAX_IDLE_CONNS", "SQL_MAX_CONN_TIME", "SQL_TLS_ENABLED", "SQL_CA", "SQL_CERT",
-    "SQL_CERT_KEY", "SQL_HOST_VERIFICATION", "SQL_HOST_NAME", "NUM_HISTORY_SHARDS", "LOG_LEVEL", "BIND_ON_IP",
-    "TEMPORAL_BROADCAST_ADDRESS", "FRONTEND_GRPC_PORT", "FRONTEND_HTTP_PORT", "PUBLIC_FRONTEND_ADDRESS",
-    "DYNAMIC_CONFIG_FILE_PATH", "PROMETHEUS_ENDPOINT", "PROMETHEUS_TIMER_TYPE", "STATSD_ENDPOINT", "ENABLE_ES",
-    "TEMPORAL_AUTH_AUTHORIZER", "TEMPORAL_AUTH_CLAIM_MAPPER", "USE_INTERNAL_FRONTEND",
+    "DB",
+    "DB_PORT",
+    "DBNAME",
+    "VISIBILITY_DBNAME",
+    "VISIBILITY_DB_PORT",
+    "POSTGRES_USER",
+    "POSTGRES_PWD",
+    "POSTGRES_SEEDS",
+    "VISIBILITY_POSTGRES_USER",
+    "VISIBILITY_POSTGRES_PWD",
+    "VISIBILITY_POSTGRES_SEEDS",
+    "SQL_MAX_CONNS",
+    "SQL_MAX_IDLE_CONNS",
+    "SQL_MAX_CONN_TIME",
+    "SQL_TLS_ENABLED",
+    "SQL_CA",
+    "SQL_CERT",
+    "SQL_CERT_KEY",
+    "SQL_HOST_VERIFICATION",
+    "SQL_HOST_NAME",
+    "NUM_HISTORY_SHARDS",
+    "LOG_LEVEL",
+    "BIND_ON_IP",
+    "TEMPORAL_BROADCAST_ADDRESS",
+    "FRONTEND_GRPC_PORT",
+    "FRONTEND_HTTP_PORT",
+    "PUBLIC_FRONTEND_ADDRESS",
+    "DYNAMIC_CONFIG_FILE_PATH",
+    "PROMETHEUS_ENDPOINT",
+    "PROMETHEUS_TIMER_TYPE",
+    "STATSD_ENDPOINT",
+    "ENABLE_ES",
+    "TEMPORAL_AUTH_AUTHORIZER",
+    "TEMPORAL_AUTH_CLAIM_MAPPER",
+    "USE_INTERNAL_FRONTEND",
 }
 # Valid for the image but wrong here: with BIND_ON_IP=0.0.0.0 the entrypoint broadcasts the
 # container's own address; 127.0.0.1 would tell other cluster members to dial themselves.
@@ -136,30 +165,73 @@ SERVER_ENV_NOT_HERE = {"TEMPORAL_BROADCAST_ADDRESS"}
 # temporalio/admin-tools 1.32: temporal-sql-tool's flag variables (temporalio/temporal,
 # tools/sql/main.go) and the `temporal` CLI's connection variables (`temporal options`).
 ADMIN_TOOLS_ENV = {
-    "SQL_HOST", "SQL_PORT", "SQL_USER", "SQL_PASSWORD", "SQL_DATABASE", "SQL_PLUGIN", "SQL_CONNECT_ATTRIBUTES",
-    "SQL_TLS", "SQL_TLS_CERT_FILE", "SQL_TLS_KEY_FILE", "SQL_TLS_CA_FILE", "SQL_TLS_SERVER_NAME",
+    "SQL_HOST",
+    "SQL_PORT",
+    "SQL_USER",
+    "SQL_PASSWORD",
+    "SQL_DATABASE",
+    "SQL_PLUGIN",
+    "SQL_CONNECT_ATTRIBUTES",
+    "SQL_TLS",
+    "SQL_TLS_CERT_FILE",
+    "SQL_TLS_KEY_FILE",
+    "SQL_TLS_CA_FILE",
+    "SQL_TLS_SERVER_NAME",
     "SQL_TLS_DISABLE_HOST_VERIFICATION",
-    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME",
-    "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
-    "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_PROFILE",
+    "TEMPORAL_CONFIG_FILE",
 }
 # temporalio/ui 2.54: the template the image renders (temporalio/ui, server/config/docker.yaml).
 UI_ENV = {
-    "TEMPORAL_ADDRESS", "TEMPORAL_UI_PORT", "TEMPORAL_UI_PUBLIC_PATH", "TEMPORAL_UI_ENABLED", "TEMPORAL_DEFAULT_NAMESPACE",
-    "TEMPORAL_CSRF_COOKIE_INSECURE", "TEMPORAL_CORS_ORIGINS", "TEMPORAL_CORS_UNSAFE_ALLOW_ALL_ORIGINS",
-    "TEMPORAL_AUTH_ENABLED", "TEMPORAL_TLS_CA", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_SERVER_NAME",
-    "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION", "TEMPORAL_CODEC_ENDPOINT", "TEMPORAL_DISABLE_WRITE_ACTIONS",
-    "TEMPORAL_HIDE_LOGS", "TEMPORAL_UI_SERVER_TLS_CERT", "TEMPORAL_UI_SERVER_TLS_KEY",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_UI_PORT",
+    "TEMPORAL_UI_PUBLIC_PATH",
+    "TEMPORAL_UI_ENABLED",
+    "TEMPORAL_DEFAULT_NAMESPACE",
+    "TEMPORAL_CSRF_COOKIE_INSECURE",
+    "TEMPORAL_CORS_ORIGINS",
+    "TEMPORAL_CORS_UNSAFE_ALLOW_ALL_ORIGINS",
+    "TEMPORAL_AUTH_ENABLED",
+    "TEMPORAL_TLS_CA",
+    "TEMPORAL_TLS_CERT",
+    "TEMPORAL_TLS_KEY",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_ENABLE_HOST_VERIFICATION",
+    "TEMPORAL_CODEC_ENDPOINT",
+    "TEMPORAL_DISABLE_WRITE_ACTIONS",
+    "TEMPORAL_HIDE_LOGS",
+    "TEMPORAL_UI_SERVER_TLS_CERT",
+    "TEMPORAL_UI_SERVER_TLS_KEY",
 }
 # postgres (docker-library/postgres docker-entrypoint.sh).
-POSTGRES_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "POSTGRES_INITDB_ARGS", "POSTGRES_INITDB_WALDIR",
-                "POSTGRES_HOST_AUTH_METHOD", "PGDATA"}
+POSTGRES_ENV = {
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "POSTGRES_INITDB_ARGS",
+    "POSTGRES_INITDB_WALDIR",
+    "POSTGRES_HOST_AUTH_METHOD",
+    "PGDATA",
+}
 
 
 def test_each_service_sets_only_what_its_image_reads():
     svc = services()
-    read = {"postgresql": POSTGRES_ENV, "temporal-schema": ADMIN_TOOLS_ENV, "temporal": SERVER_ENV - SERVER_ENV_NOT_HERE,
-            "temporal-setup": ADMIN_TOOLS_ENV, "temporal-ui": UI_ENV}
+    read = {
+        "postgresql": POSTGRES_ENV,
+        "temporal-schema": ADMIN_TOOLS_ENV,
+        "temporal": SERVER_ENV - SERVER_ENV_NOT_HERE,
+        "temporal-setup": ADMIN_TOOLS_ENV,
+        "temporal-ui": UI_ENV,
+    }
     assert set(read) | {"worker"} == set(svc), "a new service needs its image's variables listed here"
     for name, known in read.items():
         unknown = set(svc[name].get("environment", {})) - known
@@ -219,8 +291,15 @@ def test_entrypoint_scripts_are_the_mounted_ones():
         assert (ROOT / host_dir / script.name).resolve() == (SCHEMA_SCRIPT if name == "temporal-schema" else SETUP_SCRIPT)
 
 
-CLI_TYPES = {"Text": "TEXT", "Keyword": "KEYWORD", "Int": "INT", "Double": "DOUBLE", "Bool": "BOOL",
-             "Datetime": "DATETIME", "KeywordList": "KEYWORD_LIST"}  # --type name → API enum suffix
+CLI_TYPES = {
+    "Text": "TEXT",
+    "Keyword": "KEYWORD",
+    "Int": "INT",
+    "Double": "DOUBLE",
+    "Bool": "BOOL",
+    "Datetime": "DATETIME",
+    "KeywordList": "KEYWORD_LIST",
+}  # --type name → API enum suffix
 
 
 def compose_search_attributes() -> list[tuple[str, str]]:
@@ -268,22 +347,37 @@ def counter(state: Path, name: str) -> str:
 SETUP_ENV = {"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "default"}
 
 
-def fake_temporal(state: Path, *, healthy_after: int = 1, namespace_exists: bool = False,
-                  registered: dict[str, str] | None = None, failing_create: str | None = None) -> str:
+def fake_temporal(
+    state: Path,
+    *,
+    healthy_after: int = 1,
+    namespace_exists: bool = False,
+    registered: dict[str, str] | None = None,
+    failing_create: str | None = None,
+) -> str:
     """A stand-in `temporal` CLI; `search-attribute list -o json` prints what the real one does."""
     listed = state / "search-attributes.json"
-    listed.write_text(json.dumps({"customAttributes": {k: f"INDEXED_VALUE_TYPE_{CLI_TYPES[v]}" for k, v in (registered or {}).items()},
-                                  "systemAttributes": {"WorkflowId": "INDEXED_VALUE_TYPE_KEYWORD"}}, indent=2))
-    return "\n".join([
-        'case "$1 $2 $3" in',
-        f'  "operator cluster health") {counter(state, "health")}; [ "$n" -ge {healthy_after} ] || exit 1; echo SERVING ;;',
-        f'  "operator namespace describe") exit {0 if namespace_exists else 1} ;;',
-        '  "operator namespace create") exit 0 ;;',
-        f'  "operator search-attribute list") cat "{listed}" ;;',
-        f'  "operator search-attribute create") case "$* " in *"--name {failing_create} "*) echo "cannot have more than 10" >&2; exit 1 ;; esac ;;',
-        '  *) echo "unexpected: $*" >&2; exit 2 ;;',
-        'esac',
-    ])
+    listed.write_text(
+        json.dumps(
+            {
+                "customAttributes": {k: f"INDEXED_VALUE_TYPE_{CLI_TYPES[v]}" for k, v in (registered or {}).items()},
+                "systemAttributes": {"WorkflowId": "INDEXED_VALUE_TYPE_KEYWORD"},
+            },
+            indent=2,
+        )
+    )
+    return "\n".join(
+        [
+            'case "$1 $2 $3" in',
+            f'  "operator cluster health") {counter(state, "health")}; [ "$n" -ge {healthy_after} ] || exit 1; echo SERVING ;;',
+            f'  "operator namespace describe") exit {0 if namespace_exists else 1} ;;',
+            '  "operator namespace create") exit 0 ;;',
+            f'  "operator search-attribute list") cat "{listed}" ;;',
+            f'  "operator search-attribute create") case "$* " in *"--name {failing_create} "*) echo "cannot have more than 10" >&2; exit 1 ;; esac ;;',
+            '  *) echo "unexpected: $*" >&2; exit 2 ;;',
+            "esac",
+        ]
+    )
 
 
 def calls(log: Path, prefix: str) -> list[str]:
@@ -323,17 +417,20 @@ def test_setup_job_fails_visibly(tmp_path):
     assert len(calls(tmp_path / "server never healthy.log", "temporal operator cluster health")) == 30
 
 
-SCHEMA_ENV = {"SQL_PLUGIN": "postgres12", "SQL_HOST": "postgresql", "SQL_PORT": "5432", "SQL_USER": "temporal",
-              "SQL_PASSWORD": "temporal"}
+SCHEMA_ENV = {"SQL_PLUGIN": "postgres12", "SQL_HOST": "postgresql", "SQL_PORT": "5432", "SQL_USER": "temporal", "SQL_PASSWORD": "temporal"}
 
 
 def test_schema_job_waits_for_postgres_then_creates_and_migrates_both_databases(tmp_path):
     log, state = tmp_path / "calls.log", tmp_path / "state"
     state.mkdir()
-    env = fake_tools(tmp_path / "bin", log, {
-        "nc": f'{counter(state, "nc")}; [ "$n" -ge 4 ]',
-        "temporal-sql-tool": "exit 0",
-    })
+    env = fake_tools(
+        tmp_path / "bin",
+        log,
+        {
+            "nc": f'{counter(state, "nc")}; [ "$n" -ge 4 ]',
+            "temporal-sql-tool": "exit 0",
+        },
+    )
     run = run_script(SCHEMA_SCRIPT, env | SCHEMA_ENV)
     assert run.returncode == 0, run.stdout + run.stderr
     assert calls(log, "nc ") == ["nc -z -w 2 postgresql 5432"] * 4
@@ -341,8 +438,11 @@ def test_schema_job_waits_for_postgres_then_creates_and_migrates_both_databases(
     for db in ("temporal", "temporal_visibility"):
         mine = [s for s in steps if s.startswith(f"--db {db} ")]
         kind = "temporal" if db == "temporal" else "visibility"
-        assert mine == [f"--db {db} create-database", f"--db {db} setup-schema -v 0.0",
-                        f"--db {db} update-schema -d /etc/temporal/schema/postgresql/v12/{kind}/versioned"]
+        assert mine == [
+            f"--db {db} create-database",
+            f"--db {db} setup-schema -v 0.0",
+            f"--db {db} update-schema -d /etc/temporal/schema/postgresql/v12/{kind}/versioned",
+        ]
 
 
 def test_schema_job_fails_visibly_when_postgres_never_answers(tmp_path):
@@ -369,8 +469,7 @@ def mounted_dynamic_config() -> Path:
 
 
 def flag_values(cmd: list[str]) -> dict[str, object]:
-    return {cmd[i + 1].split("=", 1)[0]: json.loads(cmd[i + 1].split("=", 1)[1])
-            for i, arg in enumerate(cmd) if arg == "--dynamic-config-value"}
+    return {cmd[i + 1].split("=", 1)[0]: json.loads(cmd[i + 1].split("=", 1)[1]) for i, arg in enumerate(cmd) if arg == "--dynamic-config-value"}
 
 
 def test_compose_and_the_dev_server_use_the_same_dynamic_config():
@@ -448,7 +547,7 @@ def dockerignore_patterns() -> list[tuple[bool, re.Pattern]]:
                 regex += "[^/]"
             elif char == "[":
                 end = pattern.index("]", i)
-                regex += pattern[i:end + 1]
+                regex += pattern[i : end + 1]
                 i = end
             else:
                 regex += re.escape(char)
@@ -511,7 +610,7 @@ def rebuild_image_files(image_root: Path, drop: str | None = None) -> tuple[Path
                     elif rel == source:
                         target = dest_dir / Path(rel).name if (dest.endswith("/") or len(sources) > 1) else dest_dir
                     elif rel.startswith(source + "/"):
-                        target = dest_dir / rel[len(source) + 1:]
+                        target = dest_dir / rel[len(source) + 1 :]
                     elif fnmatch.fnmatch(rel, source) and "/" not in rel:
                         target = dest_dir / rel
                     else:
@@ -522,7 +621,7 @@ def rebuild_image_files(image_root: Path, drop: str | None = None) -> tuple[Path
             for part in re.split(r"&&|;", rest):
                 words = shlex.split(part)
                 if words[:2] == ["pip", "install"] or words[:4] == ["python", "-m", "pip", "install"]:
-                    args = words[words.index("install") + 1:]
+                    args = words[words.index("install") + 1 :]
                     installs.append([str(inside(a)) if not a.startswith("-") else a for a in args])
         elif word == "CMD":
             cmd = json.loads(rest)
@@ -565,8 +664,12 @@ def pip_install(venv: Path, args: list[str]) -> subprocess.CompletedProcess:
     # The Dockerfile's own arguments, plus: dependencies come from the current venv, nothing in it
     # is touched, and pip's cache may serve the build backend (the image build has no cache).
     args = [a for a in args if a != "--no-cache-dir"]
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", *args, "--no-deps", "--ignore-installed",
-                           "--disable-pip-version-check", "--quiet"], capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", *args, "--no-deps", "--ignore-installed", "--disable-pip-version-check", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_worker_image_installs_every_package_and_imports_every_module(fresh_venv, tmp_path):
@@ -579,9 +682,13 @@ def test_worker_image_installs_every_package_and_imports_every_module(fresh_venv
     entry_points = list(project["project"].get("scripts", {}).values())
     assert cmd[:2] == ["python", "-m"], cmd
     site = str(next((fresh_venv / "lib").glob("python3*/site-packages")))
-    run = subprocess.run([str(fresh_venv / "bin" / "python"), "-I", "-c", IMPORT_EVERYTHING,
-                          json.dumps([packages, entry_points, cmd[2], site])],
-                         cwd=workdir, capture_output=True, text=True, timeout=240)
+    run = subprocess.run(
+        [str(fresh_venv / "bin" / "python"), "-I", "-c", IMPORT_EVERYTHING, json.dumps([packages, entry_points, cmd[2], site])],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -612,8 +719,7 @@ def dev_servers() -> Iterator[dict[str, str]]:
     ports = {"rig": free_port(), "plain": free_port()}
     configs = {"rig": server.DYNAMIC_CONFIG_FILE, "plain": None}
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(server.start, "127.0.0.1", port, None, dynamic_config=configs[name])
-                   for name, port in ports.items()}
+        futures = {name: pool.submit(server.start, "127.0.0.1", port, None, dynamic_config=configs[name]) for name, port in ports.items()}
         procs = {}
         try:
             for name, future in futures.items():
@@ -644,8 +750,12 @@ def test_setup_job_against_a_real_server_creates_then_leaves_alone(dev_servers, 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "temporal").symlink_to(server.temporal_binary())
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "TEMPORAL_ADDRESS": dev_servers["plain"],
-           "TEMPORAL_NAMESPACE": f"setup-{uuid.uuid4().hex[:8]}"}
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TEMPORAL_ADDRESS": dev_servers["plain"],
+        "TEMPORAL_NAMESPACE": f"setup-{uuid.uuid4().hex[:8]}",
+    }
     first = run_script(SETUP_SCRIPT, env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("Search attributes have been added") == len(compose_search_attributes())
@@ -683,10 +793,10 @@ async def in_flight_updates_accepted(address: str, first: int, more: int, wait_m
     queue = f"hold-{uuid.uuid4().hex[:8]}"
 
     async def accepted(handle, ids: range, wait: float) -> int:
-        results = await asyncio.gather(*[
-            asyncio.wait_for(handle.start_update(HoldUpdates.hold, id=f"u{i}", wait_for_stage=WorkflowUpdateStage.ACCEPTED), wait)
-            for i in ids
-        ], return_exceptions=True)
+        results = await asyncio.gather(
+            *[asyncio.wait_for(handle.start_update(HoldUpdates.hold, id=f"u{i}", wait_for_stage=WorkflowUpdateStage.ACCEPTED), wait) for i in ids],
+            return_exceptions=True,
+        )
         return sum(not isinstance(r, BaseException) for r in results)
 
     async with Worker(client, task_queue=queue, workflows=[HoldUpdates], workflow_runner=UnsandboxedWorkflowRunner()):
@@ -736,10 +846,8 @@ def launchers_on(port: int) -> list[int]:
 
 def kill_leftovers(port: int) -> None:
     for pid in temporal_processes_on(port) + launchers_on(port):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def launch_server(tmp_path: Path, port: int, wrapper: list[str] | None = None) -> subprocess.Popen:

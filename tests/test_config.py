@@ -40,6 +40,7 @@ def _del(path):
         for p in parents:
             data = data[p]
         del data[last]
+
     return change
 
 
@@ -49,11 +50,17 @@ def _set(path, value):
         for p in parents:
             data = data[p]
         data[last] = value
+
     return change
 
 
 CASES = [
-    ("unknown regime", _set(("regimes", "LUNCH"), {"start": "12:00", "gross_tolerance_pct": 110, "allow_derisk": True}), "regimes.LUNCH", "unknown name 'LUNCH'; expected 'OPEN_EARLY'"),
+    (
+        "unknown regime",
+        _set(("regimes", "LUNCH"), {"start": "12:00", "gross_tolerance_pct": 110, "allow_derisk": True}),
+        "regimes.LUNCH",
+        "unknown name 'LUNCH'; expected 'OPEN_EARLY'",
+    ),
     ("tolerance above hard cap", _set(("regimes", "MID", "gross_tolerance_pct"), 135), "regimes.MID.gross_tolerance_pct", "above the hard cap"),
     ("overlapping regimes", _set(("regimes", "LATE", "start"), "09:45"), "regimes.LATE.start", "overlaps"),
     ("regime after close", _set(("regimes", "CLOSE", "start"), "16:45"), "regimes.CLOSE.start", "not before session.close"),
@@ -62,27 +69,57 @@ CASES = [
     ("wrong type", _set(("buckets", "LT", "max_pct"), "ninety"), "buckets.LT.max_pct", "valid number"),
     ("bucket max below target", _set(("buckets", "MM_PURE", "max_pct"), 15), "buckets.MM_PURE.max_pct", "below its target_pct"),
     ("negative number", _set(("derisk", "buffer_pct"), -1), "derisk.buffer_pct", "greater than or equal to 0"),
-    ("negative tolerance", _set(("regimes", "OPEN_EARLY", "gross_tolerance_pct"), -5), "regimes.OPEN_EARLY.gross_tolerance_pct", "greater than or equal to 0"),
+    (
+        "negative tolerance",
+        _set(("regimes", "OPEN_EARLY", "gross_tolerance_pct"), -5),
+        "regimes.OPEN_EARLY.gross_tolerance_pct",
+        "greater than or equal to 0",
+    ),
     ("unknown key", _set(("hard_cap",), 130), "hard_cap", "unknown key"),
     ("probability above 1", _set(("fills", "SOFT_DERISK"), 1.5), "fills.SOFT_DERISK", "less than or equal to 1"),
     ("bad time", _set(("session", "open"), "9:30am"), "session.open", "pattern"),
     # Loss limits.
     ("loss soft above hard", _set(("loss_limits", "soft_pct"), 3.0), "loss_limits.soft_pct", "3.0 is above hard_pct (2.0)"),
     ("loss throttle above hard", _set(("loss_limits", "throttle_pct"), 2.5), "loss_limits.throttle_pct", "2.5 is above hard_pct (2.0)"),
-    ("loss throttle above soft", _set(("loss_limits",), {"throttle_pct": 1.6, "soft_pct": 1.5, "hard_pct": 2}), "loss_limits.throttle_pct", "1.6 is above soft_pct (1.5)"),
+    (
+        "loss throttle above soft",
+        _set(("loss_limits",), {"throttle_pct": 1.6, "soft_pct": 1.5, "hard_pct": 2}),
+        "loss_limits.throttle_pct",
+        "1.6 is above soft_pct (1.5)",
+    ),
     ("loss limit zero", _set(("loss_limits", "throttle_pct"), 0), "loss_limits.throttle_pct", "greater than 0"),
     ("loss limit NaN", _set(("loss_limits", "hard_pct"), float("nan")), "loss_limits.hard_pct", "finite number"),
     ("loss hard missing", _del(("loss_limits", "hard_pct")), "loss_limits.hard_pct", "missing key"),
     # Controls.
     ("max qty zero", _set(("controls", "max_order_quantity", "default"), 0), "controls.max_order_quantity.default", "greater than 0"),
-    ("max qty bad symbol", _set(("controls", "max_order_quantity", "per_symbol"), {"nvda": 100}), "controls.max_order_quantity.per_symbol.nvda", "is not a symbol"),
-    ("max qty negative override", _set(("controls", "max_order_quantity", "per_symbol"), {"NVDA": -5}), "controls.max_order_quantity.per_symbol.NVDA", "greater than 0"),
+    (
+        "max qty bad symbol",
+        _set(("controls", "max_order_quantity", "per_symbol"), {"nvda": 100}),
+        "controls.max_order_quantity.per_symbol.nvda",
+        "is not a symbol",
+    ),
+    (
+        "max qty negative override",
+        _set(("controls", "max_order_quantity", "per_symbol"), {"NVDA": -5}),
+        "controls.max_order_quantity.per_symbol.NVDA",
+        "greater than 0",
+    ),
     ("collar above 100", _set(("controls", "price_collar", "band_pct"), 150), "controls.price_collar.band_pct", "less than or equal to 100"),
     ("max position not a number", _set(("controls", "max_position", "max_pct"), "lots"), "controls.max_position.max_pct", "valid number"),
-    ("max position override zero", _set(("controls", "max_position", "per_symbol"), {"AAPL": 0}), "controls.max_position.per_symbol.AAPL", "greater than 0"),
+    (
+        "max position override zero",
+        _set(("controls", "max_position", "per_symbol"), {"AAPL": 0}),
+        "controls.max_position.per_symbol.AAPL",
+        "greater than 0",
+    ),
     ("rate window zero", _set(("controls", "order_rate", "window_seconds"), 0), "controls.order_rate.window_seconds", "greater than 0"),
     ("rate not whole", _set(("controls", "order_rate", "max_orders"), 2.5), "controls.order_rate.max_orders", "valid integer"),
-    ("duplicate window NaN", _set(("controls", "duplicative_orders", "window_seconds"), float("nan")), "controls.duplicative_orders.window_seconds", "finite number"),
+    (
+        "duplicate window NaN",
+        _set(("controls", "duplicative_orders", "window_seconds"), float("nan")),
+        "controls.duplicative_orders.window_seconds",
+        "finite number",
+    ),
     ("restricted twice", _set(("controls", "restricted", "symbols"), ["GME", "GME"]), "controls.restricted.symbols.GME", "listed twice"),
     ("restricted bad symbol", _set(("controls", "restricted", "symbols"), ["AAPL", "a b"]), "controls.restricted.symbols.a b", "is not a symbol"),
     ("unknown control", _set(("controls", "kill_switch"), True), "controls.kill_switch", "unknown key"),

@@ -136,7 +136,14 @@ def test_max_position_per_symbol_override_and_off():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(mark=math.nan), dict(mark=0.0), dict(equity=0.0), dict(equity=math.inf), dict(quantity=10**40), dict(position=10**40, open_same_side=10**40)],
+    [
+        dict(mark=math.nan),
+        dict(mark=0.0),
+        dict(equity=0.0),
+        dict(equity=math.inf),
+        dict(quantity=10**40),
+        dict(position=10**40, open_same_side=10**40),
+    ],
 )
 def test_max_position_absurd_inputs_refuse_without_error(kwargs):
     assert max_position(**kwargs)[0] is RejectReason.MAX_POSITION
@@ -177,7 +184,7 @@ def test_order_rate_never_lets_more_than_the_limit_into_any_window(gaps):
         assert len(times) <= RATE.max_orders
         if refusal is None:
             accepted.append(now)
-            times = times + [now]
+            times = [*times, now]
     for t in accepted:
         assert sum(1 for u in accepted if t - 60 < u <= t) <= 3
 

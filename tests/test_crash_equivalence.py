@@ -72,16 +72,24 @@ RUN_TIMEOUT = 240.0  # seconds of wall time for one run, faults included
 MARGIN = timedelta(minutes=2)  # faults follow commands issued at least this long before the stop
 
 COMMAND_EVENTS = {
-    EventType.EVENT_TYPE_TIMER_STARTED, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_MARKER_RECORDED,
-    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
 }
 RETRY_EVENTS = {
-    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
 }
 CLOSED_EVENTS = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
 }
 
 
@@ -185,7 +193,7 @@ class Stepper:
         self._signal(signal.SIGSTOP)
 
 
-FREE_RUNNING = Stepper(lambda: [])
+FREE_RUNNING = Stepper(list)
 
 
 # ── the account's history ─────────────────────────────────────────────────────────────────────
@@ -222,11 +230,12 @@ def commands(events: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
 
 def retried(event: Any) -> bool:
     return event.event_type in RETRY_EVENTS or (
-        event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and event.activity_task_started_event_attributes.attempt > 1)
+        event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and event.activity_task_started_event_attributes.attempt > 1
+    )
 
 
 def describe_event(event: Any) -> str:
-    name = EventType.Name(event.event_type)[len("EVENT_TYPE_"):]
+    name = EventType.Name(event.event_type)[len("EVENT_TYPE_") :]
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         name += f" {event.activity_task_scheduled_event_attributes.activity_type.name}"
     return name
@@ -285,8 +294,12 @@ async def account_of(handle: WorkflowHandle, stepper: Stepper = FREE_RUNNING) ->
     raise AssertionError(f"{handle.id} started no account")
 
 
-ACTIVITY_CLOSES = ("activity_task_completed_event_attributes", "activity_task_failed_event_attributes",
-                   "activity_task_timed_out_event_attributes", "activity_task_canceled_event_attributes")
+ACTIVITY_CLOSES = (
+    "activity_task_completed_event_attributes",
+    "activity_task_failed_event_attributes",
+    "activity_task_timed_out_event_attributes",
+    "activity_task_canceled_event_attributes",
+)
 
 
 def closes(position: int, event: Any) -> int | None:
@@ -306,14 +319,22 @@ def calls_in_flight(events: list[tuple[int, Any]]) -> list[int]:
 
 def held_by(events: list[tuple[int, Any]]) -> str:
     """The identity of the worker that started the account's latest workflow task."""
-    return next((e.workflow_task_started_event_attributes.identity for _, e in reversed(events)
-                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED), "")
+    return next(
+        (
+            e.workflow_task_started_event_attributes.identity
+            for _, e in reversed(events)
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+        ),
+        "",
+    )
 
 
-async def wait_for_command(history: AccountHistory, n: int, stepper: Stepper, call_in_flight: bool = False,
-                           ready: Callable[[list], bool] = lambda events: True) -> list[tuple[int, Any]]:
+async def wait_for_command(
+    history: AccountHistory, n: int, stepper: Stepper, call_in_flight: bool = False, ready: Callable[[list], bool] = lambda events: True
+) -> list[tuple[int, Any]]:
     """Poll until the account has issued its n-th command (and, if asked, has a call to its orders
     in flight, and `ready(events)` holds); its history then."""
+
     def reached(events: list) -> bool:
         return len(commands(events)) >= n and (not call_in_flight or bool(calls_in_flight(events))) and ready(events)
 
@@ -358,8 +379,16 @@ class Plan:
     times: list[datetime]  # the exchange time of each command, from the undisturbed run
 
 
-async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Plan | None = None, strike=None,
-                       ready: Callable[[str, list], bool] = lambda kind, events: True, stepper: Stepper = FREE_RUNNING) -> Run:
+async def run_scenario(
+    client: Client,
+    name: str,
+    queue: str,
+    tag: str,
+    plan: Plan | None = None,
+    strike=None,
+    ready: Callable[[str, list], bool] = lambda kind, events: True,
+    stepper: Stepper = FREE_RUNNING,
+) -> Run:
     """One time-skipped run of `name` on `queue`. For each (n, kind) of the plan: once the previous
     fault shows in the history, the account has issued its n-th command and `ready(kind, events)`
     (e.g. the worker to kill holds the account), it must be mid-day (its history open, its latest
@@ -370,7 +399,11 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
     if plan:  # held from the start: the day moves only in steps until the last fault struck
         stepper.hold()
     handle = await time_skipping_client(client).start_workflow(
-        SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{tag}-{time.time_ns()}", task_queue=queue, result_type=ScenarioReport,
+        SCENARIO_WORKFLOW,
+        name,
+        id=f"scenario-{name}-{tag}-{time.time_ns()}",
+        task_queue=queue,
+        result_type=ScenarioReport,
     )
     account_id = await account_of(handle, stepper)
     history = AccountHistory(client, account_id)
@@ -378,11 +411,12 @@ async def run_scenario(client: Client, name: str, queue: str, tag: str, plan: Pl
     for n, kind in plan.faults if plan else ():
         if done:  # the previous fault shows in the history before this one strikes: one fault, one window
             await wait_for_evidence(history, done[-1], stepper)
-        events = await wait_for_command(history, n, stepper, call_in_flight=kind == "server", ready=lambda ev: ready(kind, ev))
+        events = await wait_for_command(history, n, stepper, call_in_flight=kind == "server", ready=lambda ev, kind=kind: ready(kind, ev))
         issued = commands(events)
         when = plan.times[len(issued) - 1]  # the same command sequence on every run: the same moment of the day
         assert events[-1][1].event_type not in CLOSED_EVENTS and when < hms(spec.stop), (
-            f"{account_id}: at command {n} the day was over (command {len(issued)} of the undisturbed run came at {when:%H:%M:%S})")
+            f"{account_id}: at command {n} the day was over (command {len(issued)} of the undisturbed run came at {when:%H:%M:%S})"
+        )
         fault = Fault(kind, len(issued), describe_event(issued[-1][1]), f"{when:%H:%M:%S}", events[-1][0], calls_in_flight(events))
         fresh = await strike(fault, events)
         if fresh is not None:  # a new client after a server restart: the old one reconnects with a backoff
@@ -425,8 +459,13 @@ def evidence_of(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[i
 
 async def wait_for_evidence(history: AccountHistory, fault: Fault, stepper: Stepper) -> None:
     """Until the fault's evidence is in the account's history (or the account closed)."""
-    await poll_history(history, stepper, lambda events: bool(evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position]))
-                       or events[-1][1].event_type in CLOSED_EVENTS)
+    await poll_history(
+        history,
+        stepper,
+        lambda events: (
+            bool(evidence_of(events, fault, [(p, e) for p, e in events if p > fault.position])) or events[-1][1].event_type in CLOSED_EVENTS
+        ),
+    )
 
 
 def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int, Any]]) -> str:
@@ -434,6 +473,7 @@ def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int,
     was started or retried: the account's next task went to the task queue rather than the dead
     worker's sticky queue. The work it held — the account's state, rebuilt from history — was
     then taken over by another worker: its next task ran there."""
+
     def started_by(e: Any) -> str:
         return e.workflow_task_started_event_attributes.identity if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED else ""
 
@@ -446,11 +486,10 @@ def takeover(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[int,
 
 def after_fault(events: list[tuple[int, Any]], fault: Fault, limit: int = 30) -> str:
     """What the account's history shows after a fault struck (for a failure message)."""
-    return ", ".join(f"{p} {describe_event(e)}" for p, e in events if p > fault.position)[:limit * 40]
+    return ", ".join(f"{p} {describe_event(e)}" for p, e in events if p > fault.position)[: limit * 40]
 
 
-def fault_plan(name: str, mid_day: list[int], calls: list[int], worker_kills: int = WORKER_KILLS,
-               server_restarts: int = 1) -> list[tuple[int, str]]:
+def fault_plan(name: str, mid_day: list[int], calls: list[int], worker_kills: int = WORKER_KILLS, server_restarts: int = 1) -> list[tuple[int, str]]:
     """Seeded (by the scenario's name): after which of the account's mid-day commands each fault
     strikes — a server restart after one of its calls to its orders — in order."""
     rng = random.Random(f"crash-equivalence|{name}")
@@ -507,8 +546,9 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
             workers.append(WorkerProcess(dev.address, queue))  # takes over once it polls
             return None
 
-        disturbed = await run_scenario(client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike, ready,
-                                       Stepper(lambda: workers[-1:]))
+        disturbed = await run_scenario(
+            client, name, queue, "crashes", await plan_from(client, name, undisturbed), strike, ready, Stepper(lambda: workers[-1:])
+        )
         disturbed.notes = [n for n in notes if n]
         return Experiment(undisturbed, disturbed, workers=len(workers) - started + 1)
     finally:
@@ -559,11 +599,15 @@ async def experiments(tmp_path_factory) -> dict[str, asyncio.Task]:
 
 
 def describe(name: str, e: Experiment, what: str) -> str:
-    lines = [f"{name}: undisturbed {e.undisturbed.wall:.1f}s wall, {what} {e.disturbed.wall:.1f}s wall "
-             f"({e.workers} worker processes); digests {e.undisturbed.report.digest} / {e.disturbed.report.digest}"]
+    lines = [
+        f"{name}: undisturbed {e.undisturbed.wall:.1f}s wall, {what} {e.disturbed.wall:.1f}s wall "
+        f"({e.workers} worker processes); digests {e.undisturbed.report.digest} / {e.disturbed.report.digest}"
+    ]
     for fault, evidence in zip(e.disturbed.faults, e.disturbed.evidence):
-        lines.append(f"  {fault.kind} SIGKILLed at {fault.exchange_time}, after the account's command {fault.command} "
-                     f"({fault.doing}) → {evidence or 'NO retried or timed-out task after it'}")
+        lines.append(
+            f"  {fault.kind} SIGKILLed at {fault.exchange_time}, after the account's command {fault.command} "
+            f"({fault.doing}) → {evidence or 'NO retried or timed-out task after it'}"
+        )
     return "\n".join(lines)
 
 
@@ -573,12 +617,13 @@ def problems(name: str, e: Experiment) -> list[str]:
         if not run.report.passed:
             found.append(f"the {label} run failed: {run.report.failures}")
     if e.disturbed.report.digest != e.undisturbed.report.digest:
-        found.append(f"the digest changed through the faults: undisturbed {e.undisturbed.report.digest}, "
-                     f"disturbed {e.disturbed.report.digest}")
+        found.append(f"the digest changed through the faults: undisturbed {e.undisturbed.report.digest}, disturbed {e.disturbed.report.digest}")
     for f, ev, after in zip(e.disturbed.faults, e.disturbed.evidence, e.disturbed.after):
         if not ev:
-            found.append(f"the {f.kind} fault at {f.exchange_time} (after command {f.command}) hit no work in flight: "
-                         f"no retried or timed-out task after it; the account's history after it: {after}")
+            found.append(
+                f"the {f.kind} fault at {f.exchange_time} (after command {f.command}) hit no work in flight: "
+                f"no retried or timed-out task after it; the account's history after it: {after}"
+            )
     found += e.disturbed.notes
     return [f"{name}: {p}" for p in found]
 

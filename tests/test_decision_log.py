@@ -12,10 +12,30 @@ RULES = CONFIG.rules
 
 
 def record(cycle: int, at: str, repeats: int, mode: RiskMode = RiskMode.NORMAL) -> DecisionRecord:
-    inputs = DecisionInput(regime=Regime.MID, gross_exposure_pct=90.0, potential_exposure_pct=95.0, lt_current_pct=70.0,
-                           lt_potential_pct=75.0, mm_current_pct=20.0, mm_potential_pct=20.0, minutes_to_close=300.0)
-    return DecisionRecord(cycle=cycle, exchange_time=at, regime="MID", mode=mode, reason="WITHIN_LIMITS", sentence="…",
-                          gross_pct=90.0, potential_pct=95.0, tolerance_pct=120.0, gross_pct_after=90.0, inputs=inputs, repeats=repeats)
+    inputs = DecisionInput(
+        regime=Regime.MID,
+        gross_exposure_pct=90.0,
+        potential_exposure_pct=95.0,
+        lt_current_pct=70.0,
+        lt_potential_pct=75.0,
+        mm_current_pct=20.0,
+        mm_potential_pct=20.0,
+        minutes_to_close=300.0,
+    )
+    return DecisionRecord(
+        cycle=cycle,
+        exchange_time=at,
+        regime="MID",
+        mode=mode,
+        reason="WITHIN_LIMITS",
+        sentence="…",
+        gross_pct=90.0,
+        potential_pct=95.0,
+        tolerance_pct=120.0,
+        gross_pct_after=90.0,
+        inputs=inputs,
+        repeats=repeats,
+    )
 
 
 RECORDS = [record(1, "10:00:00", 3), record(5, "10:04:00", 0), record(6, "10:05:00", 300)]

@@ -34,8 +34,9 @@ DIGEST = r"^sha256:[0-9a-f]{64}$"
 
 async def run(client, scenario, tag: str) -> ScenarioReport:
     label = scenario if isinstance(scenario, str) else scenario["name"]
-    handle = await client.start_workflow(SCENARIO_WORKFLOW, scenario, id=f"scenario-{label}-{tag}-{time.time_ns()}",
-                                         task_queue=TASK_QUEUE, result_type=ScenarioReport)
+    handle = await client.start_workflow(
+        SCENARIO_WORKFLOW, scenario, id=f"scenario-{label}-{tag}-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport
+    )
     return await golden.report_of(handle)
 
 
@@ -50,8 +51,7 @@ async def test_a_scenario_run_twice_gives_the_same_digest(client, scenario_runs,
     assert re.match(DIGEST, first.digest), first.digest
     if first.digest != second.digest:
         a, b = await asyncio.gather(golden.observed_parts(client, first.account), golden.observed_parts(client, second.account))
-        pytest.fail(f"{name}: two runs, two digests: {first.digest} / {second.digest}; first difference: {first_difference(a, b)}",
-                    pytrace=False)
+        pytest.fail(f"{name}: two runs, two digests: {first.digest} / {second.digest}; first difference: {first_difference(a, b)}", pytrace=False)
 
 
 def random_flow_spec(**random_orders) -> dict:
@@ -126,13 +126,19 @@ async def test_the_record_command_records_on_its_own_server(tmp_path, scenario_r
     """The documented command, end to end: its own dev server and worker; the digest it records
     is the one the session's server gave (machine- and server-independent)."""
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "scenarios.record_digests", "A", "--dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ,
+        subprocess.run,
+        [sys.executable, "-m", "scenarios.record_digests", "A", "--dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report, _ = await scenario_runs["A"]
     assert json.loads((tmp_path / golden.INDEX).read_text()) == {"A": report.digest}
     assert "recorded A" in done.stdout and "1/1 recorded" in done.stdout
-    unknown = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "scenarios.record_digests", "no_such"],
-                                      cwd=ROOT, capture_output=True, text=True, timeout=60)
+    unknown = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "scenarios.record_digests", "no_such"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert unknown.returncode == 2 and "unknown scenarios: no_such" in unknown.stderr

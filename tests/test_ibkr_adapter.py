@@ -116,10 +116,8 @@ def expected_kinds(phase: Phase, status: str) -> list[str]:
 
 def feed(tr: IbkrTranslator, step: tuple, filled: float = 0.0) -> list[ExecutionEvent]:
     if step[0] == "status":
-        return tr.on_order_status(OrderStatus(orderId=5, status=step[1], filled=filled, remaining=100 - filled,
-                                              permId=4242, clientId=17))
-    return tr.on_execution(Execution(execId=f"x.{step[1]}.01", shares=step[1], price=10.0, permId=4242, clientId=17,
-                                     orderId=5, orderRef="a"))
+        return tr.on_order_status(OrderStatus(orderId=5, status=step[1], filled=filled, remaining=100 - filled, permId=4242, clientId=17))
+    return tr.on_execution(Execution(execId=f"x.{step[1]}.01", shares=step[1], price=10.0, permId=4242, clientId=17, orderId=5, orderRef="a"))
 
 
 @pytest.mark.parametrize("phase", list(PHASE_SETUPS), ids=lambda p: p.value)
@@ -381,7 +379,7 @@ async def test_activities_while_disconnected_ask_for_a_retry(tmp_path: Path) -> 
     await gateway.start()
     try:
         tws.drop_connection(then_down=True)
-        with pytest.raises(NotConnected, match="127.0.0.1:7497"):
+        with pytest.raises(NotConnected, match=r"127\.0\.0\.1:7497"):
             await gateway.submit(order("n1"))
         tws.up = True
         await gateway.wait_connected()
@@ -434,8 +432,15 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_order_model_refuses_what_ib_could_not_place() -> None:
-    for bad in ({"quantity": 0}, {"limit_price": float("nan")}, {"order_type": "MARKET"}, {"side": "SHORT"},
-                {"order_type": "LIMIT", "limit_price": None}, {"time_in_force": "GTC"}, {"symbol": "aapl"}):
+    for bad in (
+        {"quantity": 0},
+        {"limit_price": float("nan")},
+        {"order_type": "MARKET"},
+        {"side": "SHORT"},
+        {"order_type": "LIMIT", "limit_price": None},
+        {"time_in_force": "GTC"},
+        {"symbol": "aapl"},
+    ):
         with pytest.raises(ValueError):
             order("bad", **bad)
     assert order("m", order_type="MARKET", limit_price=None).order_type == "MARKET"
@@ -457,12 +462,15 @@ async def test_venue_contract_ibkr(script: str, tmp_path: Path) -> None:
 async def test_contract_checker_catches_a_broken_venue() -> None:
     from venues.contract import ContractRun
 
-    bad = ContractRun(venue="broken", events=[
-        ExecutionEvent(intent_id="b", kind=ExecKind.FILL, exec_id="1", last_qty=10, cum_qty=10, leaves_qty=90),
-        ExecutionEvent(intent_id="b", kind=ExecKind.ACCEPTED, cum_qty=0, leaves_qty=100),
-        ExecutionEvent(intent_id="b", kind=ExecKind.CANCELED, cum_qty=10, leaves_qty=90),
-        ExecutionEvent(intent_id="b", kind=ExecKind.ACCEPTED, cum_qty=10, leaves_qty=90),
-    ])
+    bad = ContractRun(
+        venue="broken",
+        events=[
+            ExecutionEvent(intent_id="b", kind=ExecKind.FILL, exec_id="1", last_qty=10, cum_qty=10, leaves_qty=90),
+            ExecutionEvent(intent_id="b", kind=ExecKind.ACCEPTED, cum_qty=0, leaves_qty=100),
+            ExecutionEvent(intent_id="b", kind=ExecKind.CANCELED, cum_qty=10, leaves_qty=90),
+            ExecutionEvent(intent_id="b", kind=ExecKind.ACCEPTED, cum_qty=10, leaves_qty=90),
+        ],
+    )
     problems = contract_violations(bad, {"b": 100})
     assert any("before ACCEPTED" in p for p in problems)
     assert any("takes cum_qty back" in p for p in problems)
@@ -501,14 +509,19 @@ class CallerResult(BaseModel):
 class IbkrActivityCaller:
     @workflow.run
     async def run(self, queue: str) -> CallerResult:
-        opts = {"task_queue": queue, "start_to_close_timeout": timedelta(seconds=20),
-                "retry_policy": RetryPolicy(maximum_attempts=3)}
+        opts = {"task_queue": queue, "start_to_close_timeout": timedelta(seconds=20), "retry_policy": RetryPolicy(maximum_attempts=3)}
         submitted = await workflow.execute_activity(
-            IBKR_SUBMIT, IbkrOrder(intent_id="t1", account="desk1", symbol="AAPL", side="BUY", quantity=100, limit_price=190.0),
-            result_type=list[ExecutionEvent], **opts)
+            IBKR_SUBMIT,
+            IbkrOrder(intent_id="t1", account="desk1", symbol="AAPL", side="BUY", quantity=100, limit_price=190.0),
+            result_type=list[ExecutionEvent],
+            **opts,
+        )
         again = await workflow.execute_activity(
-            IBKR_SUBMIT, IbkrOrder(intent_id="t1", account="desk1", symbol="AAPL", side="BUY", quantity=100, limit_price=190.0),
-            result_type=list[ExecutionEvent], **opts)
+            IBKR_SUBMIT,
+            IbkrOrder(intent_id="t1", account="desk1", symbol="AAPL", side="BUY", quantity=100, limit_price=190.0),
+            result_type=list[ExecutionEvent],
+            **opts,
+        )
         status = await workflow.execute_activity(IBKR_ORDER_STATUS, "t1", result_type=VenueOrderStatus, **opts)
         canceled = await workflow.execute_activity(IBKR_CANCEL, "t1", result_type=list[ExecutionEvent], **opts)
         fills = await workflow.execute_activity(IBKR_EXECUTIONS_SINCE, None, result_type=list[ExecutionEvent], **opts)
@@ -537,8 +550,7 @@ async def test_temporal_signal_sink_signals_the_order_workflow_and_skips_missing
         handle = await temporal_client.start_workflow(VenueEventRecorder.run, id=intent, task_queue=queue)
         sink = TemporalSignalSink(temporal_client)
         accepted = ExecutionEvent(intent_id=intent, kind=ExecKind.ACCEPTED, venue_order_id="42", leaves_qty=100)
-        fill = ExecutionEvent(intent_id=intent, kind=ExecKind.FILL, venue_order_id="42", exec_id="e.1.01", last_qty=100,
-                              last_px=190.0, cum_qty=100)
+        fill = ExecutionEvent(intent_id=intent, kind=ExecKind.FILL, venue_order_id="42", exec_id="e.1.01", last_qty=100, last_px=190.0, cum_qty=100)
         await sink.deliver(accepted)
         await sink.deliver(fill)
         assert await handle.result() == [accepted, fill]
@@ -555,11 +567,13 @@ async def test_ibkr_activities_on_their_task_queue(temporal_client: Client, tmp_
     gateway = IbkrGateway(fake_settings(tmp_path, task_queue=queue), TemporalSignalSink(temporal_client), ib=tws.make_ib())
     await gateway.start()
     try:
-        async with build_ibkr_worker(temporal_client, gateway), \
-                Worker(temporal_client, task_queue=queue + "-wf", workflows=[IbkrActivityCaller],
-                       workflow_runner=UnsandboxedWorkflowRunner()):
+        async with (
+            build_ibkr_worker(temporal_client, gateway),
+            Worker(temporal_client, task_queue=queue + "-wf", workflows=[IbkrActivityCaller], workflow_runner=UnsandboxedWorkflowRunner()),
+        ):
             result = await temporal_client.execute_workflow(
-                IbkrActivityCaller.run, queue, id=f"caller-{uuid.uuid4().hex[:6]}", task_queue=queue + "-wf")
+                IbkrActivityCaller.run, queue, id=f"caller-{uuid.uuid4().hex[:6]}", task_queue=queue + "-wf"
+            )
         submitted, again, status, canceled, fills = result.submitted, result.again, result.status, result.canceled, result.fills
         assert kinds(submitted) == kinds(again) == ["ACCEPTED"]
         assert status.known and status.leaves_qty == 100 and status.last_kind is ExecKind.ACCEPTED
@@ -572,8 +586,13 @@ async def test_ibkr_activities_on_their_task_queue(temporal_client: Client, tmp_
 
 def test_gateway_entry_point_says_where_tws_is_missing(temporal_address: str, tmp_path: Path) -> None:
     ib_port = free_port()
-    env = os.environ | {"TEMPORAL_ADDRESS": temporal_address, "IB_HOST": "127.0.0.1", "IB_PORT": str(ib_port),
-                        "RIG_IBKR_STATE_DIR": str(tmp_path), "IB_CONNECT_TIMEOUT": "2"}
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "IB_HOST": "127.0.0.1",
+        "IB_PORT": str(ib_port),
+        "RIG_IBKR_STATE_DIR": str(tmp_path),
+        "IB_CONNECT_TIMEOUT": "2",
+    }
     done = subprocess.run([sys.executable, "-m", "venues.ibkr"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("error:")]
@@ -587,8 +606,11 @@ async def test_paper_round_trip_rehearsed_against_the_fake_tws(tmp_path: Path) -
     from venues.ibkr.paper_check import paper_round_trip
 
     tws = FakeTWS(auto_ack=False)
-    tws.on_place_script["live-1"] = [{"cb": "openOrder", "status": "PreSubmitted"}, {"cb": "orderStatus", "status": "PreSubmitted"},
-                                     {"cb": "error", "code": 10349, "message": "Order TIF was set to DAY based on order preset."}]
+    tws.on_place_script["live-1"] = [
+        {"cb": "openOrder", "status": "PreSubmitted"},
+        {"cb": "orderStatus", "status": "PreSubmitted"},
+        {"cb": "error", "code": 10349, "message": "Order TIF was set to DAY based on order preset."},
+    ]
     sink = ListSink()
     gateway = IbkrGateway(fake_settings(tmp_path), sink, ib=tws.make_ib())
     await gateway.start()

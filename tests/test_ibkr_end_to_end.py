@@ -76,8 +76,9 @@ class Ibkr:
 
 
 @asynccontextmanager
-async def ibkr_venue(client: Client, state_dir: Path,
-                     worker_for: Callable[[Client, IbkrGateway], Worker] = build_ibkr_worker, tws: FakeTWS | None = None) -> AsyncIterator[Ibkr]:
+async def ibkr_venue(
+    client: Client, state_dir: Path, worker_for: Callable[[Client, IbkrGateway], Worker] = build_ibkr_worker, tws: FakeTWS | None = None
+) -> AsyncIterator[Ibkr]:
     queue = f"risk-rig-ibkr-e2e-{uuid.uuid4().hex[:8]}"
     tws = tws or FakeTWS()
     gateway = IbkrGateway(fake_settings(state_dir, task_queue=queue), TemporalSignalSink(client), ib=tws.make_ib())
@@ -93,19 +94,38 @@ async def open_ibkr_account(env: WorkflowEnvironment, account: str, config: RigC
     """What `rig account open <account> --venue IBKR --synthetic` starts (cli/accounts.py), with the
     gateway's task queue set (the CLI leaves the default) and a virtual day at 11:00 with one-second
     cycles on real time (tests/accounts.py): a test's orders meet a deterministic session."""
-    inp = RiskInput(account=account, config=with_fills(config, ORDER_TEST_CYCLE_SECONDS), synthetic=True, seed=1,
-                    start_exchange_time="11:00", venue=VenueKind.IBKR, venue_task_queue=queue)
+    inp = RiskInput(
+        account=account,
+        config=with_fills(config, ORDER_TEST_CYCLE_SECONDS),
+        synthetic=True,
+        seed=1,
+        start_exchange_time="11:00",
+        venue=VenueKind.IBKR,
+        venue_task_queue=queue,
+    )
     with env.with_time_skipping_disabled():
         return await env.client.start_workflow(
-            RISK_WORKFLOW, inp, id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE),
+            RISK_WORKFLOW,
+            inp,
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
             search_attributes=TypedSearchAttributes([SearchAttributePair(SA_ACCOUNT, account)]),
         )
 
 
 async def submit_desk_order(client: Client, account: str, name: str, **fields: Any) -> str:
     """What `rig order submit` starts (cli/orders.py): the same raw intent, the same start."""
-    raw = {"intent_id": f"{account}-{name}", "account": account, "symbol": "AAPL", "side": "BUY", "quantity": 100,
-           "order_type": "LIMIT", "limit_price": 190.0, "bucket": None, "reduce_only": False} | fields
+    raw = {
+        "intent_id": f"{account}-{name}",
+        "account": account,
+        "symbol": "AAPL",
+        "side": "BUY",
+        "quantity": 100,
+        "order_type": "LIMIT",
+        "limit_price": 190.0,
+        "bucket": None,
+        "reduce_only": False,
+    } | fields
     await start_order(client, TASK_QUEUE, raw)
     return raw["intent_id"]
 
@@ -144,8 +164,7 @@ async def result_of(client: Client, intent_id: str) -> OrderSnapshot:
 # ── the tests ──────────────────────────────────────────────────────────────────────────────────
 
 
-async def test_ibkr_order_acked_partially_filled_then_filled_and_the_account_holds_what_ib_executed(
-        env, client, worker, config, account, tmp_path):
+async def test_ibkr_order_acked_partially_filled_then_filled_and_the_account_holds_what_ib_executed(env, client, worker, config, account, tmp_path):
     async with ibkr_venue(client, tmp_path) as ib:
         view = await (await open_ibkr_account(env, account, config, ib.queue)).query(QUERY_STATE, result_type=RiskView)
         assert view.venue is VenueKind.IBKR
@@ -154,8 +173,9 @@ async def test_ibkr_order_acked_partially_filled_then_filled_and_the_account_hol
         # TWS acknowledges (openOrder + orderStatus Submitted): the order works, the account knows it.
         snap = await order_when(client, intent_id, lambda s: s.state is OrderState.WORKING, "reached WORKING")
         assert [h.split(" ")[1] for h in snap.history] == ["VENUE_ACKED"]
-        view = await account_when(client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING,
-                                  "listed the order WORKING")
+        view = await account_when(
+            client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING, "listed the order WORKING"
+        )
         assert view.venue is VenueKind.IBKR and view.open_order_count == 1 and positions(view) == {}
         assert ib.tws.order(intent_id).status == "Submitted" and ib.tws.order(intent_id).order.lmtPrice == 190.0
 
@@ -188,8 +208,9 @@ async def test_ibkr_cancel_pending_then_canceled_at_ib_ends_the_order_canceled(e
         await open_ibkr_account(env, account, config, ib.queue)
         intent_id = await submit_desk_order(client, account, "c1")
         await order_when(client, intent_id, lambda s: s.state is OrderState.WORKING, "reached WORKING")
-        await account_when(client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING,
-                           "listed the order WORKING")
+        await account_when(
+            client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING, "listed the order WORKING"
+        )
 
         # IB answers the cancel with PendingCancel at once and confirms Cancelled later (as real
         # TWS does): the confirmation reaches the order by the gateway's signal.
@@ -255,8 +276,9 @@ async def test_ibkr_order_ib_no_longer_knows_is_recorded_lost_never_canceled(env
         await open_ibkr_account(env, account, config, ib.queue)
         intent_id = await submit_desk_order(client, account, "u1")
         await order_when(client, intent_id, lambda s: s.state is OrderState.WORKING, "reached WORKING")
-        await account_when(client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING,
-                           "listed the order WORKING")
+        await account_when(
+            client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING, "listed the order WORKING"
+        )
 
         # TWS restarts and comes back without the order (nothing open, completed or executed under
         # its orderRef): the gateway reconnects, reconciles, and says UNKNOWN_ORDER by signal.
@@ -309,14 +331,26 @@ async def test_ibkr_retried_submit_never_places_a_second_order(env, client, work
     async with ibkr_venue(client, tmp_path, worker_for) as ib:
         await open_ibkr_account(env, account, config, ib.queue)
         intent_id = await submit_desk_order(client, account, "r1")
-        await start_order(client, TASK_QUEUE, {"intent_id": intent_id, "account": account, "symbol": "AAPL", "side": "BUY",
-                                               "quantity": 100, "order_type": "LIMIT", "limit_price": 190.0})  # a repeated submit
+        await start_order(
+            client,
+            TASK_QUEUE,
+            {
+                "intent_id": intent_id,
+                "account": account,
+                "symbol": "AAPL",
+                "side": "BUY",
+                "quantity": 100,
+                "order_type": "LIMIT",
+                "limit_price": 190.0,
+            },
+        )  # a repeated submit
         snap = await order_when(client, intent_id, lambda s: s.state is OrderState.WORKING, "reached WORKING")
         assert holder[0].attempts == [1, 2]
         assert [h.split(" ")[1] for h in snap.history] == ["VENUE_ACKED"]
         assert ib.placed() == [intent_id]  # exactly one placeOrder, though the gateway was asked twice
-        await account_when(client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING,
-                           "listed the order WORKING")
+        await account_when(
+            client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING, "listed the order WORKING"
+        )
         ib.tws.apply({"cb": "fill", "order": intent_id, "shares": 100, "price": 190.0})
         await ib.tws.settle()
         done = await result_of(client, intent_id)

@@ -30,15 +30,18 @@ async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_go
     # Passive desk orders (nothing fills by chance) on a real-time account with 1 s cycles.
     account_handle = await open_account(env, account, config, other=0.0, cancel_cross_probability=0.0)
     await account_handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 40, "mm_pct": 10})
-    handles = await asyncio.gather(*[
-        submit(client, intent(account, f"h{i:02d}", symbol=("MSFT", "DELL", "ORCL", "AAPL")[i % 4], quantity=10, limit_price=100.0))
-        for i in range(DESK_ORDERS)
-    ])
+    handles = await asyncio.gather(
+        *[
+            submit(client, intent(account, f"h{i:02d}", symbol=("MSFT", "DELL", "ORCL", "AAPL")[i % 4], quantity=10, limit_price=100.0))
+            for i in range(DESK_ORDERS)
+        ]
+    )
     before = await until_view(client, account, lambda v: sum(o.state is OrderState.WORKING for o in v.open_orders) == DESK_ORDERS)
     assert before.trading_state is TradingState.ACTIVE  # the drill hits orders in flight: all 50 working
 
     answer = await account_handle.execute_update(
-        UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "erroneous algo"}, result_type=str)
+        UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "erroneous algo"}, result_type=str
+    )
     assert "ACTIVE → HALTED by ops-desk: erroneous algo" in answer
     halted = await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
     assert halted.cycle <= before.cycle + 2, "canceled in the cycle the halt ran (and the one in flight)"
@@ -70,13 +73,18 @@ async def test_frozen_halt_stops_derisk_and_reducing_takes_only_reduce_only(env,
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "REDUCING", "by": "risk", "reason": "wind down"})
     plain = await finish(await submit(client, intent(account, "buy", symbol="AAPL", quantity=10, limit_price=100.0)))
     assert plain.reject_reason is RejectReason.REDUCING_ONLY
-    reducing = await finish(await submit(client, intent(account, "sell", symbol="AAPL", side="SELL", quantity=10, limit_price=100.0, reduce_only=True)))
+    reducing = await finish(
+        await submit(client, intent(account, "sell", symbol="AAPL", side="SELL", quantity=10, limit_price=100.0, reduce_only=True))
+    )
     assert reducing.state is OrderState.FILLED
 
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "ACTIVE", "by": "risk", "reason": "all clear"})
     view = await view_of(client, account)
     assert view.trading_state is TradingState.ACTIVE and [c.state for c in view.trading_changes] == [
-        TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE]
+        TradingState.HALTED,
+        TradingState.REDUCING,
+        TradingState.ACTIVE,
+    ]
 
 
 async def test_freeze_goes_with_halted_only(env, client, worker, config, account):

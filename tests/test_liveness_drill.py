@@ -97,20 +97,33 @@ def desk_orders(config, rnd: random.Random) -> list[TimedEvent]:
     events = []
     for k, minute in enumerate(range(9 * 60 + 31, 16 * 60 + 4, 8)):
         symbol = rnd.choice(SYMBOLS)
-        events.append(TimedEvent(at=f"{minute // 60:02d}:{minute % 60:02d}", order=OrderEventSpec(
-            id=f"d{k:02d}", symbol=symbol, side=rnd.choice(("BUY", "SELL")), quantity=rnd.randrange(1, 5) * 100,
-            limit_price=config.universe.by_symbol[symbol].reference_price)))
+        events.append(
+            TimedEvent(
+                at=f"{minute // 60:02d}:{minute % 60:02d}",
+                order=OrderEventSpec(
+                    id=f"d{k:02d}",
+                    symbol=symbol,
+                    side=rnd.choice(("BUY", "SELL")),
+                    quantity=rnd.randrange(1, 5) * 100,
+                    limit_price=config.universe.by_symbol[symbol].reference_price,
+                ),
+            )
+        )
     return events
 
 
 # ── malformed messages (Hypothesis) ─────────────────────────────────────────────────────────
 BAD_NUMBERS = st.one_of(
-    st.integers(min_value=10**18, max_value=10**400), st.integers(min_value=-(10**400), max_value=-1),
+    st.integers(min_value=10**18, max_value=10**400),
+    st.integers(min_value=-(10**400), max_value=-1),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "nan", "1e400", "-0"]),
-    st.floats(min_value=1e15, max_value=1e308), st.floats(min_value=-1e308, max_value=-1e-9), st.just(0),
+    st.floats(min_value=1e15, max_value=1e308),
+    st.floats(min_value=-1e308, max_value=-1e-9),
+    st.just(0),
 )
-WRONG_TYPES = st.one_of(st.none(), st.booleans(), st.lists(st.integers(), max_size=3),
-                        st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
+WRONG_TYPES = st.one_of(
+    st.none(), st.booleans(), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2)
+)
 UNICODE = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
 BAD_VALUE = st.one_of(BAD_NUMBERS, WRONG_TYPES, UNICODE)
 KINDS = ("order_start", "cancel", "replace", "pretrade", "inject_exposure", "set_session", "set_rules", "order_report")
@@ -136,24 +149,40 @@ def corrupted(draw, base: dict[str, Any], force: tuple[str, ...] = ()) -> dict[s
 def message_strategy(config) -> st.SearchStrategy:
     desk = {"account": ACCOUNT, "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 190.0}
     rules = json.loads(config.rules.model_dump_json())
-    report = {"intent_id": f"{ACCOUNT}-ghost", "state": "WORKING", "quantity": 100, "filled_quantity": 0,
-              "fills": [{"fill_id": "g/F1", "intent_id": f"{ACCOUNT}-ghost", "symbol": "AAPL", "bucket": "LT", "side": "BUY", "quantity": 100, "price": 190.0}]}
+    report = {
+        "intent_id": f"{ACCOUNT}-ghost",
+        "state": "WORKING",
+        "quantity": 100,
+        "filled_quantity": 0,
+        "fills": [
+            {"fill_id": "g/F1", "intent_id": f"{ACCOUNT}-ghost", "symbol": "AAPL", "bucket": "LT", "side": "BUY", "quantity": 100, "price": 190.0}
+        ],
+    }
 
     @st.composite
     def message(draw) -> tuple[str, Any]:
         kind = draw(st.sampled_from(KINDS))
         if kind == "order_start":
-            return kind, draw(st.one_of(corrupted(desk, force=(draw(st.sampled_from(("quantity", "limit_price", "side", "symbol"))),)),
-                                        BAD_VALUE))
+            return kind, draw(st.one_of(corrupted(desk, force=(draw(st.sampled_from(("quantity", "limit_price", "side", "symbol"))),)), BAD_VALUE))
         if kind == "cancel":
-            return kind, draw(st.one_of(corrupted({"reason": "USER", "note": "x"}, force=("reason",)), BAD_VALUE,
-                                        st.fixed_dictionaries({"note": st.text(min_size=501, max_size=600)})))
+            return kind, draw(
+                st.one_of(
+                    corrupted({"reason": "USER", "note": "x"}, force=("reason",)),
+                    BAD_VALUE,
+                    st.fixed_dictionaries({"note": st.text(min_size=501, max_size=600)}),
+                )
+            )
         if kind == "replace":
             return kind, draw(st.one_of(corrupted({"quantity": 50, "limit_price": 190.0}, force=("quantity",)), BAD_VALUE))
         if kind == "pretrade":
             raw = draw(corrupted(desk, force=("quantity",)))
-            return kind, draw(st.one_of(st.fixed_dictionaries({"intent_id": UNICODE, "raw_intent": st.just(raw)}),
-                                        corrupted({"intent_id": f"{ACCOUNT}-p", "raw_intent": raw}), BAD_VALUE))
+            return kind, draw(
+                st.one_of(
+                    st.fixed_dictionaries({"intent_id": UNICODE, "raw_intent": st.just(raw)}),
+                    corrupted({"intent_id": f"{ACCOUNT}-p", "raw_intent": raw}),
+                    BAD_VALUE,
+                )
+            )
         if kind == "inject_exposure":  # always an out-of-bounds equity: a valid event would replace the book
             return kind, draw(corrupted({"equity": 1e6, "lt_pct": 50, "mm_pct": 10, "marks": {"AAPL": 190.0}}, force=("equity",)))
         if kind == "set_session":
@@ -162,8 +191,9 @@ def message_strategy(config) -> st.SearchStrategy:
                 event["exchange_time"] = "99:99"  # never a valid time: it would move the clock
             return kind, event
         if kind == "set_rules":  # an extra top-level key: rules forbid unknown keys
-            return kind, draw(st.one_of(corrupted(rules) | st.just({}), BAD_VALUE).map(
-                lambda r: (r | {"not_a_rule": 1}) if isinstance(r, dict) else r))
+            return kind, draw(
+                st.one_of(corrupted(rules) | st.just({}), BAD_VALUE).map(lambda r: (r | {"not_a_rule": 1}) if isinstance(r, dict) else r)
+            )
         return kind, draw(st.one_of(corrupted(report), BAD_VALUE))
 
     return message()
@@ -173,8 +203,9 @@ def malformed_messages(config, count: int) -> list[tuple[str, Any]]:
     """`count` messages, drawn by Hypothesis deterministically (derandomized)."""
     drawn: list[tuple[str, Any]] = []
 
-    @settings(max_examples=count * 3, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count * 3, derandomize=True, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
+    )
     @given(message_strategy(config))
     def collect(message: tuple[str, Any]) -> None:
         if len(drawn) < count:
@@ -222,11 +253,15 @@ class Drill:
 
     async def skipping_enabled(self, enabled: bool) -> None:
         config = TimeSkippingConfig(enabled=enabled, max_session_skip_count=1_000_000 if enabled else 0)
-        await self.client.workflow_service.update_workflow_execution_options(UpdateWorkflowExecutionOptionsRequest(
-            namespace="default", workflow_execution=WorkflowExecution(workflow_id=risk_workflow_id(ACCOUNT)),
-            workflow_execution_options=WorkflowExecutionOptions(time_skipping_config=config._to_proto()),
-            update_mask=FieldMask(paths=["time_skipping_config"]),
-        ), retry=True)
+        await self.client.workflow_service.update_workflow_execution_options(
+            UpdateWorkflowExecutionOptionsRequest(
+                namespace="default",
+                workflow_execution=WorkflowExecution(workflow_id=risk_workflow_id(ACCOUNT)),
+                workflow_execution_options=WorkflowExecutionOptions(time_skipping_config=config._to_proto()),
+                update_mask=FieldMask(paths=["time_skipping_config"]),
+            ),
+            retry=True,
+        )
 
     async def quiesce(self) -> list[str]:
         """Pause the account's skipped clock until no activity of it is in flight; the orders
@@ -245,10 +280,13 @@ class Drill:
         in flight, every time, instead of between tasks by luck."""
         self.worker.send_signal(signal.SIGSTOP)
         await asyncio.sleep(0.3)
-        await self.account().signal(SIGNAL_ORDER_REPORT, OrderReport(intent_id=f"{ACCOUNT}-nobody", state=OrderState.WORKING,
-                                                                     quantity=1, filled_quantity=0))
+        await self.account().signal(
+            SIGNAL_ORDER_REPORT, OrderReport(intent_id=f"{ACCOUNT}-nobody", state=OrderState.WORKING, quantity=1, filled_quantity=0)
+        )
         deadline = time.monotonic() + 10
-        while (await self.account().describe()).raw_description.pending_workflow_task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
+        while (
+            await self.account().describe()
+        ).raw_description.pending_workflow_task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED:
             assert time.monotonic() < deadline, "the frozen worker never took the account's task"
             await asyncio.sleep(0.05)
 
@@ -280,8 +318,11 @@ class Drill:
 
     def working(self, view: RiskView) -> list[str]:
         spoken = set(self.terminated) | {self.reset_order}
-        return [o.intent_id for o in view.open_orders
-                if not o.synthetic and o.state in (OrderState.WORKING, OrderState.PARTIAL_FILL) and o.intent_id not in spoken]
+        return [
+            o.intent_id
+            for o in view.open_orders
+            if not o.synthetic and o.state in (OrderState.WORKING, OrderState.PARTIAL_FILL) and o.intent_id not in spoken
+        ]
 
     async def terminate_one(self, view: RiskView, rnd: random.Random) -> bool:
         candidates = self.working(view)
@@ -364,7 +405,7 @@ class Progress:
     def __init__(self) -> None:
         self.cycle, self.since, self.reenabled = -1, time.monotonic(), 0
 
-    async def check(self, drill: "Drill", view: RiskView | None, pending: list) -> None:
+    async def check(self, drill: Drill, view: RiskView | None, pending: list) -> None:
         if view is not None and view.cycle != self.cycle:
             self.cycle, self.since = view.cycle, time.monotonic()
             return
@@ -382,7 +423,8 @@ class Progress:
             f"{desc.workflow_execution_info.status if desc else 'unreadable'}, time skipping {skipping}, "
             f"pending task {desc.pending_workflow_task.state if desc else '?'}, activities "
             f"{[a.activity_type.name for a in desc.pending_activities] if desc else '?'}; worker alive "
-            f"{drill.worker is not None and drill.worker.poll() is None}; worker log {drill.worker_log[-5:]}")
+            f"{drill.worker is not None and drill.worker.poll() is None}; worker log {drill.worker_log[-5:]}"
+        )
         if desc is not None and not skipping:
             await drill.skipping_enabled(True)
         self.reenabled += 1
@@ -400,9 +442,20 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         await drill.connect()
         await drill.start_worker()
         await drill.skipping.start_workflow(
-            RISK_WORKFLOW, RiskInput(account=ACCOUNT, config=rules, seed=SEED, equity=10_000_000, synthetic=True,
-                                     start_exchange_time="09:30", stop_at="16:30", timeline=desk_orders(config, rnd)),
-            id=risk_workflow_id(ACCOUNT), task_queue=account_task_queue(QUEUE), task_timeout=DRILL_TASK_TIMEOUT,
+            RISK_WORKFLOW,
+            RiskInput(
+                account=ACCOUNT,
+                config=rules,
+                seed=SEED,
+                equity=10_000_000,
+                synthetic=True,
+                start_exchange_time="09:30",
+                stop_at="16:30",
+                timeline=desk_orders(config, rnd),
+            ),
+            id=risk_workflow_id(ACCOUNT),
+            task_queue=account_task_queue(QUEUE),
+            task_timeout=DRILL_TASK_TIMEOUT,
         )
         pending = plan(rnd)
         done_at: list[tuple[str, int]] = []
@@ -437,7 +490,8 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
             else:
                 await asyncio.sleep(0.02)  # no working order right now: the next cycles will have one
         result: RiskResult = await asyncio.wait_for(
-            drill.client.get_workflow_handle(risk_workflow_id(ACCOUNT), result_type=RiskResult).result(), timeout=120)
+            drill.client.get_workflow_handle(risk_workflow_id(ACCOUNT), result_type=RiskResult).result(), timeout=120
+        )
         day_wall = time.monotonic() - wall
 
         # ── the account completed its day normally ──────────────────────────────────────
@@ -476,7 +530,7 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         # ── no workflow task failed anywhere, but for the benign causes ─────────────────
         histories = await all_histories(c)
         failures = []
-        for (wid, run), events in histories.items():
+        for (wid, _run), events in histories.items():
             for e in events:
                 if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                     cause = e.workflow_task_failed_event_attributes.cause
@@ -487,9 +541,14 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         # ── each fault hit work in flight ───────────────────────────────────────────────
         def interrupted(run_id: str, after: int) -> bool:
             """A timed-out or retried task in the account's run after event `after`."""
-            return any(e.event_id > after and (e.event_type in IN_FLIGHT_EVIDENCE or (
-                e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and e.activity_task_started_event_attributes.attempt > 1))
-                for e in histories[(risk_workflow_id(ACCOUNT), run_id)])
+            return any(
+                e.event_id > after
+                and (
+                    e.event_type in IN_FLIGHT_EVIDENCE
+                    or (e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and e.activity_task_started_event_attributes.attempt > 1)
+                )
+                for e in histories[(risk_workflow_id(ACCOUNT), run_id)]
+            )
 
         for kind, open_before, run_id, mark in drill.faults:
             assert open_before, f"{kind}: no order was open"
@@ -505,11 +564,14 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         assert not running and not open_states, (
             f"{len(running)} orders still running at the venue after the day, {len(lost_alive)} of them recorded LOST by the account "
             f"while alive: {lost_alive[:5]}; open states {open_states[:5]}; faults {[(k, m) for k, _, _, m in drill.faults]}; "
-            f"LOST log lines: {[line.strip()[:200] for line in drill.worker_log if 'LOST' in line][:8]}")
-        print(f"\nliveness drill: a full day ({len(result.decisions)} decisions) in {day_wall:.1f}s wall; faults {done_at}; "
-              f"{len(ids)} orders, {len(fills)} fills, positions {held}; terminated {drill.terminated} (LOST), reset {drill.reset_order}; "
-              f"{len(drill.sent)} malformed messages ({sum(1 for _, o in drill.sent if o.startswith('refused'))} refused); "
-              f"{evidence} timed-out tasks; {time.monotonic() - wall:.1f}s wall in all")
+            f"LOST log lines: {[line.strip()[:200] for line in drill.worker_log if 'LOST' in line][:8]}"
+        )
+        print(
+            f"\nliveness drill: a full day ({len(result.decisions)} decisions) in {day_wall:.1f}s wall; faults {done_at}; "
+            f"{len(ids)} orders, {len(fills)} fills, positions {held}; terminated {drill.terminated} (LOST), reset {drill.reset_order}; "
+            f"{len(drill.sent)} malformed messages ({sum(1 for _, o in drill.sent if o.startswith('refused'))} refused); "
+            f"{evidence} timed-out tasks; {time.monotonic() - wall:.1f}s wall in all"
+        )
     finally:
         if drill.worker is not None and drill.worker.poll() is None:
             drill.worker.kill()

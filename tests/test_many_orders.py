@@ -46,9 +46,12 @@ async def run_lengths(client: Client, workflow_id: str) -> list[int]:
 async def failed_tasks(client: Client, workflow_id: str) -> list[str]:
     """Why the account's workflow tasks failed (latest run), if they did: a wedged account says so at once."""
     events = [e async for e in client.get_workflow_handle(workflow_id).fetch_history_events()]
-    return [e.workflow_task_failed_event_attributes.failure.message[:300] for e in events
-            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            and e.workflow_task_failed_event_attributes.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND]  # new events arrived: benign
+    return [
+        e.workflow_task_failed_event_attributes.failure.message[:300]
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        and e.workflow_task_failed_event_attributes.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND
+    ]  # new events arrived: benign
 
 
 @asynccontextmanager
@@ -73,8 +76,10 @@ async def open_passive_account(client: Client, config, account: str, queue: str)
     """Orders of one share that never fill, on a large equity: no limit refuses any of them."""
     rules = with_fills(config, 1, other=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)
     return await client.start_workflow(
-        RISK_WORKFLOW, RiskInput(account=account, config=rules, equity=1e10, start_exchange_time="11:00", synthetic=True),
-        id=risk_workflow_id(account), task_queue=account_task_queue(queue),
+        RISK_WORKFLOW,
+        RiskInput(account=account, config=rules, equity=1e10, start_exchange_time="11:00", synthetic=True),
+        id=risk_workflow_id(account),
+        task_queue=account_task_queue(queue),
     )
 
 
@@ -109,14 +114,22 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
             assert time.monotonic() - started < 240, f"only {len(arrived)} of {ORDERS} orders at the venue in 240s"
         try:
             await loading
-        except Exception as err:  # noqa: BLE001 — said with how far it got
-            raise AssertionError(f"starting orders failed after {len(arrived)} arrived: {type(err).__name__}: {err}; "
-                                 f"worker: {[line[:200] for line in log if 'TMPRL1101' in line or 'Traceback' in line][:3]}") from err
+        except Exception as err:
+            raise AssertionError(
+                f"starting orders failed after {len(arrived)} arrived: {type(err).__name__}: {err}; "
+                f"worker: {[line[:200] for line in log if 'TMPRL1101' in line or 'Traceback' in line][:3]}"
+            ) from err
         not_working = [(i, s) for i, s in arrived if s != OrderState.WORKING.value]
-        assert not not_working, [(i, s, (await client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot)).reject_message)
-                                 for i, s in not_working[:5]]
-        view = await until_view(client, account, lambda v: v.open_order_states.get(OrderState.WORKING, 0) == ORDERS,
-                                timeout=60, what=f"{ORDERS} working orders in the ledger")
+        assert not not_working, [
+            (i, s, (await client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot)).reject_message) for i, s in not_working[:5]
+        ]
+        view = await until_view(
+            client,
+            account,
+            lambda v: v.open_order_states.get(OrderState.WORKING, 0) == ORDERS,
+            timeout=60,
+            what=f"{ORDERS} working orders in the ledger",
+        )
         loaded = time.monotonic() - started
         # Held through several cycles: the venue step and the audit visit 3,000 orders.
         held_from = view.cycle
@@ -124,27 +137,33 @@ async def test_three_thousand_open_orders_on_one_account(env, config, account):
         assert view.open_order_count == ORDERS and not view.lost, [(o.intent_id, o.lost_cause) for o in view.lost][:5]
         assert not await failed_tasks(client, handle.id)
         lengths = await run_lengths(client, handle.id)
-        assert len(lengths) >= 2 and (ORDERS < 3000 or (await handle.describe()).run_id != first_run), "the account continued as new (≥ 3,000 pre-trade updates)"
+        assert len(lengths) >= 2 and (ORDERS < 3000 or (await handle.describe()).run_id != first_run), (
+            "the account continued as new (≥ 3,000 pre-trade updates)"
+        )
         assert max(lengths) < 20_000, f"an account run grew to {max(lengths)} events: {lengths}"
         sample = random.Random(1).sample([i for i, _ in arrived], 20)
         sampled = await asyncio.gather(*[client.get_workflow_handle(i).query(QUERY_STATE, result_type=OrderSnapshot) for i in sample])
         assert all(s.state is OrderState.WORKING for s in sampled), [s.state for s in sampled]
 
-        print(f"\n{ORDERS} open orders: loaded in {loaded:.1f}s, held {view.cycle - held_from} cycles; "
-              f"account runs {len(lengths)}, history lengths {lengths}; {time.monotonic() - started:.1f}s wall")
+        print(
+            f"\n{ORDERS} open orders: loaded in {loaded:.1f}s, held {view.cycle - held_from} cycles; "
+            f"account runs {len(lengths)}, history lengths {lengths}; {time.monotonic() - started:.1f}s wall"
+        )
 
 
 async def test_a_burst_of_orders_larger_than_the_workers_task_slots_cannot_starve_its_account(env, config, account):
     """150 desk orders at once on one worker (100 workflow-task slots by default): each order's
     first workflow task holds a slot while its pre-trade (a local activity) waits for the
     account's Update, which needs a workflow task — and a slot — of its own."""
-    async with own_worker(env, "burst", account) as (client, queue, log):
+    async with own_worker(env, "burst", account) as (client, queue, _log):
         handle = await open_passive_account(client, config, account, queue)
         started = time.monotonic()
-        await asyncio.gather(*[client.start_workflow(ORDER_WORKFLOW, raw_order(config, account, n), id=f"{account}-m{n:04d}", task_queue=queue)
-                               for n in range(150)])
-        view = await until_view(client, account, lambda v: v.open_order_count == 150, timeout=60,
-                                what="150 orders of a burst judged by their account")
+        await asyncio.gather(
+            *[client.start_workflow(ORDER_WORKFLOW, raw_order(config, account, n), id=f"{account}-m{n:04d}", task_queue=queue) for n in range(150)]
+        )
+        view = await until_view(
+            client, account, lambda v: v.open_order_count == 150, timeout=60, what="150 orders of a burst judged by their account"
+        )
         print(f"\na burst of 150 orders judged in {time.monotonic() - started:.1f}s")
         assert not view.lost
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "16:29:58"}, result_type=str)

@@ -15,12 +15,19 @@ from tests.conftest import TASK_QUEUE
 DAY = {
     "name": "market_full_day",
     "description": "a generated day with a gap down at 11:00 and a rally at 15:00",
-    "seed": 21, "start": "09:30", "stop": "16:30",
+    "seed": 21,
+    "start": "09:30",
+    "stop": "16:30",
     "rules": {"loss_limits": {"throttle_pct": 1.0, "soft_pct": 3.0, "hard_pct": 8.0}},
-    "market": {"generate": {"seed": 17, "shocks": [
-        {"at": "11:00", "symbols": "all", "move_pct": -4},
-        {"at": "15:00", "symbols": ["AAPL", "MSFT"], "move_pct": 6},
-    ]}},
+    "market": {
+        "generate": {
+            "seed": 17,
+            "shocks": [
+                {"at": "11:00", "symbols": "all", "move_pct": -4},
+                {"at": "15:00", "symbols": ["AAPL", "MSFT"], "move_pct": 6},
+            ],
+        }
+    },
     "events": [{"at": "09:30", "exposure": {"lt_pct": 80, "mm_pct": 28}}],
     "expect": [{"at": "09:30", "mode": "NORMAL"}, {"at": "16:30", "regime": "OUTSIDE_SESSION"}],
 }
@@ -28,7 +35,9 @@ DAY = {
 
 async def run_day(client) -> tuple[ScenarioReport, RiskResult, float]:
     started = time.monotonic()
-    report = await client.execute_workflow(SCENARIO_WORKFLOW, DAY, id=f"market-day-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport)
+    report = await client.execute_workflow(
+        SCENARIO_WORKFLOW, DAY, id=f"market-day-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport
+    )
     result = await client.get_workflow_handle(risk_workflow_id(report.account), result_type=RiskResult).result()
     return report, result, time.monotonic() - started
 

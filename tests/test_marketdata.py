@@ -4,7 +4,7 @@ marks, stale-data gates and matching, on hand-built prints; Hypothesis propertie
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -38,7 +38,7 @@ from domain.marketdata import (
     truth_tick,
 )
 
-T0 = datetime(2024, 6, 3, 18, 0, tzinfo=timezone.utc)  # 14:00 New York
+T0 = datetime(2024, 6, 3, 18, 0, tzinfo=UTC)  # 14:00 New York
 
 
 def at(seconds: float) -> datetime:
@@ -57,8 +57,8 @@ def l1(bid: float = 99.99, ask: float = 100.01, bid_size: int = 500, ask_size: i
 
 
 def test_the_excluded_conditions_are_the_design_list():
-    assert NON_LAST_CONDITIONS == set("WBCNTUH4P7VMQ")
-    assert EXCLUDED_CONDITIONS == NON_LAST_CONDITIONS | {"I"}
+    assert set("WBCNTUH4P7VMQ") == NON_LAST_CONDITIONS
+    assert NON_LAST_CONDITIONS | {"I"} == EXCLUDED_CONDITIONS
 
 
 @pytest.mark.parametrize("code", sorted(EXCLUDED_CONDITIONS))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 from types import SimpleNamespace
 
 import databento_dbn as dbn
@@ -164,7 +165,7 @@ def test_a_generated_day_looks_like_a_market(day):
     assert all(set(c) & {"T", "U"} for c, t in zip(conds, p["ts_event"]) if t < opening)  # pre-market: Form T
     for symbol in SYMBOLS:
         times = [t for t, s in zip(p["ts_event"], p["symbol"]) if s == symbol]
-        assert all(a < b for a, b in zip(times, times[1:]))  # strictly increasing per symbol
+        assert all(a < b for a, b in itertools.pairwise(times))  # strictly increasing per symbol
 
 
 def test_a_shock_moves_the_price_by_about_the_scripted_percent():
@@ -201,7 +202,7 @@ def test_bad_recipes_are_refused():
 
 # --- as-of semantics --------------------------------------------------------------------------
 
-T = dt.datetime(2024, 6, 3, 18, 0, tzinfo=dt.timezone.utc)  # 14:00 New York
+T = dt.datetime(2024, 6, 3, 18, 0, tzinfo=dt.UTC)  # 14:00 New York
 T_NS = int(T.timestamp()) * 1_000_000_000
 
 
@@ -343,7 +344,7 @@ def test_open_feed_serves_every_source(day, tmp_path):
 def test_databento_dbn_import(tmp_path):
     from marketdata.databento import import_dbn
 
-    open_ns = int(dt.datetime(2024, 6, 3, 13, 30, tzinfo=dt.timezone.utc).timestamp()) * 10**9
+    open_ns = int(dt.datetime(2024, 6, 3, 13, 30, tzinfo=dt.UTC).timestamp()) * 10**9
     mapping = SimpleNamespace(raw_symbol="AAPL", intervals=[SimpleNamespace(start_date=DATE, end_date=DATE + dt.timedelta(days=1), symbol="15")])
 
     def metadata(schema):

@@ -89,7 +89,7 @@ def _value(text: str, name: str, **labels: str) -> float:
 
 
 async def test_metrics_endpoint_counts_the_rigs_work(env):
-    address, client = await _client(env)
+    address, _ = await _client(env)
     port = free_port()
     queue = f"metrics-{port}"
     proc = worker_process(address, queue, RIG_METRICS_PORT=str(port), RIG_METRICS_BIND="127.0.0.1", RIG_LOG_FORMAT="json")
@@ -97,7 +97,9 @@ async def test_metrics_endpoint_counts_the_rigs_work(env):
         await wait_polling(proc)
         before = await asyncio.to_thread(_scrape, port)
         # Started through the time-skipping client: the scenario's minute passes at once.
-        report = await env.client.execute_workflow(SCENARIO_WORKFLOW, "throttle_refuses_new_risk", id=f"metrics-{port}", task_queue=queue, result_type=ScenarioReport)
+        report = await env.client.execute_workflow(
+            SCENARIO_WORKFLOW, "throttle_refuses_new_risk", id=f"metrics-{port}", task_queue=queue, result_type=ScenarioReport
+        )
         assert report.passed
         after = await asyncio.to_thread(_scrape, port)
     finally:

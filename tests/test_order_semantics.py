@@ -96,8 +96,7 @@ class OrderSemantics(RuleBasedStateMachine):
 
     # ── helpers ──────────────────────────────────────────────────────────────────────────────
     def ctx(self) -> GateContext:
-        return GateContext(account=ACCOUNT, ledger=self.ledger, mode=self.mode, regime=self.regime,
-                           quote_of=QUOTES.__getitem__, config=CONFIG)
+        return GateContext(account=ACCOUNT, ledger=self.ledger, mode=self.mode, regime=self.regime, quote_of=QUOTES.__getitem__, config=CONFIG)
 
     def exposure(self) -> Exposure:
         return self.ctx().exposure()
@@ -121,17 +120,31 @@ class OrderSemantics(RuleBasedStateMachine):
         assert entry.intent is not None
         fills = self.fills_of.get(entry.intent_id, [])
         self.ledger.apply_report(
-            OrderReport(intent_id=entry.intent_id, state=state, quantity=entry.intent.quantity,
-                        filled_quantity=sum(f.quantity for f in fills), fills=list(fills), **kw),
-            cycle=self.cycle, exchange_time="11:00:00",
+            OrderReport(
+                intent_id=entry.intent_id,
+                state=state,
+                quantity=entry.intent.quantity,
+                filled_quantity=sum(f.quantity for f in fills),
+                fills=list(fills),
+                **kw,
+            ),
+            cycle=self.cycle,
+            exchange_time="11:00:00",
         )
 
     def new_fill(self, entry: LedgerOrder, quantity: int) -> Fill:
         assert entry.intent is not None
         n = self.fill_serial[entry.intent_id] = self.fill_serial.get(entry.intent_id, 0) + 1
         intent = entry.intent
-        fill = Fill(fill_id=f"{intent.intent_id}/F{n}", intent_id=intent.intent_id, symbol=intent.symbol, bucket=intent.bucket,
-                    side=intent.side, quantity=quantity, price=venue.fill_price(intent.order_type, intent.side, intent.limit_price, QUOTES[intent.symbol]))
+        fill = Fill(
+            fill_id=f"{intent.intent_id}/F{n}",
+            intent_id=intent.intent_id,
+            symbol=intent.symbol,
+            bucket=intent.bucket,
+            side=intent.side,
+            quantity=quantity,
+            price=venue.fill_price(intent.order_type, intent.side, intent.limit_price, QUOTES[intent.symbol]),
+        )
         self.fills_of.setdefault(intent.intent_id, []).append(fill)
         return fill
 
@@ -139,7 +152,9 @@ class OrderSemantics(RuleBasedStateMachine):
         """Potential never reaches the hard cap through an approved order."""
         if verdict.risk_increasing:
             bucket = after.buckets[verdict.intent.bucket]
-            assert after.potential_exposure_pct < RULES.hard_cap_pct, f"{what} took potential to {after.potential_exposure_pct:.4f}%: {verdict.message}"
+            assert after.potential_exposure_pct < RULES.hard_cap_pct, (
+                f"{what} took potential to {after.potential_exposure_pct:.4f}%: {verdict.message}"
+            )
             assert after.potential_exposure_pct <= RULES.regime_rule(self.regime).gross_tolerance_pct + 1e-9, f"{what}: {verdict.message}"
             assert bucket.potential_pct <= bucket.max_pct + 1e-9, f"{what}: {verdict.message}"
             assert self.mode is RiskMode.NORMAL, f"{what} added risk in {self.mode.value}"
@@ -175,13 +190,28 @@ class OrderSemantics(RuleBasedStateMachine):
         self.regime = regime
 
     # ── desk orders ──────────────────────────────────────────────────────────────────────────
-    @rule(symbol=symbols, side=sides, size=units, reduce_only=st.booleans(), market=st.booleans(), offset=offsets,
-          off_lot=st.booleans(), rig_field=st.sampled_from((None,) * 8 + tuple(sorted(RIG_FIELDS))))
-    def desk_order(self, symbol: str, side: Side, size: int, reduce_only: bool, market: bool, offset: int,
-                   off_lot: bool, rig_field: str | None) -> None:
+    @rule(
+        symbol=symbols,
+        side=sides,
+        size=units,
+        reduce_only=st.booleans(),
+        market=st.booleans(),
+        offset=offsets,
+        off_lot=st.booleans(),
+        rig_field=st.sampled_from((None,) * 8 + tuple(sorted(RIG_FIELDS))),
+    )
+    def desk_order(
+        self, symbol: str, side: Side, size: int, reduce_only: bool, market: bool, offset: int, off_lot: bool, rig_field: str | None
+    ) -> None:
         quantity = size * UNIT[symbol] + (LOT[symbol] // 2 if off_lot and LOT[symbol] > 1 else 0)
-        raw: dict[str, Any] = {"intent_id": self.next_id(), "account": ACCOUNT, "symbol": symbol, "side": side.value,
-                               "quantity": quantity, "reduce_only": reduce_only}
+        raw: dict[str, Any] = {
+            "intent_id": self.next_id(),
+            "account": ACCOUNT,
+            "symbol": symbol,
+            "side": side.value,
+            "quantity": quantity,
+            "reduce_only": reduce_only,
+        }
         if market:
             raw["order_type"] = "MARKET"
         else:
@@ -202,8 +232,14 @@ class OrderSemantics(RuleBasedStateMachine):
         lot = LOT[held.symbol]
         quantity = max(lot, abs(held.quantity) * quarters // 4 // lot * lot)
         side = Side.SELL if held.quantity > 0 else Side.BUY
-        raw: dict[str, Any] = {"intent_id": self.next_id(), "account": ACCOUNT, "symbol": held.symbol, "side": side.value,
-                               "quantity": quantity, "reduce_only": reduce_only}
+        raw: dict[str, Any] = {
+            "intent_id": self.next_id(),
+            "account": ACCOUNT,
+            "symbol": held.symbol,
+            "side": side.value,
+            "quantity": quantity,
+            "reduce_only": reduce_only,
+        }
         raw |= {"order_type": "MARKET"} if market else {"limit_price": MARKS[held.symbol]}
         self.submit(raw)
 
@@ -224,8 +260,14 @@ class OrderSemantics(RuleBasedStateMachine):
         room = max(0.0, target - used) / 100 * EQUITY / price
         lot = LOT[symbol]
         quantity = max(lot, int(room * eighths / 8) // lot * lot)
-        raw: dict[str, Any] = {"intent_id": self.next_id(), "account": ACCOUNT, "symbol": symbol, "side": side.value,
-                               "quantity": quantity, "reduce_only": False}
+        raw: dict[str, Any] = {
+            "intent_id": self.next_id(),
+            "account": ACCOUNT,
+            "symbol": symbol,
+            "side": side.value,
+            "quantity": quantity,
+            "reduce_only": False,
+        }
         raw |= {"order_type": "MARKET"} if market else {"limit_price": MARKS[symbol]}
         self.submit(raw)
 
@@ -275,20 +317,28 @@ class OrderSemantics(RuleBasedStateMachine):
         price = round(MARKS[intent.symbol] * (1 + offset / 100), 2) if reprice else None
         self.replace_order(entry, total, price, kind=None, price_rule=None, crossed=crossed)
 
-    def replace_order(self, entry: LedgerOrder, total: int, price: float | None, *, kind: IntentKind | None,
-                      price_rule: str | None, crossed: bool) -> None:
+    def replace_order(
+        self, entry: LedgerOrder, total: int, price: float | None, *, kind: IntentKind | None, price_rule: str | None, crossed: bool
+    ) -> None:
         """What workflows/order.py does: the venue's collar, the account's `replace_check`, then
         the cancel (which a fill of the remainder may cross), then the replacement."""
         intent = entry.intent
         assert intent is not None
         new_id = next_replacement_id(intent.intent_id)
         raw = {
-            "intent_id": new_id, "account": ACCOUNT, "symbol": intent.symbol, "bucket": intent.bucket.value, "side": intent.side.value,
+            "intent_id": new_id,
+            "account": ACCOUNT,
+            "symbol": intent.symbol,
+            "bucket": intent.bucket.value,
+            "side": intent.side.value,
             "quantity": total - entry.filled,
             "order_type": OrderType.LIMIT.value if price is not None else intent.order_type.value,
             "limit_price": price if price is not None else intent.limit_price,
-            "kind": (kind or intent.kind).value, "reduce_only": intent.reduce_only, "replaces": intent.intent_id,
-            "price_rule": price_rule or intent.price_rule.value, "issued_in_mode": intent.issued_in_mode.value,
+            "kind": (kind or intent.kind).value,
+            "reduce_only": intent.reduce_only,
+            "replaces": intent.intent_id,
+            "price_rule": price_rule or intent.price_rule.value,
+            "issued_in_mode": intent.issued_in_mode.value,
         }
         book, original, before = self.book(), entry.model_dump(), self.exposure()
         order_type = OrderType(raw["order_type"])
@@ -334,9 +384,15 @@ class OrderSemantics(RuleBasedStateMachine):
                 self.replace_order(entry, entry.intent.quantity, price, kind=IntentKind.HARD_DERISK, price_rule=rule_.value, crossed=False)
         before = self.exposure()
         intents = plan_derisk(
-            account=ACCOUNT, cycle=self.cycle, decision=decision, exposure=before, positions=self.ledger.positions(),
-            open_orders=self.ledger.footprints(), quotes={p.symbol: QUOTES[p.symbol] for p in self.ledger.positions()},
-            config=CONFIG, hard_base=self.hard_base,
+            account=ACCOUNT,
+            cycle=self.cycle,
+            decision=decision,
+            exposure=before,
+            positions=self.ledger.positions(),
+            open_orders=self.ledger.footprints(),
+            quotes={p.symbol: QUOTES[p.symbol] for p in self.ledger.positions()},
+            config=CONFIG,
+            hard_base=self.hard_base,
         )
         for intent in intents:
             assert intent.reduce_only and intent.kind.is_derisk
@@ -359,12 +415,14 @@ class OrderSemantics(RuleBasedStateMachine):
     def summed_footprints_match_the_orders(self) -> None:
         """The ledger's per-(key, side, kind, reduce-only) sums (what exposure and pre-trade read)
         equal the open orders' own footprints, after any sequence of operations."""
+
         def totals(footprints):
             out: dict = {}
             for f in footprints:
                 group = (f.key, f.side, f.kind, f.reduce_only)
                 out[group] = out.get(group, 0) + f.remaining
             return {k: v for k, v in out.items() if v}
+
         assert totals(self.ledger.footprints()) == totals(o.footprint for o in self.ledger.s.open_orders.values())
 
     @invariant()
@@ -387,7 +445,11 @@ class OrderSemantics(RuleBasedStateMachine):
 # ORDER_SEMANTICS_SHRINK=1 to shrink it to the fewest steps.
 PHASES = tuple(Phase) if os.environ.get("ORDER_SEMANTICS_SHRINK") else (Phase.explicit, Phase.reuse, Phase.generate)
 OrderSemantics.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=30, deadline=None, report_multiple_bugs=False, phases=PHASES,
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    report_multiple_bugs=False,
+    phases=PHASES,
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestOrderSemantics = OrderSemantics.TestCase
@@ -402,8 +464,15 @@ def machine(held: dict[str, int], regime: Regime = Regime.MID) -> OrderSemantics
 
 
 def desk(state: OrderSemantics, symbol: str, side: Side, quantity: int, *, reduce_only: bool = False) -> Any:
-    raw = {"intent_id": state.next_id(), "account": ACCOUNT, "symbol": symbol, "side": side.value, "quantity": quantity,
-           "limit_price": MARKS[symbol], "reduce_only": reduce_only}
+    raw = {
+        "intent_id": state.next_id(),
+        "account": ACCOUNT,
+        "symbol": symbol,
+        "side": side.value,
+        "quantity": quantity,
+        "limit_price": MARKS[symbol],
+        "reduce_only": reduce_only,
+    }
     return state.submit(raw)
 
 

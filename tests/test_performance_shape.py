@@ -87,7 +87,8 @@ async def _open_account(env, account: str, config) -> WorkflowHandle:
         return await env.client.start_workflow(
             RISK_WORKFLOW,
             RiskInput(account=account, config=with_fills(config, CYCLE_SECONDS, other=1.0), start_exchange_time="11:00", synthetic=True),
-            id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
         )
 
 
@@ -121,4 +122,6 @@ async def test_fill_at_arrival_is_one_workflow_task_and_one_update_on_the_accoun
     assert grown["ACTIVITY_TASK_SCHEDULED"] == 0, f"the account ran an activity for orders that filled at arrival: {per_order}"
     assert grown["WORKFLOW_TASK_SCHEDULED"] <= ACCOUNT_WORKFLOW_TASKS_PER_ORDER * ORDERS, per_order
     assert sum(grown.values()) <= ACCOUNT_EVENTS_PER_ORDER * ORDERS + ACCOUNT_WAKE_EVENTS, per_order
-    print(f"per order: order {sum(types.values())} events in {ORDER_WORKFLOW_TASKS} task; account {sum(grown.values()) / ORDERS:.2f} events: {per_order}")
+    print(
+        f"per order: order {sum(types.values())} events in {ORDER_WORKFLOW_TASKS} task; account {sum(grown.values()) / ORDERS:.2f} events: {per_order}"
+    )

@@ -26,8 +26,15 @@ def plan(positions, regime, orders=(), hard_base=None, cycle=1):
     exposure = compute_exposure(EQUITY, positions, orders, marks, CONFIG)
     decision = decide(decision_input(exposure, regime, MINUTES[regime]), RULES)
     intents = plan_derisk(
-        account="acct", cycle=cycle, decision=decision, exposure=exposure, positions=positions,
-        open_orders=orders, quotes=quotes_for(marks), config=CONFIG, hard_base=hard_base,
+        account="acct",
+        cycle=cycle,
+        decision=decision,
+        exposure=exposure,
+        positions=positions,
+        open_orders=orders,
+        quotes=quotes_for(marks),
+        config=CONFIG,
+        hard_base=hard_base,
     )
     return decision, exposure, intents
 
@@ -46,7 +53,7 @@ def test_scenario_a_plans_nothing():
 
 def test_scenario_b_soft_limits_near_truth_tick():
     positions = lt_mm_positions(88, 27)  # gross 115 at 16:16
-    decision, exposure, intents = plan(positions, Regime.LATE)
+    decision, _exposure, intents = plan(positions, Regime.LATE)
     assert decision.mode is RiskMode.SOFT_DERISK
     assert intents and all(i.kind is IntentKind.SOFT_DERISK and i.side is Side.SELL for i in intents)
     assert all(i.limit_price == 99.99 and i.price_rule is PriceRule.NEAR_TRUTH_TICK for i in intents)
@@ -80,8 +87,16 @@ def test_open_reduce_only_orders_are_not_stacked():
     positions = lt_mm_positions(88, 27)
     _, _, first = plan(positions, Regime.LATE)
     working = [
-        OpenOrder(intent_id=i.intent_id, symbol=i.symbol, bucket=i.bucket, side=i.side, remaining=i.quantity,
-                  kind=i.kind, reduce_only=True, limit_price=i.limit_price)
+        OpenOrder(
+            intent_id=i.intent_id,
+            symbol=i.symbol,
+            bucket=i.bucket,
+            side=i.side,
+            remaining=i.quantity,
+            kind=i.kind,
+            reduce_only=True,
+            limit_price=i.limit_price,
+        )
         for i in first
     ]
     _, _, again = plan(positions, Regime.LATE, orders=working, cycle=2)
@@ -105,14 +120,16 @@ def test_intent_ids_are_deterministic():
 symbols = st.sampled_from(["AAPL", "MSFT", "SPY", "QQQ", "XOM", "KO", "JPM"])
 position_lists = st.lists(
     st.tuples(symbols, st.sampled_from(list(Bucket)), st.integers(-4000, 4000).filter(lambda q: q != 0)),
-    min_size=1, max_size=8, unique_by=lambda t: (t[0], t[1]),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda t: (t[0], t[1]),
 ).map(lambda rows: [Position(symbol=s, bucket=b, quantity=q) for s, b, q in rows])
 
 
 @settings(max_examples=150, deadline=None)
 @given(positions=position_lists, regime=st.sampled_from([Regime.MID, Regime.LATE, Regime.CLOSE]))
 def test_planned_intents_never_increase_gross_or_flip_a_sign(positions, regime):
-    decision, exposure, intents = plan(positions, regime)
+    _decision, exposure, intents = plan(positions, regime)
     after = apply(positions, intents)
     before_q = {p.key: p.quantity for p in positions}
     for p in after:
@@ -143,8 +160,16 @@ def test_repeated_hard_steps_with_certain_fills_reach_target_within_ceil_one_ove
 
 # ── issue 11: de-risk against the desk's working orders ──────────────────────────────────────
 def desk_sell(intent_id, symbol, bucket, remaining, *, reduce_only=False, limit_price=100.0):
-    return OpenOrder(intent_id=intent_id, symbol=symbol, bucket=bucket, side=Side.SELL, remaining=remaining,
-                     kind=IntentKind.NEW, reduce_only=reduce_only, limit_price=limit_price)
+    return OpenOrder(
+        intent_id=intent_id,
+        symbol=symbol,
+        bucket=bucket,
+        side=Side.SELL,
+        remaining=remaining,
+        kind=IntentKind.NEW,
+        reduce_only=reduce_only,
+        limit_price=limit_price,
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -175,7 +200,7 @@ def test_a_hard_chunk_is_cut_to_what_a_working_desk_sell_leaves():
 @pytest.mark.parametrize("regime", [Regime.CLOSE, Regime.LATE])
 def test_a_desk_reduce_only_order_far_from_the_market_is_not_coverage(regime):
     positions = lt_mm_positions(88, 27)  # 115%: SOFT at 16:16 (sized 200 shares), HARD at 16:28
-    decision, _, alone = plan(positions, regime)
+    _decision, _, alone = plan(positions, regime)
     assert alone
     # The desk rests a reduce-only SELL for half of AAPL 9% above the market: it is not the
     # cycle's, so the cycle plans exactly what it would without it.

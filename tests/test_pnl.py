@@ -154,7 +154,10 @@ def test_roll_ups_by_symbol_bucket_group_and_account():
         "DELL": PnlTotals(realized=0.0, unrealized=-50.0, daily=-50.0),
         "SPY": PnlTotals(realized=50.0, unrealized=0.0, daily=50.0),
     }
-    assert day.by_bucket == {LT: PnlTotals(realized=0.0, unrealized=950.0, daily=950.0), MM: PnlTotals(realized=50.0, unrealized=-200.0, daily=-150.0)}
+    assert day.by_bucket == {
+        LT: PnlTotals(realized=0.0, unrealized=950.0, daily=950.0),
+        MM: PnlTotals(realized=50.0, unrealized=-200.0, daily=-150.0),
+    }
     assert list(day.by_group) == UNIVERSE.groups  # every group, in the universe's order
     assert day.by_group["TECH_HARDWARE"] == PnlTotals(realized=0.0, unrealized=750.0, daily=750.0)
     assert day.by_group["INDEX_ETF"] == PnlTotals(realized=50.0, unrealized=0.0, daily=50.0)
@@ -191,7 +194,9 @@ def test_apply_fills_equals_one_by_one():
     assert PnlBook().apply_fill(F(*fills[0])) == book_of(fills[0])
 
 
-@pytest.mark.parametrize(("quantity", "price"), [(0, 10.0), (-5, 10.0), (True, 10.0), (10**30, 10.0), (1.5, 10.0), (10, math.nan), (10, 0.0), (10, math.inf)])
+@pytest.mark.parametrize(
+    ("quantity", "price"), [(0, 10.0), (-5, 10.0), (True, 10.0), (10**30, 10.0), (1.5, 10.0), (10, math.nan), (10, 0.0), (10, math.inf)]
+)
 def test_a_fill_that_is_not_a_fill_is_refused(quantity, price):
     with pytest.raises(ValueError, match="fill"):
         PnlBook().apply("AAPL", LT, BUY, quantity, price)
@@ -215,7 +220,9 @@ bod_rows = st.lists(
 )
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("fill"), st.sampled_from(SYMBOLS), st.sampled_from(list(Bucket)), st.sampled_from(list(Side)), st.integers(1, 2000), prices),
+        st.tuples(
+            st.just("fill"), st.sampled_from(SYMBOLS), st.sampled_from(list(Bucket)), st.sampled_from(list(Side)), st.integers(1, 2000), prices
+        ),
         st.tuples(st.just("mark"), st.sampled_from(SYMBOLS), prices),
     ),
     max_size=30,
@@ -265,7 +272,9 @@ def test_pnl_is_cash_plus_positions_at_the_marks(bod, steps):
 
 
 def test_bod_csv_parses():
-    text = "\ufeffsymbol,bucket,quantity,avg_cost,mark\n# yesterday's close\n\nAAPL,LT,1000,150.25,180\n spy , mm_pure , -100 , 500 ,\nMSFT,LT,0,400,\n"
+    text = (
+        "\ufeffsymbol,bucket,quantity,avg_cost,mark\n# yesterday's close\n\nAAPL,LT,1000,150.25,180\n spy , mm_pure , -100 , 500 ,\nMSFT,LT,0,400,\n"
+    )
     assert parse_bod_csv(text, UNIVERSE) == [
         BodPosition(symbol="AAPL", bucket=LT, quantity=1000, avg_cost=150.25, mark=180.0),
         BodPosition(symbol="SPY", bucket=MM, quantity=-100, avg_cost=500.0, mark=None),

@@ -59,7 +59,12 @@ def test_rows_are_ordered_by_strictness():
         ("C", inputs(Regime.CLOSE, 110, lt=80, mm=30), RiskMode.HARD_DERISK, DecisionReason.CLOSE_OVER_TOLERANCE),
         ("D-open", inputs(Regime.OPEN_EARLY, 131, lt=90, mm=41), RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
         ("D-mid", inputs(Regime.MID, 131, lt=90, mm=41), RiskMode.HARD_DERISK, DecisionReason.HARD_CAP_BREACH),
-        ("E", inputs(Regime.MID, 85, potential=135, lt=65, mm=20, lt_pot=85, mm_pot=30), RiskMode.THROTTLE_NEW_ORDERS, DecisionReason.POTENTIAL_OVER_LIMIT),
+        (
+            "E",
+            inputs(Regime.MID, 85, potential=135, lt=65, mm=20, lt_pot=85, mm_pot=30),
+            RiskMode.THROTTLE_NEW_ORDERS,
+            DecisionReason.POTENTIAL_OVER_LIMIT,
+        ),
     ],
 )
 def test_seed_scenarios(name, decision_input, mode, reason):
@@ -212,9 +217,15 @@ def build(regime, e):
     gross = e["lt"] + e["mm"]
     lt_pot, mm_pot = e["lt"] + e["lt_extra"], e["mm"] + e["mm_extra"]
     return DecisionInput(
-        regime=regime, gross_exposure_pct=gross, potential_exposure_pct=lt_pot + mm_pot,
-        lt_current_pct=e["lt"], lt_potential_pct=lt_pot, mm_current_pct=e["mm"], mm_potential_pct=mm_pot,
-        minutes_to_close=MINUTES.get(regime, 0.0), daily_loss_pct=e["loss"],
+        regime=regime,
+        gross_exposure_pct=gross,
+        potential_exposure_pct=lt_pot + mm_pot,
+        lt_current_pct=e["lt"],
+        lt_potential_pct=lt_pot,
+        mm_current_pct=e["mm"],
+        mm_potential_pct=mm_pot,
+        minutes_to_close=MINUTES.get(regime, 0.0),
+        daily_loss_pct=e["loss"],
     )
 
 

@@ -17,8 +17,9 @@ def check(mode=RiskMode.NORMAL, positions=None, orders=(), regime=Regime.MID, qu
     parsed = parse_intent({k: v for k, v in (base | fields).items() if v is not ...}, CONFIG)
     if isinstance(parsed, Verdict):
         return parsed
-    return judge(parsed, exposure=exposure_of(positions, orders), positions=positions, open_orders=orders, quote=quote,
-                 mode=mode, regime=regime, config=CONFIG)
+    return judge(
+        parsed, exposure=exposure_of(positions, orders), positions=positions, open_orders=orders, quote=quote, mode=mode, regime=regime, config=CONFIG
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,9 +172,27 @@ def test_a_replacement_is_judged_instead_of_the_original():
     original = OpenOrder(intent_id="o4", symbol="XOM", bucket=Bucket.LT, side=Side.BUY, remaining=300)
     positions = lt_mm_positions(60, 10)
     parsed = parse_intent(dict(intent_id="o4.R1", account="acct", symbol="XOM", side="BUY", quantity=200, limit_price=100.0), CONFIG)
-    down = judge(parsed, exposure=exposure_of(positions, [original]), positions=positions, open_orders=[], quote=QUOTE,
-                 mode=RiskMode.THROTTLE_NEW_ORDERS, regime=Regime.MID, config=CONFIG, replacing=original)
+    down = judge(
+        parsed,
+        exposure=exposure_of(positions, [original]),
+        positions=positions,
+        open_orders=[],
+        quote=QUOTE,
+        mode=RiskMode.THROTTLE_NEW_ORDERS,
+        regime=Regime.MID,
+        config=CONFIG,
+        replacing=original,
+    )
     assert down.approved, "downsizing a working buy lowers the worst case: passes in THROTTLE"
-    up = judge(parsed.model_copy(update={"quantity": 400}), exposure=exposure_of(positions, [original]), positions=positions,
-               open_orders=[], quote=QUOTE, mode=RiskMode.THROTTLE_NEW_ORDERS, regime=Regime.MID, config=CONFIG, replacing=original)
+    up = judge(
+        parsed.model_copy(update={"quantity": 400}),
+        exposure=exposure_of(positions, [original]),
+        positions=positions,
+        open_orders=[],
+        quote=QUOTE,
+        mode=RiskMode.THROTTLE_NEW_ORDERS,
+        regime=Regime.MID,
+        config=CONFIG,
+        replacing=original,
+    )
     assert up.reason is RejectReason.MODE_THROTTLE_NEW_ORDERS

@@ -47,8 +47,9 @@ async def replay(path: Path) -> None:
     assert history.workflow_id, f"{path}: its first event names no workflow id"
     result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history, raise_on_replay_failure=False)
     if result.replay_failure is not None:
-        pytest.fail(f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}) does not replay: "
-                    f"{result.replay_failure}", pytrace=False)
+        pytest.fail(
+            f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}) does not replay: {result.replay_failure}", pytrace=False
+        )
 
 
 @pytest.mark.parametrize("path", HISTORIES or [None], ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES] or ["no-recorded-set"])

@@ -39,9 +39,18 @@ def day_book() -> ExposureEvent:
 async def run_day(client, account: str, config, seed: int = 11) -> RiskResult:
     return await client.execute_workflow(
         RISK_WORKFLOW,
-        RiskInput(account=account, config=config, seed=seed, start_exchange_time="09:30", stop_at="16:30", synthetic=True,
-                  timeline=[TimedEvent(at="09:30", exposure=day_book())]),
-        id=risk_workflow_id(account), task_queue=account_task_queue(TASK_QUEUE), result_type=RiskResult,
+        RiskInput(
+            account=account,
+            config=config,
+            seed=seed,
+            start_exchange_time="09:30",
+            stop_at="16:30",
+            synthetic=True,
+            timeline=[TimedEvent(at="09:30", exposure=day_book())],
+        ),
+        id=risk_workflow_id(account),
+        task_queue=account_task_queue(TASK_QUEUE),
+        result_type=RiskResult,
     )
 
 
@@ -56,10 +65,14 @@ async def test_full_trading_day_time_skipped_and_deterministic(client, worker, c
     print(f"\ntwo full trading days (09:30 → 16:30, {len(first.decisions)} cycles each) in {wall:.1f}s wall")
 
     expected = {
-        "09:30": ("OPEN_EARLY", RiskMode.NORMAL), "09:59": ("OPEN_EARLY", RiskMode.NORMAL),
-        "10:00": ("MID", RiskMode.NORMAL), "16:14": ("MID", RiskMode.NORMAL),
-        "16:15": ("LATE", RiskMode.SOFT_DERISK), "16:27": ("LATE", RiskMode.NORMAL),
-        "16:28": ("CLOSE", RiskMode.HARD_DERISK), "16:30": ("OUTSIDE_SESSION", RiskMode.NORMAL),
+        "09:30": ("OPEN_EARLY", RiskMode.NORMAL),
+        "09:59": ("OPEN_EARLY", RiskMode.NORMAL),
+        "10:00": ("MID", RiskMode.NORMAL),
+        "16:14": ("MID", RiskMode.NORMAL),
+        "16:15": ("LATE", RiskMode.SOFT_DERISK),
+        "16:27": ("LATE", RiskMode.NORMAL),
+        "16:28": ("CLOSE", RiskMode.HARD_DERISK),
+        "16:30": ("OUTSIDE_SESSION", RiskMode.NORMAL),
     }
     for hhmm, (regime, mode) in expected.items():
         d = at(first, hhmm)
@@ -82,6 +95,7 @@ async def test_full_trading_day_time_skipped_and_deterministic(client, worker, c
             sorted((k.replace(account, "X"), o.state, o.filled_quantity) for k, o in result.outcomes.items()),
             sorted((p.symbol, p.quantity) for p in result.positions),
         )
+
     a, b = strip(first, "day-a"), strip(second, "day-b")
     for part, (x, y) in enumerate(zip(a, b)):
         diff = next(((i, u, v) for i, (u, v) in enumerate(zip(x, y)) if u != v), None)
@@ -90,7 +104,9 @@ async def test_full_trading_day_time_skipped_and_deterministic(client, worker, c
 
 async def test_a_wrong_expectation_fails_with_what_was_observed(client, worker):
     spec = {
-        "name": "wrong_b", "start": "16:16", "stop": "16:16",
+        "name": "wrong_b",
+        "start": "16:16",
+        "stop": "16:16",
         "events": [{"at": "16:16", "exposure": {"lt_pct": 85, "mm_pct": 30}}],
         "expect": [{"at": "16:16", "mode": "HARD_DERISK", "intents": "none"}, {"at": "16:16", "regime": "LATE"}],
     }

@@ -42,16 +42,38 @@ INPUTS = decision_input(exposure_of(lt_mm_positions(80, 20)), Regime.MID, 300.0)
 
 
 def decision(cycle: int, at: str, regime: str, mode: RiskMode, reason: str, gross: float, after: float, intents=(), skipped=()) -> DecisionRecord:
-    return DecisionRecord(cycle=cycle, exchange_time=at, regime=regime, mode=mode, reason=reason, sentence=f"{mode.value} ({reason})",
-                          gross_pct=gross, potential_pct=gross, tolerance_pct=120.0, gross_pct_after=after, intents=list(intents),
-                          inputs=INPUTS, skipped=list(skipped))
+    return DecisionRecord(
+        cycle=cycle,
+        exchange_time=at,
+        regime=regime,
+        mode=mode,
+        reason=reason,
+        sentence=f"{mode.value} ({reason})",
+        gross_pct=gross,
+        potential_pct=gross,
+        tolerance_pct=120.0,
+        gross_pct_after=after,
+        intents=list(intents),
+        inputs=INPUTS,
+        skipped=list(skipped),
+    )
 
 
 def intent(intent_id: str, side: Side, kind: IntentKind, rule: PriceRule, order_type: OrderType = OrderType.LIMIT) -> Intent:
     symbol = intent_id.split("-")[2]  # c000003-H-MSFT-LT
-    return Intent(intent_id=f"{ACCOUNT}-{intent_id}", account=ACCOUNT, symbol=symbol, bucket=Bucket.LT, side=side, quantity=100,
-                  order_type=order_type, limit_price=100.0 if order_type is OrderType.LIMIT else None, kind=kind, reduce_only=True,
-                  price_rule=rule)
+    return Intent(
+        intent_id=f"{ACCOUNT}-{intent_id}",
+        account=ACCOUNT,
+        symbol=symbol,
+        bucket=Bucket.LT,
+        side=side,
+        quantity=100,
+        order_type=order_type,
+        limit_price=100.0 if order_type is OrderType.LIMIT else None,
+        kind=kind,
+        reduce_only=True,
+        price_rule=rule,
+    )
 
 
 def outcome(order_id: str, state: OrderState, filled: int, quantity: int = 100, kind: IntentKind = IntentKind.NEW, **kw: Any) -> OrderOutcome:
@@ -60,15 +82,24 @@ def outcome(order_id: str, state: OrderState, filled: int, quantity: int = 100, 
 
 def answer(action: str, order_id: str, accepted: bool, state: OrderState, **kw: Any) -> Answer:
     new = kw.pop("new_id", None)
-    return Answer(action=action, intent_id=f"{ACCOUNT}-{order_id}", accepted=accepted, state=state, message=f"{action} answer",
-                  new_intent_id=f"{ACCOUNT}-{new}" if new else None, **kw)
+    return Answer(
+        action=action,
+        intent_id=f"{ACCOUNT}-{order_id}",
+        accepted=accepted,
+        state=state,
+        message=f"{action} answer",
+        new_intent_id=f"{ACCOUNT}-{new}" if new else None,
+        **kw,
+    )
 
 
 # What one account observed: three cycles (NORMAL at 11:00, SOFT at 11:01 with one intent, HARD
 # at 11:02 with two), desk orders in every final state, a LOST one, de-risk orders, the answers.
 SOFT = intent("c000002-S-AAPL-LT", Side.SELL, IntentKind.SOFT_DERISK, PriceRule.NEAR_TRUTH_TICK)
-HARD = [intent("c000003-H-AAPL-LT", Side.SELL, IntentKind.HARD_DERISK, PriceRule.AT_BID),
-        intent("c000003-H-MSFT-LT", Side.SELL, IntentKind.HARD_DERISK, PriceRule.AT_BID)]
+HARD = [
+    intent("c000003-H-AAPL-LT", Side.SELL, IntentKind.HARD_DERISK, PriceRule.AT_BID),
+    intent("c000003-H-MSFT-LT", Side.SELL, IntentKind.HARD_DERISK, PriceRule.AT_BID),
+]
 OUTCOMES = [
     outcome("o1", OrderState.FILLED, 100),
     outcome("o2", OrderState.REJECTED, 0, 1900, reject_reason=RejectReason.REDUCE_ONLY_WOULD_FLIP, reject_message="past zero"),
@@ -91,15 +122,35 @@ def observed(**changes: Any) -> RiskResult:
         decisions=[
             decision(1, "11:00:00", "MID", RiskMode.NORMAL, "WITHIN_LIMITS", 100.0, 100.0),
             decision(2, "11:01:00", "MID", RiskMode.SOFT_DERISK, "OVER_REGIME_TOLERANCE", 121.0, 119.5, [SOFT.intent_id]),
-            decision(3, "11:02:00", "LATE", RiskMode.HARD_DERISK, "HARD_CAP_BREACH", 129.5, 126.0, [i.intent_id for i in HARD],
-                     ["SPY: STALE_DATA print 412 s old"]),
+            decision(
+                3,
+                "11:02:00",
+                "LATE",
+                RiskMode.HARD_DERISK,
+                "HARD_CAP_BREACH",
+                129.5,
+                126.0,
+                [i.intent_id for i in HARD],
+                ["SPY: STALE_DATA print 412 s old"],
+            ),
         ],
         intents=[IntentRecord(cycle=2, exchange_time="11:01:00", intent=SOFT)]
         + [IntentRecord(cycle=3, exchange_time="11:02:00", intent=i) for i in HARD],
         outcomes={o.intent_id: o for o in OUTCOMES},
         answers=ANSWERS,
-        fills=[FillRecord(cycle=2, exchange_time="11:01:00", fill_id=f"{ACCOUNT}-o1/C2", intent_id=f"{ACCOUNT}-o1", symbol="AAPL",
-                          bucket=Bucket.LT, side=Side.BUY, quantity=100, price=100.0)],
+        fills=[
+            FillRecord(
+                cycle=2,
+                exchange_time="11:01:00",
+                fill_id=f"{ACCOUNT}-o1/C2",
+                intent_id=f"{ACCOUNT}-o1",
+                symbol="AAPL",
+                bucket=Bucket.LT,
+                side=Side.BUY,
+                quantity=100,
+                price=100.0,
+            )
+        ],
         hard_cap_pct=130.0,
         final_exposure=exposure_of(lt_mm_positions(78, 20)),  # 98% gross
         positions=[],
@@ -116,95 +167,193 @@ def failures_of(expectation: dict[str, Any], result: RiskResult | None = None) -
 
 # (expectation that holds, the same kind that does not, fragments its one failure must name)
 CASES = {
-    "at regime": ({"at": "11:02", "regime": "LATE"}, {"at": "11:02", "regime": "CLOSE"},
-                  ["at 11:02 (cycle 3, 11:02:00)", "expected regime CLOSE", "observed LATE"]),
-    "at mode": ({"at": "11:01", "mode": "SOFT_DERISK"}, {"at": "11:01", "mode": "HARD_DERISK"},
-                ["at 11:01 (cycle 2, 11:01:00)", "expected mode HARD_DERISK", "observed SOFT_DERISK"]),
-    "at reason": ({"at": "11:00", "reason": "WITHIN_LIMITS"}, {"at": "11:00", "reason": "POTENTIAL_OVER_LIMIT"},
-                  ["expected reason POTENTIAL_OVER_LIMIT", "observed WITHIN_LIMITS"]),
-    "at seconds": ({"at": "11:01:00", "mode": "SOFT_DERISK"}, {"at": "11:01:00", "mode": "NORMAL"},
-                   ["expected mode NORMAL", "observed SOFT_DERISK"]),
-    "intents none": ({"at": "11:00", "intents": "none"}, {"at": "11:01", "intents": "none"},
-                     ["at 11:01", "expected no intents", "observed 1", "SELL 100 AAPL"]),
-    "intents count": ({"at": "11:02", "intents": {"count": 2}}, {"at": "11:02", "intents": {"count": 3}},
-                      ["expected 3 intents", "observed 2"]),
-    "intents min_count": ({"at": "11:02", "intents": {"min_count": 2}}, {"at": "11:01", "intents": {"min_count": 2}},
-                          ["expected at least 2 intents", "observed 1"]),
-    "intents without a count": ({"at": "11:01", "intents": {"side": "SELL"}}, {"at": "11:00", "intents": {"side": "SELL"}},
-                                ["at 11:00", "expected intents", "observed none"]),
-    "intents fields": ({"at": "11:01", "intents": {"side": "SELL", "order_type": "LIMIT", "price_rule": "NEAR_TRUTH_TICK", "kind": "SOFT_DERISK"}},
-                       {"at": "11:01", "intents": {"price_rule": "AT_BID"}},
-                       ["intent acct-c000002-S-AAPL-LT price_rule", "expected AT_BID", "observed NEAR_TRUTH_TICK"]),
-    "intents symbols": ({"at": "11:02", "intents": {"symbols": ["AAPL", "MSFT"]}}, {"at": "11:02", "intents": {"symbols": ["SPY"]}},
-                        ["at 11:02 (cycle 3, 11:02:00)", "expected an intent on SPY", "observed ['AAPL', 'MSFT']"]),
-    "skipped": ({"at": "11:02", "skipped": ["SPY"]}, {"at": "11:01", "skipped": ["SPY"]},
-                ["at 11:01 (cycle 2, 11:01:00)", "expected de-risk of SPY skipped for STALE_DATA", "observed skipped []"]),
-    "at a time with no cycle": ({"at": "11:01", "mode": "SOFT_DERISK"}, {"at": "11:00:30", "mode": "SOFT_DERISK"},
-                                ["at 11:00:30", "no cycle ran at that time"]),
-    "at after the last cycle": ({"at": "11:02", "intents": {"min_count": 1}}, {"at": "11:03", "intents": {"min_count": 1}},
-                                ["at 11:03", "no cycle ran at that time"]),
-    "window": ({"from": "11:00", "by": "11:01", "regime": "MID"}, {"from": "11:00", "by": "11:02", "regime": "MID"},
-               ["from 11:00 by 11:02 (cycle 3, 11:02:00)", "expected regime MID", "observed LATE"]),
-    "window intents": ({"from": "11:01", "by": "11:02", "intents": {"min_count": 1, "side": "SELL"}},
-                       {"from": "11:00", "by": "11:02", "intents": {"min_count": 1}},
-                       ["from 11:00 by 11:02 (cycle 1, 11:00:00)", "expected at least 1 intents", "observed 0"]),
-    "window with no cycle": ({"from": "10:59", "by": "11:00", "mode": "NORMAL"}, {"from": "11:03", "by": "11:10", "mode": "NORMAL"},
-                             ["from 11:03 by 11:10", "no cycle ran in that window"]),
-    "order state": ({"order": {"id": "o2", "state": "REJECTED"}}, {"order": {"id": "o2", "state": "FILLED"}},
-                    ["order o2", "expected state FILLED", "observed REJECTED"]),
-    "order reject_reason": ({"order": {"id": "o2", "reject_reason": "REDUCE_ONLY_WOULD_FLIP"}},
-                            {"order": {"id": "o2", "reject_reason": "REDUCE_ONLY_WOULD_INCREASE"}},
-                            ["order o2", "expected reject_reason REDUCE_ONLY_WOULD_INCREASE", "observed REDUCE_ONLY_WOULD_FLIP"]),
-    "order reject_reason when none": ({"order": {"id": "o1", "state": "FILLED"}}, {"order": {"id": "o1", "reject_reason": "HARD_CAP"}},
-                                      ["order o1", "expected reject_reason HARD_CAP", "observed None"]),
-    "order cancel_reason": ({"order": {"id": "o3", "cancel_reason": "USER"}}, {"order": {"id": "o3", "cancel_reason": "EXPIRED_DAY"}},
-                           ["order o3", "expected cancel_reason EXPIRED_DAY", "observed USER"]),
-    "order filled_min": ({"order": {"id": "o3", "filled_min": 20}}, {"order": {"id": "o3", "filled_min": 21}},
-                         ["order o3", "expected at least 21 filled", "observed 20"]),
-    "order filled_max": ({"order": {"id": "o3", "filled_max": 20}}, {"order": {"id": "o3", "filled_max": 19}},
-                         ["order o3", "expected at most 19 filled", "observed 20"]),
-    "order lost": ({"order": {"id": "o5", "lost": True}}, {"order": {"id": "o5", "lost": False}},
-                   ["order o5", "expected not LOST", "observed LOST terminated from outside"]),
-    "order not lost": ({"order": {"id": "o1", "lost": False}}, {"order": {"id": "o1", "lost": True}},
-                       ["order o1", "expected LOST", "observed FILLED"]),
-    "order first_fill_from": ({"order": {"id": "o1", "first_fill_from": "11:01"}}, {"order": {"id": "o1", "first_fill_from": "11:02"}},
-                              ["order o1", "expected no fill before 11:02", "observed 100 at 11:01:00"]),
-    "missing order": ({"order": {"id": "o1"}}, {"order": {"id": "o9", "state": "FILLED"}},
-                      ["order o9", "no final state observed"]),
-    "cancel accepted": ({"cancel": {"id": "o3", "accepted": True, "state": "CANCELED"}}, {"cancel": {"id": "o3", "accepted": False}},
-                        ["cancel of o3", "expected refused", "observed accepted"]),
-    "cancel refusal": ({"cancel": {"id": "o1", "accepted": False, "refusal": "TOO_LATE_TO_CANCEL"}},
-                       {"cancel": {"id": "o1", "refusal": "ORDER_CLOSED"}},
-                       ["cancel of o1", "expected refusal ORDER_CLOSED", "observed TOO_LATE_TO_CANCEL"]),
-    "cancel state": ({"cancel": {"id": "o1", "state": "FILLED"}}, {"cancel": {"id": "o1", "state": "CANCELED"}},
-                     ["cancel of o1", "expected state CANCELED", "observed FILLED"]),
-    "missing cancel answer": ({"cancel": {"id": "o3"}}, {"cancel": {"id": "o6", "accepted": True}},
-                              ["cancel of o6", "no answer observed"]),
-    "replace accepted": ({"replace": {"id": "o6", "accepted": True}}, {"replace": {"id": "o7", "accepted": True}},
-                         ["replace of o7", "expected accepted", "observed refused"]),
-    "replace refusal": ({"replace": {"id": "o7", "refusal": "PRETRADE"}}, {"replace": {"id": "o7", "refusal": "VENUE"}},
-                        ["replace of o7", "expected refusal VENUE", "observed PRETRADE"]),
-    "replace reject_reason": ({"replace": {"id": "o7", "reject_reason": "MODE_THROTTLE_NEW_ORDERS"}},
-                              {"replace": {"id": "o7", "reject_reason": "HARD_CAP"}},
-                              ["replace of o7", "expected reject_reason HARD_CAP", "observed MODE_THROTTLE_NEW_ORDERS"]),
-    "replace state": ({"replace": {"id": "o7", "state": "WORKING"}}, {"replace": {"id": "o7", "state": "CANCELED"}},
-                      ["replace of o7", "expected state CANCELED", "observed WORKING"]),
-    "replace new_id": ({"replace": {"id": "o6", "new_id": "o6.R1"}}, {"replace": {"id": "o6", "new_id": "o6.R2"}},
-                       ["replace of o6", "expected the replacement o6.R2", "observed acct-o6.R1"]),
-    "replace new_id when refused": ({"replace": {"id": "o6", "new_id": "o6.R1"}}, {"replace": {"id": "o7", "new_id": "o7.R1"}},
-                                    ["replace of o7", "expected the replacement o7.R1", "observed None"]),
-    "replace answer is not a cancel answer": ({"replace": {"id": "o6"}}, {"replace": {"id": "o3", "accepted": True}},
-                                              ["replace of o3", "no answer observed"]),
+    "at regime": (
+        {"at": "11:02", "regime": "LATE"},
+        {"at": "11:02", "regime": "CLOSE"},
+        ["at 11:02 (cycle 3, 11:02:00)", "expected regime CLOSE", "observed LATE"],
+    ),
+    "at mode": (
+        {"at": "11:01", "mode": "SOFT_DERISK"},
+        {"at": "11:01", "mode": "HARD_DERISK"},
+        ["at 11:01 (cycle 2, 11:01:00)", "expected mode HARD_DERISK", "observed SOFT_DERISK"],
+    ),
+    "at reason": (
+        {"at": "11:00", "reason": "WITHIN_LIMITS"},
+        {"at": "11:00", "reason": "POTENTIAL_OVER_LIMIT"},
+        ["expected reason POTENTIAL_OVER_LIMIT", "observed WITHIN_LIMITS"],
+    ),
+    "at seconds": ({"at": "11:01:00", "mode": "SOFT_DERISK"}, {"at": "11:01:00", "mode": "NORMAL"}, ["expected mode NORMAL", "observed SOFT_DERISK"]),
+    "intents none": (
+        {"at": "11:00", "intents": "none"},
+        {"at": "11:01", "intents": "none"},
+        ["at 11:01", "expected no intents", "observed 1", "SELL 100 AAPL"],
+    ),
+    "intents count": ({"at": "11:02", "intents": {"count": 2}}, {"at": "11:02", "intents": {"count": 3}}, ["expected 3 intents", "observed 2"]),
+    "intents min_count": (
+        {"at": "11:02", "intents": {"min_count": 2}},
+        {"at": "11:01", "intents": {"min_count": 2}},
+        ["expected at least 2 intents", "observed 1"],
+    ),
+    "intents without a count": (
+        {"at": "11:01", "intents": {"side": "SELL"}},
+        {"at": "11:00", "intents": {"side": "SELL"}},
+        ["at 11:00", "expected intents", "observed none"],
+    ),
+    "intents fields": (
+        {"at": "11:01", "intents": {"side": "SELL", "order_type": "LIMIT", "price_rule": "NEAR_TRUTH_TICK", "kind": "SOFT_DERISK"}},
+        {"at": "11:01", "intents": {"price_rule": "AT_BID"}},
+        ["intent acct-c000002-S-AAPL-LT price_rule", "expected AT_BID", "observed NEAR_TRUTH_TICK"],
+    ),
+    "intents symbols": (
+        {"at": "11:02", "intents": {"symbols": ["AAPL", "MSFT"]}},
+        {"at": "11:02", "intents": {"symbols": ["SPY"]}},
+        ["at 11:02 (cycle 3, 11:02:00)", "expected an intent on SPY", "observed ['AAPL', 'MSFT']"],
+    ),
+    "skipped": (
+        {"at": "11:02", "skipped": ["SPY"]},
+        {"at": "11:01", "skipped": ["SPY"]},
+        ["at 11:01 (cycle 2, 11:01:00)", "expected de-risk of SPY skipped for STALE_DATA", "observed skipped []"],
+    ),
+    "at a time with no cycle": (
+        {"at": "11:01", "mode": "SOFT_DERISK"},
+        {"at": "11:00:30", "mode": "SOFT_DERISK"},
+        ["at 11:00:30", "no cycle ran at that time"],
+    ),
+    "at after the last cycle": (
+        {"at": "11:02", "intents": {"min_count": 1}},
+        {"at": "11:03", "intents": {"min_count": 1}},
+        ["at 11:03", "no cycle ran at that time"],
+    ),
+    "window": (
+        {"from": "11:00", "by": "11:01", "regime": "MID"},
+        {"from": "11:00", "by": "11:02", "regime": "MID"},
+        ["from 11:00 by 11:02 (cycle 3, 11:02:00)", "expected regime MID", "observed LATE"],
+    ),
+    "window intents": (
+        {"from": "11:01", "by": "11:02", "intents": {"min_count": 1, "side": "SELL"}},
+        {"from": "11:00", "by": "11:02", "intents": {"min_count": 1}},
+        ["from 11:00 by 11:02 (cycle 1, 11:00:00)", "expected at least 1 intents", "observed 0"],
+    ),
+    "window with no cycle": (
+        {"from": "10:59", "by": "11:00", "mode": "NORMAL"},
+        {"from": "11:03", "by": "11:10", "mode": "NORMAL"},
+        ["from 11:03 by 11:10", "no cycle ran in that window"],
+    ),
+    "order state": (
+        {"order": {"id": "o2", "state": "REJECTED"}},
+        {"order": {"id": "o2", "state": "FILLED"}},
+        ["order o2", "expected state FILLED", "observed REJECTED"],
+    ),
+    "order reject_reason": (
+        {"order": {"id": "o2", "reject_reason": "REDUCE_ONLY_WOULD_FLIP"}},
+        {"order": {"id": "o2", "reject_reason": "REDUCE_ONLY_WOULD_INCREASE"}},
+        ["order o2", "expected reject_reason REDUCE_ONLY_WOULD_INCREASE", "observed REDUCE_ONLY_WOULD_FLIP"],
+    ),
+    "order reject_reason when none": (
+        {"order": {"id": "o1", "state": "FILLED"}},
+        {"order": {"id": "o1", "reject_reason": "HARD_CAP"}},
+        ["order o1", "expected reject_reason HARD_CAP", "observed None"],
+    ),
+    "order cancel_reason": (
+        {"order": {"id": "o3", "cancel_reason": "USER"}},
+        {"order": {"id": "o3", "cancel_reason": "EXPIRED_DAY"}},
+        ["order o3", "expected cancel_reason EXPIRED_DAY", "observed USER"],
+    ),
+    "order filled_min": (
+        {"order": {"id": "o3", "filled_min": 20}},
+        {"order": {"id": "o3", "filled_min": 21}},
+        ["order o3", "expected at least 21 filled", "observed 20"],
+    ),
+    "order filled_max": (
+        {"order": {"id": "o3", "filled_max": 20}},
+        {"order": {"id": "o3", "filled_max": 19}},
+        ["order o3", "expected at most 19 filled", "observed 20"],
+    ),
+    "order lost": (
+        {"order": {"id": "o5", "lost": True}},
+        {"order": {"id": "o5", "lost": False}},
+        ["order o5", "expected not LOST", "observed LOST terminated from outside"],
+    ),
+    "order not lost": (
+        {"order": {"id": "o1", "lost": False}},
+        {"order": {"id": "o1", "lost": True}},
+        ["order o1", "expected LOST", "observed FILLED"],
+    ),
+    "order first_fill_from": (
+        {"order": {"id": "o1", "first_fill_from": "11:01"}},
+        {"order": {"id": "o1", "first_fill_from": "11:02"}},
+        ["order o1", "expected no fill before 11:02", "observed 100 at 11:01:00"],
+    ),
+    "missing order": ({"order": {"id": "o1"}}, {"order": {"id": "o9", "state": "FILLED"}}, ["order o9", "no final state observed"]),
+    "cancel accepted": (
+        {"cancel": {"id": "o3", "accepted": True, "state": "CANCELED"}},
+        {"cancel": {"id": "o3", "accepted": False}},
+        ["cancel of o3", "expected refused", "observed accepted"],
+    ),
+    "cancel refusal": (
+        {"cancel": {"id": "o1", "accepted": False, "refusal": "TOO_LATE_TO_CANCEL"}},
+        {"cancel": {"id": "o1", "refusal": "ORDER_CLOSED"}},
+        ["cancel of o1", "expected refusal ORDER_CLOSED", "observed TOO_LATE_TO_CANCEL"],
+    ),
+    "cancel state": (
+        {"cancel": {"id": "o1", "state": "FILLED"}},
+        {"cancel": {"id": "o1", "state": "CANCELED"}},
+        ["cancel of o1", "expected state CANCELED", "observed FILLED"],
+    ),
+    "missing cancel answer": ({"cancel": {"id": "o3"}}, {"cancel": {"id": "o6", "accepted": True}}, ["cancel of o6", "no answer observed"]),
+    "replace accepted": (
+        {"replace": {"id": "o6", "accepted": True}},
+        {"replace": {"id": "o7", "accepted": True}},
+        ["replace of o7", "expected accepted", "observed refused"],
+    ),
+    "replace refusal": (
+        {"replace": {"id": "o7", "refusal": "PRETRADE"}},
+        {"replace": {"id": "o7", "refusal": "VENUE"}},
+        ["replace of o7", "expected refusal VENUE", "observed PRETRADE"],
+    ),
+    "replace reject_reason": (
+        {"replace": {"id": "o7", "reject_reason": "MODE_THROTTLE_NEW_ORDERS"}},
+        {"replace": {"id": "o7", "reject_reason": "HARD_CAP"}},
+        ["replace of o7", "expected reject_reason HARD_CAP", "observed MODE_THROTTLE_NEW_ORDERS"],
+    ),
+    "replace state": (
+        {"replace": {"id": "o7", "state": "WORKING"}},
+        {"replace": {"id": "o7", "state": "CANCELED"}},
+        ["replace of o7", "expected state CANCELED", "observed WORKING"],
+    ),
+    "replace new_id": (
+        {"replace": {"id": "o6", "new_id": "o6.R1"}},
+        {"replace": {"id": "o6", "new_id": "o6.R2"}},
+        ["replace of o6", "expected the replacement o6.R2", "observed acct-o6.R1"],
+    ),
+    "replace new_id when refused": (
+        {"replace": {"id": "o6", "new_id": "o6.R1"}},
+        {"replace": {"id": "o7", "new_id": "o7.R1"}},
+        ["replace of o7", "expected the replacement o7.R1", "observed None"],
+    ),
+    "replace answer is not a cancel answer": (
+        {"replace": {"id": "o6"}},
+        {"replace": {"id": "o3", "accepted": True}},
+        ["replace of o3", "no answer observed"],
+    ),
     # Desk orders: o1, o3, o5 have fills (3 of the 5 desk orders); o2 is REJECTED. The de-risk
     # order's fill does not count as a desk order's.
-    "desk_orders filled_min": ({"desk_orders": {"filled_min": 3}}, {"desk_orders": {"filled_min": 4}},
-                               ["desk orders", "expected at least 4 with fills", "observed 3 of 5"]),
-    "desk_orders rejected_min": ({"desk_orders": {"rejected_min": 1}}, {"desk_orders": {"rejected_min": 2}},
-                                 ["desk orders", "expected at least 2 refused", "observed 1 of 5"]),
-    "final_gross_max_pct": ({"final_gross_max_pct": 98}, {"final_gross_max_pct": 97.5},
-                            ["final gross expected ≤ 97.5%", "observed 98.0%"]),
-    "gross_always_below_pct": ({"gross_always_below_pct": 130}, {"gross_always_below_pct": 129.5},
-                               ["gross expected always below 129.5%", "peaked at 129.5%"]),
+    "desk_orders filled_min": (
+        {"desk_orders": {"filled_min": 3}},
+        {"desk_orders": {"filled_min": 4}},
+        ["desk orders", "expected at least 4 with fills", "observed 3 of 5"],
+    ),
+    "desk_orders rejected_min": (
+        {"desk_orders": {"rejected_min": 1}},
+        {"desk_orders": {"rejected_min": 2}},
+        ["desk orders", "expected at least 2 refused", "observed 1 of 5"],
+    ),
+    "final_gross_max_pct": ({"final_gross_max_pct": 98}, {"final_gross_max_pct": 97.5}, ["final gross expected ≤ 97.5%", "observed 98.0%"]),
+    "gross_always_below_pct": (
+        {"gross_always_below_pct": 130},
+        {"gross_always_below_pct": 129.5},
+        ["gross expected always below 129.5%", "peaked at 129.5%"],
+    ),
 }
 
 
@@ -265,8 +414,7 @@ def test_gross_always_below_reads_the_gross_after_each_cycle_too():
 
 def test_desk_orders_with_none_observed_fail():
     failures = failures_of({"desk_orders": {"filled_min": 1, "rejected_min": 1}}, observed(outcomes={}))
-    assert failures == ["desk orders: expected at least 1 with fills, observed 0 of 0",
-                        "desk orders: expected at least 1 refused, observed 0 of 0"]
+    assert failures == ["desk orders: expected at least 1 with fills, observed 0 of 0", "desk orders: expected at least 1 refused, observed 0 of 0"]
 
 
 def test_the_first_answer_of_an_order_is_the_one_checked():
@@ -304,8 +452,14 @@ def test_invalid_expectations_are_refused_with_the_reason(expectation, message):
 
 
 def test_an_expectation_without_a_time_is_fine_for_what_is_not_read_at_a_cycle():
-    for expectation in ({"order": {"id": "o1"}}, {"cancel": {"id": "o1"}}, {"replace": {"id": "o1"}},
-                        {"desk_orders": {"filled_min": 1}}, {"final_gross_max_pct": 100}, {"gross_always_below_pct": 130}):
+    for expectation in (
+        {"order": {"id": "o1"}},
+        {"cancel": {"id": "o1"}},
+        {"replace": {"id": "o1"}},
+        {"desk_orders": {"filled_min": 1}},
+        {"final_gross_max_pct": 100},
+        {"gross_always_below_pct": 130},
+    ):
         Expectation.model_validate(expectation)
 
 
@@ -322,10 +476,18 @@ ORDER = {"id": "o1", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_pr
         ([{"at": "11:01", "cancel": {"id": "o1"}}], "event at 11:01: cancel of 'o1', which no earlier order defines"),
         ([{"at": "11:01", "replace": {"id": "o1", "quantity": 200}}], "replace of 'o1', which no earlier order defines"),
         ([{"at": "11:02", "order": ORDER}, {"at": "11:01", "cancel": {"id": "o1"}}], "cancel of 'o1', which no earlier order defines"),
-        ([{"at": "11:00", "order": ORDER}, {"at": "11:01", "replace": {"id": "o1.R1", "quantity": 200}}],
-         "replace of 'o1.R1', which no earlier order defines"),
-        ([{"at": "11:00", "order": ORDER}, {"at": "11:01", "replace": {"id": "o1", "quantity": 200}},
-          {"at": "11:02", "replace": {"id": "o1.R2", "quantity": 300}}], "replace of 'o1.R2', which no earlier order defines"),
+        (
+            [{"at": "11:00", "order": ORDER}, {"at": "11:01", "replace": {"id": "o1.R1", "quantity": 200}}],
+            "replace of 'o1.R1', which no earlier order defines",
+        ),
+        (
+            [
+                {"at": "11:00", "order": ORDER},
+                {"at": "11:01", "replace": {"id": "o1", "quantity": 200}},
+                {"at": "11:02", "replace": {"id": "o1.R2", "quantity": 300}},
+            ],
+            "replace of 'o1.R2', which no earlier order defines",
+        ),
         ([{"at": "11:00", "order": ORDER}, {"at": "11:01", "order": ORDER}], "order id 'o1' is used twice"),
     ],
 )
@@ -335,9 +497,13 @@ def test_scenario_references_are_checked_when_it_loads(events, message):
 
 
 def test_a_replace_chain_defines_each_replacement_in_turn():
-    events = [{"at": "11:00", "order": ORDER}, {"at": "11:01", "replace": {"id": "o1", "quantity": 200}},
-              {"at": "11:02", "replace": {"id": "o1.R1", "quantity": 300}}, {"at": "11:03", "replace": {"id": "o1.R2", "quantity": 400}},
-              {"at": "11:04", "cancel": {"id": "o1.R3"}}]
+    events = [
+        {"at": "11:00", "order": ORDER},
+        {"at": "11:01", "replace": {"id": "o1", "quantity": 200}},
+        {"at": "11:02", "replace": {"id": "o1.R1", "quantity": 300}},
+        {"at": "11:03", "replace": {"id": "o1.R2", "quantity": 400}},
+        {"at": "11:04", "cancel": {"id": "o1.R3"}},
+    ]
     assert plan_scenario(scenario(events)).spec.events[-1].cancel.id == "o1.R3"
 
 

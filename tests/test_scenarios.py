@@ -2,7 +2,6 @@
 `scenario_runs` session fixture (conftest): the suite waits for the longest, not the sum. Each run
 must pass its expectations and give its golden digest (scenarios/digests/, scenarios/golden.py)."""
 
-
 import pytest
 
 from activities.scenarios import scenario_names
@@ -23,8 +22,9 @@ async def test_shipped_scenario_gives_its_golden_digest(client, scenario_runs, n
     report, _ = await scenario_runs[name]
     parts = await golden.observed_parts(client, report.account)  # the report has the digest, the account the parts
     if digest(parts) != report.digest:
-        pytest.fail(f"{name}: the account's result rebuilds to {digest(parts)}, the report says {report.digest} "
-                    "(protocol/run_digest.py)", pytrace=False)
+        pytest.fail(
+            f"{name}: the account's result rebuilds to {digest(parts)}, the report says {report.digest} (protocol/run_digest.py)", pytrace=False
+        )
     problem = golden.problem(name, report.digest, parts)
     if problem is not None:
         pytest.fail(problem, pytrace=False)  # the message says it all: no traceback

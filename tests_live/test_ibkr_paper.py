@@ -28,8 +28,9 @@ from venues.sink import ListSink
 
 
 async def test_paper_order_acknowledged_then_canceled(tmp_path: Path) -> None:
-    settings = replace(IbkrSettings.from_env(), client_id=int(os.environ.get("IB_LIVE_CLIENT_ID", "917")),
-                       state_dir=tmp_path, ack_timeout=10.0, cancel_timeout=10.0)
+    settings = replace(
+        IbkrSettings.from_env(), client_id=int(os.environ.get("IB_LIVE_CLIENT_ID", "917")), state_dir=tmp_path, ack_timeout=10.0, cancel_timeout=10.0
+    )
     sink = ListSink()
     gateway = IbkrGateway(settings, sink)
     try:

@@ -23,7 +23,7 @@ gives each intent's (terminal kind or None, cum_qty) for comparing venues with e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
 
@@ -72,7 +72,7 @@ class ExecutionsSince:
     cursor: str | None = None
 
 
-Command = Union[Submit, Cancel, VenueFill, VenueCancel, QueryStatus, ExecutionsSince]
+Command = Submit | Cancel | VenueFill | VenueCancel | QueryStatus | ExecutionsSince
 
 
 class VenueHarness(Protocol):
@@ -206,26 +206,20 @@ Expected = dict[str, tuple[set[ExecKind], int]]  # intent → (acceptable final 
 STANDARD_SCRIPTS: dict[str, tuple[list[Command], Expected]] = {
     "fill_in_parts": (
         [Submit("cf1", "AAPL", "BUY", 300, 190.0), VenueFill("cf1", 100, 190.0), VenueFill("cf1", 200, 189.99)],
-        {"cf1": ({ExecKind.FILL}, 300)}),
+        {"cf1": ({ExecKind.FILL}, 300)},
+    ),
     "cancel_after_a_partial_fill": (
         [Submit("cc1", "MSFT", "SELL", 200, 420.0), VenueFill("cc1", 50, 420.0), Cancel("cc1"), QueryStatus("cc1")],
-        {"cc1": ({ExecKind.CANCELED}, 50)}),
-    "venue_ends_the_order": (
-        [Submit("ce1", "KO", "SELL", 100, 62.0), VenueCancel("ce1")],
-        {"ce1": ({ExecKind.CANCELED, ExecKind.EXPIRED}, 0)}),
-    "cancel_too_late": (
-        [Submit("ct1", "XOM", "BUY", 100, 110.0), VenueFill("ct1", 100, 110.0), Cancel("ct1")],
-        {"ct1": ({ExecKind.FILL}, 100)}),
-    "cancel_twice": (
-        [Submit("ci1", "JPM", "SELL", 100, 198.0), Cancel("ci1"), Cancel("ci1")],
-        {"ci1": ({ExecKind.CANCELED}, 0)}),
+        {"cc1": ({ExecKind.CANCELED}, 50)},
+    ),
+    "venue_ends_the_order": ([Submit("ce1", "KO", "SELL", 100, 62.0), VenueCancel("ce1")], {"ce1": ({ExecKind.CANCELED, ExecKind.EXPIRED}, 0)}),
+    "cancel_too_late": ([Submit("ct1", "XOM", "BUY", 100, 110.0), VenueFill("ct1", 100, 110.0), Cancel("ct1")], {"ct1": ({ExecKind.FILL}, 100)}),
+    "cancel_twice": ([Submit("ci1", "JPM", "SELL", 100, 198.0), Cancel("ci1"), Cancel("ci1")], {"ci1": ({ExecKind.CANCELED}, 0)}),
     "submit_twice": (
-        [Submit("cs1", "PG", "BUY", 100, 168.0), Submit("cs1", "PG", "BUY", 100, 168.0), VenueFill("cs1", 100, 168.0),
-         ExecutionsSince(None)],
-        {"cs1": ({ExecKind.FILL}, 100)}),
-    "unknown_order": (
-        [Cancel("cu1"), QueryStatus("cu1")],
-        {"cu1": ({ExecKind.UNKNOWN_ORDER}, 0)}),
+        [Submit("cs1", "PG", "BUY", 100, 168.0), Submit("cs1", "PG", "BUY", 100, 168.0), VenueFill("cs1", 100, 168.0), ExecutionsSince(None)],
+        {"cs1": ({ExecKind.FILL}, 100)},
+    ),
+    "unknown_order": ([Cancel("cu1"), QueryStatus("cu1")], {"cu1": ({ExecKind.UNKNOWN_ORDER}, 0)}),
 }
 
 
@@ -236,6 +230,8 @@ def check_script(run: ContractRun, expected: Expected) -> list[str]:
     for intent, (final_kinds, cum) in expected.items():
         final, got_cum = got.get(intent, (None, 0))
         if final not in final_kinds or got_cum != cum:
-            problems.append(f"{run.venue}: {intent} ended {final.value if final else None} with cum_qty {got_cum}, "
-                            f"expected {sorted(k.value for k in final_kinds)} with {cum}")
+            problems.append(
+                f"{run.venue}: {intent} ended {final.value if final else None} with cum_qty {got_cum}, "
+                f"expected {sorted(k.value for k in final_kinds)} with {cum}"
+            )
     return problems

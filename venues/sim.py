@@ -45,10 +45,19 @@ class SimVenueHarness:
         if cmd.intent_id in self._orders:  # a retried submit: the order's history, not a second order
             return list(self._events[cmd.intent_id])
         price = cmd.limit_price or 100.0
-        intent = Intent(intent_id=cmd.intent_id, account=cmd.account, symbol=cmd.symbol, bucket="LT", side=Side(cmd.side),
-                        quantity=cmd.quantity, order_type=OrderType(cmd.order_type), limit_price=cmd.limit_price)
-        self._orders[cmd.intent_id] = SimOrder(intent=intent, cum_qty=0, lot_size=1, params=QUIET,
-                                               quote=Quote(truth_tick=price, bid=round(price - 0.01, 2), ask=round(price + 0.01, 2)))
+        intent = Intent(
+            intent_id=cmd.intent_id,
+            account=cmd.account,
+            symbol=cmd.symbol,
+            bucket="LT",
+            side=Side(cmd.side),
+            quantity=cmd.quantity,
+            order_type=OrderType(cmd.order_type),
+            limit_price=cmd.limit_price,
+        )
+        self._orders[cmd.intent_id] = SimOrder(
+            intent=intent, cum_qty=0, lot_size=1, params=QUIET, quote=Quote(truth_tick=price, bid=round(price - 0.01, 2), ask=round(price + 0.01, 2))
+        )
         return self._record(cmd.intent_id, venue.submit(self._orders[cmd.intent_id]))
 
     async def cancel(self, intent_id: str) -> list[ExecutionEvent]:
@@ -63,13 +72,19 @@ class SimVenueHarness:
         if events is None:
             return VenueOrderStatus(intent_id=intent_id, known=False, last_kind=ExecKind.UNKNOWN_ORDER)
         order = self._orders[intent_id]
-        return VenueOrderStatus(intent_id=intent_id, known=True, venue_order_id=f"SIM-{intent_id}", last_kind=events[-1].kind,
-                                cum_qty=order.cum_qty, leaves_qty=0 if self._ended(intent_id) else order.leaves,
-                                executions=[e for e in events if e.kind is ExecKind.FILL])
+        return VenueOrderStatus(
+            intent_id=intent_id,
+            known=True,
+            venue_order_id=f"SIM-{intent_id}",
+            last_kind=events[-1].kind,
+            cum_qty=order.cum_qty,
+            leaves_qty=0 if self._ended(intent_id) else order.leaves,
+            executions=[e for e in events if e.kind is ExecKind.FILL],
+        )
 
     async def executions_since(self, cursor: str | None) -> list[ExecutionEvent]:
         ids = [e.exec_id for e in self._journal]
-        return list(self._journal[ids.index(cursor) + 1:] if cursor in ids else self._journal)
+        return list(self._journal[ids.index(cursor) + 1 :] if cursor in ids else self._journal)
 
     async def venue_fill(self, intent_id: str, quantity: int, price: float) -> None:
         """The risk cycle's matching step fills `quantity` at `price` (certain for this step)."""
@@ -77,8 +92,12 @@ class SimVenueHarness:
         if self._ended(intent_id) is not None:
             return
         self._matches += 1
-        step = order.model_copy(update={"params": QUIET.model_copy(update={"fill_probability": 1.0}),
-                                        "quote": order.quote.model_copy(update={"bid": price, "ask": price})})
+        step = order.model_copy(
+            update={
+                "params": QUIET.model_copy(update={"fill_probability": 1.0}),
+                "quote": order.quote.model_copy(update={"bid": price, "ask": price}),
+            }
+        )
         step = step.model_copy(update={"intent": step.intent.model_copy(update={"limit_price": price, "quantity": order.cum_qty + quantity})})
         events = [e.model_copy(update={"leaves_qty": order.intent.quantity - e.cum_qty}) for e in venue.match(step, self._matches, False)]
         self._pushed += self._record(intent_id, events)

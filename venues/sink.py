@@ -40,11 +40,12 @@ class ListSink:
     def for_intent(self, intent_id: str) -> list[ExecutionEvent]:
         return [e for e in self.events if e.intent_id == intent_id]
 
-    async def wait_for(self, predicate, timeout: float = 5.0) -> None:  # noqa: ANN001 — a callable on the list
+    async def wait_for(self, predicate, timeout: float = 5.0) -> None:
         async def loop() -> None:
             while not predicate(self.events):
                 self._changed.clear()
                 await self._changed.wait()
+
         await asyncio.wait_for(loop(), timeout)
 
 
@@ -65,6 +66,5 @@ class TemporalSignalSink:
         except RPCError as err:
             if err.status is not RPCStatusCode.NOT_FOUND:
                 raise  # the gateway's delivery loop retries: the event stays first in line
-            log.warning("no running order workflow %s for %s %s (%s): skipped", event.intent_id, event.kind.value,
-                        event.exec_id or "", err.message)
+            log.warning("no running order workflow %s for %s %s (%s): skipped", event.intent_id, event.kind.value, event.exec_id or "", err.message)
             self.skipped.append(event)

@@ -30,6 +30,7 @@ from workflows.risk import RiskWorkflow
 from workflows.scenario import ScenarioWorkflow
 
 WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow]
+log = logging.getLogger("rig.worker")
 # On SIGTERM, in-flight activities get this long to finish (RIG_SHUTDOWN_GRACE_SECONDS);
 # workflow tasks are short and simply go back to the server for another worker.
 GRACEFUL_SHUTDOWN = timedelta(seconds=float(os.environ.get("RIG_SHUTDOWN_GRACE_SECONDS", "10")))
@@ -41,11 +42,24 @@ class RigWorker:
 
     def __init__(self, client: Client, queue: str) -> None:
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
-        activities = [*SIM_VENUE_ACTIVITIES, market_quotes, market_snapshot, load_scenario, load_default_config,
-                      *OrderCalls(client, queue).all(), *AccountCalls(client, queue).all()]
+        activities = [
+            *SIM_VENUE_ACTIVITIES,
+            market_quotes,
+            market_snapshot,
+            load_scenario,
+            load_default_config,
+            *OrderCalls(client, queue).all(),
+            *AccountCalls(client, queue).all(),
+        ]
         self.workers = [
-            Worker(client, task_queue=q, workflows=WORKFLOWS, activities=activities, graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-                   activity_executor=executor)
+            Worker(
+                client,
+                task_queue=q,
+                workflows=WORKFLOWS,
+                activities=activities,
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+                activity_executor=executor,
+            )
             for q in (queue, account_task_queue(queue))
         ]
 
@@ -76,9 +90,9 @@ async def run() -> int:
         loop.add_signal_handler(sig, stop.set)
     async with worker:
         print(f"worker polling task queues {queue!r} and {account_task_queue(queue)!r} on {client.service_client.config.target_host}", flush=True)
-        logging.info("worker polling task queues %s and %s", queue, account_task_queue(queue))
+        log.info("worker polling task queues %s and %s", queue, account_task_queue(queue))
         await stop.wait()
-        logging.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())
+        log.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())
     return 0
 
 

@@ -93,8 +93,11 @@ async def time_skipping_environment() -> WorkflowEnvironment:
     )
 
     return await WorkflowEnvironment.start_time_skipping_v2(
-        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000), data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES, dev_server_existing_path=temporal_binary(), dev_server_extra_args=dynamic_config_args(),
+        ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_binary(),
+        dev_server_extra_args=dynamic_config_args(),
     )
 
 
@@ -113,11 +116,26 @@ def search_attribute_args() -> list[str]:
     return args
 
 
-def server_command(host: str, port: int, db_file: Path | None, namespace: str = DEFAULT_NAMESPACE, *,
-                   dynamic_config: Path | None = DYNAMIC_CONFIG_FILE) -> list[str]:
+def server_command(
+    host: str, port: int, db_file: Path | None, namespace: str = DEFAULT_NAMESPACE, *, dynamic_config: Path | None = DYNAMIC_CONFIG_FILE
+) -> list[str]:
     """The dev server's command line; `dynamic_config=None` gives a server with Temporal's defaults."""
-    cmd = [temporal_binary(), "server", "start-dev", "--ip", host, "--port", str(port), "--ui-port", str(port + 1000),
-           "--namespace", namespace, "--log-level", "warn", *search_attribute_args()]
+    cmd = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(port + 1000),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "warn",
+        *search_attribute_args(),
+    ]
     if dynamic_config is not None:
         cmd += dynamic_config_args(dynamic_config)
     if db_file is not None:
@@ -149,9 +167,17 @@ def _term_with_parent(prctl: Any) -> None:
         prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def start(host: str, port: int, db_file: Path | None, log: Path | None = None, timeout: float = 60.0, *,
-          dynamic_config: Path | None = DYNAMIC_CONFIG_FILE, die_with_parent: bool = False,
-          stop_requested: Callable[[], bool] | None = None) -> subprocess.Popen:
+def start(
+    host: str,
+    port: int,
+    db_file: Path | None,
+    log: Path | None = None,
+    timeout: float = 60.0,
+    *,
+    dynamic_config: Path | None = DYNAMIC_CONFIG_FILE,
+    die_with_parent: bool = False,
+    stop_requested: Callable[[], bool] | None = None,
+) -> subprocess.Popen:
     """Start the dev server and wait until it listens; whatever interrupts the wait kills it
     (a timeout, Ctrl-C, or `stop_requested()` turning true, which raises Stopped).
 
@@ -163,8 +189,13 @@ def start(host: str, port: int, db_file: Path | None, log: Path | None = None, t
     cmd = server_command(host, port, db_file, dynamic_config=dynamic_config)
     prctl = _libc_prctl() if die_with_parent else None  # loaded before the fork, not in the child
     with open(log if log else os.devnull, "ab") as out:  # the child keeps its own copy of the fd
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=(lambda: _term_with_parent(prctl)) if prctl is not None else None)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=(lambda: _term_with_parent(prctl)) if prctl is not None else None,
+        )
     try:
         deadline = time.monotonic() + timeout
         while not reachable(host, port):
@@ -239,8 +270,10 @@ def main() -> int:
         proc = start(host, port, db, die_with_parent=True, stop_requested=lambda: stop_signal() is not None)
     except Stopped:
         return 0  # start() has already stopped the half-started server
-    print(f"Temporal dev server on {host}:{port} ({f'SQLite {db}' if db else 'in memory'}); "
-          f"UI at http://{host}:{port + 1000} — Ctrl-C stops it", flush=True)
+    print(
+        f"Temporal dev server on {host}:{port} ({f'SQLite {db}' if db else 'in memory'}); UI at http://{host}:{port + 1000} — Ctrl-C stops it",
+        flush=True,
+    )
     while proc.poll() is None:
         if (name := stop_signal()) is not None:
             print(f"{name}: stopping the dev server", flush=True)

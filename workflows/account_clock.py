@@ -5,7 +5,6 @@ due event does — is slept through and shown as repeats of the last decision.""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -36,7 +35,9 @@ class AccountClock:
     def _now(self) -> datetime:
         anchor = None
         if self._inp.synthetic and self._s.clock_anchor_exchange and self._s.clock_anchor_workflow:
-            anchor = ClockAnchor(exchange=datetime.fromisoformat(self._s.clock_anchor_exchange), workflow=datetime.fromisoformat(self._s.clock_anchor_workflow))
+            anchor = ClockAnchor(
+                exchange=datetime.fromisoformat(self._s.clock_anchor_exchange), workflow=datetime.fromisoformat(self._s.clock_anchor_workflow)
+            )
         return exchange_now(workflow.now(), self._rules, anchor)
 
     def _past_stop(self) -> bool:
@@ -87,7 +88,7 @@ class AccountClock:
         try:
             await workflow.wait_condition(condition, timeout=timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def _quiet(self, now: datetime) -> bool:

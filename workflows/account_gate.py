@@ -44,9 +44,17 @@ class AccountGate:
 
     def _gate(self) -> GateContext:
         now = self._now()
-        return GateContext(account=self._inp.account, ledger=self._ledger, mode=self._s.mode,
-                           regime=read_clock(now.time(), self._rules).regime, quote_of=self._quote, config=self._config,
-                           trading_state=self._s.trading_state, controls=self._s.controls, now_seconds=workflow.now().timestamp())
+        return GateContext(
+            account=self._inp.account,
+            ledger=self._ledger,
+            mode=self._s.mode,
+            regime=read_clock(now.time(), self._rules).regime,
+            quote_of=self._quote,
+            config=self._config,
+            trading_state=self._s.trading_state,
+            controls=self._s.controls,
+            now_seconds=workflow.now().timestamp(),
+        )
 
     @workflow.update(name=c.UPDATE_PRETRADE)
     async def pretrade(self, raw: Any) -> PretradeReply:
@@ -55,7 +63,12 @@ class AccountGate:
         try:
             async with self._gate_lock:  # one judgment at a time, even across a market-data fetch
                 symbol = request.raw_intent.get("symbol")
-                if self._inp.market is not None and isinstance(symbol, str) and symbol in self._config.universe.by_symbol and symbol not in self._views:
+                if (
+                    self._inp.market is not None
+                    and isinstance(symbol, str)
+                    and symbol in self._config.universe.by_symbol
+                    and symbol not in self._views
+                ):
                     await self._fetch_market([symbol], self._now())
                 return self._pretrade(request)
         except Exception as err:  # noqa: BLE001 — what cannot be judged is refused, never a failed task
@@ -111,17 +124,29 @@ class AccountGate:
         if arrive and entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
             return self._arrive(entry.intent, self._approval(entry.intent, "the risk cycle's own intent"))  # its first word
         if entry is not None and entry.intent is not None:
-            report = OrderReport(intent_id=intent_id, state=entry.state, quantity=entry.intent.quantity, filled_quantity=entry.filled,
-                                 fills=self._ledger.fills_of(intent_id))
+            report = OrderReport(
+                intent_id=intent_id,
+                state=entry.state,
+                quantity=entry.intent.quantity,
+                filled_quantity=entry.filled,
+                fills=self._ledger.fills_of(intent_id),
+            )
             return self._approval(entry.intent, "known to the account", known=report)
         outcome = self._ledger.s.outcomes.get(intent_id)
         if outcome is None:
             return None
         if outcome.reject_reason is not None and outcome.filled_quantity == 0 and outcome.state is OrderState.REJECTED:
             return PretradeReply(approved=False, reason=outcome.reject_reason, message=outcome.reject_message or "refused before")
-        report = OrderReport(intent_id=intent_id, state=outcome.state, quantity=outcome.quantity, filled_quantity=outcome.filled_quantity,
-                             fills=self._ledger.fills_of(intent_id), cancel_reason=outcome.cancel_reason, replaced_by=outcome.replaced_by,
-                             lost_cause=outcome.lost_cause)
+        report = OrderReport(
+            intent_id=intent_id,
+            state=outcome.state,
+            quantity=outcome.quantity,
+            filled_quantity=outcome.filled_quantity,
+            fills=self._ledger.fills_of(intent_id),
+            cancel_reason=outcome.cancel_reason,
+            replaced_by=outcome.replaced_by,
+            lost_cause=outcome.lost_cause,
+        )
         return PretradeReply(approved=True, message=f"closed already: {outcome.label}", known=report)
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)
@@ -151,9 +176,15 @@ class AccountGate:
 
     def _approval(self, intent: Intent, message: str, known: OrderReport | None = None) -> PretradeReply:
         return PretradeReply(
-            approved=True, message=message, intent=intent, quote=self._quote(intent.symbol), venue=self._inp.venue,
+            approved=True,
+            message=message,
+            intent=intent,
+            quote=self._quote(intent.symbol),
+            venue=self._inp.venue,
             venue_task_queue=self._inp.venue_task_queue if self._inp.venue is VenueKind.IBKR else None,
-            lot_size=self._lot_of(intent.symbol), known=known, venue_params=self._venue_params(intent),
+            lot_size=self._lot_of(intent.symbol),
+            known=known,
+            venue_params=self._venue_params(intent),
             position=sum(p.quantity for p in self._ledger.positions() if p.key == intent.key),
             market=self._views.get(intent.symbol) if self._inp.market else None,
             market_rule=self._rules.market_data if self._inp.market else None,
@@ -162,8 +193,10 @@ class AccountGate:
     def _venue_params(self, intent: Intent) -> VenueParams:
         fills = self._rules.fills
         return VenueParams(
-            seed=self._inp.seed, fill_probability=fills.probability(intent.issued_in_mode),
-            partial_fill_probability=fills.partial_fill_probability, cancel_cross_probability=fills.cancel_cross_probability,
+            seed=self._inp.seed,
+            fill_probability=fills.probability(intent.issued_in_mode),
+            partial_fill_probability=fills.partial_fill_probability,
+            cancel_cross_probability=fills.cancel_cross_probability,
         )
 
     def _lot_of(self, symbol: str) -> int:

@@ -56,8 +56,15 @@ class AccountMarket:
         assert self._inp.market is not None
         as_of = exchange_instant(now, self._rules)
         since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
-        request = MarketRequest(feed=self._inp.market, universe=self._config.universe, session=self._rules.session,
-                                rule=self._rules.market_data, symbols=symbols, as_of=as_of, prints_since={s: since for s in prints_for or []})
+        request = MarketRequest(
+            feed=self._inp.market,
+            universe=self._config.universe,
+            session=self._rules.session,
+            rule=self._rules.market_data,
+            symbols=symbols,
+            as_of=as_of,
+            prints_since={s: since for s in prints_for or []},
+        )
         snapshot = await workflow.execute_local_activity(market_snapshot, request, start_to_close_timeout=MARKET_TIMEOUT)
         self._views.update(snapshot.views)
         self._quotes.update({s: quote_of(v) for s, v in snapshot.views.items()})
@@ -96,15 +103,26 @@ class AccountMarket:
             return []
         stamp = now.isoformat()
         return [
-            VenueTurn(order=self._sim_order(o.intent, cum_qty=o.filled), closed=bool(o.expires_at) and stamp >= o.expires_at,
-                      prints=self._prints.get(o.footprint.symbol, []), since=self._prints_since)
-            for o in self._ledger.live_orders() if o.intent is not None
+            VenueTurn(
+                order=self._sim_order(o.intent, cum_qty=o.filled),
+                closed=bool(o.expires_at) and stamp >= o.expires_at,
+                prints=self._prints.get(o.footprint.symbol, []),
+                since=self._prints_since,
+            )
+            for o in self._ledger.live_orders()
+            if o.intent is not None
         ]
 
     def _sim_order(self, intent: Intent, cum_qty: int = 0) -> SimOrder:
-        return SimOrder(intent=intent, cum_qty=cum_qty, lot_size=self._lot_of(intent.symbol), params=self._venue_params(intent),
-                        quote=self._quote(intent.symbol), market=self._views.get(intent.symbol) if self._inp.market else None,
-                        market_rule=self._rules.market_data if self._inp.market else None)
+        return SimOrder(
+            intent=intent,
+            cum_qty=cum_qty,
+            lot_size=self._lot_of(intent.symbol),
+            params=self._venue_params(intent),
+            quote=self._quote(intent.symbol),
+            market=self._views.get(intent.symbol) if self._inp.market else None,
+            market_rule=self._rules.market_data if self._inp.market else None,
+        )
 
     def _held_symbols(self) -> dict[str, None]:
         symbols = dict.fromkeys(p.symbol for p in self._ledger.s.positions.values())
@@ -131,8 +149,14 @@ class AccountMarket:
 
     def _exposure(self) -> Exposure:
         marks = {sym: self._quote(sym).truth_tick for sym in self._held_symbols()}
-        return compute_exposure(self._ledger.s.equity, self._ledger.positions(), self._ledger.footprints(), marks, self._config,
-                                open_order_count=len(self._ledger.s.open_orders))
+        return compute_exposure(
+            self._ledger.s.equity,
+            self._ledger.positions(),
+            self._ledger.footprints(),
+            marks,
+            self._config,
+            open_order_count=len(self._ledger.s.open_orders),
+        )
 
     def _mark_views(self) -> list[MarkView]:
         """Per held symbol: its mark for exposure, where it came from, and how old the data is."""
@@ -142,8 +166,15 @@ class AccountMarket:
             if view is None:
                 views.append(MarkView(symbol=symbol, mark=self._quote(symbol).truth_tick, source="MARK"))
             else:
-                views.append(MarkView(symbol=symbol, mark=view.mark, source=view.mark_source.value,
-                                      print_age_seconds=view.print_age_seconds, l1_age_seconds=view.l1_age_seconds))
+                views.append(
+                    MarkView(
+                        symbol=symbol,
+                        mark=view.mark,
+                        source=view.mark_source.value,
+                        print_age_seconds=view.print_age_seconds,
+                        l1_age_seconds=view.l1_age_seconds,
+                    )
+                )
         return views
 
     def _pnl(self) -> PnlSummary:

@@ -112,7 +112,7 @@ class AccountOrders:
         # In calls of at most DELIVERIES_PER_CALL orders, run at once: each call stays well inside
         # its start-to-close however many orders a step touches (the close expires them all), and
         # the results are applied in list order whichever call finishes first.
-        steps = [VenueStep(deliveries=deliveries[i:i + DELIVERIES_PER_CALL]) for i in range(0, len(deliveries), DELIVERIES_PER_CALL)]
+        steps = [VenueStep(deliveries=deliveries[i : i + DELIVERIES_PER_CALL]) for i in range(0, len(deliveries), DELIVERIES_PER_CALL)]
         steps += [VenueStep(audit=audit)] if audit else []
         results = await asyncio.gather(*[self._call("deliver_executions", step, list[Reconciled]) for step in steps])
         for found in (f for result in results for f in result):
@@ -125,8 +125,13 @@ class AccountOrders:
 
     async def escalate(self, priced: list[tuple[LedgerOrder, float, Any]], cycle: int, stamp: str) -> None:
         orders = [
-            ReplaceOrder(intent_id=entry.intent_id, quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
-                         limit_price=price, kind=IntentKind.HARD_DERISK, price_rule=rule.value)
+            ReplaceOrder(
+                intent_id=entry.intent_id,
+                quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
+                limit_price=price,
+                kind=IntentKind.HARD_DERISK,
+                price_rule=rule.value,
+            )
             for entry, price, rule in priced
         ]
         if orders:
@@ -157,16 +162,33 @@ class AccountOrders:
             request = CancelOrder(intent_id=f"{self._account}-{event.cancel.id}", request=CancelRequest(reason=event.cancel.reason))
             for result in await self._call("cancel_orders", CancelOrders(orders=[request]), list[CancelResult]):
                 self._apply_report(result.report, cycle, stamp)
-                self._answer(Answer(action="cancel", intent_id=result.intent_id, accepted=result.accepted,
-                                    refusal=result.refusal, message=result.message, state=result.state))
+                self._answer(
+                    Answer(
+                        action="cancel",
+                        intent_id=result.intent_id,
+                        accepted=result.accepted,
+                        refusal=result.refusal,
+                        message=result.message,
+                        state=result.state,
+                    )
+                )
         if event.replace is not None:
             spec = event.replace
             request = ReplaceOrder(intent_id=f"{self._account}-{spec.id}", quantity=spec.quantity, limit_price=spec.limit_price)
             for result in await self._call("replace_orders", ReplaceOrders(orders=[request]), list[ReplaceResult]):
                 self._apply_replace(result, cycle, stamp)
-                self._answer(Answer(action="replace", intent_id=result.intent_id, accepted=result.accepted, refusal=result.refusal,
-                                    reject_reason=result.reject_reason, new_intent_id=result.new_intent_id, message=result.message,
-                                    state=result.state))
+                self._answer(
+                    Answer(
+                        action="replace",
+                        intent_id=result.intent_id,
+                        accepted=result.accepted,
+                        refusal=result.refusal,
+                        reject_reason=result.reject_reason,
+                        new_intent_id=result.new_intent_id,
+                        message=result.message,
+                        state=result.state,
+                    )
+                )
 
     def _answer(self, answer: Answer) -> None:
         self._answers.append(answer)

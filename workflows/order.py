@@ -70,7 +70,8 @@ with workflow.unsafe.imports_passed_through():
 LOCAL = timedelta(seconds=10)
 # Asking the account: retried while it is busy (continue-as-new, update limits), then given up.
 ACCOUNT_CALL = dict(
-    start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=3),
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(minutes=3),
     retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5), maximum_attempts=40),
 )
 HISTORY_LINES_KEPT = 200
@@ -147,7 +148,9 @@ class OrderWorkflow:
             self._reject(RejectReason.MALFORMED_INTENT, f"intent must be a JSON object, got {type(raw_input).__name__}")
             return None
         if raw_input.get("intent_id") not in (None, self._intent_id):
-            self._reject(RejectReason.MALFORMED_INTENT, f"intent_id {str(raw_input['intent_id'])[:80]!r} differs from the workflow id {self._intent_id!r}")
+            self._reject(
+                RejectReason.MALFORMED_INTENT, f"intent_id {str(raw_input['intent_id'])[:80]!r} differs from the workflow id {self._intent_id!r}"
+            )
             return None
         if problem := short_text(raw_input.get("account"), "account"):
             self._reject(RejectReason.BAD_ACCOUNT, problem)
@@ -164,7 +167,9 @@ class OrderWorkflow:
         try:
             return await workflow.execute_local_activity("request_pretrade", call, result_type=PretradeReply, **ACCOUNT_CALL)
         except ActivityError as err:
-            return PretradeReply(approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}")
+            return PretradeReply(
+                approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {self._account!r} did not answer: {err.cause or err}"
+            )
 
     async def _open(self, reply: PretradeReply) -> None:
         self._reply = reply
@@ -197,9 +202,13 @@ class OrderWorkflow:
         if self._account is not None:
             attributes.append(c.SA_ACCOUNT.value_set(self._account))
         if self._intent is not None and self._reply is not None:
-            attributes += [c.SA_SYMBOL.value_set(self._intent.symbol), c.SA_SIDE.value_set(self._intent.side.value),
-                           c.SA_BUCKET.value_set(self._intent.bucket.value), c.SA_INTENT_KIND.value_set(self._intent.kind.value),
-                           c.SA_VENUE.value_set(self._reply.venue.value)]
+            attributes += [
+                c.SA_SYMBOL.value_set(self._intent.symbol),
+                c.SA_SIDE.value_set(self._intent.side.value),
+                c.SA_BUCKET.value_set(self._intent.bucket.value),
+                c.SA_INTENT_KIND.value_set(self._intent.kind.value),
+                c.SA_VENUE.value_set(self._reply.venue.value),
+            ]
         workflow.upsert_search_attributes(attributes)
 
     def _adopt(self, known: OrderReport) -> bool:
@@ -248,8 +257,15 @@ class OrderWorkflow:
     def _ibkr_order(self) -> IbkrOrder:
         intent = self._intent
         assert intent is not None
-        return IbkrOrder(intent_id=intent.intent_id, account=intent.account, symbol=intent.symbol, side=intent.side.value,
-                         quantity=intent.quantity, order_type=intent.order_type.value, limit_price=intent.limit_price)
+        return IbkrOrder(
+            intent_id=intent.intent_id,
+            account=intent.account,
+            symbol=intent.symbol,
+            side=intent.side.value,
+            quantity=intent.quantity,
+            order_type=intent.order_type.value,
+            limit_price=intent.limit_price,
+        )
 
     async def _gateway(self, activity: str, arg: Any) -> list[ExecutionEvent]:
         """A call to the broker gateway (its own task queue). A gateway that stays away is not a
@@ -258,8 +274,12 @@ class OrderWorkflow:
         self._gateway_failed = False
         try:
             return await workflow.execute_activity(
-                activity, arg, task_queue=self._reply.venue_task_queue or DEFAULT_IBKR_TASK_QUEUE, result_type=list[ExecutionEvent],
-                start_to_close_timeout=timedelta(seconds=60), schedule_to_close_timeout=timedelta(minutes=10),
+                activity,
+                arg,
+                task_queue=self._reply.venue_task_queue or DEFAULT_IBKR_TASK_QUEUE,
+                result_type=list[ExecutionEvent],
+                start_to_close_timeout=timedelta(seconds=60),
+                schedule_to_close_timeout=timedelta(minutes=10),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["IbkrCannotCancel"]),
             )
         except ActivityError as err:
@@ -278,7 +298,7 @@ class OrderWorkflow:
                 self._reject(RejectReason.VENUE_REJECT, event.text or "refused by the venue", OrderEvent.VENUE_REJECTED)
             elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._submitting:
                 self._deferred_unknown = event  # judged when the submit answers
-            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._venue_may_not_know(events[n + 1:]):
+            elif event.kind is ExecKind.UNKNOWN_ORDER and self._state.is_open and self._venue_may_not_know(events[n + 1 :]):
                 # Never a silent cancel: the order ends as it stands, LOST with the cause, and the
                 # account records it LOST (releasing its potential) through the reconciliation path.
                 self._lost_cause = f"the venue has no record of this order: {event.text or 'unknown order'}"
@@ -306,8 +326,15 @@ class OrderWorkflow:
             quantity = min(quantity, self._intent.quantity - self._filled)
         if quantity <= 0:
             return
-        fill = Fill(fill_id=event.exec_id, intent_id=self._intent_id, symbol=self._intent.symbol, bucket=self._intent.bucket,
-                    side=self._intent.side, quantity=quantity, price=event.last_px)
+        fill = Fill(
+            fill_id=event.exec_id,
+            intent_id=self._intent_id,
+            symbol=self._intent.symbol,
+            bucket=self._intent.bucket,
+            side=self._intent.side,
+            quantity=quantity,
+            price=event.last_px,
+        )
         self._record_fill(fill)
         metrics.fill_applied(self._intent.kind.value)
         if self._state.is_open:
@@ -351,9 +378,15 @@ class OrderWorkflow:
 
     def report(self) -> OrderReport:
         return OrderReport(
-            intent_id=self._intent_id, state=self._state, quantity=self._intent.quantity if self._intent else 0,
-            filled_quantity=self._filled, fills=list(self._fills), reject_reason=self._reject_reason,
-            reject_message=self._reject_message, cancel_reason=self._cancel_reason, replaced_by=self._replaced_by,
+            intent_id=self._intent_id,
+            state=self._state,
+            quantity=self._intent.quantity if self._intent else 0,
+            filled_quantity=self._filled,
+            fills=list(self._fills),
+            reject_reason=self._reject_reason,
+            reject_message=self._reject_message,
+            cancel_reason=self._cancel_reason,
+            replaced_by=self._replaced_by,
             lost_cause=self._lost_cause,
         )
 
@@ -431,7 +464,9 @@ class OrderWorkflow:
             if self._cancel_result is not None:
                 return self._cancel_result  # idempotent: a repeat gets the first answer
             if self._state.is_terminal and not self._cancel_pending:
-                return self._cancel_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED)
+                return self._cancel_answer(
+                    False, f"order {self._intent_id} is already {self._state.value}: nothing to cancel", CancelRefusal.ORDER_CLOSED
+                )
             # At a broker even an order still ACCEPTED after its submit may be live there (IB's
             # first word came late): the cancel goes to the broker, never only to the book.
             if self._state.is_open and (self._state is not OrderState.ACCEPTED or self._broker()) and not self._cancel_pending:
@@ -448,11 +483,15 @@ class OrderWorkflow:
                 return self._cancel_answer(True, "cancel pending at the broker: the order ends when the broker confirms")
             if self._lost_cause is not None:  # never a silent cancel: the order is LOST, said so
                 self._cancel_reason = None
-                return self._cancel_answer(False, f"the venue has no record of this order: recorded LOST ({self._lost_cause})", CancelRefusal.ORDER_CLOSED)
+                return self._cancel_answer(
+                    False, f"the venue has no record of this order: recorded LOST ({self._lost_cause})", CancelRefusal.ORDER_CLOSED
+                )
             if self._state is OrderState.FILLED:
                 self._cancel_reason = None
                 self._apply(OrderEvent.CANCEL_REFUSED, "too late to cancel: a fill completed the order first")
-                result = self._cancel_answer(False, "too late to cancel: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
+                result = self._cancel_answer(
+                    False, "too late to cancel: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL
+                )
             else:
                 self._cancel_reason = request.reason
                 if self._state.is_open:
@@ -465,12 +504,19 @@ class OrderWorkflow:
         try:
             await workflow.wait_condition(lambda: self._state.is_terminal or self._lost_cause is not None, timeout=wait)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def _cancel_answer(self, accepted: bool, message: str, refusal: CancelRefusal | None = None) -> CancelResult:
-        return CancelResult(intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled,
-                            message=message, refusal=refusal, report=self.report())
+        return CancelResult(
+            intent_id=self._intent_id,
+            accepted=accepted,
+            state=self._state,
+            filled_quantity=self._filled,
+            message=message,
+            refusal=refusal,
+            report=self.report(),
+        )
 
     # ── replace (FIX OrderCancelReplaceRequest) ──────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_REPLACE)
@@ -516,7 +562,9 @@ class OrderWorkflow:
 
     async def _replace_locked(self, request: ReplaceRequest, kind: IntentKind | None, price_rule: str | None) -> ReplaceResult:
         if self._state.is_terminal or self._intent is None:
-            return self._replace_answer(False, f"order {self._intent_id} is already {self._state.value}: nothing to replace", CancelRefusal.ORDER_CLOSED)
+            return self._replace_answer(
+                False, f"order {self._intent_id} is already {self._state.value}: nothing to replace", CancelRefusal.ORDER_CLOSED
+            )
         if request.quantity <= self._filled:
             return await self._replace_down_to_filled(request.quantity)
         raw = self._replacement(request, kind, price_rule)
@@ -534,7 +582,9 @@ class OrderWorkflow:
             return self._refuse_replace(f"replacement refused by pre-trade ({reason}): {verdict.message}", CancelRefusal.PRETRADE, verdict.reason)
         self._apply_events([e for e in await self._venue_cancel() if e.kind is ExecKind.FILL])
         if self._state is OrderState.FILLED:
-            return self._refuse_replace("too late to replace: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
+            return self._refuse_replace(
+                "too late to replace: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL
+            )
         raw["quantity"] = request.quantity - self._filled  # a crossing partial fill shrinks the replacement
         self._replaced_by, self._cancel_reason = raw["intent_id"], CancelReason.REPLACED
         self._apply(OrderEvent.CANCEL_ACKED, f"replaced by {self._replaced_by}")
@@ -577,12 +627,27 @@ class OrderWorkflow:
             "issued_in_mode": intent.issued_in_mode.value,
         }
 
-    def _replace_answer(self, accepted: bool, message: str, refusal: CancelRefusal | None = None, *,
-                        new_id: str | None = None, reject_reason: RejectReason | None = None,
-                        new_report: OrderReport | None = None) -> ReplaceResult:
+    def _replace_answer(
+        self,
+        accepted: bool,
+        message: str,
+        refusal: CancelRefusal | None = None,
+        *,
+        new_id: str | None = None,
+        reject_reason: RejectReason | None = None,
+        new_report: OrderReport | None = None,
+    ) -> ReplaceResult:
         return ReplaceResult(
-            intent_id=self._intent_id, accepted=accepted, state=self._state, filled_quantity=self._filled, new_intent_id=new_id,
-            message=message, refusal=refusal, reject_reason=reject_reason, report=self.report(), new_report=new_report,
+            intent_id=self._intent_id,
+            accepted=accepted,
+            state=self._state,
+            filled_quantity=self._filled,
+            new_intent_id=new_id,
+            message=message,
+            refusal=refusal,
+            reject_reason=reject_reason,
+            report=self.report(),
+            new_report=new_report,
         )
 
     # ── queries ──────────────────────────────────────────────────────────────────────────────
@@ -590,10 +655,20 @@ class OrderWorkflow:
     def snapshot(self) -> OrderSnapshot:
         fills_notional = sum(f.quantity * f.price for f in self._fills)
         return OrderSnapshot(
-            intent_id=self._intent_id, account=self._account, state=self._state, intent=self._intent,
-            quantity=self._intent.quantity if self._intent else 0, filled_quantity=self._filled,
-            average_price=fills_notional / self._filled if self._filled else None, fills=list(self._fills),
-            reject_reason=self._reject_reason, reject_message=self._reject_message, cancel_reason=self._cancel_reason,
-            replaces=self._intent.replaces if self._intent else None, replaced_by=self._replaced_by,
-            cancel_result=self._cancel_result, history=list(self._history), lost_cause=self._lost_cause,
+            intent_id=self._intent_id,
+            account=self._account,
+            state=self._state,
+            intent=self._intent,
+            quantity=self._intent.quantity if self._intent else 0,
+            filled_quantity=self._filled,
+            average_price=fills_notional / self._filled if self._filled else None,
+            fills=list(self._fills),
+            reject_reason=self._reject_reason,
+            reject_message=self._reject_message,
+            cancel_reason=self._cancel_reason,
+            replaces=self._intent.replaces if self._intent else None,
+            replaced_by=self._replaced_by,
+            cancel_result=self._cancel_result,
+            history=list(self._history),
+            lost_cause=self._lost_cause,
         )

@@ -33,9 +33,17 @@ class OrderCarry(BaseModel):
     @classmethod
     def of(cls, order: OrderWorkflow) -> OrderCarry:
         return cls(
-            account=order._account, state=order._state, intent=order._intent, reply=order._reply, fills=order._fills,
-            history=order._history, cancel_result=order._cancel_result, reject_reason=order._reject_reason,
-            reject_message=order._reject_message, cancel_reason=order._cancel_reason, replaced_by=order._replaced_by,
+            account=order._account,
+            state=order._state,
+            intent=order._intent,
+            reply=order._reply,
+            fills=order._fills,
+            history=order._history,
+            cancel_result=order._cancel_result,
+            reject_reason=order._reject_reason,
+            reject_message=order._reject_message,
+            cancel_reason=order._cancel_reason,
+            replaced_by=order._replaced_by,
             cancel_pending=order._cancel_pending,
         )
 

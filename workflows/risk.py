@@ -120,10 +120,14 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         if not self._ready:  # opened without rules (e.g. from the `temporal` CLI): the worker's, recorded here
             self._setup(await workflow.execute_local_activity(load_default_config, start_to_close_timeout=CONFIG_TIMEOUT))
         inp = self._inp
-        workflow.upsert_search_attributes([
-            c.SA_ACCOUNT.value_set(inp.account), c.SA_RISK_MODE.value_set(self._s.mode.value),
-            c.SA_TRADING_STATE.value_set(TradingState.ACTIVE.value), c.SA_VENUE.value_set(inp.venue.value),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                c.SA_ACCOUNT.value_set(inp.account),
+                c.SA_RISK_MODE.value_set(self._s.mode.value),
+                c.SA_TRADING_STATE.value_set(TradingState.ACTIVE.value),
+                c.SA_VENUE.value_set(inp.venue.value),
+            ]
+        )
         cycles = 0
         if inp.carried:  # continued-as-new: the carried cycle already ran this minute
             await self._sleep()
@@ -193,20 +197,35 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
                 s.hard_base = {k: abs(p.quantity) for k, p in self._ledger.s.positions.items()}
                 await self._escalate(now)
             intents = plan_derisk(
-                account=self._inp.account, cycle=s.cycle, decision=decision, exposure=self._exposure(),
-                positions=self._ledger.positions(), open_orders=self._ledger.footprints(), quotes=self._quotes_for_positions(),
+                account=self._inp.account,
+                cycle=s.cycle,
+                decision=decision,
+                exposure=self._exposure(),
+                positions=self._ledger.positions(),
+                open_orders=self._ledger.footprints(),
+                quotes=self._quotes_for_positions(),
                 config=self._config,
-                hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base}, blocked=blocked,
+                hard_base={p.key: s.hard_base[k] for k, p in self._ledger.s.positions.items() if k in s.hard_base},
+                blocked=blocked,
             )
             intents, deferred = await self._issue(intents, now)
         for event in due:
             await self._orders.apply_desk_event(event, s.cycle, self._stamp(now))
         record = DecisionRecord(
-            cycle=s.cycle, exchange_time=now.strftime("%H:%M:%S"), regime=clock.regime.value, mode=decision.mode,
-            reason=decision.reason.value, sentence=decision.sentence, gross_pct=exposure.gross_exposure_pct,
-            potential_pct=exposure.potential_exposure_pct, tolerance_pct=decision.tolerance_pct,
-            gross_pct_after=self._exposure().gross_exposure_pct, intents=[i.intent_id for i in intents], inputs=decision.inputs,
-            pnl=self._pnl().account, skipped=list(blocked.values()) + deferred,
+            cycle=s.cycle,
+            exchange_time=now.strftime("%H:%M:%S"),
+            regime=clock.regime.value,
+            mode=decision.mode,
+            reason=decision.reason.value,
+            sentence=decision.sentence,
+            gross_pct=exposure.gross_exposure_pct,
+            potential_pct=exposure.potential_exposure_pct,
+            tolerance_pct=decision.tolerance_pct,
+            gross_pct_after=self._exposure().gross_exposure_pct,
+            intents=[i.intent_id for i in intents],
+            inputs=decision.inputs,
+            pnl=self._pnl().account,
+            skipped=list(blocked.values()) + deferred,
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
         workflow.set_current_details(self._details(record))
@@ -216,7 +235,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
 
     def _take_due_events(self, now: datetime) -> list[TimedEvent]:
         due = [e for e in self._s.pending_events if parse_hms(e.at) <= now.time()]
-        self._s.pending_events = self._s.pending_events[len(due):]
+        self._s.pending_events = self._s.pending_events[len(due) :]
         return due
 
     def _apply_exposure(self, event: ExposureEvent) -> None:
@@ -232,10 +251,14 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             self._s.marks.update(marks)
             self._s.marks.update(event.marks)
             # Booked at this moment's mark, as if held since the beginning of the day: P&L starts at 0.
-            self._ledger.replace_book([
-                BodPosition(symbol=p.symbol, bucket=p.bucket, quantity=p.quantity, avg_cost=self._mark_now(p.symbol), mark=self._mark_now(p.symbol))
-                for p in positions
-            ])
+            self._ledger.replace_book(
+                [
+                    BodPosition(
+                        symbol=p.symbol, bucket=p.bucket, quantity=p.quantity, avg_cost=self._mark_now(p.symbol), mark=self._mark_now(p.symbol)
+                    )
+                    for p in positions
+                ]
+            )
             self._ledger.drop_synthetic()
             for order in resting:
                 self._ledger.add_resting(order)
@@ -285,13 +308,26 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         clock = read_clock(now.time(), self._rules)
         recent = expand(self._s.decisions, self._rules, last=20)
         return RiskView(
-            account=self._inp.account, synthetic=self._inp.synthetic, venue=self._inp.venue, cycle=self._s.cycle,
-            exchange_time=now.isoformat(), regime=clock.regime.value, mode=self._s.mode, trading_state=self._s.trading_state,
-            frozen=self._s.frozen, trading_changes=self._s.trading_changes[-20:], pnl=self._pnl(), marks=self._mark_views(),
-            last_decision=recent[-1] if recent else None, exposure=self._exposure(), positions=self._ledger.positions(),
-            open_orders=list(self._ledger.s.open_orders.values())[:OPEN_ORDERS_SHOWN], open_order_count=len(self._ledger.s.open_orders),
+            account=self._inp.account,
+            synthetic=self._inp.synthetic,
+            venue=self._inp.venue,
+            cycle=self._s.cycle,
+            exchange_time=now.isoformat(),
+            regime=clock.regime.value,
+            mode=self._s.mode,
+            trading_state=self._s.trading_state,
+            frozen=self._s.frozen,
+            trading_changes=self._s.trading_changes[-20:],
+            pnl=self._pnl(),
+            marks=self._mark_views(),
+            last_decision=recent[-1] if recent else None,
+            exposure=self._exposure(),
+            positions=self._ledger.positions(),
+            open_orders=list(self._ledger.s.open_orders.values())[:OPEN_ORDERS_SHOWN],
+            open_order_count=len(self._ledger.s.open_orders),
             open_order_states=self._ledger.state_counts(),
-            lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause], recent_decisions=recent,
+            lost=[o for o in self._ledger.s.outcomes.values() if o.lost_cause],
+            recent_decisions=recent,
         )
 
     @workflow.query(name=c.QUERY_EXPOSURE)
@@ -306,9 +342,18 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         decisions = expand(self._s.decisions, self._rules)
         positions = self._ledger.positions()
         return RiskResult(
-            account=self._inp.account, decisions=decisions, intents=self._s.intents, outcomes=self._ledger.s.outcomes,
-            fills=self._ledger.s.fills, answers=self._s.answers, trading_changes=self._s.trading_changes,
-            pnl=self._pnl().account, price_path=self._s.price_path, hard_cap_pct=self._rules.hard_cap_pct, final_exposure=self._exposure(), positions=positions,
+            account=self._inp.account,
+            decisions=decisions,
+            intents=self._s.intents,
+            outcomes=self._ledger.s.outcomes,
+            fills=self._ledger.s.fills,
+            answers=self._s.answers,
+            trading_changes=self._s.trading_changes,
+            pnl=self._pnl().account,
+            price_path=self._s.price_path,
+            hard_cap_pct=self._rules.hard_cap_pct,
+            final_exposure=self._exposure(),
+            positions=positions,
             digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions, self._pnl().account),
         )
 
@@ -318,7 +363,14 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
             f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
-            f"{len(self._ledger.s.open_orders)} open orders" + (f", {lost} lost" if lost else "") + f"; cycle {record.cycle}\n\n"
-            + (f"P&L today {record.pnl.daily:,.2f} (realized {record.pnl.realized:,.2f}, unrealized {record.pnl.unrealized:,.2f}); " if record.pnl else "")
-            + f"trading state **{self._s.trading_state.value}**" + (" (de-risk frozen)" if self._s.frozen else "")
+            f"{len(self._ledger.s.open_orders)} open orders"
+            + (f", {lost} lost" if lost else "")
+            + f"; cycle {record.cycle}\n\n"
+            + (
+                f"P&L today {record.pnl.daily:,.2f} (realized {record.pnl.realized:,.2f}, unrealized {record.pnl.unrealized:,.2f}); "
+                if record.pnl
+                else ""
+            )
+            + f"trading state **{self._s.trading_state.value}**"
+            + (" (de-risk frozen)" if self._s.frozen else "")
         )

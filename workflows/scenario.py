@@ -45,17 +45,26 @@ class ScenarioWorkflow:
         child = await workflow.start_child_workflow(
             RiskWorkflow.run,
             RiskInput(
-                account=account, config=plan.config, seed=spec.seed, equity=spec.equity, synthetic=True,
-                start_exchange_time=spec.start, exchange_date=spec.date, stop_at=spec.stop, timeline=spec.events,
-                market=plan.market, bod=plan.bod,
+                account=account,
+                config=plan.config,
+                seed=spec.seed,
+                equity=spec.equity,
+                synthetic=True,
+                start_exchange_time=spec.start,
+                exchange_date=spec.date,
+                stop_at=spec.stop,
+                timeline=spec.events,
+                market=plan.market,
+                bod=plan.bod,
             ),
-            id=c.risk_workflow_id(account), task_queue=c.account_task_queue(workflow.info().task_queue),
+            id=c.risk_workflow_id(account),
+            task_queue=c.account_task_queue(workflow.info().task_queue),
             static_summary=f"Risk entity for scenario {spec.name}",
         )
         deadline = span(spec) + DEADLINE_MARGIN
         try:
             result: RiskResult = await asyncio.wait_for(asyncio.shield(child), timeout=deadline.total_seconds())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return await self._timed_out(spec, account, deadline)
         report = evaluate(spec, result)
         verdict = "PASSED" if report.passed else f"FAILED ({len(report.failures)} failures)"
@@ -66,14 +75,30 @@ class ScenarioWorkflow:
         """Where it stood when the deadline passed: the account's cycle, time, mode and orders."""
         try:
             view: RiskView = await workflow.execute_activity(
-                "account_view", account, result_type=RiskView, start_to_close_timeout=timedelta(seconds=30),
+                "account_view",
+                account,
+                result_type=RiskView,
+                start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
-            stood = (f"cycle {view.cycle} at {view.exchange_time} ({view.regime}), mode {view.mode.value}, "
-                     f"{len(view.open_orders)} open orders: {[o.intent_id for o in view.open_orders][:10]}")
+            stood = (
+                f"cycle {view.cycle} at {view.exchange_time} ({view.regime}), mode {view.mode.value}, "
+                f"{len(view.open_orders)} open orders: {[o.intent_id for o in view.open_orders][:10]}"
+            )
         except ActivityError as err:
             stood = f"the account could not be read: {err.cause or err}"
         failure = f"timed out after {deadline} without finishing; it stood at {stood}"
         workflow.set_current_details(f"scenario **{spec.name}** TIMED OUT on `{account}`: {stood}")
-        return ScenarioReport(name=spec.name, account=account, passed=False, failures=[failure], checks=len(spec.expect), modes=[],
-                              intents=[], orders=[], final_gross_pct=None, order_workflow_ids=[], timed_out=True)
+        return ScenarioReport(
+            name=spec.name,
+            account=account,
+            passed=False,
+            failures=[failure],
+            checks=len(spec.expect),
+            modes=[],
+            intents=[],
+            orders=[],
+            final_gross_pct=None,
+            order_workflow_ids=[],
+            timed_out=True,
+        )

@@ -28,13 +28,23 @@ from protocol.contract import (
     UPDATE_SET_SESSION,
 )
 
-REQUIRED = frozenset({
-    "order:filled", "order:partially_filled", "order:canceled", "order:replaced", "order:rejected_pretrade",
-    "order:rejected_venue", "order:expired_at_close",
-    "account:chain_start", "account:chain_middle", "account:chain_end",
-    f"account:update:{UPDATE_INJECT_EXPOSURE}", f"account:update:{UPDATE_SET_SESSION}",
-    "scenario:completed",
-})
+REQUIRED = frozenset(
+    {
+        "order:filled",
+        "order:partially_filled",
+        "order:canceled",
+        "order:replaced",
+        "order:rejected_pretrade",
+        "order:rejected_venue",
+        "order:expired_at_close",
+        "account:chain_start",
+        "account:chain_middle",
+        "account:chain_end",
+        f"account:update:{UPDATE_INJECT_EXPOSURE}",
+        f"account:update:{UPDATE_SET_SESSION}",
+        "scenario:completed",
+    }
+)
 
 
 def read(path: Path) -> WorkflowHistory:

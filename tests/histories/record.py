@@ -62,8 +62,7 @@ LIFECYCLE = {
     "seed": 7,
     "start": "11:00",
     "stop": "11:06",
-    "rules": {"fills": {"other": 0.5, "partial_fill_probability": 1.0, "cancel_cross_probability": 0.0},
-              "risk_cycle": {"cycles_per_run": 2}},
+    "rules": {"fills": {"other": 0.5, "partial_fill_probability": 1.0, "cancel_cross_probability": 0.0}, "risk_cycle": {"cycles_per_run": 2}},
     "events": [
         {"at": "11:00", "exposure": {"lt_pct": 60, "mm_pct": 10}},
         {"at": "11:00", "order": {"id": "partial", "symbol": "MSFT", "side": "BUY", "quantity": 1000, "limit_price": 100.0}},
@@ -75,10 +74,12 @@ LIFECYCLE = {
         {"at": "11:02", "replace": {"id": "replace", "quantity": 600, "limit_price": 100.05}},
         {"at": "11:05", "exposure": {"lt_pct": 95, "mm_pct": 36}},  # 131%: HARD de-risk orders, filled for certain
     ],
-    "expect": [{"order": {"id": "venue", "state": "REJECTED", "reject_reason": "VENUE_REJECT"}},
-               {"order": {"id": "pretrade", "state": "REJECTED", "reject_reason": "MALFORMED_INTENT"}},
-               {"order": {"id": "cancel", "state": "CANCELED", "cancel_reason": "USER"}},
-               {"order": {"id": "replace", "state": "CANCELED", "cancel_reason": "REPLACED"}}],
+    "expect": [
+        {"order": {"id": "venue", "state": "REJECTED", "reject_reason": "VENUE_REJECT"}},
+        {"order": {"id": "pretrade", "state": "REJECTED", "reject_reason": "MALFORMED_INTENT"}},
+        {"order": {"id": "cancel", "state": "CANCELED", "cancel_reason": "USER"}},
+        {"order": {"id": "replace", "state": "CANCELED", "cancel_reason": "REPLACED"}},
+    ],
 }
 UPDATES_ACCOUNT = "replay-updates"
 
@@ -107,8 +108,11 @@ async def chain(client: Any, workflow_id: str) -> list[str]:
     while run_id:
         runs.append(run_id)
         last = (await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()).events[-1]
-        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id if last.HasField(
-            "workflow_execution_continued_as_new_event_attributes") else ""
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else ""
+        )
     return runs
 
 
@@ -123,8 +127,9 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
     saved: dict[str, Any] = {}
     try:
         scenario_id = f"replay-scenario-{datetime.datetime.now():%Y%m%d%H%M%S%f}"
-        report: ScenarioReport = await client.execute_workflow(SCENARIO_WORKFLOW, LIFECYCLE, id=scenario_id, task_queue=queue,
-                                                               result_type=ScenarioReport)
+        report: ScenarioReport = await client.execute_workflow(
+            SCENARIO_WORKFLOW, LIFECYCLE, id=scenario_id, task_queue=queue, result_type=ScenarioReport
+        )
         assert report.passed, f"the recording scenario failed: {report.failures}"
         await save(staging, client.get_workflow_handle(scenario_id), SCENARIO_WORKFLOW, saved)
         risk_id = risk_workflow_id(report.account)
@@ -138,9 +143,17 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
         rules = config.rules.model_copy(update={"risk_cycle": config.rules.risk_cycle.model_copy(update={"cycle_seconds": 1})})
         with env.with_time_skipping_disabled():
             handle = await client.start_workflow(
-                RISK_WORKFLOW, RiskInput(account=account, config=config.model_copy(update={"rules": rules}), synthetic=True,
-                                         start_exchange_time="11:00:00", stop_at="11:00:03"),
-                id=risk_workflow_id(account), task_queue=account_task_queue(queue))
+                RISK_WORKFLOW,
+                RiskInput(
+                    account=account,
+                    config=config.model_copy(update={"rules": rules}),
+                    synthetic=True,
+                    start_exchange_time="11:00:00",
+                    stop_at="11:00:03",
+                ),
+                id=risk_workflow_id(account),
+                task_queue=account_task_queue(queue),
+            )
         await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "11:00:00"})
         await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 85, "mm_pct": 30})
         await handle.result()
@@ -151,8 +164,13 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
             covered |= set(entry["paths"])
         missing = sorted(REQUIRED - covered)
         assert not missing, f"the recording does not cover {missing}: change the recording (tests/histories/record.py), not the check"
-        manifest = {"recorded": datetime.date.today().isoformat(), "commit": _commit(), "temporalio": version("temporalio"),
-                    "command": "python -m tests.histories.record", "histories": saved}
+        manifest = {
+            "recorded": datetime.date.today().isoformat(),
+            "commit": _commit(),
+            "temporalio": version("temporalio"),
+            "command": "python -m tests.histories.record",
+            "histories": saved,
+        }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staging.rename(directory)  # all or nothing: a failed recording leaves no set behind
         return manifest
@@ -179,9 +197,8 @@ async def main(argv: list[str] | None = None) -> int:
     from worker.main import build_worker
     from worker.server import time_skipping_environment
 
-    async with await time_skipping_environment() as env:
-        async with build_worker(env.client, QUEUE):
-            manifest = await record_set(env, QUEUE, directory)
+    async with await time_skipping_environment() as env, build_worker(env.client, QUEUE):
+        manifest = await record_set(env, QUEUE, directory)
     for name, entry in manifest["histories"].items():
         print(f"recorded {name}: {entry['events']} events, {', '.join(entry['paths']) or '-'}")
     print(f"set {directory}: {len(manifest['histories'])} histories")

@@ -34,17 +34,27 @@ def build() -> dict:
             chunk = min(left, rng.randint(1, 4) * 100)
             chunks.append(chunk)
             left -= chunk
-        orders.append({"id": f"d{n:02d}", "symbol": symbol, "side": side, "quantity": quantity, "price": price,
-                       "fate": fate, "chunks": chunks})
+        orders.append({"id": f"d{n:02d}", "symbol": symbol, "side": side, "quantity": quantity, "price": price, "fate": fate, "chunks": chunks})
 
     pending: list[tuple[str, int, float]] = []  # fills not yet delivered: (intent, shares, price)
     outage_at = 11
     for index, order in enumerate(orders):
-        submit: dict = {"submit": {"intent_id": order["id"], "symbol": order["symbol"], "side": order["side"],
-                                   "quantity": order["quantity"], "limit_price": order["price"]}, "returns": ["ACCEPTED"]}
+        submit: dict = {
+            "submit": {
+                "intent_id": order["id"],
+                "symbol": order["symbol"],
+                "side": order["side"],
+                "quantity": order["quantity"],
+                "limit_price": order["price"],
+            },
+            "returns": ["ACCEPTED"],
+        }
         if index in (3, 14):
-            submit["on_place"] = [{"cb": "error", "code": 10349, "message": "Order TIF was set to DAY based on order preset."},
-                                  {"cb": "openOrder", "status": "Submitted"}, {"cb": "orderStatus", "status": "Submitted"}]
+            submit["on_place"] = [
+                {"cb": "error", "code": 10349, "message": "Order TIF was set to DAY based on order preset."},
+                {"cb": "openOrder", "status": "Submitted"},
+                {"cb": "orderStatus", "status": "Submitted"},
+            ]
         steps.append(submit)
         pending += [(order["id"], chunk, order["price"]) for chunk in order["chunks"]]
         # deliver some of what is pending, in a shuffled but per-order ordered way
@@ -67,11 +77,17 @@ def build() -> dict:
             steps.append({"cancel": order["id"]})
         elif order["fate"] == "cross":
             # the last 100 shares execute while the cancel is pending: too late to cancel, FILLED
-            steps.append({"cancel": order["id"], "on_cancel": [
-                {"cb": "orderStatus", "status": "PendingCancel"},
-                {"cb": "execDetails", "shares": 100, "price": order["price"]},
-                {"cb": "orderStatus", "status": "Filled"},
-                {"cb": "error", "code": 10148, "message": "OrderId that needs to be cancelled cannot be cancelled, state: Filled."}]})
+            steps.append(
+                {
+                    "cancel": order["id"],
+                    "on_cancel": [
+                        {"cb": "orderStatus", "status": "PendingCancel"},
+                        {"cb": "execDetails", "shares": 100, "price": order["price"]},
+                        {"cb": "orderStatus", "status": "Filled"},
+                        {"cb": "error", "code": 10148, "message": "OrderId that needs to be cancelled cannot be cancelled, state: Filled."},
+                    ],
+                }
+            )
     closing = [{"cb": "cancelled", "order": o["id"], "message": "Cancelled by system: DAY order expired"} for o in orders if o["fate"] == "expire"]
     steps.append({"tws": closing})
     steps.append({"reconcile": True})

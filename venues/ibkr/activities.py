@@ -66,5 +66,4 @@ class IbkrActivities:
 
 
 def build_ibkr_worker(client: Client, gateway: IbkrGateway, task_queue: str | None = None, **worker_options) -> Worker:
-    return Worker(client, task_queue=task_queue or gateway.settings.task_queue,
-                  activities=IbkrActivities(gateway).all(), **worker_options)
+    return Worker(client, task_queue=task_queue or gateway.settings.task_queue, activities=IbkrActivities(gateway).all(), **worker_options)

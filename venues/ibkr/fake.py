@@ -30,7 +30,7 @@ import copy
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ib_async import IB, CommissionReport, Contract, ContractDetails, Execution, Order, OrderState, Stock
@@ -77,7 +77,7 @@ class FakeClient(Client):
         super().__init__(wrapper)
         self.tws = tws
 
-    async def connectAsync(self, host: str, port: int, clientId: int, timeout: float | None = 2.0) -> None:  # noqa: N802, N803
+    async def connectAsync(self, host: str, port: int, clientId: int, timeout: float | None = 2.0) -> None:
         self.host, self.port, self.clientId = host, int(port), int(clientId)
         self.tws.requests.append(("connect", host, int(port), int(clientId)))
         if not self.tws.up:
@@ -96,58 +96,64 @@ class FakeClient(Client):
         self.connState = Client.DISCONNECTED
         self.reset()
 
-    def send(self, *fields: Any, makeEmpty: bool = True) -> None:  # noqa: N803 — anything not modelled below
+    def send(self, *fields: Any, makeEmpty: bool = True) -> None:
         self.tws.requests.append(("send", fields))
 
     # --- requests the rig uses ---
-    def placeOrder(self, orderId: int, contract: Contract, order: Order) -> None:  # noqa: N802, N803
+    def placeOrder(self, orderId: int, contract: Contract, order: Order) -> None:
         self.tws.on_place(self, orderId, contract, order)
 
-    def cancelOrder(self, orderId: int, manualCancelOrderTime: str = "") -> None:  # noqa: N802, N803
+    def cancelOrder(self, orderId: int, manualCancelOrderTime: str = "") -> None:
         self.tws.on_cancel(self, orderId)
 
-    def reqOpenOrders(self) -> None:  # noqa: N802
+    def reqOpenOrders(self) -> None:
         self.tws.answer_open_orders(self, all_clients=False)
 
-    def reqAllOpenOrders(self) -> None:  # noqa: N802
+    def reqAllOpenOrders(self) -> None:
         self.tws.answer_open_orders(self, all_clients=True)
 
-    def reqCompletedOrders(self, apiOnly: bool) -> None:  # noqa: N802, N803
+    def reqCompletedOrders(self, apiOnly: bool) -> None:
         self.tws.answer_completed_orders(self)
 
-    def reqExecutions(self, reqId: int, execFilter: Any) -> None:  # noqa: N802, N803
+    def reqExecutions(self, reqId: int, execFilter: Any) -> None:
         self.tws.answer_executions(self, reqId, execFilter)
 
-    def reqPositions(self) -> None:  # noqa: N802
+    def reqPositions(self) -> None:
         self.tws.requests.append(("reqPositions",))
         self.tws.send("positionEnd")
 
-    def reqAccountUpdates(self, subscribe: bool, acctCode: str) -> None:  # noqa: N802, N803
+    def reqAccountUpdates(self, subscribe: bool, acctCode: str) -> None:
         self.tws.send("accountDownloadEnd", acctCode)
 
-    def reqAccountUpdatesMulti(self, reqId: int, account: str, modelCode: str, ledgerAndNLV: bool) -> None:  # noqa: N802, N803
+    def reqAccountUpdatesMulti(self, reqId: int, account: str, modelCode: str, ledgerAndNLV: bool) -> None:
         self.tws.send("accountUpdateMultiEnd", reqId)
 
-    def reqContractDetails(self, reqId: int, contract: Contract) -> None:  # noqa: N802, N803
+    def reqContractDetails(self, reqId: int, contract: Contract) -> None:
         self.tws.requests.append(("reqContractDetails", contract.symbol))
         con_id = self.tws.con_ids.setdefault(contract.symbol, 265_598 + len(self.tws.con_ids))
-        details = ContractDetails(contract=Contract(conId=con_id, symbol=contract.symbol, secType="STK", exchange="SMART",
-                                                    primaryExchange="NASDAQ", currency="USD"))
+        details = ContractDetails(
+            contract=Contract(conId=con_id, symbol=contract.symbol, secType="STK", exchange="SMART", primaryExchange="NASDAQ", currency="USD")
+        )
         self.tws.send("contractDetails", reqId, details)
         self.tws.send("contractDetailsEnd", reqId)
 
-    def reqMktData(self, reqId: int, contract: Contract, genericTickList: str, snapshot: bool,  # noqa: N802, N803
-                   regulatorySnapshot: bool, mktDataOptions: Any) -> None:  # noqa: N803
+    def reqMktData(self, reqId: int, contract: Contract, genericTickList: str, snapshot: bool, regulatorySnapshot: bool, mktDataOptions: Any) -> None:
         self.tws.requests.append(("reqMktData", contract.symbol, reqId))
 
-    def cancelMktData(self, reqId: int) -> None:  # noqa: N802, N803
+    def cancelMktData(self, reqId: int) -> None:
         self.tws.requests.append(("cancelMktData", reqId))
 
 
 class FakeTWS:
-    def __init__(self, account: str = "DU1234567", next_valid_id: int = 1, server_version: int = 176,
-                 auto_ack: bool = True, auto_cancel: bool = True,
-                 start: datetime = datetime(2025, 6, 2, 13, 30, tzinfo=timezone.utc)) -> None:
+    def __init__(
+        self,
+        account: str = "DU1234567",
+        next_valid_id: int = 1,
+        server_version: int = 176,
+        auto_ack: bool = True,
+        auto_cancel: bool = True,
+        start: datetime = datetime(2025, 6, 2, 13, 30, tzinfo=UTC),
+    ) -> None:
         self.account = account
         self.next_valid_id = next_valid_id
         self.server_version = server_version
@@ -217,7 +223,7 @@ class FakeTWS:
             self.up = False
         client = self.client
         if client is not None and client.isConnected():
-            client._onSocketDisconnected("")  # noqa: SLF001 — the path a real connection_lost takes
+            client._onSocketDisconnected("")
 
     # ----- the broker's book ------------------------------------------------------------------
 
@@ -230,13 +236,32 @@ class FakeTWS:
     def find(self, client_id: int, order_id: int) -> BrokerOrder | None:
         return next((o for o in reversed(self.orders) if o.client_id == client_id and o.order_id == order_id), None)
 
-    def add_order(self, intent_id: str, symbol: str, side: str, quantity: int, limit_price: float | None = None, *,
-                  status: str = "Submitted", client_id: int = 1, order_id: int = 1, perm_id: int | None = None) -> BrokerOrder:
+    def add_order(
+        self,
+        intent_id: str,
+        symbol: str,
+        side: str,
+        quantity: int,
+        limit_price: float | None = None,
+        *,
+        status: str = "Submitted",
+        client_id: int = 1,
+        order_id: int = 1,
+        perm_id: int | None = None,
+    ) -> BrokerOrder:
         """An order the broker already has (placed before the scenario starts)."""
-        order = Order(orderId=order_id, clientId=client_id, permId=perm_id or next(self._perm_ids), action=side,
-                      totalQuantity=quantity, orderType="LMT" if limit_price is not None else "MKT",
-                      lmtPrice=limit_price if limit_price is not None else 0.0, tif="DAY", orderRef=intent_id,
-                      account=self.account)
+        order = Order(
+            orderId=order_id,
+            clientId=client_id,
+            permId=perm_id or next(self._perm_ids),
+            action=side,
+            totalQuantity=quantity,
+            orderType="LMT" if limit_price is not None else "MKT",
+            lmtPrice=limit_price if limit_price is not None else 0.0,
+            tif="DAY",
+            orderRef=intent_id,
+            account=self.account,
+        )
         book = BrokerOrder(intent_id, order_id, client_id, order.permId, Stock(symbol, "SMART", "USD"), order, status=status)
         self.orders.append(book)
         return book
@@ -279,8 +304,13 @@ class FakeTWS:
         script = self.on_cancel_script.pop(book.intent_id, None)
         if script is None:
             if book.done:
-                script = [{"cb": "error", "code": 10148,
-                           "message": f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {book.status}."}]
+                script = [
+                    {
+                        "cb": "error",
+                        "code": 10148,
+                        "message": f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {book.status}.",
+                    }
+                ]
             elif self.auto_cancel:
                 script = [{"cb": "orderStatus", "status": "PendingCancel"}, {"cb": "cancelled"}]
             else:
@@ -303,8 +333,7 @@ class FakeTWS:
             if book.done:
                 order = copy.copy(book.order)
                 order.filledQuantity = float(book.filled)
-                self.send("completedOrder", copy.copy(book.contract), order,
-                          OrderState(status=book.status, completedStatus=book.completed_status))
+                self.send("completedOrder", copy.copy(book.contract), order, OrderState(status=book.status, completedStatus=book.completed_status))
         self.send("completedOrdersEnd")
 
     def answer_executions(self, client: FakeClient, req_id: int, execution_filter: Any) -> None:
@@ -325,14 +354,27 @@ class FakeTWS:
         order.filledQuantity = 0.0  # TWS's openOrder does not keep this current: the rig must not trust it
         self.send("openOrder", book.order_id, copy.copy(book.contract), order, OrderState(status=status or book.status))
 
-    def _send_status(self, book: BrokerOrder, status: str | None = None, filled: float | None = None,
-                     remaining: float | None = None, why_held: str | None = None) -> None:
+    def _send_status(
+        self, book: BrokerOrder, status: str | None = None, filled: float | None = None, remaining: float | None = None, why_held: str | None = None
+    ) -> None:
         filled = float(book.filled) if filled is None else float(filled)
         remaining = float(book.quantity) - filled if remaining is None else float(remaining)
         last = list(book.executions.values())[-1].price if book.executions else 0.0
         avg = (sum(e.shares * e.price for e in book.executions.values()) / book.filled) if book.filled else 0.0
-        self.send("orderStatus", book.order_id, status or book.status, filled, remaining, avg, book.perm_id, 0, last,
-                  book.client_id, book.why_held if why_held is None else why_held, 0.0)
+        self.send(
+            "orderStatus",
+            book.order_id,
+            status or book.status,
+            filled,
+            remaining,
+            avg,
+            book.perm_id,
+            0,
+            last,
+            book.client_id,
+            book.why_held if why_held is None else why_held,
+            0.0,
+        )
 
     def next_exec_id(self, book: BrokerOrder) -> str:
         return f"{book.perm_id:08x}.{next(self._exec_seq):08x}.01.01"
@@ -361,10 +403,19 @@ class FakeTWS:
             exec_id = spec.get("exec_id") or self.next_exec_id(book)
             shares = float(spec["shares"])
             execution = Execution(
-                execId=exec_id, time=self._now, acctNumber=self.account, exchange=spec.get("exchange", "ISLAND"),
-                side="BOT" if book.order.action == "BUY" else "SLD", shares=shares, price=float(spec["price"]),
-                permId=book.perm_id, clientId=book.client_id, orderId=book.order_id, orderRef=book.intent_id,
-                cumQty=float(book.filled + shares), avgPrice=float(spec["price"]),
+                execId=exec_id,
+                time=self._now,
+                acctNumber=self.account,
+                exchange=spec.get("exchange", "ISLAND"),
+                side="BOT" if book.order.action == "BUY" else "SLD",
+                shares=shares,
+                price=float(spec["price"]),
+                permId=book.perm_id,
+                clientId=book.client_id,
+                orderId=book.order_id,
+                orderRef=book.intent_id,
+                cumQty=float(book.filled + shares),
+                avgPrice=float(spec["price"]),
             )
             book.executions[exec_base(exec_id)] = execution  # a correction replaces its earlier version
             send("execDetails", spec.get("reqId", -1), copy.copy(book.contract), copy.copy(execution))
@@ -377,8 +428,16 @@ class FakeTWS:
             req_id = book.order_id if book is not None else -1
             send("error", req_id, int(spec["code"]), spec.get("message", ""), "")
         elif kind == "fill":
-            exec_id = self.apply({"cb": "execDetails", "shares": spec["shares"], "price": spec["price"],
-                                  **({"exec_id": spec["exec_id"]} if "exec_id" in spec else {})}, book, deliver)
+            exec_id = self.apply(
+                {
+                    "cb": "execDetails",
+                    "shares": spec["shares"],
+                    "price": spec["price"],
+                    **({"exec_id": spec["exec_id"]} if "exec_id" in spec else {}),
+                },
+                book,
+                deliver,
+            )
             status = "Filled" if book.filled >= book.quantity else book.status if book.status in ("PendingCancel",) else "Submitted"
             self.apply({"cb": "orderStatus", "status": status}, book, deliver)
             self.apply({"cb": "commissionReport", "exec_id": exec_id, "commission": spec.get("commission", 1.0)}, book, deliver)

@@ -89,8 +89,7 @@ def ib_order_for(order: IbkrOrder, ib_account: str) -> Order:
 
 
 class IbkrGateway:
-    def __init__(self, settings: IbkrSettings, sink: EventSink, ib: IB | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: IbkrSettings, sink: EventSink, ib: IB | None = None, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.sink = sink
         self.ib = ib or IB()
@@ -164,9 +163,10 @@ class IbkrGateway:
     async def _connect_once(self) -> None:
         s = self.settings
         try:
-            await self.ib.connectAsync(s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout,
-                                       account=s.account, fetchFields=StartupFetchNONE)
-        except (OSError, ConnectionError, asyncio.TimeoutError, TimeoutError) as err:
+            await self.ib.connectAsync(
+                s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout, account=s.account, fetchFields=StartupFetchNONE
+            )
+        except (OSError, ConnectionError, TimeoutError) as err:
             raise IbUnreachable(unreachable_line(s, err)) from None
         self.translator.client_id = s.client_id
         log.info("connected to IB at %s as client %s (accounts %s)", s.where, s.client_id, ",".join(self.ib.managedAccounts()))
@@ -194,7 +194,7 @@ class IbkrGateway:
                 return
             except IbUnreachable as err:
                 log.warning("%s (retrying in %.0fs)", err, delay)
-            except Exception:  # noqa: BLE001 — a failed reconciliation: drop the connection and retry
+            except Exception:
                 log.exception("reconciliation after reconnect failed; retrying")
                 if self.ib.isConnected():
                     self.ib.disconnect()
@@ -221,7 +221,7 @@ class IbkrGateway:
                         after(context, *args, **kwargs)
                     else:
                         after(*args, **kwargs)
-                except Exception:  # noqa: BLE001 — never break ib_async's message loop
+                except Exception:
                     log.exception("translating IB %s failed", name)
 
             setattr(w, name, tapped)
@@ -243,12 +243,33 @@ class IbkrGateway:
             self._seen_refs.add(order.orderRef)
         self._dispatch(self.translator.on_completed_order(order, state))
 
-    def _tap_order_status(self, orderId: int, status: str, filled: float, remaining: float, avgFillPrice: float,  # noqa: N803
-                          permId: int, parentId: int, lastFillPrice: float, clientId: int, whyHeld: str,  # noqa: N803
-                          mktCapPrice: float = 0.0) -> None:  # noqa: N803
-        snapshot = OrderStatus(orderId=orderId, status=status, filled=filled, remaining=remaining, avgFillPrice=avgFillPrice,
-                               permId=permId, parentId=parentId, lastFillPrice=lastFillPrice, clientId=clientId,
-                               whyHeld=whyHeld, mktCapPrice=mktCapPrice)
+    def _tap_order_status(
+        self,
+        orderId: int,
+        status: str,
+        filled: float,
+        remaining: float,
+        avgFillPrice: float,
+        permId: int,
+        parentId: int,
+        lastFillPrice: float,
+        clientId: int,
+        whyHeld: str,
+        mktCapPrice: float = 0.0,
+    ) -> None:
+        snapshot = OrderStatus(
+            orderId=orderId,
+            status=status,
+            filled=filled,
+            remaining=remaining,
+            avgFillPrice=avgFillPrice,
+            permId=permId,
+            parentId=parentId,
+            lastFillPrice=lastFillPrice,
+            clientId=clientId,
+            whyHeld=whyHeld,
+            mktCapPrice=mktCapPrice,
+        )
         self._dispatch(self.translator.on_order_status(snapshot))
 
     def _tap_exec_details(self, req_id: int, contract: Any, execution: Any) -> None:
@@ -258,7 +279,7 @@ class IbkrGateway:
 
     def _before_error(self, req_id: int, code: int, *_: Any) -> tuple[bool, Any, str | None]:
         wrapper = self.ib.wrapper
-        is_request = req_id in wrapper._futures  # noqa: SLF001 — a request's error (qualify, executions…), not an order's
+        is_request = req_id in wrapper._futures
         trade = wrapper.trades.get((wrapper.clientId, req_id)) if req_id > 0 else None
         return is_request, trade, trade.orderStatus.status if trade else None
 
@@ -296,7 +317,7 @@ class IbkrGateway:
     async def _reconcile_quietly(self, why: str) -> None:
         try:
             await self.reconcile(why)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("reconciliation (%s) failed", why)
 
     # ----- event routing --------------------------------------------------------------------
@@ -321,7 +342,7 @@ class IbkrGateway:
         self._save_soon()
 
     @contextlib.contextmanager
-    def _capture(self, intent_id: str):  # noqa: ANN202
+    def _capture(self, intent_id: str):
         self._captures[intent_id] = []
         self._capture_signal[intent_id] = asyncio.Event()
         try:
@@ -348,8 +369,9 @@ class IbkrGateway:
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 — keep it first in line and try again
-                log.warning("delivering %s %s to %s failed (%s); retrying in %.1fs", event.kind.value, event.intent_id,
-                            type(self.sink).__name__, err, delay)
+                log.warning(
+                    "delivering %s %s to %s failed (%s); retrying in %.1fs", event.kind.value, event.intent_id, type(self.sink).__name__, err, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
@@ -367,9 +389,14 @@ class IbkrGateway:
     # ----- persistence ----------------------------------------------------------------------
 
     def state(self) -> GatewayState:
-        return GatewayState(client_id=self.settings.client_id, tracks=list(self.translator.tracks.values()),
-                            journal=self.journal, cursor=self.cursor, outbox=self.outbox,
-                            market_data=dict(self.market_data))
+        return GatewayState(
+            client_id=self.settings.client_id,
+            tracks=list(self.translator.tracks.values()),
+            journal=self.journal,
+            cursor=self.cursor,
+            outbox=self.outbox,
+            market_data=dict(self.market_data),
+        )
 
     def save_now(self) -> None:
         if self._save_handle is not None:
@@ -379,9 +406,11 @@ class IbkrGateway:
 
     def _save_soon(self) -> None:
         if self._save_handle is None:
+
             def save() -> None:
                 self._save_handle = None
                 self.store.save(self.state())
+
             self._save_handle = asyncio.get_running_loop().call_later(0.2, save)
 
     # ----- broker queries -------------------------------------------------------------------
@@ -389,9 +418,11 @@ class IbkrGateway:
     async def _ask(self, request: Any, what: str) -> Any:
         try:
             return await asyncio.wait_for(request, REQUEST_TIMEOUT)
-        except (asyncio.TimeoutError, TimeoutError):
-            raise IbUnreachable(f"TWS / IB Gateway at {self.settings.where} did not answer {what} within "
-                                f"{REQUEST_TIMEOUT:.0f}s (is it logged in? an old TWS without completed orders?)") from None
+        except TimeoutError:
+            raise IbUnreachable(
+                f"TWS / IB Gateway at {self.settings.where} did not answer {what} within "
+                f"{REQUEST_TIMEOUT:.0f}s (is it logged in? an old TWS without completed orders?)"
+            ) from None
 
     async def _refresh_orders_locked(self) -> None:
         await self._ask(self.ib.reqAllOpenOrdersAsync(), "reqAllOpenOrders")
@@ -429,8 +460,12 @@ class IbkrGateway:
                 if self._placed_in_round.get(track.intent_id) == this_round:
                     continue  # placed while this round ran: IB may not list it yet
                 missing.append(track.intent_id)
-                self._dispatch(self.translator.mark_unknown(
-                    track.intent_id, f"IB lists no order with orderRef {track.intent_id} (open, completed or executed) — {why or 'reconciliation'}"))
+                self._dispatch(
+                    self.translator.mark_unknown(
+                        track.intent_id,
+                        f"IB lists no order with orderRef {track.intent_id} (open, completed or executed) — {why or 'reconciliation'}",
+                    )
+                )
         self.reconciliations += 1
         if missing:
             log.warning("reconciliation (%s): IB does not know %s", why, ", ".join(missing))
@@ -442,22 +477,31 @@ class IbkrGateway:
         `stuck_after` seconds, or when, two sweeps running, a status reported more filled than
         the executions received (an execDetails lost on the way) or a terminal status is held."""
         now = self.clock()
-        stale = [t for t in self.translator.tracks.values()
-                 if t.phase is Phase.NEW and t.placed_at is not None and now - t.placed_at >= self.settings.stuck_after]
-        lagging = {t.intent_id for t in self.translator.tracks.values()
-                   if t.held is not None or (not t.phase.terminal and t.status_filled > t.cum_qty)}
+        stale = [
+            t
+            for t in self.translator.tracks.values()
+            if t.phase is Phase.NEW and t.placed_at is not None and now - t.placed_at >= self.settings.stuck_after
+        ]
+        lagging = {
+            t.intent_id for t in self.translator.tracks.values() if t.held is not None or (not t.phase.terminal and t.status_filled > t.cum_qty)
+        }
         still_lagging, self._lagging = lagging & self._lagging, lagging
         if not (stale or still_lagging) or not self.connected:
             return []
         why = f"no word from IB for {self.settings.stuck_after:.0f}s" if stale else "executions lag the order status"
         missing = await self.reconcile(why)
-        self._lagging = {t.intent_id for t in self.translator.tracks.values()
-                         if t.held is not None or (not t.phase.terminal and t.status_filled > t.cum_qty)}
+        self._lagging = {
+            t.intent_id for t in self.translator.tracks.values() if t.held is not None or (not t.phase.terminal and t.status_filled > t.cum_qty)
+        }
         for track in stale:
             if track.phase is Phase.NEW and track.intent_id not in self._stuck_warned:
                 self._stuck_warned.add(track.intent_id)
-                log.warning("%s: IB lists it as %s for %.0fs; the order workflow's deadline decides (cancel)",
-                            track.intent_id, track.last_status or "pending", now - (track.placed_at or now))
+                log.warning(
+                    "%s: IB lists it as %s for %.0fs; the order workflow's deadline decides (cancel)",
+                    track.intent_id,
+                    track.last_status or "pending",
+                    now - (track.placed_at or now),
+                )
         return missing
 
     async def _sweep_loop(self) -> None:
@@ -469,7 +513,7 @@ class IbkrGateway:
                     del self._intent_locks[intent]
             try:
                 await self.sweep()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("stuck-order sweep failed")
 
     # ----- market data ----------------------------------------------------------------------
@@ -535,14 +579,20 @@ class IbkrGateway:
             order_id = self.ib.client.getReqId()
         ib_order = ib_order_for(order, self.settings.account)
         ib_order.orderId = order_id
-        self.translator.register(order.intent_id, order.quantity, order.symbol, order.side,
-                                 client_id=client_id, order_id=order_id, now=self.clock())
+        self.translator.register(order.intent_id, order.quantity, order.symbol, order.side, client_id=client_id, order_id=order_id, now=self.clock())
         self.translator.tracks[order.intent_id].phase = Phase.NEW
         self._placed_in_round[order.intent_id] = self._round
         self.save_now()  # written before the order leaves: a restart knows it may exist
         self.ib.placeOrder(contract_for(order.symbol), ib_order)
-        log.info("placed %s: %s %s %s %s (orderId %s)", order.intent_id, order.side, order.quantity, order.symbol,
-                 order.limit_price if order.limit_price is not None else "MKT", order_id)
+        log.info(
+            "placed %s: %s %s %s %s (orderId %s)",
+            order.intent_id,
+            order.side,
+            order.quantity,
+            order.symbol,
+            order.limit_price if order.limit_price is not None else "MKT",
+            order_id,
+        )
 
     async def cancel(self, intent_id: str) -> list[ExecutionEvent]:
         """Ask IB to cancel; returns what answers the cancel: the order's terminal event if it has
@@ -557,8 +607,7 @@ class IbkrGateway:
                     await self.refresh(executions=False)
                     sighting = self.translator.broker_refs.get(intent_id)
                     if sighting is None:
-                        return [ExecutionEvent(intent_id=intent_id, kind=ExecKind.UNKNOWN_ORDER,
-                                               text=f"IB lists no order with orderRef {intent_id}")]
+                        return [ExecutionEvent(intent_id=intent_id, kind=ExecKind.UNKNOWN_ORDER, text=f"IB lists no order with orderRef {intent_id}")]
                     self._dispatch(self.translator.adopt(intent_id, sighting, now=self.clock()))
                     await self.refresh()
                     track = self.translator.tracks[intent_id]
@@ -591,8 +640,10 @@ class IbkrGateway:
         elif track.client_id == self.settings.client_id and track.order_id is not None:
             self.ib.client.cancelOrder(track.order_id, "")
         else:
-            raise CannotCancel(f"{track.intent_id} was placed by IB client {track.client_id}; this gateway is client "
-                               f"{self.settings.client_id} and IB lets only the placing client cancel — keep IB_CLIENT_ID stable")
+            raise CannotCancel(
+                f"{track.intent_id} was placed by IB client {track.client_id}; this gateway is client "
+                f"{self.settings.client_id} and IB lets only the placing client cancel — keep IB_CLIENT_ID stable"
+            )
         track.cancel_requested = True
         log.info("cancel sent for %s (orderId %s, permId %s)", track.intent_id, track.order_id, track.perm_id)
 
@@ -615,8 +666,12 @@ class IbkrGateway:
                 track = self.translator.track(intent_id)
             if track is None:
                 return VenueOrderStatus(intent_id=intent_id, known=False, last_kind=ExecKind.UNKNOWN_ORDER)
-            if (intent_id not in self._seen_refs and not track.phase.terminal and track.phase is not Phase.UNKNOWN
-                    and self._placed_in_round.get(intent_id) != this_round):
+            if (
+                intent_id not in self._seen_refs
+                and not track.phase.terminal
+                and track.phase is not Phase.UNKNOWN
+                and self._placed_in_round.get(intent_id) != this_round
+            ):
                 self._dispatch(self.translator.mark_unknown(intent_id, f"IB lists no order with orderRef {intent_id}"))
             status = track.to_status()
             if track.phase is Phase.UNKNOWN:
@@ -631,5 +686,5 @@ class IbkrGateway:
         if exec_cursor:
             for index, event in enumerate(self.journal):
                 if event.exec_id == exec_cursor:
-                    return self.journal[index + 1:]
+                    return self.journal[index + 1 :]
         return list(self.journal)

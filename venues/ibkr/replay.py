@@ -63,9 +63,17 @@ class FakeClock:
 
 
 def fake_settings(state_dir: Path, **overrides: Any) -> IbkrSettings:
-    base = {"state_dir": Path(state_dir), "client_id": TEST_CLIENT_ID, "account": "", "ack_timeout": 0.3,
-            "cancel_timeout": 0.3, "reconnect_min_delay": 0.01, "reconnect_max_delay": 0.05, "sweep_every": 3600.0,
-            "connect_timeout": 2.0}
+    base = {
+        "state_dir": Path(state_dir),
+        "client_id": TEST_CLIENT_ID,
+        "account": "",
+        "ack_timeout": 0.3,
+        "cancel_timeout": 0.3,
+        "reconnect_min_delay": 0.01,
+        "reconnect_max_delay": 0.05,
+        "sweep_every": 3600.0,
+        "connect_timeout": 2.0,
+    }
     return IbkrSettings(**(base | overrides))
 
 
@@ -114,19 +122,29 @@ def _matches(event: ExecutionEvent, pattern: dict) -> bool:
 
 
 def _describe(events: list[ExecutionEvent]) -> str:
-    return "[" + ", ".join(f"{e.kind.value}(cum={e.cum_qty}, leaves={e.leaves_qty}{', ' + e.exec_id if e.exec_id else ''})"
-                           for e in events) + "]"
+    return "[" + ", ".join(f"{e.kind.value}(cum={e.cum_qty}, leaves={e.leaves_qty}{', ' + e.exec_id if e.exec_id else ''})" for e in events) + "]"
 
 
 async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
     spec = json.loads(Path(source).read_text()) if not isinstance(source, dict) else source
     tws_options = spec.get("tws", {})
-    tws = FakeTWS(next_valid_id=tws_options.get("next_valid_id", 1), auto_ack=tws_options.get("auto_ack", True),
-                  auto_cancel=tws_options.get("auto_cancel", True))
+    tws = FakeTWS(
+        next_valid_id=tws_options.get("next_valid_id", 1),
+        auto_ack=tws_options.get("auto_ack", True),
+        auto_cancel=tws_options.get("auto_cancel", True),
+    )
     for raw in spec.get("broker_orders", []):
-        tws.add_order(raw["intent_id"], raw["symbol"], raw["side"], raw["quantity"], raw.get("limit_price"),
-                      status=raw.get("status", "Submitted"), client_id=raw.get("client_id", TEST_CLIENT_ID),
-                      order_id=raw.get("order_id", 1), perm_id=raw.get("perm_id"))
+        tws.add_order(
+            raw["intent_id"],
+            raw["symbol"],
+            raw["side"],
+            raw["quantity"],
+            raw.get("limit_price"),
+            status=raw.get("status", "Submitted"),
+            client_id=raw.get("client_id", TEST_CLIENT_ID),
+            order_id=raw.get("order_id", 1),
+            perm_id=raw.get("perm_id"),
+        )
     clock = FakeClock()
     settings = fake_settings(state_dir, **spec.get("gateway", {}))
     sink = ListSink()
@@ -203,9 +221,7 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
                     run.failures.append(f"step {index}: executions_since gave {[f.exec_id for f in fills]}, expected {step['expect_exec_ids']}")
             elif "subscribe" in step:
                 await run.gateway.subscribe_quotes(step["subscribe"])
-            elif "expect_requests" in step:
-                pass
-            elif "expect" in step:
+            elif "expect_requests" in step or "expect" in step:
                 pass
             else:
                 raise ValueError(f"step {index}: unknown step {step}")
@@ -246,9 +262,17 @@ class IbkrFakeHarness:
         await self.gateway.stop()
 
     async def submit(self, cmd: Submit) -> list[ExecutionEvent]:
-        return await self.gateway.submit(IbkrOrder(
-            intent_id=cmd.intent_id, account=cmd.account, symbol=cmd.symbol, side=cmd.side, quantity=cmd.quantity,
-            order_type=cmd.order_type, limit_price=cmd.limit_price))
+        return await self.gateway.submit(
+            IbkrOrder(
+                intent_id=cmd.intent_id,
+                account=cmd.account,
+                symbol=cmd.symbol,
+                side=cmd.side,
+                quantity=cmd.quantity,
+                order_type=cmd.order_type,
+                limit_price=cmd.limit_price,
+            )
+        )
 
     async def cancel(self, intent_id: str) -> list[ExecutionEvent]:
         return await self.gateway.cancel(intent_id)
@@ -269,6 +293,6 @@ class IbkrFakeHarness:
         for _ in range(3):
             await self.tws.settle()
             await self.gateway.idle()
-        new = self.sink.events[self._seen:]
+        new = self.sink.events[self._seen :]
         self._seen = len(self.sink.events)
         return list(new)

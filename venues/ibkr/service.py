@@ -32,8 +32,9 @@ async def run() -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with build_ibkr_worker(client, gateway):
-            print(f"IBKR gateway: IB at {settings.where} (client id {settings.client_id}), "
-                  f"activities on task queue {settings.task_queue!r}", flush=True)
+            print(
+                f"IBKR gateway: IB at {settings.where} (client id {settings.client_id}), activities on task queue {settings.task_queue!r}", flush=True
+            )
             await stop.wait()
     finally:
         await gateway.stop()

@@ -34,10 +34,12 @@ class GatewayState(BaseModel):
         live = [t for t in self.tracks if not t.phase.terminal]
         done = [t for t in self.tracks if t.phase.terminal][-MAX_TERMINAL_TRACKS:]
         keep = {t.intent_id for t in live + done}
-        return self.model_copy(update={
-            "tracks": [t for t in self.tracks if t.intent_id in keep],
-            "journal": self.journal[-MAX_JOURNAL:],
-        })
+        return self.model_copy(
+            update={
+                "tracks": [t for t in self.tracks if t.intent_id in keep],
+                "journal": self.journal[-MAX_JOURNAL:],
+            }
+        )
 
 
 class StateStore:

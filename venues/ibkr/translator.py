@@ -98,9 +98,13 @@ class OrderTrack(BaseModel):
         last = self.events[-1].kind if self.events else None
         known = self.seen_by_broker and self.phase is not Phase.UNKNOWN
         return VenueOrderStatus(
-            intent_id=self.intent_id, known=known or bool(self.fills),
+            intent_id=self.intent_id,
+            known=known or bool(self.fills),
             venue_order_id=str(self.perm_id) if self.perm_id else None,
-            last_kind=last, cum_qty=self.cum_qty, leaves_qty=self.leaves, executions=self.fills,
+            last_kind=last,
+            cum_qty=self.cum_qty,
+            leaves_qty=self.leaves,
+            executions=self.fills,
         )
 
 
@@ -145,8 +149,17 @@ class IbkrTranslator:
         for exec_id in track.exec_ids:
             self._by_exec[exec_id] = track.intent_id
 
-    def register(self, intent_id: str, quantity: int, symbol: str = "", side: str = "", *,
-                 client_id: int | None = None, order_id: int | None = None, now: float | None = None) -> OrderTrack:
+    def register(
+        self,
+        intent_id: str,
+        quantity: int,
+        symbol: str = "",
+        side: str = "",
+        *,
+        client_id: int | None = None,
+        order_id: int | None = None,
+        now: float | None = None,
+    ) -> OrderTrack:
         track = self.tracks.get(intent_id) or OrderTrack(intent_id=intent_id, quantity=quantity, symbol=symbol, side=side)
         track.client_id, track.order_id, track.placed_at = client_id, order_id, now
         self._index(track)
@@ -189,9 +202,13 @@ class IbkrTranslator:
 
     def _emit(self, track: OrderTrack, kind: ExecKind, text: str = "", **fill: object) -> ExecutionEvent:
         event = ExecutionEvent(
-            intent_id=track.intent_id, kind=kind,
+            intent_id=track.intent_id,
+            kind=kind,
             venue_order_id=str(track.perm_id) if track.perm_id else None,
-            cum_qty=track.cum_qty, leaves_qty=track.leaves, text=text, **fill,
+            cum_qty=track.cum_qty,
+            leaves_qty=track.leaves,
+            text=text,
+            **fill,
         )
         track.events.append(event)
         return event
@@ -204,8 +221,13 @@ class IbkrTranslator:
     def _sight(self, order: Order, status: str) -> None:
         if order.orderRef:
             self.broker_refs[order.orderRef] = BrokerSighting(
-                order_ref=order.orderRef, perm_id=order.permId, client_id=order.clientId, order_id=order.orderId,
-                status=status, quantity=int(order.totalQuantity or 0), action=order.action,
+                order_ref=order.orderRef,
+                perm_id=order.permId,
+                client_id=order.clientId,
+                order_id=order.orderId,
+                status=status,
+                quantity=int(order.totalQuantity or 0),
+                action=order.action,
             )
 
     def on_open_order(self, order: Order, state: OrderState) -> list[ExecutionEvent]:
@@ -247,7 +269,7 @@ class IbkrTranslator:
     def _status(self, track: OrderTrack, status: str, filled: float | None, why_held: str, extra: str = "") -> list[ExecutionEvent]:
         track.last_status = status
         if filled is not None and filled > track.status_filled:
-            track.status_filled = int(round(filled))
+            track.status_filled = round(filled)
         if track.phase.terminal:
             return []  # terminal absorbs status; only executions still count
         effect = status_rule(status).effect
@@ -312,13 +334,20 @@ class IbkrTranslator:
         track.exec_ids.append(ex.execId)
         self._by_exec[ex.execId] = track.intent_id
         base = correction_base(ex.execId)
-        shares = int(round(ex.shares))
+        shares = round(ex.shares)
         if base in track.applied:
             first = next((f for f in track.fills if f.exec_id == track.applied[base]), None)
             self._note(track, f"execution {ex.execId} corrects {track.applied[base]}: not applied again")
             if first is not None and (first.last_qty != shares or abs((first.last_px or 0) - ex.price) > 1e-9):
-                log.error("IB corrected execution %s of %s (%s@%s → %s@%s); the rig keeps the first version — reconcile by hand",
-                          ex.execId, track.intent_id, first.last_qty, first.last_px, shares, ex.price)
+                log.error(
+                    "IB corrected execution %s of %s (%s@%s → %s@%s); the rig keeps the first version — reconcile by hand",
+                    ex.execId,
+                    track.intent_id,
+                    first.last_qty,
+                    first.last_px,
+                    shares,
+                    ex.price,
+                )
             return []
         if shares <= 0:
             return []
