@@ -182,7 +182,7 @@ async def repeat_scenarios(client: Client, names: list[str], times: int) -> int:
         groups = sorted(by_digest.values(), key=len, reverse=True)
         if len(groups) > 1:
             a, b = groups[0][0][1], groups[1][0][1]
-            pa, pb = await asyncio.gather(golden.observed_parts(client, a.account), golden.observed_parts(client, b.account))
+            pa, pb = await asyncio.gather(golden.observed_items(client, a.account), golden.observed_items(client, b.account))
             print(f"  first difference ({a.account} → {b.account}): {first_difference(pa, pb)}")
         for error in errors[:3]:
             print(f"  did not complete: {error[:200]}")

@@ -1,65 +1,124 @@
-"""The run digest (DESIGN.md §3): one fingerprint of what a run decided and did.
+"""The run digest (DESIGN.md §3): one fingerprint of everything a run decided and did.
 
-sha256 over canonical JSON (sorted keys, no whitespace, floats rounded to 6 decimals) of the
-decisions (cycle, exchange time, regime, mode, reason, gross, potential), the intents (id,
-symbol, side, quantity, price, kind), the fills (id, quantity, price) and the final positions.
-Ids are taken relative to the account (scenario accounts get a fresh suffix per run) and fills
-are sorted by id, so the digest does not depend on the account name or on the order in which
-reports reached the account — only on what happened.
+A running sha256 chain over canonical JSON items (sorted keys, no whitespace, floats rounded to
+6 decimals), carried through continue-as-new, so it covers the whole run, not a tail. Items are
+added as they become final — a decision, a slept-through quiet stretch, an order's outcome (desk
+and rig, with its intent), a fill, a cancel/replace answer, a trading-state change, and at the
+end the open orders, positions and P&L — and folded in steps (a risk cycle): within a step they
+are sorted, so the order in which reports reached the account inside one cycle does not matter,
+only what happened. Ids are relative to the account (scenario accounts get a fresh suffix).
+
+The last `ITEMS_KEPT` items are kept with their sequence numbers, so a mismatch can name the
+first differing item of any kind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+DIGEST_VERSION = 2
+ITEMS_KEPT = 5_000
+GENESIS = hashlib.sha256(f"risk-rig run digest v{DIGEST_VERSION}".encode()).hexdigest()
 
 
-class DigestParts(BaseModel):
-    decisions: list[dict[str, Any]]
-    intents: list[dict[str, Any]]
-    fills: list[dict[str, Any]]
-    positions: list[dict[str, Any]]
-    pnl: dict[str, float] = {}  # the account's realized, unrealized and daily P&L at the end
+class DigestKind(str, Enum):
+    DECISION = "decision"
+    QUIET = "quiet"  # cycles slept through with nothing able to change the decision
+    ORDER = "order"  # an intent, desk or rig, with its final outcome
+    FILL = "fill"
+    ANSWER = "answer"  # a cancel's or replace's answer
+    TRADING = "trading"  # a trading-state change, with who and why
+    FINAL = "final"  # what was still open at the end, final positions and P&L
 
 
-def _round(value: Any) -> Any:
+class DigestItem(BaseModel):
+    seq: int
+    kind: DigestKind
+    body: dict[str, Any]
+
+
+def rounded(value: Any) -> Any:
     if isinstance(value, float):
-        rounded = round(value, 6)
-        return 0.0 if rounded == 0 else rounded  # -0.0 and 0.0 are one number
+        r = round(value, 6)
+        return 0.0 if r == 0 else r  # -0.0 and 0.0 are one number
     if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_round(v) for v in value]
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v) for v in value]
     return value
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(rounded(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def relative(identifier: str, account: str) -> str:
     return identifier.replace(f"{account}-", "", 1) if identifier.startswith(f"{account}-") else identifier
 
 
-def canonical(parts: DigestParts) -> str:
-    return json.dumps(_round(parts.model_dump()), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+class RunDigest(BaseModel):
+    """The running digest an account carries: the chain so far, the items of the step under way,
+    and the last items folded."""
+
+    version: int = DIGEST_VERSION
+    chain: str = GENESIS
+    count: int = 0
+    pending: list[tuple[DigestKind, dict[str, Any]]] = Field(default_factory=list)
+    log: list[DigestItem] = Field(default_factory=list)
+
+    def add(self, kind: DigestKind, body: dict[str, Any]) -> None:
+        self.pending.append((kind, rounded(body)))
+
+    def seal(self) -> None:
+        """Fold the step's items into the chain, in canonical order."""
+        step = sorted(self.pending, key=lambda item: (item[0].value, canonical(item[1])))
+        self.pending = []
+        for kind, body in step:
+            self.count += 1
+            line = canonical([kind.value, body])
+            self.chain = hashlib.sha256(f"{self.chain}{line}".encode()).hexdigest()
+            self.log.append(DigestItem(seq=self.count, kind=kind, body=body))
+        if len(self.log) > ITEMS_KEPT:
+            del self.log[: len(self.log) - ITEMS_KEPT]
+
+    @property
+    def value(self) -> str:
+        return f"sha256:{self.chain}"
 
 
-def digest(parts: DigestParts) -> str:
-    return "sha256:" + hashlib.sha256(canonical(parts).encode()).hexdigest()
+def digest_of(items: list[DigestItem]) -> str:
+    """The digest of a complete item list (a golden file's), recomputed: it must equal the
+    recorded digest, or the file was edited by hand."""
+    chain = GENESIS
+    for item in items:
+        chain = hashlib.sha256(f"{chain}{canonical([item.kind.value, item.body])}".encode()).hexdigest()
+    return f"sha256:{chain}"
 
 
-def first_difference(expected: DigestParts, observed: DigestParts) -> str | None:
-    """The first decision, intent, fill or position that differs, said plainly."""
-    if _round(expected.pnl) != _round(observed.pnl):
-        first = f"pnl: expected {json.dumps(_round(expected.pnl), sort_keys=True)}, observed {json.dumps(_round(observed.pnl), sort_keys=True)}"
+def _said(item: DigestItem) -> str:
+    return f"#{item.seq} {item.kind.value} {canonical(item.body)}"
+
+
+def first_difference(expected: list[DigestItem], observed: list[DigestItem]) -> str | None:
+    """The first item of any kind that differs, said plainly (aligned by sequence number)."""
+    by_seq = {i.seq: i for i in observed}
+    if expected and observed and expected[0].seq != observed[0].seq:
+        start = max(expected[0].seq, observed[0].seq)
+        expected = [i for i in expected if i.seq >= start]
+        note = f" (items before #{start} are not kept)"
     else:
-        first = None
-    for name in ("decisions", "intents", "fills", "positions"):
-        want, got = _round(getattr(expected, name)), _round(getattr(observed, name))
-        for i, (a, b) in enumerate(zip(want, got)):
-            if a != b:
-                return f"{name}[{i}]: expected {json.dumps(a, sort_keys=True)}, observed {json.dumps(b, sort_keys=True)}"
-        if len(want) != len(got):
-            extra = want[len(got)] if len(want) > len(got) else got[len(want)]
-            return f"{name}: expected {len(want)}, observed {len(got)} (first unmatched: {json.dumps(extra, sort_keys=True)})"
-    return first
+        note = ""
+    for want in expected:
+        got = by_seq.get(want.seq)
+        if got is None:
+            return f"item #{want.seq}: expected {_said(want)}, observed nothing (the run has {len(observed)} items){note}"
+        if (got.kind, canonical(got.body)) != (want.kind, canonical(want.body)):
+            return f"item #{want.seq}: expected {_said(want)}, observed {_said(got)}{note}"
+    if len(observed) > len(expected):
+        return f"observed {len(observed) - len(expected)} more items than expected, the first {_said(observed[len(expected)])}{note}"
+    return None

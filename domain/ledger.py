@@ -146,6 +146,21 @@ class OrderReport(Model):
     lost_cause: str | None = None  # the order ended without a venue outcome (e.g. the venue has no record)
 
 
+class ClosedOrder(Model):
+    """An order's final outcome with the intent it was for (None: refused before it parsed)."""
+
+    outcome: OrderOutcome
+    intent: Intent | None = None
+    own: bool = False
+
+
+class Journal(Model):
+    """What became final since the account last took it (the run digest's items)."""
+
+    fills: list[FillRecord] = []
+    closed: list[ClosedOrder] = []
+
+
 class BookState(Model):
     """What the ledger carries across continue-as-new (bounded at every cap)."""
 
@@ -156,6 +171,7 @@ class BookState(Model):
     outcomes: dict[str, OrderOutcome] = {}
     applied_fill_ids: list[str] = []
     fills: list[FillRecord] = []
+    journal: Journal = Field(default_factory=Journal)  # taken by the account every cycle
 
 
 class Ledger:
@@ -205,6 +221,11 @@ class Ledger:
 
     def fills_of(self, intent_id: str) -> list[Fill]:
         return [f.as_fill() for f in self.s.fills if f.intent_id == intent_id]
+
+    def take_journal(self) -> Journal:
+        """The fills applied and the orders closed since the last call."""
+        journal, self.s.journal = self.s.journal, Journal()
+        return journal
 
     def carried(self) -> BookState:
         self.s.applied_fill_ids = list(self._applied)[-FILL_IDS_KEPT:]
@@ -271,7 +292,8 @@ class Ledger:
                 kind=intent.kind if intent else IntentKind.NEW,
                 reject_reason=reason,
                 reject_message=message,
-            )
+            ),
+            intent,
         )
 
     def apply_report(self, report: OrderReport, *, cycle: int, exchange_time: str) -> int:
@@ -375,7 +397,12 @@ class Ledger:
         if entry is not None:
             self._unindexed(entry)
 
-    def _close(self, outcome: OrderOutcome) -> None:
+    def _close(self, outcome: OrderOutcome, intent: Intent | None = None) -> None:
+        entry = self.s.open_orders.get(outcome.intent_id)
+        own = entry is not None and entry.own
+        if entry is not None and entry.intent is not None:
+            intent = entry.intent
+        self.s.journal.closed.append(ClosedOrder(outcome=outcome, intent=intent, own=own))
         self._drop(outcome.intent_id)
         self.s.outcomes.pop(outcome.intent_id, None)  # re-inserted last: newest at the end
         self.s.outcomes[outcome.intent_id] = outcome
@@ -394,21 +421,19 @@ class Ledger:
         held = self.s.positions.get(key)
         self.s.positions[key] = Position(symbol=fill.symbol, bucket=fill.bucket, quantity=(held.quantity if held else 0) + fill.signed_quantity)
         self._fit_reduce_only((fill.symbol, fill.bucket))
-        keep_last(
-            self.s.fills,
-            FillRecord(
-                cycle=cycle,
-                exchange_time=exchange_time,
-                fill_id=fill.fill_id,
-                intent_id=fill.intent_id,
-                symbol=fill.symbol,
-                bucket=fill.bucket,
-                side=fill.side,
-                quantity=fill.quantity,
-                price=fill.price,
-            ),
-            FILLS_KEPT,
+        record = FillRecord(
+            cycle=cycle,
+            exchange_time=exchange_time,
+            fill_id=fill.fill_id,
+            intent_id=fill.intent_id,
+            symbol=fill.symbol,
+            bucket=fill.bucket,
+            side=fill.side,
+            quantity=fill.quantity,
+            price=fill.price,
         )
+        keep_last(self.s.fills, record, FILLS_KEPT)
+        self.s.journal.fills.append(record)
         entry = self.s.open_orders.get(fill.intent_id)
         if entry is not None:
             self._set_filled(entry, entry.filled + fill.quantity)

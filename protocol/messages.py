@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, StrictInt
 
 from domain.controls import ControlsState
+from domain.digest import DigestItem, RunDigest
 from domain.enums import (
     CancelReason,
     IntentKind,
@@ -234,6 +235,7 @@ class RiskState(BaseModel):
     controls: ControlsState = ControlsState()
     market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
     price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: each held symbol's mark per cycle (bounded)
+    digest: RunDigest = Field(default_factory=RunDigest)  # the whole run's, carried
 
 
 class RiskInput(BaseModel):
@@ -269,6 +271,7 @@ class RiskResult(BaseModel):
     final_exposure: Exposure | None
     positions: list[Position]
     digest: str = ""
+    digest_items: list[DigestItem] = []  # the last items the digest folded (all of them for a scenario's day)
 
 
 class RiskView(BaseModel):

@@ -19,7 +19,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from activities.scenarios import scenario_names
-from domain.digest import DigestParts, digest, first_difference
+from domain.digest import DigestItem, digest_of, first_difference
 from protocol.contract import SCENARIO_WORKFLOW
 from scenarios import golden
 from scenarios.spec import ScenarioReport
@@ -27,8 +27,8 @@ from scenarios.spec import ScenarioReport
 QUEUE = "record-digests"
 
 
-async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestParts | None, str]:
-    """(name, parts, problem): the parts when both runs passed with the same digest."""
+async def run_twice(client: Client, queue: str, name: str) -> tuple[str, list[DigestItem] | None, str]:
+    """(name, items, problem): the items when both runs passed with the same digest."""
 
     async def once(i: int) -> ScenarioReport:
         handle = await client.start_workflow(
@@ -43,26 +43,24 @@ async def run_twice(client: Client, queue: str, name: str) -> tuple[str, DigestP
     failed = [r for r in reports if not r.passed]
     if failed:
         return name, None, "failed, not recorded: " + "; ".join(failed[0].failures)
-    parts = [golden.parts_of(await golden.risk_result(client, r.account)) for r in reports]
-    for report, part in zip(reports, parts):
-        if digest(part) != report.digest:
-            return (
-                name,
-                None,
-                f"the account's parts give {digest(part)}, its report says {report.digest}: protocol/run_digest.py disagrees with the workflow",
-            )
+    runs = [await golden.observed_items(client, r.account) for r in reports]
+    for report, items in zip(reports, runs):
+        if not golden.whole(items):
+            return name, None, f"the run kept its digest's items from #{items[0].seq} only: too long to record as a golden run"
+        if digest_of(items) != report.digest:
+            return name, None, f"the account's items give {digest_of(items)}, its report says {report.digest}: domain/digest.py disagrees"
     if reports[0].digest != reports[1].digest:
-        return name, None, (f"two runs disagree ({reports[0].digest} / {reports[1].digest}), not recorded: {first_difference(parts[0], parts[1])}")
-    return name, parts[0], ""
+        return name, None, (f"two runs disagree ({reports[0].digest} / {reports[1].digest}), not recorded: {first_difference(runs[0], runs[1])}")
+    return name, runs[0], ""
 
 
 async def record(client: Client, queue: str, names: list[str], directory: Path = golden.DIGESTS_DIR) -> dict[str, str]:
     """Run and record `names` on a running worker (`queue`); returns name → problem ("" = recorded)."""
     results = await asyncio.gather(*[run_twice(client, queue, name) for name in names])
     outcome = {}
-    for name, parts, problem in results:
-        if parts is not None:
-            recorded = golden.write(name, parts, directory)
+    for name, items, problem in results:
+        if items is not None:
+            recorded = golden.write(name, items, directory)
             print(f"recorded {name:<28} {recorded.digest}")
         else:
             print(f"NOT recorded {name}: {problem}", file=sys.stderr)

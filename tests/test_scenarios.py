@@ -5,7 +5,7 @@ must pass its expectations and give its golden digest (scenarios/digests/, scena
 import pytest
 
 from activities.scenarios import scenario_names
-from domain.digest import digest
+from domain.digest import digest_of
 from scenarios import golden
 
 
@@ -20,12 +20,10 @@ async def test_shipped_scenario_passes(scenario_runs, name):
 @pytest.mark.parametrize("name", scenario_names())
 async def test_shipped_scenario_gives_its_golden_digest(client, scenario_runs, name):
     report, _ = await scenario_runs[name]
-    parts = await golden.observed_parts(client, report.account)  # the report has the digest, the account the parts
-    if digest(parts) != report.digest:
-        pytest.fail(
-            f"{name}: the account's result rebuilds to {digest(parts)}, the report says {report.digest} (protocol/run_digest.py)", pytrace=False
-        )
-    problem = golden.problem(name, report.digest, parts)
+    items = await golden.observed_items(client, report.account)  # the report has the digest, the account the items
+    if digest_of(items) != report.digest:
+        pytest.fail(f"{name}: the account's items rebuild to {digest_of(items)}, the report says {report.digest} (domain/digest.py)", pytrace=False)
+    problem = golden.problem(name, report.digest, items)
     if problem is not None:
         pytest.fail(problem, pytrace=False)  # the message says it all: no traceback
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         seconds_to_next_cycle,
     )
     from domain.enums import RiskMode
+    from protocol import run_digest
 
 
 class AccountClock:
@@ -39,6 +40,14 @@ class AccountClock:
                 exchange=datetime.fromisoformat(self._s.clock_anchor_exchange), workflow=datetime.fromisoformat(self._s.clock_anchor_workflow)
             )
         return exchange_now(workflow.now(), self._rules, anchor)
+
+    def _moment(self) -> datetime:
+        """The exchange time of what happens now (a pre-trade, an arrival, a report). In a virtual
+        day a cycle's work takes no exchange time: during a cycle it is the cycle's own time, so
+        what the cycle causes is stamped the same on every run. Live accounts read the clock."""
+        if self._inp.synthetic and self._in_cycle and self._cycle_time is not None:
+            return self._cycle_time
+        return self._now()
 
     def _past_stop(self) -> bool:
         return self._inp.stop_at is not None and self._now().time() >= parse_hms(self._inp.stop_at)
@@ -67,6 +76,8 @@ class AccountClock:
         last = start - (start - datetime.combine(start.date(), time(0))) % period  # the quiet cycle's own time
         reached = target if timed_out else self._now()
         passed = max(0, -(-(reached - last) // period) - 1)  # cycle times strictly between: slept through
+        if passed:
+            run_digest.add_quiet(self._s.digest, self._s.cycle + 1, passed, (last + passed * period).strftime("%H:%M:%S"))
         self._s.decisions[-1].repeats += passed
         self._s.cycle += passed
         if not timed_out and not self._wake and not self._must_continue:  # an order arrived: cycle at the next cycle time

@@ -43,7 +43,7 @@ class AccountGate:
     """A part of RiskWorkflow (workflows/risk.py); its state lives there."""
 
     def _gate(self) -> GateContext:
-        now = self._now()
+        now = self._moment()
         return GateContext(
             account=self._inp.account,
             ledger=self._ledger,
@@ -69,7 +69,7 @@ class AccountGate:
                     and symbol in self._config.universe.by_symbol
                     and symbol not in self._views
                 ):
-                    await self._fetch_market([symbol], self._now())
+                    await self._fetch_market([symbol], self._moment())
                 return self._pretrade(request)
         except Exception as err:  # noqa: BLE001 — what cannot be judged is refused, never a failed task
             workflow.logger.exception("pre-trade of %s could not be judged", request.intent_id)
@@ -101,7 +101,7 @@ class AccountGate:
         if not verdict.approved or verdict.intent is None:
             self._ledger.record_refusal(verdict.intent, intent_id, verdict.reason or RejectReason.MALFORMED_INTENT, verdict.message)
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
-        self._ledger.reserve(verdict.intent, own=False, cycle=self._s.cycle, expires_at=self._expiry(self._now()))
+        self._ledger.reserve(verdict.intent, own=False, cycle=self._s.cycle, expires_at=self._expiry(self._moment()))
         self._dirty = True
         return self._arrive(verdict.intent, self._approval(verdict.intent, verdict.message))
 
@@ -112,7 +112,7 @@ class AccountGate:
         if self._inp.venue is not VenueKind.SIM:
             return reply
         events = venue.submit(reply.sim_order())
-        self._ledger.apply_report(venue.arrival_report(intent, events), cycle=self._s.cycle, exchange_time=self._stamp(self._now()))
+        self._ledger.apply_report(venue.arrival_report(intent, events), cycle=self._s.cycle, exchange_time=self._stamp(self._moment()))
         return reply.model_copy(update={"arrival": events})
 
     def _known(self, intent_id: str, arrive: bool = True) -> PretradeReply | None:
@@ -215,7 +215,7 @@ class AccountGate:
         if not self._ready or len(report.fills) > REPORT_FILLS_KEPT:
             return
         try:
-            if self._ledger.apply_report(report, cycle=self._s.cycle, exchange_time=self._stamp(self._now())) or report.state.is_terminal:
+            if self._ledger.apply_report(report, cycle=self._s.cycle, exchange_time=self._stamp(self._moment())) or report.state.is_terminal:
                 self._dirty = True
         except Exception:  # noqa: BLE001 — a report the ledger cannot take is logged, never a failed task
             workflow.logger.exception("report of %s could not be applied", report.intent_id)

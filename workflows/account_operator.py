@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.events import ExposureEvent, SessionEvent, exposure_event_problem
     from domain.rules import RiskRules
     from protocol import contract as c
+    from protocol import run_digest
     from protocol.messages import (
         TradingStateChange,
         TradingStateRequest,
@@ -87,12 +88,13 @@ class AccountOperator:
     def set_trading_state(self, raw: Any) -> str:
         request = parse(TradingStateRequest, raw)
         self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
-        return self._set_trading_state(request, self._now()) + "; a cycle runs now"
+        return self._set_trading_state(request, self._moment()) + "; a cycle runs now"
 
     def _set_trading_state(self, request: TradingStateRequest, now: datetime) -> str:
         s = self._s
         change = TradingStateChange(**request.model_dump(), previous=s.trading_state, cycle=s.cycle, exchange_time=self._stamp(now))
         s.trading_changes.append(change)
+        run_digest.add_trading_change(s.digest, change)
         del s.trading_changes[:-TRADING_CHANGES_KEPT]
         s.trading_state, s.frozen = request.state, request.freeze
         workflow.upsert_search_attributes([c.SA_TRADING_STATE.value_set(request.state.value)])

@@ -31,12 +31,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.client_ops import Reconciled
     from domain import venue
+    from domain.digest import RunDigest
     from domain.enums import CancelReason, IntentKind
     from domain.events import TimedEvent
     from domain.execution import ExecKind
     from domain.ledger import Ledger, LedgerOrder, OrderReport
     from domain.marketdata import Print
     from domain.venue import SimOrder
+    from protocol import run_digest
     from protocol.messages import Answer, CancelRequest, CancelResult, ReplaceResult
 
 CALL = dict(
@@ -60,10 +62,11 @@ class VenueTurn(NamedTuple):
 
 
 class AccountOrders:
-    def __init__(self, account: str, ledger: Ledger, answers: list[Answer]) -> None:
+    def __init__(self, account: str, ledger: Ledger, answers: list[Answer], digest: RunDigest) -> None:
         self._account = account
         self._ledger = ledger
         self._answers = answers
+        self._digest = digest
 
     # ── reading results ──────────────────────────────────────────────────────────────────────
     def apply(self, found: Reconciled, cycle: int, stamp: str) -> None:
@@ -191,5 +194,6 @@ class AccountOrders:
                 )
 
     def _answer(self, answer: Answer) -> None:
+        run_digest.add_answer(self._digest, answer, self._account)
         self._answers.append(answer)
         del self._answers[:-ANSWERS_KEPT]

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import decide, decision_input
     from domain.rules import RigConfig, RiskRules
     from protocol import contract as c
+    from protocol import run_digest
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
     from protocol.messages import (
@@ -49,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         RiskView,
     )
     from protocol.parse import first_error
-    from protocol.run_digest import run_digest
     from workflows import metrics
     from workflows.account_clock import AccountClock
     from workflows.account_gate import UPDATES_HARD_LIMIT, AccountGate
@@ -82,6 +82,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         self._dirty = False  # something changed: a quiet sleep ends at the next cycle time
         self._must_continue = False
         self._cycle_time: datetime | None = None
+        self._in_cycle = False  # a cycle's work is under way (its events take the cycle's time)
         self._gate_lock = asyncio.Lock()
         self._updates = self._signals = 0
         self._ready = False  # until the rules are known: requests are refused ("starting")
@@ -100,7 +101,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         self._ledger = Ledger(book)
         if not inp.carried and inp.bod:
             self._ledger.replace_book(inp.bod)
-        self._orders = AccountOrders(inp.account, self._ledger, self._s.answers)
+        self._orders = AccountOrders(inp.account, self._ledger, self._s.answers, self._s.digest)
         # Anchored here, not in run: pre-trade updates may be handled before run starts.
         if inp.synthetic and self._s.clock_anchor_exchange is None:
             self._anchor_clock(inp.start_exchange_time, inp.exchange_date)
@@ -132,11 +133,13 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
         if inp.carried:  # continued-as-new: the carried cycle already ran this minute
             await self._sleep()
         while True:
+            self._in_cycle = True
             await self._cycle()
             cycles += 1
             if self._past_stop():
                 await self._expire_open_orders()
                 break
+            self._in_cycle = False
             while True:
                 if cycles >= self._rules.risk_cycle.cycles_per_run or self._must_continue or workflow.info().is_continue_as_new_suggested():
                     await self._continue_as_new()
@@ -149,9 +152,11 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
     async def _continue_as_new(self) -> None:
         self._must_continue = True  # refuse new updates meanwhile (they retry on the next run)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        state = self._s
         if self._inp.synthetic:  # the next run re-anchors the virtual day on its own workflow time
-            self._s.clock_anchor_exchange, self._s.clock_anchor_workflow = self._now().isoformat(), None
-        carried = pack(self._s, self._ledger.carried())
+            # On a copy: a query answered by this closed run must still read the virtual clock.
+            state = state.model_copy(update={"clock_anchor_exchange": self._now().isoformat(), "clock_anchor_workflow": None})
+        carried = pack(state, self._ledger.carried())
         workflow.continue_as_new(self._inp.model_copy(update={"carried": carried, "timeline": [], "bod": []}))
 
     # ── the cycle ────────────────────────────────────────────────────────────────────────────
@@ -228,6 +233,9 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             skipped=list(blocked.values()) + deferred,
         )
         keep_last(s.decisions, record, self._rules.risk_cycle.decisions_kept)
+        run_digest.add_journal(s.digest, self._ledger.take_journal(), self._inp.account)
+        run_digest.add_decision(s.digest, record)
+        s.digest.seal()
         workflow.set_current_details(self._details(record))
 
     def _stamp(self, now: datetime) -> str:
@@ -297,7 +305,7 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             if not any(not o.synthetic for o in self._ledger.s.open_orders.values()):
                 return
             self._s.cycle += 1
-            now = self._now()
+            now = self._moment()
             live = [turn._replace(closed=True) for turn in self._venue_turns(now)]
             await self._orders.venue_step(live, self._s.cycle, self._stamp(now), audit_all=attempt > 0)
 
@@ -341,6 +349,10 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
     def _result(self) -> RiskResult:
         decisions = expand(self._s.decisions, self._rules)
         positions = self._ledger.positions()
+        digest, account = self._s.digest, self._inp.account
+        run_digest.add_journal(digest, self._ledger.take_journal(), account)
+        run_digest.add_final(digest, list(self._ledger.s.open_orders.values()), positions, self._pnl().account, account)
+        digest.seal()
         return RiskResult(
             account=self._inp.account,
             decisions=decisions,
@@ -354,7 +366,8 @@ class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
             hard_cap_pct=self._rules.hard_cap_pct,
             final_exposure=self._exposure(),
             positions=positions,
-            digest=run_digest(self._inp.account, decisions, self._s.intents, self._ledger.s.fills, positions, self._pnl().account),
+            digest=digest.value,
+            digest_items=digest.log,
         )
 
     def _details(self, record: DecisionRecord) -> str:
