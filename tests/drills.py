@@ -14,10 +14,13 @@ from pathlib import Path
 from temporalio.client import Client
 
 from config.load import load_config
+from domain.enums import OrderState
+from domain.ledger import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
     RISK_WORKFLOW,
+    SIGNAL_ORDER_REPORT,
     account_task_queue,
     risk_workflow_id,
 )
@@ -63,14 +66,21 @@ async def start_account(client: Client, account: str, queue: str, **fills: float
     )
 
 
-async def submit_many(client: Client, account: str, queue: str, n: int) -> list:
+async def submit_many(client: Client, account: str, queue: str, n: int, first: int = 0) -> list:
     raws = [
         intent(account, f"k{i:03d}", symbol=("AAPL", "MSFT", "XOM", "KO")[i % 4], quantity=100, limit_price=None, order_type="MARKET")
-        for i in range(n)
+        for i in range(first, first + n)
     ]
     return await asyncio.gather(
         *[client.start_workflow(ORDER_WORKFLOW, r, id=r["intent_id"], task_queue=queue, task_timeout=DRILL_TASK_TIMEOUT) for r in raws]
     )
+
+
+async def nudge_account(client: Client, account: str) -> None:
+    """Give the account a workflow task that changes nothing (a report about no order it knows):
+    a frozen worker's open poll takes it, so a fault lands on a task in flight."""
+    report = OrderReport(intent_id=f"{account}-nobody", state=OrderState.WORKING, quantity=1, filled_quantity=0)
+    await client.get_workflow_handle(risk_workflow_id(account)).signal(SIGNAL_ORDER_REPORT, report)
 
 
 async def assert_ledger_is_sum_of_fills(client: Client, account: str, snaps: list[OrderSnapshot]) -> None:

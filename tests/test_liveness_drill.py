@@ -66,9 +66,10 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput, RiskResult, RiskView
+from protocol.messages import OrderSnapshot, PretradeReply, RiskInput, RiskResult, RiskView
 from tests.accounts import with_fills
 from tests.drills import DRILL_TASK_TIMEOUT, free_port, wait_polling, worker_process
+from tests.evidence import Held, closed_after, held_by, identity_of, timed_out_or_retried
 from tests.faults import drain, reset
 from worker import server
 from worker.connection import connect
@@ -227,10 +228,12 @@ class Drill:
         self.client: Client | None = None
         self.terminated: list[str] = []
         self.reset_order: str | None = None
+        self.reset_state: OrderState | None = None  # the order's state, read from the server right before its reset
         self.reset_fills: set[str] = set()
         # (kind, orders open right before, the account's run and history length at the fault): a
         # time-skipped history is stamped with virtual time, so "after" is by event id, not clock.
         self.faults: list[tuple[str, list[str], str, int]] = []
+        self.in_flight: list[tuple[str, Held, int]] = []  # (kind, the account's task a crash caught in flight, history length then)
         self.sent: list[tuple[str, str]] = []  # (kind, outcome)
 
     async def connect(self) -> None:
@@ -252,16 +255,23 @@ class Drill:
             return None
 
     async def skipping_enabled(self, enabled: bool) -> None:
+        """Switch the account's time skipping, and see it took on the run that is current after
+        the switch: a switch sent as the account continued as new lands on the closed run."""
         config = TimeSkippingConfig(enabled=enabled, max_session_skip_count=1_000_000 if enabled else 0)
-        await self.client.workflow_service.update_workflow_execution_options(
-            UpdateWorkflowExecutionOptionsRequest(
-                namespace="default",
-                workflow_execution=WorkflowExecution(workflow_id=risk_workflow_id(ACCOUNT)),
-                workflow_execution_options=WorkflowExecutionOptions(time_skipping_config=config._to_proto()),
-                update_mask=FieldMask(paths=["time_skipping_config"]),
-            ),
-            retry=True,
-        )
+        for _ in range(5):
+            await self.client.workflow_service.update_workflow_execution_options(
+                UpdateWorkflowExecutionOptionsRequest(
+                    namespace="default",
+                    workflow_execution=WorkflowExecution(workflow_id=risk_workflow_id(ACCOUNT)),
+                    workflow_execution_options=WorkflowExecutionOptions(time_skipping_config=config._to_proto()),
+                    update_mask=FieldMask(paths=["time_skipping_config"]),
+                ),
+                retry=True,
+            )
+            desc = (await self.account().describe()).raw_description
+            if desc.workflow_extended_info.time_skipping_info.effective_config.enabled == enabled:
+                return
+        raise AssertionError(f"the account's time skipping would not switch to {enabled}")
 
     async def quiesce(self) -> list[str]:
         """Pause the account's skipped clock until no activity of it is in flight; the orders
@@ -294,10 +304,17 @@ class Drill:
         desc = await self.account().describe()
         self.faults.append((kind, open_orders, desc.run_id, desc.history_length))
 
+    async def caught(self, kind: str) -> None:
+        """The account's workflow task the frozen worker holds, read from the server."""
+        held = [h for h in await held_by(self.client, [risk_workflow_id(ACCOUNT)], identity_of(self.worker)) if h.kind == "workflow task"]
+        assert held, f"{kind}: the frozen worker holds no task of the account"
+        self.in_flight.append((kind, held[-1], (await self.account().describe()).history_length))
+
     async def kill_worker(self) -> None:
         open_orders = await self.quiesce()
         await self.task_in_flight()
         await self.mark("worker SIGKILL", open_orders)
+        await self.caught("worker SIGKILL")
         self.worker.send_signal(signal.SIGKILL)
         self.worker.wait()
         await self.start_worker()
@@ -307,6 +324,7 @@ class Drill:
         open_orders = await self.quiesce()
         await self.task_in_flight()
         await self.mark("server SIGKILL + restart", open_orders)
+        await self.caught("server SIGKILL + restart")
         self.server.send_signal(signal.SIGKILL)
         self.server.wait()
         self.server = server.start("127.0.0.1", self.port, self.db)
@@ -346,7 +364,7 @@ class Drill:
         filled = [o.intent_id for o in view.open_orders if o.intent_id in candidates and o.filled]
         victim = rnd.choice(sorted(filled or candidates))
         snap = await self.client.get_workflow_handle(victim).query(QUERY_STATE, result_type=OrderSnapshot)
-        self.reset_fills = {f.fill_id for f in snap.fills}
+        self.reset_fills, self.reset_state = {f.fill_id for f in snap.fills}, snap.state
         await self.mark("reset", [victim])
         await reset(self.client, victim, which="first", reason="drill: reset to the first workflow task")
         self.reset_order = victim
@@ -374,6 +392,9 @@ class Drill:
                 "set_session": (UPDATE_SET_SESSION, self.account(), None),
                 "set_rules": (UPDATE_SET_RULES, self.account(), None),
             }[kind]
+            if kind == "pretrade":
+                reply = await handle.execute_update(name, payload, id=update_id, rpc_timeout=timedelta(seconds=20), result_type=PretradeReply)
+                return f"judged: approved={reply.approved} {reply.reason.value if reply.reason else ''} {reply.message[:80]}"
             answer = await handle.execute_update(name, payload, id=update_id, rpc_timeout=timedelta(seconds=20))
             return f"answered: {str(answer)[:120]}"
         except Exception as err:  # noqa: BLE001 — a refusal is the expected answer
@@ -388,6 +409,10 @@ def plan(rnd: random.Random) -> list[tuple[int, str]]:
     return list(zip(cycles, kinds))
 
 
+def histories_of_id(histories: dict[tuple[str, str], list], workflow_id: str) -> list[list]:
+    return [events for (wid, _), events in histories.items() if wid == workflow_id]
+
+
 async def all_histories(client: Client) -> dict[tuple[str, str], list]:
     executions = [wf async for wf in client.list_workflows("")]
     histories = await asyncio.gather(*[client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history() for wf in executions])
@@ -396,21 +421,19 @@ async def all_histories(client: Client) -> dict[tuple[str, str], list]:
 
 class Progress:
     """A drill that stops moving fails with where it stood instead of hanging until the test's
-    timeout. Time skipping switched off for a fault (quiesce) and on again can be lost when the
-    account continues as new in between: the day then crawls in real time; switched on again."""
+    timeout (it never repairs the account's time skipping behind the test's back)."""
 
-    STALL = 20.0  # seconds without a new cycle: look why
-    GIVE_UP = 90.0
+    GIVE_UP = 60.0  # seconds without a new cycle
 
     def __init__(self) -> None:
-        self.cycle, self.since, self.reenabled = -1, time.monotonic(), 0
+        self.cycle, self.since = -1, time.monotonic()
 
     async def check(self, drill: Drill, view: RiskView | None, pending: list) -> None:
         if view is not None and view.cycle != self.cycle:
             self.cycle, self.since = view.cycle, time.monotonic()
             return
         stalled = time.monotonic() - self.since
-        if stalled < self.STALL * (self.reenabled + 1):
+        if stalled < self.GIVE_UP:
             return
         desc = None
         try:
@@ -418,16 +441,13 @@ class Progress:
         except Exception:  # noqa: BLE001 — the server restarting: looked at again
             pass
         skipping = desc is not None and desc.workflow_extended_info.time_skipping_info.effective_config.enabled
-        assert stalled < self.GIVE_UP, (
+        raise AssertionError(
             f"the drill stalled {stalled:.0f}s at cycle {self.cycle} with faults left {pending}: account "
             f"{desc.workflow_execution_info.status if desc else 'unreadable'}, time skipping {skipping}, "
             f"pending task {desc.pending_workflow_task.state if desc else '?'}, activities "
             f"{[a.activity_type.name for a in desc.pending_activities] if desc else '?'}; worker alive "
             f"{drill.worker is not None and drill.worker.poll() is None}; worker log {drill.worker_log[-5:]}"
         )
-        if desc is not None and not skipping:
-            await drill.skipping_enabled(True)
-        self.reenabled += 1
 
 
 async def test_liveness_drill_a_full_day_under_faults(tmp_path):
@@ -516,19 +536,30 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
         assert drill.reset_fills <= set(fills), "the reset order kept the fills it had before the reset"
 
         # ── each terminated order is LOST with its cause; malformed orders are REJECTED ──
-        for victim in drill.terminated:
+        histories = await all_histories(c)
+        by_id = {s.intent_id: s for s in snaps}
+        for victim in drill.terminated:  # working when terminated: its history ends there, open
             outcome = result.outcomes[victim]
             assert outcome.lost_cause and "terminated" in outcome.lost_cause, (victim, outcome)
+            assert by_id[victim].state in (OrderState.WORKING, OrderState.PARTIAL_FILL), (victim, by_id[victim].state)
+            last = histories_of_id(histories, victim)[-1][-1]
+            assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED, (victim, EventType.Name(last.event_type))
+        assert drill.reset_state in (OrderState.WORKING, OrderState.PARTIAL_FILL), drill.reset_state
+        assert any(  # the reset order's new run starts from the reset: its first task failed RESET_WORKFLOW
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+            and e.workflow_task_failed_event_attributes.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+            for events in histories_of_id(histories, drill.reset_order)
+            for e in events
+        ), f"{drill.reset_order} shows no reset in its history"
         malformed_orders = [s for s in snaps if "-mal" in s.intent_id]
         assert malformed_orders and all(s.state is OrderState.REJECTED for s in malformed_orders), [(s.intent_id, s.state) for s in malformed_orders]
         for kind, outcome in drill.sent:  # every malformed update was refused; a pre-trade request at most judged "no"
             if kind in ("inject_exposure", "set_session", "set_rules", "cancel", "replace"):
                 assert outcome.startswith("refused"), (kind, outcome)
             if kind == "pretrade":
-                assert outcome.startswith("refused") or "approved=False" in outcome, outcome
+                assert outcome.startswith(("refused", "judged: approved=False")), outcome
 
         # ── no workflow task failed anywhere, but for the benign causes ─────────────────
-        histories = await all_histories(c)
         failures = []
         for (wid, _run), events in histories.items():
             for e in events:
@@ -538,22 +569,17 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
                         failures.append((wid, WorkflowTaskFailedCause.Name(cause), e.workflow_task_failed_event_attributes.failure.message[:200]))
         assert not failures, failures
 
-        # ── each fault hit work in flight ───────────────────────────────────────────────
-        def interrupted(run_id: str, after: int) -> bool:
-            """A timed-out or retried task in the account's run after event `after`."""
-            return any(
-                e.event_id > after
-                and (
-                    e.event_type in IN_FLIGHT_EVIDENCE
-                    or (e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and e.activity_task_started_event_attributes.attempt > 1)
-                )
-                for e in histories[(risk_workflow_id(ACCOUNT), run_id)]
-            )
-
-        for kind, open_before, run_id, mark in drill.faults:
-            assert open_before, f"{kind}: no order was open"
+        # ── each crash hit work in flight: the account's task the frozen worker held ────
+        for kind, open_before, _, _ in drill.faults:
             if kind in ("worker SIGKILL", "server SIGKILL + restart"):
-                assert interrupted(run_id, mark), f"{kind}: no task of the account timed out or was retried after it (run {run_id}, event {mark})"
+                assert open_before, f"{kind}: no order was open"
+        assert [k for k, _, _ in drill.in_flight] == [k for k, *_ in drill.faults if k in ("worker SIGKILL", "server SIGKILL + restart")]
+        for kind, task, at_fault in drill.in_flight:
+            events = histories[(task.workflow_id, task.run_id)]
+            if kind == "worker SIGKILL":  # the killed worker's task timed out and ran again elsewhere
+                assert timed_out_or_retried(events, task), f"{kind}: the killed worker's task {task} did not time out"
+            else:  # in flight across the server's kill: closed only after the restart
+                assert closed_after(events, task, at_fault), f"{kind}: the task {task} was not in flight across the kill (event {at_fault})"
         evidence = sum(1 for events in histories.values() for e in events if e.event_type in IN_FLIGHT_EVIDENCE)
 
         # ── no order is open: not in the ledger, not at the venue ───────────────────────

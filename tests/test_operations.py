@@ -19,13 +19,13 @@ from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
-    finish_on_a_fresh_worker,
     free_port,
     start_account,
     submit_many,
     wait_polling,
     worker_process,
 )
+from tests.evidence import activity_in_flight, completed_activity, hold_work, identities_that_completed, identity_of, interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,18 +36,28 @@ async def _client(env) -> tuple[str, Client]:
 
 
 async def test_two_workers_share_the_queue_and_survive_one_sigkill(env, account):
+    """One of two workers is killed while it provably holds work (the server handed it a task it
+    never finished); that work times out or is retried on the other; both completed tasks."""
     address, client = await _client(env)
     queue = f"two-{account}"
     workers = [worker_process(address, queue), worker_process(address, queue)]
+    victim = workers[0]
     try:
         await asyncio.gather(*[wait_polling(w) for w in workers])
         await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
-        handles = await submit_many(client, account, queue, 120)
-        await asyncio.sleep(1.5)
-        workers[0].send_signal(signal.SIGKILL)
-        workers[0].wait()
+        handles = await submit_many(client, account, queue, 60)
+
+        async def more_orders() -> None:  # new orders' first tasks reach the frozen worker's open polls
+            handles.extend(await submit_many(client, account, queue, 5, first=len(handles)))
+
+        held = await hold_work(client, victim, lambda: [risk_workflow_id(account), *(h.id for h in handles[-20:])], more_orders)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
         snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
         await assert_ledger_is_sum_of_fills(client, account, snaps)
+        assert not await interrupted(client, held), held
+        completed = await identities_that_completed(client, [risk_workflow_id(account), *(h.id for h in handles)])
+        assert {identity_of(w) for w in workers} <= completed, (sorted(completed), [identity_of(w) for w in workers])
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in workers:
@@ -57,22 +67,31 @@ async def test_two_workers_share_the_queue_and_survive_one_sigkill(env, account)
 
 
 async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, account):
+    """A rolling restart: of two workers, one is sent SIGTERM while it runs an activity; it
+    finishes that activity (recorded as completed by it, first attempt) and exits 0 within its
+    grace period, while the other carries on."""
     address, client = await _client(env)
     queue = f"term-{account}"
-    first = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5")
+    drained, other = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5"), worker_process(address, queue)
     try:
-        await wait_polling(first)
+        await asyncio.gather(wait_polling(drained), wait_polling(other))
         await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
         handles = await submit_many(client, account, queue, 40)
-        await asyncio.sleep(1.0)
+        running = await activity_in_flight(client, drained, [risk_workflow_id(account)])  # frozen in the middle of it
         stopped = time.monotonic()
-        first.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(first.wait, 20)
-        assert code == 0 and time.monotonic() - stopped < 5 + 5
+        drained.send_signal(signal.SIGTERM)
+        drained.send_signal(signal.SIGCONT)
+        code = await asyncio.to_thread(drained.wait, 20)
+        assert code == 0 and time.monotonic() - stopped < 5 + 5, code
+        assert await completed_activity(client, running, identity_of(drained)), f"the drained worker did not finish {running}"
+        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
+        await assert_ledger_is_sum_of_fills(client, account, snaps)
+        await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
-        if first.poll() is None:
-            first.kill()
-    await finish_on_a_fresh_worker(client, address, queue, account, handles)
+        for w in (drained, other):
+            if w.poll() is None:
+                w.kill()
+                w.wait()
 
 
 def _scrape(port: int) -> str:
