@@ -98,6 +98,8 @@ def _check_order(expected: OrderExpectation, result: RiskResult, account: str) -
     if outcome is None:
         return [f"{where}: no final state observed (never started, or still open)"]
     failures = []
+    if expected.state is not None and outcome.lost_cause:  # a LOST order has no venue outcome: no state matches it
+        failures.append(f"{where}: expected state {expected.state.value}, observed LOST ({outcome.lost_cause})")
     for field in ("state", "reject_reason", "cancel_reason"):
         want, got = getattr(expected, field), getattr(outcome, field)
         if want is not None and got is not want:
@@ -158,7 +160,7 @@ def evaluate(spec: ScenarioSpec, result: RiskResult) -> ScenarioReport:
         account=result.account,
         passed=not failures,
         failures=failures,
-        checks=len(spec.expect),
+        checks=sum(exp.comparisons() for exp in spec.expect),
         modes=[_describe(d) for i, d in enumerate(result.decisions) if i == 0 or d.intents or d.mode is not result.decisions[i - 1].mode],
         intents=[f"{r.exchange_time} {r.intent.intent_id}: {r.intent.summary()} [{r.intent.price_rule.value}]" for r in result.intents],
         orders=[

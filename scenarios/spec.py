@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -19,6 +19,16 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def compared(model: BaseModel, fields: tuple[str, ...]) -> list[str]:
+    """The fields of an expectation that are set: what it compares."""
+    return [f for f in fields if getattr(model, f) not in (None, [])]
+
+
+def needs_a_comparison(model: BaseModel, what: str, fields: tuple[str, ...]) -> None:
+    if not compared(model, fields):
+        raise ValueError(f"{what} compares nothing: give at least one of {', '.join(fields)}")
+
+
 class IntentExpectation(Spec):
     count: int | None = None
     min_count: int | None = None
@@ -30,6 +40,9 @@ class IntentExpectation(Spec):
 
 
 class OrderExpectation(Spec):
+    """An order's outcome. `state` never matches a LOST order (one that went away or silent and
+    was reconciled): expect `lost: true` for that."""
+
     id: str
     state: OrderState | None = None
     reject_reason: RejectReason | None = None
@@ -38,6 +51,13 @@ class OrderExpectation(Spec):
     filled_max: int | None = None
     lost: bool | None = None
     first_fill_from: str | None = Field(default=None, pattern=HHMM)  # no fill before this exchange time
+
+    COMPARED: ClassVar = ("state", "reject_reason", "cancel_reason", "filled_min", "filled_max", "lost", "first_fill_from")
+
+    @model_validator(mode="after")
+    def _compares(self) -> OrderExpectation:
+        needs_a_comparison(self, f"order {self.id}", self.COMPARED)
+        return self
 
 
 class AnswerExpectation(Spec):
@@ -50,12 +70,26 @@ class AnswerExpectation(Spec):
     new_id: str | None = None
     state: OrderState | None = None  # the order's state right after the answer
 
+    COMPARED: ClassVar = ("accepted", "refusal", "reject_reason", "new_id", "state")
+
+    @model_validator(mode="after")
+    def _compares(self) -> AnswerExpectation:
+        needs_a_comparison(self, f"the answer about {self.id}", self.COMPARED)
+        return self
+
 
 class DeskOrdersExpectation(Spec):
     """Across the scenario's desk orders: so a random flow cannot pass without trading."""
 
     filled_min: int | None = None
     rejected_min: int | None = None
+
+    COMPARED: ClassVar = ("filled_min", "rejected_min")
+
+    @model_validator(mode="after")
+    def _compares(self) -> DeskOrdersExpectation:
+        needs_a_comparison(self, "desk_orders", self.COMPARED)
+        return self
 
 
 class Expectation(Spec):
@@ -77,8 +111,23 @@ class Expectation(Spec):
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
 
+    COMPARED: ClassVar = (
+        "regime", "mode", "reason", "intents", "skipped", "order", "cancel", "replace", "desk_orders",
+        "final_gross_max_pct", "gross_always_below_pct",
+    )  # fmt: skip
+
+    def comparisons(self) -> int:
+        """How many comparisons this expectation makes (a scenario report's `checks`)."""
+        count = len(compared(self, ("regime", "mode", "reason", "intents", "final_gross_max_pct", "gross_always_below_pct")))
+        count += len(self.skipped)
+        for part in (self.order, self.cancel, self.replace, self.desk_orders):
+            if part is not None:
+                count += len(compared(part, part.COMPARED))
+        return count
+
     @model_validator(mode="after")
     def _one_window(self) -> Expectation:
+        needs_a_comparison(self, "an expectation" + (f" at {self.at}" if self.at else ""), self.COMPARED)
         if self.at is not None and (self.from_ is not None or self.by is not None):
             raise ValueError("give `at` (one cycle) or `from`/`by` (a window), not both")
         if (self.from_ is None) != (self.by is None):

@@ -284,7 +284,7 @@ CASES = {
         {"order": {"id": "o1", "first_fill_from": "11:02"}},
         ["order o1", "expected no fill before 11:02", "observed 100 at 11:01:00"],
     ),
-    "missing order": ({"order": {"id": "o1"}}, {"order": {"id": "o9", "state": "FILLED"}}, ["order o9", "no final state observed"]),
+    "missing order": ({"order": {"id": "o1", "filled_min": 1}}, {"order": {"id": "o9", "state": "FILLED"}}, ["order o9", "no final state observed"]),
     "cancel accepted": (
         {"cancel": {"id": "o3", "accepted": True, "state": "CANCELED"}},
         {"cancel": {"id": "o3", "accepted": False}},
@@ -300,7 +300,11 @@ CASES = {
         {"cancel": {"id": "o1", "state": "CANCELED"}},
         ["cancel of o1", "expected state CANCELED", "observed FILLED"],
     ),
-    "missing cancel answer": ({"cancel": {"id": "o3"}}, {"cancel": {"id": "o6", "accepted": True}}, ["cancel of o6", "no answer observed"]),
+    "missing cancel answer": (
+        {"cancel": {"id": "o3", "accepted": True}},
+        {"cancel": {"id": "o6", "accepted": True}},
+        ["cancel of o6", "no answer observed"],
+    ),
     "replace accepted": (
         {"replace": {"id": "o6", "accepted": True}},
         {"replace": {"id": "o7", "accepted": True}},
@@ -332,7 +336,7 @@ CASES = {
         ["replace of o7", "expected the replacement o7.R1", "observed None"],
     ),
     "replace answer is not a cancel answer": (
-        {"replace": {"id": "o6"}},
+        {"replace": {"id": "o6", "accepted": True}},
         {"replace": {"id": "o3", "accepted": True}},
         ["replace of o3", "no answer observed"],
     ),
@@ -438,7 +442,7 @@ def test_the_first_answer_of_an_order_is_the_one_checked():
         ({"reason": "WITHIN_LIMITS"}, "regime, mode, reason and intents are read at a cycle"),
         ({"intents": "none"}, "regime, mode, reason and intents are read at a cycle"),
         ({"skipped": ["AAPL"]}, "regime, mode, reason and intents are read at a cycle"),
-        ({"intents": {"count": 1}, "order": {"id": "o1"}}, "regime, mode, reason and intents are read at a cycle"),
+        ({"intents": {"count": 1}, "order": {"id": "o1", "lost": False}}, "regime, mode, reason and intents are read at a cycle"),
         ({"at": "25:00", "mode": "NORMAL"}, "String should match pattern"),
         ({"at": "11:00", "modes": "NORMAL"}, "Extra inputs are not permitted"),
         ({"order": {"id": "o1", "state": "DONE"}}, "Input should be"),
@@ -451,11 +455,61 @@ def test_invalid_expectations_are_refused_with_the_reason(expectation, message):
         Expectation.model_validate(expectation)
 
 
+@pytest.mark.parametrize(
+    ("expectation", "message"),
+    [
+        ({}, "an expectation compares nothing"),
+        ({"at": "11:00"}, "an expectation at 11:00 compares nothing"),
+        ({"from": "11:00", "by": "12:00"}, "an expectation compares nothing"),
+        ({"order": {"id": "x"}}, "order x compares nothing: give at least one of state, reject_reason"),
+        ({"cancel": {"id": "x"}}, "the answer about x compares nothing"),
+        ({"replace": {"id": "x"}}, "the answer about x compares nothing"),
+        ({"desk_orders": {}}, "desk_orders compares nothing"),
+        ({"at": "11:00", "skipped": []}, "an expectation at 11:00 compares nothing"),
+    ],
+)
+def test_an_expectation_that_compares_nothing_is_refused(expectation, message):
+    with pytest.raises(ValidationError, match=message):
+        Expectation.model_validate(expectation)
+
+
+def test_a_scenario_with_an_empty_expectation_is_refused_at_load_naming_it():
+    spec = scenario([], expect=[{"at": "11:00", "mode": "NORMAL"}, {"order": {"id": "o1"}}])
+    with pytest.raises(ValueError, match=r"^scenario refs: expect\.1\.order: Value error, order o1 compares nothing"):
+        plan_scenario(spec)
+
+
+def test_an_expected_state_never_matches_a_lost_order():
+    """o5 was WORKING when it went away (LOST): `state: WORKING` does not pass for it; `lost: true` does."""
+    failures = failures_of({"order": {"id": "o5", "state": "WORKING"}})
+    assert failures == ["order o5: expected state WORKING, observed LOST (terminated from outside)"], failures
+    assert failures_of({"order": {"id": "o5", "lost": True}}) == []
+    assert failures_of({"order": {"id": "o1", "state": "FILLED", "lost": False}}) == []
+
+
+def test_checks_count_comparisons_not_expectations():
+    spec = ScenarioSpec.model_validate(
+        {
+            "name": "t",
+            "start": "11:00",
+            "stop": "11:05",
+            "expect": [
+                {"at": "11:01", "mode": "SOFT_DERISK", "reason": "OVER_REGIME_TOLERANCE", "intents": {"count": 1}},  # 3
+                {"order": {"id": "o1", "state": "FILLED", "filled_min": 100, "lost": False}},  # 3
+                {"at": "11:02", "skipped": ["SPY"]},  # 1
+                {"desk_orders": {"filled_min": 1, "rejected_min": 1}, "final_gross_max_pct": 100},  # 3
+            ],
+        }
+    )
+    assert [e.comparisons() for e in spec.expect] == [3, 3, 1, 3]
+    assert evaluate(spec, observed()).checks == 10
+
+
 def test_an_expectation_without_a_time_is_fine_for_what_is_not_read_at_a_cycle():
     for expectation in (
-        {"order": {"id": "o1"}},
-        {"cancel": {"id": "o1"}},
-        {"replace": {"id": "o1"}},
+        {"order": {"id": "o1", "state": "FILLED"}},
+        {"cancel": {"id": "o1", "accepted": True}},
+        {"replace": {"id": "o1", "accepted": False}},
         {"desk_orders": {"filled_min": 1}},
         {"final_gross_max_pct": 100},
         {"gross_always_below_pct": 130},

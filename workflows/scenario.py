@@ -94,7 +94,7 @@ class ScenarioWorkflow:
             account=account,
             passed=False,
             failures=[failure],
-            checks=len(spec.expect),
+            checks=sum(exp.comparisons() for exp in spec.expect),
             modes=[],
             intents=[],
             orders=[],
