@@ -7,22 +7,34 @@ tests.histories.record` adds the next set beside the old ones and never replaces
 replays; the newest must cover every workflow type and path (tests/histories/paths.py reads each
 history's workflow type from its first event and its path from its events, never from file
 names). Sets that cannot replay any more live under `tests/histories/retired/`, each with a README
-saying why; they are kept, not replayed."""
+saying why; they are the negative control: replayed, they must fail with a nondeterminism error,
+which shows the harness can fail. Every set is also replayed with the order workflow inside the
+SDK's sandbox (the worker runs it unsandboxed), so it stays sandbox-clean."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
-from tests.conftest import TASK_QUEUE
+from protocol.contract import ORDER_WORKFLOW
 from tests.histories.paths import REQUIRED, paths_of, read, workflow_type
-from tests.histories.record import MANIFEST, RETIRED, SET_NAME, next_set, record_set
+from tests.histories.record import MANIFEST, RETIRED, SET_NAME
+from tests.histories.sandboxed import SandboxedOrderWorkflow
 from worker.main import WORKFLOWS
+
+# The worker's workflows, and the same with the order workflow in the sandbox.
+RUNNERS = {
+    "worker": WORKFLOWS,
+    "sandboxed": [SandboxedOrderWorkflow if w.__temporal_workflow_definition.name == ORDER_WORKFLOW else w for w in WORKFLOWS],
+}
 
 ROOT = Path(__file__).parent / "histories"
 HOW = "record one with `python -m tests.histories.record` (tests/histories/record.py)"
@@ -42,21 +54,40 @@ SETS = history_sets()
 HISTORIES = [p for s in SETS for p in histories(s)]
 
 
-async def replay(path: Path) -> None:
+async def replay_failure(path: Path, runner: str = "worker") -> Exception | None:
     history = read(path)
     assert history.workflow_id, f"{path}: its first event names no workflow id"
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter).replay_workflow(history, raise_on_replay_failure=False)
-    if result.replay_failure is not None:
+    replayer = Replayer(workflows=RUNNERS[runner], data_converter=pydantic_data_converter)
+    return (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure
+
+
+async def replay(path: Path, runner: str = "worker") -> None:
+    failure = await replay_failure(path, runner)
+    if failure is not None:
+        history = read(path)
         pytest.fail(
-            f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}) does not replay: {result.replay_failure}", pytrace=False
+            f"{path.parent.name}/{path.name} ({workflow_type(history)} {history.workflow_id}, {runner}) does not replay: {failure}", pytrace=False
         )
 
 
+@pytest.mark.parametrize("runner", list(RUNNERS))
 @pytest.mark.parametrize("path", HISTORIES or [None], ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES] or ["no-recorded-set"])
-async def test_recorded_history_replays(path):
+async def test_recorded_history_replays(path, runner):
     if path is None:
         pytest.fail(f"no recorded history set in {ROOT}: {HOW}", pytrace=False)
-    await replay(path)
+    await replay(path, runner)
+
+
+RETIRED_ORDERS = [p for p in sorted((ROOT / RETIRED).glob("*/*.json")) if p.name != MANIFEST and workflow_type(read(p)) == ORDER_WORKFLOW]
+
+
+@pytest.mark.parametrize("path", RETIRED_ORDERS or [None], ids=[f"{p.parent.name}/{p.stem}" for p in RETIRED_ORDERS] or ["none"])
+async def test_the_harness_can_fail_a_retired_set_does_not_replay(path):
+    """The negative control: histories of a changed workflow (a retired set) fail replay with a
+    nondeterminism error — if they replayed, the replay test would prove nothing."""
+    assert path is not None, f"no retired order history under {ROOT / RETIRED}: the negative control needs one"
+    failure = await replay_failure(path)
+    assert isinstance(failure, NondeterminismError), f"{path.name}: expected a nondeterminism error, got {failure!r}"
 
 
 def covered(directory: Path) -> set[str]:
@@ -84,23 +115,38 @@ def test_retired_sets_say_why():
     assert not stray, f"histories outside a set: {stray} — move them into a v<N>/ set or under {RETIRED}/ with a reason"
 
 
-async def test_the_recorder_adds_a_covering_set_beside_the_old_ones(env, worker, tmp_path):
-    """The recorder, tried on a temporary directory beside a copy of an older set: it adds the next
-    set, leaves the old one as it was, covers every path, and what it recorded replays."""
+async def test_the_recorder_adds_a_covering_set_beside_the_old_ones(tmp_path):
+    """The documented command, on its own dev server, tried on a temporary directory beside a copy
+    of an older set: it adds the next set, leaves the old one as it was, covers every path, and
+    what it recorded replays (in the sandbox too)."""
     old = tmp_path / "v1"
     old.mkdir()
     (old / "01-kept.json").write_text('{"events": []}')
-    assert next_set(tmp_path) == "v2"
-    manifest = await record_set(env, TASK_QUEUE, tmp_path / "v2")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.histories.record", "--root", str(tmp_path)],
+        cwd=ROOT.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     assert (old / "01-kept.json").read_text() == '{"events": []}' and [p.name for p in old.iterdir()] == ["01-kept.json"]
     new = tmp_path / "v2"
+    manifest = json.loads((new / MANIFEST).read_text())
     assert sorted(manifest["histories"]) == [p.name for p in histories(new)]
-    assert json.loads((new / MANIFEST).read_text())["histories"] == manifest["histories"]
     missing = sorted(REQUIRED - covered(new))
     assert not missing, missing
     for path in histories(new):
-        await replay(path)
-    with pytest.raises(FileExistsError):
-        await record_set(env, TASK_QUEUE, new)
+        for runner in RUNNERS:
+            await replay(path, runner)
+    again = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "tests.histories.record", "--root", str(tmp_path), "--name", "v2"],
+        cwd=ROOT.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 2 and "is never replaced" in again.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a staging directory was left behind"
-    shutil.rmtree(new)

@@ -83,9 +83,10 @@ def dynamic_config_args(path: Path = DYNAMIC_CONFIG_FILE) -> list[str]:
     return args
 
 
-async def time_skipping_environment() -> WorkflowEnvironment:
+async def time_skipping_environment(extra_dynamic_config: dict[str, Any] | None = None) -> WorkflowEnvironment:
     """A dev server of its own with time skipping (v2), the rig's server settings and every search
-    attribute: the test session's, and the recorders' of golden digests and replay histories."""
+    attribute: the test session's, and the recorders' of golden digests and replay histories
+    (`extra_dynamic_config`: settings of the recording's own, e.g. an early continue-as-new hint)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import (  # not at import: `make server` starts light
         TimeSkippingConfig,
@@ -97,7 +98,8 @@ async def time_skipping_environment() -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_existing_path=temporal_binary(),
-        dev_server_extra_args=dynamic_config_args(),
+        dev_server_extra_args=dynamic_config_args()
+        + [arg for key, value in (extra_dynamic_config or {}).items() for arg in ("--dynamic-config-value", f"{key}={json.dumps(value)}")],
     )
 
 

@@ -4,10 +4,14 @@
 - an order's path: from the OrderSnapshot its WorkflowExecutionCompleted returned — FILLED; passed
   through PARTIAL_FILL (a fill left it partly filled); CANCELED by the desk (USER); replaced
   (REPLACED); REJECTED at pre-trade (any reason but the venue's) or by the venue (VENUE_REJECT);
-  expired at the close (EXPIRED_DAY);
+  expired at the close (EXPIRED_DAY); the updates and signals it took, by name (the desk's cancel
+  and replace, the rig's rig_cancel, rig_replace, venue_executions, arrival; a broker's
+  venue_event); terminated from outside; reset (its run starts with a RESET_WORKFLOW task
+  failure); continued as new (a long life), and the run it carried into;
 - an account run's place in its continue-as-new chain: the start (no previous run, continued as
-  new), the middle (a previous run, continued as new), the end (a previous run, completed); and
-  the updates it accepted, by name (WorkflowExecutionUpdateAccepted);
+  new), the middle (a previous run, continued as new), the end (a previous run, completed); the
+  updates it accepted, by name (WorkflowExecutionUpdateAccepted); a named market in its input; an
+  order it recorded LOST in its result;
 - a scenario: a completed ScenarioWorkflow.
 """
 
@@ -17,16 +21,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WorkflowHistory
 
 from protocol.contract import (
     ORDER_WORKFLOW,
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
+    UPDATE_ARRIVAL,
+    UPDATE_CANCEL,
     UPDATE_INJECT_EXPOSURE,
+    UPDATE_PRETRADE,
+    UPDATE_REPLACE,
+    UPDATE_REPLACE_CHECK,
+    UPDATE_RIG_CANCEL,
+    UPDATE_RIG_REPLACE,
+    UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
+    UPDATE_SET_TRADING_STATE,
+    UPDATE_VENUE_EXECUTIONS,
 )
+
+ORDER_UPDATES = (UPDATE_CANCEL, UPDATE_REPLACE, UPDATE_RIG_CANCEL, UPDATE_RIG_REPLACE, UPDATE_VENUE_EXECUTIONS, UPDATE_ARRIVAL)
+ACCOUNT_UPDATES = (UPDATE_PRETRADE, UPDATE_REPLACE_CHECK, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, UPDATE_SET_RULES, UPDATE_SET_TRADING_STATE)
 
 REQUIRED = frozenset(
     {
@@ -37,11 +54,17 @@ REQUIRED = frozenset(
         "order:rejected_pretrade",
         "order:rejected_venue",
         "order:expired_at_close",
+        "order:terminated",
+        "order:reset",
+        "order:continued",
+        "order:carried",
+        *(f"order:update:{name}" for name in ORDER_UPDATES),
         "account:chain_start",
         "account:chain_middle",
         "account:chain_end",
-        f"account:update:{UPDATE_INJECT_EXPOSURE}",
-        f"account:update:{UPDATE_SET_SESSION}",
+        "account:market",
+        "account:lost",
+        *(f"account:update:{name}" for name in ACCOUNT_UPDATES),
         "scenario:completed",
     }
 )
@@ -89,26 +112,64 @@ def _order_paths(result: dict[str, Any]) -> set[str]:
     return paths
 
 
+def _messages(history: WorkflowHistory, prefix: str) -> set[str]:
+    """The updates the run accepted and the signals it took, by name."""
+    paths = set()
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            paths.add(f"{prefix}:update:{event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name}")
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            paths.add(f"{prefix}:signal:{event.workflow_execution_signaled_event_attributes.signal_name}")
+    return paths
+
+
+def _input(history: WorkflowHistory) -> Any:
+    payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
+    return json.loads(payloads[0].data) if payloads else None
+
+
+def _order_run_paths(history: WorkflowHistory) -> set[str]:
+    started = history.events[0].workflow_execution_started_event_attributes
+    last = history.events[-1].event_type
+    paths = _messages(history, "order")
+    if last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+        paths.add("order:terminated")
+    if last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        paths.add("order:continued")
+    if started.continued_execution_run_id and last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+        paths.add("order:carried")
+    if any(
+        e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        and e.workflow_task_failed_event_attributes.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+        for e in history.events
+    ):
+        paths.add("order:reset")
+    result = _result(history)
+    return paths | (_order_paths(result) if result else set())
+
+
 def _account_paths(history: WorkflowHistory) -> set[str]:
     started = history.events[0].workflow_execution_started_event_attributes
     last = history.events[-1].event_type
     continued = bool(started.continued_execution_run_id)
-    paths = set()
+    paths = _messages(history, "account")
     if last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
         paths.add("account:chain_middle" if continued else "account:chain_start")
     elif last == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED and continued:
         paths.add("account:chain_end")
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            paths.add(f"account:update:{event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name}")
+    given = _input(history)
+    if isinstance(given, dict) and given.get("market"):
+        paths.add("account:market")
+    result = _result(history)
+    if result and any(o.get("lost_cause") for o in (result.get("outcomes") or {}).values()):
+        paths.add("account:lost")
     return paths
 
 
 def paths_of(history: WorkflowHistory) -> set[str]:
     kind = workflow_type(history)
     if kind == ORDER_WORKFLOW:
-        result = _result(history)
-        return _order_paths(result) if result else set()
+        return _order_run_paths(history)
     if kind == RISK_WORKFLOW:
         return _account_paths(history)
     if kind == SCENARIO_WORKFLOW and history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:

@@ -8,9 +8,11 @@ intended change that patching (`workflow.patched`) could not bridge — is moved
 
 One recording covers every workflow type and path (tests/histories/paths.py; the recording is
 refused if one is missing): orders filled, partially filled, canceled, replaced, rejected at
-pre-trade and by the venue, expired at the close; an account's runs at the start, middle and end
-of a continue-as-new chain; an account's inject_exposure and set_session updates; a scenario.
-It starts its own Temporal dev server (time skipping, like the tests) and a worker.
+pre-trade and by the venue, expired at the close, terminated, reset, continued as new; every
+order update (the desk's and the rig's); an account's runs at the start, middle and end of a
+continue-as-new chain, with a market, with a LOST order, and every account update; a scenario.
+It starts its own Temporal dev server (time skipping, like the tests, with the server's
+continue-as-new hint lowered so a long-lived order's continue-as-new is recorded too) and a worker.
 """
 
 from __future__ import annotations
@@ -32,16 +34,24 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config.load import load_config
+from domain.enums import OrderState
 from protocol.contract import (
+    ORDER_WORKFLOW,
+    QUERY_STATE,
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
+    UPDATE_CANCEL,
     UPDATE_INJECT_EXPOSURE,
+    UPDATE_REPLACE,
+    UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
+    UPDATE_SET_TRADING_STATE,
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import RiskInput
+from protocol.messages import OrderSnapshot, RiskInput
 from scenarios.spec import ScenarioReport
+from tests.faults import reset
 from tests.histories.paths import REQUIRED, paths_of, read
 
 HERE = Path(__file__).resolve().parent
@@ -82,6 +92,12 @@ LIFECYCLE = {
     ],
 }
 UPDATES_ACCOUNT = "replay-updates"
+# Shipped scenarios for the rig's own order messages and a market: the kill switch cancels desk
+# orders (rig_cancel), SOFT → HARD replaces the cycle's orders (rig_replace), a named market.
+SHIPPED = ("kill_switch", "escalation_replaces_soft", "market_passive_fill")
+# The server suggests continue-as-new past this many events (default 4 Ki): an order that works a
+# few cycles carries its state into a new run — the path a long-lived order takes.
+RECORDING_SERVER = {"limit.historyCount.suggestContinueAsNew": 25}
 
 
 def next_set(root: Path) -> str:
@@ -116,48 +132,85 @@ async def chain(client: Any, workflow_id: str) -> list[str]:
     return runs
 
 
+async def record_scenario(client: Any, queue: str, scenario: str | dict[str, Any], staging: Path, saved: dict[str, Any]) -> None:
+    """Run a scenario to its end and save its history, its account's chain and its orders'."""
+    label = scenario if isinstance(scenario, str) else scenario["name"]
+    scenario_id = f"replay-{label}-{datetime.datetime.now():%Y%m%d%H%M%S%f}"
+    report: ScenarioReport = await client.execute_workflow(SCENARIO_WORKFLOW, scenario, id=scenario_id, task_queue=queue, result_type=ScenarioReport)
+    assert report.passed, f"the recording's scenario {label} failed: {report.failures}"
+    await save(staging, client.get_workflow_handle(scenario_id), SCENARIO_WORKFLOW, saved)
+    risk_id = risk_workflow_id(report.account)
+    for run_id in await chain(client, risk_id):
+        await save(staging, client.get_workflow_handle(risk_id, run_id=run_id), RISK_WORKFLOW, saved)
+    for order_id in report.order_workflow_ids:
+        for run_id in await chain(client, order_id):
+            await save(staging, client.get_workflow_handle(order_id, run_id=run_id), ORDER_WORKFLOW, saved)
+
+
+async def record_operator_account(env: WorkflowEnvironment, queue: str, staging: Path, saved: dict[str, Any]) -> None:
+    """An account in real time (1 s cycles, orders resting) that takes every operator update, and
+    desk orders an operator terminates, resets, cancels and replaces from outside."""
+    client = env.client
+    account = f"{UPDATES_ACCOUNT}-{datetime.datetime.now():%H%M%S%f}"
+    config = load_config()
+    rules = config.rules.model_copy(
+        update={
+            "risk_cycle": config.rules.risk_cycle.model_copy(update={"cycle_seconds": 1}),
+            "fills": config.rules.fills.model_copy(update={"other": 0.0, "cancel_cross_probability": 0.0}),
+        }
+    )
+    config = config.model_copy(update={"rules": rules})
+    with env.with_time_skipping_disabled():
+        handle = await client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=config, synthetic=True, start_exchange_time="11:00:00", stop_at="11:00:20"),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(queue),
+        )
+    await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "11:00:00"})
+    await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 40, "mm_pct": 10})
+    await handle.execute_update(UPDATE_SET_RULES, json.loads(rules.model_dump_json()))
+    orders = {}
+    for name in ("terminated", "reset", "canceled", "replaced"):
+        intent = {"intent_id": f"{account}-{name}", "account": account, "symbol": "MSFT", "side": "BUY", "quantity": 100, "limit_price": 99.0}
+        orders[name] = await client.start_workflow(ORDER_WORKFLOW, intent, id=intent["intent_id"], task_queue=queue, result_type=OrderSnapshot)
+    for order in orders.values():
+        await until_state(order, (OrderState.WORKING,))
+    await orders["terminated"].terminate("replay recording: an operator terminates a working order")
+    await reset(client, orders["reset"].id, which="first", reason="replay recording: reset to the first workflow task")
+    await orders["canceled"].execute_update(UPDATE_CANCEL, {"reason": "USER", "note": "replay recording"})
+    await orders["replaced"].execute_update(UPDATE_REPLACE, {"quantity": 200, "limit_price": 98.5})
+    halt = {"state": "HALTED", "by": "replay-recorder", "reason": "kill switch for the recording"}
+    await handle.execute_update(UPDATE_SET_TRADING_STATE, halt)  # the reset order, working again, is canceled KILL_SWITCH
+    await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "ACTIVE", "by": "replay-recorder", "reason": "back"})
+    await handle.result()
+    for run_id in await chain(client, handle.id):
+        await save(staging, client.get_workflow_handle(handle.id, run_id=run_id), RISK_WORKFLOW, saved)
+    for name, order in orders.items():  # every run of it: a reset starts a new run outside the continue-as-new chain
+        runs = sorted([wf.run_id async for wf in client.list_workflows(f'WorkflowId="{order.id}"')])
+        for run_id in runs:
+            await save(staging, client.get_workflow_handle(order.id, run_id=run_id), f"{ORDER_WORKFLOW}-{name}", saved)
+
+
+async def until_state(handle: WorkflowHandle, states: tuple[OrderState, ...], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await handle.query(QUERY_STATE, result_type=OrderSnapshot)).state not in states:
+        assert asyncio.get_running_loop().time() < deadline, f"{handle.id} never reached {states}"
+        await asyncio.sleep(0.05)
+
+
 async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> dict[str, Any]:
     """Run the recording's workflows on a worker already polling `queue` and write their histories
     into `directory` (which must not exist: a set is never replaced). Returns the manifest."""
     if directory.exists():
         raise FileExistsError(f"{directory} exists: a recorded set is never replaced; record the next one beside it")
-    client = env.client
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))  # beside it: the rename is atomic
     saved: dict[str, Any] = {}
     try:
-        scenario_id = f"replay-scenario-{datetime.datetime.now():%Y%m%d%H%M%S%f}"
-        report: ScenarioReport = await client.execute_workflow(
-            SCENARIO_WORKFLOW, LIFECYCLE, id=scenario_id, task_queue=queue, result_type=ScenarioReport
-        )
-        assert report.passed, f"the recording scenario failed: {report.failures}"
-        await save(staging, client.get_workflow_handle(scenario_id), SCENARIO_WORKFLOW, saved)
-        risk_id = risk_workflow_id(report.account)
-        for run_id in await chain(client, risk_id):
-            await save(staging, client.get_workflow_handle(risk_id, run_id=run_id), RISK_WORKFLOW, saved)
-        for order_id in report.order_workflow_ids:
-            await save(staging, client.get_workflow_handle(order_id), "OrderWorkflow", saved)
-        # An account in real time (1 s cycles) that takes both synthetic updates, then closes.
-        account = f"{UPDATES_ACCOUNT}-{datetime.datetime.now():%H%M%S%f}"
-        config = load_config()
-        rules = config.rules.model_copy(update={"risk_cycle": config.rules.risk_cycle.model_copy(update={"cycle_seconds": 1})})
-        with env.with_time_skipping_disabled():
-            handle = await client.start_workflow(
-                RISK_WORKFLOW,
-                RiskInput(
-                    account=account,
-                    config=config.model_copy(update={"rules": rules}),
-                    synthetic=True,
-                    start_exchange_time="11:00:00",
-                    stop_at="11:00:03",
-                ),
-                id=risk_workflow_id(account),
-                task_queue=account_task_queue(queue),
-            )
-        await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "11:00:00"})
-        await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 85, "mm_pct": 30})
-        await handle.result()
-        await save(staging, handle, RISK_WORKFLOW, saved)
+        for scenario in (LIFECYCLE, *SHIPPED):
+            await record_scenario(env.client, queue, scenario, staging, saved)
+        await record_operator_account(env, queue, staging, saved)
         covered: set[str] = set()
         for name, entry in saved.items():
             entry["paths"] = sorted(paths_of(read(staging / name)))
@@ -169,6 +222,7 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
             "commit": _commit(),
             "temporalio": version("temporalio"),
             "command": "python -m tests.histories.record",
+            "server": RECORDING_SERVER,
             "histories": saved,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -197,7 +251,7 @@ async def main(argv: list[str] | None = None) -> int:
     from worker.main import build_worker
     from worker.server import time_skipping_environment
 
-    async with await time_skipping_environment() as env, build_worker(env.client, QUEUE):
+    async with await time_skipping_environment(RECORDING_SERVER) as env, build_worker(env.client, QUEUE):
         manifest = await record_set(env, QUEUE, directory)
     for name, entry in manifest["histories"].items():
         print(f"recorded {name}: {entry['events']} events, {', '.join(entry['paths']) or '-'}")
