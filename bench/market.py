@@ -61,7 +61,7 @@ def run() -> dict[str, float]:
 
             def replay(times: list = times) -> None:
                 clear_cache()
-                feed = DayFeed(load_index(tmp), refs, MarketDataRule())
+                feed = DayFeed(load_index(tmp), refs, MarketDataRule())  # read, check, index
                 for as_of in times:
                     feed.snapshot(symbols, as_of)
 
