@@ -79,7 +79,7 @@ def test_an_order_never_fills_from_prints_before_its_arrival():
     feed = feed_of(hand_day(QUOTES, [(10, 99.95, 400), (40, 99.96, 150)]))
     order = ExchangeOrder(order=sim("o1", Side.BUY, 1000, 100.00), arrived_at=s(30))
     [out] = step(feed, request([order], as_of=s(60), since=s(0))).orders
-    assert [e.kind for e in out.events][0] is ExecKind.ACCEPTED
+    assert out.events[0].kind is ExecKind.ACCEPTED
     assert fills(out) == [("C1", 150, 100.00)]  # only the print after the arrival
 
 

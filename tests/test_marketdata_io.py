@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
+from collections.abc import Sequence
 from types import SimpleNamespace
 
 import databento_dbn as dbn
@@ -142,7 +143,12 @@ def test_a_day_with_values_no_view_can_hold_is_refused_in_one_line(day, tmp_path
     ("file", "column", "stored", "says"),
     [
         (PRINTS_FILE, "ts_event", lambda c: c.cast(pa.int64()), "column ts_event is int64, expected timestamp[ns, tz=UTC]"),
-        (QUOTES_FILE, "ts_event", lambda c: c.cast(pa.timestamp("ns")), "column ts_event is timestamp[ns] without a time zone, expected timestamp[ns, tz=UTC]"),
+        (
+            QUOTES_FILE,
+            "ts_event",
+            lambda c: c.cast(pa.timestamp("ns")),
+            "column ts_event is timestamp[ns] without a time zone, expected timestamp[ns, tz=UTC]",
+        ),
         (PRINTS_FILE, "price", lambda c: pa.array(np.rint(c.to_numpy() * 1e9).astype(np.int64)), "column price is int64, expected double dollars"),
         (QUOTES_FILE, "bid_size", lambda c: c.cast(pa.float64()), "column bid_size is double, expected int64 shares"),
         (PRINTS_FILE, "venue", lambda c: c.cast(pa.string()).cast(pa.binary()), "column venue is binary, expected strings"),
@@ -275,7 +281,7 @@ T = dt.datetime(2024, 6, 3, 18, 0, tzinfo=dt.UTC)  # 14:00 New York
 T_NS = int(T.timestamp()) * 1_000_000_000
 
 
-def hand_day(prints: list[tuple], quotes: list[tuple] = ()) -> Day:
+def hand_day(prints: list[tuple], quotes: Sequence[tuple] = ()) -> Day:
     """prints: (ns after T, price, size, venue, conditions); quotes: (ns after T, bid, ask)."""
     p = pa.table(
         {
@@ -458,7 +464,9 @@ def test_databento_nbbo_is_built_across_publishers_and_unknown_venues_weigh_as_f
                             schema=dbn.Schema.MBP_1, symbols=["AAPL"], mappings=[mapping])  # fmt: skip
 
     def top(publisher, ns, bid, ask, bid_sz, ask_sz, action=dbn.Action.ADD, price=0.0, size=0):
-        px = (lambda v: dbn.UNDEF_PRICE if v is None else int(v * 10**9))
+        def px(v):
+            return dbn.UNDEF_PRICE if v is None else int(v * 10**9)
+
         return dbn.MBP1Msg(publisher_id=publisher, instrument_id=15, ts_event=open_ns + ns, price=int(price * 10**9), size=size,
                            action=action, side=dbn.Side.ASK, depth=0, ts_recv=open_ns + ns + 10, sequence=ns,
                            levels=dbn.BidAskPair(bid_px=px(bid), ask_px=px(ask), bid_sz=bid_sz, ask_sz=ask_sz))  # fmt: skip
@@ -532,7 +540,26 @@ def test_cli_bad_output_and_bad_files_give_one_line(tmp_path, capsys):
     pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), out / PRINTS_FILE)
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(out)) == 2
     text = capsys.readouterr().out
-    assert text == f"error: {out / PRINTS_FILE}: column ts_event is int64, expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)\n"
+    assert (
+        text
+        == f"error: {out / PRINTS_FILE}: column ts_event is int64, expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)\n"
+    )
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(tmp_path / "none")) == 2
     text = capsys.readouterr().out
     assert text.startswith("error: ") and text.count("\n") == 1
+
+
+def test_a_scenarios_market_files_are_checked_when_it_loads(day, tmp_path):
+    from activities.scenarios import plan_scenario
+
+    write_day(day, tmp_path)
+    spec = {"name": "bad_market", "start": "10:00", "stop": "10:05", "market": {"file": str(tmp_path)}, "expect": [{"at": "10:00", "mode": "NORMAL"}]}
+    assert plan_scenario(spec).market.path == str(tmp_path)
+    table = pq.read_table(tmp_path / QUOTES_FILE)
+    pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), tmp_path / QUOTES_FILE)
+    with pytest.raises(ValueError) as err:
+        plan_scenario(spec)
+    assert str(err.value) == (
+        f"scenario bad_market: market file {str(tmp_path)!r}: {tmp_path / QUOTES_FILE}: column ts_event is int64, "
+        "expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)"
+    )

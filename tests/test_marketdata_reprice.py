@@ -94,7 +94,9 @@ def test_a_falling_market_keeps_hard_repriced_cycle_after_cycle():
     assert prices == [99.97, 99.94, 99.91, 99.88, 99.85]
 
 
-@pytest.mark.parametrize(("price", "side", "expected"), [(99.955, Side.SELL, 99.96), (99.955, Side.BUY, 99.95), (0.51234, Side.SELL, 0.5124), (12.0, Side.BUY, 12.0)])
+@pytest.mark.parametrize(
+    ("price", "side", "expected"), [(99.955, Side.SELL, 99.96), (99.955, Side.BUY, 99.95), (0.51234, Side.SELL, 0.5124), (12.0, Side.BUY, 12.0)]
+)
 def test_soft_prices_go_onto_the_tick_grid_never_more_aggressive(price, side, expected):
     assert on_tick(price, side) == expected
     assert tick_size(0.99) == 0.0001 and tick_size(1.0) == 0.01
