@@ -65,7 +65,7 @@ from domain.conditions import (
     last_sale,
 )
 from domain.market import half_spread
-from domain.marks import Mark, MarkSource, fresh_mark
+from domain.marks import Mark, MarkSource, collar_reference_at, fresh_mark
 
 __all__ = ["ODD_LOT", "MarkSource", "SipPlan"]  # re-exported: callers name them from here
 
@@ -210,6 +210,12 @@ class MarketView(Frozen):
     def collar_reference(self) -> float | None:
         """The price collar's reference: the fresh mark; None when nothing is fresh (refuse)."""
         return None if self.mark_stale else self.mark
+
+    def collar_reference_at(self, now: datetime, rule: MarketDataRule) -> float | None:
+        """The reference judged at `now`, a pre-trade check between two views: None once the
+        mark has aged past its source's freshness limit (the collar then refuses)."""
+        limit = rule.print_max_age_seconds if self.mark_source is MarkSource.TRUTH_TICK else rule.l1_max_age_seconds
+        return collar_reference_at(self.collar_reference, self.mark_age_seconds, self.as_of, now, limit)
 
 
 class DataGate(Frozen):

@@ -35,7 +35,6 @@ import pyarrow as pa
 
 from domain.conditions import (
     DEFAULT_PLAN,
-    TABLES,
     LastSale,
     SipPlan,
     last_sale,
@@ -59,7 +58,7 @@ from domain.marketdata import (
 from domain.matching import book_execution
 from domain.rules import Session, Universe
 from marketdata.files import read_day
-from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE, Day, DayManifest, crossed_quotes, time_ns
+from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE, Day, DayManifest, time_ns
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
@@ -185,7 +184,7 @@ class DayIndex:
         self.q_bid, self.q_ask = _numpy(quotes, "bid"), _numpy(quotes, "ask")
         self.q_bid_size, self.q_ask_size = _numpy(quotes, "bid_size"), _numpy(quotes, "ask_size")
         self.q_start = _starts(self.q_key, n)
-        self.crossed = crossed_quotes(quotes)
+        self.crossed = int(np.count_nonzero(self.q_bid > self.q_ask))  # kept and flagged, never dropped
         self.lots = np.array([self._round_lot(code, rule) for code in range(n)] or [100], dtype=np.int64)
 
         self.p_price, self.p_size = _numpy(prints, "price"), _numpy(prints, "size")
@@ -197,18 +196,20 @@ class DayIndex:
         self.p_start = _starts(self.p_key, n)
         p_code = self.p_key >> OFFSET_BITS
 
-        # The domain's rules per distinct value and plan, spread over the rows.
-        utp = np.array([plan is SipPlan.UTP for plan in self.plans] or [False], dtype=bool)[p_code]
+        # The domain's rules per distinct (plan, conditions) value, spread over the rows with one
+        # gather each: row value = utp × |conditions| + conditions code.
+        utp = np.array([plan is SipPlan.UTP for plan in self.plans] or [False], dtype=np.int64)[p_code]
+        pair = utp * max(len(self.conditions), 1) + self.p_conditions
         is_trf = np.array([v == TRF_VENUE for v in self.venues] or [False], dtype=bool)[self.p_venue]
-        by_plan = {plan: np.array([CLASS_CODE[last_sale(c, plan)] for c in self.conditions] or [YES], dtype=np.int8) for plan in TABLES}
-        klass = np.where(utp, by_plan[SipPlan.UTP][self.p_conditions], by_plan[SipPlan.CTA][self.p_conditions])
+        plans = (SipPlan.CTA, SipPlan.UTP)
+        klass = np.array([CLASS_CODE[last_sale(c, plan)] for plan in plans for c in self.conditions] or [YES], dtype=np.int8)[pair]
         # Last-sale eligible: YES, or the symbol's first candidate of the day when it is FIRST-only.
         eligible = klass == YES
         candidates = np.flatnonzero(klass != NO)
-        _, first = np.unique(p_code[candidates], return_index=True)
-        eligible[candidates[first]] = True
-        books = {plan: np.array([book_execution(c, "", plan) for c in self.conditions] or [True], dtype=bool) for plan in TABLES}
-        self.p_book = ~is_trf & np.where(utp, books[SipPlan.UTP][self.p_conditions], books[SipPlan.CTA][self.p_conditions])
+        codes = p_code[candidates]
+        eligible[candidates[np.flatnonzero(np.diff(codes, prepend=-1))]] = True  # rows are in symbol order
+        books = np.array([book_execution(c, "", plan) for plan in plans for c in self.conditions] or [True], dtype=bool)
+        self.p_book = ~is_trf & books[pair]
 
         real = eligible & (self.p_size >= rule.min_print_size)
         self.r_row = np.flatnonzero(real)
@@ -357,10 +358,13 @@ def _starts(key: np.ndarray, n: int) -> np.ndarray:
 
 def _units(size: np.ndarray, trf: np.ndarray, lot: np.ndarray) -> np.ndarray:
     """`weight_units` over arrays: 5 off TRF or TRF of one or two round lots; 2 TRF whole lots
-    of three or more; else 1."""
-    units = np.where((size >= 3 * lot) & (size % lot == 0), 2, 1)
-    units = np.where((size == lot) | (size == 2 * lot), 5, units)
-    return np.where(trf, units, 5).astype(np.int64)
+    of three or more; else 1 (computed on the TRF rows only)."""
+    units = np.full(size.size, 5, dtype=np.int64)
+    rows = np.flatnonzero(trf)
+    if rows.size:
+        s, lots = size[rows], lot[rows]
+        units[rows] = np.where((s == lots) | (s == 2 * lots), 5, np.where((s >= 3 * lots) & (s % lots == 0), 2, 1))
+    return units
 
 
 # ---------------------------------------------------------------------------------------------

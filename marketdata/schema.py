@@ -199,13 +199,6 @@ def _refuse(name: str, bad: np.ndarray, values: np.ndarray, why: str) -> None:
     raise DayDataError(f"column {name}: {rows.size} row(s) {why} (first: row {int(rows[0])}, {values[rows[0]]!r})")
 
 
-def crossed_quotes(table: pa.Table) -> int:
-    """Quotes whose bid is above their ask (flagged by the index and `rig market show`)."""
-    if not table.num_rows:
-        return 0
-    return int(np.count_nonzero(table.column("bid").to_numpy() > table.column("ask").to_numpy()))
-
-
 def sort_order(table: pa.Table) -> np.ndarray | None:
     """Row order by (symbol, ts_event), stable (equal keys keep file order); None if sorted."""
     if table.num_rows < 2:

@@ -62,6 +62,13 @@ def test_a_view_ages_into_staleness_between_two_cycles():
     assert collar_reference_at(ref, age, v.as_of, v.as_of + timedelta(seconds=55), RULE.l1_max_age_seconds) == 9.01
     assert collar_reference_at(ref, age, v.as_of, v.as_of + timedelta(seconds=56), RULE.l1_max_age_seconds) is None
     assert collar_reference_at(None, None, v.as_of, v.as_of, 60) is None
+    # The view's own: a mid is held to the L1's limit, a truth tick to the print's.
+    assert v.collar_reference_at(v.as_of + timedelta(seconds=55), RULE) == 9.01
+    assert v.collar_reference_at(v.as_of + timedelta(seconds=56), RULE) is None
+    tick = probe(print_age=10)
+    assert tick.mark_source is MarkSource.TRUTH_TICK and tick.mark == 9.02  # clamped to the ask
+    assert tick.collar_reference_at(tick.as_of + timedelta(seconds=290), RULE) == 9.02
+    assert tick.collar_reference_at(tick.as_of + timedelta(seconds=291), RULE) is None
 
 
 @pytest.mark.parametrize(
