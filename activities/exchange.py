@@ -41,8 +41,6 @@ from domain.rules import Session, Universe
 from domain.venue import SimOrder
 from marketdata.feed import DayFeed, open_day_feed
 
-ARRIVAL_TAG = "A"
-
 
 class ExchangeOrder(BaseModel):
     """One live order at the simulated exchange: the venue's view of it (as for the probability
@@ -165,9 +163,9 @@ def _match(feed: DayFeed, entry: ExchangeOrder, request: ExchangeRequest) -> Ord
             return OrderOutcome(intent_id=intent.intent_id, events=[venue.reject_event(order, refusal)])
         events.append(venue.ack_event(order))
         met = arrive(intent.side, limit, remaining, order.lot_size, feed.l1_at(intent.symbol, arrived))
-        filled(ARRIVAL_TAG, met.take)
+        filled(venue.ARRIVAL, met.take)
         resting = met.resting or Resting()
-    tag = f"C{request.cycle}"
+    tag = venue.cycle_tag(request.cycle)
     start: datetime = max(request.since or arrived, arrived)
     if remaining > 0 and start < request.as_of:
         now = feed.l1_at(intent.symbol, request.as_of)
@@ -178,11 +176,11 @@ def _match(feed: DayFeed, entry: ExchangeOrder, request: ExchangeRequest) -> Ord
             traded = trade_prints(intent.side, limit, remaining, order.lot_size, resting, prices, sizes)
             resting = traded.resting
             crossed = crossed_by(intent.side, limit, remaining - traded.match.quantity, order.lot_size, now)
-            filled(tag, _at_limit(limit, traded.match, crossed))
+            filled(tag, _at_limit(traded.match, crossed))
     return OrderOutcome(intent_id=intent.intent_id, events=events, resting=resting)
 
 
-def _at_limit(limit: float, traded: Match, crossed: Match) -> Match:
+def _at_limit(traded: Match, crossed: Match) -> Match:
     """The window's two passive fills — prints, then the quote's cross — as one, at the limit."""
     if not crossed.quantity:
         return traded

@@ -544,6 +544,15 @@ def test_cli_bad_output_and_bad_files_give_one_line(tmp_path, capsys):
         text
         == f"error: {out / PRINTS_FILE}: column ts_event is int64, expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)\n"
     )
+    crossed = tmp_path / "crossed"
+    assert run_cli("generate", "--seed", "3", "--out", str(crossed), "--scale", "0.002") == 0
+    table = pq.read_table(crossed / QUOTES_FILE)
+    bid = table["bid"].to_numpy().copy()
+    bid[:2] = table["ask"].to_numpy()[:2] + 0.01
+    pq.write_table(table.set_column(2, "bid", pa.array(bid)), crossed / QUOTES_FILE)
+    capsys.readouterr()
+    assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(crossed)) == 0
+    assert "flag        2 crossed quote(s) (bid above ask) in the day" in capsys.readouterr().out
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(tmp_path / "none")) == 2
     text = capsys.readouterr().out
     assert text.startswith("error: ") and text.count("\n") == 1
