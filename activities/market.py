@@ -3,8 +3,11 @@
 Without a named market, the simulated feed quotes from the account's marks (`domain/market.py`:
 truth tick = mark, bid/ask a basis point away). With one — recorded Parquet files or a seeded
 generated day (`marketdata/`) — each cycle asks for the views of the symbols it holds (L1, truth
-tick, GRPAN, mark and its source, data ages) and for the prints since the last cycle of the
-symbols it has orders working in (passive fills trade against them).
+tick, GRPAN, the mark with its source, age and staleness, data ages) and for the prints since the
+last cycle of the symbols it has orders working in (passive fills trade against them).
+
+`market_snapshot`'s prints are the account's current path: `activities/exchange.py` replaces
+them (matching where the data is, nothing raw in history) once the account calls it (phase 2).
 """
 
 from __future__ import annotations
@@ -48,13 +51,15 @@ def market_snapshot(request: MarketRequest) -> MarketSnapshot:
     """Sync (a thread): the first call for a day builds or loads it, about a second."""
     feed = open_feed(request.feed, request.universe, request.session, request.rule)
     known = [s for s in request.symbols if s in request.universe.by_symbol]
-    views = feed.snapshot(known, request.as_of)
+    snap = feed.snapshot(known, request.as_of)
+    views = {s: snap[s] for s in known}
     prints = {s: feed.prints_between(s, since, request.as_of) for s, since in request.prints_since.items() if s in views}
     return MarketSnapshot(views=views, prints=prints)
 
 
 def quote_of(view: MarketView) -> Quote:
-    """The account's quote from a view: the mark (truth tick, else mid, else reference) and the touch."""
+    """The account's quote from a view: the mark (fresh truth tick clamped into the bid/ask, else
+    a fresh mid, else the last mark flagged stale, else the reference) and the touch."""
     return Quote(
         truth_tick=round(view.mark, 2), bid=view.bid if view.bid is not None else view.mark, ask=view.ask if view.ask is not None else view.mark
     )

@@ -22,7 +22,7 @@ from domain.events import exposure_event_problem
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay
 from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
 from domain.rules import RigConfig, RiskRules
-from marketdata.files import read_manifest
+from marketdata.files import check_day
 from protocol.contract import next_replacement_id
 from protocol.parse import first_error, first_line
 from scenarios.evaluate import expand_random_orders
@@ -95,7 +95,7 @@ def _market(spec: ScenarioSpec) -> tuple[FeedSpec | None, ScenarioSpec]:
     if spec.market.file is not None:
         path = (SCENARIO_DIR / spec.market.file).resolve()
         try:
-            day = read_manifest(path).date
+            day = check_day(path).date  # the files checked now, not mid-run (types, values)
         except Exception as err:  # noqa: BLE001 — any unreadable market is one line for the user
             raise ValueError(f"scenario {spec.name}: market file {spec.market.file!r}: {first_line(err)}") from None
         wanted = date.fromisoformat(spec.date) if spec.date else day

@@ -27,7 +27,7 @@ async def sim_cancel(order: SimOrder) -> list[ExecutionEvent]:
 @activity.defn
 async def sim_precheck(order: SimOrder) -> str | None:
     """What the venue would refuse about this order (its price collar), before anything changes."""
-    return venue.collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote)
+    return venue.venue_collar(order)
 
 
 SIM_VENUE_ACTIVITIES = [sim_submit, sim_cancel, sim_precheck]

@@ -21,7 +21,6 @@ from domain.marketdata import (
     MarketView,
     Shock,
     hard_derisk_gate,
-    is_real_print,
     print_weight,
     soft_derisk_gate,
 )
@@ -35,6 +34,7 @@ from marketdata.feed import (
 )
 from marketdata.files import DayFileError, write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
+from protocol.parse import first_line
 
 EXIT_BAD_INPUT = 2
 RECENT_PRINTS = 10
@@ -62,11 +62,14 @@ def _recipe(args: argparse.Namespace) -> GeneratedDay:
 async def generate(args: argparse.Namespace) -> int:
     config = _config(args)
     try:
-        day = generate_day(_recipe(args), config.universe, config.rules.session)
+        day = generate_day(_recipe(args), config.universe, config.rules.session, config.rules.market_data.round_lot_tiers)
+        out = write_day(day, args.out)
     except ValueError as err:
-        print(f"error: {err}")
+        print(f"error: {first_line(err)}")
         return EXIT_BAD_INPUT
-    out = write_day(day, args.out)
+    except OSError as err:
+        print(f"error: cannot write {args.out}: {err.strerror or first_line(err)}")
+        return EXIT_BAD_INPUT
     m = day.manifest
     print(f"wrote {out}: {m.date} {m.time_zone} {m.open}–{m.close}, {len(m.symbols)} symbols, "
           f"{m.quotes:,} quotes, {m.prints:,} prints (seed {m.seed}, scale {m.scale:g}"
@@ -81,17 +84,20 @@ def _shock_text(s: Shock) -> str:
 
 async def show(args: argparse.Namespace) -> int:
     config = _config(args)
-    rule = MarketDataRule()
+    rule = config.rules.market_data
     refs = reference_prices(config.universe)
     try:
         if args.source_dir:
-            index = load_index(args.source_dir, rule.min_print_size)
+            index = load_index(args.source_dir, rule)
             source = FeedSource.RECORDED
         else:
-            index = generated_index(_recipe(args), config.universe, config.rules.session, rule.min_print_size)
+            index = generated_index(_recipe(args), config.universe, config.rules.session, rule)
             source = FeedSource.GENERATED
-    except (DayFileError, OSError, ValueError) as err:
-        print(f"error: {err}")
+    except OSError as err:
+        print(f"error: {args.source_dir}: {err.strerror or first_line(err)}")
+        return EXIT_BAD_INPUT
+    except (DayFileError, ValueError) as err:
+        print(f"error: {first_line(err)}")
         return EXIT_BAD_INPUT
     feed = DayFeed(index, refs, rule, source)
     m = feed.manifest
@@ -112,13 +118,16 @@ async def show(args: argparse.Namespace) -> int:
     origin = f"seed {m.seed}, scale {m.scale:g}" if m.seed is not None else m.origin.value.lower()
     shocks = f", shocks {', '.join(_shock_text(s) for s in m.shocks)}" if m.shocks else ""
     print(f"{symbol}  {m.date} {args.at} {m.time_zone}  ({origin}{shocks})")
+    if index.crossed:
+        print(f"  flag        {index.crossed:,} crossed quote(s) (bid above ask) in the day")
     print(_describe(view, rule, ZoneInfo(m.time_zone)))
     recent = feed.prints_between(symbol, as_of - RECENT_WINDOW, as_of)[-RECENT_PRINTS:]
+    lot = feed.lot_of(symbol)
     if recent:
         rows = [
             [p.time.astimezone(ZoneInfo(m.time_zone)).strftime("%H:%M:%S.%f"), f"{p.price:.4f}".rstrip("0").rstrip("."),
-             p.size, p.venue, p.conditions or "-", *(["yes", f"{print_weight(p):.1f}"] if is_real_print(p, rule.min_print_size) else ["no", "-"])]
-            for p in recent
+             p.size, p.venue, p.conditions or "-", *(["yes", f"{print_weight(p, lot):.1f}"] if real else ["no", "-"])]
+            for p, real in zip(recent, feed.real_between(symbol, as_of - RECENT_WINDOW, as_of)[-RECENT_PRINTS:], strict=True)
         ]  # fmt: skip
         print(f"\nlast {len(recent)} prints (5 minutes before):")
         print(table(["time", "price", "size", "venue", "cond", "real", "weight"], rows))
@@ -142,10 +151,14 @@ def _describe(view: MarketView, rule: MarketDataRule, zone: ZoneInfo) -> str:
                      f" within ±${rule.grpan_band:.2f}")  # fmt: skip
     else:
         lines.append("  truth tick  none (no real print yet)")
-    lines.append(f"  mark        {view.mark:g}  ({view.mark_source.value})")
+    age = f", {view.mark_age_seconds:.0f} s old" if view.mark_age_seconds is not None else ""
+    flags = "".join([", STALE" if view.mark_stale else "", ", clamped into the bid/ask" if view.mark_clamped else ""])
+    lines.append(f"  mark        {view.mark:g}  ({view.mark_source.value}{age}{flags})")
+    reference = view.collar_reference
+    lines.append(f"  collar ref  {reference:g}" if reference is not None else "  collar ref  none fresh: a price collar refuses")
     soft, hard = soft_derisk_gate(view, rule), hard_derisk_gate(view, rule)
     for name, gate in (("SOFT", soft), ("HARD", hard)):
-        verdict = "may act" if gate.may_act else f"{gate.reason.value}: {gate.detail}"
+        verdict = "may act" if gate.may_act or gate.reason is None else f"{gate.reason.value}: {gate.detail}"
         lines.append(f"  {name} gate   {verdict}")
     return "\n".join(lines)
 
@@ -156,10 +169,10 @@ async def import_dbn_command(args: argparse.Namespace) -> int:
     symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
     try:
         day = import_dbn([Path(f) for f in args.files], day=args.date, symbols=symbols)
+        write_day(day, args.out)
     except (OSError, ValueError) as err:
-        print(f"error: {err}")
+        print(f"error: {first_line(err)}")
         return EXIT_BAD_INPUT
-    write_day(day, args.out)
     m = day.manifest
     print(f"wrote {args.out}: {m.date}, {len(m.symbols)} symbols, {m.quotes:,} quotes, {m.prints:,} prints")
     return 0

@@ -91,12 +91,16 @@ def check_max_order_quantity(symbol: str, quantity: int, rule: MaxOrderQuantityR
     return RejectReason.MAX_ORDER_QUANTITY, f"quantity {_clamp(quantity):,} is above {which} {limit:,}"
 
 
-def check_price_collar(limit_price: float | None, truth_tick: float, rule: PriceCollarRule) -> Refusal | None:
+def check_price_collar(limit_price: float | None, truth_tick: float | None, rule: PriceCollarRule) -> Refusal | None:
     """A LIMIT more than `band_pct` % away from the truth tick, either side (a fat finger either
-    way: a buy far through the market trades badly, one far below is a typo). MARKET: no limit."""
+    way: a buy far through the market trades badly, one far below is a typo). MARKET: no limit.
+    With market data the reference is the fresh mark (`MarketView.collar_reference`: the truth
+    tick clamped into the bid/ask, else the mid); None when nothing is fresh — the collar refuses."""
     band = rule.band_pct
     if band is None or limit_price is None:
         return None
+    if truth_tick is None:
+        return RejectReason.PRICE_COLLAR, f"no fresh reference price (truth tick or L1 mid) to hold the limit to the {band:g}% collar"
     if not _positive(truth_tick):
         return RejectReason.PRICE_COLLAR, f"no usable truth tick ({truth_tick!r}) to hold the limit to the {band:g}% collar"
     if not _positive(limit_price):
@@ -205,7 +209,7 @@ def check_controls(
     order: OrderTicket,
     *,
     intended_duplicate: bool,
-    truth_tick: float,
+    truth_tick: float | None,
     position: int,
     open_same_side: int,
     mark: float,

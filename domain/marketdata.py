@@ -1,21 +1,23 @@
-"""Market data's pure core: L1 quotes, prints, the truth tick, GRPAN, marks, stale-data gates,
-and matching a simulated venue's orders against the market (DESIGN.md §3 "Market data").
+"""Market data's pure core: L1 quotes, prints, real prints, the truth tick, GRPAN, views with
+their marks, stale-data gates (DESIGN.md §3 "Market data").
 
 No I/O, no clock, no randomness of its own: workflows import it; the feed (`marketdata/`)
-computes its snapshots with these same functions.
+computes its snapshots with these same rules. Sale-condition tables and round lots are data in
+`domain/conditions.py`, marks in `domain/marks.py`, matching a simulated venue's orders against
+the market in `domain/matching.py`.
 
 Prints
-  A *real* print is one that may set the last sale: size ≥ 20 shares, not an odd lot
-  (condition ``I``) and none of the conditions that do not update last (`NON_LAST_CONDITIONS`).
-  Sale conditions travel as a string of condition characters ("", "I", "@ T"…; spaces and
-  ``@``, the regular-sale code, are ignored). Venue codes are the SIP participant ids; FINRA's
-  trade reporting facilities report as ``D`` (the SIP's id for the FINRA ADF/TRFs), so
-  ``venue == "D"`` means an off-exchange (TRF) print.
+  A *real* print is one that may set the last sale: size ≥ `min_print_size` shares and last-sale
+  eligible on its symbol's SIP plan (CTA or UTP tables: no odd lot ``I``, none of the codes that
+  do not update last; Z, G, R, P, 4… only as the first eligible trade of the day). Sale conditions
+  travel as a string of condition characters ("", "I", "@ T"…; spaces and ``@``, the regular-sale
+  code, are ignored). Venue codes are the SIP participant ids; FINRA's trade reporting facilities
+  report as ``D``, so ``venue == "D"`` means an off-exchange (TRF) print.
 
 Weights (GRPAN)
-  1.0 for exchange prints and for TRF prints of exactly 100 or 200 shares; 0.4 for other TRF
-  round lots (≥ 300, multiples of 100); 0.2 for any other TRF size. Computed in integer units of
-  0.2 so sums and ties are exact.
+  1.0 for exchange prints and for TRF prints of exactly one or two round lots; 0.4 for other TRF
+  round lots (three or more, whole lots); 0.2 for any other TRF size. The round lot is the
+  symbol's (100 shares below $250; `domain/conditions.py`). Integer units of 0.2: exact sums.
 
 Truth tick and GRPAN
   The truth tick is the latest real print (by time; equal times → the later one in input
@@ -24,36 +26,19 @@ Truth tick and GRPAN
   ±$0.04 of it. Prints with equal timestamps are put in a canonical order (price, size, venue,
   conditions) for GRPAN, so simultaneous prints give the same GRPAN whatever order they came in.
 
-Marks
-  The mark for exposure is the truth tick, else the L1 mid, else the instrument's reference
-  price; `MarketView.mark_source` records which.
+Marks (`domain/marks.py`)
+  The truth tick while fresh and inside the current bid/ask (clamped otherwise), else the mid of
+  a fresh L1, else the last mark flagged stale with its age; the collar reference is the fresh
+  mark or None (fail closed). `MarketView` carries the mark's source, age and flags.
 
 Stale data (`MarketDataRule`)
   SOFT de-risk may act on a symbol only while its truth tick is at most
   `print_max_age_seconds` old (no real print at all is stale too); HARD only while its L1 is at
   most `l1_max_age_seconds` old. Otherwise the gate answers `STALE_DATA` with a sentence.
-
-Matching (the simulated venue with market data; `match_order`)
-  - Marketable (buy limit ≥ ask, sell limit ≤ bid, or MARKET): fills at the touch (ask for a
-    buy, bid for a sell) up to the displayed size there; the rest keeps working. This is judged
-    at every attempt against the current L1, so a working order the market has moved through
-    takes the touch at its next attempt (a simplification: one fill price per attempt).
-  - Passive: fills from the exchange prints after the order's last check (``since``) that
-    traded at or through its limit, always at the limit. Volume that traded *through* the limit
-    would have taken the order first (price priority), so it fills for sure; volume *at* the
-    limit reaches the order only if its queue position was reached, decided by one draw from
-    the order's own stream against `queue_fill_probability`. TRF prints are not counted (they
-    never touched a lit book) nor are prints with a condition that does not update last (they
-    are not executions against the book at that price); odd lots are counted.
-  - Quantities are whole lots unless the fill completes the order; a fill never exceeds the
-    remaining quantity and is never at a price worse than the limit.
-  - Without market data (the simulated feed from marks) the mode probabilities of
-    `domain/venue.py` stay the model: the caller decides which one applies (`FeedSource`).
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
@@ -68,8 +53,21 @@ from pydantic import (
     model_validator,
 )
 
-from domain.enums import Side
+from domain.conditions import (
+    DEFAULT_PLAN,
+    ODD_LOT,
+    ROUND_LOT_TIERS,
+    LastSale,
+    RoundLotTier,
+    SipPlan,
+    check_tiers,
+    eligible_in_order,
+    last_sale,
+)
 from domain.market import half_spread
+from domain.marks import Mark, MarkSource, collar_reference_at, fresh_mark
+
+__all__ = ["ODD_LOT", "MarkSource", "SipPlan"]  # re-exported: callers name them from here
 
 
 class Frozen(BaseModel):
@@ -78,45 +76,18 @@ class Frozen(BaseModel):
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Shares = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary and constants
 
 MIN_REAL_PRINT_SIZE = 20  # shares; smaller prints never set the truth tick
-ODD_LOT = "I"
 TRF_VENUE = "D"  # SIP participant id of the FINRA ADF/TRFs: every off-exchange print
-ROUND_LOT = 100  # shares (the pre-2025 round lot; TRF weights are defined on it)
+ROUND_LOT = 100  # shares: the round lot of a stock at $250 or less (most of them)
 GRPAN_WINDOW = 15  # last real prints
 GRPAN_BAND = 0.04  # dollars either side of GRPAN that count toward its concentration
 WEIGHT_UNIT = 0.2  # weights are whole multiples of this (exact sums, exact ties)
 BAND_SLACK = 1e-9  # so a price exactly $0.04 away counts despite binary floats
-
-# Sale conditions that do not update the last sale price (CTA/UTP conventions).
-NON_LAST_CONDITIONS: frozenset[str] = frozenset(
-    {
-        "W",  # average price trade
-        "B",  # bunched trade (UTP) / average price trade (CTA)
-        "C",  # cash sale (same-day settlement)
-        "N",  # next day trade
-        "T",  # Form T: extended hours trade
-        "U",  # extended hours trade reported late / out of sequence
-        "H",  # price variation trade
-        "4",  # derivatively priced
-        "P",  # prior reference price
-        "7",  # qualified contingent trade (QCT)
-        "V",  # contingent trade
-        "M",  # market center official close
-        "Q",  # market center official open
-    }
-)
-# A print is not real if it carries any of these.
-EXCLUDED_CONDITIONS: frozenset[str] = NON_LAST_CONDITIONS | {ODD_LOT}
-
-
-class MarkSource(str, Enum):
-    TRUTH_TICK = "TRUTH_TICK"
-    MID = "MID"
-    REFERENCE = "REFERENCE"
 
 
 class FeedSource(str, Enum):
@@ -130,13 +101,6 @@ class FeedSource(str, Enum):
 
 class MarketDataReason(str, Enum):
     STALE_DATA = "STALE_DATA"
-
-
-class Liquidity(str, Enum):
-    """How a match happened: took the displayed touch, or rested and was traded against."""
-
-    TAKE = "TAKE"
-    PASSIVE = "PASSIVE"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,6 +121,11 @@ class L1(Frozen):
     def mid(self) -> float:
         return (self.bid + self.ask) / 2
 
+    @property
+    def crossed(self) -> bool:
+        """Bid above ask: happens briefly in consolidated data; flagged, never hidden."""
+        return self.bid > self.ask
+
 
 class Print(Frozen):
     """A reported trade: price, shares, venue (SIP participant id) and sale conditions."""
@@ -176,22 +145,37 @@ class Grpan(NamedTuple):
 
 
 class MarketDataRule(Frozen):
-    """Market-data settings (to sit in RiskRules as `market_data`)."""
+    """Market-data settings (in RiskRules as `market_data`)."""
 
-    print_max_age_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 300.0
-    l1_max_age_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 60.0
+    # Freshness: SOFT and the truth tick as a mark need a real print this recent; HARD and the
+    # L1 mid as a mark need an L1 this recent.
+    print_max_age_seconds: Seconds = 300.0
+    l1_max_age_seconds: Seconds = 60.0
     min_print_size: Annotated[int, Field(gt=0)] = MIN_REAL_PRINT_SIZE
-    grpan_window: Annotated[int, Field(gt=0)] = GRPAN_WINDOW
+    grpan_window: Annotated[int, Field(gt=0, le=100)] = GRPAN_WINDOW
     grpan_band: Annotated[float, Field(ge=0, allow_inf_nan=False)] = GRPAN_BAND
-    # Chance that volume printed at an order's limit reached its place in the queue.
+    # Round lot by the stock's average closing price (SEC Rule 600(b) as amended in 2024).
+    round_lot_tiers: tuple[RoundLotTier, ...] = ROUND_LOT_TIERS
+    # A resting de-risk order is repriced once the price it would get now (SOFT: truth tick ∓
+    # offset; HARD: the bid/ask) has moved away from its limit by more than this many ticks.
+    reprice_ticks_soft: Annotated[int, Field(ge=1, le=10_000)] = 5
+    reprice_ticks_hard: Annotated[int, Field(ge=1, le=10_000)] = 2
+    # The account's current matching path (until it calls activities.exchange): the chance
+    # that volume printed at an order's limit reached its place in the queue.
     queue_fill_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+    @field_validator("round_lot_tiers")
+    @classmethod
+    def _tiers(cls, value: tuple[RoundLotTier, ...]) -> tuple[RoundLotTier, ...]:
+        return check_tiers(value)
 
 
 class MarketView(Frozen):
     """One symbol's market as of an exchange time: what exposure, de-risk and the venue read.
 
     `truth_tick`/`grpan` are None without a real print; `l1` is None before the first quote.
-    Ages are seconds from the data's time to `as_of` (None when there is no such data)."""
+    Ages are seconds from the data's time to `as_of` (None when there is no such data). The mark
+    (`domain/marks.py`) carries its source, its age and whether it is stale or was clamped."""
 
     symbol: str
     as_of: AwareDatetime
@@ -206,6 +190,9 @@ class MarketView(Frozen):
     l1_age_seconds: float | None = None
     mark: Price
     mark_source: MarkSource
+    mark_age_seconds: float | None = None
+    mark_stale: bool = False
+    mark_clamped: bool = False
 
     @property
     def bid(self) -> float | None:
@@ -219,6 +206,17 @@ class MarketView(Frozen):
     def mid(self) -> float | None:
         return self.l1.mid if self.l1 else None
 
+    @property
+    def collar_reference(self) -> float | None:
+        """The price collar's reference: the fresh mark; None when nothing is fresh (refuse)."""
+        return None if self.mark_stale else self.mark
+
+    def collar_reference_at(self, now: datetime, rule: MarketDataRule) -> float | None:
+        """The reference judged at `now`, a pre-trade check between two views: None once the
+        mark has aged past its source's freshness limit (the collar then refuses)."""
+        limit = rule.print_max_age_seconds if self.mark_source is MarkSource.TRUTH_TICK else rule.l1_max_age_seconds
+        return collar_reference_at(self.collar_reference, self.mark_age_seconds, self.as_of, now, limit)
+
 
 class DataGate(Frozen):
     """May de-risk act on this symbol's data? If not, the reason code and a sentence."""
@@ -226,15 +224,6 @@ class DataGate(Frozen):
     symbol: str
     may_act: bool
     reason: MarketDataReason | None = None
-    detail: str = ""
-
-
-class Match(Frozen):
-    """A venue match: `quantity` shares at `price` (0 and None: nothing filled, `detail` says why)."""
-
-    quantity: Shares = 0
-    price: float | None = None
-    liquidity: Liquidity | None = None
     detail: str = ""
 
 
@@ -298,46 +287,52 @@ class FeedSpec(Frozen):
 # Prints: real prints, weights
 
 
-def condition_codes(conditions: str) -> frozenset[str]:
-    """The condition characters of a conditions string (blank and '@', regular sale, dropped)."""
-    return frozenset(conditions) - {" ", "@"}
+def real_flags(prints: Sequence[Print], min_size: int = MIN_REAL_PRINT_SIZE, plan: SipPlan = DEFAULT_PLAN) -> list[bool]:
+    """Which of one symbol's prints of the day (in any order) are real: last-sale eligible on
+    the plan's table — a first-of-day-only code counts when no eligible print came before it
+    that day (by time, equal times in input order) — and at least `min_size` shares."""
+    order = sorted(range(len(prints)), key=lambda i: prints[i].time)
+    eligible = eligible_in_order(last_sale(prints[i].conditions, plan) for i in order)
+    real = [False] * len(prints)
+    for i, ok in zip(order, eligible, strict=True):
+        real[i] = ok and prints[i].size >= min_size
+    return real
 
 
-def is_real_condition(conditions: str) -> bool:
-    return not (condition_codes(conditions) & EXCLUDED_CONDITIONS)
+def is_real_print(p: Print, min_size: int = MIN_REAL_PRINT_SIZE, plan: SipPlan = DEFAULT_PLAN, first_of_day: bool = False) -> bool:
+    """One print on its own: `first_of_day` says no eligible print came before it today."""
+    verdict = last_sale(p.conditions, plan)
+    eligible = verdict is LastSale.YES or (verdict is LastSale.FIRST and first_of_day)
+    return eligible and p.size >= min_size
 
 
-def is_real_print(p: Print, min_size: int = MIN_REAL_PRINT_SIZE) -> bool:
-    return p.size >= min_size and is_real_condition(p.conditions)
-
-
-def weight_units(venue: str, size: int) -> int:
+def weight_units(venue: str, size: int, lot: int = ROUND_LOT) -> int:
     """A print's GRPAN weight in units of `WEIGHT_UNIT` (5 = 1.0, 2 = 0.4, 1 = 0.2)."""
-    if venue != TRF_VENUE or size in (ROUND_LOT, 2 * ROUND_LOT):
+    if venue != TRF_VENUE or size in (lot, 2 * lot):
         return 5
-    if size >= 3 * ROUND_LOT and size % ROUND_LOT == 0:
+    if size >= 3 * lot and size % lot == 0:
         return 2
     return 1
 
 
-def print_weight(p: Print) -> float:
-    return weight_units(p.venue, p.size) * WEIGHT_UNIT
+def print_weight(p: Print, lot: int = ROUND_LOT) -> float:
+    return weight_units(p.venue, p.size, lot) * WEIGHT_UNIT
 
 
 # ---------------------------------------------------------------------------------------------
 # Truth tick and GRPAN
 
 
-def truth_tick(prints: Sequence[Print], min_size: int = MIN_REAL_PRINT_SIZE) -> Print | None:
-    """The latest real print; equal times → the later one in input order."""
+def truth_tick(prints: Sequence[Print], min_size: int = MIN_REAL_PRINT_SIZE, plan: SipPlan = DEFAULT_PLAN) -> Print | None:
+    """The latest real print of one symbol's day so far; equal times → the later one in input order."""
     best: Print | None = None
-    for p in prints:
-        if is_real_print(p, min_size) and (best is None or p.time >= best.time):
+    for p, real in zip(prints, real_flags(prints, min_size, plan), strict=True):
+        if real and (best is None or p.time >= best.time):
             best = p
     return best
 
 
-def _canonical(p: Print) -> tuple:
+def _canonical(p: Print) -> tuple[datetime, float, int, str, str]:
     return (p.time, p.price, p.size, p.venue, p.conditions)
 
 
@@ -363,32 +358,49 @@ def weighted_mode(prices: Sequence[float], units: Sequence[int], band: float = G
 
 
 def grpan(
-    prints: Iterable[Print],
+    prints: Sequence[Print],
     window: int = GRPAN_WINDOW,
     band: float = GRPAN_BAND,
     min_size: int = MIN_REAL_PRINT_SIZE,
+    plan: SipPlan = DEFAULT_PLAN,
+    lot: int = ROUND_LOT,
 ) -> Grpan | None:
-    real = sorted((p for p in prints if is_real_print(p, min_size)), key=_canonical)[-window:]
-    return weighted_mode([price_key(p.price) for p in real], [weight_units(p.venue, p.size) for p in real], band)
+    """GRPAN of one symbol's day so far (its real prints' last `window`)."""
+    return grpan_of_real([p for p, ok in zip(prints, real_flags(prints, min_size, plan), strict=True) if ok], window, band, lot)
+
+
+def grpan_of_real(real: Iterable[Print], window: int = GRPAN_WINDOW, band: float = GRPAN_BAND, lot: int = ROUND_LOT) -> Grpan | None:
+    """GRPAN of prints already known to be real: the last `window` in canonical order."""
+    last = sorted(real, key=_canonical)[-window:]
+    return weighted_mode([price_key(p.price) for p in last], [weight_units(p.venue, p.size, lot) for p in last], band)
 
 
 # ---------------------------------------------------------------------------------------------
 # Views and marks
 
 
-def choose_mark(truth: float | None, mid: float | None, reference_price: float | None) -> tuple[float, MarkSource]:
-    """The mark for exposure: the truth tick, else the L1 mid, else the reference price."""
-    if truth is not None:
-        return truth, MarkSource.TRUTH_TICK
-    if mid is not None:
-        return round(mid, 6), MarkSource.MID
-    if reference_price is not None:
-        return reference_price, MarkSource.REFERENCE
-    raise ValueError("no truth tick, no L1 and no reference price: nothing to mark with")
-
-
 def age_seconds(as_of: datetime, then: datetime | None) -> float | None:
     return None if then is None else (as_of - then).total_seconds()
+
+
+def mark_of(
+    truth: float | None,
+    print_age: float | None,
+    l1: L1 | None,
+    l1_age: float | None,
+    reference_price: float | None,
+    rule: MarketDataRule,
+) -> Mark:
+    return fresh_mark(
+        truth=truth,
+        print_age=print_age,
+        bid=l1.bid if l1 else None,
+        ask=l1.ask if l1 else None,
+        l1_age=l1_age,
+        reference_price=reference_price,
+        print_max_age_seconds=rule.print_max_age_seconds,
+        l1_max_age_seconds=rule.l1_max_age_seconds,
+    )
 
 
 def market_view(
@@ -399,16 +411,20 @@ def market_view(
     reference_price: float | None,
     rule: MarketDataRule = MarketDataRule(),
     source: FeedSource = FeedSource.RECORDED,
+    plan: SipPlan = DEFAULT_PLAN,
+    lot: int = ROUND_LOT,
 ) -> MarketView:
-    """A symbol's view as of `as_of` from its latest L1 and its prints so far. Anything stamped
-    after `as_of` is ignored (no look-ahead); prints of other symbols too."""
+    """A symbol's view as of `as_of` from its latest L1 and its day's prints so far. Anything
+    stamped after `as_of` is ignored (no look-ahead); prints of other symbols too."""
     if l1 is not None and (l1.symbol != symbol or l1.time > as_of):
         l1 = None
     seen = [p for p in prints if p.symbol == symbol and p.time <= as_of]
-    tick = truth_tick(seen, rule.min_print_size)
-    g = grpan(seen, rule.grpan_window, rule.grpan_band, rule.min_print_size)
+    tick = truth_tick(seen, rule.min_print_size, plan)
+    g = grpan(seen, rule.grpan_window, rule.grpan_band, rule.min_print_size, plan, lot)
     truth = tick.price if tick else None
-    mark, mark_source = choose_mark(truth, l1.mid if l1 else None, reference_price)
+    print_age = age_seconds(as_of, tick.time if tick else None)
+    l1_age = age_seconds(as_of, l1.time if l1 else None)
+    mark = mark_of(truth, print_age, l1, l1_age, reference_price, rule)
     return MarketView(
         symbol=symbol,
         as_of=as_of,
@@ -419,10 +435,13 @@ def market_view(
         grpan=g.price if g else None,
         concentration=g.concentration if g else None,
         grpan_prints=g.prints if g else 0,
-        print_age_seconds=age_seconds(as_of, tick.time if tick else None),
-        l1_age_seconds=age_seconds(as_of, l1.time if l1 else None),
-        mark=mark,
-        mark_source=mark_source,
+        print_age_seconds=print_age,
+        l1_age_seconds=l1_age,
+        mark=mark.price,
+        mark_source=mark.source,
+        mark_age_seconds=mark.age_seconds,
+        mark_stale=mark.stale,
+        mark_clamped=mark.clamped,
     )
 
 
@@ -456,6 +475,7 @@ def simulated_view(symbol: str, mark: float, as_of: datetime, displayed_size: in
         l1_age_seconds=0.0,
         mark=price,
         mark_source=MarkSource.TRUTH_TICK,
+        mark_age_seconds=0.0,
     )
 
 
@@ -485,96 +505,3 @@ def hard_derisk_gate(view: MarketView, rule: MarketDataRule = MarketDataRule()) 
 
 def _stale(symbol: str, why: str) -> DataGate:
     return DataGate(symbol=symbol, may_act=False, reason=MarketDataReason.STALE_DATA, detail=f"{symbol}: {why}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Matching against market data
-
-
-def _whole_lots(quantity: int, remaining: int, lot: int) -> int:
-    quantity = max(0, min(quantity, remaining))
-    return quantity if quantity == remaining else quantity // lot * lot
-
-
-def is_marketable(side: Side, limit_price: float | None, l1: L1) -> bool:
-    if limit_price is None:
-        return True
-    return limit_price >= l1.ask if side is Side.BUY else limit_price <= l1.bid
-
-
-def match_marketable(side: Side, limit_price: float | None, remaining: int, lot: int, l1: L1 | None) -> Match:
-    """Take the displayed touch: a buy at the ask up to the ask size, a sell at the bid up to
-    the bid size. `limit_price` None is a MARKET order."""
-    if remaining <= 0:
-        return Match(detail="nothing remaining")
-    if l1 is None:
-        return Match(detail="no L1 quote")
-    if not is_marketable(side, limit_price, l1):
-        return Match(detail="not marketable")
-    touch, shown = (l1.ask, l1.ask_size) if side is Side.BUY else (l1.bid, l1.bid_size)
-    quantity = _whole_lots(shown, remaining, lot)
-    if quantity == 0:
-        return Match(detail=f"displayed {shown} at {touch:.2f} is less than a lot")
-    return Match(quantity=quantity, price=touch, liquidity=Liquidity.TAKE, detail=f"took {quantity} of {shown} displayed at {touch:.2f}")
-
-
-def counts_for_passive(p: Print) -> bool:
-    """Exchange prints that executed against a book (odd lots included)."""
-    return p.venue != TRF_VENUE and not (condition_codes(p.conditions) & NON_LAST_CONDITIONS)
-
-
-def match_passive(
-    side: Side,
-    limit_price: float,
-    remaining: int,
-    lot: int,
-    prints: Iterable[Print],
-    since: datetime,
-    rng: random.Random,
-    queue_fill_probability: float = MarketDataRule().queue_fill_probability,
-) -> Match:
-    """A resting limit against the prints after `since`: volume through the limit fills for
-    sure, volume at the limit if the queue draw says our place was reached; at the limit."""
-    reached = rng.random() < queue_fill_probability  # always one draw: a stable stream
-    if remaining <= 0:
-        return Match(detail="nothing remaining")
-    through = at = 0
-    for p in prints:
-        if p.time <= since or not counts_for_passive(p):
-            continue
-        gap = limit_price - p.price if side is Side.BUY else p.price - limit_price
-        if gap > 1e-9:
-            through += p.size
-        elif gap > -1e-9:
-            at += p.size
-    available = through + (at if reached else 0)
-    quantity = _whole_lots(available, remaining, lot)
-    if quantity == 0:
-        why = "queue not reached" if at and not reached else "no prints at or through the limit"
-        return Match(detail=f"{why} (through {through}, at {at})")
-    return Match(
-        quantity=quantity,
-        price=limit_price,
-        liquidity=Liquidity.PASSIVE,
-        detail=f"{through} traded through, {at} at {limit_price:.2f}{' (queue reached)' if reached and at else ''}",
-    )
-
-
-def match_order(
-    side: Side,
-    limit_price: float | None,
-    remaining: int,
-    lot: int,
-    l1: L1 | None,
-    prints: Iterable[Print],
-    since: datetime,
-    rng: random.Random,
-    rule: MarketDataRule = MarketDataRule(),
-) -> Match:
-    """One venue attempt: marketable now → take the touch; else rest and match the prints since
-    the last attempt. On arrival pass `since` = now (no prints yet)."""
-    if l1 is not None and is_marketable(side, limit_price, l1):
-        return match_marketable(side, limit_price, remaining, lot, l1)
-    if limit_price is None:
-        return Match(detail="MARKET order without an L1 quote")
-    return match_passive(side, limit_price, remaining, lot, prints, since, rng, rule.queue_fill_probability)

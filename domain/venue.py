@@ -16,7 +16,12 @@ cancel in flight. The venue's execution id of a fill is `<intent_id>/<tag>`.
 - DAY orders still open at the close expire.
 - With market data (an account that names a market), the market replaces the probabilities:
   marketable limits take the touch up to the displayed size, passive ones fill only when later
-  prints trade at or through them (domain/marketdata.py `match_order`).
+  prints trade at or through them. The venue's collar then holds a limit to the view's fresh
+  reference (`MarketView.collar_reference`) and does not apply without one (the account's own
+  price-collar control is the one that fails closed). Matching where the data is — arrival
+  against the L1 as of the arrival, queue ahead, prints after the arrival — is
+  `activities/exchange.py` over `domain/matching.py`, built from these events (`fill_event`…);
+  `_attempt_on_market` is the account's current path until it calls that activity.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from pydantic import BaseModel
 from domain.enums import OrderState, OrderType, RejectReason, Side
 from domain.execution import ExecKind, ExecutionEvent
 from domain.ledger import OrderReport
-from domain.marketdata import MarketDataRule, MarketView, Print, match_order
+from domain.marketdata import MarketDataRule, MarketView, Print
+from domain.matching import match_order
 from domain.models import Fill, Intent, Quote
 
 PRICE_COLLAR = 0.10
@@ -108,12 +114,39 @@ def fill_price(order_type: OrderType, side: Side, limit_price: float | None, quo
     return quote.ask if side is Side.BUY else quote.bid
 
 
-def collar_refusal(order_type: OrderType, limit_price: float | None, quote: Quote) -> str | None:
+def collar_refusal(order_type: OrderType, limit_price: float | None, quote: Quote, reference: float | None = None) -> str | None:
+    """The venue's fat-finger collar around `reference` (default: the quote's truth tick)."""
     if order_type is not OrderType.LIMIT or limit_price is None:
         return None
-    if abs(limit_price - quote.truth_tick) > PRICE_COLLAR * quote.truth_tick:
-        return f"limit {limit_price:.2f} is more than {PRICE_COLLAR:.0%} from the truth tick {quote.truth_tick:.2f}"
+    ref = quote.truth_tick if reference is None else reference
+    if abs(limit_price - ref) > PRICE_COLLAR * ref:
+        return f"limit {limit_price:.2f} is more than {PRICE_COLLAR:.0%} from the reference price {ref:.2f}"
     return None
+
+
+def venue_collar(order: SimOrder, market: MarketView | None = None) -> str | None:
+    """The venue's collar for this order: with market data around the view's fresh reference
+    (no fresh reference: not applied), else around the quote's truth tick."""
+    view = market or order.market
+    if view is not None:
+        if view.collar_reference is None:
+            return None
+        return collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote, view.collar_reference)
+    return collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote)
+
+
+def ack_event(order: SimOrder) -> ExecutionEvent:
+    return _event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged")
+
+
+def reject_event(order: SimOrder, text: str) -> ExecutionEvent:
+    return _event(order, ExecKind.REJECTED, 0, text=text)
+
+
+def fill_event(order: SimOrder, tag: str, cum_qty: int, quantity: int, price: float, text: str = "") -> ExecutionEvent:
+    """A fill of `quantity` at `price`, `cum_qty` filled in all after it (exec id `<intent>/<tag>`)."""
+    event = _event(order, ExecKind.FILL, cum_qty, tag=tag, qty=quantity)
+    return event.model_copy(update={"last_px": price, "text": text})
 
 
 def _event(order: SimOrder, kind: ExecKind, cum: int, *, tag: str | None = None, qty: int = 0, text: str = "") -> ExecutionEvent:
@@ -158,19 +191,18 @@ def _attempt_on_market(order: SimOrder, tag: str, prints: Sequence[Print], since
     )
     if not found.quantity or found.price is None:
         return []
-    event = _event(order, ExecKind.FILL, order.cum_qty + found.quantity, tag=tag, qty=found.quantity)
-    return [event.model_copy(update={"last_px": found.price, "text": found.detail})]
+    return [fill_event(order, tag, order.cum_qty + found.quantity, found.quantity, found.price, found.detail)]
 
 
 def submit(order: SimOrder) -> list[ExecutionEvent]:
     """Acknowledge (or refuse) and make the arrival attempt."""
-    refusal = collar_refusal(order.intent.order_type, order.intent.limit_price, order.quote)
+    refusal = venue_collar(order)
     if refusal:
-        return [_event(order, ExecKind.REJECTED, 0, text=refusal)]
+        return [reject_event(order, refusal)]
     arrival = _attempt(order, ARRIVAL)
     if order.position is not None:
         arrival = within_position(arrival, order.intent, order.position)
-    return [_event(order, ExecKind.ACCEPTED, order.cum_qty, text="acknowledged"), *arrival]
+    return [ack_event(order), *arrival]
 
 
 def within_position(events: list[ExecutionEvent], intent: Intent, position: int) -> list[ExecutionEvent]:

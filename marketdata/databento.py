@@ -1,18 +1,28 @@
-"""Import Databento DBN files (schemas `trades` and `mbp-1`) into a day (`schema.py`).
+"""Import Databento DBN files (schemas `trades`, `mbp-1`, `cmbp-1`) into a day (`schema.py`).
 
-    day = import_dbn([Path("xnas-20240603.trades.dbn.zst"), Path("xnas-20240603.mbp-1.dbn.zst")])
+    day = import_dbn([Path("xnas-20240603.trades.dbn.zst"), Path("equs-20240603.mbp-1.dbn.zst")])
     write_day(day, "days/2024-06-03")
 
-- Quotes: every MBP-1 record's top level (`levels[0]`) after the event, when both sides are
-  priced; records that leave the top of book unchanged are dropped.
-- Prints: trade records (`TradeMsg`) and MBP-1 records with action TRADE; one trade seen in
-  both (same instrument, publisher, ts_event, sequence, price, size) is kept once.
+- Quotes: an NBBO built across publishers. Each MBP-1 record's top level (`levels[0]`) is its
+  publisher's best bid and offer after the event; the NBBO is the highest bid and the lowest
+  offer over every publisher's latest, each side's size summed over the publishers at that
+  price. A row is written when the NBBO changes and both sides are priced (it may be crossed
+  or locked across venues, as the SIP's can be: the index flags crossed rows). CMBP-1 records
+  (Databento's consolidated BBO) are taken as they are, the consolidated feed used as one venue.
+- Prints: trade records (`TradeMsg`) and MBP-1/CMBP-1 records with action TRADE; one trade seen
+  in two files (same instrument, publisher, ts_event, sequence, price, size) is kept once.
 - Prices are DBN fixed-point (1e-9 dollars) → float dollars; times stay ns UTC (`ts_event`).
 - Venue: the publisher's venue as a SIP participant id (`PUBLISHER_MIC`, `MIC_TO_SIP`); the
-  FINRA/Nasdaq and FINRA/NYSE TRFs become "D". Consolidated publishers have no venue: "".
-- Conditions: DBN's trades schema carries no sale conditions, so a print below 100 shares is
-  marked odd lot ("I", as the SIP marks odd lots) and every other print is "" (regular).
-  Prints with a non-last-updating condition cannot be recognized from DBN trades.
+  FINRA/Nasdaq and FINRA/NYSE TRFs become "D". A publisher of unknown venue — a consolidated
+  publisher included — becomes "D" too: its prints are weighted as the FINRA class (0.2/0.4 for
+  odd sizes and larger lots) and never count as lit-book executions, never like a lit exchange.
+- Conditions: DBN's trades, MBP-1 and CMBP-1 schemas carry no sale conditions, so the import
+  cannot mark late, out-of-sequence or average-price trades (Z, L, W, 4…): every print is
+  regular ("") but those below the symbol's round lot, marked odd lot ("I") as the SIPs mark
+  them. The round lot comes from the price tiers (`domain/conditions.py`) on the symbol's first
+  trade of the file (the tiers want last month's average close, which DBN does not carry).
+  The tape (CTA/UTP) of each symbol is not in these schemas either: pass `tapes` to say it,
+  else the reader takes CTA.
 - Symbols: from the metadata's symbology mappings (raw symbol → instrument id for the day),
   or from symbol-mapping records in a live capture.
 """
@@ -22,12 +32,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import databento_dbn as dbn
 import pyarrow as pa
 
-from domain.marketdata import ODD_LOT, ROUND_LOT, TRF_VENUE
+from domain.conditions import ODD_LOT, ROUND_LOT_TIERS, RoundLotTier, SipPlan, round_lot
+from domain.marketdata import TRF_VENUE
 from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, sort_rows
 
 # Databento publisher id → venue (ISO MIC), for the US equity publishers.
@@ -52,14 +64,16 @@ MIC_TO_SIP: dict[str, str] = {
 
 PRICE_SCALE = dbn.FIXED_PRICE_SCALE  # fixed-point units per dollar; dividing rounds correctly
 CHUNK = 1 << 20
+CONSOLIDATED = -1  # the book key of CMBP-1 records: one venue, the consolidated BBO
 
 
 def venue_of(publisher_id: int) -> str:
-    return MIC_TO_SIP.get(PUBLISHER_MIC.get(int(publisher_id), ""), "")
+    """The SIP participant id of a publisher's venue; unknown (or consolidated) → the FINRA class."""
+    return MIC_TO_SIP.get(PUBLISHER_MIC.get(int(publisher_id), ""), TRF_VENUE)
 
 
-def _records(path: Path) -> Iterable[object]:
-    compression = dbn.Compression.ZSTD if path.suffix == ".zst" else dbn.Compression.NONE
+def _records(path: Path) -> Iterable[Any]:
+    compression: Any = dbn.Compression.ZSTD if path.suffix == ".zst" else dbn.Compression.NONE  # the stubs type members as str
     decoder = dbn.DBNDecoder(compression=compression)
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
@@ -76,6 +90,37 @@ def _mapped(metadata: dbn.Metadata, day: date | None) -> dict[int, str]:
     return ids
 
 
+Top = tuple[int | None, int | None, int, int]  # bid px, ask px (fixed point; None: that side is empty), sizes
+
+
+class Nbbo:
+    """Each publisher's latest top of book per instrument, and the NBBO over them."""
+
+    def __init__(self) -> None:
+        self.tops: dict[int, dict[int, Top]] = {}
+        self.last: dict[int, Top] = {}
+
+    def update(self, instrument: int, book: int, top: Top) -> Top | None:
+        """Record one book's top; the instrument's NBBO when it changed and has both sides."""
+        tops = self.tops.setdefault(instrument, {})
+        tops[book] = top
+        bids = [(t[0], t[2]) for t in tops.values() if t[0] is not None]
+        asks = [(t[1], t[3]) for t in tops.values() if t[1] is not None]
+        if not bids or not asks:
+            return None
+        bid = max(px for px, _ in bids)
+        ask = min(px for px, _ in asks)
+        nbbo = (bid, ask, sum(sz for px, sz in bids if px == bid), sum(sz for px, sz in asks if px == ask))
+        if self.last.get(instrument) == nbbo:
+            return None
+        self.last[instrument] = nbbo
+        return nbbo
+
+
+def _side(px: int, size: int) -> tuple[int | None, int]:
+    return (None, 0) if px == dbn.UNDEF_PRICE else (px, size)
+
+
 def import_dbn(
     paths: Iterable[Path | str],
     day: date | None = None,
@@ -84,6 +129,8 @@ def import_dbn(
     close: str = "16:30",
     symbols: Iterable[str] | None = None,
     publisher_venue: Mapping[int, str] | None = None,
+    tapes: Mapping[str, SipPlan] | None = None,
+    tiers: tuple[RoundLotTier, ...] = ROUND_LOT_TIERS,
 ) -> Day:
     """One day from DBN files; `day` defaults to the first file's start date (exchange time)."""
     wanted = set(symbols) if symbols is not None else None
@@ -91,24 +138,28 @@ def import_dbn(
     quotes: dict[str, list] = {name: [] for name in QUOTES_SCHEMA.names}
     prints: dict[str, list] = {name: [] for name in PRINTS_SCHEMA.names}
     seen_trades: set[tuple] = set()
-    last_top: dict[int, tuple] = {}
+    nbbo = Nbbo()
 
     def venue(publisher_id: int) -> str:
         if publisher_venue is not None and int(publisher_id) in publisher_venue:
             return publisher_venue[int(publisher_id)]
         return venue_of(publisher_id)
 
-    def add_print(rec: object, symbol: str) -> None:
-        key = (rec.instrument_id, int(rec.publisher_id), rec.ts_event, rec.sequence, rec.price, rec.size)
+    def add_print(rec: Any, symbol: str) -> None:
+        key = (rec.instrument_id, int(rec.publisher_id), rec.ts_event, getattr(rec, "sequence", 0), rec.price, rec.size)
         if key in seen_trades or rec.size <= 0 or rec.price == dbn.UNDEF_PRICE:
             return
         seen_trades.add(key)
-        for name, value in zip(
-            PRINTS_SCHEMA.names,
-            (rec.ts_event, symbol, rec.price / PRICE_SCALE, rec.size, venue(rec.publisher_id),
-             ODD_LOT if rec.size < ROUND_LOT else ""),
-        ):  # fmt: skip
+        for name, value in zip(PRINTS_SCHEMA.names, (rec.ts_event, symbol, rec.price / PRICE_SCALE, rec.size, venue(rec.publisher_id), "")):
             prints[name].append(value)
+
+    def add_quote(rec: Any, symbol: str, top: Top | None) -> None:
+        if top is None:
+            return
+        bid, ask, bid_sz, ask_sz = top
+        assert bid is not None and ask is not None
+        for name, value in zip(QUOTES_SCHEMA.names, (rec.ts_event, symbol, bid / PRICE_SCALE, ask / PRICE_SCALE, bid_sz, ask_sz)):
+            quotes[name].append(value)
 
     for path in paths:
         for rec in _records(Path(path)):
@@ -126,31 +177,35 @@ def import_dbn(
                 continue
             if isinstance(rec, dbn.TradeMsg):
                 add_print(rec, symbol)
-            elif isinstance(rec, dbn.MBP1Msg):
+            elif isinstance(rec, (dbn.MBP1Msg, dbn.CMBP1Msg)):
                 if rec.action == dbn.Action.TRADE:
                     add_print(rec, symbol)
                 top = rec.levels[0]
-                if dbn.UNDEF_PRICE in (top.bid_px, top.ask_px):
-                    continue
-                state = (top.bid_px, top.ask_px, top.bid_sz, top.ask_sz)
-                if last_top.get(rec.instrument_id) == state:
-                    continue
-                last_top[rec.instrument_id] = state
-                for name, value in zip(
-                    QUOTES_SCHEMA.names,
-                    (rec.ts_event, symbol, top.bid_px / PRICE_SCALE, top.ask_px / PRICE_SCALE, top.bid_sz, top.ask_sz),
-                ):
-                    quotes[name].append(value)
+                book = CONSOLIDATED if isinstance(rec, dbn.CMBP1Msg) else int(rec.publisher_id)
+                state = (*_side(top.bid_px, top.bid_sz), *_side(top.ask_px, top.ask_sz))
+                add_quote(rec, symbol, nbbo.update(rec.instrument_id, book, (state[0], state[2], state[1], state[3])))
     if day is None:
         raise ValueError("no DBN metadata found: cannot tell the day")
+    lots = _odd_lots(prints, tiers)
     q_table = sort_rows(_table(quotes, QUOTES_SCHEMA))
     p_table = sort_rows(_table(prints, PRINTS_SCHEMA))
+    present = set(quotes["symbol"]) | set(prints["symbol"])
     manifest = DayManifest(
         date=day, time_zone=time_zone, open=open, close=close,
-        symbols=sorted(set(quotes["symbol"]) | set(prints["symbol"])), origin=DayOrigin.DATABENTO,
+        symbols=sorted(present), origin=DayOrigin.DATABENTO,
         quotes=q_table.num_rows, prints=p_table.num_rows,
+        tapes={s: p for s, p in (tapes or {}).items() if s in present}, round_lots=lots,
     )  # fmt: skip
     return Day(manifest=manifest, quotes=q_table, prints=p_table)
+
+
+def _odd_lots(prints: dict[str, list], tiers: tuple[RoundLotTier, ...]) -> dict[str, int]:
+    """Each symbol's round lot by its first trade's price tier; prints below it marked "I"."""
+    lots: dict[str, int] = {}
+    for symbol, price in zip(prints["symbol"], prints["price"], strict=True):
+        lots.setdefault(symbol, round_lot(price, tiers))
+    prints["conditions"] = [ODD_LOT if size < lots[symbol] else "" for symbol, size in zip(prints["symbol"], prints["size"], strict=True)]
+    return lots
 
 
 def _table(columns: dict[str, list], schema: pa.Schema) -> pa.Table:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from marketdata.schema import (
     DICTIONARY_COLUMNS,
@@ -16,14 +17,18 @@ from marketdata.schema import (
     QUOTES_FILE,
     QUOTES_SCHEMA,
     Day,
+    DayDataError,
     DayManifest,
+    check_values,
     normalize,
     sort_rows,
 )
+from protocol.parse import first_error
 
 
 class DayFileError(Exception):
-    """A file set that cannot be read; `str()` names the file and the problem."""
+    """A file set that cannot be read or is not what `schema.py` says; `str()` is one line
+    naming the file and the problem."""
 
 
 def write_day(day: Day, directory: Path | str) -> Path:
@@ -51,8 +56,10 @@ def read_manifest(directory: Path | str) -> DayManifest:
         return DayManifest.model_validate_json(path.read_text())
     except OSError as err:
         raise DayFileError(f"{path}: cannot read: {err.strerror or err}") from None
+    except ValidationError as err:
+        raise DayFileError(f"{path}: not a day manifest: {first_error(err)}") from None
     except ValueError as err:
-        raise DayFileError(f"{path}: not a day manifest: {err}") from None
+        raise DayFileError(f"{path}: not a day manifest: {str(err).splitlines()[0]}") from None
 
 
 def read_table(path: Path, schema: pa.Schema) -> pa.Table:
@@ -62,15 +69,23 @@ def read_table(path: Path, schema: pa.Schema) -> pa.Table:
     except (OSError, pa.ArrowException) as err:
         raise DayFileError(f"{path}: cannot read: {err}") from None
     try:
-        return normalize(table, schema)
-    except (ValueError, pa.ArrowException) as err:
-        raise DayFileError(f"{path}: {err}") from None
+        table = normalize(table, schema)
+        check_values(table, path.name)
+    except (DayDataError, pa.ArrowException) as err:
+        raise DayFileError(f"{path}: {str(err).splitlines()[0]}") from None
+    return table
 
 
 def read_day(directory: Path | str) -> Day:
-    """The file set in `directory`, rows in file order (`schema.sort_rows` sorts them)."""
+    """The file set in `directory`, checked (types, values: `schema.py`), rows in file order
+    (`schema.sort_rows` sorts them). Raises DayFileError, one line naming the file."""
     directory = Path(directory)
     manifest = read_manifest(directory)
     quotes = read_table(directory / QUOTES_FILE, QUOTES_SCHEMA)
     prints = read_table(directory / PRINTS_FILE, PRINTS_SCHEMA)
     return Day(manifest=manifest, quotes=quotes, prints=prints)
+
+
+def check_day(directory: Path | str) -> DayManifest:
+    """Open and check a day's files (a scenario's load, before it runs): its manifest."""
+    return read_day(directory).manifest

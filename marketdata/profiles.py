@@ -29,6 +29,16 @@ GROUP_VOLATILITY: dict[str, float] = {
 }  # fmt: skip
 DEFAULT_VOLATILITY = 0.30
 ETF_GROUPS = frozenset({"INDEX_ETF", "SECTOR_ETF"})
+# Listing venues of the universe's names (SIP participant ids: Q Nasdaq, N NYSE, P NYSE Arca),
+# as of 2024; a name not here lists on N or Q by the seeded draw. The listing decides the tape.
+LISTING: dict[str, str] = {
+    "AAPL": "Q", "MSFT": "Q", "NVDA": "Q", "AMD": "Q", "AMGN": "Q", "GILD": "Q", "NFLX": "Q",
+    "HON": "Q", "LIN": "Q", "TROW": "Q", "UAL": "Q", "QQQ": "Q", "SPY": "P", "XLE": "P", "XLF": "P",
+    "DELL": "N", "ORCL": "N", "JPM": "N", "BAC": "N", "AIG": "N", "MET": "N", "BLK": "N", "PFE": "N",
+    "MRK": "N", "MDT": "N", "SYK": "N", "XOM": "N", "CVX": "N", "DUK": "N", "NEE": "N", "WMT": "N",
+    "TGT": "N", "KO": "N", "PG": "N", "F": "N", "GM": "N", "DAL": "N", "CAT": "N", "DOW": "N",
+    "PLD": "N", "O": "N", "T": "N", "VZ": "N", "DIS": "N",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,5 +72,10 @@ def profile(instrument: Instrument, rng: np.random.Generator) -> Profile:
         prints_per_day=adv / typical_size,
         mean_depth_lots=float(np.clip(3_000 / price, 1.5, 300)),
         odd_lot_share=float(np.clip(0.25 + price / 1_600, 0.25, 0.75)),
-        listing_venue="P" if etf else ("N" if rng.random() < 0.5 else "Q"),
+        listing_venue=_listing(instrument.symbol, etf, rng),
     )
+
+
+def _listing(symbol: str, etf: bool, rng: np.random.Generator) -> str:
+    drawn = "P" if etf else ("N" if rng.random() < 0.5 else "Q")  # drawn always: the stream stays the same
+    return LISTING.get(symbol, drawn)

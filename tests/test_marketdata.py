@@ -1,5 +1,7 @@
-"""Market data's pure core (domain/marketdata.py): real prints, weights, truth tick, GRPAN,
-marks, stale-data gates and matching, on hand-built prints; Hypothesis properties."""
+"""Market data's pure core (domain/marketdata.py, domain/conditions.py): real prints on the SIP
+tables, round lots, weights, truth tick, GRPAN, marks, stale-data gates, and the account's current
+matching path, on hand-built prints; Hypothesis properties. Matching where the data is:
+tests/test_marketdata_matching.py."""
 
 from __future__ import annotations
 
@@ -10,16 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.conditions import CTA_CONDITIONS, ROUND_LOT_TIERS, TABLES, LastSale, RoundLotTier, SipPlan, last_sale, round_lot
 from domain.enums import Side
 from domain.market import quote_from_mark
 from domain.marketdata import (
-    EXCLUDED_CONDITIONS,
     L1,
-    NON_LAST_CONDITIONS,
     TRF_VENUE,
     FeedSource,
     FeedSpec,
-    Liquidity,
     MarketDataReason,
     MarketDataRule,
     MarkSource,
@@ -29,14 +29,13 @@ from domain.marketdata import (
     hard_derisk_gate,
     is_real_print,
     market_view,
-    match_marketable,
-    match_order,
-    match_passive,
     print_weight,
+    real_flags,
     simulated_view,
     soft_derisk_gate,
     truth_tick,
 )
+from domain.matching import Liquidity, match_order, match_passive, take
 
 T0 = datetime(2024, 6, 3, 18, 0, tzinfo=UTC)  # 14:00 New York
 
@@ -56,21 +55,50 @@ def l1(bid: float = 99.99, ask: float = 100.01, bid_size: int = 500, ask_size: i
 # --- real prints ------------------------------------------------------------------------------
 
 
-def test_the_excluded_conditions_are_the_design_list():
-    assert set("WBCNTUH4P7VMQ") == NON_LAST_CONDITIONS
-    assert NON_LAST_CONDITIONS | {"I"} == EXCLUDED_CONDITIONS
+@pytest.mark.parametrize("plan", list(SipPlan))
+def test_codes_that_never_update_last_keep_a_print_from_being_real(plan):
+    never = {code for code, c in TABLES[plan].items() if c.last is LastSale.NO}
+    assert {"I", "C", "N", "T", "U", "H", "7", "V", "M", "Q"} <= never
+    assert ("W" in never) is (plan is SipPlan.UTP) and ("B" in never) is (plan is SipPlan.CTA)  # the average-price trade
+    for code in never | {"W"}:  # W, unknown to CTA, counts as not updating last there too
+        assert not is_real_print(pr(100.0, conditions=code), plan=plan)
+        assert not is_real_print(pr(100.0, conditions=f"@ {code}"), plan=plan)  # also among other codes
+        assert not is_real_print(pr(100.0, size=5000, venue="N", conditions=f"F{code}"), plan=plan, first_of_day=True)
 
 
-@pytest.mark.parametrize("code", sorted(EXCLUDED_CONDITIONS))
-def test_each_excluded_condition_keeps_a_print_from_being_real(code):
-    assert not is_real_print(pr(100.0, conditions=code))
-    assert not is_real_print(pr(100.0, conditions=f"@ {code}"))  # also among other codes
-    assert not is_real_print(pr(100.0, size=5000, venue="N", conditions=f"F{code}"))
-
-
-@pytest.mark.parametrize("conditions", ["", "@", " ", "@ F", "F", "O", "6", "Z", "@  X"])
+@pytest.mark.parametrize("conditions", ["", "@", " ", "@ F", "F", "6", "@  X", "5", "9"])
 def test_regular_and_last_updating_conditions_are_real(conditions):
-    assert is_real_print(pr(100.0, conditions=conditions))
+    for plan in SipPlan:
+        assert is_real_print(pr(100.0, conditions=conditions), plan=plan)
+
+
+def test_b_is_read_per_plan():
+    # CTA: average-price trade (never last); UTP: bunched trade (last eligible).
+    assert not is_real_print(pr(100.0, conditions="B"), plan=SipPlan.CTA)
+    assert is_real_print(pr(100.0, conditions="B"), plan=SipPlan.UTP)
+
+
+@pytest.mark.parametrize(("plan", "code"), [(SipPlan.CTA, "Z"), (SipPlan.CTA, "R"), (SipPlan.UTP, "Z"), (SipPlan.UTP, "G"), (SipPlan.UTP, "R")])
+def test_z_g_r_update_last_only_as_the_first_eligible_trade_of_the_day(plan, code):
+    late = pr(9.50, conditions=code, t=60)
+    assert not is_real_print(late, plan=plan) and is_real_print(late, plan=plan, first_of_day=True)
+    # After a regular print: not the first, never the truth tick (the probe: Z at 9.50 after 10.00).
+    assert truth_tick([pr(10.00, t=0), late], plan=plan).price == 10.00
+    # The first eligible trade of the day: it sets the last sale.
+    assert truth_tick([pr(9.40, conditions="T", t=-100), late], plan=plan).price == 9.50  # Form T does not count
+    # Only the first one: a second late report is not the first of the day any more.
+    assert truth_tick([late, pr(9.60, conditions=code, t=61)], plan=plan).price == 9.50
+    assert real_flags([pr(9.60, conditions=code, t=61), late], plan=plan) == [False, True]  # by time, not input order
+
+
+def test_a_late_z_print_after_a_regular_one_is_never_the_truth_tick():
+    # The issue's probe, on the default (CTA) table: a Z at 9.50 after a regular 10.00.
+    assert truth_tick([pr(10.00, t=0), pr(9.50, conditions="Z", t=60)]).price == 10.00
+
+
+def test_unknown_codes_do_not_update_last():
+    assert last_sale("J", SipPlan.CTA) is LastSale.NO
+    assert last_sale("G", SipPlan.CTA) is LastSale.NO  # G is on the UTP table only
 
 
 def test_odd_lot_condition_is_not_real_whatever_the_size():
@@ -88,6 +116,36 @@ def test_min_size_is_configurable():
     assert not is_real_print(pr(100.0, size=20), min_size=50)
 
 
+# --- round lots -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "lot"),
+    [(1.0, 100), (250.0, 100), (250.01, 40), (1_000.0, 40), (1_000.01, 10), (10_000.0, 10), (10_000.01, 1), (600_000.0, 1)],
+)
+def test_round_lot_tiers_are_the_sec_2024_ones(price, lot):
+    assert round_lot(price) == lot
+
+
+def test_round_lot_tiers_are_data_in_the_rule():
+    tiers = (RoundLotTier(up_to=100.0, lot=100), RoundLotTier(up_to=None, lot=10))
+    rule = MarketDataRule(round_lot_tiers=tiers)
+    assert round_lot(150.0, rule.round_lot_tiers) == 10
+    with pytest.raises(ValueError):
+        MarketDataRule(round_lot_tiers=(RoundLotTier(up_to=100.0, lot=100),))  # no unbounded tier
+    with pytest.raises(ValueError):
+        MarketDataRule(round_lot_tiers=(RoundLotTier(up_to=500.0, lot=40), RoundLotTier(up_to=100.0, lot=100), RoundLotTier(up_to=None, lot=1)))
+
+
+def test_min_print_size_binds_where_a_round_lot_is_smaller():
+    # A $1,500 stock trades in round lots of 10: a 10-share print is a round lot (no "I"), yet
+    # smaller than min_print_size 20, so it never sets the truth tick.
+    assert round_lot(1_500.0) == 10
+    prints = [pr(1_500.00, size=20, t=0), pr(1_510.00, size=10, t=1)]
+    assert truth_tick(prints).price == 1_500.00
+    assert truth_tick(prints, min_size=10).price == 1_510.00
+
+
 # --- weights ----------------------------------------------------------------------------------
 
 
@@ -102,6 +160,11 @@ def test_min_size_is_configurable():
 )  # fmt: skip
 def test_weights(venue, size, weight):
     assert print_weight(pr(100.0, size=size, venue=venue)) == pytest.approx(weight)
+
+
+@pytest.mark.parametrize(("size", "weight"), [(40, 1.0), (80, 1.0), (120, 0.4), (400, 0.4), (100, 0.2), (45, 0.2)])
+def test_trf_weights_follow_the_symbols_round_lot(size, weight):
+    assert print_weight(pr(400.0, size=size, venue=TRF_VENUE), lot=40) == pytest.approx(weight)
 
 
 # --- truth tick -------------------------------------------------------------------------------
@@ -201,23 +264,50 @@ def test_no_real_print_no_grpan():
 
 
 def test_mark_is_the_truth_tick_when_there_is_one():
-    v = market_view("AAPL", at(10), l1(), [pr(100.02, t=4)], reference_price=90.0)
-    assert (v.mark, v.mark_source) == (100.02, MarkSource.TRUTH_TICK)
-    assert v.truth_tick == 100.02 and v.grpan == 100.02 and v.concentration == 1.0
-    assert v.print_age_seconds == pytest.approx(6.0)
+    v = market_view("AAPL", at(10), l1(), [pr(100.00, t=4)], reference_price=90.0)
+    assert (v.mark, v.mark_source, v.mark_stale, v.mark_clamped) == (100.00, MarkSource.TRUTH_TICK, False, False)
+    assert v.truth_tick == 100.00 and v.grpan == 100.00 and v.concentration == 1.0
+    assert v.print_age_seconds == pytest.approx(6.0) and v.mark_age_seconds == pytest.approx(6.0)
     assert v.l1_age_seconds == pytest.approx(10.0)
+    assert v.collar_reference == 100.00
+
+
+def test_a_fresh_truth_tick_outside_the_fresh_bid_ask_is_clamped_into_it():
+    v = market_view("AAPL", at(10), l1(99.98, 100.02), [pr(100.05, t=4)], reference_price=90.0)
+    assert (v.mark, v.mark_source, v.mark_clamped) == (100.02, MarkSource.TRUTH_TICK, True)
+    v = market_view("AAPL", at(10), l1(99.98, 100.02), [pr(99.90, t=4)], reference_price=90.0)
+    assert (v.mark, v.mark_clamped) == (99.98, True)
+    # A stale L1 is no current bid/ask: the fresh truth tick stands.
+    v = market_view("AAPL", at(100), l1(99.98, 100.02, t=0), [pr(100.05, t=90)], reference_price=90.0)
+    assert (v.mark, v.mark_source, v.mark_clamped) == (100.05, MarkSource.TRUTH_TICK, False)
 
 
 def test_mark_falls_back_to_the_mid_then_the_reference():
     odd_only = [pr(100.5, size=50, conditions="I")]
     v = market_view("AAPL", at(10), l1(99.98, 100.02), odd_only, reference_price=90.0)
-    assert (v.mark, v.mark_source) == (100.0, MarkSource.MID)
+    assert (v.mark, v.mark_source, v.mark_stale) == (100.0, MarkSource.MID, False)
     assert v.truth_tick is None and v.grpan is None and v.print_age_seconds is None
     v = market_view("AAPL", at(10), None, odd_only, reference_price=90.0)
-    assert (v.mark, v.mark_source) == (90.0, MarkSource.REFERENCE)
-    assert v.l1 is None and v.l1_age_seconds is None
+    assert (v.mark, v.mark_source, v.mark_stale, v.mark_age_seconds) == (90.0, MarkSource.REFERENCE, True, None)
+    assert v.l1 is None and v.l1_age_seconds is None and v.collar_reference is None
     with pytest.raises(ValueError):
         market_view("AAPL", at(10), None, [], reference_price=None)
+
+
+def test_a_stale_truth_tick_gives_way_to_a_fresh_mid():
+    # The issue's probe: a 2-hour-old print at 10.00, a fresh L1 of 9.00 × 9.02.
+    v = market_view("AAPL", at(7200), l1(9.00, 9.02, t=7195), [pr(10.00, t=0)], reference_price=12.0)
+    assert (v.mark, v.mark_source, v.mark_stale) == (9.01, MarkSource.MID, False)
+    assert v.mark_age_seconds == pytest.approx(5.0) and v.print_age_seconds == pytest.approx(7200.0)
+
+
+def test_nothing_fresh_gives_the_newest_mark_flagged_stale_with_its_age():
+    v = market_view("AAPL", at(1000), l1(9.00, 9.02, t=600), [pr(10.00, t=0)], reference_price=12.0)
+    assert (v.mark, v.mark_source, v.mark_stale) == (9.01, MarkSource.MID, True)
+    assert v.mark_age_seconds == pytest.approx(400.0)
+    assert v.collar_reference is None
+    v = market_view("AAPL", at(1000), l1(9.00, 9.02, t=0), [pr(10.00, t=600)], reference_price=12.0)
+    assert (v.mark, v.mark_source, v.mark_stale, v.mark_age_seconds) == (10.00, MarkSource.TRUTH_TICK, True, 400.0)
 
 
 def test_a_view_never_looks_ahead():
@@ -276,6 +366,9 @@ def test_rule_defaults_and_validation():
     rule = MarketDataRule()
     assert (rule.print_max_age_seconds, rule.l1_max_age_seconds) == (300, 60)
     assert (rule.min_print_size, rule.grpan_window, rule.grpan_band) == (20, 15, 0.04)
+    assert (rule.reprice_ticks_soft, rule.reprice_ticks_hard, rule.round_lot_tiers) == (5, 2, ROUND_LOT_TIERS)
+    with pytest.raises(ValueError):
+        MarketDataRule(reprice_ticks_hard=0)
     with pytest.raises(ValueError):
         MarketDataRule(l1_max_age_seconds=0)
     with pytest.raises(ValueError):
@@ -297,30 +390,30 @@ def test_feed_spec_needs_its_source_settings():
         Shock(at="25:00", move_pct=1)
 
 
-# --- matching ---------------------------------------------------------------------------------
+# --- matching: the account's current path (domain/matching.py `match_order`) ---------------------------------------------------------------------------------
 
 
 def test_marketable_buy_takes_the_ask_up_to_its_size():
-    m = match_marketable(Side.BUY, 100.05, 1000, 1, l1(ask=100.01, ask_size=300))
+    m = take(Side.BUY, 100.05, 1000, 1, l1(ask=100.01, ask_size=300))
     assert (m.quantity, m.price, m.liquidity) == (300, 100.01, Liquidity.TAKE)
-    m = match_marketable(Side.BUY, 100.01, 200, 1, l1(ask=100.01, ask_size=300))
+    m = take(Side.BUY, 100.01, 200, 1, l1(ask=100.01, ask_size=300))
     assert (m.quantity, m.price) == (200, 100.01)
 
 
 def test_marketable_sell_hits_the_bid_in_whole_lots():
-    m = match_marketable(Side.SELL, 99.90, 1000, 100, l1(bid=99.99, bid_size=250))
+    m = take(Side.SELL, 99.90, 1000, 100, l1(bid=99.99, bid_size=250))
     assert (m.quantity, m.price) == (200, 99.99)
-    assert match_marketable(Side.SELL, 99.90, 1000, 100, l1(bid=99.99, bid_size=50)).quantity == 0
+    assert take(Side.SELL, 99.90, 1000, 100, l1(bid=99.99, bid_size=50)).quantity == 0
 
 
 def test_market_order_takes_the_touch_and_needs_an_l1():
-    assert match_marketable(Side.SELL, None, 100, 1, l1()).price == 99.99
+    assert take(Side.SELL, None, 100, 1, l1()).price == 99.99
     assert match_order(Side.BUY, None, 100, 1, None, [], T0, random.Random(1)).quantity == 0
 
 
 def test_a_limit_behind_the_touch_is_not_marketable():
-    assert match_marketable(Side.BUY, 100.00, 100, 1, l1(ask=100.01)).quantity == 0
-    assert match_marketable(Side.SELL, 100.00, 100, 1, l1(bid=99.99)).quantity == 0
+    assert take(Side.BUY, 100.00, 100, 1, l1(ask=100.01)).quantity == 0
+    assert take(Side.SELL, 100.00, 100, 1, l1(bid=99.99)).quantity == 0
 
 
 def test_passive_fills_from_volume_traded_through_the_limit():
@@ -373,7 +466,8 @@ def test_the_same_stream_gives_the_same_match():
 
 # --- properties -------------------------------------------------------------------------------
 
-CONDITION_CHARS = sorted(EXCLUDED_CONDITIONS | {"@", " ", "F", "O", "6", "Z", "X"})
+NEVER_LAST = {code for code, c in CTA_CONDITIONS.items() if c.last is LastSale.NO}
+CONDITION_CHARS = sorted(NEVER_LAST | {"@", " ", "F", "O", "6", "Z", "X"})
 prices = st.integers(min_value=9_90, max_value=10_10).map(lambda c: c / 100)
 print_strategy = st.builds(
     pr,
@@ -390,12 +484,17 @@ def test_prop_an_odd_lot_or_condition_coded_print_never_becomes_the_truth_tick(p
     tick = truth_tick(prints)
     if tick is not None:
         assert tick.size >= 20
-        assert not (set(tick.conditions) & EXCLUDED_CONDITIONS)
-    assert (tick is None) == (not any(is_real_print(p) for p in prints))
+        assert not (set(tick.conditions) & NEVER_LAST)
+        if last_sale(tick.conditions) is LastSale.FIRST:  # only as the day's first eligible trade
+            assert all(last_sale(p.conditions) is LastSale.NO for p in prints if p.time < tick.time)
+    assert (tick is None) == (not any(real_flags(prints)))
 
 
 @given(st.lists(print_strategy, max_size=40), st.randoms(use_true_random=False))
 def test_prop_grpan_is_invariant_to_order_within_equal_timestamps(prints, rnd):
+    # First-of-day-only codes are out: which of two simultaneous prints came first is their
+    # file order, and it decides whether a Z is the day's first eligible trade.
+    prints = [p for p in prints if last_sale(p.conditions) is not LastSale.FIRST]
     shuffled = list(prints)
     rnd.shuffle(shuffled)
     shuffled.sort(key=lambda p: p.time)  # same times in order; simultaneous prints in any order
@@ -407,7 +506,7 @@ def test_prop_concentration_is_a_share(prints, band):
     g = grpan(prints, band=band)
     if g is not None:
         assert 0 < g.concentration <= 1
-        assert g.price in {round(p.price, 6) for p in prints if is_real_print(p)}
+        assert g.price in {round(p.price, 6) for p, real in zip(prints, real_flags(prints), strict=True) if real}
 
 
 @settings(max_examples=200)
