@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from temporalio import exceptions
 from temporalio.client import WorkflowFailureError
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from cli.errors import EXIT_BAD_INPUT, UserError
 from cli.orders import ORDER_HEADERS, order_row
@@ -40,13 +41,20 @@ def _request(model: type[BaseModel], raw: dict[str, Any]) -> BaseModel:
         raise UserError(first_error(err), EXIT_BAD_INPUT) from None
 
 
+def _quiet_runtime() -> Runtime:
+    """The SDK core's own warnings (a workflow task it retries) are not for a desk's terminal: the
+    command's answer, or its one-line error, says what happened."""
+    quiet = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
+
+
 async def _call(workflow: str, request: BaseModel, result_type: type[Any]) -> Any:
     """Run the desk's workflow for one operation, on a worker of this command's own."""
     try:
         endpoint = endpoint_for(desk_namespace())
     except ValueError as err:
         raise UserError(f"RIG_DESK_NAMESPACE: {err}", EXIT_BAD_INPUT) from None
-    client = await connect_desk()
+    client = await connect_desk(runtime=_quiet_runtime())
     queue = f"desk-cli-{uuid.uuid4().hex[:12]}"
     async with desk_worker(client, queue):
         try:

@@ -35,8 +35,8 @@ def desk_settings() -> dict[str, Any]:
     return connect_settings() | {"namespace": desk_namespace()}
 
 
-async def connect_desk() -> Client:
-    return await connect(namespace=desk_namespace())
+async def connect_desk(**overrides: Any) -> Client:
+    return await connect(**overrides, namespace=desk_namespace())
 
 
 def desk_worker(client: Client, task_queue: str) -> Worker:
