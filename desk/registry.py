@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from config.load import CONFIG_DIR, _read_yaml, _validate
 from desk.contract import ACCOUNT_PATTERN, NAMESPACE_PATTERN, endpoint_for
+from domain.rules import RuleError
 
 DEFAULT_DESKS = CONFIG_DIR / "desks.yaml"
 MAX_DESKS = 100
@@ -42,7 +43,8 @@ class DeskEntry(BaseModel):
     @model_validator(mode="after")
     def _distinct(self) -> DeskEntry:
         if len(set(self.accounts)) != len(self.accounts):
-            raise ValueError("an account is listed twice")
+            twice = next(a for a in self.accounts if self.accounts.count(a) > 1)
+            raise RuleError("accounts", f"{twice} is listed twice")
         return self
 
 
@@ -57,7 +59,7 @@ class DeskRegistry(BaseModel):
         for namespace in self.desks:
             endpoint = endpoint_for(namespace)
             if endpoint in seen:
-                raise ValueError(f"desks {seen[endpoint]!r} and {namespace!r} would share the endpoint {endpoint!r}")
+                raise RuleError(f"desks.{namespace}", f"shares the endpoint {endpoint!r} with desk {seen[endpoint]!r}")
             seen[endpoint] = namespace
         return self
 

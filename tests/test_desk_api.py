@@ -22,10 +22,11 @@ from temporalio.exceptions import ApplicationError, NexusOperationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from config.load import ConfigError
 from desk.contract import SERVICE_NAME, DeskCancel, DeskOrder, DeskReplace, DeskService, SubmitAnswer, Verdict, endpoint_for
 from desk.handler import DeskHandler
 from desk.provision import provision
-from desk.registry import DeskEntry, DeskRegistry
+from desk.registry import DeskEntry, DeskRegistry, load_desks
 from desk.worker import connect_desk, desk_settings, desk_worker
 from domain.enums import OrderState, RejectReason
 from domain.pretrade import RIG_FIELDS
@@ -272,3 +273,28 @@ async def test_no_internal_message_is_reachable_through_the_endpoint(desks: Desk
     assert "may not trade" in answer["refused"], answer
     snap = await snapshot(desks.rig, target)
     assert (snap.state, snap.filled_quantity, snap.fills) == (OrderState.WORKING, 0, [])
+
+
+# ── the registry ─────────────────────────────────────────────────────────────────────────────
+def test_the_shipped_registry_gives_the_desk_namespace_its_endpoint_and_desk1():
+    (desk,) = load_desks().all()
+    assert (desk.namespace, desk.endpoint, desk.accounts) == ("desk", "rig-desk", frozenset({"desk1"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("desks: {desk: {accounts: [desk1], extra: 1}}", "desks.desk.extra: unknown key"),
+        ("desks: {desk: {accounts: []}}", "desks.desk.accounts"),
+        ("desks: {desk: {accounts: [desk1, desk1]}}", "desks.desk.accounts: desk1 is listed twice"),
+        ("desks: {desk: {accounts: ['bad name']}}", "desks.desk.accounts.0"),
+        ("desks: {desk.a: {accounts: [x]}, desk_a: {accounts: [y]}}", "desks.desk_a: shares the endpoint 'rig-desk-a' with desk 'desk.a'"),
+        ("desks: [desk]", "desks"),
+    ],
+)
+def test_a_broken_registry_is_one_line_naming_the_key(tmp_path, text, problem):
+    path = tmp_path / "desks.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_desks(path)
+    assert problem in str(refused.value) and "\n" not in str(refused.value), str(refused.value)

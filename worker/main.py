@@ -85,10 +85,11 @@ def build_worker(client: Client, queue: str, desks: DeskRegistry | None = None) 
 
 async def run() -> int:
     load_config()  # a broken config file stops the worker at start, with the key and the problem
+    desks = load_desks()  # the same for the desk registry
     runtime = metrics_runtime()
     client = await connect(**({"runtime": runtime} if runtime else {}))
     queue = task_queue()
-    worker = build_worker(client, queue)
+    worker = build_worker(client, queue, desks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
