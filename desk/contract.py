@@ -57,8 +57,21 @@ def _not_the_rigs(intent_id: str) -> str:
     return intent_id
 
 
-# Letters, digits and _ . : - (replacements are `<id>.R<n>`), at most 200 characters.
+# Ids the rig gives its own orders: replacements `<id>.R<n>` (protocol.contract.next_replacement_id)
+# and de-risk orders `<account>-c<cycle>-<H|S>-…` (domain.planner.derisk_intent_id). A new desk order
+# taking one first would be found in its place (USE_EXISTING) when the rig starts its own.
+_RIG_MADE = re.compile(r"(\.R[1-9][0-9]{0,5}$)|(-c[0-9]{6,}-[HS]-)")
+
+
+def _new(intent_id: str) -> str:
+    if _RIG_MADE.search(intent_id):
+        raise ValueError("ids of replacements (<id>.R<n>) and de-risk orders (<account>-c<cycle>-H|S-…) are the rig's own")
+    return intent_id
+
+
+# Letters, digits and _ . : -, at most 200 characters; a new order's id is not one the rig makes.
 IntentId = Annotated[str, Field(pattern=INTENT_ID_PATTERN), AfterValidator(_not_the_rigs)]
+NewIntentId = Annotated[IntentId, AfterValidator(_new)]
 Account = Annotated[str, Field(pattern=ACCOUNT_PATTERN)]
 Quantity = Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
 LimitPrice = Annotated[float | None, Field(gt=0, le=MAX_PRICE)]
@@ -67,7 +80,7 @@ LimitPrice = Annotated[float | None, Field(gt=0, le=MAX_PRICE)]
 class DeskOrder(_Request):
     """A new order, as a desk may state it."""
 
-    intent_id: IntentId
+    intent_id: NewIntentId
     account: Account
     symbol: str = Field(pattern=SYMBOL_PATTERN)
     side: Side

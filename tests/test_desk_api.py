@@ -165,6 +165,8 @@ def test_desk_inputs_cannot_state_what_belongs_to_the_rig():
         {"issued_in_mode": "HARD_DERISK"},
         {"replaces": "x"},
         {"intent_id": "risk-desk1"},
+        {"intent_id": "desk1-o4.R1"},  # the replacement of desk1-o4, before the rig makes it
+        {"intent_id": "desk1-c000031-H-AAPL-LT"},  # a future de-risk order's id
     ]:
         with pytest.raises(ValidationError):
             DeskOrder.model_validate(base | extra)
