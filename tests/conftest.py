@@ -40,7 +40,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest_asyncio.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
-    environment = await time_skipping_environment()
+    environment = await time_skipping_environment(desk_task_queue=TASK_QUEUE)  # + the desk namespace and endpoint
     yield environment
     await environment.shutdown()
 

@@ -22,6 +22,8 @@ from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
 from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
+from desk.handler import DeskHandler
+from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
 from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
@@ -40,7 +42,7 @@ class RigWorker:
     """Two Temporal workers in one process: the same workflows and activities on the orders'
     task queue and on the accounts' (an account started on either queue runs)."""
 
-    def __init__(self, client: Client, queue: str) -> None:
+    def __init__(self, client: Client, queue: str, desks: DeskRegistry | None = None) -> None:
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
         activities = [
             *SIM_VENUE_ACTIVITIES,
@@ -59,6 +61,8 @@ class RigWorker:
                 activities=activities,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 activity_executor=executor,
+                # The desk API (desk/): its Nexus endpoints target the orders' queue.
+                nexus_service_handlers=[DeskHandler(desks or load_desks(), queue)] if q == queue else [],
             )
             for q in (queue, account_task_queue(queue))
         ]
@@ -73,17 +77,19 @@ class RigWorker:
         await self._stack.aclose()
 
 
-def build_worker(client: Client, queue: str) -> RigWorker:
-    """Every workflow and activity of the rig (accounts carry their rules in their input)."""
-    return RigWorker(client, queue)
+def build_worker(client: Client, queue: str, desks: DeskRegistry | None = None) -> RigWorker:
+    """Every workflow and activity of the rig (accounts carry their rules in their input), and
+    the desk API's handler for `desks` (default: config/desks.yaml)."""
+    return RigWorker(client, queue, desks)
 
 
 async def run() -> int:
     load_config()  # a broken config file stops the worker at start, with the key and the problem
+    desks = load_desks()  # the same for the desk registry
     runtime = metrics_runtime()
     client = await connect(**({"runtime": runtime} if runtime else {}))
     queue = task_queue()
-    worker = build_worker(client, queue)
+    worker = build_worker(client, queue, desks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

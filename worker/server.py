@@ -5,6 +5,9 @@ attribute registered, the UI on the port + 1000, and the server settings of
 `deploy/dynamicconfig/rig.yaml` (time skipping, fast timers, in-flight updates): the same file
 docker-compose.yml mounts into its server, passed here as `--dynamic-config-value` flags.
 
+Each desk of config/desks.yaml gets its namespace and its Nexus endpoint (desk/provision.py) on
+`make server` and, when asked, on the tests' server.
+
 `python -m worker.server` (`make server`) runs it in the foreground and stops it on SIGINT,
 SIGTERM or SIGHUP alike, and (Linux) when its own parent dies, e.g. `make` killed: no dev server
 outlives its launcher.
@@ -12,6 +15,7 @@ outlives its launcher.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import json
 import os
@@ -29,7 +33,7 @@ import yaml
 from temporalio.common import SearchAttributeIndexedValueType
 
 from protocol.contract import DEFAULT_NAMESPACE, SEARCH_ATTRIBUTES
-from worker.connection import address
+from worker.connection import address, task_queue
 
 if TYPE_CHECKING:
     from temporalio.testing import WorkflowEnvironment
@@ -83,17 +87,20 @@ def dynamic_config_args(path: Path = DYNAMIC_CONFIG_FILE) -> list[str]:
     return args
 
 
-async def time_skipping_environment(extra_dynamic_config: dict[str, Any] | None = None) -> WorkflowEnvironment:
+async def time_skipping_environment(
+    desk_task_queue: str | None = None, extra_dynamic_config: dict[str, Any] | None = None
+) -> WorkflowEnvironment:
     """A dev server of its own with time skipping (v2), the rig's server settings and every search
-    attribute: the test session's, and the recorders' of golden digests and replay histories
-    (`extra_dynamic_config`: settings of the recording's own, e.g. an early continue-as-new hint)."""
+    attribute: the test session's, and the recorders' of golden digests and replay histories.
+    With `desk_task_queue`, also each desk's namespace and endpoint, targeting that orders' queue;
+    `extra_dynamic_config`: settings of the caller's own (e.g. an early continue-as-new hint)."""
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import (  # not at import: `make server` starts light
         TimeSkippingConfig,
         WorkflowEnvironment,
     )
 
-    return await WorkflowEnvironment.start_time_skipping_v2(
+    environment = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
         data_converter=pydantic_data_converter,
         search_attributes=SEARCH_ATTRIBUTES,
@@ -101,6 +108,13 @@ async def time_skipping_environment(extra_dynamic_config: dict[str, Any] | None 
         dev_server_extra_args=dynamic_config_args()
         + [arg for key, value in (extra_dynamic_config or {}).items() for arg in ("--dynamic-config-value", f"{key}={json.dumps(value)}")],
     )
+    if desk_task_queue is not None:
+        from desk.provision import provision
+        from desk.registry import load_desks
+
+        target = environment.client.service_client.config.target_host
+        await asyncio.to_thread(provision, temporal_binary(), target, DEFAULT_NAMESPACE, desk_task_queue, load_desks())
+    return environment
 
 
 def temporal_binary() -> str:
@@ -267,7 +281,12 @@ def main() -> int:
     _term_with_parent(_libc_prctl())  # `make server` killed: its death reaches us as SIGTERM
     if os.getppid() != parent:
         return 0  # the parent died before the request took hold
+    from desk.provision import desk_registry_or_say, provision_or_say  # not at import: tests import this module
+
     db = server_db()
+    desks = desk_registry_or_say()  # a broken desks file: one line, before anything starts
+    if desks is None:
+        return 2
     try:
         proc = start(host, port, db, die_with_parent=True, stop_requested=lambda: stop_signal() is not None)
     except Stopped:
@@ -276,6 +295,9 @@ def main() -> int:
         f"Temporal dev server on {host}:{port} ({f'SQLite {db}' if db else 'in memory'}); UI at http://{host}:{port + 1000} — Ctrl-C stops it",
         flush=True,
     )
+    if not provision_or_say(temporal_binary(), f"{host}:{port}", DEFAULT_NAMESPACE, task_queue(), desks):
+        stop(proc)
+        return 0 if stop_signal() is not None else 2  # Ctrl-C while provisioning is a stop, not a failure
     while proc.poll() is None:
         if (name := stop_signal()) is not None:
             print(f"{name}: stopping the dev server", flush=True)

@@ -251,7 +251,7 @@ async def main(argv: list[str] | None = None) -> int:
     from worker.main import build_worker
     from worker.server import time_skipping_environment
 
-    async with await time_skipping_environment(RECORDING_SERVER) as env, build_worker(env.client, QUEUE):
+    async with await time_skipping_environment(extra_dynamic_config=RECORDING_SERVER) as env, build_worker(env.client, QUEUE):
         manifest = await record_set(env, QUEUE, directory)
     for name, entry in manifest["histories"].items():
         print(f"recorded {name}: {entry['events']} events, {', '.join(entry['paths']) or '-'}")

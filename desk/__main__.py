@@ -1,0 +1,3 @@
+from desk.worker import main
+
+raise SystemExit(main())
