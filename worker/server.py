@@ -87,9 +87,7 @@ def dynamic_config_args(path: Path = DYNAMIC_CONFIG_FILE) -> list[str]:
     return args
 
 
-async def time_skipping_environment(
-    desk_task_queue: str | None = None, extra_dynamic_config: dict[str, Any] | None = None
-) -> WorkflowEnvironment:
+async def time_skipping_environment(desk_task_queue: str | None = None, extra_dynamic_config: dict[str, Any] | None = None) -> WorkflowEnvironment:
     """A dev server of its own with time skipping (v2), the rig's server settings and every search
     attribute: the test session's, and the recorders' of golden digests and replay histories.
     With `desk_task_queue`, also each desk's namespace and endpoint, targeting that orders' queue;
