@@ -99,7 +99,7 @@ async def _bounded(items: list[T], call: Callable[[T], Awaitable[Any]]) -> list[
 
 async def _heartbeating(work: Awaitable[T]) -> T:
     """Run `work`, heartbeating meanwhile: a worker killed mid-call is noticed after the calls'
-    heartbeat timeout (workflows/account_orders.py CALL), not after their 2-minute start-to-close."""
+    heartbeat timeout (workflows/account/orders.py CALL_HEARTBEAT), not after their 2-minute start-to-close."""
     task = asyncio.ensure_future(work)
     try:
         while not (await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS))[0]:

@@ -32,14 +32,14 @@ from datetime import datetime, timedelta
 from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 
-from domain import venue
 from domain.enums import OrderType
 from domain.execution import ExecutionEvent
 from domain.marketdata import L1, FeedSource, FeedSpec, MarketDataRule, MarketView, MarkSource
 from domain.matching import Match, Resting, arrive, crossed_by, take, trade_prints
 from domain.rules import Session, Universe
-from domain.venue import SimOrder
 from marketdata.feed import DayFeed, open_day_feed
+from venues.sim import model as venue
+from venues.sim.model import SimOrder
 
 
 class ExchangeOrder(BaseModel):

@@ -26,11 +26,11 @@ from config.load import load_config
 from domain.enums import Bucket, OrderType, Side
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay, MarketDataRule, Shock
 from domain.models import Intent, Quote
-from domain.venue import SimOrder, VenueParams
 from marketdata.feed import DayFeed, clear_cache, load_index, reference_prices
 from marketdata.files import write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
 from marketdata.schema import PRINTS_FILE, QUOTES_FILE
+from venues.sim.model import SimOrder, VenueParams
 
 ROUNDS = 5
 SCALES = (GeneratedDay.model_fields["scale"].default, 5 * GeneratedDay.model_fields["scale"].default)

@@ -187,8 +187,45 @@ class Ledger:
             self._by_key.setdefault(entry.footprint.key, {})[entry.intent_id] = None
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
+    @property
+    def equity(self) -> float:
+        return self.s.equity
+
+    @property
+    def pnl(self) -> PnlBook:
+        return self.s.pnl
+
     def positions(self) -> list[Position]:
         return list(self.s.positions.values())
+
+    def position(self, key: PositionKey) -> int:
+        held = self.s.positions.get(position_key(*key))
+        return held.quantity if held else 0
+
+    def position_sizes(self) -> dict[PositionKey, int]:
+        """Each position's absolute size, by (symbol, bucket)."""
+        return {(p.symbol, p.bucket): abs(p.quantity) for p in self.s.positions.values()}
+
+    def open_order(self, intent_id: str) -> LedgerOrder | None:
+        return self.s.open_orders.get(intent_id)
+
+    def open_orders(self) -> list[LedgerOrder]:
+        return list(self.s.open_orders.values())
+
+    def open_count(self) -> int:
+        return len(self.s.open_orders)
+
+    def outcome(self, intent_id: str) -> OrderOutcome | None:
+        return self.s.outcomes.get(intent_id)
+
+    def outcomes(self) -> dict[str, OrderOutcome]:
+        return self.s.outcomes
+
+    def lost(self) -> list[OrderOutcome]:
+        return [o for o in self.s.outcomes.values() if o.lost_cause]
+
+    def fills(self) -> list[FillRecord]:
+        return self.s.fills
 
     def footprints(self, excluding: str | None = None) -> list[OpenOrder]:
         """The open orders' footprints summed per (symbol, bucket, side, kind, reduce-only), without
@@ -240,6 +277,13 @@ class Ledger:
             self._fit_reduce_only(key)
 
     # ── orders ───────────────────────────────────────────────────────────────────────────────
+    def set_equity(self, equity: float) -> None:
+        self.s.equity = equity
+
+    def start_replacing(self, original_id: str, replacement_id: str) -> None:
+        """A replace in progress: the original's reserved replacement (dropped if it never happens)."""
+        self.s.open_orders[original_id].replacement = replacement_id
+
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
         entry = LedgerOrder(
             intent=intent,

@@ -13,15 +13,15 @@ import zlib
 from pydantic import BaseModel
 
 from domain.ledger import BookState
-from protocol.messages import RiskState
+from protocol.account_state import AccountState
 
 
 class Carried(BaseModel):
-    state: RiskState
+    state: AccountState  # a run recorded before the account had parts carried it flat: regrouped on read
     book: BookState
 
 
-def pack(state: RiskState, book: BookState) -> str:
+def pack(state: AccountState, book: BookState) -> str:
     raw = Carried(state=state, book=book).model_dump_json().encode()
     return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 

@@ -7,8 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from domain.controls import ControlsState
-from domain.digest import DigestItem, RunDigest
+from domain.digest import DigestItem
 from domain.enums import (
     CancelReason,
     IntentKind,
@@ -26,7 +25,7 @@ from domain.models import Fill, Intent, Position, Quote
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
-from domain.venue import SimOrder, VenueParams
+from venues.sim.model import SimOrder, VenueParams
 
 
 class VenueKind(str, Enum):
@@ -216,28 +215,6 @@ class TradingStateChange(TradingStateRequest):
     exchange_time: str
 
 
-class RiskState(BaseModel):
-    """Everything the account entity owns besides its book; carried across continue-as-new."""
-
-    marks: dict[str, float] = {}
-    mode: RiskMode = RiskMode.NORMAL
-    decisions: list[DecisionRecord] = []
-    intents: list[IntentRecord] = []
-    cycle: int = 0
-    clock_anchor_exchange: str | None = None  # synthetic accounts: ISO exchange-local datetime at the anchor
-    clock_anchor_workflow: str | None = None  # ISO workflow time at the anchor
-    hard_base: dict[str, int] = {}
-    pending_events: list[TimedEvent] = []
-    answers: list[Answer] = []
-    trading_state: TradingState = TradingState.ACTIVE
-    frozen: bool = False
-    trading_changes: list[TradingStateChange] = []
-    controls: ControlsState = ControlsState()
-    market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
-    price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: each held symbol's mark per cycle (bounded)
-    digest: RunDigest = Field(default_factory=RunDigest)  # the whole run's, carried
-
-
 class RiskInput(BaseModel):
     account: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
     config: RigConfig | None = None  # None: the worker's rules, loaded once and recorded in history
@@ -254,7 +231,7 @@ class RiskInput(BaseModel):
     timeline: list[TimedEvent] = []
     market: FeedSpec | None = None  # None: the simulated feed quotes from marks
     bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
-    carried: str | None = None  # compressed (RiskState, BookState) from the previous run
+    carried: str | None = None  # compressed (AccountState, BookState) from the previous run (protocol/carry.py)
 
 
 class RiskResult(BaseModel):

@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.scenarios import plan_scenario
 from domain.clock import exchange_now, read_clock
+from domain.digest import ITEMS_KEPT, RunDigest
 from domain.enums import (
     Bucket,
     IntentKind,
@@ -36,13 +37,17 @@ from domain.ledger import (
     FILLS_KEPT,
     OUTCOMES_KEPT,
     BookState,
+    ClosedOrder,
     FillRecord,
+    Journal,
     LedgerOrder,
     OrderOutcome,
     OrderReport,
 )
 from domain.models import Intent, OpenOrder, Position
 from domain.policy import DecisionInput
+from protocol import run_digest
+from protocol.account_state import AccountState, CycleState, MarketState, OrdersState
 from protocol.carry import pack, unpack
 from protocol.contract import (
     ORDER_WORKFLOW,
@@ -67,15 +72,14 @@ from protocol.messages import (
     PretradeReply,
     PretradeRequest,
     RiskInput,
-    RiskState,
     RiskView,
 )
 from tests.accounts import finish, intent, open_account, submit, wait_state, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.drills import rig
 from tests.faults import cycles_advance, reset, until_view, view_of
-from workflows.account_orders import ANSWERS_KEPT
-from workflows.risk import INTENTS_KEPT
+from workflows.account.cycle import INTENTS_KEPT
+from workflows.account.orders import ANSWERS_KEPT
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD_LIMIT = 2 * 1024 * 1024
@@ -383,7 +387,7 @@ def test_a_live_account_reads_the_exchange_clock_across_dst(config):
     assert first == second == datetime(2026, 11, 1, 1, 30)
 
 
-def _carried_at_every_cap(config, open_orders: int) -> tuple[RiskState, BookState]:
+def _carried_at_every_cap(config, open_orders: int) -> tuple[AccountState, BookState]:
     rnd = random.Random(9)
     symbols = [i.symbol for i in config.universe.instruments]
     kept = config.rules.risk_cycle.decisions_kept
@@ -434,7 +438,29 @@ def _carried_at_every_cap(config, open_orders: int) -> tuple[RiskState, BookStat
         Answer(action="cancel", intent_id=an_intent(n).intent_id, accepted=False, message="order is already FILLED: nothing to cancel")
         for n in range(ANSWERS_KEPT)
     ]
-    state = RiskState(marks={s: round(rnd.uniform(5, 900), 4) for s in symbols}, decisions=decisions, intents=intents, cycle=10**6, answers=answers)
+    digest = RunDigest()
+    while digest.count < ITEMS_KEPT:  # a full digest log: fills and orders of the desk account, as carried
+        for n in range(100):
+            i = an_intent(3 * 10**7 + digest.count + n)
+            fill = FillRecord(
+                cycle=n,
+                exchange_time="14:03:21",
+                fill_id=f"{i.intent_id}/C{n}",
+                intent_id=i.intent_id,
+                symbol=i.symbol,
+                bucket=i.bucket,
+                side=i.side,
+                quantity=i.quantity,
+                price=i.limit_price,
+            )
+            outcome = OrderOutcome(intent_id=i.intent_id, state=OrderState.FILLED, quantity=i.quantity, filled_quantity=i.quantity, kind=i.kind)
+            run_digest.add_journal(digest, Journal(fills=[fill], closed=[ClosedOrder(outcome=outcome, intent=i)]), "desk-account-7")
+        digest.seal()
+    state = AccountState(
+        market=MarketState(marks={s: round(rnd.uniform(5, 900), 4) for s in symbols}),
+        orders=OrdersState(answers=answers),
+        cycle=CycleState(decisions=decisions, intents=intents, cycle=10**6, digest=digest),
+    )
     orders = {}
     for n in range(open_orders):
         i = an_intent(10**7 + n)
@@ -497,7 +523,8 @@ def test_state_carried_across_continue_as_new_is_far_below_the_payload_limit_at_
     # What continue-as-new actually sends: the account's whole input, rules and universe included.
     payload = RiskInput(account="desk-account-7", config=config, carried=carried, synthetic=True).model_dump_json().encode()
     print(
-        f"\ncarried state at every cap (decisions {len(state.decisions)}, intents {len(state.intents)}, answers {len(state.answers)}, "
+        f"\ncarried state at every cap (decisions {len(state.cycle.decisions)}, intents {len(state.cycle.intents)}, "
+        f"answers {len(state.orders.answers)}, digest items {len(state.cycle.digest.log)}, "
         f"open orders {len(book.open_orders)}, outcomes {len(book.outcomes)}, fills {len(book.fills)}, fill ids {len(book.applied_fill_ids)}): "
         f"{raw_size / 1e6:.2f} MB of JSON → {len(carried) / 1e6:.3f} MB carried; continue-as-new input {len(payload) / 1e6:.3f} MB "
         f"({len(payload) / PAYLOAD_LIMIT:.0%} of the 2 MB limit)"

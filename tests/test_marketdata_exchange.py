@@ -18,10 +18,10 @@ from domain.marketdata import FeedSource, FeedSpec, GeneratedDay, MarketDataRule
 from domain.matching import Resting
 from domain.models import Intent, Quote
 from domain.reprice import RestingDerisk, plan_reprices
-from domain.venue import SimOrder, VenueParams
 from marketdata.feed import DayFeed, DayIndex, generated_index, reference_prices
 from marketdata.files import write_day
 from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, normalize
+from venues.sim.model import SimOrder, VenueParams
 
 CONFIG = load_config()
 UNIVERSE, SESSION = CONFIG.universe, CONFIG.rules.session

@@ -19,9 +19,9 @@ from config.load import load_config
 from domain.enums import Bucket, OrderType, Side
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay, MarketDataRule, Shock
 from domain.models import Intent, Quote
-from domain.venue import SimOrder, VenueParams
 from marketdata.feed import DayFeed, DayIndex, reference_prices
 from marketdata.generator import generate_day
+from venues.sim.model import SimOrder, VenueParams
 
 CONFIG = load_config()
 UNIVERSE, SESSION, RULES = CONFIG.universe, CONFIG.rules.session, CONFIG.rules

@@ -33,7 +33,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from domain import venue
 from domain.enums import (
     Bucket,
     IntentKind,
@@ -53,6 +52,7 @@ from domain.planner import derisk_price, plan_derisk
 from domain.policy import decide, decision_input
 from protocol.contract import next_replacement_id
 from tests.builders import CONFIG
+from venues.sim import model as venue
 
 ACCOUNT = "acct"
 EQUITY = 1_000_000.0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from testkit.sim_venue import SimVenueHarness
 from venues.contract import (
     STANDARD_SCRIPTS,
     Submit,
@@ -14,7 +15,6 @@ from venues.contract import (
     run_venue_commands,
 )
 from venues.ibkr.replay import IbkrFakeHarness
-from venues.sim import SimVenueHarness
 
 SCRIPTS = sorted(STANDARD_SCRIPTS)
 

@@ -20,11 +20,11 @@ from activities.account_calls import AccountCalls
 from activities.market import market_quotes, market_snapshot
 from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
-from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
 from desk.handler import DeskHandler
 from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
+from venues.sim.activities import SIM_VENUE_ACTIVITIES
 from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow

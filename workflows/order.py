@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         AccountReport,
         StartReplacement,
     )
-    from activities.venue import sim_cancel, sim_precheck, sim_submit
     from domain.enums import (
         CancelReason,
         IntentKind,
@@ -41,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import OrderEvent, fill_event, transition
     from domain.limits import short_text
     from domain.models import Fill, Intent
-    from domain.venue import SimOrder
     from protocol import contract as c
     from protocol.messages import (
         RIG_CANCEL_REASONS,
@@ -64,6 +62,8 @@ with workflow.unsafe.imports_passed_through():
         IBKR_SUBMIT,
         IbkrOrder,
     )
+    from venues.sim.activities import sim_cancel, sim_precheck, sim_submit
+    from venues.sim.model import SimOrder
     from workflows import metrics
     from workflows.order_state import OrderCarry
 

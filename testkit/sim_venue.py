@@ -6,12 +6,12 @@ expiry at the close."""
 
 from __future__ import annotations
 
-from domain import venue
 from domain.enums import OrderType, Side
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
 from domain.models import Intent, Quote
-from domain.venue import SimOrder, VenueParams
 from venues.contract import Submit
+from venues.sim import model as venue
+from venues.sim.model import SimOrder, VenueParams
 
 # Nothing fills by chance here: the script says when the market trades.
 QUIET = VenueParams(seed=1, fill_probability=0.0, partial_fill_probability=0.0, cancel_cross_probability=0.0)

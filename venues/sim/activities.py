@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from domain import venue
 from domain.execution import ExecutionEvent
-from domain.venue import SimOrder
+from venues.sim import model as venue
+from venues.sim.model import SimOrder
 
 
 @activity.defn

@@ -1,0 +1,87 @@
+"""The account's state, one model per part of the account workflow (workflows/account/), carried
+through continue-as-new with the book (protocol/carry.py).
+
+Each part owns its model: the clock its anchor, the market its marks and price path, the gate
+its controls' look-back, the operator the trading state, the orders part the cancel/replace
+answers, and the cycle the decision log, the intents, the pending timeline and the run digest.
+A run started from a history recorded before the parts existed (one flat state) is read into
+this shape by `_regroup`, so such runs still replay and continue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from domain.controls import ControlsState
+from domain.digest import RunDigest
+from domain.enums import RiskMode, TradingState
+from domain.events import TimedEvent
+from protocol.messages import Answer, DecisionRecord, IntentRecord, TradingStateChange
+
+
+class ClockState(BaseModel):
+    """A virtual day's anchor (synthetic accounts): this exchange-local moment was this workflow instant."""
+
+    anchor_exchange: str | None = None  # ISO exchange-local datetime
+    anchor_workflow: str | None = None  # ISO workflow time
+
+
+class MarketState(BaseModel):
+    marks: dict[str, float] = {}  # injected marks (the simulated feed quotes from them)
+    market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
+    price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: each held symbol's mark per cycle (bounded)
+
+
+class GateState(BaseModel):
+    controls: ControlsState = ControlsState()
+
+
+class OperatorState(BaseModel):
+    trading_state: TradingState = TradingState.ACTIVE
+    frozen: bool = False
+    trading_changes: list[TradingStateChange] = []
+
+
+class OrdersState(BaseModel):
+    answers: list[Answer] = []
+
+
+class CycleState(BaseModel):
+    cycle: int = 0
+    mode: RiskMode = RiskMode.NORMAL
+    decisions: list[DecisionRecord] = []
+    intents: list[IntentRecord] = []
+    hard_base: dict[str, int] = {}  # HARD de-risk: each position's size when HARD began (chunks are 10% of it)
+    pending_events: list[TimedEvent] = []
+    digest: RunDigest = Field(default_factory=RunDigest)
+
+
+# Where each field of the flat state (before the parts) now lives.
+_FLAT = {
+    "clock": {"clock_anchor_exchange": "anchor_exchange", "clock_anchor_workflow": "anchor_workflow"},
+    "market": {"marks": "marks", "market_as_of": "market_as_of", "price_path": "price_path"},
+    "gate": {"controls": "controls"},
+    "operator": {"trading_state": "trading_state", "frozen": "frozen", "trading_changes": "trading_changes"},
+    "orders": {"answers": "answers"},
+    "cycle": {k: k for k in ("cycle", "mode", "decisions", "intents", "hard_base", "pending_events", "digest")},
+}
+
+
+class AccountState(BaseModel):
+    clock: ClockState = Field(default_factory=ClockState)
+    market: MarketState = Field(default_factory=MarketState)
+    gate: GateState = Field(default_factory=GateState)
+    operator: OperatorState = Field(default_factory=OperatorState)
+    orders: OrdersState = Field(default_factory=OrdersState)
+    cycle: CycleState = Field(default_factory=CycleState)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _regroup(cls, data: Any) -> Any:
+        """A flat state, carried by a run from before the parts, regrouped by part."""
+        flat = isinstance(data, dict) and (isinstance(data.get("cycle"), int) or "clock_anchor_exchange" in data or "decisions" in data)
+        if not flat:
+            return data  # already by part (the flat state's `cycle` is its cycle count, a number)
+        return {part: {new: data[old] for old, new in fields.items() if old in data} for part, fields in _FLAT.items()}

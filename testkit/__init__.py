@@ -1,0 +1,1 @@
+"""Test kits: harnesses and fakes the tests use; not shipped in the worker image."""

@@ -1,0 +1,1 @@
+"""The account workflow\x27s parts (workflows/risk.py wires them)."""

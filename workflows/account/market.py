@@ -1,0 +1,177 @@
+"""What the account knows of the market: quotes from marks (the simulated feed) or a named market's
+views (L1, truth tick, GRPAN, the mark with its source and age) and the prints since the last
+cycle; the stale-data gates; and what marks value — exposure and P&L."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.market import MarketRequest, QuoteRequest, market_quotes, market_snapshot, quote_of
+    from domain.clock import exchange_instant
+    from domain.enums import Bucket, RiskMode
+    from domain.events import shortcut_symbols
+    from domain.exposure import Exposure, compute_exposure
+    from domain.ledger import Ledger
+    from domain.market import quote_from_mark
+    from domain.marketdata import FeedSpec, MarketView, Print, hard_derisk_gate, soft_derisk_gate
+    from domain.models import Quote
+    from domain.pnl import PnlSummary, summarize
+    from domain.rules import RigConfig
+    from protocol.account_state import MarketState
+    from protocol.messages import MarkView
+
+QUOTE_TIMEOUT = timedelta(seconds=10)
+MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
+PRICE_POINTS_KEPT = 500  # per symbol: a trading day of one-minute cycles
+
+
+class AccountMarket:
+    def __init__(self, state: MarketState, feed: FeedSpec | None, config: Callable[[], RigConfig], ledger: Ledger) -> None:
+        self._s = state
+        self.feed = feed
+        self._config = config
+        self._ledger = ledger
+        self._quotes: dict[str, Quote] = {}
+        self._quoted_marks: dict[str, float] | None = None
+        self._views: dict[str, MarketView] = {}  # with a named market: each symbol's latest view
+        self._prints: dict[str, list[Print]] = {}  # … and the prints since the last cycle
+        self.prints_since: datetime | None = None
+
+    # ── fetching ─────────────────────────────────────────────────────────────────────────────
+    async def refresh(self, now: datetime) -> None:
+        """The cycle's quotes: the named market's views (and the prints of the symbols with live
+        orders), or the simulated feed's quotes from marks when the marks changed."""
+        if self.feed is not None:
+            live = {o.footprint.symbol: None for o in self._ledger.live_orders()}
+            await self.fetch(list(self.held_symbols()), now, prints_for=list(live))
+            return
+        marks = {sym: self._stored_mark(sym) for sym in self.held_symbols()}
+        if marks == self._quoted_marks:
+            return  # the simulated feed quotes from marks: same marks, same quotes
+        self._quotes = await workflow.execute_local_activity(market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT)
+        self._quoted_marks = marks
+
+    async def fetch(self, symbols: list[str], now: datetime, prints_for: list[str] | None = None) -> None:
+        """The named market's views of `symbols` as of now, and the prints since the last cycle
+        of the symbols with working orders (passive fills trade against them)."""
+        assert self.feed is not None
+        rules = self._config().rules
+        as_of = exchange_instant(now, rules)
+        since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
+        request = MarketRequest(
+            feed=self.feed,
+            universe=self._config().universe,
+            session=rules.session,
+            rule=rules.market_data,
+            symbols=symbols,
+            as_of=as_of,
+            prints_since={s: since for s in prints_for or []},
+        )
+        snapshot = await workflow.execute_local_activity(market_snapshot, request, start_to_close_timeout=MARKET_TIMEOUT)
+        self._views.update(snapshot.views)
+        self._quotes.update({s: quote_of(v) for s, v in snapshot.views.items()})
+        if prints_for is not None:  # a cycle's fetch (not a single symbol's for pre-trade)
+            self._prints, self.prints_since, self._s.market_as_of = snapshot.prints, since, as_of.isoformat()
+
+    async def know(self, symbol: str, now: datetime) -> None:
+        """Pre-trade of a symbol the account has not looked at yet: its view first."""
+        if self.feed is not None and symbol in self._config().universe.by_symbol and symbol not in self._views:
+            await self.fetch([symbol], now)
+
+    # ── reading ──────────────────────────────────────────────────────────────────────────────
+    def quote(self, symbol: str) -> Quote:
+        """This cycle's quote from the feed; between cycles (a new symbol), the feed's rule."""
+        return self._quotes.get(symbol) or quote_from_mark(self._stored_mark(symbol))
+
+    def view(self, symbol: str) -> MarketView | None:
+        return self._views.get(symbol) if self.feed is not None else None
+
+    def prints(self, symbol: str) -> list[Print]:
+        return self._prints.get(symbol, [])
+
+    def mark_now(self, symbol: str) -> float:
+        """The mark the next quote will carry: the market's view, or the simulated feed's rule."""
+        return self.quote(symbol).truth_tick if self.feed is not None else quote_from_mark(self._stored_mark(symbol)).truth_tick
+
+    def held_symbols(self) -> dict[str, None]:
+        symbols = dict.fromkeys(p.symbol for p in self._ledger.positions())
+        symbols.update(dict.fromkeys(symbol for symbol, _ in self._ledger.order_keys()))
+        return symbols
+
+    def quotes_for_positions(self) -> dict[str, Quote]:
+        return {p.symbol: self.quote(p.symbol) for p in self._ledger.positions()}
+
+    def _stored_mark(self, symbol: str) -> float:
+        return self._s.marks.get(symbol) or self._config().universe.by_symbol[symbol].reference_price
+
+    def _marks(self) -> dict[str, float]:
+        return {sym: self.quote(sym).truth_tick for sym in self.held_symbols()}
+
+    def exposure(self) -> Exposure:
+        return compute_exposure(
+            self._ledger.equity, self._ledger.positions(), self._ledger.footprints(), self._marks(), self._config(),
+            open_order_count=self._ledger.open_count(),
+        )  # fmt: skip
+
+    def pnl(self) -> PnlSummary:
+        return summarize(self._ledger.pnl, self._marks(), self._config().universe, self._ledger.equity)
+
+    def mark_views(self) -> list[MarkView]:
+        """Per held symbol: its mark for exposure, where it came from, and how old the data is."""
+        views = []
+        for symbol in self.held_symbols():
+            view = self.view(symbol)
+            if view is None:
+                views.append(MarkView(symbol=symbol, mark=self.quote(symbol).truth_tick, source="MARK"))
+            else:
+                views.append(
+                    MarkView(
+                        symbol=symbol,
+                        mark=view.mark,
+                        source=view.mark_source.value,
+                        print_age_seconds=view.print_age_seconds,
+                        l1_age_seconds=view.l1_age_seconds,
+                    )
+                )
+        return views
+
+    def stale_symbols(self, mode: RiskMode) -> dict[str, str]:
+        """Held symbols de-risk may not act on now: SOFT needs a fresh real print (it prices off
+        the truth tick), HARD a fresh L1 (it hits the touch). Reason STALE_DATA in the log."""
+        if self.feed is None:
+            return {}
+        gate = hard_derisk_gate if mode is RiskMode.HARD_DERISK else soft_derisk_gate
+        blocked = {}
+        for symbol in dict.fromkeys(p.symbol for p in self._ledger.positions() if p.quantity):
+            view = self._views.get(symbol)
+            verdict = gate(view, self._config().rules.market_data) if view is not None else None
+            if verdict is None or not verdict.may_act:
+                blocked[symbol] = f"{symbol}: STALE_DATA — {verdict.detail if verdict else 'no market data'}"
+        return blocked
+
+    # ── recording ────────────────────────────────────────────────────────────────────────────
+    def set_marks(self, marks: dict[str, float]) -> None:
+        self._s.marks.update(marks)
+
+    def record_prices(self, stamp: str) -> None:
+        """With a market: each held symbol's mark this cycle, for the report's price path."""
+        if self.feed is None:
+            return
+        for symbol in self.held_symbols():
+            path = self._s.price_path.setdefault(symbol, [])
+            path.append((stamp, self.quote(symbol).truth_tick))
+            del path[:-PRICE_POINTS_KEPT]
+
+    def price_path(self) -> dict[str, list[tuple[str, float]]]:
+        return self._s.price_path
+
+    def shortcut_symbols(self) -> list[str]:
+        return [s for bucket in Bucket for s in shortcut_symbols(self._config(), bucket)]
+
+    def shortcut_marks(self) -> dict[str, float] | None:
+        """A shortcut's positions are sized at the market's marks when the account has a market."""
+        return {s: self.quote(s).truth_tick for s in self.shortcut_symbols()} if self.feed is not None else None
