@@ -298,11 +298,11 @@ class RiskRules(Strict):
         for bucket in Bucket:
             if bucket not in self.buckets:
                 raise RuleError(f"buckets.{bucket.value}", "missing bucket")
-            bucket_rule = self.buckets[bucket]
-            if bucket_rule.max_pct < bucket_rule.target_pct:
+            limits = self.buckets[bucket]
+            if limits.max_pct < limits.target_pct:
                 raise RuleError(
                     f"buckets.{bucket.value}.max_pct",
-                    f"{bucket_rule.max_pct} is below its target_pct ({bucket_rule.target_pct})",
+                    f"{limits.max_pct} is below its target_pct ({limits.target_pct})",
                 )
         return self
 
