@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo test bench bench-scale server worker broker test-ibkr-live check-config scenarios clean
+.PHONY: venv browser demo lint test test-core bench bench-scale server worker broker test-ibkr-live check-config scenarios clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -25,8 +25,17 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the report test needs chromium: sudo apt-get install chromium" >&2; fi; }
 
+# Static gates, in this order, stopping at the first that fails (config in pyproject.toml).
+lint: venv          ## ruff check, ruff format --check, mypy (strict on domain/ and protocol/)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
 test: venv browser  ## the whole suite against a real Temporal dev server
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
+	$(PY) -m pytest -m core $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
 	$(PY) -m bench
@@ -50,4 +59,4 @@ check-config: venv
 	$(PY) -m cli check-config
 
 clean:
-	rm -rf $(VENV) .state reports .pytest_cache .hypothesis
+	rm -rf $(VENV) .state reports .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -109,12 +109,12 @@ class DayCost:
             elif name == "ACTIVITY_TASK_SCHEDULED":
                 scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, at)
             elif name in ("ACTIVITY_TASK_COMPLETED", "ACTIVITY_TASK_FAILED", "ACTIVITY_TASK_TIMED_OUT"):
-                attrs = {
-                    "ACTIVITY_TASK_COMPLETED": event.activity_task_completed_event_attributes,
-                    "ACTIVITY_TASK_FAILED": event.activity_task_failed_event_attributes,
-                    "ACTIVITY_TASK_TIMED_OUT": event.activity_task_timed_out_event_attributes,
+                scheduled_event_id = {
+                    "ACTIVITY_TASK_COMPLETED": event.activity_task_completed_event_attributes.scheduled_event_id,
+                    "ACTIVITY_TASK_FAILED": event.activity_task_failed_event_attributes.scheduled_event_id,
+                    "ACTIVITY_TASK_TIMED_OUT": event.activity_task_timed_out_event_attributes.scheduled_event_id,
                 }[name]
-                kind, started = scheduled.pop(attrs.scheduled_event_id, ("?", at))
+                kind, started = scheduled.pop(scheduled_event_id, ("?", at))
                 self.activity_seconds[kind] += at - started
                 self.activity_count[kind] += 1
             elif name == "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES":

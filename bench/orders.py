@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections import Counter
 from collections.abc import Callable
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import UnsandboxedWorkflowRunner
 
-import worker.main as worker_main
 from bench import noop
 from bench.support import (
     AIMS,
@@ -47,7 +45,7 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.messages import OrderSnapshot, RiskInput
-from worker.main import build_worker
+from worker.main import RigWorker, build_worker
 
 BURST = 500
 STEADY_RATE = 10.0
@@ -132,20 +130,15 @@ class Burst:
         return (self.stalled.done if self.stalled else self.n) / self.elapsed
 
 
-def unsandboxed_worker(client: Client, queue: str) -> Worker:
+def unsandboxed_worker(client: Client, queue: str) -> RigWorker:
     """The rig's worker with its workflows outside the sandbox (what `sandboxed=False` on the
     workflow definitions would give): each new OrderWorkflow otherwise re-imports its module
     in a fresh sandbox."""
-    original = worker_main.Worker
-    worker_main.Worker = functools.partial(original, workflow_runner=UnsandboxedWorkflowRunner())  # type: ignore[misc]
-    try:
-        return worker_main.build_worker(client, queue)
-    finally:
-        worker_main.Worker = original  # type: ignore[misc]
+    return RigWorker(client, queue, workflow_runner=UnsandboxedWorkflowRunner())
 
 
 async def burst(
-    client: Client, n: int, tag: str = "burst", *, own_queue: bool = False, make_worker: Callable[[Client, str], Worker] = build_worker
+    client: Client, n: int, tag: str = "burst", *, own_queue: bool = False, make_worker: Callable[[Client, str], RigWorker] = build_worker
 ) -> Burst:
     """n MARKET orders at once on one account, each to FILLED.
 

@@ -76,7 +76,7 @@ class FloorAccount:
 class FloorOrder:
     @workflow.run
     async def run(self, call: FloorCall) -> dict:
-        options = dict(
+        options = workflow.LocalActivityConfig(
             start_to_close_timeout=timedelta(seconds=30),
             schedule_to_close_timeout=timedelta(minutes=3),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)),

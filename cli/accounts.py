@@ -278,7 +278,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
     if view.positions:
         pnl = {(p.symbol, p.bucket): p for p in view.pnl.positions} if view.pnl else {}
         marks = {m.symbol: m for m in view.marks}
-        rows = []
+        rows: list[list[object]] = []
         for p in view.positions:
             m, q = marks.get(p.symbol), pnl.get((p.symbol, p.bucket))
             age = "" if m is None or m.print_age_seconds is None else f"{m.print_age_seconds:.0f}s"

@@ -31,7 +31,7 @@ def enum_value(value: str | None, enum: type[Enum], option: str) -> str | None:
     so nothing a user types can reach the query text but the enum's own spelling."""
     if value is None:
         return None
-    allowed = [str(member.value) for member in enum]  # type: ignore[attr-defined]
+    allowed = [str(member.value) for member in enum]
     upper = value.strip().upper()
     if upper not in allowed:
         raise UserError(f"{option} {value[:60]!r} is not one of {', '.join(allowed)}", EXIT_BAD_INPUT)

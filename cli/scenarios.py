@@ -98,7 +98,7 @@ def short_digest(digest: str) -> str:
 async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
     runner = await scenario_client(client)
     results = [(name, *ran) for name, ran in zip(names, await asyncio.gather(*[run_one(runner, name) for name in names]))]
-    rows = []
+    rows: list[list[object]] = []
     for name, _, report, error, wall in results:
         if report is None:
             rows.append([name, "ERROR", "", "", f"{wall:.1f}s", "", error[:80]])

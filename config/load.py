@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from domain.rules import RigConfig, RiskRules, RuleError, Universe
 
@@ -38,7 +39,7 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(path, where, f"not valid YAML: {getattr(err, 'problem', err)}") from None
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str]:
+def _describe(error: ErrorDetails) -> tuple[str, str]:
     loc = [str(part) for part in error["loc"]]
     kind = error["type"]
     if loc and loc[-1] == "[key]":  # a mapping key that is not one of the allowed names

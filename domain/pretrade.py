@@ -96,6 +96,7 @@ def parse_intent(raw: Any, config: RigConfig, *, rig_fields: bool = False) -> In
     instrument = config.universe.by_symbol.get(symbol) if isinstance(symbol, str) else None
     if instrument is None:
         return refuse(RejectReason.UNKNOWN_SYMBOL, f"unknown symbol {_short(symbol)}")
+    assert isinstance(qty, int | float)  # whole_number let only these through
     quantity = int(qty)
     if quantity % instrument.lot_size:
         return refuse(RejectReason.NOT_LOT_MULTIPLE, f"quantity {quantity} is not a multiple of {instrument.symbol}'s lot {instrument.lot_size}")

@@ -298,11 +298,11 @@ class RiskRules(Strict):
         for bucket in Bucket:
             if bucket not in self.buckets:
                 raise RuleError(f"buckets.{bucket.value}", "missing bucket")
-            rule = self.buckets[bucket]
-            if rule.max_pct < rule.target_pct:
+            limits = self.buckets[bucket]
+            if limits.max_pct < limits.target_pct:
                 raise RuleError(
                     f"buckets.{bucket.value}.max_pct",
-                    f"{rule.max_pct} is below its target_pct ({rule.target_pct})",
+                    f"{limits.max_pct} is below its target_pct ({limits.target_pct})",
                 )
         return self
 

@@ -5,7 +5,7 @@ SDK's decoding, as a bare "Failed decoding arguments")."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -26,7 +26,7 @@ def first_line(err: BaseException, limit: int = 300) -> str:
 
 
 @cache
-def _list_of(model: type[BaseModel]) -> TypeAdapter:
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]  # built once per model: deliveries parse on the hot path
 
 
@@ -41,6 +41,6 @@ def parse(model: type[M], raw: Any) -> M:
 
 def parse_list(model: type[M], raw: Any) -> list[M]:
     try:
-        return _list_of(model).validate_python(raw)
+        return cast(list[M], _list_of(model).validate_python(raw))
     except ValidationError as err:
         raise ValueError(f"list of {model.__name__}: {first_error(err)}") from None

@@ -87,6 +87,7 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
         intent = record.intent if record else None
         rule = intent.price_rule.value if intent else ""
         price = f"{intent.limit_price:.2f}" if intent and intent.limit_price else ""
+        why = outcome.reject_reason or outcome.cancel_reason
         rows.append(
             [
                 f"<a href='{esc(ui_workflow(intent_id))}'>{esc(intent_id)}</a>",
@@ -97,7 +98,7 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
                 esc(rule),
                 esc(outcome.state.value),
                 _num(outcome.filled_quantity, 0),
-                esc((outcome.reject_reason or outcome.cancel_reason).value if (outcome.reject_reason or outcome.cancel_reason) else ""),
+                esc(why.value if why else ""),
             ]
         )
     parts.append(

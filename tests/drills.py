@@ -49,10 +49,12 @@ def worker_process(address: str, queue: str, **extra_env: str) -> subprocess.Pop
 
 
 async def wait_polling(proc: subprocess.Popen) -> None:
-    line = await asyncio.to_thread(proc.stdout.readline)
+    output = proc.stdout
+    assert output is not None, "the worker's output is not piped (worker_process pipes it)"
+    line = await asyncio.to_thread(output.readline)
     while "worker polling" not in line:
         assert proc.poll() is None, f"worker exited: {line}"
-        line = await asyncio.to_thread(proc.stdout.readline)
+        line = await asyncio.to_thread(output.readline)
 
 
 async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:

@@ -26,11 +26,11 @@ QUEUE = "tamper"
 def tamper_the_collar() -> None:
     honest = controls.check_price_collar
 
-    def tampered(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def tampered(*args, **kwargs):
         refusal = honest(*args, **kwargs)
         return (RejectReason.MAX_ORDER_QUANTITY, refusal[1]) if refusal is not None else None
 
-    controls.check_price_collar = tampered  # type: ignore[assignment]
+    controls.check_price_collar = tampered
 
 
 async def main(name: str) -> None:

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import random
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -138,6 +139,7 @@ class WorkerProcess:
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
+        assert self.proc.stdout is not None  # worker_process pipes its output
         for line in self.proc.stdout:
             self.lines.append(line.rstrip())
 
@@ -409,9 +411,10 @@ async def run_scenario(
     history = AccountHistory(client, account_id)
     done: list[Fault] = []
     for n, kind in plan.faults if plan else ():
+        assert plan is not None  # faults come only with a plan
         if done:  # the previous fault shows in the history before this one strikes: one fault, one window
             await wait_for_evidence(history, done[-1], stepper)
-        events = await wait_for_command(history, n, stepper, call_in_flight=kind == "server", ready=lambda ev, kind=kind: ready(kind, ev))
+        events = await wait_for_command(history, n, stepper, call_in_flight=kind == "server", ready=functools.partial(ready, kind))
         issued = commands(events)
         when = plan.times[len(issued) - 1]  # the same command sequence on every run: the same moment of the day
         assert events[-1][1].event_type not in CLOSED_EVENTS and when < hms(spec.stop), (
@@ -450,7 +453,11 @@ def evidence_of(events: list[tuple[int, Any]], fault: Fault, after: list[tuple[i
         p, e = retry
         attempt = e.activity_task_started_event_attributes.attempt if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED else 0
         return f"event {p} {describe_event(e)}" + (f" (attempt {attempt})" if attempt else "")
-    survived = next(((closes(p, e), p, e) for p, e in after if closes(p, e) in fault.in_flight), None) if fault.kind == "server" else None
+    survived = (
+        next(((call, p, e) for p, e in after if (call := closes(p, e)) is not None and call in fault.in_flight), None)
+        if fault.kind == "server"
+        else None
+    )
     if survived is not None:
         call, p, e = survived
         return f"{describe_event(dict(events)[call])} (event {call}) in flight at the kill, closed after the restart: event {p} {describe_event(e)}"
@@ -588,7 +595,7 @@ async def two_workers_experiment(name: str, directory: Path) -> Experiment:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def experiments(tmp_path_factory) -> dict[str, asyncio.Task]:
+async def experiments(tmp_path_factory) -> AsyncIterator[dict[str, asyncio.Task]]:
     tasks = {name: asyncio.create_task(crash_experiment(name, tmp_path_factory.mktemp(f"crash-{name}"))) for name in SCENARIOS}
     tasks["two_workers"] = asyncio.create_task(two_workers_experiment(TWO_WORKERS_SCENARIO, tmp_path_factory.mktemp("two-workers")))
     yield tasks

@@ -177,7 +177,8 @@ def test_the_order_in_which_one_cycles_items_arrived_does_not_matter() -> None:
     a, b = RunDigest(), RunDigest()
     run_digest.add_journal(a, Journal(fills=[fill(), fill(fill_id="x/2")], closed=[closed(), closed(intent_id="acct-o9")]), ACCOUNT)
     run_digest.add_journal(b, Journal(fills=[fill(fill_id="x/2"), fill()], closed=[closed(intent_id="acct-o9"), closed()]), ACCOUNT)
-    a.seal(), b.seal()
+    a.seal()
+    b.seal()
     assert a.value == b.value and a.count == 4
 
 

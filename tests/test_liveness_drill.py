@@ -27,7 +27,9 @@ import json
 import random
 import re
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from datetime import time as dtime
 from typing import Any
@@ -41,6 +43,7 @@ from temporalio.api.enums.v1 import (
     PendingWorkflowTaskState,
     WorkflowTaskFailedCause,
 )
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflow.v1 import WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
 from temporalio.client import Client
@@ -204,6 +207,8 @@ def malformed_messages(config, count: int) -> list[tuple[str, Any]]:
     """`count` messages, drawn by Hypothesis deterministically (derandomized)."""
     drawn: list[tuple[str, Any]] = []
 
+    # Not a test but a draw: derandomized and without a database whatever the profile, so the
+    # drill's messages never change; no deadline, as the body only collects what was drawn.
     @settings(
         max_examples=count * 3, derandomize=True, database=None, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
     )
@@ -223,9 +228,9 @@ class Drill:
         self.port, self.db, self.config = port, db, config
         self.address = f"127.0.0.1:{port}"
         self.server = server.start("127.0.0.1", port, db)
-        self.worker = None
+        self.worker: subprocess.Popen | None = None
         self.worker_log: list[str] = []
-        self.client: Client | None = None
+        self._client: Client | None = None
         self.terminated: list[str] = []
         self.reset_order: str | None = None
         self.reset_state: OrderState | None = None  # the order's state, read from the server right before its reset
@@ -236,9 +241,19 @@ class Drill:
         self.in_flight: list[tuple[str, Held, int]] = []  # (kind, the account's task a crash caught in flight, history length then)
         self.sent: list[tuple[str, str]] = []  # (kind, outcome)
 
+    @property
+    def client(self) -> Client:
+        assert self._client is not None, "the drill is not connected yet"
+        return self._client
+
+    @property
+    def started_worker(self) -> subprocess.Popen:
+        assert self.worker is not None, "the drill's worker is not started yet"
+        return self.worker
+
     async def connect(self) -> None:
-        self.client = await connect(target_host=self.address, namespace="default")
-        self.skipping = time_skipping_client(self.client)
+        self._client = await connect(target_host=self.address, namespace="default")
+        self.skipping = time_skipping_client(self._client)
 
     async def start_worker(self) -> None:
         self.worker = worker_process(self.address, QUEUE)
@@ -288,7 +303,7 @@ class Drill:
         """Freeze the worker, then give the account a workflow task (a report about no order: it
         changes nothing): the frozen worker's open poll takes it. The fault then lands on a task
         in flight, every time, instead of between tasks by luck."""
-        self.worker.send_signal(signal.SIGSTOP)
+        self.started_worker.send_signal(signal.SIGSTOP)
         await asyncio.sleep(0.3)
         await self.account().signal(
             SIGNAL_ORDER_REPORT, OrderReport(intent_id=f"{ACCOUNT}-nobody", state=OrderState.WORKING, quantity=1, filled_quantity=0)
@@ -306,7 +321,7 @@ class Drill:
 
     async def caught(self, kind: str) -> None:
         """The account's workflow task the frozen worker holds, read from the server."""
-        held = [h for h in await held_by(self.client, [risk_workflow_id(ACCOUNT)], identity_of(self.worker)) if h.kind == "workflow task"]
+        held = [h for h in await held_by(self.client, [risk_workflow_id(ACCOUNT)], identity_of(self.started_worker)) if h.kind == "workflow task"]
         assert held, f"{kind}: the frozen worker holds no task of the account"
         self.in_flight.append((kind, held[-1], (await self.account().describe()).history_length))
 
@@ -315,8 +330,8 @@ class Drill:
         await self.task_in_flight()
         await self.mark("worker SIGKILL", open_orders)
         await self.caught("worker SIGKILL")
-        self.worker.send_signal(signal.SIGKILL)
-        self.worker.wait()
+        self.started_worker.send_signal(signal.SIGKILL)
+        self.started_worker.wait()
         await self.start_worker()
         await self.skipping_enabled(True)
 
@@ -328,9 +343,9 @@ class Drill:
         self.server.send_signal(signal.SIGKILL)
         self.server.wait()
         self.server = server.start("127.0.0.1", self.port, self.db)
-        self.worker.send_signal(signal.SIGCONT)
+        self.started_worker.send_signal(signal.SIGCONT)
         await self.connect()
-        if self.worker.poll() is not None:  # the worker outlives a server restart; if not, a new one
+        if self.started_worker.poll() is not None:  # the worker outlives a server restart; if not, a new one
             await self.start_worker()
         await self.skipping_enabled(True)
 
@@ -409,11 +424,11 @@ def plan(rnd: random.Random) -> list[tuple[int, str]]:
     return list(zip(cycles, kinds))
 
 
-def histories_of_id(histories: dict[tuple[str, str], list], workflow_id: str) -> list[list]:
+def histories_of_id(histories: dict[tuple[str, str], Sequence[HistoryEvent]], workflow_id: str) -> list[Sequence[HistoryEvent]]:
     return [events for (wid, _), events in histories.items() if wid == workflow_id]
 
 
-async def all_histories(client: Client) -> dict[tuple[str, str], list]:
+async def all_histories(client: Client) -> dict[tuple[str, str], Sequence[HistoryEvent]]:
     executions = [wf async for wf in client.list_workflows("")]
     histories = await asyncio.gather(*[client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history() for wf in executions])
     return {(wf.id, wf.run_id): h.events for wf, h in zip(executions, histories)}

@@ -325,6 +325,7 @@ class OrderSemantics(RuleBasedStateMachine):
         intent = entry.intent
         assert intent is not None
         new_id = next_replacement_id(intent.intent_id)
+        limit_price = price if price is not None else intent.limit_price
         raw = {
             "intent_id": new_id,
             "account": ACCOUNT,
@@ -333,7 +334,7 @@ class OrderSemantics(RuleBasedStateMachine):
             "side": intent.side.value,
             "quantity": total - entry.filled,
             "order_type": OrderType.LIMIT.value if price is not None else intent.order_type.value,
-            "limit_price": price if price is not None else intent.limit_price,
+            "limit_price": limit_price,
             "kind": (kind or intent.kind).value,
             "reduce_only": intent.reduce_only,
             "replaces": intent.intent_id,
@@ -342,7 +343,7 @@ class OrderSemantics(RuleBasedStateMachine):
         }
         book, original, before = self.book(), entry.model_dump(), self.exposure()
         order_type = OrderType(raw["order_type"])
-        if venue.collar_refusal(order_type, raw["limit_price"], QUOTES[intent.symbol]):
+        if venue.collar_refusal(order_type, limit_price, QUOTES[intent.symbol]):
             verdict = None
         else:
             verdict = gate_replacement(intent.intent_id, raw, self.ctx(), new_id)
@@ -441,13 +442,14 @@ class OrderSemantics(RuleBasedStateMachine):
 
 # Shrinking a 30-step failure takes minutes on a shared 2-core machine (Hypothesis stops at 5):
 # by default a failure is reported as found — the steps, and the invariant's own message naming
-# the position and the orders — and saved, so the next run replays it at once. Set
+# the position and the orders — with its reproduction blob (the CI profile, tests/conftest.py;
+# under HYPOTHESIS_PROFILE=dev it is also saved, so the next run replays it at once). Set
 # ORDER_SEMANTICS_SHRINK=1 to shrink it to the fewest steps.
 PHASES = tuple(Phase) if os.environ.get("ORDER_SEMANTICS_SHRINK") else (Phase.explicit, Phase.reuse, Phase.generate)
 OrderSemantics.TestCase.settings = settings(
     max_examples=200,
     stateful_step_count=30,
-    deadline=None,
+    deadline=None,  # stateful: one example is a whole 30-step run, its length is the steps drawn, not the code's speed
     report_multiple_bugs=False,
     phases=PHASES,
     suppress_health_check=[HealthCheck.too_slow],

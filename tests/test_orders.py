@@ -24,7 +24,11 @@ from tests.accounts import finish, intent, open_account, submit, wait_state
 from tests.conftest import TASK_QUEUE
 
 
-async def ledger(client, account, settled=lambda view: not [o for o in view.open_orders if not o.synthetic], timeout=10.0) -> RiskView:
+def no_desk_order_open(view: RiskView) -> bool:
+    return not [o for o in view.open_orders if not o.synthetic]
+
+
+async def ledger(client, account, settled=no_desk_order_open, timeout=10.0) -> RiskView:
     """The account's view once `settled` holds: the account applies an order's last fills from
     its own venue step, a moment after the order itself closes."""
     handle = client.get_workflow_handle(risk_workflow_id(account))

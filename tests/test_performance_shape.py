@@ -52,7 +52,7 @@ ACCOUNT_WAKE_EVENTS = 2
 CYCLE_SECONDS = 3600
 
 
-def _name(event_type: int) -> str:
+def _name(event_type: EventType.ValueType) -> str:
     return EventType.Name(event_type).removeprefix("EVENT_TYPE_")
 
 

@@ -126,7 +126,7 @@ position_lists = st.lists(
 ).map(lambda rows: [Position(symbol=s, bucket=b, quantity=q) for s, b, q in rows])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(positions=position_lists, regime=st.sampled_from([Regime.MID, Regime.LATE, Regime.CLOSE]))
 def test_planned_intents_never_increase_gross_or_flip_a_sign(positions, regime):
     _decision, exposure, intents = plan(positions, regime)
@@ -139,7 +139,7 @@ def test_planned_intents_never_increase_gross_or_flip_a_sign(positions, regime):
     assert len({i.intent_id for i in intents}) == len(intents)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(positions=position_lists)
 def test_repeated_hard_steps_with_certain_fills_reach_target_within_ceil_one_over_chunk(positions):
     regime = Regime.CLOSE
@@ -172,7 +172,7 @@ def desk_sell(intent_id, symbol, bucket, remaining, *, reduce_only=False, limit_
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(working=st.integers(0, 9000), reduce_only=st.booleans(), regime=st.sampled_from([Regime.CLOSE, Regime.LATE]))
 def test_a_derisk_intent_plus_a_working_desk_sell_never_flips(working, reduce_only, regime):
     positions = lt_mm_positions(88, 27)  # 115%: HARD at 16:28, SOFT at 16:16; AAPL long 4,400

@@ -29,11 +29,12 @@ from tests.histories.paths import REQUIRED, paths_of, read, workflow_type
 from tests.histories.record import MANIFEST, RETIRED, SET_NAME
 from tests.histories.sandboxed import SandboxedOrderWorkflow
 from worker.main import WORKFLOWS
+from workflows.order import OrderWorkflow
 
 # The worker's workflows, and the same with the order workflow in the sandbox.
 RUNNERS = {
     "worker": WORKFLOWS,
-    "sandboxed": [SandboxedOrderWorkflow if w.__temporal_workflow_definition.name == ORDER_WORKFLOW else w for w in WORKFLOWS],
+    "sandboxed": [SandboxedOrderWorkflow if w is OrderWorkflow else w for w in WORKFLOWS],
 }
 
 ROOT = Path(__file__).parent / "histories"
@@ -42,8 +43,8 @@ HOW = "record one with `python -m tests.histories.record` (tests/histories/recor
 
 def history_sets(root: Path = ROOT) -> list[Path]:
     """The live sets, oldest first."""
-    found = [d for d in root.iterdir() if d.is_dir() and SET_NAME.match(d.name)] if root.is_dir() else []
-    return sorted(found, key=lambda d: int(SET_NAME.match(d.name).group(1)))
+    found = [(int(m.group(1)), d) for d in root.iterdir() if d.is_dir() and (m := SET_NAME.match(d.name))] if root.is_dir() else []
+    return [d for _, d in sorted(found)]
 
 
 def histories(directory: Path) -> list[Path]:

@@ -14,7 +14,8 @@ import signal
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.account_calls import AccountCalls
 from activities.market import market_quotes, market_snapshot
@@ -42,7 +43,8 @@ class RigWorker:
     """Two Temporal workers in one process: the same workflows and activities on the orders'
     task queue and on the accounts' (an account started on either queue runs)."""
 
-    def __init__(self, client: Client, queue: str, desks: DeskRegistry | None = None) -> None:
+    def __init__(self, client: Client, queue: str, desks: DeskRegistry | None = None, *, workflow_runner: WorkflowRunner | None = None) -> None:
+        runner = workflow_runner or SandboxedWorkflowRunner()  # the benchmarks compare the unsandboxed runner
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
         activities = [
             *SIM_VENUE_ACTIVITIES,
@@ -61,6 +63,7 @@ class RigWorker:
                 activities=activities,
                 graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
                 activity_executor=executor,
+                workflow_runner=runner,
                 # The desk API (desk/): its Nexus endpoints target the orders' queue.
                 nexus_service_handlers=[DeskHandler(desks or load_desks(), queue)] if q == queue else [],
             )

@@ -172,8 +172,9 @@ async def record_operator_account(env: WorkflowEnvironment, queue: str, staging:
     await handle.execute_update(UPDATE_SET_RULES, json.loads(rules.model_dump_json()))
     orders = {}
     for name in ("terminated", "reset", "canceled", "replaced"):
-        intent = {"intent_id": f"{account}-{name}", "account": account, "symbol": "MSFT", "side": "BUY", "quantity": 100, "limit_price": 99.0}
-        orders[name] = await client.start_workflow(ORDER_WORKFLOW, intent, id=intent["intent_id"], task_queue=queue, result_type=OrderSnapshot)
+        intent_id = f"{account}-{name}"
+        intent = {"intent_id": intent_id, "account": account, "symbol": "MSFT", "side": "BUY", "quantity": 100, "limit_price": 99.0}
+        orders[name] = await client.start_workflow(ORDER_WORKFLOW, intent, id=intent_id, task_queue=queue, result_type=OrderSnapshot)
     for order in orders.values():
         await until_state(order, (OrderState.WORKING,))
     await orders["terminated"].terminate("replay recording: an operator terminates a working order")

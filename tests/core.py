@@ -1,0 +1,44 @@
+"""The pure core, for a quick loop (`make test-core`, i.e. `pytest -m core`): the modules whose
+tests need no Temporal server and run in seconds. tests/conftest.py uses this hook; a test in one
+of these modules that asks for the dev server (the session's `env` fixture, directly or through
+`client`/`worker`) stops the run at collection instead of slowing the loop."""
+
+from __future__ import annotations
+
+import pytest
+
+CORE_MODULES = frozenset(
+    {
+        "test_clock.py",
+        "test_config.py",
+        "test_controls.py",
+        "test_decision_log.py",
+        "test_digest_items.py",
+        "test_exposure.py",
+        "test_gates.py",
+        "test_lifecycle_table.py",
+        "test_liquidity.py",
+        "test_marketdata.py",
+        "test_marketdata_exchange.py",
+        "test_marketdata_marks.py",
+        "test_marketdata_matching.py",
+        "test_marketdata_reprice.py",
+        "test_order_semantics.py",
+        "test_planner.py",
+        "test_pnl.py",
+        "test_policy.py",
+        "test_pretrade.py",
+        "test_scenario_expectations.py",
+    }
+)
+SERVER_FIXTURE = "env"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m core` selects by the marker this adds
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name not in CORE_MODULES:
+            continue
+        if SERVER_FIXTURE in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} needs the Temporal dev server: move it out of the core modules (tests/core.py)")
+        item.add_marker(pytest.mark.core)
