@@ -146,7 +146,7 @@ async def start_order_awaiting_arrival(client: Client, task_queue: str, raw_inte
     """Start the order (or find it) and wait, up to `deadline` seconds, for its arrival at the
     venue — one round trip: the arrival update rides in the order's first workflow task."""
     intent_id = raw_intent["intent_id"]
-    operation = WithStartWorkflowOperation(ORDER_WORKFLOW, raw_intent, **_start_options(raw_intent, task_queue))
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(ORDER_WORKFLOW, raw_intent, **_start_options(raw_intent, task_queue))
     try:
         report = await asyncio.wait_for(
             client.execute_update_with_start_workflow(UPDATE_ARRIVAL, start_workflow_operation=operation, result_type=OrderReport),

@@ -9,6 +9,7 @@ goes back, a terminal state absorbs, and a closed order's potential is released 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,7 @@ from domain.enums import (
 from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
 from domain.pnl import BodPosition, PnlBook
 
+T = TypeVar("T")
 FILL_IDS_KEPT = 20_000
 OUTCOMES_KEPT = 2_000
 FILLS_KEPT = 2_000
@@ -40,7 +42,7 @@ def position_key(symbol: str, bucket: Bucket) -> str:
     return f"{symbol}|{bucket.value}"
 
 
-def keep_last(items: list, item: object, kept: int) -> None:
+def keep_last(items: list[T], item: T, kept: int) -> None:
     """Append, dropping the oldest beyond `kept`: what the account carries stays bounded."""
     items.append(item)
     if len(items) > kept:
