@@ -1,53 +1,92 @@
 """The IBKR gateway: one long-lived connection to TWS / IB Gateway through ib_async, serving the
-order workflows' venue activities and pushing what IB says asynchronously through an EventSink.
+order workflows' venue activities and pushing what IB says asynchronously through a sink.
 
 How IB's words reach the rig: the gateway taps ib_async's `Wrapper` (openOrder, orderStatus,
 execDetails, commissionReport, error, completedOrder) *after* ib_async has updated its Trade
 objects, and hands the raw callback to the translator. The raw callback, not the Trade's status:
 ib_async marks a Trade Cancelled on any error code outside its short warning list (10349 "TIF
-set to DAY" included) and, having done so, would swallow the real Cancelled that comes later
-(its orderStatus drops an update that changes nothing it stores). After an error the rig deems
-informational, the tap puts the Trade's status back, so ib_async's own view stays true too.
+set to DAY" included) and, having done so, would swallow the real Cancelled that comes later.
+After an error the rig deems informational, the tap puts the Trade's status back.
 
-Event routing: while an ibkr_submit or ibkr_cancel call for an intent is in progress, that
-intent's events are returned by the call; every other event goes to the sink (in order, retried until delivered,
-persisted in the outbox across restarts). `ibkr_submit` returns the intent's whole history, so a
-retried call answers with what the first one saw and more. Consumers apply fills once by exec_id
-and treat repeated status events as no-ops: the gateway may repeat, it never loses.
+Event routing: while an ibkr_* call for an intent is in progress, that intent's events are
+captured by the call, which answers with the order's whole history (a retried call answers with
+what the first one saw and more); every other event goes to the sink in order, retried until
+delivered and kept in the store's outbox across restarts. A fill whose order workflow has closed
+goes to its account (LateFill). A FILL waits up to `commission_wait` for IB's commissionReport
+so that it carries the commission. Consumers apply fills once by exec_id and treat repeated
+status events as no-ops: the gateway may repeat, it never loses.
+
+Identity: the orderRef is `rig/<account>/<intent_id>`; an order IB lists under it is adopted only
+when account, contract, side and quantity match. The IB client id is pinned in the store (IB
+routes an order's updates to the client that placed it, and to the master client): a gateway
+started with another client id while orders of the old one are open refuses to start. IB_ACCOUNT
+must be one of the login's managed accounts (none given and several managed: refuse to start).
+
+Reconciliation: on every (re)connect and 1101/1102 — all open orders, the day's completed orders,
+executions since the last one seen (a time filter), then positions against the accounts' books
+(positions.py). An order IB no longer lists ends UNKNOWN_ORDER, or EXPIRED when it was a DAY order
+of an earlier session (outside IB's window: what filled unseen shows in the positions check).
+1100/2110 (TWS has lost IB) refuse new orders until 1101/1102.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
-from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder, Order, OrderStatus, StartupFetchNONE, Stock
+from ib_async import IB, ExecutionFilter, LimitOrder, MarketOrder, Order, OrderStatus, StartupFetchNONE
+from pydantic import BaseModel
 
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
 from venues.ibkr.codes import (
     CONNECTIVITY_LOST_CODES,
     CONNECTIVITY_RESTORED_CODES,
     CONNECTIVITY_RESTORED_DATA_LOST,
+    DUPLICATE_ORDER_ID,
     ErrorEffect,
     error_effect,
 )
-from venues.ibkr.models import IbkrOrder, IbkrSettings
-from venues.ibkr.state import GatewayState, StateStore
-from venues.ibkr.translator import IbkrTranslator, OrderTrack, Phase
+from venues.ibkr.contracts import ContractBook, StockContract, UnknownContract
+from venues.ibkr.delivery import AccountSink, BookReader
+from venues.ibkr.models import (
+    BrokerDivergence,
+    CancelOutcome,
+    CancelVerdict,
+    IbkrCancel,
+    IbkrModify,
+    IbkrOrder,
+    IbkrSettings,
+    LateFill,
+    ModifyOutcome,
+    rig_order_ref,
+)
+from venues.ibkr.positions import PositionWatch
+from venues.ibkr.store import MAX_JOURNAL, MAX_TERMINAL_TRACKS, Batch, StateStore
+from venues.ibkr.translator import BrokerSighting, IbkrTranslator, OrderTrack, Phase
 from venues.sink import EventSink
 
 log = logging.getLogger("venues.ibkr")
 
-REQUEST_TIMEOUT = 15.0  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions round trip
+REQUEST_TIMEOUT = 15.0  # one reqAllOpenOrders / reqCompletedOrders / reqExecutions / reqPositions round trip
 CANCEL_TARGET_NOT_FOUND = 10147  # IB's answer to a cancel of an order it does not know
+MAX_PLACE_ATTEMPTS = 3  # placements of one order (103 Duplicate order id → a new orderId)
+EXEC_MARK_MARGIN = timedelta(minutes=5)  # reqExecutions asks from the last execution seen, minus this
+POSITIONS_CONFIRM_DELAY = 2.0  # a difference is checked again this soon before it is reported
 
 
 class IbUnreachable(Exception):
     """TWS / IB Gateway does not answer: the message is one line for the operator."""
+
+
+class IbkrConfigError(Exception):
+    """The gateway cannot serve with this configuration (client id, IB account): one line."""
 
 
 class NotConnected(Exception):
@@ -55,7 +94,17 @@ class NotConnected(Exception):
 
 
 class CannotCancel(Exception):
-    """IB lets only the client that placed an order cancel it (or the master client id)."""
+    """IB lets only the client that placed an order cancel it."""
+
+
+class Outgoing(BaseModel):
+    """One item of the outbox (persisted until delivered)."""
+
+    id: int
+    to: Literal["order", "late_fill", "divergence"]
+    event: ExecutionEvent | None = None
+    late_fill: LateFill | None = None
+    divergence: BrokerDivergence | None = None
 
 
 def unreachable_line(settings: IbkrSettings, err: BaseException) -> str:
@@ -68,43 +117,62 @@ def unreachable_line(settings: IbkrSettings, err: BaseException) -> str:
     )
 
 
-def contract_for(symbol: str) -> Stock:
-    """US stock, SMART routed, USD (no round trip to qualify it: IB resolves SMART/USD stocks)."""
-    return Stock(symbol, "SMART", "USD")
-
-
-def ib_price(price: float) -> float:
-    """US equities trade in cents from $1, in 1/100 cent below (Reg NMS sub-penny rule)."""
-    return round(price, 2) if price >= 1.0 else round(price, 4)
-
-
-def ib_order_for(order: IbkrOrder, ib_account: str) -> Order:
-    common: dict[str, Any] = {"orderRef": order.intent_id, "tif": order.time_in_force, "outsideRth": False, "transmit": True}
-    if ib_account:
-        common["account"] = ib_account
+def ib_order_for(order: IbkrOrder, order_ref: str, ib_account: str, price: float | None) -> Order:
+    common: dict[str, Any] = {"orderRef": order_ref, "tif": order.time_in_force, "outsideRth": False, "transmit": True, "account": ib_account}
     if order.order_type == "LIMIT":
-        assert order.limit_price is not None
-        return LimitOrder(order.side, order.quantity, ib_price(order.limit_price), **common)
+        assert price is not None
+        return LimitOrder(order.side, order.quantity, price, **common)
     return MarketOrder(order.side, order.quantity, **common)
 
 
+def _verdict(track: OrderTrack) -> CancelVerdict:
+    return {
+        Phase.FILLED: CancelVerdict.FILLED,
+        Phase.CANCELED: CancelVerdict.CANCELED,
+        Phase.EXPIRED: CancelVerdict.EXPIRED,
+        Phase.REJECTED: CancelVerdict.REJECTED,
+        Phase.UNKNOWN: CancelVerdict.UNKNOWN_ORDER,
+    }.get(track.phase, CancelVerdict.REFUSED if track.cancel_refused else CancelVerdict.PENDING_CANCEL)
+
+
 class IbkrGateway:
-    def __init__(self, settings: IbkrSettings, sink: EventSink, ib: IB | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: IbkrSettings,
+        sink: EventSink,
+        ib: IB | None = None,
+        clock: Callable[[], float] = time.time,
+        books: BookReader | None = None,
+    ) -> None:
         self.settings = settings
         self.sink = sink
+        self.books = books
         self.ib = ib or IB()
         self.clock = clock
         self.store = StateStore(settings.state_dir)
-        state = self.store.load()
-        self.translator = IbkrTranslator(settings.client_id, state.tracks)
-        self.journal: list[ExecutionEvent] = list(state.journal)
+        snap = self.store.load()
+        self._check_client_id(snap.meta, snap.tracks)
+        self.meta = dict(snap.meta)
+        self.translator = IbkrTranslator(settings.client_id, snap.tracks, expired=self._expired)
+        self.translator.touched.clear()
+        self.journal: list[ExecutionEvent] = list(snap.journal)[-MAX_JOURNAL:]
         self._journal_ids = {e.exec_id for e in self.journal}
-        self.cursor: str | None = state.cursor
-        self.outbox: list[ExecutionEvent] = list(state.outbox)
-        self.market_data: dict[str, int] = dict(state.market_data)  # symbol → conId, restored on reconnect
+        self.outbox: list[Outgoing] = [Outgoing.model_validate_json(body) for _, body in snap.outbox]
+        self._next_out = max((o.id for o in self.outbox), default=0) + 1
+        self.contracts = ContractBook({s: StockContract.model_validate_json(b) for s, b in snap.contracts.items()})
+        self.market_data: dict[str, int] = json.loads(self.meta.get("market_data", "{}"))
+        self.account = ""  # the IB account in use (IB_ACCOUNT, or the login's only account)
+        self.link_down: tuple[int, str] | None = None  # IB 1100 / 2110 until 1101 / 1102
         self.tickers: dict[str, Any] = {}
-        self._captures: dict[str, list[ExecutionEvent]] = {}
-        self._capture_signal: dict[str, asyncio.Event] = {}
+        self.watch = PositionWatch()
+        self.divergences: list[BrokerDivergence] = []
+        self._resolved_unlisted: dict[str, list[str]] = {}  # symbol → orders ended outside IB's window
+        self._exec_counts: dict[str, int] = {}
+        self._batch = Batch()
+        self._captures: dict[str, asyncio.Event] = {}
+        self._captured: dict[str, list[ExecutionEvent]] = {}
+        self._held: dict[str, list[ExecutionEvent]] = {}  # intent → events waiting for a FILL's commission
+        self._hold_timers: dict[str, asyncio.TimerHandle] = {}
         self._intent_locks: dict[str, asyncio.Lock] = {}
         self._broker_lock = asyncio.Lock()
         self._seen_refs: set[str] = set()
@@ -116,19 +184,52 @@ class IbkrGateway:
         self._serving = False
         self._tasks: list[asyncio.Task] = []
         self._reconnect_task: asyncio.Task | None = None
-        self._save_handle: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task | None = None
+        self._recheck: asyncio.TimerHandle | None = None
         self._stuck_warned: set[str] = set()
         self._lagging: set[str] = set()
         self.reconciliations = 0
+        self.position_checks = 0
         self._round = 0  # reconciliation rounds started; orders placed during a round are not judged by it
         self._placed_in_round: dict[str, int] = {}
         self._install_taps()
         self.ib.disconnectedEvent += self._on_disconnected
 
+    # ----- identity -------------------------------------------------------------------------
+
+    def _check_client_id(self, meta: dict[str, str], tracks: list[OrderTrack]) -> None:
+        stored = int(meta["client_id"]) if meta.get("client_id") else None
+        if stored is None or stored == self.settings.client_id:
+            return
+        open_orders = [t.intent_id for t in tracks if not t.phase.terminal and t.client_id == stored]
+        if open_orders:
+            raise IbkrConfigError(
+                f"the gateway's state in {self.store.path} was written as IB client id {stored} and has {len(open_orders)} open order(s) "
+                f"({', '.join(open_orders[:3])}{'…' if len(open_orders) > 3 else ''}); IB tells only client {stored} (or the master client) "
+                f"about them and lets only it cancel them — set IB_CLIENT_ID={stored}, not {self.settings.client_id}"
+            )
+        log.warning("IB client id changes from %s to %s (no open orders of the old one)", stored, self.settings.client_id)
+
+    def _resolve_account(self) -> str:
+        managed = [a for a in self.ib.managedAccounts() if a]
+        wanted = self.settings.account
+        if wanted and wanted not in managed:
+            raise IbkrConfigError(f"IB_ACCOUNT {wanted} is not among the accounts this IB login manages ({', '.join(managed) or 'none'})")
+        if not wanted and len(managed) != 1:
+            raise IbkrConfigError(
+                f"this IB login manages {len(managed)} accounts ({', '.join(managed) or 'none'}): set IB_ACCOUNT to the one the rig trades"
+            )
+        account = wanted or managed[0]
+        stored = self.meta.get("ib_account")
+        if stored and stored != account and any(not t.phase.terminal for t in self.translator.tracks.values()):
+            raise IbkrConfigError(f"the gateway's open orders are in IB account {stored}; this login trades {account} — set IB_ACCOUNT={stored}")
+        return account
+
     # ----- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect (IbUnreachable if TWS / IB Gateway does not answer), reconcile, then serve."""
+        """Connect (IbUnreachable if TWS / IB Gateway does not answer, IbkrConfigError if it cannot
+        serve), reconcile, compare positions, then serve."""
         self._tasks.append(asyncio.create_task(self._deliver_loop(), name="ibkr-deliver"))
         if self.outbox:
             self._outbox_wakeup.set()
@@ -136,22 +237,28 @@ class IbkrGateway:
         await self._after_connect("connect")
         self._serving = True  # from now on a lost connection is retried
         self._tasks.append(asyncio.create_task(self._sweep_loop(), name="ibkr-sweep"))
+        self._tasks.append(asyncio.create_task(self._positions_loop(), name="ibkr-positions"))
 
     async def stop(self) -> None:
         if self._stopping:
             return
         self._stopping = True
-        tasks = [*self._tasks, *([self._reconnect_task] if self._reconnect_task else [])]
+        tasks = [*self._tasks, *([self._reconnect_task] if self._reconnect_task else []), *([self._flush_task] if self._flush_task else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        for timer in [*self._hold_timers.values(), *([self._recheck] if self._recheck else [])]:
+            timer.cancel()
+        for intent in list(self._held):
+            self._release_held_events(intent)
         self.ib.disconnectedEvent -= self._on_disconnected
         if self.ib.isConnected():
             self.ib.disconnect()
-        self.save_now()
+        self.store.write_now(self._take_batch())
+        self.store.close()
 
     @property
     def connected(self) -> bool:
@@ -162,19 +269,28 @@ class IbkrGateway:
 
     async def _connect_once(self) -> None:
         s = self.settings
+        self.link_down = None
         try:
             await self.ib.connectAsync(
                 s.host, s.port, clientId=s.client_id, timeout=s.connect_timeout, account=s.account, fetchFields=StartupFetchNONE
             )
         except (OSError, ConnectionError, TimeoutError) as err:
             raise IbUnreachable(unreachable_line(s, err)) from None
+        try:
+            self.account = self._resolve_account()
+        except IbkrConfigError:
+            self.ib.disconnect()
+            raise
         self.translator.client_id = s.client_id
-        log.info("connected to IB at %s as client %s (accounts %s)", s.where, s.client_id, ",".join(self.ib.managedAccounts()))
+        self._meta("client_id", str(s.client_id))
+        self._meta("ib_account", self.account)
+        log.info("connected to IB at %s as client %s, account %s", s.where, s.client_id, self.account)
 
     async def _after_connect(self, why: str) -> None:
         await self.reconcile(why)
         self._connected.set()
         self._restore_market_data()
+        await self._check_positions_quietly(why)
 
     def _on_disconnected(self) -> None:
         self._connected.clear()
@@ -192,7 +308,7 @@ class IbkrGateway:
                 await self._after_connect("reconnect")
                 log.info("reconnected to IB at %s and reconciled", self.settings.where)
                 return
-            except IbUnreachable as err:
+            except (IbUnreachable, IbkrConfigError) as err:
                 log.warning("%s (retrying in %.0fs)", err, delay)
             except Exception:
                 log.exception("reconciliation after reconnect failed; retrying")
@@ -204,6 +320,24 @@ class IbkrGateway:
     def _require_connected(self) -> None:
         if not self.connected:
             raise NotConnected(f"not connected to IB at {self.settings.where}: retry when the gateway has reconnected")
+
+    # ----- the exchange's day ---------------------------------------------------------------
+
+    def _local_now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), ZoneInfo(self.settings.exchange_tz))
+
+    def _session(self) -> str:
+        return self._local_now().date().isoformat()
+
+    def _expired(self, track: OrderTrack) -> bool:
+        """An unrequested Cancelled of a DAY order is IB expiring it: its session has closed."""
+        if track.tif != "DAY" or not track.session:
+            return False
+        now = self._local_now()
+        if now.date().isoformat() > track.session:
+            return True
+        hour, minute = (int(x) for x in self.settings.session_close.split(":"))
+        return now.date().isoformat() == track.session and (now.hour, now.minute) >= (hour, minute)
 
     # ----- taps on ib_async's Wrapper -------------------------------------------------------
 
@@ -230,52 +364,40 @@ class IbkrGateway:
         tap("completedOrder", self._tap_completed_order)
         tap("orderStatus", self._tap_order_status)
         tap("execDetails", self._tap_exec_details)
-        tap("commissionReport", lambda report: self.translator.on_commission(report))
+        tap("commissionReport", self._tap_commission)
         tap("error", self._tap_error)
 
     def _tap_open_order(self, order_id: int, contract: Any, order: Order, state: Any) -> None:
         if order.orderRef:
             self._seen_refs.add(order.orderRef)
-        self._dispatch(self.translator.on_open_order(order, state))
+        self._dispatch(self.translator.on_open_order(order, contract, state))
 
     def _tap_completed_order(self, contract: Any, order: Order, state: Any) -> None:
         if order.orderRef:
             self._seen_refs.add(order.orderRef)
-        self._dispatch(self.translator.on_completed_order(order, state))
+        self._dispatch(self.translator.on_completed_order(order, contract, state))
 
-    def _tap_order_status(
-        self,
-        orderId: int,
-        status: str,
-        filled: float,
-        remaining: float,
-        avgFillPrice: float,
-        permId: int,
-        parentId: int,
-        lastFillPrice: float,
-        clientId: int,
-        whyHeld: str,
-        mktCapPrice: float = 0.0,
-    ) -> None:
-        snapshot = OrderStatus(
-            orderId=orderId,
-            status=status,
-            filled=filled,
-            remaining=remaining,
-            avgFillPrice=avgFillPrice,
-            permId=permId,
-            parentId=parentId,
-            lastFillPrice=lastFillPrice,
-            clientId=clientId,
-            whyHeld=whyHeld,
-            mktCapPrice=mktCapPrice,
-        )
-        self._dispatch(self.translator.on_order_status(snapshot))
+    def _tap_order_status(self, *fields: Any) -> None:
+        self._dispatch(self.translator.on_order_status(OrderStatus(*fields)))  # the wrapper's arguments, in OrderStatus's field order
 
     def _tap_exec_details(self, req_id: int, contract: Any, execution: Any) -> None:
         if execution.orderRef:
             self._seen_refs.add(execution.orderRef)
-        self._dispatch(self.translator.on_execution(execution))
+        self._dispatch(self.translator.on_execution(execution, contract))
+
+    def _tap_commission(self, report: Any) -> None:
+        updated = self.translator.on_commission(report)
+        if updated is None:
+            return
+        queue = self._held.get(updated.intent_id)
+        if queue is not None:
+            queue[:] = [updated if e.exec_id == updated.exec_id else e for e in queue]
+            if not any(e.exec_id and e.commission is None for e in queue):
+                self._release_held_events(updated.intent_id)
+        elif updated.exec_id in self._journal_ids:
+            self.journal = [updated if e.exec_id == updated.exec_id else e for e in self.journal]
+            self._batch.journal.append(updated)
+            self._flush_soon()
 
     def _before_error(self, req_id: int, code: int, *_: Any) -> tuple[bool, Any, str | None]:
         wrapper = self.ib.wrapper
@@ -294,93 +416,195 @@ class IbkrGateway:
         acknowledged = track is not None and track.phase not in (Phase.NEW, Phase.UNKNOWN)
         if trade is not None and error_effect(code, acknowledged) is ErrorEffect.INFO and trade.orderStatus.status != before:
             trade.orderStatus.status = before  # undo ib_async's "Cancelled"/"ValidationError": the order is live
+        if code == DUPLICATE_ORDER_ID and track is not None and track.phase is Phase.NEW and not track.perm_id:
+            if track.place_attempts < MAX_PLACE_ATTEMPTS:
+                self.translator._note(track, f"IB {code}: {message} — placed again with a new orderId")
+                self._send_place(track)
+                return
         self._dispatch(self.translator.on_error(req_id, code, message))
         if code == CANCEL_TARGET_NOT_FOUND and track is not None:
-            # IB no longer knows an order the rig holds open: read its books now, not at the next
-            # reconnect (the order then ends UNKNOWN_ORDER → LOST, or with what IB did to it).
+            # IB no longer knows an order the rig holds open: read its books now.
             self._reconcile_soon(f"IB {code}")
 
     def _connectivity(self, code: int, message: str) -> None:
         if code in CONNECTIVITY_LOST_CODES:
-            log.warning("IB %s: %s", code, message)
+            log.warning("IB %s: %s — new orders are refused until IB says connectivity is restored", code, message)
+            self.link_down = (code, message)
         elif code in CONNECTIVITY_RESTORED_CODES:
             log.info("IB %s: %s — reconciling", code, message)
+            self.link_down = None
             if code == CONNECTIVITY_RESTORED_DATA_LOST:
                 self._restore_market_data()
-            self._reconcile_soon(f"IB {code}")
+            self._reconcile_soon(f"IB {code}", positions=True)
 
-    def _reconcile_soon(self, why: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._reconcile_quietly(why))
+    def _reconcile_soon(self, why: str, positions: bool = False) -> None:
+        task = asyncio.get_running_loop().create_task(self._reconcile_quietly(why, positions))
         self._tasks.append(task)  # held: a task nobody references may be collected mid-way
         task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
 
-    async def _reconcile_quietly(self, why: str) -> None:
+    async def _reconcile_quietly(self, why: str, positions: bool = False) -> None:
         try:
             await self.reconcile(why)
+            if positions:
+                await self.check_positions(why)
         except Exception:
             log.exception("reconciliation (%s) failed", why)
 
     # ----- event routing --------------------------------------------------------------------
 
     def _dispatch(self, events: list[ExecutionEvent]) -> None:
-        if not events:
-            return
         for event in events:
-            if event.kind is ExecKind.FILL and event.exec_id not in self._journal_ids:
-                self.journal.append(event)
-                self._journal_ids.add(event.exec_id)
-                self.cursor = event.exec_id
-            capture = self._captures.get(event.intent_id)
-            if capture is not None:
-                capture.append(event)
-                self._capture_signal[event.intent_id].set()
+            queue = self._held.get(event.intent_id)
+            if queue is not None:
+                queue.append(event)
+            elif event.exec_id and event.commission is None and self.settings.commission_wait > 0:
+                self._held[event.intent_id] = [event]
+                self._outbox_idle.clear()
+                loop = asyncio.get_running_loop()
+                self._hold_timers[event.intent_id] = loop.call_later(self.settings.commission_wait, self._release_held_events, event.intent_id)
             else:
-                self.outbox.append(event)
-        if self.outbox:
-            self._outbox_idle.clear()
-            self._outbox_wakeup.set()
-        self._save_soon()
+                self._route_out(event)
+        self._cancel_orphans()
+        self._flush_soon()
+
+    def _release_held_events(self, intent_id: str) -> None:
+        timer = self._hold_timers.pop(intent_id, None)
+        if timer is not None:
+            timer.cancel()
+        for event in self._held.pop(intent_id, []):
+            self._route_out(event)
+        if not self.outbox and not self._held:
+            self._outbox_idle.set()
+        self._flush_soon()
+
+    def _route_out(self, event: ExecutionEvent) -> None:
+        if event.exec_id and event.exec_id not in self._journal_ids:
+            self.journal.append(event)
+            self._journal_ids.add(event.exec_id)
+            self._batch.journal.append(event)
+            if len(self.journal) > MAX_JOURNAL:
+                for old in self.journal[:-MAX_JOURNAL]:
+                    self._journal_ids.discard(old.exec_id)
+                self.journal = self.journal[-MAX_JOURNAL:]
+            if event.venue_time:
+                self._meta("exec_mark", max(self.meta.get("exec_mark", ""), event.venue_time))
+            track = self.translator.track(event.intent_id)
+            if track is not None:
+                self._exec_counts[track.symbol] = self._exec_counts.get(track.symbol, 0) + 1
+        capture = self._captures.get(event.intent_id)
+        if capture is not None:
+            capture.set()
+            self._captured[event.intent_id].append(event)
+        else:
+            self._enqueue("order", event=event)
+
+    def _enqueue(self, to: Literal["order", "late_fill", "divergence"], **payload: Any) -> None:
+        item = Outgoing(id=self._next_out, to=to, **payload)
+        self._next_out += 1
+        self.outbox.append(item)
+        self._batch.outbox_add.append((item.id, item.model_dump_json()))
+        self._outbox_idle.clear()
+        self._outbox_wakeup.set()
+
+    def _cancel_orphans(self) -> None:
+        while self.translator.orphans:
+            intent = self.translator.orphans.pop()
+            track = self.translator.track(intent)
+            if track is not None and not track.cancel_requested and self.ib.isConnected():
+                log.error("%s: the rig ended it REJECTED but IB says it works: canceling it at IB", intent)
+                with contextlib.suppress(CannotCancel):
+                    self._send_cancel(track)
 
     @contextlib.contextmanager
-    def _capture(self, intent_id: str):
-        self._captures[intent_id] = []
-        self._capture_signal[intent_id] = asyncio.Event()
+    def _capture(self, intent_id: str) -> Iterator[asyncio.Event]:
+        """The call answers with the intent's events; if it fails instead, they go to the sink."""
+        self._captures[intent_id] = signal = asyncio.Event()
+        self._captured[intent_id] = []
         try:
-            yield self._captures[intent_id]
+            yield signal
+        except BaseException:
+            for event in self._captured[intent_id]:
+                self._enqueue("order", event=event)
+            raise
         finally:
             del self._captures[intent_id]
-            del self._capture_signal[intent_id]
+            del self._captured[intent_id]
 
-    async def _wait_captured(self, intent_id: str, timeout: float) -> None:
-        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-            await asyncio.wait_for(self._capture_signal[intent_id].wait(), timeout)
+    async def _wait_until(self, intent_id: str, done: Callable[[], bool], timeout: float) -> None:
+        """Until `done()` (checked on every event of the intent) or `timeout` seconds."""
+        signal = self._captures[intent_id]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not done():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            signal.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), remaining)
+
+    async def _history(self, intent_id: str) -> list[ExecutionEvent]:
+        """The order's whole history, once the fills waiting for their commission are out."""
+        if intent_id in self._held:
+            with contextlib.suppress(TimeoutError):
+                await self._wait_until(intent_id, lambda: intent_id not in self._held, self.settings.commission_wait + 1.0)
+        track = self.translator.track(intent_id)
+        return list(track.events) if track is not None else []
 
     async def _deliver_loop(self) -> None:
         delay = 0.5
         while True:
             if not self.outbox:
-                self._outbox_idle.set()
+                if not self._held:
+                    self._outbox_idle.set()
                 self._outbox_wakeup.clear()
                 await self._outbox_wakeup.wait()
                 continue
-            event = self.outbox[0]
+            item = self.outbox[0]
             try:
-                await self.sink.deliver(event)
+                delivered = await self._deliver(item)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 — keep it first in line and try again
                 log.warning(
-                    "delivering %s %s to %s failed (%s); retrying in %.1fs", event.kind.value, event.intent_id, type(self.sink).__name__, err, delay
+                    "delivering outbox item %s (%s) to %s failed (%s); retrying in %.1fs", item.id, item.to, type(self.sink).__name__, err, delay
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
             delay = 0.5
             self.outbox.pop(0)
-            self._save_soon()
+            self._batch.outbox_done.append(item.id)
+            if delivered is False and item.event is not None:
+                self._late(item.event)
+            self._flush_soon()
+
+    async def _deliver(self, item: Outgoing) -> bool | None:
+        if item.to == "order" and item.event is not None:
+            return await self.sink.deliver(item.event)  # type: ignore[func-returns-value]
+        if isinstance(self.sink, AccountSink):
+            if item.late_fill is not None:
+                await self.sink.late_fill(item.late_fill)
+            elif item.divergence is not None:
+                await self.sink.divergence(item.divergence)
+        else:
+            log.error("the sink takes no account messages: %s", item.model_dump_json())
+        return True
+
+    def _late(self, event: ExecutionEvent) -> None:
+        """An event whose order workflow no longer runs: a fill goes to the order's account."""
+        track = self.translator.track(event.intent_id)
+        if event.kind not in (ExecKind.FILL, ExecKind.CORRECTION) or track is None or not track.account:
+            return
+        log.error("fill %s of %s arrived after its order workflow closed: sent to account %s", event.exec_id, event.intent_id, track.account)
+        side: Literal["BUY", "SELL"] = "SELL" if track.side == "SELL" else "BUY"
+        detail = f"IB executed {event.last_qty} @ {event.last_px} after the order's workflow closed (order at IB: {track.phase.value})"
+        self._enqueue(
+            "late_fill",
+            late_fill=LateFill(account=track.account, intent_id=track.intent_id, symbol=track.symbol, side=side, event=event, detail=detail),
+        )
 
     async def idle(self, timeout: float = 5.0) -> None:
-        """Every event produced so far has been delivered to the sink (tests, shutdown)."""
+        """Every event produced so far has been delivered (tests, shutdown)."""
         await asyncio.wait_for(self._outbox_idle.wait(), timeout)
 
     def _lock(self, intent_id: str) -> asyncio.Lock:
@@ -388,30 +612,47 @@ class IbkrGateway:
 
     # ----- persistence ----------------------------------------------------------------------
 
-    def state(self) -> GatewayState:
-        return GatewayState(
-            client_id=self.settings.client_id,
-            tracks=list(self.translator.tracks.values()),
-            journal=self.journal,
-            cursor=self.cursor,
-            outbox=self.outbox,
-            market_data=dict(self.market_data),
-        )
+    def _meta(self, key: str, value: str) -> None:
+        if self.meta.get(key) != value:
+            self.meta[key] = value
+            self._batch.meta[key] = value
+
+    def _take_batch(self) -> Batch:
+        batch, self._batch = self._batch, Batch()
+        touched, self.translator.touched = self.translator.touched, set()
+        for intent in sorted(touched):
+            track = self.translator.tracks.get(intent)
+            if track is not None:
+                batch.tracks.append((intent, track.phase.terminal, track.model_dump_json()))
+        self._retire_tracks()
+        return batch
+
+    def _retire_tracks(self) -> None:
+        ended = [t for t in self.translator.tracks.values() if t.phase.terminal]
+        for track in ended[: max(len(ended) - MAX_TERMINAL_TRACKS, 0)]:
+            if track.intent_id not in self._captures and track.intent_id not in self._held:
+                self.translator.forget(track.intent_id)
+
+    async def flush(self) -> None:
+        """Write what changed (durably: the caller waits for the commit)."""
+        batch = self._take_batch()
+        if batch:
+            await self.store.write(batch)
+
+    def _flush_soon(self) -> None:
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(0.05)
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("writing the gateway's state failed; retrying with the next change")
 
     def save_now(self) -> None:
-        if self._save_handle is not None:
-            self._save_handle.cancel()
-            self._save_handle = None
-        self.store.save(self.state())
-
-    def _save_soon(self) -> None:
-        if self._save_handle is None:
-
-            def save() -> None:
-                self._save_handle = None
-                self.store.save(self.state())
-
-            self._save_handle = asyncio.get_running_loop().call_later(0.2, save)
+        """Blocking write (tests that stage a crash, shutdown)."""
+        self.store.write_now(self._take_batch())
 
     # ----- broker queries -------------------------------------------------------------------
 
@@ -420,16 +661,23 @@ class IbkrGateway:
             return await asyncio.wait_for(request, REQUEST_TIMEOUT)
         except TimeoutError:
             raise IbUnreachable(
-                f"TWS / IB Gateway at {self.settings.where} did not answer {what} within "
-                f"{REQUEST_TIMEOUT:.0f}s (is it logged in? an old TWS without completed orders?)"
+                f"TWS / IB Gateway at {self.settings.where} did not answer {what} within {REQUEST_TIMEOUT:.0f}s (is it logged in?)"
             ) from None
+
+    def _execution_filter(self, symbol: str = "") -> ExecutionFilter:
+        """This account's executions since the last one seen (minus a margin), or all of IB's day."""
+        since = ""
+        mark = self.meta.get("exec_mark")
+        if mark:
+            since = (datetime.fromisoformat(mark).astimezone(UTC) - EXEC_MARK_MARGIN).strftime("%Y%m%d-%H:%M:%S")
+        return ExecutionFilter(acctCode=self.account, time=since, symbol=symbol)
 
     async def _refresh_orders_locked(self) -> None:
         await self._ask(self.ib.reqAllOpenOrdersAsync(), "reqAllOpenOrders")
         await self._ask(self.ib.reqCompletedOrdersAsync(apiOnly=True), "reqCompletedOrders")
 
-    async def _refresh_executions_locked(self) -> None:
-        await self._ask(self.ib.reqExecutionsAsync(ExecutionFilter(acctCode=self.settings.account)), "reqExecutions")
+    async def _refresh_executions_locked(self, symbol: str = "") -> None:
+        await self._ask(self.ib.reqExecutionsAsync(self._execution_filter(symbol)), "reqExecutions")
 
     async def refresh(self, executions: bool = True) -> None:
         """Ask IB for all open orders (every client), completed orders and (optionally) executions;
@@ -445,9 +693,10 @@ class IbkrGateway:
         return self._round
 
     async def reconcile(self, why: str = "") -> list[str]:
-        """On connect, reconnect, IB's "connectivity restored", and for orders IB has said nothing of:
-        open + completed orders and executions from IB, held terminal statuses released, and every
-        non-terminal order the broker does not list → UNKNOWN_ORDER. Returns those intents."""
+        """Open + completed orders and executions from IB, held terminal statuses released, and
+        every non-terminal order IB does not list → UNKNOWN_ORDER (EXPIRED when it was a DAY order
+        of an earlier session: outside IB's window). Returns the intents IB did not list."""
+        session = self._session()
         async with self._broker_lock:
             this_round = self._start_round()
             await self._refresh_orders_locked()
@@ -455,22 +704,102 @@ class IbkrGateway:
             self._dispatch(self.translator.release_held())
             missing = []
             for track in list(self.translator.tracks.values()):
-                if track.phase.terminal or track.phase is Phase.UNKNOWN or track.intent_id in self._seen_refs:
+                if track.phase.terminal or track.phase is Phase.UNKNOWN or track.order_ref in self._seen_refs:
                     continue
                 if self._placed_in_round.get(track.intent_id) == this_round:
                     continue  # placed while this round ran: IB may not list it yet
                 missing.append(track.intent_id)
-                self._dispatch(
-                    self.translator.mark_unknown(
-                        track.intent_id,
-                        f"IB lists no order with orderRef {track.intent_id} (open, completed or executed) — {why or 'reconciliation'}",
+                if track.tif == "DAY" and track.session and track.session < session and track.seen_by_broker:
+                    reason = (
+                        f"DAY order of {track.session} that IB no longer lists (outside its window): ended at that close with "
+                        f"{track.cum_qty} filled as far as the rig heard — fills it did not hear show in the positions check"
                     )
-                )
+                    self._resolved_unlisted.setdefault(track.symbol, []).append(track.intent_id)
+                    self._dispatch(self.translator.expire_unlisted(track.intent_id, reason))
+                else:
+                    reason = f"IB lists no order with orderRef {track.order_ref or track.intent_id} (open, completed or executed) — {why or 'reconciliation'}"
+                    self._dispatch(self.translator.mark_unknown(track.intent_id, reason))
         self.reconciliations += 1
         if missing:
-            log.warning("reconciliation (%s): IB does not know %s", why, ", ".join(missing))
-        self.save_now()
+            log.warning("reconciliation (%s): IB does not list %s", why, ", ".join(missing))
+        await self.flush()
         return missing
+
+    # ----- positions ------------------------------------------------------------------------
+
+    def served_accounts(self) -> list[str]:
+        return sorted(set(self.settings.rig_accounts) | {t.account for t in self.translator.tracks.values() if t.account})
+
+    async def check_positions(self, why: str = "timer") -> list[BrokerDivergence]:
+        """reqPositions against the accounts' books; a difference seen twice is told to every account."""
+        if not self.connected and not self.ib.isConnected():
+            return []
+        positions = await self._ask(self.ib.reqPositionsAsync(), "reqPositions")
+        self.position_checks += 1
+        ib_held = {p.contract.symbol: int(p.position) for p in positions if p.account == self.account and p.contract.secType == "STK" and p.position}
+        accounts = self.served_accounts()
+        if self.books is None or not accounts:
+            return []
+        await self.idle(timeout=30.0)  # what the gateway knows has reached the orders (and so the books)
+        books: dict[str, dict[str, int]] = {}
+        for account in accounts:
+            held = await self.books.positions(account)
+            if held is None:
+                return []  # an account that does not answer: no sum to compare with
+            books[account] = held
+        found, again = self.watch.compare(ib_held, books, self._exec_counts)
+        told: list[BrokerDivergence] = []
+        as_of = datetime.fromtimestamp(self.clock(), UTC).isoformat()
+        for diff in found:
+            resolved = self._resolved_unlisted.pop(diff.symbol, [])
+            text = (
+                f"IB holds {diff.ib_position} {diff.symbol} in {self.account}; the rig's books hold {diff.book_position} "
+                f"({', '.join(f'{a}: {q}' for a, q in diff.by_account.items())}): difference {diff.ib_position - diff.book_position:+d}"
+                + (f"; orders ended outside IB's window, fills unknown: {', '.join(resolved)}" if resolved else "")
+                + f" ({why})"
+            )
+            log.error("position divergence: %s", text)
+            for account in accounts:
+                message = BrokerDivergence(
+                    account=account,
+                    ib_account=self.account,
+                    symbol=diff.symbol,
+                    ib_position=diff.ib_position,
+                    book_position=diff.book_position,
+                    account_position=diff.by_account.get(account, 0),
+                    accounts=accounts,
+                    as_of=as_of,
+                    resolved_from_positions=resolved,
+                    text=text,
+                )
+                told.append(message)
+                self._enqueue("divergence", divergence=message)
+        self.divergences += told
+        if again and self._recheck is None:
+            self._recheck = asyncio.get_running_loop().call_later(POSITIONS_CONFIRM_DELAY, self._recheck_positions)
+        self._flush_soon()
+        return told
+
+    def _recheck_positions(self) -> None:
+        self._recheck = None
+        if not self._stopping:
+            task = asyncio.get_running_loop().create_task(self._check_positions_quietly("confirming a difference"))
+            self._tasks.append(task)
+            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+
+    async def _check_positions_quietly(self, why: str) -> None:
+        try:
+            await self.check_positions(why)
+        except Exception:
+            log.exception("positions check (%s) failed", why)
+
+    async def _positions_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.positions_every)
+            if self.connected:
+                await self._check_positions_quietly("timer")
+
+    # ----- the stuck-order sweep ------------------------------------------------------------
 
     async def sweep(self) -> list[str]:
         """Every `sweep_every` seconds: reconcile when an order has had no word from IB for
@@ -518,53 +847,106 @@ class IbkrGateway:
 
     # ----- market data ----------------------------------------------------------------------
 
+    async def qualify(self, symbol: str) -> StockContract:
+        stock, new = await self.contracts.qualify(self.ib, symbol)
+        if new:
+            self._batch.contracts[symbol] = stock.model_dump_json()
+            self._flush_soon()
+        return stock
+
     async def subscribe_quotes(self, symbol: str) -> Any:
-        """Stream quotes for a US stock (the contract is qualified once: ib_async keys tickers by
-        conId); the subscription is restored after every reconnect. Returns ib_async's Ticker."""
+        """Stream quotes for a US stock (qualified once: ib_async keys tickers by conId); the
+        subscription is restored after every reconnect. Returns ib_async's Ticker."""
         self._require_connected()
-        contract = contract_for(symbol)
-        if symbol in self.market_data:
-            contract.conId = self.market_data[symbol]
-        else:
-            qualified = await asyncio.wait_for(self.ib.qualifyContractsAsync(contract), REQUEST_TIMEOUT)
-            if not qualified or qualified[0] is None:
-                raise ValueError(f"IB does not know the US stock {symbol} (SMART/USD)")
-        self.market_data[symbol] = contract.conId
-        self._save_soon()
-        self.tickers[symbol] = self.ib.reqMktData(contract)
+        try:
+            stock = await self.qualify(symbol)
+        except UnknownContract as err:
+            raise ValueError(str(err)) from None
+        self.market_data[symbol] = stock.con_id
+        self._meta("market_data", json.dumps(self.market_data, sort_keys=True))
+        self._flush_soon()
+        self.tickers[symbol] = self.ib.reqMktData(stock.contract())
         return self.tickers[symbol]
 
     def _restore_market_data(self) -> None:
-        for symbol, con_id in sorted(self.market_data.items()):
-            contract = contract_for(symbol)
-            contract.conId = con_id
-            self.tickers[symbol] = self.ib.reqMktData(contract)
+        for symbol in sorted(self.market_data):
+            stock = self.contracts.known.get(symbol)
+            if stock is not None:
+                self.tickers[symbol] = self.ib.reqMktData(stock.contract())
 
     # ----- the venue activities -------------------------------------------------------------
 
+    def _sighting_of(self, intent_id: str) -> BrokerSighting | None:
+        """The rig's order IB listed for this intent (any rig account), in this IB account."""
+        found = [s for s in self.translator.broker_refs.values() if s.intent_id == intent_id and (not s.ib_account or s.ib_account == self.account)]
+        return found[-1] if found else None
+
     async def submit(self, order: IbkrOrder) -> list[ExecutionEvent]:
-        """Place the order unless IB already has it; returns the intent's events so far.
+        """Place the order unless IB already has it; returns the order's whole history.
 
         A retry never places a second order: the intent is looked up in the gateway's book and,
-        failing that, among IB's open and completed orders by orderRef (all clients)."""
+        failing that, among the orders IB listed at the last reconciliation or since (its
+        orderRef). No book is downloaded per submit."""
         intent = order.intent_id
         async with self._lock(intent):
             with self._capture(intent):
                 track = self.translator.track(intent)
                 if track is not None and (track.events or track.seen_by_broker) and not self._never_reached_ib(track):
-                    return list(track.events)
+                    return await self._history(intent)
                 self._require_connected()
-                await self.refresh(executions=False)
-                sighting = self.translator.broker_refs.get(intent)
-                track = self.translator.track(intent)
-                if sighting is not None:
-                    if track is None:
-                        self._dispatch(self.translator.adopt(intent, sighting, now=self.clock()))
-                    await self.refresh()  # its executions
-                    return list(self.translator.tracks[intent].events)
-                self._place(order)
-                await self._wait_captured(intent, self.settings.ack_timeout)
-                return list(self.translator.tracks[intent].events)
+                ref = rig_order_ref(order.account, intent)
+                if self.link_down is not None:
+                    code, text = self.link_down
+                    return await self._refuse(
+                        order, ref, f"not placed: IB {code} ({text}) — new orders are refused until IB says connectivity is restored (1101/1102)"
+                    )
+                sighting = self.translator.broker_refs.get(ref)
+                if sighting is not None and track is None:
+                    problem = self._mismatch(sighting, order)
+                    if problem:
+                        return await self._refuse(
+                            order, ref, f"not placed: IB already has an order under orderRef {ref} that is not this one ({problem}); not adopted"
+                        )
+                    adopted = self._new_track(order, ref)
+                    self._dispatch(self.translator.adopt(adopted, sighting))
+                    async with self._broker_lock:
+                        await self._refresh_executions_locked(order.symbol)
+                    return await self._history(intent)
+                try:
+                    stock = await self.qualify(order.symbol)
+                except UnknownContract as err:
+                    return await self._refuse(order, ref, f"not placed: {err}")
+                track = self._new_track(order, ref, previous=track)
+                if order.limit_price is not None:
+                    track.limit_price = stock.passive_price(order.side, order.limit_price)
+                self.translator.register(track)
+                self._placed_in_round[intent] = self._round
+                await self.flush()  # written before the order leaves: a restart knows it may exist
+                self._send_place(track)
+                await self._wait_until(
+                    intent, lambda: bool(track.events) and track.events[-1].kind is not ExecKind.UNKNOWN_ORDER, self.settings.ack_timeout
+                )
+                return await self._history(intent)
+
+    def _new_track(self, order: IbkrOrder, ref: str, previous: OrderTrack | None = None) -> OrderTrack:
+        track = previous or OrderTrack(intent_id=order.intent_id, quantity=order.quantity)
+        track.quantity, track.symbol, track.side, track.account, track.order_ref = order.quantity, order.symbol, order.side, order.account, ref
+        track.tif, track.order_type, track.limit_price = order.time_in_force, order.order_type, order.limit_price
+        track.session, track.placed_at, track.client_id = self._session(), self.clock(), self.settings.client_id
+        return track
+
+    def _mismatch(self, sighting: BrokerSighting, order: IbkrOrder) -> str:
+        wanted = (self.account, order.symbol, order.side, order.quantity)
+        found = (sighting.ib_account or self.account, sighting.symbol, sighting.action, sighting.quantity)
+        return "" if wanted == found else f"{found[2]} {found[3]} {found[1]} in {found[0]}, not {wanted[2]} {wanted[3]} {wanted[1]} in {wanted[0]}"
+
+    async def _refuse(self, order: IbkrOrder, ref: str, text: str) -> list[ExecutionEvent]:
+        track = self._new_track(order, ref, previous=self.translator.track(order.intent_id))
+        self.translator.register(track)
+        self._dispatch(self.translator.refuse(track, text))
+        log.warning("%s: %s", order.intent_id, text)
+        await self.flush()
+        return await self._history(order.intent_id)
 
     @staticmethod
     def _never_reached_ib(track: OrderTrack) -> bool:
@@ -572,63 +954,86 @@ class IbkrGateway:
         the placement did not leave (a crash, a dropped socket). A retried submit may place it."""
         return track.phase is Phase.UNKNOWN and not track.seen_by_broker and track.cum_qty == 0 and track.perm_id is None
 
-    def _place(self, order: IbkrOrder) -> None:
-        client_id = self.settings.client_id
+    def _fresh_order_id(self) -> int:
         order_id = self.ib.client.getReqId()
-        while (client_id, order_id) in self.ib.wrapper.trades or self.translator.track_for_order_id(order_id):
+        while (self.settings.client_id, order_id) in self.ib.wrapper.trades or self.translator.track_for_order_id(order_id):
             order_id = self.ib.client.getReqId()
-        ib_order = ib_order_for(order, self.settings.account)
-        ib_order.orderId = order_id
-        self.translator.register(order.intent_id, order.quantity, order.symbol, order.side, client_id=client_id, order_id=order_id, now=self.clock())
-        self.translator.tracks[order.intent_id].phase = Phase.NEW
-        self._placed_in_round[order.intent_id] = self._round
-        self.save_now()  # written before the order leaves: a restart knows it may exist
-        self.ib.placeOrder(contract_for(order.symbol), ib_order)
+        return order_id
+
+    def _send_place(self, track: OrderTrack) -> None:
+        stock = self.contracts.known[track.symbol]
+        order = IbkrOrder(
+            intent_id=track.intent_id,
+            account=track.account,
+            symbol=track.symbol,
+            side="SELL" if track.side == "SELL" else "BUY",
+            quantity=track.quantity,
+            order_type="MARKET" if track.order_type == "MARKET" else "LIMIT",
+            limit_price=track.limit_price,
+        )
+        ib_order = ib_order_for(order, track.order_ref, self.account, track.limit_price)
+        ib_order.orderId = self._fresh_order_id()
+        self.translator.rebind_order_id(track, ib_order.orderId)
+        track.client_id = self.settings.client_id
+        track.place_attempts += 1
+        self.ib.placeOrder(stock.contract(), ib_order)
+        self._flush_soon()
         log.info(
             "placed %s: %s %s %s %s (orderId %s)",
-            order.intent_id,
-            order.side,
-            order.quantity,
-            order.symbol,
-            order.limit_price if order.limit_price is not None else "MKT",
-            order_id,
+            track.intent_id,
+            track.side,
+            track.quantity,
+            track.symbol,
+            track.limit_price or "MKT",
+            ib_order.orderId,
         )
 
     async def cancel(self, intent_id: str) -> list[ExecutionEvent]:
-        """Ask IB to cancel; returns what answers the cancel: the order's terminal event if it has
-        ended, its CANCEL_PENDING if a cancel is already working, else what IB says within
-        `cancel_timeout` (possibly nothing yet: the answer then comes through the sink).
-        An order IB does not know answers UNKNOWN_ORDER."""
-        async with self._lock(intent_id):
-            with self._capture(intent_id) as captured:
-                track = self.translator.track(intent_id)
+        """Ask IB to cancel; answers with the order's whole history as it stands after up to
+        `cancel_timeout` seconds (the rest comes through the sink). An order IB does not know
+        answers UNKNOWN_ORDER."""
+        outcome = await self.cancel_confirmed(IbkrCancel(intent_id=intent_id, wait_seconds=self.settings.cancel_timeout))
+        return outcome.events
+
+    async def cancel_confirmed(self, request: IbkrCancel) -> CancelOutcome:
+        """Cancel and wait up to `wait_seconds` for IB's last word: CANCELED / EXPIRED / FILLED /
+        REJECTED (final: cum_qty is what filled), PENDING_CANCEL (fills may still come), REFUSED
+        (IB refused the cancel; asked again, the gateway sends it again), UNKNOWN_ORDER."""
+        intent = request.intent_id
+        async with self._lock(intent):
+            with self._capture(intent):
+                track = self.translator.track(intent)
                 if track is None:
                     self._require_connected()
-                    await self.refresh(executions=False)
-                    sighting = self.translator.broker_refs.get(intent_id)
+                    sighting = self._sighting_of(intent)
                     if sighting is None:
-                        return [ExecutionEvent(intent_id=intent_id, kind=ExecKind.UNKNOWN_ORDER, text=f"IB lists no order with orderRef {intent_id}")]
-                    self._dispatch(self.translator.adopt(intent_id, sighting, now=self.clock()))
-                    await self.refresh()
-                    track = self.translator.tracks[intent_id]
-                    captured.clear()
-                if track.phase.terminal:
-                    return [self._now(track, track.events[-1])] if track.events else []
-                if track.phase is Phase.CANCEL_PENDING and track.cancel_requested:
-                    return [self._now(track, next(e for e in reversed(track.events) if e.kind is ExecKind.CANCEL_PENDING))]
-                self._require_connected()
-                self._send_cancel(track)
-                if track.phase is Phase.UNKNOWN:
-                    return [track.events[-1]]  # sent anyway, in case IB holds it unlisted; its answer is signalled
-                await self._wait_captured(intent_id, self.settings.cancel_timeout)
-                return list(captured)
-
-    @staticmethod
-    def _now(track: OrderTrack, event: ExecutionEvent) -> ExecutionEvent:
-        """A status event repeated as an answer carries the order's quantities as they are now."""
-        if event.kind is ExecKind.FILL:
-            return event
-        return event.model_copy(update={"cum_qty": track.cum_qty, "leaves_qty": track.leaves})
+                        event = ExecutionEvent(
+                            intent_id=intent, kind=ExecKind.UNKNOWN_ORDER, text=f"IB lists no order of the rig for intent {intent}"
+                        )
+                        return CancelOutcome(intent_id=intent, verdict=CancelVerdict.UNKNOWN_ORDER, text=event.text, events=[event])
+                    track = OrderTrack(
+                        intent_id=intent, quantity=sighting.quantity, symbol=sighting.symbol, side=sighting.action, order_ref=sighting.order_ref
+                    )
+                    track.account = sighting.order_ref.split("/")[1]
+                    self._dispatch(self.translator.adopt(track, sighting))
+                    async with self._broker_lock:
+                        await self._refresh_executions_locked(track.symbol)
+                if not track.phase.terminal:
+                    if track.phase is Phase.UNKNOWN:
+                        if self.connected and track.order_id is not None:
+                            with contextlib.suppress(CannotCancel):
+                                self._send_cancel(track)  # in case IB holds it unlisted; its answer is signalled
+                    else:
+                        self._require_connected()
+                        if not track.cancel_requested:
+                            self._send_cancel(track)
+                        await self._wait_until(
+                            intent, lambda: track.phase.terminal or bool(track.cancel_refused) or track.phase is Phase.UNKNOWN, request.wait_seconds
+                        )
+                events = await self._history(intent)
+                verdict = _verdict(track)
+                text = track.cancel_refused if verdict is CancelVerdict.REFUSED else (events[-1].text if events else "")
+                return CancelOutcome(intent_id=intent, verdict=verdict, cum_qty=track.cum_qty, leaves_qty=track.leaves, text=text, events=events)
 
     def _send_cancel(self, track: OrderTrack) -> None:
         wrapper = self.ib.wrapper
@@ -644,8 +1049,49 @@ class IbkrGateway:
                 f"{track.intent_id} was placed by IB client {track.client_id}; this gateway is client "
                 f"{self.settings.client_id} and IB lets only the placing client cancel — keep IB_CLIENT_ID stable"
             )
-        track.cancel_requested = True
+        self.translator.cancel_sent(track)
+        self._flush_soon()
         log.info("cancel sent for %s (orderId %s, permId %s)", track.intent_id, track.order_id, track.perm_id)
+
+    async def modify(self, request: IbkrModify) -> ModifyOutcome:
+        """IB's native modify: the same order (orderId, permId) with a new total quantity and/or
+        limit price. Accepted once IB's openOrder shows it; refused with IB's words otherwise."""
+        intent = request.intent_id
+        async with self._lock(intent):
+            with self._capture(intent):
+                track = self.translator.track(intent)
+
+                def answer(accepted: bool, text: str) -> ModifyOutcome:
+                    assert track is not None
+                    return ModifyOutcome(
+                        intent_id=intent, accepted=accepted, total_quantity=track.quantity, limit_price=track.limit_price, cum_qty=track.cum_qty,
+                        text=text, events=list(track.events),
+                    )  # fmt: skip
+
+                if track is None:
+                    return ModifyOutcome(intent_id=intent, accepted=False, total_quantity=0, text="IB lists no such order of the rig")
+                if track.phase.terminal or track.phase in (Phase.NEW, Phase.UNKNOWN, Phase.CANCEL_PENDING):
+                    return answer(False, f"the order is {track.phase.value} at IB: nothing to modify")
+                if request.total_quantity < track.cum_qty:
+                    return answer(False, f"total quantity {request.total_quantity} is below the {track.cum_qty} filled")
+                self._require_connected()
+                stock = await self.qualify(track.symbol)
+                price = stock.passive_price(track.side, request.limit_price) if request.limit_price is not None else track.limit_price
+                trade = self.ib.wrapper.trades.get((track.client_id, track.order_id))
+                if trade is None or track.client_id != self.settings.client_id:
+                    return answer(False, f"IB lets only client {track.client_id} modify this order")
+                trade.order.totalQuantity = request.total_quantity
+                if price is not None:
+                    trade.order.lmtPrice = price
+                track.modifying, track.modify_refused = True, ""
+                self.ib.placeOrder(trade.contract, trade.order)
+                await self._wait_until(intent, lambda: not track.modifying, self.settings.ack_timeout)
+                if track.modify_refused or track.modifying:
+                    track.modifying = False
+                    return answer(False, track.modify_refused or "IB did not confirm the modify in time")
+                track.limit_price = price
+                self._flush_soon()
+                return answer(True, f"modified at IB: total {track.quantity} @ {price if price is not None else 'MKT'}")
 
     async def order_status(self, intent_id: str) -> VenueOrderStatus:
         """What IB knows of the order now (asked, not remembered, unless it is over)."""
@@ -657,32 +1103,37 @@ class IbkrGateway:
             async with self._broker_lock:
                 this_round = self._start_round()
                 await self._refresh_orders_locked()
-                await self._refresh_executions_locked()
+                await self._refresh_executions_locked(track.symbol if track is not None else "")
             track = self.translator.track(intent_id)
-            sighting = self.translator.broker_refs.get(intent_id)
+            sighting = self._sighting_of(intent_id)
             if track is None and sighting is not None:
-                self._dispatch(self.translator.adopt(intent_id, sighting, now=self.clock()))
-                await self.refresh()
-                track = self.translator.track(intent_id)
+                track = OrderTrack(
+                    intent_id=intent_id, quantity=sighting.quantity, symbol=sighting.symbol, side=sighting.action, order_ref=sighting.order_ref
+                )
+                track.account = sighting.order_ref.split("/")[1]
+                self._dispatch(self.translator.adopt(track, sighting))
+                async with self._broker_lock:
+                    await self._refresh_executions_locked(track.symbol)
             if track is None:
                 return VenueOrderStatus(intent_id=intent_id, known=False, last_kind=ExecKind.UNKNOWN_ORDER)
             if (
-                intent_id not in self._seen_refs
+                track.order_ref not in self._seen_refs
                 and not track.phase.terminal
                 and track.phase is not Phase.UNKNOWN
                 and self._placed_in_round.get(intent_id) != this_round
             ):
-                self._dispatch(self.translator.mark_unknown(intent_id, f"IB lists no order with orderRef {intent_id}"))
+                self._dispatch(self.translator.mark_unknown(intent_id, f"IB lists no order with orderRef {track.order_ref}"))
             status = track.to_status()
             if track.phase is Phase.UNKNOWN:
                 status = status.model_copy(update={"known": False, "last_kind": ExecKind.UNKNOWN_ORDER})
             return status
 
     async def executions_since(self, exec_cursor: str | None) -> list[ExecutionEvent]:
-        """FILL events after `exec_cursor` (an exec id) in the order the gateway saw them; all of
-        them when the cursor is None or unknown. Asks IB for executions first when connected."""
+        """FILL (and CORRECTION) events after `exec_cursor` (an exec id) in the order the gateway
+        saw them; all of them when the cursor is None or unknown. Asks IB first when connected."""
         if self.connected:
-            await self.refresh(executions=True)
+            async with self._broker_lock:
+                await self._refresh_executions_locked()
         if exec_cursor:
             for index, event in enumerate(self.journal):
                 if event.exec_id == exec_cursor:
