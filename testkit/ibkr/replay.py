@@ -28,6 +28,10 @@ Steps (after each one the fake's socket drains and the gateway's outbox is deliv
     {"status": "a1", "expect_status": {"known": false, "last_kind": "UNKNOWN_ORDER"}}
     {"executions_since": null, "expect_exec_ids": ["…"]}
     {"subscribe": "AAPL"}
+    {"check_positions": true}                 reqPositions against the scenario's "books" (a divergence counts on the second sighting)
+    {"expect_divergences": [{"symbol": "AAPL", "ib_position": 70, "book_position": 40}]}   every divergence told so far (one per account)
+    {"close_workflow": "a1"}                  the order workflow of a1 has closed: its events are not delivered
+    {"expect_late_fills": [{"intent_id": "a1", "last_qty": 30}]}
     {"expect_requests": {"reqMktData": 2}}
     {"expect": {"a1": [{"kind": "ACCEPTED"}, {"kind": "FILL", "cum_qty": 100, "leaves_qty": 0}]}}
 
@@ -46,7 +50,7 @@ from typing import Any
 from domain.execution import ExecutionEvent, VenueOrderStatus
 from testkit.ibkr.sinks import RecordingSink, StaticBooks
 from testkit.ibkr.tws import FakeTWS
-from venues.contract import ContractRun, Submit, applied
+from venues.contract import ContractRun, Submit, applied, executed
 from venues.ibkr.gateway import IbkrGateway
 from venues.ibkr.models import IbkrOrder, IbkrSettings
 
@@ -85,7 +89,13 @@ def fake_settings(state_dir: Path, tws: FakeTWS | None = None, **overrides: Any)
 
 def gateway_over(tws: FakeTWS, state_dir: Path, sink: Any = None, clock: FakeClock | None = None, books: Any = None, **settings: Any) -> IbkrGateway:
     """A gateway connecting to the fake TWS's port with the test settings."""
-    return IbkrGateway(fake_settings(state_dir, tws, **settings), sink if sink is not None else RecordingSink(), ib=tws.make_ib(), clock=clock or FakeClock(), books=books)
+    return IbkrGateway(
+        fake_settings(state_dir, tws, **settings),
+        sink if sink is not None else RecordingSink(),
+        ib=tws.make_ib(),
+        clock=clock or FakeClock(),
+        books=books,
+    )
 
 
 @dataclass
@@ -109,13 +119,11 @@ class ScenarioRun:
         return ContractRun(venue="ibkr-fake", events=[e for _, e in self.stream])
 
     def positions(self) -> dict[str, int]:
-        """Signed shares per symbol from the fills the consumer applied."""
+        """Signed shares per symbol from the executions the consumer applied (corrections replace)."""
         held: dict[str, int] = {}
-        for event in applied([e for _, e in self.stream]):
-            if event.kind.value == "FILL":
-                sign = 1 if self.sides[event.intent_id] == "BUY" else -1
-                symbol = self.symbols[event.intent_id]
-                held[symbol] = held.get(symbol, 0) + sign * event.last_qty
+        for intent in self.quantities:
+            sign = 1 if self.sides[intent] == "BUY" else -1
+            held[self.symbols[intent]] = held.get(self.symbols[intent], 0) + sign * executed(self.events(intent))
         return {k: v for k, v in held.items() if v}
 
 
@@ -246,7 +254,11 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
                     run.failures.append(f"step {index}: executions_since gave {[f.exec_id for f in fills]}, expected {step['expect_exec_ids']}")
             elif "subscribe" in step:
                 await run.gateway.subscribe_quotes(step["subscribe"])
-            elif "expect_requests" in step or "expect" in step:
+            elif "check_positions" in step:
+                await run.gateway.check_positions("scenario")
+            elif "close_workflow" in step:
+                sink.closed.add(step["close_workflow"])
+            elif any(k in step for k in ("expect_requests", "expect", "expect_divergences", "expect_late_fills")):
                 pass
             else:
                 raise ValueError(f"step {index}: unknown step {step}")
@@ -256,6 +268,14 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
                 for name, want in step["expect_requests"].items():
                     if counts[name] != want:
                         run.failures.append(f"step {index}: {counts[name]} {name} requests, expected {want}")
+            if "expect_divergences" in step:
+                got_d = [{k: getattr(d, k) for k in want} for d, want in zip(sink.divergences, step["expect_divergences"])]
+                if len(sink.divergences) != len(step["expect_divergences"]) or got_d != step["expect_divergences"]:
+                    run.failures.append(f"step {index}: divergences {[d.text for d in sink.divergences]}, expected {step['expect_divergences']}")
+            if "expect_late_fills" in step:
+                got_l = [{"intent_id": f.intent_id, "last_qty": f.event.last_qty} for f in sink.late_fills]
+                if got_l != step["expect_late_fills"]:
+                    run.failures.append(f"step {index}: late fills {got_l}, expected {step['expect_late_fills']}")
             for intent, patterns in step.get("expect", {}).items():
                 got = run.events(intent)
                 if len(got) != len(patterns) or not all(_matches(e, p) for e, p in zip(got, patterns)):

@@ -114,6 +114,9 @@ class BrokerOrder:
     def executions(self) -> dict[str, WireExecution]:
         return {base: f.execution for base, f in self.fills.items()}
 
+    asked_con_id: int = 0  # the conId the placeOrder carried (0: none)
+    asked_primary: str = ""
+
     def wire(self) -> WireOrder:
         return WireOrder(
             self.order_id,
@@ -213,7 +216,7 @@ class FakeTWS:
     def __init__(
         self,
         account: str | list[str] = "DU1234567",
-        next_valid_id: int = 1,
+        next_valid_id: int | None = None,
         server_version: int = wire.SERVER_VERSION,
         auto_ack: bool = True,
         auto_cancel: bool = True,
@@ -245,6 +248,7 @@ class FakeTWS:
         self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listen.bind(("127.0.0.1", 0))
+        self._listen.listen(16)  # the kernel queues a connection made before the server runs
         self.port: int = self._listen.getsockname()[1]
         self._up = True
         self._starting: asyncio.Task | None = None
@@ -261,7 +265,7 @@ class FakeTWS:
                 self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 self._listen.bind(("127.0.0.1", self.port))
-            self._listen.listen(16)
+                self._listen.listen(16)
             self._listen.setblocking(False)
             self._server = await asyncio.get_running_loop().create_server(lambda: Session(self), sock=self._listen)
         return self
@@ -399,8 +403,11 @@ class FakeTWS:
             self.requests.append(("unhandled", msg))
 
     def _next_id(self, session: Session) -> int:
+        """IB: above every id this client used. A scripted id (`next_valid_id`) is said as given."""
         assert session.client_id is not None
-        return max(self.next_valid_id, self.max_order_id.get(session.client_id, 0) + 1)
+        if self.next_valid_id is not None:
+            return self.next_valid_id
+        return self.max_order_id.get(session.client_id, 0) + 1
 
     def _start_api(self, session: Session, client_id: int) -> None:
         self.requests.append(("connect", "127.0.0.1", self.port, client_id))
@@ -420,13 +427,12 @@ class FakeTWS:
     def _place(self, session: Session, placed: wire.PlacedOrder) -> None:
         assert session.client_id is not None
         client_id = session.client_id
-        self.requests.append(
-            ("placeOrder", parse_order_ref(placed.order_ref)[1] if parse_order_ref(placed.order_ref) else placed.order_ref, placed.order_id)
-        )
         existing = self.find(client_id, placed.order_id)
         if existing is not None and not existing.done:
             self._modify(session, existing, placed)
             return
+        parsed = parse_order_ref(placed.order_ref)
+        self.requests.append(("placeOrder", parsed[1] if parsed else placed.order_ref, placed.order_id))
         if existing is not None or placed.order_id <= self.max_order_id.get(client_id, 0):
             session.send(wire.error(placed.order_id, 103, "Duplicate order id"))
             return
@@ -448,6 +454,8 @@ class FakeTWS:
             tif=placed.tif or "DAY",
             account=account,
             day=self.day,
+            asked_con_id=placed.contract.con_id,
+            asked_primary=placed.contract.primary_exchange,
         )
         intent = book.intent_id
         script = self.on_place_script.pop(intent, None)

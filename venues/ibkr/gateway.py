@@ -848,7 +848,10 @@ class IbkrGateway:
     # ----- market data ----------------------------------------------------------------------
 
     async def qualify(self, symbol: str) -> StockContract:
-        stock, new = await self.contracts.qualify(self.ib, symbol)
+        try:
+            stock, new = await self.contracts.qualify(self.ib, symbol)
+        except ConnectionError:
+            raise NotConnected(f"the connection to IB at {self.settings.where} dropped while qualifying {symbol}: retry when the gateway has reconnected") from None
         if new:
             self._batch.contracts[symbol] = stock.model_dump_json()
             self._flush_soon()
