@@ -294,14 +294,14 @@ async def test_ibkr_order_ib_no_longer_knows_is_recorded_lost_never_canceled(env
         assert ib.kinds(intent_id) == ["ACCEPTED", "UNKNOWN_ORDER"]
 
         done = await result_of(client, intent_id)
-        assert done.lost_cause is not None and f"IB lists no order with orderRef {intent_id}" in done.lost_cause, done
+        assert done.lost_cause is not None and f"IB lists no order with orderRef {rig_order_ref(account, intent_id)}" in done.lost_cause, done
         assert done.state is OrderState.WORKING and done.cancel_reason is None  # as it stood: never a silent CANCELED
         assert any("UNKNOWN_ORDER → LOST" in h for h in done.history)
 
         view = await account_when(client, account, lambda v: any(o.intent_id == intent_id for o in v.lost), "recorded the order LOST")
         (lost,) = [o for o in view.lost if o.intent_id == intent_id]
         assert lost.label == "LOST" and lost.state is not OrderState.CANCELED and lost.cancel_reason is None
-        assert f"IB lists no order with orderRef {intent_id}" in (lost.lost_cause or "")
+        assert f"IB lists no order with orderRef {rig_order_ref(account, intent_id)}" in (lost.lost_cause or "")
         assert open_order(view, intent_id) is None and view.open_order_count == 0  # its potential released
         assert positions(view) == {}
         assert ib.cancels(intent_id) == 0 and ib.placed() == [intent_id]
