@@ -17,6 +17,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -111,7 +112,7 @@ def order(intent: str = "a1", **fields: object) -> IbkrOrder:
 
 # ----- the data: statuses and error codes ---------------------------------------------------
 
-PHASE_SETUPS = {  # how to bring an order to each phase with IB callbacks
+PHASE_SETUPS: dict[Phase, list[tuple[str, Any]]] = {  # how to bring an order to each phase with IB callbacks
     Phase.NEW: [],
     Phase.ACCEPTED: [("status", "Submitted")],
     Phase.CANCEL_PENDING: [("status", "Submitted"), ("status", "PendingCancel")],
@@ -282,7 +283,7 @@ def test_translator_commission_lands_on_its_fill() -> None:
     tr = translator_with("a")
     (_accepted, fill) = feed(tr, ("exec", 40))
     assert fill.commission is None
-    updated = tr.on_commission(CommissionReport(execId=fill.exec_id, commission=0.35, currency="USD"))
+    updated = tr.on_commission(CommissionReport(execId=fill.exec_id or "", commission=0.35, currency="USD"))
     assert updated is not None and updated.commission == 0.35 and tr.tracks["a"].events[-1].commission == 0.35
     assert tr.on_commission(CommissionReport(execId="someone-else's", commission=1.0)) is None
 
@@ -434,7 +435,7 @@ async def test_race_refused_cancel_is_sent_again(tmp_path: Path) -> None:
 
 async def test_race_retried_cancel_returns_the_whole_history(tmp_path: Path) -> None:
     run = await race("retried_cancel_returns_everything", tmp_path)
-    first, retry = (reply for _, reply in run.replies[1:3])
+    first, retry = (cast(list[ExecutionEvent], reply) for _, reply in run.replies[1:3])
     assert first == retry and [e.last_qty for e in retry if e.kind is ExecKind.FILL] == [40]
 
 
@@ -468,7 +469,7 @@ async def test_full_day_of_derisk_orders_positions_equal_executions(tmp_path: Pa
             assert final is ExecKind.FILL and events[-1].leaves_qty == 0, planned["id"]
         else:
             assert final is ExecKind.CANCELED, planned["id"]
-    journal = run.replies[-1][1]
+    journal = cast(list[ExecutionEvent], run.replies[-1][1])
     from_journal: dict[str, int] = {}
     for fill in journal:
         sign = 1 if run.sides[fill.intent_id] == "BUY" else -1
@@ -481,7 +482,7 @@ async def test_full_day_of_derisk_orders_positions_equal_executions(tmp_path: Pa
 # ----- the gateway: idempotence, identity, lost state, reconnects ----------------------------
 
 
-async def started(tws: FakeTWS, state_dir: Path, **settings: object) -> IbkrGateway:
+async def started(tws: FakeTWS, state_dir: Path, **settings: Any) -> IbkrGateway:
     gateway = gateway_over(tws, state_dir, **settings)
     await gateway.start()
     return gateway
@@ -754,7 +755,8 @@ async def test_positions_are_compared_on_connect_and_a_divergence_reaches_every_
     tws = FakeTWS()
     tws.seed_positions["AAPL"] = 200
     books = StaticBooks({"desk1": {"AAPL": 100}, "desk2": {"AAPL": 100}})
-    gateway = await started(tws, tmp_path, books=books, rig_accounts=("desk1", "desk2"))
+    sink = RecordingSink()
+    gateway = await started(tws, tmp_path, sink=sink, books=books, rig_accounts=("desk1", "desk2"))
     try:
         assert gateway.divergences == []  # in line
         tws.seed_positions["AAPL"] = 150  # e.g. shares moved outside the rig
@@ -762,7 +764,7 @@ async def test_positions_are_compared_on_connect_and_a_divergence_reaches_every_
         told = await gateway.check_positions()
         assert [(d.account, d.ib_position, d.book_position, d.account_position) for d in told] == [("desk1", 150, 200, 100), ("desk2", 150, 200, 100)]
         await gateway.idle()
-        assert gateway.sink.divergences == told
+        assert sink.divergences == told
         assert books.books == {"desk1": {"AAPL": 100}, "desk2": {"AAPL": 100}}  # never overwritten
     finally:
         await gateway.stop()
@@ -896,7 +898,7 @@ class CallerResult(BaseModel):
 class IbkrActivityCaller:
     @workflow.run
     async def run(self, queue: str) -> CallerResult:
-        opts = {"task_queue": queue, "start_to_close_timeout": timedelta(seconds=20), "retry_policy": RetryPolicy(maximum_attempts=3)}
+        opts: dict[str, Any] = {"task_queue": queue, "start_to_close_timeout": timedelta(seconds=20), "retry_policy": RetryPolicy(maximum_attempts=3)}
         submitted = await workflow.execute_activity(
             IBKR_SUBMIT,
             IbkrOrder(intent_id="t1", account="desk1", symbol="AAPL", side="BUY", quantity=100, limit_price=190.0),

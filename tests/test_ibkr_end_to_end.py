@@ -129,7 +129,7 @@ async def submit_desk_order(client: Client, account: str, name: str, **fields: A
         "reduce_only": False,
     } | fields
     await start_order(client, TASK_QUEUE, raw)
-    return raw["intent_id"]
+    return str(raw["intent_id"])
 
 
 # ── waiting on the workflows ───────────────────────────────────────────────────────────────────

@@ -108,9 +108,11 @@ async def run_venue_commands(harness: VenueHarness, commands: list[Command]) -> 
             reply = await harness.cancel(cmd.intent_id)
             run.events += reply
         elif isinstance(cmd, VenueFill):
-            reply = await harness.venue_fill(cmd.intent_id, cmd.quantity, cmd.price)
+            await harness.venue_fill(cmd.intent_id, cmd.quantity, cmd.price)
+            reply = None
         elif isinstance(cmd, VenueCancel):
-            reply = await harness.venue_cancel(cmd.intent_id)
+            await harness.venue_cancel(cmd.intent_id)
+            reply = None
         elif isinstance(cmd, QueryStatus):
             reply = await harness.order_status(cmd.intent_id)
         elif isinstance(cmd, ExecutionsSince):

@@ -70,7 +70,7 @@ class FakeClock:
 
 
 def fake_settings(state_dir: Path, tws: FakeTWS | None = None, **overrides: Any) -> IbkrSettings:
-    base = {
+    base: dict[str, Any] = {
         "state_dir": Path(state_dir),
         "port": tws.port if tws is not None else 7497,
         "client_id": TEST_CLIENT_ID,

@@ -25,6 +25,13 @@ log = logging.getLogger("venues.ibkr")
 
 
 @runtime_checkable
+class OrderSink(Protocol):
+    async def deliver(self, event: ExecutionEvent) -> bool | None:
+        """Signal the order; False when its workflow no longer runs (None: delivered, no word)."""
+        ...
+
+
+@runtime_checkable
 class AccountSink(Protocol):
     async def late_fill(self, message: LateFill) -> None: ...
     async def divergence(self, message: BrokerDivergence) -> None: ...

@@ -54,7 +54,7 @@ from venues.ibkr.codes import (
     error_effect,
 )
 from venues.ibkr.contracts import ContractBook, StockContract, UnknownContract
-from venues.ibkr.delivery import AccountSink, BookReader
+from venues.ibkr.delivery import AccountSink, BookReader, OrderSink
 from venues.ibkr.models import (
     BrokerDivergence,
     CancelOutcome,
@@ -70,7 +70,6 @@ from venues.ibkr.models import (
 from venues.ibkr.positions import PositionWatch
 from venues.ibkr.store import MAX_JOURNAL, MAX_TERMINAL_TRACKS, Batch, StateStore
 from venues.ibkr.translator import BrokerSighting, IbkrTranslator, OrderTrack, Phase
-from venues.sink import EventSink
 
 log = logging.getLogger("venues.ibkr")
 
@@ -139,7 +138,7 @@ class IbkrGateway:
     def __init__(
         self,
         settings: IbkrSettings,
-        sink: EventSink,
+        sink: OrderSink,
         ib: IB | None = None,
         clock: Callable[[], float] = time.time,
         books: BookReader | None = None,
@@ -440,7 +439,11 @@ class IbkrGateway:
     def _reconcile_soon(self, why: str, positions: bool = False) -> None:
         task = asyncio.get_running_loop().create_task(self._reconcile_quietly(why, positions))
         self._tasks.append(task)  # held: a task nobody references may be collected mid-way
-        task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     async def _reconcile_quietly(self, why: str, positions: bool = False) -> None:
         try:
@@ -580,7 +583,7 @@ class IbkrGateway:
 
     async def _deliver(self, item: Outgoing) -> bool | None:
         if item.to == "order" and item.event is not None:
-            return await self.sink.deliver(item.event)  # type: ignore[func-returns-value]
+            return await self.sink.deliver(item.event)
         if isinstance(self.sink, AccountSink):
             if item.late_fill is not None:
                 await self.sink.late_fill(item.late_fill)
@@ -785,7 +788,7 @@ class IbkrGateway:
         if not self._stopping:
             task = asyncio.get_running_loop().create_task(self._check_positions_quietly("confirming a difference"))
             self._tasks.append(task)
-            task.add_done_callback(lambda t: t in self._tasks and self._tasks.remove(t))
+            task.add_done_callback(self._forget_task)
 
     async def _check_positions_quietly(self, why: str) -> None:
         try:
@@ -851,7 +854,9 @@ class IbkrGateway:
         try:
             stock, new = await self.contracts.qualify(self.ib, symbol)
         except ConnectionError:
-            raise NotConnected(f"the connection to IB at {self.settings.where} dropped while qualifying {symbol}: retry when the gateway has reconnected") from None
+            raise NotConnected(
+                f"the connection to IB at {self.settings.where} dropped while qualifying {symbol}: retry when the gateway has reconnected"
+            ) from None
         if new:
             self._batch.contracts[symbol] = stock.model_dump_json()
             self._flush_soon()
@@ -1042,7 +1047,7 @@ class IbkrGateway:
         wrapper = self.ib.wrapper
         trade = wrapper.permId2Trade.get(track.perm_id) if track.perm_id else None
         if trade is None and track.order_id is not None:
-            trade = wrapper.trades.get((track.client_id, track.order_id))
+            trade = wrapper.trades.get((track.client_id or 0, track.order_id))
         if trade is not None and trade.order.clientId == self.settings.client_id and trade.order.orderId > 0:
             self.ib.cancelOrder(trade.order)
         elif track.client_id == self.settings.client_id and track.order_id is not None:
@@ -1080,7 +1085,7 @@ class IbkrGateway:
                 self._require_connected()
                 stock = await self.qualify(track.symbol)
                 price = stock.passive_price(track.side, request.limit_price) if request.limit_price is not None else track.limit_price
-                trade = self.ib.wrapper.trades.get((track.client_id, track.order_id))
+                trade = self.ib.wrapper.trades.get((track.client_id or 0, track.order_id or 0))
                 if trade is None or track.client_id != self.settings.client_id:
                     return answer(False, f"IB lets only client {track.client_id} modify this order")
                 trade.order.totalQuantity = request.total_quantity

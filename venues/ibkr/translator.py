@@ -231,8 +231,11 @@ class IbkrTranslator:
                 return None  # the orderId was reused: a different order
             return track
         parsed = parse_order_ref(order_ref) if order_ref else None
-        track = self.tracks.get(parsed[1]) if parsed else None
-        if track is None or track.order_ref != order_ref or (perm_id and track.perm_id and track.perm_id != perm_id):
+        named = self.tracks.get(parsed[1]) if parsed else None
+        if named is None:
+            return None
+        track = named
+        if track.order_ref != order_ref or (perm_id and track.perm_id and track.perm_id != perm_id):
             return None
         if (symbol and track.symbol and symbol != track.symbol) or (action and track.side and action != track.side):
             log.error(
@@ -270,7 +273,7 @@ class IbkrTranslator:
             cum_qty=track.cum_qty,
             leaves_qty=track.leaves,
             text=text[:500],
-            **fill,  # type: ignore[arg-type]
+            **fill,
         )
         track.events.append(event)
         self.touched.add(track.intent_id)
