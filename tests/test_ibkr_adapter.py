@@ -1086,3 +1086,21 @@ def test_every_scenario_file_has_its_named_test() -> None:
         spec = json.loads(path.read_text())
         assert spec["race"] and spec["description"] and spec["handling"], path.name
         assert f'race("{path.stem}"' in source, f"{path.name} is not run by a test"
+
+
+def test_the_json_state_of_earlier_versions_is_imported_once(tmp_path: Path) -> None:
+    old_track = OrderTrack(
+        intent_id="old1", quantity=100, symbol="AAPL", side="BUY", client_id=17, order_id=3, perm_id=900000001, phase=Phase.ACCEPTED
+    )
+    fill = ExecutionEvent(intent_id="old1", kind=ExecKind.FILL, exec_id="e.1.01", last_qty=10, last_px=190.0, cum_qty=10, leaves_qty=90)
+    legacy = {"version": 1, "client_id": 17, "tracks": [old_track.model_dump(mode="json")], "journal": [fill.model_dump(mode="json")],
+              "cursor": "e.1.01", "outbox": [fill.model_dump(mode="json")], "market_data": {"AAPL": 265598}}  # fmt: skip
+    (tmp_path / "ibkr-state.json").write_text(json.dumps(legacy))
+    store = StateStore(tmp_path)
+    snap = store.load()
+    store.close()
+    (track,) = snap.tracks
+    assert (track.intent_id, track.order_ref, track.perm_id) == ("old1", "old1", 900000001)  # found at IB by permId and its bare orderRef
+    assert snap.journal == [fill] and snap.meta["client_id"] == "17" and json.loads(snap.meta["market_data"]) == {"AAPL": 265598}
+    assert [json.loads(body)["event"]["exec_id"] for _, body in snap.outbox] == ["e.1.01"]
+    assert not (tmp_path / "ibkr-state.json").exists() and (tmp_path / "ibkr-state.json.imported").exists()

@@ -14,6 +14,7 @@ Bounded: the newest MAX_JOURNAL journal entries and MAX_TERMINAL_TRACKS ended or
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from domain.execution import ExecutionEvent
 from venues.ibkr.translator import OrderTrack
 
 STATE_FILE = "ibkr-state.sqlite3"
+LEGACY_FILE = "ibkr-state.json"  # the whole-file state of earlier versions: imported once, then renamed
 MAX_JOURNAL = 20_000
 MAX_TERMINAL_TRACKS = 5_000
 PRUNE_EVERY = 256  # batches between two prunes
@@ -88,12 +90,30 @@ class StateStore:
 
     def _load(self) -> Snapshot:
         db = self._connection()
+        legacy = self.path.with_name(LEGACY_FILE)
+        if legacy.exists() and not db.execute("SELECT COUNT(*) FROM meta").fetchone()[0]:
+            self._import_legacy(legacy)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         tracks = [OrderTrack.model_validate_json(body) for (body,) in db.execute("SELECT body FROM tracks ORDER BY touched")]
         journal = [ExecutionEvent.model_validate_json(body) for (body,) in db.execute("SELECT body FROM journal ORDER BY seq")]
         outbox = [(i, body) for i, body in db.execute("SELECT id, body FROM outbox ORDER BY id")]
         contracts = dict(db.execute("SELECT symbol, body FROM contracts").fetchall())
         return Snapshot(meta, tracks, journal, outbox, contracts)
+
+    def _import_legacy(self, legacy: Path) -> None:
+        """The JSON state file of earlier versions: its orders carry the bare intent id as orderRef."""
+        state = json.loads(legacy.read_text())
+        batch = Batch(meta={"client_id": str(state["client_id"])} if state.get("client_id") is not None else {"imported": legacy.name})
+        for raw in state.get("tracks", []):
+            track = OrderTrack.model_validate(raw)
+            track.order_ref = track.order_ref or track.intent_id
+            batch.tracks.append((track.intent_id, track.phase.terminal, track.model_dump_json()))
+        batch.journal = [ExecutionEvent.model_validate(raw) for raw in state.get("journal", [])]
+        batch.outbox_add = [(n + 1, json.dumps({"id": n + 1, "to": "order", "event": raw})) for n, raw in enumerate(state.get("outbox", []))]
+        if state.get("market_data"):
+            batch.meta["market_data"] = json.dumps(state["market_data"], sort_keys=True)
+        self._write(batch)
+        legacy.rename(legacy.with_suffix(".json.imported"))
 
     def _write(self, batch: Batch) -> float:
         started = time.perf_counter()
