@@ -1104,3 +1104,13 @@ def test_the_json_state_of_earlier_versions_is_imported_once(tmp_path: Path) -> 
     assert snap.journal == [fill] and snap.meta["client_id"] == "17" and json.loads(snap.meta["market_data"]) == {"AAPL": 265598}
     assert [json.loads(body)["event"]["exec_id"] for _, body in snap.outbox] == ["e.1.01"]
     assert not (tmp_path / "ibkr-state.json").exists() and (tmp_path / "ibkr-state.json.imported").exists()
+
+
+def test_the_worker_image_carries_no_ibkr_test_kit(tmp_path: Path) -> None:
+    from tests.test_compose import rebuild_image_files  # here: it reads the Dockerfile and .dockerignore
+
+    rebuild_image_files(tmp_path / "image")
+    shipped = [p.relative_to(tmp_path / "image").as_posix() for p in (tmp_path / "image").rglob("*.py")]
+    assert any(p.endswith("venues/ibkr/gateway.py") for p in shipped)
+    kits = [p for p in shipped if "/testkit/" in f"/{p}" or p.endswith(("ibkr/fake.py", "ibkr/replay.py", "ibkr/paper_check.py"))]
+    assert kits == []
