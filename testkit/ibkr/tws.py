@@ -160,6 +160,9 @@ class Session(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.port = transport.get_extra_info("peername")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # TWS answers at once (no Nagle delay between a message and the next)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.tws.sessions.append(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
