@@ -297,7 +297,9 @@ def test_position_watch_reports_a_difference_seen_twice_without_executions_betwe
     (diff,), again = watch.compare({"AAPL": 70}, books, {"AAPL": 4})
     assert (diff.symbol, diff.ib_position, diff.book_position, diff.by_account) == ("AAPL", 70, 50, {"desk1": 40, "desk2": 10}) and not again
     assert watch.compare({"AAPL": 70}, books, {"AAPL": 4}) == ([], False)  # told once
-    assert watch.compare({"AAPL": 50}, books, {"AAPL": 5}) == ([], False)  # back in line
+    (back,), again = watch.compare({"AAPL": 50}, books, {"AAPL": 5})  # back in line: said once
+    assert (back.ib_position, back.book_position, again) == (50, 50, False)
+    assert watch.compare({"AAPL": 50}, books, {"AAPL": 5}) == ([], False)
     watch.compare({"AAPL": 50, "MSFT": -5}, books, {})
     (short,), _ = watch.compare({"AAPL": 50, "MSFT": -5}, books, {})
     assert (short.symbol, short.ib_position, short.book_position) == ("MSFT", -5, 0)
@@ -766,6 +768,12 @@ async def test_positions_are_compared_on_connect_and_a_divergence_reaches_every_
         await gateway.idle()
         assert sink.divergences == told
         assert books.books == {"desk1": {"AAPL": 100}, "desk2": {"AAPL": 100}}  # never overwritten
+        tws.seed_positions["AAPL"] = 200  # the shares came back
+        resolved = await gateway.check_positions()
+        assert [(d.account, d.difference, d.text.startswith("IB and the rig's books agree again")) for d in resolved] == [
+            ("desk1", 0, True),
+            ("desk2", 0, True),
+        ]
     finally:
         await gateway.stop()
 

@@ -754,14 +754,16 @@ class IbkrGateway:
         told: list[BrokerDivergence] = []
         as_of = datetime.fromtimestamp(self.clock(), UTC).isoformat()
         for diff in found:
-            resolved = self._resolved_unlisted.pop(diff.symbol, [])
+            resolved = self._resolved_unlisted.pop(diff.symbol, []) if diff.ib_position != diff.book_position else []
             text = (
-                f"IB holds {diff.ib_position} {diff.symbol} in {self.account}; the rig's books hold {diff.book_position} "
+                f"IB and the rig's books agree again on {diff.symbol}: {diff.ib_position} ({why})"
+                if diff.ib_position == diff.book_position
+                else f"IB holds {diff.ib_position} {diff.symbol} in {self.account}; the rig's books hold {diff.book_position} "
                 f"({', '.join(f'{a}: {q}' for a, q in diff.by_account.items())}): difference {diff.ib_position - diff.book_position:+d}"
                 + (f"; orders ended outside IB's window, fills unknown: {', '.join(resolved)}" if resolved else "")
                 + f" ({why})"
             )
-            log.error("position divergence: %s", text)
+            log.log(logging.INFO if diff.ib_position == diff.book_position else logging.ERROR, "position divergence: %s", text)
             for account in accounts:
                 message = BrokerDivergence(
                     account=account,

@@ -172,7 +172,8 @@ class BrokerDivergence(BaseModel):
     """Signal `broker_divergence` to risk-<account>: IB's position in `symbol` for the IB account
     differs from the sum of the books of the rig accounts trading through it (seen on two checks in
     a row with no execution in between). The account moves to a trading state that stops new
-    risk in the symbol (or all) and shows `text` as the reason; never overwrites its book."""
+    risk in the symbol (or all) and shows `text` as the reason; never overwrites its book. A
+    message whose `difference` is 0 says the divergence in `symbol` is resolved."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

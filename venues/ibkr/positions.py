@@ -4,7 +4,8 @@ Each check (on every connect, 1101/1102, and every `positions_every` seconds) co
 position per symbol in the gateway's IB account with the sum of the books of the rig accounts
 trading through it. A book lags IB by the time a fill takes to reach it, so a difference counts
 only when a second check sees the same numbers with no execution of that symbol in between; then
-every account is told once (BrokerDivergence), and again only when the numbers change."""
+every account is told once (BrokerDivergence), again only when the numbers change, and once more
+when IB and the books agree again (a BrokerDivergence with difference 0: resolved)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ class PositionWatch:
                 total[symbol] = total.get(symbol, 0) + quantity
         confirmed: list[Difference] = []
         pending: dict[str, tuple[int, int, int]] = {}
-        for symbol in sorted(set(ib) | set(total)):
+        for symbol in sorted(set(ib) | set(total) | set(self.reported)):
             ib_qty, book_qty = ib.get(symbol, 0), total.get(symbol, 0)
             if ib_qty == book_qty:
-                self.reported.pop(symbol, None)
+                if self.reported.pop(symbol, None) is not None:  # it had been told: now it is resolved
+                    confirmed.append(Difference(symbol, ib_qty, book_qty, {a: held.get(symbol, 0) for a, held in sorted(books.items())}))
                 continue
             seen = executions.get(symbol, 0)
             before = self.pending.get(symbol)
