@@ -39,8 +39,9 @@ from tests.test_ibkr_end_to_end import (
     result_of,
     submit_desk_order,
 )
-from venues.ibkr.activities import IBKR_CANCEL, IbkrActivities
+from venues.ibkr.activities import IBKR_CANCEL, IBKR_CANCEL_CONFIRMED, IbkrActivities
 from venues.ibkr.gateway import IbkrGateway
+from venues.ibkr.models import CancelOutcome, IbkrCancel
 
 WAIT = 30.0  # seconds: these wait on behaviour the workflows may not have yet — fail in reasonable time
 
@@ -143,12 +144,16 @@ async def test_replace_is_refused_when_ib_refuses_the_cancel(env, client, worker
 
 @dataclass
 class CancelNeverAnswers(IbkrActivities):
-    """The production activities, except that `ibkr_cancel` fails for good (the gateway lost IB)."""
+    """The production activities, except that a cancel (either form) fails for good: it never reached IB."""
 
     gateway: IbkrGateway
 
     @activity.defn(name=IBKR_CANCEL)
     async def cancel(self, intent_id: str) -> list[ExecutionEvent]:
+        raise ApplicationError("not connected to IB", type="IbkrCannotCancel", non_retryable=True)
+
+    @activity.defn(name=IBKR_CANCEL_CONFIRMED)
+    async def cancel_confirmed(self, request: IbkrCancel) -> CancelOutcome:
         raise ApplicationError("not connected to IB", type="IbkrCannotCancel", non_retryable=True)
 
 
