@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ExecKind(str, Enum):
@@ -21,6 +21,8 @@ class ExecKind(str, Enum):
     FILL = "FILL"  # partial or complete: cum_qty / leaves_qty tell which
     EXPIRED = "EXPIRED"  # time in force ran out (DAY at the close)
     UNKNOWN_ORDER = "UNKNOWN_ORDER"  # the venue has no record of the order (reconciliation)
+    CANCEL_REJECTED = "CANCEL_REJECTED"  # the venue refused a cancel (FIX OrderCancelReject); the order works on
+    CORRECTION = "CORRECTION"  # an execution corrected: `corrects` names the exec id it replaces (FIX ExecType Correct)
 
 
 class ExecutionEvent(BaseModel):
@@ -36,6 +38,10 @@ class ExecutionEvent(BaseModel):
     leaves_qty: int = 0  # still working at the venue
     text: str = ""  # the venue's words: a reject reason, an informational message
     venue_time: str | None = None  # ISO timestamp from the venue, when it gives one
+    # FILL / CORRECTION: the venue's commission for this execution (account currency), when it
+    # reports one (IB's commissionReport); None when the venue says nothing (the simulated venue).
+    commission: float | None = Field(default=None, ge=-1_000_000.0, le=1_000_000.0, allow_inf_nan=False)
+    corrects: str | None = None  # CORRECTION only: the exec id whose shares / price this one replaces
 
 
 class VenueOrderStatus(BaseModel):

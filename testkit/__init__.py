@@ -1,1 +1,2 @@
-"""Test kits: harnesses and fakes the tests use; not shipped in the worker image."""
+"""Test kits: fakes and harnesses the tests use. Not shipped (not a package in pyproject.toml, not
+in the worker image: .dockerignore)."""

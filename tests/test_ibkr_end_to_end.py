@@ -1,7 +1,7 @@
 """An Interactive Brokers account end to end: the real RiskWorkflow and OrderWorkflow on the
 session's dev server, the order's venue activities served by the IBKR gateway
-(venues/ibkr/gateway.py) on a task queue of its own, and behind the gateway the fake TWS
-(venues/ibkr/fake.py), which runs ib_async's own Wrapper code paths. What TWS says later
+(venues/ibkr/gateway.py) on a task queue of its own, and behind the gateway the fake TWS on a real
+socket (testkit/ibkr/tws.py: ib_async's Client, Decoder and Wrapper run as against IB). What TWS says later
 (fills, cancels, a reconnect after which it has forgotten an order) reaches the order through
 the production sink (a `venue_event` signal), and the account through the order's reports.
 
@@ -43,14 +43,15 @@ from protocol.messages import (
     RiskView,
     VenueKind,
 )
+from testkit.ibkr.replay import gateway_over
+from testkit.ibkr.tws import FakeTWS
 from tests.accounts import ORDER_TEST_CYCLE_SECONDS, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.faults import until_view
 from venues.ibkr.activities import IBKR_SUBMIT, IbkrActivities, build_ibkr_worker
-from venues.ibkr.fake import FakeTWS
+from venues.ibkr.delivery import RigSink, TemporalBooks
 from venues.ibkr.gateway import IbkrGateway
-from venues.ibkr.models import IbkrOrder
-from venues.ibkr.replay import fake_settings
+from venues.ibkr.models import IbkrOrder, rig_order_ref
 from venues.sink import TemporalSignalSink
 
 WAIT = 90.0  # seconds: the machine may be running another suite alongside
@@ -81,13 +82,14 @@ async def ibkr_venue(
 ) -> AsyncIterator[Ibkr]:
     queue = f"risk-rig-ibkr-e2e-{uuid.uuid4().hex[:8]}"
     tws = tws or FakeTWS()
-    gateway = IbkrGateway(fake_settings(state_dir, task_queue=queue), TemporalSignalSink(client), ib=tws.make_ib())
+    gateway = gateway_over(tws, state_dir, RigSink(client), books=TemporalBooks(client), task_queue=queue)
     await gateway.start()
     try:
         async with worker_for(client, gateway):
             yield Ibkr(tws, gateway, queue)
     finally:
         await gateway.stop()
+        await tws.stop()
 
 
 async def open_ibkr_account(env: WorkflowEnvironment, account: str, config: RigConfig, queue: str) -> WorkflowHandle:
@@ -127,7 +129,7 @@ async def submit_desk_order(client: Client, account: str, name: str, **fields: A
         "reduce_only": False,
     } | fields
     await start_order(client, TASK_QUEUE, raw)
-    return raw["intent_id"]
+    return str(raw["intent_id"])
 
 
 # ── waiting on the workflows ───────────────────────────────────────────────────────────────────
@@ -177,7 +179,7 @@ async def test_ibkr_order_acked_partially_filled_then_filled_and_the_account_hol
             client, account, lambda v: (o := open_order(v, intent_id)) is not None and o.state is OrderState.WORKING, "listed the order WORKING"
         )
         assert view.venue is VenueKind.IBKR and view.open_order_count == 1 and positions(view) == {}
-        assert ib.tws.order(intent_id).status == "Submitted" and ib.tws.order(intent_id).order.lmtPrice == 190.0
+        assert ib.tws.order(intent_id).status == "Submitted" and ib.tws.order(intent_id).lmt_price == 190.0
 
         # A partial fill, then the rest, as TWS reports them later (execDetails + orderStatus + commission).
         ib.tws.apply({"cb": "fill", "order": intent_id, "shares": 40, "price": 190.0})
@@ -190,7 +192,7 @@ async def test_ibkr_order_acked_partially_filled_then_filled_and_the_account_hol
         ib.tws.apply({"cb": "fill", "order": intent_id, "shares": 60, "price": 189.5})
         await ib.tws.settle()
         done = await result_of(client, intent_id)
-        ib_exec_ids = [e.execId for e in ib.tws.order(intent_id).executions.values()]
+        ib_exec_ids = [e.exec_id for e in ib.tws.order(intent_id).executions.values()]
         assert done.state is OrderState.FILLED and done.filled_quantity == 100
         assert [(f.fill_id, f.quantity, f.price) for f in done.fills] == list(zip(ib_exec_ids, [40, 60], [190.0, 189.5], strict=True))
         assert done.average_price == (40 * 190.0 + 60 * 189.5) / 100
@@ -263,7 +265,7 @@ async def test_ibkr_duplicated_execution_is_applied_once(env, client, worker, co
         await ib.tws.settle()
         done = await result_of(client, intent_id)
         assert done.state is OrderState.FILLED and done.filled_quantity == 100
-        assert [f.fill_id for f in done.fills] == [e.execId for e in ib.tws.order(intent_id).executions.values()]
+        assert [f.fill_id for f in done.fills] == [e.exec_id for e in ib.tws.order(intent_id).executions.values()]
         assert len(done.fills) == 2 and done.fills[0].fill_id == "0000e0d5.00000001.01.01"
         view = await account_when(client, account, lambda v: v.open_order_count == 0, "closed the order")
         assert positions(view) == ib.tws.positions() == {"AAPL": 100}
@@ -285,19 +287,22 @@ async def test_ibkr_order_ib_no_longer_knows_is_recorded_lost_never_canceled(env
         ib.tws.orders.remove(ib.tws.order(intent_id))
         reconciled = ib.gateway.reconciliations
         ib.tws.drop_connection()
-        await ib.gateway.wait_connected(timeout=WAIT)
+        for _ in range(int(WAIT / 0.01)):  # the gateway hears the socket close, reconnects and reconciles
+            if ib.gateway.reconciliations > reconciled and ib.gateway.connected:
+                break
+            await asyncio.sleep(0.01)
         assert ib.gateway.reconciliations == reconciled + 1
         assert ib.kinds(intent_id) == ["ACCEPTED", "UNKNOWN_ORDER"]
 
         done = await result_of(client, intent_id)
-        assert done.lost_cause is not None and f"IB lists no order with orderRef {intent_id}" in done.lost_cause, done
+        assert done.lost_cause is not None and f"IB lists no order with orderRef {rig_order_ref(account, intent_id)}" in done.lost_cause, done
         assert done.state is OrderState.WORKING and done.cancel_reason is None  # as it stood: never a silent CANCELED
         assert any("UNKNOWN_ORDER → LOST" in h for h in done.history)
 
         view = await account_when(client, account, lambda v: any(o.intent_id == intent_id for o in v.lost), "recorded the order LOST")
         (lost,) = [o for o in view.lost if o.intent_id == intent_id]
         assert lost.label == "LOST" and lost.state is not OrderState.CANCELED and lost.cancel_reason is None
-        assert f"IB lists no order with orderRef {intent_id}" in (lost.lost_cause or "")
+        assert f"IB lists no order with orderRef {rig_order_ref(account, intent_id)}" in (lost.lost_cause or "")
         assert open_order(view, intent_id) is None and view.open_order_count == 0  # its potential released
         assert positions(view) == {}
         assert ib.cancels(intent_id) == 0 and ib.placed() == [intent_id]
@@ -354,7 +359,7 @@ async def test_ibkr_retried_submit_never_places_a_second_order(env, client, work
         ib.tws.apply({"cb": "fill", "order": intent_id, "shares": 100, "price": 190.0})
         await ib.tws.settle()
         done = await result_of(client, intent_id)
-        assert done.state is OrderState.FILLED and [f.fill_id for f in done.fills] == [e.execId for e in ib.tws.order(intent_id).executions.values()]
+        assert done.state is OrderState.FILLED and [f.fill_id for f in done.fills] == [e.exec_id for e in ib.tws.order(intent_id).executions.values()]
         view = await account_when(client, account, lambda v: v.open_order_count == 0, "closed the order")
         assert positions(view) == ib.tws.positions() == {"AAPL": 100}
         assert ib.placed() == [intent_id]
@@ -366,9 +371,11 @@ async def test_ibkr_order_placed_by_the_retry_after_a_gateway_crash_is_working_n
     Only the last word counts: the order works at IB, so it must work in the rig (recorded LOST
     it would drop every later fill)."""
     intent_id = f"{account}-w1"
-    crashed = IbkrGateway(fake_settings(tmp_path), TemporalSignalSink(client), ib=FakeTWS().make_ib())
-    crashed.translator.register(intent_id, 100, "AAPL", "BUY", client_id=crashed.settings.client_id, order_id=99, now=0.0)
+    crashed = gateway_over(FakeTWS(), tmp_path, RigSink(client))
+    crashed_order = IbkrOrder(intent_id=intent_id, account=account, symbol="AAPL", side="BUY", quantity=100, limit_price=190.0)
+    crashed.translator.register(crashed._new_track(crashed_order, rig_order_ref(account, intent_id)))
     crashed.save_now()
+    crashed.store.close()
     async with ibkr_venue(client, tmp_path) as ib:
         await open_ibkr_account(env, account, config, ib.queue)
         assert await submit_desk_order(client, account, "w1") == intent_id

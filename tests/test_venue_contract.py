@@ -1,5 +1,5 @@
 """One contract suite, every venue: the rig's simulated venue and the IBKR gateway (over a fake
-TWS running ib_async's own code) answer the same scripts the same way, and neither breaks the
+TWS on a real socket: testkit/ibkr/tws.py) answer the same scripts the same way, and neither breaks the
 seam's rules (venues/contract.py)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from venues.contract import (
     contract_violations,
     run_venue_commands,
 )
-from venues.ibkr.replay import IbkrFakeHarness
+from testkit.ibkr.replay import IbkrFakeHarness
 
 SCRIPTS = sorted(STANDARD_SCRIPTS)
 

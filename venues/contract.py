@@ -108,9 +108,11 @@ async def run_venue_commands(harness: VenueHarness, commands: list[Command]) -> 
             reply = await harness.cancel(cmd.intent_id)
             run.events += reply
         elif isinstance(cmd, VenueFill):
-            reply = await harness.venue_fill(cmd.intent_id, cmd.quantity, cmd.price)
+            await harness.venue_fill(cmd.intent_id, cmd.quantity, cmd.price)
+            reply = None
         elif isinstance(cmd, VenueCancel):
-            reply = await harness.venue_cancel(cmd.intent_id)
+            await harness.venue_cancel(cmd.intent_id)
+            reply = None
         elif isinstance(cmd, QueryStatus):
             reply = await harness.order_status(cmd.intent_id)
         elif isinstance(cmd, ExecutionsSince):
@@ -122,13 +124,16 @@ async def run_venue_commands(harness: VenueHarness, commands: list[Command]) -> 
     return run
 
 
+EXECUTION_KINDS = (ExecKind.FILL, ExecKind.CORRECTION)
+
+
 def applied(events: list[ExecutionEvent]) -> list[ExecutionEvent]:
     """What a consumer keeps: each exec id once, an event repeated verbatim (a retried call's
     answer, a redelivery) once."""
     seen_fills: set[str] = set()
     seen: list[ExecutionEvent] = []
     for event in events:
-        if event.kind is ExecKind.FILL:
+        if event.kind in EXECUTION_KINDS:
             if event.exec_id in seen_fills:
                 continue
             seen_fills.add(event.exec_id or "")
@@ -138,15 +143,29 @@ def applied(events: list[ExecutionEvent]) -> list[ExecutionEvent]:
     return seen
 
 
+def executed(events: list[ExecutionEvent]) -> int:
+    """The shares an intent's (applied) FILL and CORRECTION events add up to."""
+    shares: dict[str, int] = {}
+    for event in events:
+        if event.kind is ExecKind.FILL:
+            shares[event.exec_id or ""] = event.last_qty
+        elif event.kind is ExecKind.CORRECTION and event.corrects in shares:
+            shares[event.exec_id or ""] = event.last_qty
+            del shares[event.corrects]
+    return sum(shares.values())
+
+
 def contract_violations(run: ContractRun, quantities: dict[str, int]) -> list[str]:
     """The seam's rules, per intent (quantities: intent → ordered quantity)."""
     problems: list[str] = []
     all_fills: dict[str, ExecutionEvent] = {}
     for event in run.events:
-        if event.kind is ExecKind.FILL:
+        if event.kind in EXECUTION_KINDS:
             if not event.exec_id:
-                problems.append(f"{event.intent_id}: a FILL without exec_id")
-            elif event.exec_id in all_fills and all_fills[event.exec_id] != event:
+                problems.append(f"{event.intent_id}: a {event.kind.value} without exec_id")
+            elif event.exec_id in all_fills and all_fills[event.exec_id].model_copy(update={"commission": None}) != event.model_copy(
+                update={"commission": None}
+            ):
                 problems.append(f"{event.intent_id}: exec id {event.exec_id} reported twice with different content")
             all_fills.setdefault(event.exec_id or "", event)
     for intent in dict.fromkeys(e.intent_id for e in run.events):
@@ -155,7 +174,14 @@ def contract_violations(run: ContractRun, quantities: dict[str, int]) -> list[st
         cum = 0
         ended: ExecutionEvent | None = None
         acknowledged = False
-        for event in events:
+        for n, event in enumerate(events):
+            if event.kind is ExecKind.CORRECTION:
+                cum = executed(events[: n + 1])
+                if event.corrects is None or event.cum_qty != cum:
+                    problems.append(
+                        f"{intent}: CORRECTION {event.exec_id} of {event.corrects} says cum_qty {event.cum_qty}, the executions add up to {cum}"
+                    )
+                continue
             if event.kind is ExecKind.FILL:
                 if not acknowledged and ended is None:
                     problems.append(f"{intent}: FILL {event.exec_id} before ACCEPTED")
@@ -189,7 +215,7 @@ def outcome(run: ContractRun) -> dict[str, tuple[ExecKind | None, int]]:
     result: dict[str, tuple[ExecKind | None, int]] = {}
     for intent in dict.fromkeys(e.intent_id for e in run.events):
         events = applied(run.for_intent(intent))
-        cum = sum(e.last_qty for e in events if e.kind is ExecKind.FILL)
+        cum = executed(events)
         last = None
         for event in events:
             if event.kind in TERMINAL_KINDS or event.kind is ExecKind.UNKNOWN_ORDER:

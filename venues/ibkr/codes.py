@@ -27,9 +27,11 @@ the truth.
 Error codes (https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/).
 ib_async's Wrapper.error treats every code outside a short warning list as fatal and marks the
 Trade Cancelled — 10349 "Order TIF was set to DAY based on order preset" included, although the
-order is alive. The rig decides from the sets below instead, and an unlisted code on a live order
-changes nothing (it is logged): a wrongly canceled order is worse than a late one, and the next
-orderStatus or the reconciliation tells the truth. NautilusTrader's client (client/error.py)
+order is alive. The rig decides from the sets below instead. An unlisted code on an order IB has
+acknowledged changes nothing (it is logged): a wrongly canceled order is worse than a late one,
+and the next orderStatus or the reconciliation tells the truth. An unlisted, non-informational
+code on an order IB has *not* acknowledged is IB refusing the placement: REJECTED with IB's code
+and text (should IB later say the order works, the gateway cancels it: no orphan). NautilusTrader's client (client/error.py)
 takes the same line: only {201, 203, 321, 10289, 10293} reject, 202 cancels, the rest is logged.
 """
 
@@ -96,7 +98,10 @@ ORDER_REJECT_CODES: dict[int, str] = {
     434: "The order size cannot be zero",
 }
 
-DUPLICATE_ORDER_ID = 103
+DUPLICATE_ORDER_ID = 103  # the gateway takes a new orderId and places the order again (MAX_PLACE_ATTEMPTS)
+
+# IB refused a cancel: the order works on (a CANCEL_REJECTED; a later cancel is sent again).
+CANCEL_REFUSED_CODES: frozenset[int] = frozenset({161, 10148})
 
 # Reject codes that keep their meaning after an acknowledgement (IB rejects a working order).
 REJECT_AFTER_ACK_CODES: frozenset[int] = frozenset({201, 203})

@@ -2,9 +2,11 @@
 `from venues.ibkr.service import main` (e.g. `python -m worker --broker ibkr`).
 
 Connects to Temporal (TEMPORAL_ADDRESS…, like the worker) and to TWS / IB Gateway (IB_HOST,
-IB_PORT, IB_CLIENT_ID, IB_ACCOUNT), reconciles, and serves the ibkr_* activities on
+IB_PORT, IB_CLIENT_ID, IB_ACCOUNT), reconciles orders and positions, and serves the ibkr_* activities on
 RIG_IBKR_TASK_QUEUE (default risk-rig-ibkr) until SIGINT / SIGTERM. Either side unreachable at
-start: one line saying where and how to start it, exit 2. A later loss of TWS is retried with
+start, or a configuration it cannot serve with (IB_ACCOUNT not managed by the login, several
+accounts and none chosen, a client id other than the one its open orders were placed with): one
+line saying what and how to fix it, exit 2. A later loss of TWS is retried with
 backoff and reconciled on reconnect."""
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import logging
 import signal
 
 from venues.ibkr.activities import build_ibkr_worker
-from venues.ibkr.gateway import IbkrGateway, IbUnreachable
+from venues.ibkr.delivery import RigSink, TemporalBooks
+from venues.ibkr.gateway import IbkrConfigError, IbkrGateway, IbUnreachable
 from venues.ibkr.models import IbkrSettings
-from venues.sink import TemporalSignalSink
 from worker.connection import Unreachable, connect, exit_now
 from worker.observability import configure_logging
 
@@ -24,8 +26,12 @@ from worker.observability import configure_logging
 async def run() -> int:
     settings = IbkrSettings.from_env()
     client = await connect()
-    gateway = IbkrGateway(settings, TemporalSignalSink(client))
-    await gateway.start()
+    gateway = IbkrGateway(settings, RigSink(client), books=TemporalBooks(client))
+    try:
+        await gateway.start()
+    except BaseException:
+        await gateway.stop()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -47,7 +53,7 @@ def main() -> int:
     logging.getLogger("ib_async.client").setLevel(logging.CRITICAL)  # connection failures: the gateway says it in one line
     try:
         exit_now(asyncio.run(run()))
-    except (Unreachable, IbUnreachable) as err:
+    except (Unreachable, IbUnreachable, IbkrConfigError) as err:
         print(f"error: {err}", flush=True)
         exit_now(2)
     return 0

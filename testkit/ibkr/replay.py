@@ -15,17 +15,23 @@ Steps (after each one the fake's socket drains and the gateway's outbox is deliv
     {"submit": {"intent_id": "a1", "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 190.0},
      "on_place": [callback specs], "returns": ["ACCEPTED", …]}
     {"cancel": "a1", "on_cancel": [callback specs], "returns": [...]}
-    {"tws": [callback specs]}                 TWS says these now (see venues/ibkr/fake.py)
+    {"tws": [callback specs]}                 TWS says these now (see testkit/ibkr/tws.py)
     {"while_down": [callback specs]}          the broker's book changes; nobody hears it
     {"unheard": [callback specs]}             the same while connected: a message lost on the way
     {"drop_connection": true, "down": true}   the socket closes (TWS / IB Gateway restarts)
     {"tws_up": true}                          TWS answers again; waits for the gateway to reconnect
     {"stop_gateway": true} / {"start_gateway": true}   the rig's gateway process stops / starts (same state dir)
     {"advance": 31}                           the gateway's clock moves (seconds)
+    {"close_day": true} / {"next_day": true}  the session closes (IB expires DAY orders) / IB's nightly restart
+    {"link_lost": 1100} / {"link_restored": 1102}   TWS loses / regains IB's servers
     {"sweep": true} / {"reconcile": true}
     {"status": "a1", "expect_status": {"known": false, "last_kind": "UNKNOWN_ORDER"}}
     {"executions_since": null, "expect_exec_ids": ["…"]}
     {"subscribe": "AAPL"}
+    {"check_positions": true}                 reqPositions against the scenario's "books" (a divergence counts on the second sighting)
+    {"expect_divergences": [{"symbol": "AAPL", "ib_position": 70, "book_position": 40}]}   every divergence told so far (one per account)
+    {"close_workflow": "a1"}                  the order workflow of a1 has closed: its events are not delivered
+    {"expect_late_fills": [{"intent_id": "a1", "last_qty": 30}]}
     {"expect_requests": {"reqMktData": 2}}
     {"expect": {"a1": [{"kind": "ACCEPTED"}, {"kind": "FILL", "cum_qty": 100, "leaves_qty": 0}]}}
 
@@ -42,17 +48,18 @@ from pathlib import Path
 from typing import Any
 
 from domain.execution import ExecutionEvent, VenueOrderStatus
-from venues.contract import ContractRun, Submit, applied
-from venues.ibkr.fake import FakeTWS
+from testkit.ibkr.sinks import RecordingSink, StaticBooks
+from testkit.ibkr.tws import FakeTWS
+from venues.contract import ContractRun, Submit, applied, executed
 from venues.ibkr.gateway import IbkrGateway
 from venues.ibkr.models import IbkrOrder, IbkrSettings
-from venues.sink import ListSink
 
 TEST_CLIENT_ID = 17
+START = 1_749_562_200.0  # 2025-06-10 13:30 UTC (09:30 New York): the fake TWS's default start
 
 
 class FakeClock:
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
+    def __init__(self, start: float = START) -> None:
         self.now = start
 
     def __call__(self) -> float:
@@ -62,9 +69,10 @@ class FakeClock:
         self.now += seconds
 
 
-def fake_settings(state_dir: Path, **overrides: Any) -> IbkrSettings:
-    base = {
+def fake_settings(state_dir: Path, tws: FakeTWS | None = None, **overrides: Any) -> IbkrSettings:
+    base: dict[str, Any] = {
         "state_dir": Path(state_dir),
+        "port": tws.port if tws is not None else 7497,
         "client_id": TEST_CLIENT_ID,
         "account": "",
         "ack_timeout": 0.3,
@@ -73,8 +81,21 @@ def fake_settings(state_dir: Path, **overrides: Any) -> IbkrSettings:
         "reconnect_max_delay": 0.05,
         "sweep_every": 3600.0,
         "connect_timeout": 2.0,
+        "commission_wait": 0.5,
+        "positions_every": 3600.0,
     }
     return IbkrSettings(**(base | overrides))
+
+
+def gateway_over(tws: FakeTWS, state_dir: Path, sink: Any = None, clock: FakeClock | None = None, books: Any = None, **settings: Any) -> IbkrGateway:
+    """A gateway connecting to the fake TWS's port with the test settings."""
+    return IbkrGateway(
+        fake_settings(state_dir, tws, **settings),
+        sink if sink is not None else RecordingSink(),
+        ib=tws.make_ib(),
+        clock=clock or FakeClock(),
+        books=books,
+    )
 
 
 @dataclass
@@ -82,7 +103,7 @@ class ScenarioRun:
     scenario: dict
     tws: FakeTWS
     gateway: IbkrGateway
-    sink: ListSink
+    sink: RecordingSink
     clock: FakeClock
     stream: list[tuple[str, ExecutionEvent]] = field(default_factory=list)  # (returned|signal, event)
     replies: list[tuple[int, object]] = field(default_factory=list)
@@ -98,13 +119,11 @@ class ScenarioRun:
         return ContractRun(venue="ibkr-fake", events=[e for _, e in self.stream])
 
     def positions(self) -> dict[str, int]:
-        """Signed shares per symbol from the fills the consumer applied."""
+        """Signed shares per symbol from the executions the consumer applied (corrections replace)."""
         held: dict[str, int] = {}
-        for event in applied([e for _, e in self.stream]):
-            if event.kind.value == "FILL":
-                sign = 1 if self.sides[event.intent_id] == "BUY" else -1
-                symbol = self.symbols[event.intent_id]
-                held[symbol] = held.get(symbol, 0) + sign * event.last_qty
+        for intent in self.quantities:
+            sign = 1 if self.sides[intent] == "BUY" else -1
+            held[self.symbols[intent]] = held.get(self.symbols[intent], 0) + sign * executed(self.events(intent))
         return {k: v for k, v in held.items() if v}
 
 
@@ -132,6 +151,7 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
         next_valid_id=tws_options.get("next_valid_id", 1),
         auto_ack=tws_options.get("auto_ack", True),
         auto_cancel=tws_options.get("auto_cancel", True),
+        master_client_id=tws_options.get("master_client_id"),
     )
     for raw in spec.get("broker_orders", []):
         tws.add_order(
@@ -144,11 +164,14 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
             client_id=raw.get("client_id", TEST_CLIENT_ID),
             order_id=raw.get("order_id", 1),
             perm_id=raw.get("perm_id"),
+            order_ref=raw.get("order_ref"),
         )
     clock = FakeClock()
-    settings = fake_settings(state_dir, **spec.get("gateway", {}))
-    sink = ListSink()
-    gateway = IbkrGateway(settings, sink, ib=tws.make_ib(), clock=clock)
+    settings = fake_settings(state_dir, tws, **spec.get("gateway", {}))
+    sink = RecordingSink()
+    books = StaticBooks(spec["books"]) if "books" in spec else None
+    await tws.start()
+    gateway = IbkrGateway(settings, sink, ib=tws.make_ib(), clock=clock, books=books)
     run = ScenarioRun(spec, tws, gateway, sink, clock)
     delivered = 0
 
@@ -196,10 +219,20 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
             elif "stop_gateway" in step:
                 await run.gateway.stop()
             elif "start_gateway" in step:
-                run.gateway = IbkrGateway(settings, sink, ib=tws.make_ib(), clock=clock)
+                run.gateway = IbkrGateway(settings, sink, ib=tws.make_ib(), clock=clock, books=books)
                 await run.gateway.start()
             elif "advance" in step:
                 clock.advance(float(step["advance"]))
+            elif "close_day" in step:
+                clock.advance(9 * 3600)  # 22:30 UTC: past the 16:00 New York close
+                tws.close_day()
+            elif "next_day" in step:
+                clock.advance(24 * 3600 - (clock.now - START) % (24 * 3600))  # the next day, 13:30 UTC
+                tws.next_day()
+            elif "link_lost" in step:
+                tws.link_lost(int(step["link_lost"]))
+            elif "link_restored" in step:
+                tws.link_restored(int(step["link_restored"]))
             elif "sweep" in step:
                 await run.gateway.sweep()
             elif "reconcile" in step:
@@ -221,7 +254,11 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
                     run.failures.append(f"step {index}: executions_since gave {[f.exec_id for f in fills]}, expected {step['expect_exec_ids']}")
             elif "subscribe" in step:
                 await run.gateway.subscribe_quotes(step["subscribe"])
-            elif "expect_requests" in step or "expect" in step:
+            elif "check_positions" in step:
+                await run.gateway.check_positions("scenario")
+            elif "close_workflow" in step:
+                sink.closed.add(step["close_workflow"])
+            elif any(k in step for k in ("expect_requests", "expect", "expect_divergences", "expect_late_fills")):
                 pass
             else:
                 raise ValueError(f"step {index}: unknown step {step}")
@@ -231,12 +268,21 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
                 for name, want in step["expect_requests"].items():
                     if counts[name] != want:
                         run.failures.append(f"step {index}: {counts[name]} {name} requests, expected {want}")
+            if "expect_divergences" in step:
+                got_d = [{k: getattr(d, k) for k in want} for d, want in zip(sink.divergences, step["expect_divergences"])]
+                if len(sink.divergences) != len(step["expect_divergences"]) or got_d != step["expect_divergences"]:
+                    run.failures.append(f"step {index}: divergences {[d.text for d in sink.divergences]}, expected {step['expect_divergences']}")
+            if "expect_late_fills" in step:
+                got_l = [{"intent_id": f.intent_id, "last_qty": f.event.last_qty} for f in sink.late_fills]
+                if got_l != step["expect_late_fills"]:
+                    run.failures.append(f"step {index}: late fills {got_l}, expected {step['expect_late_fills']}")
             for intent, patterns in step.get("expect", {}).items():
                 got = run.events(intent)
                 if len(got) != len(patterns) or not all(_matches(e, p) for e, p in zip(got, patterns)):
                     run.failures.append(f"step {index}: {intent} saw {_describe(got)}, expected {patterns}")
     finally:
         await run.gateway.stop()
+        await tws.stop()
     return run
 
 
@@ -248,18 +294,20 @@ class IbkrFakeHarness:
 
     def __init__(self, state_dir: Path, **settings: Any) -> None:
         self.tws = FakeTWS(auto_ack=True, auto_cancel=True)
-        self.sink = ListSink()
+        self.sink = RecordingSink()
         self.clock = FakeClock()
-        self.gateway = IbkrGateway(fake_settings(state_dir, **settings), self.sink, ib=self.tws.make_ib(), clock=self.clock)
+        self.gateway = gateway_over(self.tws, state_dir, self.sink, self.clock, **settings)
         self._seen = 0
 
     async def __aenter__(self) -> IbkrFakeHarness:
+        await self.tws.start()
         await self.gateway.start()
         await self.settle()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.gateway.stop()
+        await self.tws.stop()
 
     async def submit(self, cmd: Submit) -> list[ExecutionEvent]:
         return await self.gateway.submit(
