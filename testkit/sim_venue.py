@@ -1,5 +1,5 @@
-"""The rig's simulated venue behind the contract seam (venues/contract.py), for the one suite
-every venue runs. The venue itself is pure (domain/venue.py); this adapter keeps the book a
+"""The rig's simulated venue behind the contract seam (testkit/contract.py), for the one suite
+every venue runs. The venue itself is pure (venues/sim/model.py); this adapter keeps the book a
 real venue would keep — each order's events, its executions journal — and plays the market's
 side: `venue_fill` is the risk cycle's matching step filling the order, `venue_cancel` the DAY
 expiry at the close."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 from domain.enums import OrderType, Side
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
 from domain.models import Intent, Quote
-from venues.contract import Submit
+from testkit.contract import Submit
 from venues.sim import model as venue
 from venues.sim.model import SimOrder, VenueParams
 

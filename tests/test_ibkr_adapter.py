@@ -30,10 +30,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.execution import ExecKind, ExecutionEvent, VenueOrderStatus
 from protocol.contract import risk_workflow_id
-from testkit.ibkr.replay import IbkrFakeHarness, ScenarioRun, gateway_over, run_scenario
-from testkit.ibkr.sinks import RecordingSink, StaticBooks
-from testkit.ibkr.tws import FakeTWS
-from venues.contract import (
+from testkit.contract import (
     STANDARD_SCRIPTS,
     Submit,
     check_script,
@@ -41,6 +38,9 @@ from venues.contract import (
     outcome,
     run_venue_commands,
 )
+from testkit.ibkr.replay import IbkrFakeHarness, ScenarioRun, gateway_over, run_scenario
+from testkit.ibkr.sinks import RecordingSink, StaticBooks
+from testkit.ibkr.tws import FakeTWS
 from venues.ibkr.activities import (
     IBKR_CANCEL,
     IBKR_CANCEL_CONFIRMED,
@@ -855,7 +855,7 @@ async def test_venue_contract_ibkr(script: str, tmp_path: Path) -> None:
 
 
 async def test_contract_checker_catches_a_broken_venue() -> None:
-    from venues.contract import ContractRun
+    from testkit.contract import ContractRun
 
     bad = ContractRun(
         venue="broken",

@@ -1,13 +1,12 @@
 """One contract suite, every venue: the rig's simulated venue and the IBKR gateway (over a fake
 TWS on a real socket: testkit/ibkr/tws.py) answer the same scripts the same way, and neither breaks the
-seam's rules (venues/contract.py)."""
+seam's rules (testkit/contract.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from testkit.sim_venue import SimVenueHarness
-from venues.contract import (
+from testkit.contract import (
     STANDARD_SCRIPTS,
     Submit,
     check_script,
@@ -15,6 +14,7 @@ from venues.contract import (
     run_venue_commands,
 )
 from testkit.ibkr.replay import IbkrFakeHarness
+from testkit.sim_venue import SimVenueHarness
 
 SCRIPTS = sorted(STANDARD_SCRIPTS)
 

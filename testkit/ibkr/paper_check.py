@@ -14,7 +14,7 @@ import math
 from ib_async import Stock
 
 from domain.execution import ExecKind, ExecutionEvent
-from venues.contract import ContractRun, contract_violations
+from testkit.contract import ContractRun, contract_violations
 from venues.ibkr.gateway import IbkrGateway
 from venues.ibkr.models import IbkrOrder
 from venues.sink import ListSink

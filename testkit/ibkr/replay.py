@@ -48,9 +48,9 @@ from pathlib import Path
 from typing import Any
 
 from domain.execution import ExecutionEvent, VenueOrderStatus
+from testkit.contract import ContractRun, Submit, applied, executed
 from testkit.ibkr.sinks import RecordingSink, StaticBooks
 from testkit.ibkr.tws import FakeTWS
-from venues.contract import ContractRun, Submit, applied, executed
 from venues.ibkr.gateway import IbkrGateway
 from venues.ibkr.models import IbkrOrder, IbkrSettings
 
@@ -287,7 +287,7 @@ async def run_scenario(source: Path | dict, state_dir: Path) -> ScenarioRun:
 
 
 class IbkrFakeHarness:
-    """The IBKR venue for `venues.contract.run_venue_commands`: the gateway over a fake TWS that
+    """The IBKR venue for `testkit.contract.run_venue_commands`: the gateway over a fake TWS that
     acknowledges and cancels on its own; venue_fill / venue_cancel script the market's side."""
 
     name = "ibkr-fake"

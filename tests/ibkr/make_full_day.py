@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 SYMBOLS = {"AAPL": 190.0, "MSFT": 420.0, "XOM": 110.0, "KO": 62.0, "JPM": 198.0, "CVX": 155.0, "PG": 168.0, "NVDA": 121.0}
 
@@ -19,7 +20,7 @@ SYMBOLS = {"AAPL": 190.0, "MSFT": 420.0, "XOM": 110.0, "KO": 62.0, "JPM": 198.0,
 def build() -> dict:
     rng = random.Random(20250602)
     steps: list[dict] = []
-    orders = []
+    orders: list[dict[str, Any]] = []
     for n in range(1, 21):
         symbol = rng.choice(sorted(SYMBOLS))
         side = "SELL" if rng.random() < 0.75 else "BUY"
