@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
+from config import yaml_safe
+from config.text_file import MIB, InputFileError, read_text
 from domain.rules import RigConfig, RiskRules, RuleError, Universe
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_RULES = CONFIG_DIR / "risk_rules.yaml"
 DEFAULT_UNIVERSE = CONFIG_DIR / "universe.yaml"
+# The largest rules the models accept are about 0.5 MB as YAML (tests/test_input_bounds.py);
+# the cap leaves room for comments and is checked before a byte is parsed.
+MAX_CONFIG_FILE_BYTES = 1 * MIB
 
 
 class ConfigError(Exception):
@@ -25,20 +31,27 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(path, "(file)", f"cannot read: {err.strerror or err}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(path, where, f"not valid YAML: {getattr(err, 'problem', err)}") from None
+        return yaml_safe.load(read_text(path, MAX_CONFIG_FILE_BYTES))
+    except InputFileError as err:
+        raise ConfigError(path, err.where, err.problem) from None
+    except yaml_safe.YamlError as err:
+        raise ConfigError(path, err.where, err.problem) from None
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str]:
+def _short_repr() -> reprlib.Repr:
+    """A bounded rendering of what a file held (a 20,000-symbol list is not echoed whole)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxdict = short.maxlevel = 3
+    return short
+
+
+_SHORT = _short_repr()
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
     loc = [str(part) for part in error["loc"]]
     kind = error["type"]
     if loc and loc[-1] == "[key]":  # a mapping key that is not one of the allowed names
@@ -54,7 +67,7 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     if isinstance(ctx_err, RuleError):
         prefix = f"{key}." if key != "(top level)" else ""
         return prefix + ctx_err.key, ctx_err.problem
-    return key, f"{error['msg']} (got {error.get('input')!r})"
+    return key, f"{error['msg']} (got {_SHORT.repr(error.get('input'))})"
 
 
 def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
@@ -68,11 +81,11 @@ def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
 
 
 def load_rules(path: Path = DEFAULT_RULES) -> RiskRules:
-    return _validate(RiskRules, _read_yaml(path), path)
+    return _validate(RiskRules, read_yaml(path), path)
 
 
 def load_universe(path: Path = DEFAULT_UNIVERSE) -> Universe:
-    return _validate(Universe, _read_yaml(path), path)
+    return _validate(Universe, read_yaml(path), path)
 
 
 def load_config(rules_path: Path = DEFAULT_RULES, universe_path: Path = DEFAULT_UNIVERSE) -> RigConfig:

@@ -7,9 +7,9 @@ import asyncio
 import signal
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from protocol.contract import QUERY_STATE, risk_workflow_id
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from protocol.messages import OrderSnapshot
 from tests.accounts import finish
 from tests.drills import (

@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from tests.conftest import TASK_QUEUE
 from tests.histories.paths import REQUIRED, paths_of, read, workflow_type
 from tests.histories.record import MANIFEST, RETIRED, SET_NAME, next_set, record_set

@@ -86,11 +86,12 @@ def dynamic_config_args(path: Path = DYNAMIC_CONFIG_FILE) -> list[str]:
 async def time_skipping_environment() -> WorkflowEnvironment:
     """A dev server of its own with time skipping (v2), the rig's server settings and every search
     attribute: the test session's, and the recorders' of golden digests and replay histories."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import (  # not at import: `make server` starts light
         TimeSkippingConfig,
         WorkflowEnvironment,
     )
+
+    from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 
     return await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
