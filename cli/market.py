@@ -12,6 +12,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pyarrow.lib import ArrowException
+from pydantic import ValidationError
+
+from cli.errors import EXIT_BAD_INPUT, UserError, first_line
 from cli.tables import table
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, load_config
 from domain.marketdata import (
@@ -35,8 +39,8 @@ from marketdata.feed import (
 )
 from marketdata.files import DayFileError, write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
+from protocol.parse import first_error
 
-EXIT_BAD_INPUT = 2
 RECENT_PRINTS = 10
 RECENT_WINDOW = timedelta(minutes=5)
 
@@ -64,9 +68,11 @@ async def generate(args: argparse.Namespace) -> int:
     try:
         day = generate_day(_recipe(args), config.universe, config.rules.session)
     except ValueError as err:
-        print(f"error: {err}")
-        return EXIT_BAD_INPUT
-    out = write_day(day, args.out)
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
+    try:
+        out = write_day(day, args.out)
+    except OSError as err:
+        raise UserError(f"cannot write {args.out}: {err.strerror or type(err).__name__}", EXIT_BAD_INPUT) from None
     m = day.manifest
     print(f"wrote {out}: {m.date} {m.time_zone} {m.open}–{m.close}, {len(m.symbols)} symbols, "
           f"{m.quotes:,} quotes, {m.prints:,} prints (seed {m.seed}, scale {m.scale:g}"
@@ -90,22 +96,22 @@ async def show(args: argparse.Namespace) -> int:
         else:
             index = generated_index(_recipe(args), config.universe, config.rules.session, rule.min_print_size)
             source = FeedSource.GENERATED
-    except (DayFileError, OSError, ValueError) as err:
-        print(f"error: {err}")
-        return EXIT_BAD_INPUT
+    except ValidationError as err:
+        raise UserError(first_error(err), EXIT_BAD_INPUT) from None
+    except (DayFileError, OSError, ValueError, ArrowException) as err:  # one line: a file's problem, never a dump of it
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
     feed = DayFeed(index, refs, rule, source)
     m = feed.manifest
     symbol = args.symbol.upper()
     try:
         as_of = m.local(args.at)
     except ValueError:
-        print(f"error: --at {args.at!r}: expected HH:MM or HH:MM:SS")
-        return EXIT_BAD_INPUT
+        raise UserError(f"--at {args.at[:40]!r}: expected HH:MM or HH:MM:SS", EXIT_BAD_INPUT) from None
     try:
         view = feed.snapshot([symbol], as_of)[symbol]
     except UnknownSymbol:
-        print(f"error: {symbol}: not in the day ({', '.join(m.symbols[:8])}{'…' if len(m.symbols) > 8 else ''}) nor the universe")
-        return EXIT_BAD_INPUT
+        shown = f"{', '.join(m.symbols[:8])}{'…' if len(m.symbols) > 8 else ''}"
+        raise UserError(f"{symbol[:40]}: not in the day ({shown}) nor the universe", EXIT_BAD_INPUT) from None
     if args.json:
         print(view.model_dump_json(indent=2))
         return 0
@@ -145,7 +151,7 @@ def _describe(view: MarketView, rule: MarketDataRule, zone: ZoneInfo) -> str:
     lines.append(f"  mark        {view.mark:g}  ({view.mark_source.value})")
     soft, hard = soft_derisk_gate(view, rule), hard_derisk_gate(view, rule)
     for name, gate in (("SOFT", soft), ("HARD", hard)):
-        verdict = "may act" if gate.may_act else f"{gate.reason.value}: {gate.detail}"
+        verdict = "may act" if gate.may_act else f"{gate.reason.value if gate.reason else '?'}: {gate.detail}"
         lines.append(f"  {name} gate   {verdict}")
     return "\n".join(lines)
 
@@ -157,9 +163,11 @@ async def import_dbn_command(args: argparse.Namespace) -> int:
     try:
         day = import_dbn([Path(f) for f in args.files], day=args.date, symbols=symbols)
     except (OSError, ValueError) as err:
-        print(f"error: {err}")
-        return EXIT_BAD_INPUT
-    write_day(day, args.out)
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
+    try:
+        write_day(day, args.out)
+    except OSError as err:
+        raise UserError(f"cannot write {args.out}: {err.strerror or type(err).__name__}", EXIT_BAD_INPUT) from None
     m = day.manifest
     print(f"wrote {args.out}: {m.date}, {len(m.symbols)} symbols, {m.quotes:,} quotes, {m.prints:,} prints")
     return 0

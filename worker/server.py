@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".state"
-DEFAULT_DB = STATE_DIR / "temporal.sqlite"
+DB_FILE = "temporal.sqlite"
 # The one source of the server settings the rig needs (docker-compose.yml mounts its directory).
 DYNAMIC_CONFIG_FILE = ROOT / "deploy" / "dynamicconfig" / "rig.yaml"
 
@@ -232,7 +232,7 @@ class Stopped(Exception):
 STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
-def _record_stop_signals() -> Callable[[], str | None]:
+def record_stop_signals() -> Callable[[], str | None]:
     """Handlers for SIGINT, SIGTERM and SIGHUP that only note the first one: nothing is raised
     into whatever the main thread is doing (an exception out of a handler can land inside
     Popen.wait and leave its lock held). Returns a function giving that signal's name, or None."""
@@ -248,12 +248,12 @@ def _record_stop_signals() -> Callable[[], str | None]:
 
 
 def server_db() -> Path | None:
-    """`RIG_SERVER_DB`: the SQLite file of `make server` (default .state/temporal.sqlite), or
-    `memory` for none."""
+    """`RIG_SERVER_DB`: the SQLite file of `make server` and `rig demo` (default
+    .state/temporal.sqlite), or `memory` for none."""
     value = os.environ.get("RIG_SERVER_DB", "")
     if value == "memory":
         return None
-    return Path(value) if value else DEFAULT_DB
+    return Path(value) if value else STATE_DIR / DB_FILE
 
 
 def main() -> int:
@@ -261,7 +261,7 @@ def main() -> int:
     if reachable(host, port):
         print(f"a server already listens on {host}:{port}; UI at http://{host}:{port + 1000}", flush=True)
         return 0
-    stop_signal = _record_stop_signals()
+    stop_signal = record_stop_signals()
     parent = os.getppid()
     _term_with_parent(_libc_prctl())  # `make server` killed: its death reaches us as SIGTERM
     if os.getppid() != parent:
