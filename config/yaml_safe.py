@@ -119,7 +119,10 @@ def load(text: str) -> Any:
     except ConstructorError as err:  # a refusal of ours, or a value PyYAML cannot build
         raise YamlError(str(err.problem), _line(err.problem_mark)) from None
     except yaml.MarkedYAMLError as err:
-        raise YamlError(f"not valid YAML: {err.problem or err.context}", _line(err.problem_mark or err.context_mark)) from None
+        line = _line(err.problem_mark or err.context_mark)
+        if "nesting depth" in str(err.problem):  # libyaml's own guard, met first on deep flow collections
+            raise YamlError(f"nested deeper than the limit of {MAX_DEPTH} levels", line) from None
+        raise YamlError(f"not valid YAML: {err.problem or err.context}", line) from None
     except yaml.reader.ReaderError as err:  # a character YAML does not allow (e.g. NUL)
         code = ord(err.character) if isinstance(err.character, str) else int(err.character)
         raise YamlError(f"character U+{code:04X} is not allowed in YAML", text.count("\n", 0, max(err.position, 0)) + 1) from None
