@@ -28,7 +28,7 @@ from scenarios import golden
 from scenarios.spec import ScenarioReport
 from worker import server
 from worker.capabilities import time_skipping_supported
-from worker.connection import address, connect, connect_settings, task_queue
+from worker.connection import address, connect, connect_settings, exit_now, task_queue
 from worker.main import build_worker
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
@@ -218,6 +218,8 @@ async def demo(args: argparse.Namespace) -> int:
     is killed outright (it dies with its parent)."""
     previous = {sig: signal.getsignal(sig) for sig in server.STOP_SIGNALS}
     stop_signal = server.record_stop_signals()
+    if not server.die_with_parent():  # `make demo` killed: its death reaches us as SIGTERM
+        return EXIT_INTERRUPTED
     try:
         return await _demo(args, stop_signal)
     finally:
@@ -251,11 +253,12 @@ async def _demo(args: argparse.Namespace, stop_signal: Callable[[], str | None])
         print(f"\n{stop_signal()}: stopping the worker and the server", flush=True)
         work.cancel()
         await asyncio.wait({work}, timeout=WORKER_STOP_SECONDS.total_seconds())  # in-flight activities get no longer
-        return outcome[0] if outcome else EXIT_INTERRUPTED
     finally:
         if proc is not None:
             server.stop(proc, timeout=SERVER_STOP_SECONDS.total_seconds())
             print("embedded server stopped", flush=True)
+    # Out now: a worker still shutting down (its server gone, its calls retrying) is not waited for.
+    exit_now(outcome[0] if outcome else EXIT_INTERRUPTED)
 
 
 async def _run_and_keep(args: argparse.Namespace, host: str, port: int, outcome: list[int]) -> int:

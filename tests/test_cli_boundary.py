@@ -6,6 +6,7 @@ does (tests/test_compose.py)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -135,30 +136,52 @@ def test_market_errors_are_one_line_on_stderr(tmp_path):
 
 
 # ── rig demo --keep stops its server like `make server` ─────────────────────────────────────
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_demo_keep_stops_its_dev_server_on_sigint_and_sigterm(tmp_path, sig):
-    port = free_port()
+def demo_process(tmp_path: Path, port: int, wrapper: list[str] | None = None) -> subprocess.Popen:
     environ = os.environ | {
         "TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "RIG_SERVER_DB": str(tmp_path / "demo.sqlite"),
         "RIG_TASK_QUEUE": f"demo-{port}",
     }
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "cli", "demo", "A", "--keep", "--report", str(tmp_path / "reports")],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    command = [sys.executable, "-m", "cli", "demo", "A", "--keep", "--report", str(tmp_path / "reports")]
+    return subprocess.Popen([*(wrapper or []), *command], cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def demos_on(port: int) -> list[int]:
+    """`python -m cli demo` processes started for this port."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv, environ = (proc / "cmdline").read_bytes(), (proc / "environ").read_bytes()
+            except OSError:
+                continue
+            if b"demo" in argv.split(b"\0") and f"RIG_TASK_QUEUE=demo-{port}".encode() in environ.split(b"\0"):
+                found.append(int(proc.name))
+    return found
+
+
+def kill_demos(port: int) -> None:
+    for pid in demos_on(port):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def kept_up(demo: subprocess.Popen, port: int) -> None:
+    seen = []
+    for line in demo.stdout:
+        seen.append(line)
+        if "kept up for inspection" in line:
+            break
+    assert "1/1 passed\n" in seen, "".join(seen)
+    assert server.reachable("127.0.0.1", port) and temporal_processes_on(port)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_demo_keep_stops_its_dev_server_on_sigint_and_sigterm(tmp_path, sig):
+    port = free_port()
+    demo = demo_process(tmp_path, port)
     try:
-        seen = []
-        for line in demo.stdout:
-            seen.append(line)
-            if "kept up for inspection" in line:
-                break
-        assert "1/1 passed\n" in seen, "".join(seen)
-        assert server.reachable("127.0.0.1", port) and temporal_processes_on(port)
+        kept_up(demo, port)
         demo.send_signal(sig)
         signalled = time.monotonic()
         code = demo.wait(STOPS_WITHIN)
@@ -170,4 +193,22 @@ def test_demo_keep_stops_its_dev_server_on_sigint_and_sigterm(tmp_path, sig):
         if demo.poll() is None:
             demo.kill()
             demo.wait(10)
+        kill_leftovers(port)
+
+
+def test_the_demo_and_its_server_go_when_the_launchers_parent_dies(tmp_path):
+    """`make demo` killed (make does not pass its signal on): the demo gets SIGTERM from the kernel."""
+    port = free_port()
+    shell = demo_process(tmp_path, port, wrapper=["/bin/sh", "-c", '"$@"; echo launcher exited $?', "sh"])
+    try:
+        kept_up(shell, port)
+        shell.kill()  # SIGKILL: nothing of the shell's own runs
+        shell.wait(10)
+        deadline = time.monotonic() + STOPS_WITHIN
+        while time.monotonic() < deadline and (demos_on(port) or temporal_processes_on(port)):
+            time.sleep(0.1)
+        assert not demos_on(port), "the demo outlived its launcher"
+        assert not server.reachable("127.0.0.1", port) and not temporal_processes_on(port), "the dev server outlived its launcher"
+    finally:
+        kill_demos(port)
         kill_leftovers(port)

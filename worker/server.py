@@ -162,6 +162,14 @@ def _libc_prctl() -> Any:
     return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
+def die_with_parent() -> bool:
+    """This process gets SIGTERM when its parent exits (Linux), e.g. `make` killed; False if the
+    parent has already gone."""
+    parent = os.getppid()
+    _term_with_parent(_libc_prctl())
+    return os.getppid() == parent
+
+
 def _term_with_parent(prctl: Any) -> None:
     """Ask the kernel for SIGTERM when this process's parent exits (Linux; elsewhere a no-op)."""
     if prctl is not None:
@@ -262,9 +270,7 @@ def main() -> int:
         print(f"a server already listens on {host}:{port}; UI at http://{host}:{port + 1000}", flush=True)
         return 0
     stop_signal = record_stop_signals()
-    parent = os.getppid()
-    _term_with_parent(_libc_prctl())  # `make server` killed: its death reaches us as SIGTERM
-    if os.getppid() != parent:
+    if not die_with_parent():  # `make server` killed: its death reaches us as SIGTERM
         return 0  # the parent died before the request took hold
     db = server_db()
     try:
