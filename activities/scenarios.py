@@ -28,7 +28,7 @@ from domain.rules import RigConfig, RiskRules
 from marketdata.files import read_manifest
 from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE
 from protocol.contract import next_replacement_id
-from protocol.parse import first_error, first_line
+from protocol.parse import first_error, first_line, printable
 from scenarios.evaluate import expand_random_orders
 from scenarios.spec import SCENARIO_NAME, ScenarioSpec
 
@@ -96,7 +96,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
 
 def _name_of(scenario: str | dict[str, Any], data: Any) -> str:
     name = scenario if isinstance(scenario, str) else data.get("name", "?") if isinstance(data, dict) else "?"
-    return str(name)[:64]
+    return printable(str(name)[:64])
 
 
 def _read_scenario(name: str) -> Any:

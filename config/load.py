@@ -12,6 +12,7 @@ from pydantic_core import ErrorDetails
 from config import yaml_safe
 from config.text_file import MIB, InputFileError, read_text
 from domain.rules import RigConfig, RiskRules, RuleError, Universe
+from protocol.parse import printable
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_RULES = CONFIG_DIR / "risk_rules.yaml"
@@ -25,6 +26,7 @@ class ConfigError(Exception):
     """A config file that cannot be used. `str()` is the one line a user sees."""
 
     def __init__(self, path: Path, key: str, problem: str) -> None:
+        key, problem = printable(key), printable(problem)  # a key "\n" in the file stays on the line
         super().__init__(f"{path}: {key}: {problem}")
         self.path = path
         self.key = key

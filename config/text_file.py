@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+from protocol.parse import printable
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -15,7 +17,7 @@ class InputFileError(ValueError):
     """A file that cannot be used; `str()` is the one line a user sees: `<file>: <where>: <problem>`."""
 
     def __init__(self, path: Path | str, where: str, problem: str) -> None:
-        super().__init__(f"{path}: {where}: {problem}")
+        super().__init__(printable(f"{path}: {where}: {problem}"))
         self.path = path
         self.where = where
         self.problem = problem

@@ -27,6 +27,8 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from protocol.parse import printable
+
 MAX_DEPTH = 32  # the rig's files nest 5 deep (a scenario's event field); a desk needs no more
 MAX_INT_DIGITS = 40  # an int64 has 19; beyond this a number is a typo or an attack
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -38,6 +40,7 @@ class YamlError(ValueError):
     """Why the text is refused; `str()` is `line N: problem` (or the problem alone)."""
 
     def __init__(self, problem: str, line: int | None = None) -> None:
+        problem = printable(problem)
         super().__init__(f"line {line}: {problem}" if line is not None else problem)
         self.problem = problem
         self.line = line

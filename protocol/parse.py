@@ -4,8 +4,9 @@ SDK's decoding, as a bare "Failed decoding arguments")."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -15,8 +16,16 @@ M = TypeVar("M", bound=BaseModel)
 def first_error(err: ValidationError, whole: str = "(message)") -> str:
     """The first problem, with where it is (`whole` when it is the value as a whole)."""
     first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or whole
-    return f"{where}: {first['msg']}"
+    where = ".".join(printable(str(part))[:60] for part in first["loc"]) or whole
+    return f"{where}: {printable(first['msg'])}"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line: control characters (a key "\\n" in a file) shown escaped, never acted on."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:
@@ -26,7 +35,7 @@ def first_line(err: BaseException, limit: int = 300) -> str:
 
 
 @cache
-def _list_of(model: type[BaseModel]) -> TypeAdapter:
+def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]  # built once per model: deliveries parse on the hot path
 
 
@@ -41,6 +50,6 @@ def parse(model: type[M], raw: Any) -> M:
 
 def parse_list(model: type[M], raw: Any) -> list[M]:
     try:
-        return _list_of(model).validate_python(raw)
+        return cast(list[M], _list_of(model).validate_python(raw))
     except ValidationError as err:
         raise ValueError(f"list of {model.__name__}: {first_error(err)}") from None
