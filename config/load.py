@@ -69,7 +69,8 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     if isinstance(ctx_err, RuleError):
         prefix = f"{key}." if key != "(top level)" else ""
         return prefix + ctx_err.key, ctx_err.problem
-    return key, f"{error['msg']} (got {_SHORT.repr(error.get('input'))})"
+    shown = _SHORT.repr(error.get("input"))
+    return key, f"{error['msg']} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
 def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:

@@ -495,3 +495,18 @@ async def test_generated_synthetic_updates_are_refused_or_applied_and_no_task_fa
     await client.get_workflow_handle(risk_workflow_id(account)).query(QUERY_STATE)  # still answers
     assert await task_failures(client, risk_workflow_id(account)) == []
     assert not [a for a in await pending_activity_attempts(client, risk_workflow_id(account)) if a > 3]
+
+
+async def test_a_mark_below_half_a_cent_is_refused_or_applied_and_no_task_fails(env, client, worker, config, account):
+    """Found by the suite above: the validator takes any mark > 0; the handler books the position
+    at the simulated quote's truth tick, rounded to the cent: 0.00, and BodPosition(avg_cost=0)
+    fails the account's workflow task, over and over (workflows/risk.py _apply_exposure)."""
+    handle = await open_account(env, account, config, other=0.0)
+    payload = {"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": 100}], "marks": {"AAPL": 0.001}}
+    try:
+        await handle.execute_update(UPDATE_INJECT_EXPOSURE, payload, rpc_timeout=timedelta(seconds=5))
+    except WorkflowUpdateFailedError as err:
+        assert str(err.cause), "refused without a reason"
+    except RPCError:
+        pass  # no answer: the history below says why
+    assert await task_failures(client, risk_workflow_id(account)) == []
