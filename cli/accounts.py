@@ -317,7 +317,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
             + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows)
         )
     if view.lost:
-        rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause] for o in view.lost]
+        rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause or ""] for o in view.lost]
         print(f"\nlost orders ({len(rows)}, reconciled from the server):\n" + table(["intent_id", "last state", "qty", "filled", "cause"], rows))
     return 0
 

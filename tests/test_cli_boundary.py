@@ -167,6 +167,7 @@ def kill_demos(port: int) -> None:
 
 
 def kept_up(demo: subprocess.Popen, port: int) -> None:
+    assert demo.stdout is not None
     seen = []
     for line in demo.stdout:
         seen.append(line)
