@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, to_json
 
 from config import yaml_safe
 from config.text_file import MIB, InputFileError, read_text
@@ -20,6 +20,7 @@ DEFAULT_UNIVERSE = CONFIG_DIR / "universe.yaml"
 # The largest rules the models accept are about 0.5 MB as YAML (tests/test_input_bounds.py);
 # the cap leaves room for comments and is checked before a byte is parsed.
 MAX_CONFIG_FILE_BYTES = 1 * MIB
+MAX_CONFIG_JSON_BYTES = 1 * MIB
 
 
 class ConfigError(Exception):
@@ -92,4 +93,12 @@ def load_universe(path: Path = DEFAULT_UNIVERSE) -> Universe:
 
 
 def load_config(rules_path: Path = DEFAULT_RULES, universe_path: Path = DEFAULT_UNIVERSE) -> RigConfig:
-    return RigConfig(rules=load_rules(rules_path), universe=load_universe(universe_path))
+    """Rules and universe, together at most MAX_CONFIG_JSON_BYTES: an account carries both in its
+    input, and its continue-as-new adds the carried state (up to ~0.85 MB) under Temporal's 2 MiB."""
+    config = RigConfig(rules=load_rules(rules_path), universe=load_universe(universe_path))
+    size = len(to_json(config))
+    if size > MAX_CONFIG_JSON_BYTES:
+        raise ConfigError(
+            universe_path, "(file)", f"with {rules_path.name} it makes {size:,} bytes of JSON, over the limit of {MAX_CONFIG_JSON_BYTES:,}"
+        )
+    return config

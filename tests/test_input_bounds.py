@@ -22,10 +22,10 @@ from temporalio.exceptions import ApplicationError
 import activities.scenarios as scenario_loader
 from activities.scenarios import MAX_PLAN_BYTES, MAX_SCENARIO_FILE_BYTES, plan_scenario
 from config import yaml_safe
-from config.load import MAX_CONFIG_FILE_BYTES, ConfigError, load_rules
+from config.load import MAX_CONFIG_FILE_BYTES, MAX_CONFIG_JSON_BYTES, ConfigError, load_config, load_rules
 from domain.enums import OrderState, RejectReason
 from domain.limits import MAX_PCT, MAX_QUANTITY
-from domain.rules import MAX_RESTRICTED_SYMBOLS, MAX_SYMBOL_OVERRIDES, RigConfig, RiskRules
+from domain.rules import MAX_GROUPS, MAX_INSTRUMENTS, MAX_NAME_LENGTH, MAX_RESTRICTED_SYMBOLS, MAX_SYMBOL_OVERRIDES, RigConfig, RiskRules
 from protocol.contract import ORDER_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, UPDATE_SET_RULES, risk_workflow_id
 from protocol.converter import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, data_converter
 from protocol.messages import OrderSnapshot
@@ -267,6 +267,31 @@ def test_every_rules_list_and_map_is_bounded_and_the_largest_accepted_is_measure
         with pytest.raises(ConfigError) as info:
             load_rules(path)
         assert info.value.key.startswith(".".join(where)) and ("at most" in info.value.problem or "less than" in info.value.problem), info.value
+
+
+def test_rules_and_universe_together_are_bounded(config, tmp_path):
+    """Each file within its bounds, both together still carried by every account: the largest
+    rules with the largest universe (5,000 instruments, every name at its longest) are refused."""
+    rules, universe = tmp_path / "rules.json", tmp_path / "universe.json"
+    rules.write_text(largest_rules(config).model_dump_json())
+    universe.write_text(config.universe.model_dump_json())
+    assert load_config(rules, universe).rules == largest_rules(config)
+    groups = [f"G{i:03d}".ljust(MAX_NAME_LENGTH, "X") for i in range(MAX_GROUPS)]
+    instruments = [
+        {
+            "symbol": symbol,
+            "group": groups[n % MAX_GROUPS],
+            "bucket": "MM_PURE",
+            "lot_size": MAX_QUANTITY,
+            "reference_price": LONGEST_PCT,
+            "adv": 1000 * MAX_QUANTITY,
+        }
+        for n, symbol in enumerate(LONGEST_SYMBOLS[:MAX_INSTRUMENTS])
+    ]
+    universe.write_text(json.dumps({"groups": groups, "instruments": instruments}))
+    with pytest.raises(ConfigError) as info:
+        load_config(rules, universe)
+    assert f"over the limit of {MAX_CONFIG_JSON_BYTES:,}" in str(info.value), info.value
 
 
 async def test_an_account_given_the_largest_rules_continues_as_new(env, client, worker, config, account):
