@@ -33,6 +33,8 @@ from temporalio.converter import (
 )
 from temporalio.exceptions import ApplicationError
 
+from protocol.parse import REFUSED_PAYLOAD
+
 MAX_JSON_DEPTH = 64
 MAX_PAYLOAD_BYTES = 2 * 1024 * 1024  # Temporal's own limit on one payload (blob size)
 RAW_HINTS = (None, Any, object)  # receivers that take the JSON as it came
@@ -43,7 +45,8 @@ _STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 opening, -1 (as a si
 
 
 class RefusedPayload(str):
-    """In place of a raw JSON value that was refused before decoding; the text says why."""
+    """In place of a raw JSON value that was refused before decoding; the text, starting with
+    REFUSED_PAYLOAD, says why (protocol.parse passes it on as the refusal's reason)."""
 
 
 def nesting_depth(data: bytes) -> int:
@@ -56,12 +59,12 @@ def nesting_depth(data: bytes) -> int:
 def payload_problem(data: bytes) -> str | None:
     """Why a JSON payload is refused before decoding, or None."""
     if len(data) > MAX_PAYLOAD_BYTES:
-        return f"payload refused: {len(data):,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,}"
+        return f"{REFUSED_PAYLOAD}{len(data):,} bytes, over the limit of {MAX_PAYLOAD_BYTES:,}"
     if data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH:  # too few brackets to nest too deep
         return None
     depth = nesting_depth(data)
     if depth > MAX_JSON_DEPTH:
-        return f"payload refused: JSON nested {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}"
+        return f"{REFUSED_PAYLOAD}JSON nested {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}"
     return None
 
 
@@ -75,7 +78,7 @@ class BoundedJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
             except ValidationError as err:
                 if not raw or err.errors()[0]["type"] != "json_invalid":
                     raise
-                problem = f"payload refused: not valid JSON: {err.errors()[0]['msg'][:120]}"
+                problem = f"{REFUSED_PAYLOAD}not valid JSON: {err.errors()[0]['msg'][:120]}"
         if raw:
             return RefusedPayload(problem)
         raise ApplicationError(problem, type="PayloadRefused", non_retryable=True)

@@ -39,9 +39,20 @@ def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]  # built once per model: deliveries parse on the hot path
 
 
+# The start of the value protocol/converter.py gives a raw receiver for a payload it refused
+# before decoding (too deep, too big, not JSON): the reason, which the refusal passes on.
+REFUSED_PAYLOAD = "payload refused: "
+
+
+def _refused(model: type[BaseModel], raw: Any, what: str) -> None:
+    if isinstance(raw, str) and raw.startswith(REFUSED_PAYLOAD):
+        raise ValueError(f"{what}{model.__name__}: {raw}")
+
+
 def parse(model: type[M], raw: Any) -> M:
     if isinstance(raw, model):
         return raw
+    _refused(model, raw, "")
     try:
         return model.model_validate(raw)
     except ValidationError as err:
@@ -49,6 +60,7 @@ def parse(model: type[M], raw: Any) -> M:
 
 
 def parse_list(model: type[M], raw: Any) -> list[M]:
+    _refused(model, raw, "list of ")
     try:
         return cast(list[M], _list_of(model).validate_python(raw))
     except ValidationError as err:
