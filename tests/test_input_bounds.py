@@ -26,7 +26,7 @@ from config.load import MAX_CONFIG_FILE_BYTES, MAX_CONFIG_JSON_BYTES, ConfigErro
 from domain.enums import OrderState, RejectReason
 from domain.limits import MAX_PCT, MAX_QUANTITY
 from domain.rules import MAX_GROUPS, MAX_INSTRUMENTS, MAX_NAME_LENGTH, MAX_RESTRICTED_SYMBOLS, MAX_SYMBOL_OVERRIDES, RigConfig, RiskRules
-from protocol.contract import ORDER_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, UPDATE_SET_RULES, risk_workflow_id
+from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, UPDATE_SET_RULES, account_task_queue, risk_workflow_id
 from protocol.converter import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, data_converter
 from protocol.messages import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state
@@ -340,6 +340,17 @@ async def test_an_order_input_nested_3000_deep_is_rejected_with_a_reason_and_no_
     snap = await asyncio.wait_for(finish(handle), timeout=30)
     assert (snap.state, snap.reject_reason) == (OrderState.REJECTED, RejectReason.MALFORMED_INTENT), snap
     assert await task_failures(client, intent_id) == []
+
+
+@pytest.mark.parametrize("workflow", [RISK_WORKFLOW, SCENARIO_WORKFLOW])
+async def test_an_account_or_scenario_input_nested_3000_deep_fails_its_run_with_the_reason(client, worker, workflow):
+    workflow_id = f"deep-{workflow}-{os.urandom(4).hex()}"
+    queue = account_task_queue(TASK_QUEUE) if workflow == RISK_WORKFLOW else TASK_QUEUE
+    handle = await client.start_workflow(workflow, raw_json("[" * 3000 + "]" * 3000), id=workflow_id, task_queue=queue)
+    with pytest.raises(WorkflowFailureError) as info:
+        await asyncio.wait_for(handle.result(), timeout=30)
+    assert str(info.value.cause), "failed without a reason"
+    assert await task_failures(client, workflow_id) == []
 
 
 async def test_a_deep_update_payload_is_refused_and_the_order_goes_on(env, client, worker, config, account):
