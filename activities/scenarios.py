@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from config import yaml_safe
 from config.load import (
     DEFAULT_RULES,
     DEFAULT_UNIVERSE,
     ConfigError,
     load_rules,
     load_universe,
+    read_yaml,
 )
+from config.text_file import KIB, MIB, InputFileError, read_text
 from domain.events import exposure_event_problem
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay
-from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
+from domain.pnl import MAX_BOD_CSV_BYTES, BodCsvError, BodPosition, parse_bod_csv
 from domain.rules import RigConfig, RiskRules
 from marketdata.files import check_day
+from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE
 from protocol.contract import next_replacement_id
-from protocol.parse import first_error, first_line
+from protocol.parse import first_error, first_line, printable
 from scenarios.evaluate import expand_random_orders
-from scenarios.spec import ScenarioSpec
+from scenarios.spec import SCENARIO_NAME, ScenarioSpec
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+# A scenario file is a few KB; its plan comes back as a local activity's result, which Temporal
+# caps at 2 MiB (a 50 MB file was retried forever), so both are bounded well below that.
+MAX_SCENARIO_FILE_BYTES = 256 * KIB
+MAX_PLAN_BYTES = 1 * MIB
+DAY_FILES = (MANIFEST_FILE, QUOTES_FILE, PRINTS_FILE)
 
 
 DEFAULT_MARKET_DATE = date(2026, 6, 15)  # a Monday: a generated market's day when the scenario names none
@@ -55,21 +64,12 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
     """Raises ValueError with a one-line reason for an unknown or invalid scenario."""
-    if isinstance(scenario, str):
-        path = SCENARIO_DIR / f"{scenario}.yaml"
-        if not path.is_file():
-            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(scenario_names())}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise ValueError(f"scenario {scenario}: {path.name}{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
-    else:
-        data = scenario
+    data = _read_scenario(scenario) if isinstance(scenario, str) else scenario
     try:
         spec = ScenarioSpec.model_validate(data)
-        rules = RiskRules.model_validate(_merge(yaml.safe_load(DEFAULT_RULES.read_text()), spec.rules))
+        if isinstance(scenario, str) and spec.name != scenario:
+            raise ValueError(f"scenario {scenario}: name: {spec.name!r} differs from the file's name {scenario!r}")
+        rules = RiskRules.model_validate(_merge(read_yaml(DEFAULT_RULES), spec.rules))
         config = RigConfig(rules=rules, universe=load_universe(DEFAULT_UNIVERSE))
         for event in spec.events:  # the same check the inject_exposure update's validator makes
             if event.exposure is None:
@@ -82,10 +82,50 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         market, spec = _market(spec)
         bod = _bod(spec, config)
     except ValidationError as err:
-        raise ValueError(f"scenario {data.get('name', '?') if isinstance(data, dict) else '?'}: {first_error(err, '')}") from None
+        raise ValueError(f"scenario {_name_of(scenario, data)}: {first_error(err, '')}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    return ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
+    plan = ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
+    size = len(plan.model_dump_json())
+    if size > MAX_PLAN_BYTES:
+        raise ValueError(
+            f"scenario {spec.name}: its plan is {size:,} bytes as JSON, over the limit of {MAX_PLAN_BYTES:,} (fewer events or positions)"
+        )
+    return plan
+
+
+def _name_of(scenario: str | dict[str, Any], data: Any) -> str:
+    name = scenario if isinstance(scenario, str) else data.get("name", "?") if isinstance(data, dict) else "?"
+    return printable(str(name)[:64])
+
+
+def _read_scenario(name: str) -> Any:
+    """The file scenarios/<name>.yaml, parsed: the name is a plain file name (no path), the file
+    is bounded and safe YAML (config/yaml_safe.py)."""
+    if not re.fullmatch(SCENARIO_NAME, name):
+        raise ValueError(f"scenario name {name[:60]!r} is not a scenario's name (letters, digits, _ and -; a file in scenarios/)")
+    path = inside_scenarios(f"{name}.yaml", name, "name")
+    if not path.is_file():
+        raise ValueError(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}")
+    try:
+        return yaml_safe.load(read_text(path, MAX_SCENARIO_FILE_BYTES, shown=path.name))
+    except InputFileError as err:
+        raise ValueError(f"scenario {name}: {err}") from None
+    except yaml_safe.YamlError as err:
+        raise ValueError(f"scenario {name}: {path.name}: {err}") from None
+
+
+def inside_scenarios(relative: str, scenario: str, field: str) -> Path:
+    """`relative` resolved inside scenarios/: no absolute path, no `..`, no link that leads out.
+    The refusal names the field only, so it can never show anything of a file."""
+    refusal = ValueError(f"scenario {scenario}: {field}: must name a file inside scenarios/ (a relative path, no '..', no link out of the folder)")
+    pure = PurePosixPath(relative)
+    if not relative or "\0" in relative or "\\" in relative or pure.is_absolute() or ".." in pure.parts:
+        raise refusal
+    resolved = (SCENARIO_DIR / relative).resolve()
+    if not resolved.is_relative_to(SCENARIO_DIR.resolve()):
+        raise refusal
+    return resolved
 
 
 def _market(spec: ScenarioSpec) -> tuple[FeedSpec | None, ScenarioSpec]:
@@ -93,11 +133,15 @@ def _market(spec: ScenarioSpec) -> tuple[FeedSpec | None, ScenarioSpec]:
     if spec.market is None:
         return None, spec
     if spec.market.file is not None:
-        path = (SCENARIO_DIR / spec.market.file).resolve()
+        path = inside_scenarios(spec.market.file, spec.name, "market.file")
+        for name in DAY_FILES:  # and no file of the day links out either
+            inside_scenarios(f"{spec.market.file}/{name}", spec.name, "market.file")
         try:
             day = check_day(path).date  # the files checked now, not mid-run (types, values)
+        except ValidationError as err:
+            raise ValueError(f"scenario {spec.name}: market file {spec.market.file}: day.json: {first_error(err)}") from None
         except Exception as err:  # noqa: BLE001 — any unreadable market is one line for the user
-            raise ValueError(f"scenario {spec.name}: market file {spec.market.file!r}: {first_line(err)}") from None
+            raise ValueError(f"scenario {spec.name}: market file {spec.market.file}: {first_line(err)}") from None
         wanted = date.fromisoformat(spec.date) if spec.date else day
         feed = FeedSpec(source=FeedSource.RECORDED, path=str(path), replay_on=wanted if wanted != day else None)
     else:
@@ -115,10 +159,13 @@ def _bod(spec: ScenarioSpec, config: RigConfig) -> list[BodPosition]:
     if isinstance(spec.positions, list):
         rows = spec.positions
     else:
+        path = inside_scenarios(spec.positions, spec.name, "positions")
         try:
-            rows = parse_bod_csv((SCENARIO_DIR / spec.positions).read_text(), config.universe)
-        except (OSError, BodCsvError) as err:
-            raise ValueError(f"scenario {spec.name}: positions {spec.positions!r}: {err}") from None
+            rows = parse_bod_csv(read_text(path, MAX_BOD_CSV_BYTES, shown=spec.positions), config.universe)
+        except InputFileError as err:
+            raise ValueError(f"scenario {spec.name}: positions: {err}") from None
+        except BodCsvError as err:
+            raise ValueError(f"scenario {spec.name}: positions {spec.positions}: {err}") from None
     for row in rows:
         if row.symbol not in config.universe.by_symbol:
             raise ValueError(f"scenario {spec.name}: positions: unknown symbol {row.symbol!r}")

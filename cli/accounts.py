@@ -45,8 +45,9 @@ from temporalio.service import RPCError
 from cli.errors import EXIT_BAD_INPUT, UserError, first_line, is_not_found
 from cli.tables import table
 from config.load import DEFAULT_RULES, load_config, load_rules
+from config.text_file import InputFileError, read_text
 from domain.enums import TradingState
-from domain.pnl import BodCsvError, BodPosition, parse_bod_csv
+from domain.pnl import MAX_BOD_CSV_BYTES, BodCsvError, BodPosition, parse_bod_csv
 from protocol.contract import (
     QUERY_STATE,
     RISK_WORKFLOW,
@@ -176,9 +177,9 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
 def _positions(path: str, universe) -> list[BodPosition]:
     """A beginning-of-day book from CSV (symbol,bucket,quantity,avg_cost[,mark]): one line on error."""
     try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise UserError(f"cannot read {path}: {err.strerror or err}", EXIT_BAD_INPUT) from None
+        text = read_text(Path(path), MAX_BOD_CSV_BYTES)
+    except InputFileError as err:
+        raise UserError(str(err), EXIT_BAD_INPUT) from None
     try:
         return parse_bod_csv(text, universe)
     except BodCsvError as err:
@@ -316,7 +317,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
             + table(["intent_id", "state", "side", "symbol", "qty", "filled", "remaining", "price", "kind"], rows)
         )
     if view.lost:
-        rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause] for o in view.lost]
+        rows = [[o.intent_id, o.state.value, o.quantity, o.filled_quantity, o.lost_cause or ""] for o in view.lost]
         print(f"\nlost orders ({len(rows)}, reconciled from the server):\n" + table(["intent_id", "last state", "qty", "filled", "cause"], rows))
     return 0
 

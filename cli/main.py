@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli import accounts, desks, market, orders, scenarios
 from cli.errors import UserError, first_line
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
-from worker.connection import Unreachable, connect, exit_now
+from worker.connection import Unreachable, address, connect, exit_now
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `| head` closing early
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -50,23 +54,37 @@ async def _with_client(args: argparse.Namespace) -> int:
     return await args.run(client, args)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(accounts.with_show(sys.argv[1:] if argv is None else argv))
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Every outcome is an exit code and at most one line on stderr: a traceback never shows."""
     try:
-        if hasattr(args, "func"):
-            return args.func(args)
-        exit_now(asyncio.run(_with_client(args)))
+        args = build_parser().parse_args(accounts.with_show(sys.argv[1:] if argv is None else argv))
+        code = args.func(args) if hasattr(args, "func") else asyncio.run(_with_client(args))
+        sys.stdout.flush()  # a closed pipe (`| head`) shows here, inside the handlers below
     except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        exit_now(EXIT_BAD_INPUT)
+        code = _fail(f"config error: {err}", EXIT_BAD_INPUT)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        exit_now(err.code)
+        code = _fail(f"error: {err}", err.code)
     except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as err:  # the server's answer, in one line
-        print(f"error: {first_line(err)}", file=sys.stderr)
-        exit_now(1)
+        code = _fail(f"error: {first_line(err)}{_server_hint(err)}", 1)
     except Unreachable as err:
-        print(f"error: {err}", file=sys.stderr)
-        exit_now(EXIT_BAD_INPUT)
+        code = _fail(f"error: {err}", EXIT_BAD_INPUT)
+    except BrokenPipeError:  # the reader went away: what is left to print goes nowhere, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        code = EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 — a bug of ours is still one line, never a traceback
+        code = _fail(f"error: unexpected {type(err).__name__}: {first_line(err)} (please report it)", 1)
+    exit_now(code)
+
+
+def _fail(line: str, code: int) -> int:
+    print(line, file=sys.stderr)
+    return code
+
+
+def _server_hint(err: BaseException) -> str:
+    """The server went away mid-command: say where it was and how to start one."""
+    if isinstance(err, RPCError) and err.status == RPCStatusCode.UNAVAILABLE:
+        return f" (cannot reach Temporal at {address()}: start it with `make server`)"
+    return ""

@@ -12,6 +12,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pyarrow.lib import ArrowException
+from pydantic import ValidationError
+
+from cli.errors import EXIT_BAD_INPUT, UserError, first_line
 from cli.tables import table
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, load_config
 from domain.marketdata import (
@@ -34,9 +38,8 @@ from marketdata.feed import (
 )
 from marketdata.files import DayFileError, write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
-from protocol.parse import first_line
+from protocol.parse import first_error
 
-EXIT_BAD_INPUT = 2
 RECENT_PRINTS = 10
 RECENT_WINDOW = timedelta(minutes=5)
 
@@ -63,13 +66,12 @@ async def generate(args: argparse.Namespace) -> int:
     config = _config(args)
     try:
         day = generate_day(_recipe(args), config.universe, config.rules.session, config.rules.market_data.round_lot_tiers)
-        out = write_day(day, args.out)
     except ValueError as err:
-        print(f"error: {first_line(err)}")
-        return EXIT_BAD_INPUT
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
+    try:
+        out = write_day(day, args.out)
     except OSError as err:
-        print(f"error: cannot write {args.out}: {err.strerror or first_line(err)}")
-        return EXIT_BAD_INPUT
+        raise UserError(f"cannot write {args.out}: {err.strerror or type(err).__name__}", EXIT_BAD_INPUT) from None
     m = day.manifest
     print(f"wrote {out}: {m.date} {m.time_zone} {m.open}–{m.close}, {len(m.symbols)} symbols, "
           f"{m.quotes:,} quotes, {m.prints:,} prints (seed {m.seed}, scale {m.scale:g}"
@@ -93,25 +95,24 @@ async def show(args: argparse.Namespace) -> int:
         else:
             index = generated_index(_recipe(args), config.universe, config.rules.session, rule)
             source = FeedSource.GENERATED
+    except ValidationError as err:
+        raise UserError(first_error(err), EXIT_BAD_INPUT) from None
     except OSError as err:
-        print(f"error: {args.source_dir}: {err.strerror or first_line(err)}")
-        return EXIT_BAD_INPUT
-    except (DayFileError, ValueError) as err:
-        print(f"error: {first_line(err)}")
-        return EXIT_BAD_INPUT
+        raise UserError(f"{args.source_dir}: {err.strerror or first_line(err)}", EXIT_BAD_INPUT) from None
+    except (DayFileError, ValueError, ArrowException) as err:  # one line: a file's problem, never a dump of it
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
     feed = DayFeed(index, refs, rule, source)
     m = feed.manifest
     symbol = args.symbol.upper()
     try:
         as_of = m.local(args.at)
     except ValueError:
-        print(f"error: --at {args.at!r}: expected HH:MM or HH:MM:SS")
-        return EXIT_BAD_INPUT
+        raise UserError(f"--at {args.at[:40]!r}: expected HH:MM or HH:MM:SS", EXIT_BAD_INPUT) from None
     try:
         view = feed.snapshot([symbol], as_of)[symbol]
     except UnknownSymbol:
-        print(f"error: {symbol}: not in the day ({', '.join(m.symbols[:8])}{'…' if len(m.symbols) > 8 else ''}) nor the universe")
-        return EXIT_BAD_INPUT
+        shown = f"{', '.join(m.symbols[:8])}{'…' if len(m.symbols) > 8 else ''}"
+        raise UserError(f"{symbol[:40]}: not in the day ({shown}) nor the universe", EXIT_BAD_INPUT) from None
     if args.json:
         print(view.model_dump_json(indent=2))
         return 0
@@ -169,10 +170,12 @@ async def import_dbn_command(args: argparse.Namespace) -> int:
     symbols = [s.strip().upper() for s in args.symbols.split(",")] if args.symbols else None
     try:
         day = import_dbn([Path(f) for f in args.files], day=args.date, symbols=symbols)
-        write_day(day, args.out)
     except (OSError, ValueError) as err:
-        print(f"error: {first_line(err)}")
-        return EXIT_BAD_INPUT
+        raise UserError(first_line(err), EXIT_BAD_INPUT) from None
+    try:
+        write_day(day, args.out)
+    except OSError as err:
+        raise UserError(f"cannot write {args.out}: {err.strerror or type(err).__name__}", EXIT_BAD_INPUT) from None
     m = day.manifest
     print(f"wrote {args.out}: {m.date}, {len(m.symbols)} symbols, {m.quotes:,} quotes, {m.prints:,} prints")
     return 0

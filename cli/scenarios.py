@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import itertools
+import signal
 import time
 import urllib.parse
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.scenarios import scenario_names
+from cli.errors import EXIT_BAD_INPUT, UserError
 from cli.tables import table
 from domain.digest import first_difference
 from protocol.contract import SCENARIO_ID_PREFIX, SCENARIO_WORKFLOW, risk_workflow_id
@@ -26,10 +28,16 @@ from scenarios import golden
 from scenarios.spec import ScenarioReport
 from worker import server
 from worker.capabilities import time_skipping_supported
-from worker.connection import address, connect, connect_settings, task_queue
+from worker.connection import address, connect, connect_settings, exit_now, task_queue
 from worker.main import build_worker
 
 SCENARIO_TIMEOUT = timedelta(minutes=10)
+# On a stop signal the demo is gone within WORKER_STOP + SERVER_STOP at worst (about a second
+# when nothing hangs): the README says Ctrl-C stops it.
+WORKER_STOP_SECONDS = timedelta(seconds=3)
+SERVER_STOP_SECONDS = timedelta(seconds=5)
+STOP_POLL = timedelta(seconds=0.1)
+EXIT_INTERRUPTED = 130
 REPEAT_CONCURRENCY = 16  # scenario runs in flight at once under --repeat
 RUN_NUMBERS = itertools.count(1)
 DIGEST_SHOWN = 8  # hex digits of the digest in the table (the full digest is printed below it)
@@ -194,39 +202,80 @@ async def scenarios_command(client: Client, args: argparse.Namespace) -> int:
     names = args.names or scenario_names()
     unknown = [n for n in names if n not in scenario_names()]
     if unknown:
-        print(f"error: unknown scenarios: {', '.join(unknown)}; known: {', '.join(scenario_names())}")
-        return 2
+        raise UserError(f"unknown scenarios: {', '.join(u[:64] for u in unknown)}; known: {', '.join(scenario_names())}", EXIT_BAD_INPUT)
     if args.repeat is not None:
         if args.repeat < 2:
-            print("error: --repeat needs 2 or more runs to compare")
-            return 2
+            raise UserError("--repeat needs 2 or more runs to compare", EXIT_BAD_INPUT)
         return await repeat_scenarios(client, names, args.repeat)
     return await run_scenarios(client, names, Path(args.report) if args.report else None)
 
 
 async def demo(args: argparse.Namespace) -> int:
-    """Embedded server (unless one answers at TEMPORAL_ADDRESS) + worker + every scenario."""
+    """Embedded server (unless one answers at TEMPORAL_ADDRESS) + worker + every scenario.
+
+    SIGINT, SIGTERM or SIGHUP, at any point (starting, running, kept up), stop the worker and the
+    embedded server within seconds, as `make server` does; the server also goes if this process
+    is killed outright (it dies with its parent)."""
+    previous = {sig: signal.getsignal(sig) for sig in server.STOP_SIGNALS}
+    stop_signal = server.record_stop_signals()
+    if not server.die_with_parent():  # `make demo` killed: its death reaches us as SIGTERM
+        return EXIT_INTERRUPTED
+    try:
+        return await _demo(args, stop_signal)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+async def _demo(args: argparse.Namespace, stop_signal: Callable[[], str | None]) -> int:
     host, port = server.split_address(address())
     proc = None
     if server.reachable(host, port):
         print(f"using the Temporal server at {host}:{port}")
     else:
-        print(f"starting the embedded Temporal dev server on {host}:{port} (SQLite {server.STATE_DIR / 'temporal.sqlite'})…")
-        proc = server.start(host, port, server.STATE_DIR / "temporal.sqlite", log=server.STATE_DIR / "server.log")
-        print(f"Temporal UI: http://{host}:{port + 1000}")
+        db = server.server_db()
+        print(f"starting the embedded Temporal dev server on {host}:{port} ({f'SQLite {db}' if db else 'in memory'})…", flush=True)
+        log = (db.parent if db else server.STATE_DIR) / "server.log"
+        try:
+            proc = server.start(host, port, db, log=log, die_with_parent=True, stop_requested=lambda: stop_signal() is not None)
+        except server.Stopped:
+            print(f"{stop_signal()}: stopped while the server was starting")
+            return EXIT_INTERRUPTED
+        print(f"Temporal UI: http://{host}:{port + 1000} (server pid {proc.pid})", flush=True)
+    outcome: list[int] = []  # the scenarios' exit code, once they have run
     try:
-        client = await connect()
-        async with build_worker(client, task_queue()):
-            code = await run_scenarios(client, args.names or scenario_names(), Path(args.report))
-            if args.keep:
-                print(f"\nkept up for inspection at http://{host}:{port + 1000} — Ctrl-C stops the worker and the server")
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.Event().wait()
-        return code
+        work = asyncio.create_task(_run_and_keep(args, host, port, outcome))
+        signalled = asyncio.create_task(_until(stop_signal))
+        await asyncio.wait({work, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            signalled.cancel()
+            return work.result()
+        print(f"\n{stop_signal()}: stopping the worker and the server", flush=True)
+        work.cancel()
+        await asyncio.wait({work}, timeout=WORKER_STOP_SECONDS.total_seconds())  # in-flight activities get no longer
     finally:
         if proc is not None:
-            server.stop(proc)
-            print("embedded server stopped")
+            server.stop(proc, timeout=SERVER_STOP_SECONDS.total_seconds())
+            print("embedded server stopped", flush=True)
+    # Out now: a worker still shutting down (its server gone, its calls retrying) is not waited for.
+    exit_now(outcome[0] if outcome else EXIT_INTERRUPTED)
+
+
+async def _run_and_keep(args: argparse.Namespace, host: str, port: int, outcome: list[int]) -> int:
+    client = await connect()
+    async with build_worker(client, task_queue()):
+        outcome.append(await run_scenarios(client, args.names or scenario_names(), Path(args.report)))
+        if args.keep:
+            print(f"\nkept up for inspection at http://{host}:{port + 1000} — Ctrl-C stops the worker and the server", flush=True)
+            await asyncio.Event().wait()  # until a stop signal cancels it
+    return outcome[0]
+
+
+async def _until(stop_signal: Callable[[], str | None]) -> None:
+    # Polled, as `make server` does: the handlers only note the signal (worker/server.py), the
+    # same ones during the blocking server start and after it.
+    while stop_signal() is None:  # noqa: ASYNC110
+        await asyncio.sleep(STOP_POLL.total_seconds())
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

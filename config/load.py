@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, to_json
 
+from config import yaml_safe
+from config.text_file import MIB, InputFileError, read_text
 from domain.rules import RigConfig, RiskRules, RuleError, Universe
+from protocol.parse import printable
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_RULES = CONFIG_DIR / "risk_rules.yaml"
 DEFAULT_UNIVERSE = CONFIG_DIR / "universe.yaml"
+# The largest rules the models accept are about 0.5 MB as YAML (tests/test_input_bounds.py);
+# the cap leaves room for comments and is checked before a byte is parsed.
+MAX_CONFIG_FILE_BYTES = 1 * MIB
+MAX_CONFIG_JSON_BYTES = 1 * MIB
 
 
 class ConfigError(Exception):
     """A config file that cannot be used. `str()` is the one line a user sees."""
 
     def __init__(self, path: Path, key: str, problem: str) -> None:
+        key, problem = printable(key), printable(problem)  # a key "\n" in the file stays on the line
         super().__init__(f"{path}: {key}: {problem}")
         self.path = path
         self.key = key
         self.problem = problem
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(path, "(file)", f"cannot read: {err.strerror or err}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(path, where, f"not valid YAML: {getattr(err, 'problem', err)}") from None
+        return yaml_safe.load(read_text(path, MAX_CONFIG_FILE_BYTES))
+    except InputFileError as err:
+        raise ConfigError(path, err.where, err.problem) from None
+    except yaml_safe.YamlError as err:
+        raise ConfigError(path, err.where, err.problem) from None
+
+
+def _short_repr() -> reprlib.Repr:
+    """A bounded rendering of what a file held (a 20,000-symbol list is not echoed whole)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 60
+    short.maxlist = short.maxdict = short.maxlevel = 3
+    return short
+
+
+_SHORT = _short_repr()
 
 
 def _describe(error: ErrorDetails) -> tuple[str, str]:
@@ -55,10 +70,11 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     if isinstance(ctx_err, RuleError):
         prefix = f"{key}." if key != "(top level)" else ""
         return prefix + ctx_err.key, ctx_err.problem
-    return key, f"{error['msg']} (got {error.get('input')!r})"
+    shown = _SHORT.repr(error.get("input"))
+    return key, f"{error['msg']} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
-def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
+def validate(model: type[BaseModel], data: Any, path: Path) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(path, "(top level)", "expected a mapping of keys")
     try:
@@ -69,12 +85,20 @@ def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
 
 
 def load_rules(path: Path = DEFAULT_RULES) -> RiskRules:
-    return _validate(RiskRules, _read_yaml(path), path)
+    return validate(RiskRules, read_yaml(path), path)
 
 
 def load_universe(path: Path = DEFAULT_UNIVERSE) -> Universe:
-    return _validate(Universe, _read_yaml(path), path)
+    return validate(Universe, read_yaml(path), path)
 
 
 def load_config(rules_path: Path = DEFAULT_RULES, universe_path: Path = DEFAULT_UNIVERSE) -> RigConfig:
-    return RigConfig(rules=load_rules(rules_path), universe=load_universe(universe_path))
+    """Rules and universe, together at most MAX_CONFIG_JSON_BYTES: an account carries both in its
+    input, and its continue-as-new adds the carried state (up to ~0.85 MB) under Temporal's 2 MiB."""
+    config = RigConfig(rules=load_rules(rules_path), universe=load_universe(universe_path))
+    size = len(to_json(config))
+    if size > MAX_CONFIG_JSON_BYTES:
+        raise ConfigError(
+            universe_path, "(file)", f"with {rules_path.name} it makes {size:,} bytes of JSON, over the limit of {MAX_CONFIG_JSON_BYTES:,}"
+        )
+    return config

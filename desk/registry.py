@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from config.load import CONFIG_DIR, _read_yaml, _validate
+from config.load import CONFIG_DIR, read_yaml, validate
 from desk.contract import ACCOUNT_PATTERN, NAMESPACE_PATTERN, endpoint_for
 from domain.rules import RuleError
 
@@ -77,5 +77,5 @@ def desks_file() -> Path:
 def load_desks(path: Path | None = None) -> DeskRegistry:
     """The registry, validated; a broken file is a ConfigError naming file, key and problem."""
     path = path or desks_file()
-    registry: DeskRegistry = _validate(DeskRegistry, _read_yaml(path), path)
+    registry: DeskRegistry = validate(DeskRegistry, read_yaml(path), path)
     return registry

@@ -35,8 +35,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +46,8 @@ from domain.rules import Universe
 # Bounds on what a book accepts: beyond them a number is a typo, and floats would overflow.
 MAX_QUANTITY = 10**12  # shares
 MAX_PRICE = 1e9
+MAX_BOD_ROWS = 5_000  # positions in a beginning-of-day snapshot (a large desk's whole book)
+MAX_BOD_CSV_BYTES = 1024 * 1024  # its CSV: 5,000 rows of ~40 bytes, with room for comments
 
 
 class Frozen(BaseModel):
@@ -337,7 +339,7 @@ def parse_bod_csv(text: str, universe: Universe | None = None) -> list[BodPositi
     header: list[str] | None = None
     rows: list[BodPosition] = []
     first_line: dict[str, int] = {}
-    for record in reader:
+    for record in _records(reader):
         line = reader.line_num
         cells = [cell.strip() for cell in record]
         if not any(cells) or cells[0].startswith("#"):
@@ -347,11 +349,13 @@ def parse_bod_csv(text: str, universe: Universe | None = None) -> list[BodPositi
             continue
         if len(cells) != len(header):
             raise BodCsvError(line, None, f"{len(cells)} fields, the header has {len(header)}")
+        if len(first_line) >= MAX_BOD_ROWS:
+            raise BodCsvError(line, None, f"more than {MAX_BOD_ROWS:,} rows")
         values = dict(zip(header, cells))
         row = _bod_row(values, line, universe)
         key = position_key(row.symbol, row.bucket)
         if key in first_line:
-            raise BodCsvError(line, "symbol", f"{row.symbol}/{row.bucket.value} already on line {first_line[key]}")
+            raise BodCsvError(line, "symbol", f"{row.symbol[:40]}/{row.bucket.value} already on line {first_line[key]}")
         first_line[key] = line
         if row.quantity:
             rows.append(row)
@@ -360,11 +364,28 @@ def parse_bod_csv(text: str, universe: Universe | None = None) -> list[BodPositi
     return rows
 
 
+def _records(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a malformed one (a field over the csv module's size limit, a stray
+    quote) is a BodCsvError at its line, not a csv.Error."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise BodCsvError(reader.line_num, None, f"not a CSV row: {str(err)[:80]}") from None
+        yield record
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
 def _header(cells: Sequence[str], line: int) -> list[str]:
     names = [cell.lower() for cell in cells]
     for name in names:
         if name not in BOD_COLUMNS:
-            raise BodCsvError(line, name, f"unknown column; expected {','.join(BOD_REQUIRED)}[,mark]")
+            raise BodCsvError(line, name[:40], f"unknown column; expected {','.join(BOD_REQUIRED)}[,mark]")
         if names.count(name) > 1:
             raise BodCsvError(line, name, "column appears twice")
     for name in BOD_REQUIRED:
@@ -378,11 +399,11 @@ def _bod_row(values: dict[str, str], line: int, universe: Universe | None) -> Bo
     if not symbol:
         raise BodCsvError(line, "symbol", "empty")
     if universe is not None and symbol not in universe.by_symbol:
-        raise BodCsvError(line, "symbol", f"unknown symbol {symbol!r}")
+        raise BodCsvError(line, "symbol", f"unknown symbol {_shown(symbol)}")
     try:
         bucket = Bucket(values["bucket"].upper())
     except ValueError:
-        raise BodCsvError(line, "bucket", f"{values['bucket']!r} is not one of {', '.join(b.value for b in Bucket)}") from None
+        raise BodCsvError(line, "bucket", f"{_shown(values['bucket'])} is not one of {', '.join(b.value for b in Bucket)}") from None
     quantity = _whole(values["quantity"], line)
     avg_cost = _price(values["avg_cost"], line, "avg_cost")
     raw_mark = values.get("mark", "")
@@ -394,9 +415,9 @@ def _whole(text: str, line: int) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise BodCsvError(line, "quantity", f"{text!r} is not a whole number") from None
+        raise BodCsvError(line, "quantity", f"{_shown(text)} is not a whole number") from None
     if abs(value) > MAX_QUANTITY:
-        raise BodCsvError(line, "quantity", f"{value} is beyond ±{MAX_QUANTITY:,}")
+        raise BodCsvError(line, "quantity", f"{_shown(text)} is beyond ±{MAX_QUANTITY:,}")
     return value
 
 
@@ -404,7 +425,7 @@ def _price(text: str, line: int, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise BodCsvError(line, column, f"{text!r} is not a number") from None
+        raise BodCsvError(line, column, f"{_shown(text)} is not a number") from None
     if not math.isfinite(value) or value <= 0 or value > MAX_PRICE:
-        raise BodCsvError(line, column, f"{text!r} must be a finite price > 0 and ≤ {MAX_PRICE:,.0f}")
+        raise BodCsvError(line, column, f"{_shown(text)} must be a finite price > 0 and ≤ {MAX_PRICE:,.0f}")
     return value

@@ -16,7 +16,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
+from domain.limits import MAX_EQUITY, MAX_PCT, MAX_PRICE, MAX_QUANTITY
 from domain.marketdata import MarketDataRule
+
+# Bounds on every list and map a rules or universe file holds (issue 20): far above what a desk
+# needs, and small enough that the largest accepted rules (476,471 bytes as JSON, measured in
+# tests/test_input_bounds.py) travel in an update and a continue-as-new with room to spare.
+MAX_RESTRICTED_SYMBOLS = 10_000  # a firm-wide restricted list
+MAX_SYMBOL_OVERRIDES = 5_000  # per-symbol limits: one per instrument of the largest universe
+MAX_INSTRUMENTS = 5_000
+MAX_GROUPS = 500
+MAX_NAME_LENGTH = 40  # group names
+MAX_WINDOW_SECONDS = 86_400.0  # a rolling window of at most a day
 
 
 class RuleError(ValueError):
@@ -28,7 +39,7 @@ class RuleError(ValueError):
         self.problem = problem
 
 
-Pct = Annotated[float, Field(ge=0)]
+Pct = Annotated[float, Field(ge=0, le=MAX_PCT)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -44,7 +55,7 @@ def parse_hhmm(value: str) -> time:
 
 
 class Session(Strict):
-    time_zone: str
+    time_zone: str = Field(max_length=64)
 
     @field_validator("time_zone")
     @classmethod
@@ -91,7 +102,7 @@ class BucketRule(Strict):
 class DeriskRule(Strict):
     buffer_pct: Pct
     hard_chunk_fraction: Annotated[float, Field(gt=0, le=1)]
-    truth_tick_offset: Annotated[float, Field(ge=0)]
+    truth_tick_offset: Annotated[float, Field(ge=0, le=MAX_PRICE)]
     # On a daily-loss row (L1, L2) de-risk brings gross down to this % of equity.
     loss_target_gross_pct: Pct = 50.0
 
@@ -114,7 +125,7 @@ class FillRule(Strict):
 
 
 class OrderRule(Strict):
-    max_order_notional: Annotated[float, Field(gt=0)]
+    max_order_notional: Annotated[float, Field(gt=0, le=MAX_EQUITY)]
 
 
 class CycleRule(Strict):
@@ -130,8 +141,9 @@ class CycleRule(Strict):
 SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]{0,11}$"
 DEFAULT_ADV = 1_000_000  # shares/day, for an instrument whose universe entry does not say
 
-PositiveInt = Annotated[int, Field(gt=0)]
-PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+PositivePct = Annotated[float, Field(gt=0, le=MAX_PCT, allow_inf_nan=False)]
+WindowSeconds = Annotated[float, Field(gt=0, le=MAX_WINDOW_SECONDS, allow_inf_nan=False)]
 Percent = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 
 
@@ -140,7 +152,7 @@ def _check_symbols(symbols: Iterable[str], key: str) -> None:
     seen: set[str] = set()
     for symbol in symbols:
         if not re.fullmatch(SYMBOL_PATTERN, symbol):
-            raise RuleError(f"{key}.{symbol}", "is not a symbol (upper-case letters, digits, '.')")
+            raise RuleError(f"{key}.{symbol[:40]}", "is not a symbol (upper-case letters, digits, '.')")
         if symbol in seen:
             raise RuleError(f"{key}.{symbol}", "listed twice")
         seen.add(symbol)
@@ -170,7 +182,7 @@ class MaxOrderQuantityRule(Strict):
     """Shares per order: `default` for every symbol, `per_symbol` overrides; null = no limit."""
 
     default: PositiveInt | None = None
-    per_symbol: dict[str, PositiveInt] = Field(default_factory=dict)
+    per_symbol: dict[str, PositiveInt] = Field(default_factory=dict, max_length=MAX_SYMBOL_OVERRIDES)
 
     @model_validator(mode="after")
     def _symbols(self) -> MaxOrderQuantityRule:
@@ -192,8 +204,8 @@ class MaxPositionRule(Strict):
     """Position per symbol (all buckets) as % of equity, worst case with the account's open
     orders on the order's side; `per_symbol` overrides. null = no limit."""
 
-    max_pct: PositiveNumber | None = None
-    per_symbol: dict[str, PositiveNumber] = Field(default_factory=dict)
+    max_pct: PositivePct | None = None
+    per_symbol: dict[str, PositivePct] = Field(default_factory=dict, max_length=MAX_SYMBOL_OVERRIDES)
 
     @model_validator(mode="after")
     def _symbols(self) -> MaxPositionRule:
@@ -209,20 +221,20 @@ class OrderRateRule(Strict):
     workflow time. null = no limit."""
 
     max_orders: PositiveInt | None = None
-    window_seconds: PositiveNumber = 60.0
+    window_seconds: WindowSeconds = 60.0
 
 
 class DuplicateOrderRule(Strict):
     """Refuse an order with the same symbol, side, quantity and price as one accepted less than
     `window_seconds` ago, unless the intent says `intended_duplicate: true`. null = off."""
 
-    window_seconds: PositiveNumber | None = None
+    window_seconds: WindowSeconds | None = None
 
 
 class RestrictedListRule(Strict):
     """Symbols no desk order may trade."""
 
-    symbols: list[str] = Field(default_factory=list)
+    symbols: list[str] = Field(default_factory=list, max_length=MAX_RESTRICTED_SYMBOLS)
 
     @model_validator(mode="after")
     def _symbols(self) -> RestrictedListRule:
@@ -247,14 +259,14 @@ class LiquidityRule(Strict):
 
     adv_share_per_cycle: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
     # A residual below one lot goes only in HARD or in the session's last minutes.
-    residual_minutes: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5.0
+    residual_minutes: Annotated[float, Field(ge=0, le=24 * 60, allow_inf_nan=False)] = 5.0
 
 
 class RiskRules(Strict):
     session: Session
     regimes: dict[Regime, RegimeRule]
     outside_session: OutsideSessionRule
-    hard_cap_pct: Annotated[float, Field(gt=0)]
+    hard_cap_pct: Annotated[float, Field(gt=0, le=MAX_PCT)]
     buckets: dict[Bucket, BucketRule]
     derisk: DeriskRule
     fills: FillRule
@@ -314,16 +326,16 @@ class RiskRules(Strict):
 
 class Instrument(Strict):
     symbol: str = Field(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")
-    group: str
+    group: str = Field(max_length=MAX_NAME_LENGTH)
     bucket: Bucket
-    lot_size: Annotated[int, Field(gt=0)]
-    reference_price: Annotated[float, Field(gt=0)]
-    adv: Annotated[int, Field(gt=0)] = DEFAULT_ADV  # average daily volume, shares/day
+    lot_size: Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+    reference_price: Annotated[float, Field(gt=0, le=MAX_PRICE)]
+    adv: Annotated[int, Field(gt=0, le=1_000 * MAX_QUANTITY)] = DEFAULT_ADV  # average daily volume, shares/day
 
 
 class Universe(Strict):
-    groups: list[str]
-    instruments: list[Instrument]
+    groups: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(max_length=MAX_GROUPS)
+    instruments: list[Instrument] = Field(max_length=MAX_INSTRUMENTS)
 
     @model_validator(mode="after")
     def _consistent(self) -> Universe:

@@ -4,6 +4,7 @@ SDK's decoding, as a bare "Failed decoding arguments")."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -15,8 +16,16 @@ M = TypeVar("M", bound=BaseModel)
 def first_error(err: ValidationError, whole: str = "(message)") -> str:
     """The first problem, with where it is (`whole` when it is the value as a whole)."""
     first = err.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or whole
-    return f"{where}: {first['msg']}"
+    where = ".".join(printable(str(part))[:60] for part in first["loc"]) or whole
+    return f"{where}: {printable(first['msg'])}"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """`text` on one line: control characters (a key "\\n" in a file) shown escaped, never acted on."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def first_line(err: BaseException, limit: int = 300) -> str:
@@ -30,9 +39,20 @@ def _list_of(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]  # built once per model: deliveries parse on the hot path
 
 
+# The start of the value protocol/converter.py gives a raw receiver for a payload it refused
+# before decoding (too deep, too big, not JSON): the reason, which the refusal passes on.
+REFUSED_PAYLOAD = "payload refused: "
+
+
+def _refused(model: type[BaseModel], raw: Any, what: str) -> None:
+    if isinstance(raw, str) and raw.startswith(REFUSED_PAYLOAD):
+        raise ValueError(f"{what}{model.__name__}: {raw}")
+
+
 def parse(model: type[M], raw: Any) -> M:
     if isinstance(raw, model):
         return raw
+    _refused(model, raw, "")
     try:
         return model.model_validate(raw)
     except ValidationError as err:
@@ -40,6 +60,7 @@ def parse(model: type[M], raw: Any) -> M:
 
 
 def parse_list(model: type[M], raw: Any) -> list[M]:
+    _refused(model, raw, "list of ")
     try:
         return cast(list[M], _list_of(model).validate_python(raw))
     except ValidationError as err:

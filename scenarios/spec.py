@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import json
+import re
+from datetime import date as Date
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.enums import CancelReason, DecisionReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, RiskMode, Side
-from domain.events import TimedEvent
+from domain.events import SESSION_DATES, OrderEventSpec, TimedEvent
+from domain.limits import MAX_EQUITY, MAX_QUANTITY, MAX_TEXT_LENGTH
 from domain.marketdata import Shock
-from domain.pnl import BodPosition
+from domain.pnl import MAX_BOD_ROWS, BodPosition
 from protocol.messages import CancelRefusal
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+# Bounds on a scenario (issue 20): each far above what a scenario needs, and together small
+# enough that a plan (spec + rules + book) stays far below Temporal's 2 MiB payload limit.
+SCENARIO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the file's name; the account is <name>-<8 hex>
+EVENT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # an order's id within the scenario (intent id <account>-<id>)
+MAX_SEED = 2**63 - 1  # the venue's and generator's seeds travel as int64
+MAX_EVENTS = 1_000
+MAX_EXPECTATIONS = 1_000
+MAX_SYMBOLS = 1_000
+MAX_SHOCKS = 100
+MAX_PATH_LENGTH = 200
+MAX_FREE_FORM_FIELDS = 16  # the desk-JSON fields of an order event beyond its own
+MAX_FREE_FORM_BYTES = 256  # each desk-JSON value, as JSON
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+EventId = Annotated[str, Field(pattern=EVENT_ID)]
+Symbol = Annotated[str, Field(min_length=1, max_length=40)]
+RelativePath = Annotated[str, Field(min_length=1, max_length=MAX_PATH_LENGTH)]
+
+
+def seconds_of(hhmm: str) -> int:
+    parts = [int(p) for p in hhmm.split(":")]
+    return parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) == 3 else 0)
 
 
 class Spec(BaseModel):
@@ -36,14 +62,14 @@ class IntentExpectation(Spec):
     order_type: OrderType | None = None
     price_rule: PriceRule | None = None
     kind: IntentKind | None = None
-    symbols: list[str] = []  # each of these has at least one intent in that cycle
+    symbols: list[Symbol] = Field(default=[], max_length=MAX_SYMBOLS)  # each of these has at least one intent in that cycle
 
 
 class OrderExpectation(Spec):
     """An order's outcome. `state` never matches a LOST order (one that went away or silent and
     was reconciled): expect `lost: true` for that."""
 
-    id: str
+    id: EventId
     state: OrderState | None = None
     reject_reason: RejectReason | None = None
     cancel_reason: CancelReason | None = None
@@ -63,11 +89,11 @@ class OrderExpectation(Spec):
 class AnswerExpectation(Spec):
     """A cancel's or replace's answer (the scenario's `cancel:` / `replace:` event on `id`)."""
 
-    id: str
+    id: EventId
     accepted: bool | None = None
     refusal: CancelRefusal | None = None
     reject_reason: RejectReason | None = None
-    new_id: str | None = None
+    new_id: EventId | None = None
     state: OrderState | None = None  # the order's state right after the answer
 
     COMPARED: ClassVar = ("accepted", "refusal", "reject_reason", "new_id", "state")
@@ -99,7 +125,7 @@ class Expectation(Spec):
     at: str | None = Field(default=None, pattern=HHMM)
     from_: str | None = Field(default=None, alias="from", pattern=HHMM)
     by: str | None = Field(default=None, pattern=HHMM)
-    regime: str | None = None
+    regime: str | None = Field(default=None, max_length=40)
     mode: RiskMode | None = None
     reason: DecisionReason | None = None
     intents: IntentExpectation | Literal["none"] | None = None
@@ -107,7 +133,7 @@ class Expectation(Spec):
     cancel: AnswerExpectation | None = None
     replace: AnswerExpectation | None = None
     desk_orders: DeskOrdersExpectation | None = None
-    skipped: list[str] = []  # symbols whose de-risk that cycle skipped for stale data (STALE_DATA)
+    skipped: list[Symbol] = Field(default=[], max_length=MAX_SYMBOLS)  # symbols whose de-risk that cycle skipped for stale data (STALE_DATA)
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
 
@@ -141,19 +167,25 @@ class Expectation(Spec):
 class RandomOrders(Spec):
     """Seeded random desk orders, expanded into order events when the scenario loads."""
 
-    seed: int
+    seed: Seed
     count: int = Field(gt=0, le=500)
     start: str = Field(pattern=HHMM)
-    every_seconds: int = Field(gt=0)
-    symbols: list[str]
-    max_quantity: int = Field(gt=0)
+    every_seconds: int = Field(gt=0, le=86_400)
+    symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
+    max_quantity: int = Field(gt=0, le=MAX_QUANTITY)
+
+    @model_validator(mode="after")
+    def _within_the_day(self) -> RandomOrders:
+        if seconds_of(self.start) + (self.count - 1) * self.every_seconds >= 86_400:
+            raise ValueError(f"{self.count} orders every {self.every_seconds}s from {self.start} run past midnight")
+        return self
 
 
 class GeneratedMarket(Spec):
     """A seeded generated day for the universe (marketdata/generator.py), with scripted shocks."""
 
-    seed: int
-    shocks: list[Shock] = []
+    seed: Seed
+    shocks: list[Shock] = Field(default=[], max_length=MAX_SHOCKS)
     scale: float | None = Field(default=None, gt=0, le=1)  # share of a real day's prints and quotes
 
 
@@ -161,7 +193,7 @@ class MarketSpec(Spec):
     """The scenario's market: recorded files (a directory with quotes.parquet, prints.parquet
     and day.json, relative to scenarios/) or a generated day. Absent: quotes from marks."""
 
-    file: str | None = None
+    file: RelativePath | None = None
     generate: GeneratedMarket | None = None
 
     @model_validator(mode="after")
@@ -172,20 +204,43 @@ class MarketSpec(Spec):
 
 
 class ScenarioSpec(Spec):
-    name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    description: str = ""
-    seed: int = 1
-    equity: float = Field(default=1_000_000.0, gt=0)
+    name: str = Field(pattern=SCENARIO_NAME)
+    description: str = Field(default="", max_length=MAX_TEXT_LENGTH)
+    seed: Seed = 1
+    equity: float = Field(default=1_000_000.0, gt=0, le=MAX_EQUITY, allow_inf_nan=False)
     date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     start: str = Field(pattern=HHMM)
     stop: str = Field(pattern=HHMM)
     rules: dict[str, Any] = {}  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
-    events: list[TimedEvent] = []
+    events: list[TimedEvent] = Field(default=[], max_length=MAX_EVENTS)
     market: MarketSpec | None = None
     # Beginning-of-day positions with cost basis: inline rows, or a CSV file relative to scenarios/.
-    positions: list[BodPosition] | str | None = None
+    positions: Annotated[list[BodPosition], Field(max_length=MAX_BOD_ROWS)] | RelativePath | None = None
     random_orders: RandomOrders | None = None
-    expect: list[Expectation] = Field(min_length=1)
+    expect: list[Expectation] = Field(min_length=1, max_length=MAX_EXPECTATIONS)
+
+    @field_validator("date")
+    @classmethod
+    def _a_calendar_date(cls, value: str | None) -> str | None:
+        """A real date the account's clock can run through ("2026-02-30" failed its first task)."""
+        if value is None:
+            return None
+        try:
+            day = Date.fromisoformat(value)
+        except ValueError as err:
+            raise ValueError(f"{value} is not a calendar date: {err}") from None
+        if not SESSION_DATES[0] <= day <= SESSION_DATES[1]:
+            raise ValueError(f"{value} is outside {SESSION_DATES[0]}..{SESSION_DATES[1]}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ScenarioSpec:
+        if seconds_of(self.stop) < seconds_of(self.start):  # equal: one cycle, at start
+            raise ValueError(f"stop ({self.stop}) is before start ({self.start}): a scenario runs from start to stop")
+        for event in self.events:
+            if problem := event_problem(event):
+                raise ValueError(f"event at {event.at}: {problem}")
+        return self
 
 
 class ScenarioReport(BaseModel):
@@ -201,3 +256,37 @@ class ScenarioReport(BaseModel):
     order_workflow_ids: list[str]
     digest: str = ""  # sha256:<64 hex> over decisions, intents, fills and final positions
     timed_out: bool = False
+
+
+def event_problem(event: TimedEvent) -> str | None:
+    """What the shared event models leave open, bounded for a scenario: ids spelled like ids, a
+    replace's quantity in range, and an order's desk-JSON fields few and small."""
+    ids = [e.id for e in (event.order, event.cancel, event.replace) if e is not None]
+    for event_id in ids:
+        if not isinstance(event_id, str) or not re.fullmatch(EVENT_ID, event_id):
+            return f"id {str(event_id)[:40]!r} is not an id (letters, digits and _ . : -, at most 64)"
+    if event.replace is not None and not 0 < event.replace.quantity <= MAX_QUANTITY:
+        return f"replace quantity must be between 1 and {MAX_QUANTITY:,}"
+    if event.order is not None:
+        return free_form_problem(event.order)
+    return None
+
+
+def free_form_problem(order: OrderEventSpec) -> str | None:
+    """An order event passes its fields on as a desk's JSON: each at most MAX_FREE_FORM_BYTES as
+    JSON, and at most MAX_FREE_FORM_FIELDS beyond the known ones (a field holding an alias bomb
+    or a megabyte would otherwise travel into every history that carries the plan)."""
+    extra = order.model_extra or {}
+    if len(extra) > MAX_FREE_FORM_FIELDS:
+        return f"order {order.id}: {len(extra)} extra fields, over the limit of {MAX_FREE_FORM_FIELDS}"
+    fields = {name: getattr(order, name) for name in type(order).model_fields} | extra
+    for name, value in fields.items():
+        if len(str(name)) > 64:
+            return f"order {order.id}: a field name is longer than 64 characters"
+        try:
+            size = len(json.dumps(value, allow_nan=False, default=str))
+        except (ValueError, TypeError, RecursionError):
+            return f"order {order.id}: {str(name)[:64]} is not plain JSON data"
+        if size > MAX_FREE_FORM_BYTES:
+            return f"order {order.id}: {str(name)[:64]} is {size:,} bytes as JSON, over the limit of {MAX_FREE_FORM_BYTES}"
+    return None

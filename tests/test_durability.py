@@ -7,9 +7,9 @@ import asyncio
 import signal
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from protocol.contract import risk_workflow_id
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,

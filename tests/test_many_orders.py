@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.enums import OrderState
 from protocol.contract import (
@@ -27,6 +26,7 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from protocol.messages import OrderSnapshot, RiskInput
 from tests.accounts import intent, with_fills
 from tests.drills import wait_polling, worker_process

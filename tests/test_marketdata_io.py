@@ -506,11 +506,15 @@ def test_databento_nbbo_is_built_across_publishers_and_unknown_venues_weigh_as_f
 
 def run_cli(*argv: str) -> int:
     from cli import market
+    from cli.errors import UserError
 
     parser = argparse.ArgumentParser(prog="rig")
     market.add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["market", *argv])
-    return asyncio.run(args.run_without_client(args))
+    try:
+        return asyncio.run(args.run_without_client(args))
+    except UserError as err:  # cli.main prints it on stderr, one line, and exits with its code
+        return err.code
 
 
 def test_cli_generate_and_show(tmp_path, capsys):

@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (

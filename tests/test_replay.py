@@ -20,11 +20,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from protocol.contract import ORDER_WORKFLOW
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from tests.histories.paths import REQUIRED, paths_of, read, workflow_type
 from tests.histories.record import MANIFEST, RETIRED, SET_NAME
 from tests.histories.sandboxed import SandboxedOrderWorkflow

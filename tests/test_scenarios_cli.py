@@ -51,8 +51,8 @@ async def test_repeat_reports_agreeing_digests(env, worker):
 async def test_repeat_refuses_fewer_than_two_runs_and_unknown_names(env):
     address = env.client.service_client.config.target_host
     once, unknown = await asyncio.gather(rig(address, "scenarios", "--repeat", "1", "A"), rig(address, "scenarios", "--repeat", "2", "nope"))
-    assert once.returncode == 2 and "2 or more" in once.stdout
-    assert unknown.returncode == 2 and "unknown scenarios: nope" in unknown.stdout
+    assert once.returncode == 2 and "2 or more" in once.stderr
+    assert unknown.returncode == 2 and "unknown scenarios: nope" in unknown.stderr
 
 
 async def test_repeat_reports_disagreeing_digests_with_the_first_difference(client, worker, monkeypatch, capsys):

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from protocol.contract import DEFAULT_TASK_QUEUE, risk_workflow_id
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 from worker.main import build_worker
 from worker.server import temporal_binary
 

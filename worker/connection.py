@@ -10,10 +10,10 @@ import sys
 from typing import Any, NoReturn
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from protocol.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE
+from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 
 DEFAULT_ADDRESS = "127.0.0.1:7233"
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".state"
-DEFAULT_DB = STATE_DIR / "temporal.sqlite"
+DB_FILE = "temporal.sqlite"
 # The one source of the server settings the rig needs (docker-compose.yml mounts its directory).
 DYNAMIC_CONFIG_FILE = ROOT / "deploy" / "dynamicconfig" / "rig.yaml"
 
@@ -92,11 +92,12 @@ async def time_skipping_environment(desk_task_queue: str | None = None, extra_dy
     attribute: the test session's, and the recorders' of golden digests and replay histories.
     With `desk_task_queue`, also each desk's namespace and endpoint, targeting that orders' queue;
     `extra_dynamic_config`: settings of the caller's own (e.g. an early continue-as-new hint)."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import (  # not at import: `make server` starts light
         TimeSkippingConfig,
         WorkflowEnvironment,
     )
+
+    from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
 
     environment = await WorkflowEnvironment.start_time_skipping_v2(
         ts_config=TimeSkippingConfig(max_session_skip_count=1_000_000),
@@ -175,6 +176,14 @@ def _libc_prctl() -> Any:
     return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
+def die_with_parent() -> bool:
+    """This process gets SIGTERM when its parent exits (Linux), e.g. `make` killed; False if the
+    parent has already gone."""
+    parent = os.getppid()
+    _term_with_parent(_libc_prctl())
+    return os.getppid() == parent
+
+
 def _term_with_parent(prctl: Any) -> None:
     """Ask the kernel for SIGTERM when this process's parent exits (Linux; elsewhere a no-op)."""
     if prctl is not None:
@@ -245,7 +254,7 @@ class Stopped(Exception):
 STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
-def _record_stop_signals() -> Callable[[], str | None]:
+def record_stop_signals() -> Callable[[], str | None]:
     """Handlers for SIGINT, SIGTERM and SIGHUP that only note the first one: nothing is raised
     into whatever the main thread is doing (an exception out of a handler can land inside
     Popen.wait and leave its lock held). Returns a function giving that signal's name, or None."""
@@ -261,12 +270,12 @@ def _record_stop_signals() -> Callable[[], str | None]:
 
 
 def server_db() -> Path | None:
-    """`RIG_SERVER_DB`: the SQLite file of `make server` (default .state/temporal.sqlite), or
-    `memory` for none."""
+    """`RIG_SERVER_DB`: the SQLite file of `make server` and `rig demo` (default
+    .state/temporal.sqlite), or `memory` for none."""
     value = os.environ.get("RIG_SERVER_DB", "")
     if value == "memory":
         return None
-    return Path(value) if value else DEFAULT_DB
+    return Path(value) if value else STATE_DIR / DB_FILE
 
 
 def main() -> int:
@@ -274,10 +283,8 @@ def main() -> int:
     if reachable(host, port):
         print(f"a server already listens on {host}:{port}; UI at http://{host}:{port + 1000}", flush=True)
         return 0
-    stop_signal = _record_stop_signals()
-    parent = os.getppid()
-    _term_with_parent(_libc_prctl())  # `make server` killed: its death reaches us as SIGTERM
-    if os.getppid() != parent:
+    stop_signal = record_stop_signals()
+    if not die_with_parent():  # `make server` killed: its death reaches us as SIGTERM
         return 0  # the parent died before the request took hold
     from desk.provision import desk_registry_or_say, provision_or_say  # not at import: tests import this module
 
