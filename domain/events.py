@@ -34,6 +34,7 @@ from domain.rules import RigConfig
 
 SHORTCUT_MARK = 100.0
 MAX_EVENT_ITEMS = 5_000
+MIN_MARK = 0.02  # a mark the simulated feed can quote: a cent either side leaves a bid of at least a cent
 SESSION_DATES = (date(1970, 1, 1), date(2199, 12, 31))  # what set_session may move a virtual day to
 SHORTCUT_SYMBOLS_PER_BUCKET = 4
 
@@ -181,6 +182,8 @@ def exposure_event_problem(event: ExposureEvent, config: RigConfig) -> str | Non
             return f"unknown symbol {symbol[:40]!r} in marks"
         if problem := positive_amount(mark, f"mark for {symbol}"):
             return problem
+        if mark < MIN_MARK:
+            return f"mark for {symbol} must be at least {MIN_MARK}, got {mark:g}"
     return None
 
 

@@ -42,7 +42,7 @@ def scenario_text(scenario: str, **top: str) -> str:
         "start": '"10:00"',
         "stop": '"10:01"',
         "events": '\n  - at: "10:00"\n    order: {id: o1, symbol: AAPL, side: BUY, quantity: 100, limit_price: 190.0}',
-        "expect": "\n  - {order: {id: o1}}",
+        "expect": "\n  - {order: {id: o1, lost: false}}",
     } | top
     return "".join(f"{key}: {value}\n" for key, value in lines.items())
 
