@@ -27,7 +27,7 @@ from activities.client_ops import (
 )
 from domain.enums import IntentKind
 from domain.execution import ExecutionEvent
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     QUERY_STATE,
     UPDATE_CANCEL,

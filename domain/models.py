@@ -77,13 +77,15 @@ class Intent(Model):
 
 
 class Fill(Model):
-    fill_id: str  # deterministic: "<intent_id>/F<attempt>"
+    fill_id: str  # the venue's execution id: the simulated venue's "<intent_id>/<tag>", IB's execId
     intent_id: str
     symbol: str
     bucket: Bucket
     side: Side
     quantity: int
     price: float
+    commission: float | None = None  # what the broker reported it cost (costs and net P&L)
+    corrects: str | None = None  # the fill this one replaces (a broker's correction of shares or price)
 
     @property
     def signed_quantity(self) -> int:

@@ -12,6 +12,7 @@ from domain.enums import (
     CancelReason,
     IntentKind,
     OrderState,
+    PriceRule,
     RejectReason,
     RiskMode,
     TradingState,
@@ -19,9 +20,10 @@ from domain.enums import (
 from domain.events import Strict, TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
-from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
+from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
-from domain.models import Fill, Intent, Position, Quote
+from domain.models import Intent, Position, Quote
+from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
@@ -124,7 +126,7 @@ class RigReplaceRequest(ReplaceRequest):
     """The risk cycle's replace (SOFT → HARD escalation): it may re-label and re-price."""
 
     kind: IntentKind
-    price_rule: str
+    price_rule: PriceRule
 
 
 class ReplaceResult(BaseModel):
@@ -153,26 +155,6 @@ class Answer(BaseModel):
     state: OrderState | None = None  # the order's state after the answer (a refused replace: still WORKING)
 
 
-class OrderSnapshot(BaseModel):
-    intent_id: str
-    account: str | None
-    state: OrderState
-    intent: Intent | None = None
-    quantity: int = 0
-    filled_quantity: int = 0
-    average_price: float | None = None
-    fills: list[Fill] = []
-    reject_reason: RejectReason | None = None
-    reject_message: str | None = None
-    cancel_reason: CancelReason | None = None
-    replaces: str | None = None
-    replaced_by: str | None = None
-    cancel_result: CancelResult | None = None
-    history: list[str] = []
-    lost_cause: str | None = None
-
-
-# ── risk workflow ───────────────────────────────────────────────────────────────────────────
 class DecisionRecord(BaseModel):
     cycle: int
     exchange_time: str

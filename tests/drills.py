@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from config.load import load_config
 from domain.enums import OrderState
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -24,7 +24,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput, RiskView
+from protocol.messages import RiskInput, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, with_fills
 from tests.conftest import TASK_QUEUE
 

@@ -32,19 +32,9 @@ from domain.enums import (
     Side,
 )
 from domain.events import ExposureEvent
-from domain.ledger import (
-    FILL_IDS_KEPT,
-    FILLS_KEPT,
-    OUTCOMES_KEPT,
-    BookState,
-    ClosedOrder,
-    FillRecord,
-    Journal,
-    LedgerOrder,
-    OrderOutcome,
-    OrderReport,
-)
+from domain.ledger import FILL_IDS_KEPT, FILLS_KEPT, OUTCOMES_KEPT, BookState, ClosedOrder, FillRecord, Journal, LedgerOrder
 from domain.models import Intent, OpenOrder, Position
+from domain.order import OrderOutcome, OrderReport
 from domain.policy import DecisionInput
 from protocol import run_digest
 from protocol.account_state import AccountState, CycleState, MarketState, OrdersState
@@ -64,16 +54,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import (
-    Answer,
-    DecisionRecord,
-    IntentRecord,
-    OrderSnapshot,
-    PretradeReply,
-    PretradeRequest,
-    RiskInput,
-    RiskView,
-)
+from protocol.messages import Answer, DecisionRecord, IntentRecord, PretradeReply, PretradeRequest, RiskInput, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.drills import rig

@@ -23,7 +23,8 @@ from protocol.contract import (
     UPDATE_SET_RULES,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskView
+from protocol.messages import RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import intent, submit
 from tests.drills import arig
 

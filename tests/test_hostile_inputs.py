@@ -50,7 +50,7 @@ from protocol.contract import (
     UPDATE_SET_TRADING_STATE,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot
+from protocol.order_record import OrderSnapshot
 from tests.accounts import open_account, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.drills import assert_ledger_is_sum_of_fills

@@ -36,13 +36,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import (
-    CancelRequest,
-    OrderSnapshot,
-    RiskInput,
-    RiskView,
-    VenueKind,
-)
+from protocol.messages import CancelRequest, RiskInput, RiskView, VenueKind
+from protocol.order_record import OrderSnapshot
 from testkit.ibkr.replay import gateway_over
 from testkit.ibkr.tws import FakeTWS
 from tests.accounts import ORDER_TEST_CYCLE_SECONDS, with_fills

@@ -28,7 +28,7 @@ from domain.limits import MAX_PCT, MAX_QUANTITY
 from domain.rules import MAX_GROUPS, MAX_INSTRUMENTS, MAX_NAME_LENGTH, MAX_RESTRICTED_SYMBOLS, MAX_SYMBOL_OVERRIDES, RigConfig, RiskRules
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, UPDATE_SET_RULES, account_task_queue, risk_workflow_id
 from protocol.converter import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, data_converter
-from protocol.messages import OrderSnapshot
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state
 from tests.conftest import TASK_QUEUE
 

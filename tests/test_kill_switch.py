@@ -19,7 +19,7 @@ from protocol.contract import (
     UPDATE_INJECT_EXPOSURE,
     UPDATE_SET_TRADING_STATE,
 )
-from protocol.messages import OrderSnapshot
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit
 from tests.faults import until_view, view_of
 

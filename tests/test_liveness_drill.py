@@ -54,7 +54,7 @@ from cli.scenarios import time_skipping_client
 from config.load import load_config
 from domain.enums import OrderState
 from domain.events import OrderEventSpec, TimedEvent
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -69,7 +69,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, PretradeReply, RiskInput, RiskResult, RiskView
+from protocol.messages import PretradeReply, RiskInput, RiskResult, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import with_fills
 from tests.drills import DRILL_TASK_TIMEOUT, free_port, wait_polling, worker_process
 from tests.evidence import Held, closed_after, held_by, identity_of, timed_out_or_retried

@@ -27,7 +27,8 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
-from protocol.messages import OrderSnapshot, RiskInput
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
 from tests.accounts import intent, with_fills
 from tests.drills import wait_polling, worker_process
 from tests.faults import drain, until_view

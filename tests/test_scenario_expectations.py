@@ -23,8 +23,9 @@ from domain.enums import (
     RiskMode,
     Side,
 )
-from domain.ledger import FillRecord, OrderOutcome
+from domain.ledger import FillRecord
 from domain.models import Intent
+from domain.order import OrderOutcome
 from domain.policy import decision_input
 from protocol.messages import (
     Answer,

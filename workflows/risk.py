@@ -24,7 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import parse_hms, read_clock
     from domain.events import ExposureEvent, SessionEvent, TradingStateRequest, exposure_event_problem
     from domain.exposure import Exposure
-    from domain.ledger import BookState, Ledger, OrderReport
+    from domain.ledger import BookState, Ledger
+    from domain.order import OrderReport
     from domain.rules import RigConfig, RiskRules
     from protocol import contract as c
     from protocol import run_digest

@@ -17,14 +17,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import read_clock
     from domain.enums import OrderState, RejectReason, RiskMode, TradingState
     from domain.gate import GateContext, gate_desk_intent, gate_replacement
-    from domain.ledger import Ledger, OrderReport
+    from domain.ledger import Ledger
     from domain.models import Intent
+    from domain.order import OrderReport, arrival
     from domain.rules import RigConfig
     from protocol import contract as c
     from protocol.account_state import GateState
     from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck, VenueKind
     from venues.sim.exchange import SimExchange
-    from venues.sim.model import arrival_report
     from workflows.account.clock import AccountClock
     from workflows.account.market import AccountMarket
 
@@ -110,7 +110,7 @@ class AccountGate:
         if self._venue is not VenueKind.SIM:
             return reply
         events = self._exchange.arrive(reply.sim_order())
-        self._ledger.apply_report(arrival_report(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(self._clock.moment()))
+        self._ledger.apply_report(arrival(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(self._clock.moment()))
         return reply.model_copy(update={"arrival": events})
 
     def known(self, intent_id: str, arrive: bool = True) -> PretradeReply | None:
