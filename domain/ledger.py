@@ -258,6 +258,23 @@ class Ledger:
         """A replace in progress: the original's reserved replacement (dropped if it never happens)."""
         self.s.open_orders[original_id].replacement = replacement_id
 
+    def shrink_reserved(self, intent_id: str, quantity: int) -> bool:
+        """A reserved order not yet at the venue asks for less (a replacement sized from what its
+        original filled before the cancel): its reservation shrinks; it never grows."""
+        entry = self.s.open_orders.get(intent_id)
+        if (
+            entry is None
+            or entry.intent is None
+            or entry.state is not OrderState.ACCEPTED
+            or entry.filled
+            or not 0 < quantity < entry.intent.quantity
+        ):
+            return False
+        entry.intent = entry.intent.model_copy(update={"quantity": quantity})
+        self._sums.pop(entry.footprint.key, None)
+        self._fit_reduce_only(entry.footprint.key)
+        return True
+
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
         entry = LedgerOrder(
             intent=intent,
@@ -399,7 +416,7 @@ class Ledger:
         """Each open order's footprint is what it may still fill. A reduce-only order (the desk's,
         or the cycle's own de-risk intent) may fill only what the position still holds on its
         side — other fills can shrink the position after pre-trade admitted it — and the venue
-        step cuts its fills the same way (domain/venue.py `within_position`). Earlier orders keep
+        step cuts its fills the same way (venues/sim/model.py `within_position`). Earlier orders keep
         their place; what cannot fill counts for nothing in potential exposure."""
         position = self.s.positions.get(position_key(*key))
         held = position.quantity if position else 0

@@ -185,6 +185,18 @@ class MarkView(BaseModel):
     l1_age_seconds: float | None = None
 
 
+class Alarm(BaseModel):
+    """Something the account was told that needs a person: a broker's fill that came after its
+    order closed, a broker position that differs from the book."""
+
+    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED"]
+    text: str
+    symbol: str | None = None
+    intent_id: str | None = None
+    cycle: int
+    exchange_time: str
+
+
 class IntentRecord(BaseModel):
     cycle: int
     exchange_time: str
@@ -253,4 +265,6 @@ class RiskView(BaseModel):
     open_order_count: int = 0
     open_order_states: dict[OrderState, int] = {}
     lost: list[OrderOutcome] = []
+    alarms: list[Alarm] = []  # the last ones, newest last
+    divergences: dict[str, str] = {}  # symbol → what the broker holds that the book does not (unresolved)
     recent_decisions: list[DecisionRecord]

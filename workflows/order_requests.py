@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from protocol.order_record import OrderRecord
     from venues.ibkr.models import CancelVerdict
-    from workflows.order_venue import OrderVenue
+    from workflows.order_venue import BROKER_LAST_WORD, OrderVenue
 
 BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchronously
 ACCOUNT_CALL_TIMEOUT = timedelta(seconds=30)
@@ -107,8 +107,8 @@ class OrderRequests:
         r, venue = self.record, self._venue()
         if venue.broker and r.state is OrderState.PENDING_CANCEL and r.lost_cause is None and not await self._settles_within(BROKER_CANCEL_WAIT):
             return self._cancel_answer(True, "cancel pending at the broker: the order ends when the broker confirms")
-        if r.lost_cause is not None:  # never a silent cancel: the order is LOST, said so
-            r.cancel_reason = None
+        if r.lost_cause is not None:  # never a silent cancel: the order is LOST as it stood, said so
+            self._resume("the venue has no record of this order")
             return self._cancel_answer(False, f"the venue has no record of this order: recorded LOST ({r.lost_cause})", CancelRefusal.ORDER_CLOSED)
         if r.state is OrderState.FILLED:
             r.cancel_reason = None
@@ -168,10 +168,10 @@ class OrderRequests:
             if isinstance(verdict, ReplaceResult):
                 return verdict
             r.released = raw["intent_id"]  # reserved by the account: released unless it is placed below
-            refused = await self._cancel_the_original()
+            refused, filled = await self._cancel_the_original()
             if refused is not None:
                 return refused
-            raw["quantity"] = request.quantity - r.filled  # what filled before the cancel shrinks the replacement
+            raw["quantity"] = request.quantity - filled  # what filled before the cancel shrinks the replacement
             r.replaced_by, r.cancel_reason, r.released = raw["intent_id"], CancelReason.REPLACED, None
             if r.state.is_open:
                 self._take([r.apply(OrderEvent.CANCEL_ACKED, f"replaced by {r.replaced_by}")])
@@ -194,22 +194,26 @@ class OrderRequests:
             return self._refuse(f"replacement refused by pre-trade ({reason}): {verdict.message}", CancelRefusal.PRETRADE, verdict.reason)
         return None
 
-    async def _cancel_the_original(self) -> ReplaceResult | None:
-        """The original's cancel before the replacement exists; a refusal when it did not end."""
+    async def _cancel_the_original(self) -> tuple[ReplaceResult | None, int]:
+        """The original's cancel before the replacement exists: a refusal when it did not end, and
+        what filled (the broker's final count may be ahead of the fills it has delivered yet)."""
         r, venue = self.record, self._venue()
         if venue.broker:
             r.cancel_reason = CancelReason.REPLACED  # the broker's CANCELED, when it comes, is the replace's
         outcome = await venue.cancel(r.intent_id, r.filled)
-        if outcome is not None and outcome.verdict is CancelVerdict.PENDING_CANCEL and await self._settles_within(BROKER_CANCEL_WAIT):
-            outcome = await venue.cancel(r.intent_id, r.filled)  # asked again (idempotent): the broker's last word
+        if outcome is not None and outcome.verdict is CancelVerdict.PENDING_CANCEL:
+            outcome = await venue.cancel(r.intent_id, r.filled, wait=BROKER_LAST_WORD)  # asked again, longer (idempotent)
         if outcome is not None:
             events = outcome.events if venue.broker else [e for e in outcome.events if e.kind is ExecKind.FILL]
             self._take(r.fold(events, cap_at_quantity=not venue.broker).steps)
-        if r.state is OrderState.FILLED:
+        filled = max(r.filled, outcome.cum_qty if outcome is not None and venue.broker else 0)
+        if r.state is OrderState.FILLED or (r.intent is not None and filled >= r.intent.quantity):
             r.cancel_reason = None
-            return self._refuse("too late to replace: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL)
+            return self._refuse(
+                "too late to replace: a fill completed the order first; the order is FILLED", CancelRefusal.TOO_LATE_TO_CANCEL
+            ), filled
         if r.lost_cause is not None:
-            return self._refuse(f"the venue has no record of this order: recorded LOST ({r.lost_cause})", CancelRefusal.ORDER_CLOSED)
+            return self._refuse(f"the venue has no record of this order: recorded LOST ({r.lost_cause})", CancelRefusal.ORDER_CLOSED), filled
         if venue.broker and (outcome is None or not outcome.verdict.final):
             why = (
                 "the broker gateway did not answer"
@@ -222,8 +226,8 @@ class OrderRequests:
                 # The cancel is on its way at the broker: the original ends when the broker confirms.
                 self._take([r.apply(OrderEvent.CANCEL_REQUESTED, "the replace's cancel is pending at the broker")])
                 refused = refused.model_copy(update={"state": r.state, "report": r.report(released=r.released)})
-            return refused
-        return None
+            return refused, filled
+        return None, filled
 
     async def _start_replacement(self, raw: dict[str, Any]) -> Reconciled:
         try:

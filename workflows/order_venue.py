@@ -36,6 +36,7 @@ LOCAL = timedelta(seconds=10)
 GATEWAY_CALL = timedelta(seconds=60)
 GATEWAY_GIVES_UP = timedelta(minutes=10)
 BROKER_CANCEL_WAIT = 5.0  # seconds the gateway waits for the broker's last word on a cancel
+BROKER_LAST_WORD = 30.0  # … and when asked again for it, before a replacement may be placed
 # The gateway's activities run on its own task queue (the IB session lives there); a gateway that
 # stays away past the schedule-to-close is no answer, never a stuck order.
 GATEWAY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["IbkrCannotCancel"])
@@ -52,10 +53,12 @@ class OrderVenue:
             return await self._gateway_events(IBKR_SUBMIT, _ibkr_order(intent))
         return await workflow.execute_local_activity(sim_submit, self._reply.sim_order(cum_qty=cum_qty), start_to_close_timeout=LOCAL)
 
-    async def cancel(self, intent_id: str, cum_qty: int) -> CancelOutcome | None:
-        """The venue's answer to a cancel; None when the broker's gateway did not answer."""
+    async def cancel(self, intent_id: str, cum_qty: int, wait: float = BROKER_CANCEL_WAIT) -> CancelOutcome | None:
+        """The venue's answer to a cancel; None when the broker's gateway did not answer. A broker's
+        gateway waits up to `wait` seconds for the broker's last word (asked again, it never sends
+        the cancel twice); the wait is the activity's, so a time-skipped clock holds meanwhile."""
         if self.broker:
-            return await self._gateway_cancel(intent_id)
+            return await self._gateway_cancel(intent_id, wait)
         events = await workflow.execute_local_activity(sim_cancel, self._reply.sim_order(cum_qty=cum_qty), start_to_close_timeout=LOCAL)
         filled = sum(e.last_qty for e in events if e.kind is ExecKind.FILL)
         verdict = CancelVerdict.FILLED if filled else CancelVerdict.CANCELED
@@ -86,11 +89,11 @@ class OrderVenue:
             workflow.logger.error("broker gateway %s for %s failed: %s", activity, arg.intent_id, err.cause or err)
             return []
 
-    async def _gateway_cancel(self, intent_id: str) -> CancelOutcome | None:
+    async def _gateway_cancel(self, intent_id: str, wait: float) -> CancelOutcome | None:
         try:
             outcome: CancelOutcome = await workflow.execute_activity(
                 IBKR_CANCEL_CONFIRMED,
-                IbkrCancel(intent_id=intent_id, wait_seconds=BROKER_CANCEL_WAIT),
+                IbkrCancel(intent_id=intent_id, wait_seconds=wait),
                 result_type=CancelOutcome,
                 task_queue=self._queue,
                 start_to_close_timeout=GATEWAY_CALL,

@@ -22,9 +22,12 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.scenarios import load_default_config
     from domain.clock import parse_hms, read_clock
+    from domain.enums import Bucket, Side
     from domain.events import ExposureEvent, SessionEvent, TradingStateRequest, exposure_event_problem
+    from domain.execution import ExecKind
     from domain.exposure import Exposure
     from domain.ledger import BookState, Ledger
+    from domain.models import Fill
     from domain.order import OrderReport
     from domain.rules import RigConfig, RiskRules
     from protocol import contract as c
@@ -32,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from protocol.account_state import AccountState, CycleState
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
-    from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
+    from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
     from protocol.parse import first_error, parse
+    from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
@@ -212,6 +216,43 @@ class RiskWorkflow:
         except ValueError as err:  # a fill the book refuses (absurd price or size): logged, nothing applied
             workflow.logger.warning("report of %s refused: %s", report.intent_id, err)
 
+    # ── what a broker's gateway tells the account (venues/ibkr) ─────────────────────────────
+    @workflow.signal(name=SIGNAL_BROKER_LATE_FILL)
+    def broker_late_fill(self, late: LateFill) -> None:
+        """A broker's fill of an order whose workflow has closed: booked however late (once, by
+        its execution id), with an alarm naming the order."""
+        if not self._ready or late.account != self._inp.account:
+            return
+        event = late.event
+        if event.kind not in (ExecKind.FILL, ExecKind.CORRECTION) or not event.exec_id or event.last_px is None or event.last_qty <= 0:
+            return
+        entry, outcome = self._ledger.open_order(late.intent_id), self._ledger.outcome(late.intent_id)
+        intent = entry.intent if entry is not None else None
+        bucket = intent.bucket if intent is not None else Bucket.LT
+        fill = Fill(
+            fill_id=event.exec_id, intent_id=late.intent_id, symbol=late.symbol, bucket=bucket, side=Side(late.side), quantity=event.last_qty,
+            price=event.last_px, commission=event.commission,
+        )  # fmt: skip
+        stamp = self._clock.stamp(self._clock.moment())
+        try:
+            booked = self._ledger.apply_fill(fill, cycle=self._cycle.number, exchange_time=stamp)
+        except ValueError as err:  # a fill the book refuses (absurd price or size): nothing applied
+            workflow.logger.warning("late fill %s refused: %s", event.exec_id, err)
+            return
+        if booked:
+            whose = f"{late.intent_id} ({outcome.label})" if outcome is not None else late.intent_id
+            text = f"late fill booked: {late.side} {event.last_qty} {late.symbol} @ {event.last_px:g} of {whose}, after its order workflow closed"
+            self._operator.alarm(
+                Alarm(kind="LATE_FILL", text=text, symbol=late.symbol, intent_id=late.intent_id, cycle=self._cycle.number, exchange_time=stamp)
+            )
+            self._dirty = True
+
+    @workflow.signal(name=SIGNAL_BROKER_DIVERGENCE)
+    def broker_divergence(self, told: BrokerDivergence) -> None:
+        if self._ready and told.account == self._inp.account:
+            self._operator.divergence(told, self._cycle.number, self._clock.stamp(self._clock.moment()))
+            self._wake = True
+
     # ── operators' and tests' updates ────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
     def inject_exposure(self, raw: Any) -> str:
@@ -302,6 +343,8 @@ class RiskWorkflow:
             open_order_count=self._ledger.open_count(),
             open_order_states=self._ledger.state_counts(),
             lost=self._ledger.lost(),
+            alarms=self._operator.alarms(),
+            divergences=self._operator.divergences(),
             recent_decisions=recent,
         )
 

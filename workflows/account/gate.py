@@ -88,6 +88,9 @@ class AccountGate:
 
     def _pretrade(self, request: PretradeRequest) -> PretradeReply:
         intent_id = request.intent_id
+        quantity = request.raw_intent.get("quantity")
+        if type(quantity) is int:  # a reserved replacement asks for what its original left (never more)
+            self._ledger.shrink_reserved(intent_id, quantity)
         known = self.known(intent_id)
         if known is not None:
             return known
