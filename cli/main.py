@@ -10,7 +10,7 @@ from pathlib import Path
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
-from cli import accounts, market, orders, scenarios
+from cli import accounts, builds, market, orders, scenarios
 from cli.errors import UserError, first_line
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
 from worker.connection import Unreachable, connect, exit_now
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_commands(sub)
     scenarios.add_commands(sub)
     market.add_commands(sub)
+    builds.add_commands(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ def metrics_runtime() -> Runtime | None:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line: dict[str, object] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         wf = getattr(record, "temporal_workflow", None)
         if isinstance(wf, dict):
             line["workflow_id"] = wf.get("workflow_id")
