@@ -14,7 +14,8 @@ ORDER_WORKFLOW = "OrderWorkflow"
 RISK_WORKFLOW = "RiskWorkflow"
 SCENARIO_WORKFLOW = "ScenarioWorkflow"
 
-# Worker Versioning, per workflow type (worker/versioning.py; README "Shipping a release"):
+# Worker Versioning, per workflow type, applied by versioned workers (worker/versioned_workflows.py;
+# README "Shipping a release"):
 # - an order finishes on the build that started it: its code never changes under it, so an order
 #   needs no patch, and a release never waits for the book's orders to close;
 # - an account lives for weeks and moves to the current build at its next workflow task: every

@@ -34,6 +34,7 @@ from tests.drills import ROOT, free_port, wait_polling, worker_process
 from tests.versioning.release_b import B_WORKFLOWS, RELEASE, RELEASE_MEMO, OrderWorkflowB, RiskWorkflowB, UnguardedAccountB
 from worker import server, versioning
 from worker.main import WORKFLOWS, build_worker
+from worker.versioned_workflows import VERSIONED_WORKFLOWS
 
 # Drainage is re-checked every 3 minutes after a 3-minute grace period by default; the drill's
 # server checks every second so a drained version is seen as drained at once.
@@ -213,8 +214,11 @@ def test_versioning_settings_are_checked(monkeypatch):
 
 
 def test_every_workflow_type_states_its_versioning_behaviour():
-    # A versioned worker with no default behaviour refuses a type that states none.
-    stated = {w.__temporal_workflow_definition.name: w.__temporal_workflow_definition.versioning_behavior for w in WORKFLOWS}
+    # A versioned worker with no default behaviour refuses a type that states none; an unversioned
+    # one registers the plain classes (a behaviour reported by an unversioned worker stalls time skipping).
+    assert [w.__temporal_workflow_definition.name for w in VERSIONED_WORKFLOWS] == [w.__temporal_workflow_definition.name for w in WORKFLOWS]
+    assert all(w.__temporal_workflow_definition.versioning_behavior == VersioningBehavior.UNSPECIFIED for w in WORKFLOWS)
+    stated = {w.__temporal_workflow_definition.name: w.__temporal_workflow_definition.versioning_behavior for w in VERSIONED_WORKFLOWS}
     assert stated == {
         ORDER_WORKFLOW: VersioningBehavior.PINNED,
         RISK_WORKFLOW: VersioningBehavior.AUTO_UPGRADE,

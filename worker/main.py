@@ -29,9 +29,10 @@ from activities.scenarios import load_default_config, load_scenario
 from activities.venue import SIM_VENUE_ACTIVITIES
 from config.load import ConfigError, load_config
 from protocol.contract import account_task_queue
-from worker import health, versioning
+from worker import book_metrics, health, versioning
 from worker.connection import Unreachable, connect_with_backoff, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
+from worker.versioned_workflows import VERSIONED_WORKFLOWS
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
 from workflows.scenario import ScenarioWorkflow
@@ -84,11 +85,13 @@ class RigWorker:
         return all(w.is_running and not w.is_shutdown for w in self.workers)
 
 
-def build_worker(client: Client, queue: str, version: WorkerDeploymentVersion | None = None, workflows: Sequence[type] = WORKFLOWS) -> RigWorker:
+def build_worker(client: Client, queue: str, version: WorkerDeploymentVersion | None = None, workflows: Sequence[type] | None = None) -> RigWorker:
     """Every workflow and activity of the rig (accounts carry their rules in their input);
-    with `version`, a versioned worker of that worker deployment version (`workflows`: another
-    build's workflow code under the same type names, for the versioning drill)."""
-    return RigWorker(client, queue, versioning.deployment_config(version), workflows)
+    with `version`, a versioned worker of that worker deployment version, its workflow types with
+    their versioning behaviours (`workflows`: another build's workflow code under the same type
+    names, for the versioning drill)."""
+    chosen = workflows if workflows is not None else (VERSIONED_WORKFLOWS if version else WORKFLOWS)
+    return RigWorker(client, queue, versioning.deployment_config(version), chosen)
 
 
 async def run() -> int:
@@ -123,6 +126,8 @@ async def run() -> int:
         state.phase, state.polling, state.detail = "polling", worker.polling, f"queues {queue}, {account_task_queue(queue)}{release}"
         watcher = asyncio.create_task(state.watch_server(client))
         adopting = asyncio.create_task(_adopt(client, version)) if version else None
+        every = book_metrics.interval()
+        counting = asyncio.create_task(book_metrics.export(client, runtime.metric_meter, every)) if runtime and every > 0 else None
         print(
             f"worker polling task queues {queue!r} and {account_task_queue(queue)!r} on {client.service_client.config.target_host}{release}",
             flush=True,
@@ -130,7 +135,7 @@ async def run() -> int:
         log.info("worker polling task queues %s and %s%s", queue, account_task_queue(queue), release)
         await stop.wait()
         state.phase = "stopping"
-        for task in (watcher, adopting):
+        for task in (watcher, adopting, counting):
             if task is not None:
                 task.cancel()
         log.info("stopping: in-flight tasks get %ss to finish, the rest go back to the server", GRACEFUL_SHUTDOWN.total_seconds())

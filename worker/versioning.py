@@ -2,10 +2,11 @@
 
 A worker started with RIG_BUILD_ID joins the worker deployment RIG_DEPLOYMENT_NAME (default
 `risk-rig`) as version `<deployment>.<build id>`, on both of its task queues. Without RIG_BUILD_ID
-it is unversioned (development, the tests' session worker). Each workflow type states its
-behaviour in its `@workflow.defn`: orders PINNED (an order finishes on the build that started it),
-accounts AUTO_UPGRADE (their next task runs on the current build; changes guarded by
-`workflow.patched`), scenarios PINNED. Versioned workers refuse a workflow type that states none.
+it is unversioned (development, the tests' session worker). A versioned worker registers each
+workflow type with its behaviour (worker/versioned_workflows.py): orders PINNED (an order
+finishes on the build that started it), accounts AUTO_UPGRADE (their next task runs on the
+current build; changes guarded by `workflow.patched`), scenarios PINNED. The SDK refuses to run a
+type without one on a versioned worker.
 
 A release is: start the new build's workers beside the old ones, make it current
 (`temporal worker deployment set-current-version`), wait until the old version reports DRAINED

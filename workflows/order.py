@@ -79,7 +79,7 @@ BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchr
 HISTORY_EVENTS_PER_RUN = 2_000  # continue-as-new beyond this: a long-lived order stays bounded
 
 
-@workflow.defn(name=c.ORDER_WORKFLOW, sandboxed=False, versioning_behavior=c.ORDER_VERSIONING)
+@workflow.defn(name=c.ORDER_WORKFLOW, sandboxed=False)
 class OrderWorkflow:
     def __init__(self) -> None:
         self._intent_id = workflow.info().workflow_id

@@ -62,7 +62,7 @@ INTENTS_KEPT = 2_000
 OPEN_ORDERS_SHOWN = 500  # the state query lists this many (an account may work thousands); the count is exact
 
 
-@workflow.defn(name=c.RISK_WORKFLOW, versioning_behavior=c.RISK_VERSIONING)
+@workflow.defn(name=c.RISK_WORKFLOW)
 class RiskWorkflow(AccountClock, AccountMarket, AccountGate, AccountOperator):
     @workflow.init
     def __init__(self, raw: Any) -> None:

@@ -32,7 +32,7 @@ def span(spec: ScenarioSpec) -> timedelta:
     return max(timedelta(0), at(spec.stop) - at(spec.start))
 
 
-@workflow.defn(name=c.SCENARIO_WORKFLOW, versioning_behavior=c.SCENARIO_VERSIONING)
+@workflow.defn(name=c.SCENARIO_WORKFLOW)
 class ScenarioWorkflow:
     @workflow.run
     async def run(self, scenario: Any) -> ScenarioReport:
