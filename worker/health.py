@@ -18,8 +18,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from temporalio.client import Client
+if TYPE_CHECKING:  # `python -m worker --check` runs every few seconds: it imports no SDK
+    from temporalio.client import Client
 
 DEFAULT_PORT = 9465
 PROBE_EVERY = 5.0  # seconds between the worker's own health calls to the server
