@@ -11,26 +11,23 @@ import json
 import re
 import shutil
 import subprocess
-import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 import yaml
 
 from protocol.contract import SCENARIO_WORKFLOW
 from scenarios.spec import ScenarioReport
+from tests import prometheus
 from tests.drills import ROOT, free_port, wait_polling, worker_process
+from tests.prometheus import PROMETHEUS, PROMETHEUS_CONFIG, WORKER_JOB
 
-PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 GRAFANA = ROOT / "deploy" / "grafana"
 RIG_DASHBOARD = GRAFANA / "dashboards" / "rig.json"
 COMPOSE = ROOT / "docker-compose.yml"
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-WORKER_JOB = "risk-rig-worker"
 REPLICAS = ("127.0.0.1", "127.0.0.2")  # two addresses, one port: like two compose replicas
 # Metric names the dashboard shows that only workflow code can emit (README "Metrics" says where).
 FROM_WORKFLOWS = {"rig_derisk_intents", "rig_orders_lost", "rig_cycle_lag_bucket"}
@@ -169,35 +166,20 @@ def exported(text: str) -> set[str]:
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def prometheus_query(base: str, expr: str) -> dict:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def as_instant(expr: str) -> str:
     return expr.replace("$__rate_interval", "1m").replace('"$namespace"', '".*"')
 
 
 async def test_prometheus_scrapes_both_replicas_with_the_stack_config(two_replicas, tmp_path):
-    # The stack's file, with compose's DNS lookup of `worker` replaced by the two addresses it
-    # would return, and a shorter interval: everything else (job, path, scheme) as shipped.
-    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    config["global"]["scrape_interval"] = "1s"
-    job = next(j for j in config["scrape_configs"] if j["job_name"] == WORKER_JOB)
-    del job["dns_sd_configs"]
-    job["static_configs"] = [{"targets": two_replicas["targets"]}]
-    config["scrape_configs"] = [job]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     web = free_port()
-    proc = start_prometheus(tmp_path, web)
+    proc = prometheus.start(tmp_path, two_replicas["targets"], web)
     base = f"http://127.0.0.1:{web}"
     try:
         up: dict = {}
         for _ in range(150):
             await asyncio.sleep(0.2)
             try:
-                result = (await asyncio.to_thread(prometheus_query, base, f'up{{job="{WORKER_JOB}"}}'))["data"]["result"]
+                result = (await asyncio.to_thread(prometheus.query, base, f'up{{job="{WORKER_JOB}"}}'))["data"]["result"]
             except OSError:
                 continue
             up = {r["metric"]["instance"]: r["value"][1] for r in result}
@@ -205,32 +187,19 @@ async def test_prometheus_scrapes_both_replicas_with_the_stack_config(two_replic
                 break
         assert up == {t: "1" for t in two_replicas["targets"]}, up
         # Both replicas' own series reach Prometheus.
-        per_instance = (await asyncio.to_thread(prometheus_query, base, "count by (instance) (temporal_worker_task_slots_available)"))["data"][
+        per_instance = (await asyncio.to_thread(prometheus.query, base, "count by (instance) (temporal_worker_task_slots_available)"))["data"][
             "result"
         ]
         assert {r["metric"]["instance"] for r in per_instance} == set(two_replicas["targets"])
         # Every query of the rig dashboard is valid PromQL for this Prometheus.
         for expr in dashboard_exprs():
-            answer = await asyncio.to_thread(prometheus_query, base, as_instant(expr))
+            answer = await asyncio.to_thread(prometheus.query, base, as_instant(expr))
             assert answer["status"] == "success", (expr, answer)
-        decisions = await asyncio.to_thread(prometheus_query, base, "sum(rig_decisions)")
+        decisions = await asyncio.to_thread(prometheus.query, base, "sum(rig_decisions)")
         assert float(decisions["data"]["result"][0]["value"][1]) > 0
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 15)
-
-
-def start_prometheus(directory: Path, web: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{web}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_every_metric_on_the_rig_dashboard_is_exported_by_the_worker(two_replicas):
