@@ -32,6 +32,7 @@ def check(port: int | None) -> subprocess.CompletedProcess:
 
 
 async def next_line(proc: subprocess.Popen) -> str:
+    assert proc.stdout is not None
     line = await asyncio.to_thread(proc.stdout.readline)
     assert line, "the worker exited"
     return line
