@@ -153,8 +153,8 @@ async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, work
     never, stuck = f"{account}-never", f"{account}-stuck"
     raw_stuck = intent(account, "stuck")
     order = await client.start_workflow(ORDER_WORKFLOW, raw_stuck, id=stuck, task_queue=f"no-worker-{account}")
-    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):
-        reply = await handle.execute_update(
+    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):  # as the orders' own requests: signed
+        reply = await client.get_workflow_handle(handle.id).execute_update(
             UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply
         )
         assert reply.approved, reply.message

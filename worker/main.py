@@ -31,10 +31,12 @@ from config.load import ConfigError, load_config
 from desk.handler import DeskHandler
 from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
+from protocol.signing import Keyring, MessageKeyError, keyring_from_env
 from venues.sim.activities import SIM_VENUE_ACTIVITIES
 from worker import book_metrics, health, versioning
 from worker.connection import Unreachable, connect_with_backoff, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
+from worker.signing import Verifier, signed
 from worker.versioned_workflows import VERSIONED_WORKFLOWS
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
@@ -60,8 +62,12 @@ class RigWorker:
         deployment: WorkerDeploymentConfig | None = None,
         workflows: Sequence[type] = WORKFLOWS,
         workflow_runner: WorkflowRunner | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         runner = workflow_runner or SandboxedWorkflowRunner()  # the benchmarks compare the unsandboxed runner
+        # The rig's internal messages: signed by what this worker sends, verified where they arrive.
+        self.keyring = keyring or keyring_from_env()
+        client = signed(client, self.keyring)
         executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
         activities = [
             *SIM_VENUE_ACTIVITIES,
@@ -82,6 +88,7 @@ class RigWorker:
                 activity_executor=executor,
                 workflow_runner=runner,
                 deployment_config=deployment,
+                interceptors=[Verifier(self.keyring)],
                 # The desk API (desk/): its Nexus endpoints target the orders' queue.
                 nexus_service_handlers=[DeskHandler(desks or load_desks(), queue)] if q == queue else [],
             )
@@ -107,17 +114,21 @@ def build_worker(
     version: WorkerDeploymentVersion | None = None,
     workflows: Sequence[type] | None = None,
     desks: DeskRegistry | None = None,
+    keyring: Keyring | None = None,
 ) -> RigWorker:
     """Every workflow and activity of the rig (accounts carry their rules in their input), and
     the desk API's handler for `desks` (default: config/desks.yaml); with `version`, a versioned
     worker of that worker deployment version, its workflow types with their versioning behaviours
     (`workflows`: another build's workflow code under the same type names, for the versioning drill)."""
     chosen = workflows if workflows is not None else (VERSIONED_WORKFLOWS if version else WORKFLOWS)
-    return RigWorker(client, queue, desks, deployment=versioning.deployment_config(version), workflows=chosen)
+    return RigWorker(client, queue, desks, deployment=versioning.deployment_config(version), workflows=chosen, keyring=keyring)
 
 
 async def run() -> int:
     load_config()  # a broken config file stops the worker at start, with the key and the problem
+    keyring = keyring_from_env()  # the same for an unusable message key
+    if keyring.ephemeral:
+        print("no RIG_MESSAGE_KEY: internal messages are signed with a key of this process only (one worker, no broker gateway)", flush=True)
     desks = load_desks()  # the same for the desk registry
     version = versioning.deployment_version()
     stop = asyncio.Event()
@@ -143,7 +154,7 @@ async def run() -> int:
         return 0
     client = connecting.result()
     queue = task_queue()
-    worker = build_worker(client, queue, version, desks=desks)
+    worker = build_worker(client, queue, version, desks=desks, keyring=keyring)
     release = f" as {version.to_canonical_string()}" if version else " (unversioned)"
     async with worker:
         state.phase, state.polling, state.detail = "polling", worker.polling, f"queues {queue}, {account_task_queue(queue)}{release}"
@@ -191,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     try:
         exit_now(asyncio.run(run()))
-    except (ConfigError, versioning.VersioningSettingsError) as err:
+    except (ConfigError, versioning.VersioningSettingsError, MessageKeyError) as err:
         print(f"error: {err}", flush=True)
         return 2
     except Unreachable as err:

@@ -264,6 +264,10 @@ class OrderWorkflow:
         await self._arrival()
         return self._r.report(released=self._r.released)
 
+    @arrival.validator
+    def _validate_arrival(self) -> None:
+        """No condition of its own: the rig's signature is checked before it (worker/signing.py)."""
+
     @workflow.update(name=c.UPDATE_VENUE_EXECUTIONS)
     def venue_executions(self, events: list[ExecutionEvent]) -> OrderReport:
         self._take(self._r.fold(events, cap_at_quantity=not self._venue().broker).steps)
