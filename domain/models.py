@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
@@ -90,12 +90,3 @@ class Fill(Model):
     @property
     def signed_quantity(self) -> int:
         return self.quantity * self.side.sign
-
-
-class AccountSnapshot(Model):
-    """What exposure and pre-trade checks read: equity, positions, open orders, marks."""
-
-    equity: float = Field(gt=0)
-    positions: list[Position] = []
-    open_orders: list[OpenOrder] = []
-    marks: dict[str, float] = {}

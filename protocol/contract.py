@@ -71,7 +71,6 @@ UPDATE_ARRIVAL = "arrival"  # waits for the order's arrival at the venue; answer
 UPDATE_VENUE_EXECUTIONS = "venue_executions"  # the simulated venue's events for this order
 SIGNAL_VENUE_EVENT = "venue_event"  # a broker gateway's asynchronous event
 QUERY_STATE = "state"
-QUERY_FILLS = "fills"
 QUERY_EXPOSURE = "exposure"
 QUERY_DECISIONS = "decisions"
 

@@ -92,8 +92,6 @@ class CancelRefusal(str, Enum):
 
     TOO_LATE_TO_CANCEL = "TOO_LATE_TO_CANCEL"  # a fill completed the order first
     ORDER_CLOSED = "ORDER_CLOSED"  # already FILLED, CANCELED or REJECTED
-    PENDING = "PENDING"  # another replace is in progress
-    NOT_WORKING = "NOT_WORKING"  # not yet acknowledged by the venue
     PRETRADE = "PRETRADE"  # the replacement failed the account's pre-trade checks
     VENUE = "VENUE"  # the venue would refuse the replacement (price collar)
 

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
     from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
-    from protocol.parse import first_error, parse
+    from protocol.parse import first_error
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
@@ -172,22 +172,22 @@ class RiskWorkflow:
 
     # ── orders' requests ─────────────────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_PRETRADE)
-    async def pretrade(self, raw: Any) -> PretradeReply:
+    async def pretrade(self, request: PretradeRequest) -> PretradeReply:
         self._count_update()
-        return await self._gate.pretrade(parse(PretradeRequest, raw))
+        return await self._gate.pretrade(request)
 
     @pretrade.validator
-    def _validate_pretrade(self, raw: Any) -> None:
-        self._validate_request(parse(PretradeRequest, raw).intent_id)
+    def _validate_pretrade(self, request: PretradeRequest) -> None:
+        self._validate_request(request.intent_id)
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)
-    def replace_check(self, raw: Any) -> PretradeReply:
+    def replace_check(self, check: ReplaceCheck) -> PretradeReply:
         self._count_update()
-        return self._gate.replace_check(parse(ReplaceCheck, raw))
+        return self._gate.replace_check(check)
 
     @replace_check.validator
-    def _validate_replace_check(self, raw: Any) -> None:
-        self._validate_request(parse(ReplaceCheck, raw).original_id)
+    def _validate_replace_check(self, check: ReplaceCheck) -> None:
+        self._validate_request(check.original_id)
 
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
@@ -255,34 +255,31 @@ class RiskWorkflow:
 
     # ── operators' and tests' updates ────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
-    def inject_exposure(self, raw: Any) -> str:
-        self._cycle.apply_exposure(parse(ExposureEvent, raw))
+    def inject_exposure(self, event: ExposureEvent) -> str:
+        self._cycle.apply_exposure(event)
         self._wake = True
         exposure = self._market.exposure()
         return f"applied: gross {exposure.gross_exposure_pct:.2f}%, potential {exposure.potential_exposure_pct:.2f}%; a cycle runs now"
 
     @inject_exposure.validator
-    def _validate_exposure(self, raw: Any) -> None:
+    def _validate_exposure(self, event: ExposureEvent) -> None:
         self._validate_synthetic("inject_exposure")
-        problem = exposure_event_problem(parse(ExposureEvent, raw), self._config)
+        problem = exposure_event_problem(event, self._config)
         if problem:
             raise ValueError(problem)
 
     @workflow.update(name=c.UPDATE_SET_SESSION)
-    def set_session(self, raw: Any) -> str:
-        event = parse(SessionEvent, raw)
+    def set_session(self, event: SessionEvent) -> str:
         anchored = self._clock.anchor(event.exchange_time, event.exchange_date)
         self._wake = True
         return f"exchange clock set to {anchored}"
 
     @set_session.validator
-    def _validate_session(self, raw: Any) -> None:
-        self._validate_synthetic("set_session")
-        parse(SessionEvent, raw)  # its validators check the date is one the clock can run through
+    def _validate_session(self, event: SessionEvent) -> None:
+        self._validate_synthetic("set_session")  # the event's own validators checked the date is one the clock can run through
 
     @workflow.update(name=c.UPDATE_SET_RULES)
-    def set_rules(self, raw: Any) -> str:
-        rules = parse(RiskRules, raw)
+    def set_rules(self, rules: RiskRules) -> str:
         self._config = self._config.model_copy(update={"rules": rules})
         self._inp = self._inp.model_copy(update={"config": self._config})
         self._wake = True
@@ -290,21 +287,18 @@ class RiskWorkflow:
         return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
 
     @set_rules.validator
-    def _validate_rules(self, raw: Any) -> None:
+    def _validate_rules(self, rules: RiskRules) -> None:
         self._validate_ready()
-        parse(RiskRules, raw)
 
     @workflow.update(name=c.UPDATE_SET_TRADING_STATE)
-    def set_trading_state(self, raw: Any) -> str:
-        request = parse(TradingStateRequest, raw)
+    def set_trading_state(self, request: TradingStateRequest) -> str:
         self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
         answer = self._operator.set_trading_state(request, self._cycle.number, self._clock.stamp(self._clock.moment()))
         return answer + "; a cycle runs now"
 
     @set_trading_state.validator
-    def _validate_trading_state(self, raw: Any) -> None:
+    def _validate_trading_state(self, request: TradingStateRequest) -> None:
         self._validate_ready()
-        parse(TradingStateRequest, raw)
 
     def _validate_ready(self) -> None:
         if self._problem:
