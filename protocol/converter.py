@@ -26,9 +26,10 @@ import re
 from typing import Any, Self
 
 import temporalio.api.common.v1
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
+    BinaryNullPayloadConverter,
     CompositePayloadConverter,
     DataConverter,
     DefaultPayloadConverter,
@@ -110,13 +111,39 @@ def _name(type_hint: Any) -> str:
     return getattr(type_hint, "__name__", None) or str(type_hint)
 
 
+class ModelNullPayloadConverter(BinaryNullPayloadConverter, WithSerializationContext):
+    """`null` (the SDK sends None as an empty binary/null payload, around the JSON decoding) is
+    refused in a workflow's context where the receiver takes a model, like any other payload
+    that is not the model; where it takes raw JSON or an Optional, it stays None."""
+
+    _refuse_typed = False
+
+    def with_context(self, context: SerializationContext) -> Self:
+        refuse = isinstance(context, WorkflowSerializationContext)
+        if refuse == self._refuse_typed:
+            return self
+        other = copy.copy(self)
+        other._refuse_typed = refuse
+        return other
+
+    def from_payload(self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None) -> Any:
+        value = super().from_payload(payload, type_hint)
+        if self._refuse_typed and isinstance(type_hint, type) and issubclass(type_hint, BaseModel):
+            raise ApplicationError(f"{type_hint.__name__}: null is not one", type="InvalidPayload", non_retryable=True)
+        return value
+
+
 class BoundedPayloadConverter(CompositePayloadConverter):
-    """The SDK's default encodings, with JSON through BoundedJSONPayloadConverter."""
+    """The SDK's default encodings, with JSON through BoundedJSONPayloadConverter and null through
+    ModelNullPayloadConverter."""
 
     def __init__(self) -> None:
-        json_converter = BoundedJSONPayloadConverter()
+        json_converter, null_converter = BoundedJSONPayloadConverter(), ModelNullPayloadConverter()
         super().__init__(
-            *(json_converter if isinstance(c, JSONPlainPayloadConverter) else c for c in DefaultPayloadConverter.default_encoding_payload_converters)
+            *(
+                json_converter if isinstance(c, JSONPlainPayloadConverter) else null_converter if isinstance(c, BinaryNullPayloadConverter) else c
+                for c in DefaultPayloadConverter.default_encoding_payload_converters
+            )
         )
 
 

@@ -181,13 +181,12 @@ async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(en
         assert snap.reject_reason in (RejectReason.BAD_QUANTITY, RejectReason.BAD_PRICE, RejectReason.MALFORMED_INTENT), (name, snap.reject_reason)
         assert len(snap.reject_message or "") < 500
     assert snaps[0].reject_reason is RejectReason.BAD_QUANTITY and "digits" in snaps[0].reject_message
-    # Straight at the account, as a hostile caller of the update would.
-    reply = await handle.execute_update(
-        UPDATE_PRETRADE,
-        PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge)),
-        id=f"{account}-raw",
-        result_type=PretradeReply,
-    )
+    # Straight at the account: a hostile caller's request is refused unsigned; signed, as an
+    # order's own request, it is judged and the answer is no.
+    request = PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge))
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw-unsigned", result_type=PretradeReply)
+    reply = await client.get_workflow_handle(handle.id).execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw", result_type=PretradeReply)
     assert not reply.approved
     for event in ({"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": huge}]}, {"equity": huge}, {"marks": {"AAPL": huge}}):
         with pytest.raises(WorkflowUpdateFailedError):

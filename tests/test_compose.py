@@ -153,7 +153,7 @@ def test_the_worker_health_check_is_the_one_the_image_and_kubernetes_use():
 
 def test_secrets_come_from_env_and_never_have_a_committed_default():
     text = COMPOSE_FILE.read_text() + SECURE_FILE.read_text()
-    for key in ("POSTGRES_PASSWORD", "POSTGRES_PWD", "SQL_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "TEMPORAL_AUTH_CLIENT_SECRET"):
+    for key in ("POSTGRES_PASSWORD", "POSTGRES_PWD", "SQL_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD", "TEMPORAL_AUTH_CLIENT_SECRET", "RIG_MESSAGE_KEY"):
         for stack in (services(), secure_services()):
             for name, service in stack.items():
                 value = str(service.get("environment", {}).get(key, "${"))

@@ -67,17 +67,20 @@ async def test_two_workers_share_the_queue_and_survive_one_sigkill(env, account)
 
 
 async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, account):
-    """A rolling restart: of two workers, one is sent SIGTERM while it runs an activity; it
-    finishes that activity (recorded as completed by it, first attempt) and exits 0 within its
-    grace period, while the other carries on."""
+    """A rolling restart: a worker is sent SIGTERM while it runs an activity; it finishes that
+    activity (recorded as completed by it, first attempt) and exits 0 within its grace period,
+    while a second worker — started once the first is caught mid-activity — carries on."""
     address, client = await _client(env)
     queue = f"term-{account}"
-    drained, other = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5"), worker_process(address, queue)
+    drained = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5")
+    other = None
     try:
-        await asyncio.gather(wait_polling(drained), wait_polling(other))
+        await wait_polling(drained)
         await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
         handles = await submit_many(client, account, queue, 40)
         running = await activity_in_flight(client, drained, [risk_workflow_id(account)])  # frozen in the middle of it
+        other = worker_process(address, queue)
+        await wait_polling(other)
         stopped = time.monotonic()
         drained.send_signal(signal.SIGTERM)
         drained.send_signal(signal.SIGCONT)
@@ -89,7 +92,7 @@ async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, accoun
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in (drained, other):
-            if w.poll() is None:
+            if w is not None and w.poll() is None:
                 w.kill()
                 w.wait()
 

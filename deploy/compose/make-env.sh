@@ -17,5 +17,6 @@ umask 077
     echo "POSTGRES_PASSWORD=$(secret)"
     echo "GRAFANA_ADMIN_PASSWORD=$(secret)"
     echo "RIG_BUILD_ID=$build"
+    echo "RIG_MESSAGE_KEY=$(head -c 32 /dev/urandom | base64)"
 } > "$FILE"
 echo "wrote $FILE (RIG_BUILD_ID=$build); secure profile: add the TEMPORAL_AUTH_* lines of .env.example"
