@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import datetime as dt
 import itertools
+import sys
 from collections.abc import Sequence
 from types import SimpleNamespace
 
