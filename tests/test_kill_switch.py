@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from temporalio.api.enums.v1 import EventType
+
 from domain.enums import (
     CancelReason,
     IntentKind,
@@ -21,7 +23,7 @@ from protocol.contract import (
 )
 from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit
-from tests.faults import until_view, view_of
+from tests.faults import cycles_advance, until_view, view_of
 
 DESK_ORDERS = 50
 
@@ -43,8 +45,26 @@ async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_go
         UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "erroneous algo"}, result_type=str
     )
     assert "ACTIVE → HALTED by ops-desk: erroneous algo" in answer
-    halted = await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
-    assert halted.cycle <= before.cycle + 2, "canceled in the cycle the halt ran (and the one in flight)"
+    await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
+    # From the account's history: the halt woke a cycle, and that cycle sent the cancels — no
+    # cycle's timer fired between the halt's update and the cancel call (but the one sleep the
+    # update may have raced, whose timer fired as the update arrived).
+    events = [e async for e in account_handle.fetch_history_events()]
+    halt_at = next(
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == UPDATE_SET_TRADING_STATE
+    )
+    cancel_at = next(
+        i
+        for i, e in enumerate(events)
+        if i > halt_at
+        and e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "cancel_orders"
+    )
+    fired = [e.event_id for e in events[halt_at:cancel_at] if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    assert len(fired) <= 1, f"cycles passed between the halt and its cancels (timers fired at events {fired})"
     snaps: list[OrderSnapshot] = await asyncio.gather(*[finish(h) for h in handles])
     assert {(s.state, s.cancel_reason) for s in snaps} == {(OrderState.CANCELED, CancelReason.KILL_SWITCH)}
     assert all(not s.fills for s in snaps), "no fill after the halt (no cancel was crossed here)"
@@ -66,7 +86,7 @@ async def test_frozen_halt_stops_derisk_and_reducing_takes_only_reduce_only(env,
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "risk", "reason": "freeze all", "freeze": True})
     await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 90, "mm_pct": 35})
     frozen = await until_view(client, account, lambda v: v.mode is RiskMode.SOFT_DERISK)
-    await asyncio.sleep(2.5)  # two more cycles: still nothing issued
+    await cycles_advance(client, account, by=2)  # two more cycles: still nothing issued
     still = await view_of(client, account)
     assert frozen.frozen and not [o for o in still.open_orders if o.own], "frozen: no de-risk intents"
 
