@@ -6,7 +6,6 @@ time-skipping capability probe, and `make server` stopping its dev server on a s
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import fnmatch
 import json
@@ -23,10 +22,11 @@ import sysconfig
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import yaml
 from temporalio import workflow
 from temporalio.client import Client, WorkflowUpdateStage
@@ -938,21 +938,23 @@ def test_worker_image_runs_the_entry_point_the_tests_use():
 # Against real dev servers: with the rig's dynamic config, and with Temporal's defaults
 
 
-@pytest.fixture(scope="module")
-def dev_servers() -> Iterator[dict[str, str]]:
-    """Two dev servers started side by side: "rig" (deploy/dynamicconfig/rig.yaml) and "plain"."""
+@pytest_asyncio.fixture(scope="module")
+async def dev_servers() -> AsyncIterator[dict[str, str]]:
+    """Two dev servers started side by side (each in a thread): "rig" (deploy/dynamicconfig/rig.yaml) and "plain"."""
     ports = {"rig": free_port(), "plain": free_port()}
     configs = {"rig": server.DYNAMIC_CONFIG_FILE, "plain": None}
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = {name: pool.submit(server.start, "127.0.0.1", port, None, dynamic_config=configs[name]) for name, port in ports.items()}
-        procs = {}
-        try:
-            for name, future in futures.items():
-                procs[name] = future.result()
-            yield {name: f"127.0.0.1:{port}" for name, port in ports.items()}
-        finally:
-            for proc in procs.values():
-                server.stop(proc)
+    started = await asyncio.gather(
+        *[asyncio.to_thread(server.start, "127.0.0.1", port, None, dynamic_config=configs[name]) for name, port in ports.items()],
+        return_exceptions=True,
+    )
+    procs = [p for p in started if isinstance(p, subprocess.Popen)]
+    try:
+        for failure in started:
+            if isinstance(failure, BaseException):
+                raise failure
+        yield {name: f"127.0.0.1:{port}" for name, port in ports.items()}
+    finally:
+        await asyncio.gather(*[asyncio.to_thread(server.stop, proc) for proc in procs])
 
 
 async def test_time_skipping_is_detected_where_the_server_allows_it(dev_servers):

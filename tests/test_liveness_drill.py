@@ -228,7 +228,7 @@ class Drill:
     def __init__(self, port: int, db, config) -> None:
         self.port, self.db, self.config = port, db, config
         self.address = f"127.0.0.1:{port}"
-        self.server = server.start("127.0.0.1", port, db)
+        self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.worker_log: list[str] = []
         self._client: Client | None = None
@@ -251,6 +251,16 @@ class Drill:
     def started_worker(self) -> subprocess.Popen:
         assert self.worker is not None, "the drill's worker is not started yet"
         return self.worker
+
+    async def start_server(self) -> None:
+        self.server = await asyncio.to_thread(server.start, "127.0.0.1", self.port, self.db)
+
+    async def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.kill()
+            await asyncio.to_thread(self.worker.wait)
+        if self.server is not None:
+            await asyncio.to_thread(server.stop, self.server)
 
     async def connect(self) -> None:
         self._client = await connect(target_host=self.address, namespace="default")
@@ -332,7 +342,7 @@ class Drill:
         await self.mark("worker SIGKILL", open_orders)
         await self.caught("worker SIGKILL")
         self.started_worker.send_signal(signal.SIGKILL)
-        self.started_worker.wait()
+        await asyncio.to_thread(self.started_worker.wait)
         await self.start_worker()
         await self.skipping_enabled(True)
 
@@ -341,9 +351,10 @@ class Drill:
         await self.task_in_flight()
         await self.mark("server SIGKILL + restart", open_orders)
         await self.caught("server SIGKILL + restart")
+        assert self.server is not None
         self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
-        self.server = server.start("127.0.0.1", self.port, self.db)
+        await asyncio.to_thread(self.server.wait)
+        await self.start_server()
         self.started_worker.send_signal(signal.SIGCONT)
         await self.connect()
         if self.started_worker.poll() is not None:  # the worker outlives a server restart; if not, a new one
@@ -475,6 +486,7 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
     rules = with_fills(config, 60, other=0.03, partial_fill_probability=0.5, cancel_cross_probability=0.0)
     drill = Drill(free_port(), tmp_path / "drill.sqlite", config)
     try:
+        await drill.start_server()
         await drill.connect()
         await drill.start_worker()
         await drill.skipping.start_workflow(
@@ -615,7 +627,4 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
             f"{evidence} timed-out tasks; {time.monotonic() - wall:.1f}s wall in all"
         )
     finally:
-        if drill.worker is not None and drill.worker.poll() is None:
-            drill.worker.kill()
-            drill.worker.wait()
-        server.stop(drill.server)
+        await drill.stop()

@@ -19,6 +19,7 @@ from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
+    ended,
     free_port,
     start_account,
     submit_many,
@@ -50,20 +51,26 @@ async def test_two_workers_share_the_queue_and_survive_one_sigkill(env, account)
         async def more_orders() -> None:  # new orders' first tasks reach the frozen worker's open polls
             handles.extend(await submit_many(client, account, queue, 5, first=len(handles)))
 
+        def ids() -> list[str]:
+            return [risk_workflow_id(account), *(h.id for h in handles)]
+
+        # Both serve before the fault: on a busy machine one worker can win every poll for a while.
+        for _ in range(100):
+            if {identity_of(w) for w in workers} <= await identities_that_completed(client, ids()):
+                break
+            await more_orders()
+            await asyncio.sleep(0.2)
         held = await hold_work(client, victim, lambda: [risk_workflow_id(account), *(h.id for h in handles[-20:])], more_orders)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        await ended(victim)
         snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         assert not await interrupted(client, held), held
-        completed = await identities_that_completed(client, [risk_workflow_id(account), *(h.id for h in handles)])
+        completed = await identities_that_completed(client, ids())
         assert {identity_of(w) for w in workers} <= completed, (sorted(completed), [identity_of(w) for w in workers])
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+            await ended(w)
 
 
 async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, account):
@@ -92,9 +99,8 @@ async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, accoun
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in (drained, other):
-            if w is not None and w.poll() is None:
-                w.kill()
-                w.wait()
+            if w is not None:
+                await ended(w)
 
 
 def _scrape(port: int) -> str:

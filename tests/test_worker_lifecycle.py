@@ -14,7 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from tests.drills import ROOT, free_port, worker_process
+from tests.drills import ROOT, ended, free_port, worker_process
 from worker import server
 
 
@@ -68,9 +68,7 @@ async def test_a_worker_started_before_its_server_waits_then_polls_and_reports_h
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(worker.wait, 30) == 0
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+        await ended(worker)
         if dev is not None:
             await asyncio.to_thread(server.stop, dev)
 
