@@ -42,8 +42,11 @@ ops-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx libnginx-mod-stream prometheus >/dev/null; \
 	  else echo "the operations tests need: sudo apt-get install nginx libnginx-mod-stream prometheus" >&2; fi; fi
 
+# The suite in TEST_PROCESSES pytest processes (pytest-xdist), each with its own dev server and
+# worker: most of a test's time is spent waiting on the server, workers and time-skipped timers.
+TEST_PROCESSES ?= 2
 test: venv browser ops-tools  ## the whole suite against a real Temporal dev server
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
 	$(PY) -m pytest -m core $(PYTEST_ARGS)
