@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser ops-tools demo lint test test-core bench bench-scale server worker broker test-ibkr-live check-config certs env clean
+.PHONY: venv browser ops-tools demo lint test test-core bench bench-scale server worker broker test-ibkr-live check-config compose-desks certs env clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -71,6 +71,10 @@ test-ibkr-live: venv  ## one tiny far-from-market order on an IB *paper* account
 
 certs:              ## local CA and certificates for the secure profile: .certs/ (CA key in .certs-ca/)
 	sh deploy/certs/make-certs.sh .certs .certs-ca
+
+# After every change to config/desks.yaml (tests/test_compose.py fails until this ran).
+compose-desks: venv  ## deploy/compose/desks.list: the desks compose's setup job provisions, from config/desks.yaml
+	$(PY) -m desk.provision deploy/compose/desks.list
 
 env:                ## .env for docker compose: random secrets and the build id (never committed)
 	sh deploy/compose/make-env.sh .env

@@ -33,6 +33,8 @@ from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from desk.provision import compose_desk_list
+from desk.registry import load_desks
 from protocol.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES
 from worker import server
 from worker.capabilities import PROBE_PREFIX, time_skipping_supported
@@ -45,6 +47,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
 SETUP_SCRIPT = ROOT / "deploy" / "compose" / "temporal-setup.sh"
 SCHEMA_SCRIPT = ROOT / "deploy" / "compose" / "temporal-schema.sh"
+DESK_LIST = ROOT / "deploy" / "compose" / "desks.list"  # beside SETUP_SCRIPT: the desks it provisions
 
 
 def compose() -> dict:
@@ -324,6 +327,9 @@ ADMIN_TOOLS_ENV = {
     "TEMPORAL_PROFILE",
     "TEMPORAL_CONFIG_FILE",
 }
+# Not the image's: deploy/compose/temporal-setup.sh reads these itself (the desks' endpoints
+# target the worker's task queue); the whitelist test checks the script does read each.
+SETUP_SCRIPT_ENV = {"RIG_TASK_QUEUE"}
 # temporalio/ui 2.54: the template the image renders (temporalio/ui, server/config/docker.yaml).
 UI_ENV = {
     "TEMPORAL_ADDRESS",
@@ -375,7 +381,7 @@ def test_each_service_sets_only_what_its_image_reads():
         "postgresql": POSTGRES_ENV,
         "temporal-schema": ADMIN_TOOLS_ENV,
         "temporal": SERVER_ENV - SERVER_ENV_NOT_HERE,
-        "temporal-setup": ADMIN_TOOLS_ENV,
+        "temporal-setup": ADMIN_TOOLS_ENV | SETUP_SCRIPT_ENV,
         "temporal-ui": UI_ENV,
         "prometheus": set(),
         "grafana-dashboards": set(),
@@ -386,6 +392,8 @@ def test_each_service_sets_only_what_its_image_reads():
         for name, known in read.items():
             unknown = set(stack[name].get("environment", {})) - known
             assert not unknown, f"{profile}: {name} sets {sorted(unknown)}, which its image does not read"
+    for key in SETUP_SCRIPT_ENV:
+        assert f"${{{key}" in SETUP_SCRIPT.read_text(), f"temporal-setup.sh does not read {key}"
     env = {k: str(v) for k, v in svc["worker"]["environment"].items()}
     rig_keys = {k for k in env if k.startswith("RIG_")}
     assert set(env) - rig_keys == {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"}
@@ -487,6 +495,40 @@ def test_every_search_attribute_is_registered_by_compose_and_make_server():
     assert sum(kind == "Keyword" for _, kind in wanted) <= 10
 
 
+def test_the_setup_jobs_desk_list_is_config_desks_yaml():
+    # The job has no Python: deploy/compose/desks.list carries config/desks.yaml's desks to it.
+    assert DESK_LIST.read_text() == compose_desk_list(DEFAULT_NAMESPACE, load_desks()), (
+        "deploy/compose/desks.list disagrees with config/desks.yaml: run `make compose-desks`"
+    )
+    for profile, stack in (("base", services()), ("secure", secure_services())):
+        setup, worker = stack["temporal-setup"], stack["worker"]
+        script = Path(setup["entrypoint"][1])
+        mounts = {container: host for host, container, _ in (volume.split(":") for volume in setup["volumes"])}
+        assert (ROOT / mounts[str(script.parent)] / DESK_LIST.name).resolve() == DESK_LIST, f"{profile}: the list is mounted beside the script"
+        for key in ("TEMPORAL_NAMESPACE", "RIG_TASK_QUEUE"):  # the endpoints' target is the worker's
+            assert setup["environment"][key] == worker["environment"][key], f"{profile}: temporal-setup's {key} is not the worker's"
+
+
+def test_make_compose_desks_writes_the_list_and_a_broken_desks_file_changes_nothing(tmp_path):
+    assert "$(PY) -m desk.provision deploy/compose/desks.list" in (ROOT / "Makefile").read_text()
+    target = tmp_path / "desks.list"
+    made = subprocess.run([sys.executable, "-m", "desk.provision", str(target)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert target.read_text() == DESK_LIST.read_text()
+    broken = {
+        "an unknown key": "desks:\n  desk-x:\n    acounts: [a1]\n",
+        "the rig's own namespace": f"desks:\n  {DEFAULT_NAMESPACE}:\n    accounts: [a1]\n",
+    }
+    for case, text in broken.items():
+        desks = tmp_path / "desks.yaml"
+        desks.write_text(text)
+        env = os.environ | {"RIG_DESKS_FILE": str(desks)}
+        run = subprocess.run([sys.executable, "-m", "desk.provision", str(target)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2, case
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr, f"{case}: {run.stderr}"
+        assert target.read_text() == DESK_LIST.read_text(), f"{case}: the list was changed"
+
+
 # ---------------------------------------------------------------------------------------------
 # The one-shot jobs' scripts, run by /bin/sh against stand-ins for the admin tools
 
@@ -511,18 +553,30 @@ def counter(state: Path, name: str) -> str:
     return f'n=$(( $(cat "{state}/{name}" 2>/dev/null || echo 0) + 1 )); echo $n > "{state}/{name}"'
 
 
-SETUP_ENV = {"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "default"}
+SETUP_ENV = {"TEMPORAL_ADDRESS": "temporal:7233", "TEMPORAL_NAMESPACE": "default", "RIG_TASK_QUEUE": "risk-rig"}
+RETENTION = f"{30 * 24 * 3600}s"  # the setup job's RETENTION_DAYS, as the server reports it
+
+
+def endpoint_json(name: str, namespace: str, task_queue: str) -> str:
+    """`temporal operator nexus endpoint get -o json`, as far as the setup job reads it."""
+    spec = {"name": name, "target": {"worker": {"namespace": namespace, "taskQueue": task_queue}}}
+    return json.dumps({"version": "1", "spec": spec}, indent=2)
 
 
 def fake_temporal(
     state: Path,
     *,
     healthy_after: int = 1,
-    namespace_exists: bool = False,
+    namespaces: dict[str, str] | None = None,
     registered: dict[str, str] | None = None,
     failing_create: str | None = None,
+    endpoints: dict[str, tuple[str, str]] | None = None,
+    failing_endpoint_create: str | None = None,
 ) -> str:
-    """A stand-in `temporal` CLI; `search-attribute list -o json` prints what the real one does."""
+    """A stand-in `temporal` CLI; `search-attribute list`, `namespace describe` and `nexus endpoint
+    get` print (with -o json) what the real one does. Namespaces (name → retention as reported) and
+    endpoints (name → target namespace, task queue) live in files under `state`, so what one run
+    creates the next one finds."""
     listed = state / "search-attributes.json"
     listed.write_text(
         json.dumps(
@@ -533,15 +587,36 @@ def fake_temporal(
             indent=2,
         )
     )
+    (state / "ns").mkdir(exist_ok=True)
+    (state / "ep").mkdir(exist_ok=True)
+    for name, retention in (namespaces or {}).items():
+        (state / "ns" / name).write_text(retention + "\n")
+    for name, (namespace, task_queue) in (endpoints or {}).items():
+        (state / "ep" / name).write_text(endpoint_json(name, namespace, task_queue) + "\n")
+    ns, ep = state / "ns", state / "ep"
     return "\n".join(
         [
+            'arg() { flag=$1; shift; while [ $# -gt 1 ]; do [ "$1" = "$flag" ] && { printf "%s" "$2"; return 0; }; shift; done; return 1; }',
+            "days() { echo $(( ${1%d} * 86400 ))s; }",
             'case "$1 $2 $3" in',
             f'  "operator cluster health") {counter(state, "health")}; [ "$n" -ge {healthy_after} ] || exit 1; echo SERVING ;;',
-            f'  "operator namespace describe") exit {0 if namespace_exists else 1} ;;',
-            '  "operator namespace create") exit 0 ;;',
-            '  "operator namespace update") exit 0 ;;',
+            f'  "operator namespace describe") f="{ns}/$(arg --namespace "$@")"; [ -f "$f" ] || exit 1;'
+            ' printf \'{\\n  "config": {\\n    "workflowExecutionRetentionTtl": "%s"\\n  }\\n}\\n\' "$(cat "$f")" ;;',
+            f'  "operator namespace create") f="{ns}/$(arg --namespace "$@")"; [ ! -f "$f" ] || exit 1; days "$(arg --retention "$@")" > "$f" ;;',
+            f'  "operator namespace update") f="{ns}/$(arg --namespace "$@")"; [ -f "$f" ] || exit 1; days "$(arg --retention "$@")" > "$f" ;;',
             f'  "operator search-attribute list") cat "{listed}" ;;',
             f'  "operator search-attribute create") case "$* " in *"--name {failing_create} "*) echo "cannot have more than 10" >&2; exit 1 ;; esac ;;',
+            '  "operator nexus endpoint")',
+            f'    name=$(arg --name "$@"); f="{ep}/$name"',
+            '    write() { printf \'{\\n  "version": "1",\\n  "spec": {\\n    "name": "%s",\\n    "target": {\\n      "worker": {\\n        "namespace": "%s",'
+            '\\n        "taskQueue": "%s"\\n      }\\n    }\\n  }\\n}\\n\' "$name" "$(arg --target-namespace "$@")" "$(arg --target-task-queue "$@")" > "$f"; }',
+            '    case "$4" in',
+            '      get) [ -f "$f" ] || { echo "Error: endpoint not found: $name" >&2; exit 1; }; cat "$f" ;;',
+            '      create) [ ! -f "$f" ] || { echo "Endpoint with name $name already registered" >&2; exit 1; }',
+            f'        [ "$name" != "{failing_endpoint_create}" ] || {{ echo "Error: unable to create endpoint $name" >&2; exit 1; }}; write "$@" ;;',
+            '      update) [ -f "$f" ] || exit 1; write "$@" ;;',
+            '      *) echo "unexpected: $*" >&2; exit 2 ;;',
+            "    esac ;;",
             '  *) echo "unexpected: $*" >&2; exit 2 ;;',
             "esac",
         ]
@@ -564,6 +639,94 @@ def test_setup_job_waits_a_bounded_time_creates_what_is_missing_and_leaves_the_r
     assert len(calls(log, "temporal operator namespace create --namespace default")) == 1
     created = [re.search(r"--name (\w+) --type (\w+)", c).groups() for c in calls(log, "temporal operator search-attribute create")]
     assert created == attributes[2:]
+    # ... and each desk of deploy/compose/desks.list: its namespace, its endpoint into the rig.
+    for desk in load_desks().all():
+        assert calls(log, f"temporal operator namespace create --namespace {desk.namespace} ") == [
+            f"temporal operator namespace create --namespace {desk.namespace} --retention 30d"
+        ]
+        [create] = calls(log, f"temporal operator nexus endpoint create --name {desk.endpoint} ")
+        assert f"--target-namespace default --target-task-queue {SETUP_ENV['RIG_TASK_QUEUE']} " in create
+
+
+def setup_script_with_desks(directory: Path, desk_list: str | None) -> Path:
+    """temporal-setup.sh copied into `directory` with `desk_list` as the desks.list beside it
+    (None: no list)."""
+    directory.mkdir()
+    script = directory / SETUP_SCRIPT.name
+    shutil.copy(SETUP_SCRIPT, script)
+    if desk_list is not None:
+        (directory / DESK_LIST.name).write_text(desk_list)
+    return script
+
+
+def targets(log: Path, verb: str) -> list[tuple[str, ...]]:
+    """(endpoint, target namespace, target task queue) of each `nexus endpoint <verb>` call."""
+    found = [
+        re.search(r"--name (\S+) --target-namespace (\S+) --target-task-queue (\S+) ", c)
+        for c in calls(log, f"temporal operator nexus endpoint {verb}")
+    ]
+    return [m.groups() if m else ("?",) for m in found]
+
+
+def changes(log: Path) -> list[str]:
+    return [c for c in log.read_text().splitlines() if re.match(r"temporal operator (namespace|nexus endpoint) (create|update) ", c)]
+
+
+def test_setup_job_creates_each_desk_once_then_leaves_it_alone(tmp_path):
+    log, state = tmp_path / "calls.log", tmp_path / "state"
+    state.mkdir()
+    script = setup_script_with_desks(tmp_path / "deploy", "# two desks\ndesk-a rig-desk-a\n\ndesk.b rig-desk-b\n")
+    # The rig's namespace exists with a week's retention: the job sets its own.
+    env = fake_tools(tmp_path / "bin", log, {"temporal": fake_temporal(state, namespaces={"default": "604800s"})}) | SETUP_ENV
+    first = run_script(script, env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert [c.split(" --description ")[0] for c in changes(log)] == [
+        "temporal operator namespace update --namespace default --retention 30d",
+        "temporal operator namespace create --namespace desk-a --retention 30d",
+        "temporal operator nexus endpoint create --name rig-desk-a --target-namespace default --target-task-queue risk-rig",
+        "temporal operator namespace create --namespace desk.b --retention 30d",
+        "temporal operator nexus endpoint create --name rig-desk-b --target-namespace default --target-task-queue risk-rig",
+    ]
+    assert "2 desk(s) reach the rig" in first.stdout
+    log.write_text("")
+    second = run_script(script, env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert changes(log) == [], "a second run changes nothing"
+    assert len(calls(log, "temporal operator nexus endpoint get")) == 2
+
+
+def test_setup_job_reaims_an_endpoint_that_targets_elsewhere_and_leaves_a_right_one(tmp_path):
+    log, state = tmp_path / "calls.log", tmp_path / "state"
+    state.mkdir()
+    script = setup_script_with_desks(tmp_path / "deploy", "desk-a rig-desk-a\ndesk-b rig-desk-b\ndesk-c rig-desk-c\n")
+    endpoints = {"rig-desk-a": ("default", "an-old-queue"), "rig-desk-b": ("default", "risk-rig"), "rig-desk-c": ("another-rig", "risk-rig")}
+    namespaces = {name: RETENTION for name in ("default", "desk-a", "desk-b", "desk-c")}
+    env = fake_tools(tmp_path / "bin", log, {"temporal": fake_temporal(state, namespaces=namespaces, endpoints=endpoints)}) | SETUP_ENV
+    run = run_script(script, env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert targets(log, "update") == [("rig-desk-a", "default", "risk-rig"), ("rig-desk-c", "default", "risk-rig")]
+    assert [c for c in changes(log) if "nexus endpoint update" not in c] == [], "nothing else is created or updated"
+    for name in endpoints:
+        assert (state / "ep" / name).read_text().strip() == endpoint_json(name, "default", "risk-rig")
+
+
+def test_setup_job_refuses_a_bad_desk_list_before_changing_anything(tmp_path):
+    cases = {
+        "no desk list": (None, SETUP_ENV, "no desk list"),
+        "a line without its endpoint": ("desk-a\n", SETUP_ENV, "is not 'namespace endpoint'"),
+        "a line with more": ("desk-a rig-desk-a extra\n", SETUP_ENV, "is not 'namespace endpoint'"),
+        "the rig's own namespace": ("default rig-default\n", SETUP_ENV, "is the rig's own"),
+        "no task queue": ("desk-a rig-desk-a\n", {k: v for k, v in SETUP_ENV.items() if k != "RIG_TASK_QUEUE"}, "set RIG_TASK_QUEUE"),
+    }
+    for number, (case, (desk_list, setup_env, said)) in enumerate(cases.items()):
+        log, state = tmp_path / f"{number}.log", tmp_path / f"state{number}"
+        state.mkdir()
+        script = setup_script_with_desks(tmp_path / f"deploy{number}", desk_list)
+        env = fake_tools(tmp_path / f"bin{number}", log, {"temporal": fake_temporal(state)})
+        run = run_script(script, env | setup_env)
+        assert run.returncode != 0, case
+        assert said in run.stderr and len(run.stderr.strip().splitlines()) == 1, f"{case}: {run.stderr}"
+        assert not log.exists(), f"{case}: the job called the server before refusing"
 
 
 def test_setup_job_fails_visibly(tmp_path):
@@ -572,6 +735,7 @@ def test_setup_job_fails_visibly(tmp_path):
         "server never healthy": dict(healthy_after=10_000),
         "an attribute cannot be created": dict(failing_create=attributes[-1][0]),
         "an attribute exists with another type": dict(registered={attributes[0][0]: "Text"}),
+        "a desk's endpoint cannot be created": dict(failing_endpoint_create=load_desks().all()[0].endpoint),
     }
     for number, (case, fake) in enumerate(cases.items()):
         log, state = tmp_path / f"{case}.log", tmp_path / case
@@ -583,6 +747,7 @@ def test_setup_job_fails_visibly(tmp_path):
         assert "temporal-setup:" in run.stderr or "cannot have more than 10" in run.stderr, case
         assert time.monotonic() - started < 30, case
     assert len(calls(tmp_path / "server never healthy.log", "temporal operator cluster health")) == 30
+    assert len(calls(tmp_path / "a desk's endpoint cannot be created.log", "temporal operator nexus endpoint create")) == 30
 
 
 SCHEMA_ENV = {"SQL_PLUGIN": "postgres12", "SQL_HOST": "postgresql", "SQL_PORT": "5432", "SQL_USER": "temporal", "SQL_PASSWORD": "temporal"}
@@ -973,7 +1138,9 @@ async def test_time_skipping_is_detected_where_the_server_allows_it(dev_servers)
 
 def test_setup_job_against_a_real_server_creates_then_leaves_alone(dev_servers, tmp_path):
     # The real `temporal` CLI and server: a fresh namespace (which answers "not found" for a
-    # moment after it is created), every search attribute, then a second run that changes nothing.
+    # moment after it is created), every search attribute, each desk of deploy/compose/desks.list
+    # (its namespace, its endpoint), then a second run that changes nothing, then a run that
+    # re-aims an endpoint someone pointed elsewhere.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "temporal").symlink_to(server.temporal_binary())
@@ -982,23 +1149,40 @@ def test_setup_job_against_a_real_server_creates_then_leaves_alone(dev_servers, 
         "HOME": str(tmp_path),
         "TEMPORAL_ADDRESS": dev_servers["plain"],
         "TEMPORAL_NAMESPACE": f"setup-{uuid.uuid4().hex[:8]}",
+        "RIG_TASK_QUEUE": services()["temporal-setup"]["environment"]["RIG_TASK_QUEUE"],
     }
+    desks = load_desks().all()
+    assert desks, "config/desks.yaml lists at least one desk"
+
+    def cli(*args: str) -> dict:
+        done = subprocess.run([server.temporal_binary(), *args, "--output", "json"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
     first = run_script(SETUP_SCRIPT, env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("Search attributes have been added") == len(compose_search_attributes())
+    assert first.stdout.count("successfully created") == len(desks)  # "Endpoint rig-… successfully created."
     second = run_script(SETUP_SCRIPT, env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "have been added" not in second.stdout
+    assert "successfully" not in second.stdout, "no namespace registered or updated, no endpoint created or updated"
     assert second.stdout.count(") exists") == len(compose_search_attributes())
-    described = subprocess.run(
-        [server.temporal_binary(), "operator", "namespace", "describe", "--namespace", env["TEMPORAL_NAMESPACE"], "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    retention = json.loads(described.stdout)["config"]["workflowExecutionRetentionTtl"]
-    assert retention == f"{30 * 24 * 3600}s", retention  # the audit trail's retention (RETENTION=30d)
+    retention = cli("operator", "namespace", "describe", "--namespace", env["TEMPORAL_NAMESPACE"])["config"]["workflowExecutionRetentionTtl"]
+    assert retention == f"{30 * 24 * 3600}s", retention  # the audit trail's retention (RETENTION_DAYS=30)
+    rig_target = {"namespace": env["TEMPORAL_NAMESPACE"], "taskQueue": env["RIG_TASK_QUEUE"]}
+    for desk in desks:
+        described = cli("operator", "namespace", "describe", "--namespace", desk.namespace)
+        assert described["config"]["workflowExecutionRetentionTtl"] == retention, desk.namespace
+        endpoint = cli("operator", "nexus", "endpoint", "get", "--name", desk.endpoint)
+        assert endpoint["spec"]["target"]["worker"] == rig_target, endpoint
+        assert endpoint["version"] == "1", "the second run left the endpoint alone"
+    # Someone aims the first desk's endpoint elsewhere: the next run aims it back, and only it.
+    cli("operator", "nexus", "endpoint", "update", "--name", desks[0].endpoint, "--target-task-queue", "elsewhere")
+    third = run_script(SETUP_SCRIPT, env)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert third.stdout.count("successfully") == 1 and f"Endpoint {desks[0].endpoint} successfully updated" in third.stdout, third.stdout
+    assert cli("operator", "nexus", "endpoint", "get", "--name", desks[0].endpoint)["spec"]["target"]["worker"] == rig_target
 
 
 @workflow.defn
