@@ -4,8 +4,8 @@ A schedule (rules `costs`, all zero by default: P&L as before, gross = net) has:
   - the broker's commission per order: per share + bps of notional, at least `min_per_order`, at most
     `max_per_order` and `max_pct_of_notional` % of the order's notional (a cap wins over the minimum:
     a tiny order pays the cap, as IBKR's 1%-of-trade-value maximum does);
-  - the exchange's fee by liquidity flag, per share: REMOVE (taking) a fee, ADD (posting) a fee or,
-    negative, a rebate;
+  - the exchange's fee by the match's liquidity flag (domain/matching.py `Liquidity`), per share:
+    TAKE (removing liquidity) a fee, PASSIVE (adding it) a fee or, negative, a rebate;
   - clearing per share (NSCC/DTC);
   - on sells only: the SEC Section 31 fee (per million dollars of notional sold) and FINRA's Trading
     Activity Fee (per share sold, at most `taf_max_per_trade` per execution).
@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import Side
 from domain.limits import MAX_PRICE, MAX_QUANTITY
+from domain.matching import Liquidity
 
 CENT = Decimal("0.01")
 MAX_FEE_PER_SHARE = 1.0  # dollars: far above any schedule, keeps a typo from meaning "a fortune"
@@ -45,13 +46,6 @@ class Strict(BaseModel):
 
 PerShare = Annotated[float, Field(ge=0, le=MAX_FEE_PER_SHARE)]
 Money = Annotated[float, Field(ge=0, le=1e9)]
-
-
-class Liquidity(str, Enum):
-    """The execution's liquidity flag: it took a resting order (REMOVE) or rested and was hit (ADD)."""
-
-    ADD = "ADD"
-    REMOVE = "REMOVE"
 
 
 class BrokerCommission(str, Enum):
@@ -73,7 +67,7 @@ class CommissionRule(Strict):
 
 
 class ExchangeFeeRule(Strict):
-    """Per share by liquidity flag; negative is a rebate."""
+    """Per share by liquidity flag — remove: a TAKE match, add: a PASSIVE one; negative is a rebate."""
 
     remove_per_share: Annotated[float, Field(ge=-MAX_FEE_PER_SHARE, le=MAX_FEE_PER_SHARE)] = 0.0
     add_per_share: Annotated[float, Field(ge=-MAX_FEE_PER_SHARE, le=MAX_FEE_PER_SHARE)] = 0.0
@@ -155,7 +149,7 @@ def cost_of_fill(
     commission = _order_commission(order_shares_before + quantity, _dec(order_notional_before) + notional, schedule.commission) - _order_commission(
         order_shares_before, _dec(order_notional_before), schedule.commission
     )
-    per_share = schedule.exchange.add_per_share if liquidity is Liquidity.ADD else schedule.exchange.remove_per_share
+    per_share = schedule.exchange.add_per_share if liquidity is Liquidity.PASSIVE else schedule.exchange.remove_per_share
     exchange = (_dec(per_share) * quantity).quantize(CENT, rounding=ROUND_HALF_UP)
     clearing = (_dec(schedule.clearing_per_share) * quantity).quantize(CENT, rounding=ROUND_HALF_UP)
     sec_fee = taf = Decimal(0)

@@ -129,6 +129,14 @@ def check_order(before: Usage, after: Usage, allocation: Amounts) -> Refusal | N
     return None
 
 
+def check_firm_order(
+    positions: Sequence[Position], open_orders: Sequence[OpenOrder], marks: Mapping[str, float], order: OpenOrder, allocation: Amounts
+) -> Refusal | None:
+    """`check_order` for a book and one more order (an `OpenOrder` footprint: its side, remaining and
+    limit; a MARKET order with limit None is valued at the mark)."""
+    return check_order(usage_of(positions, open_orders, marks), usage_of(positions, [*open_orders, order], marks), allocation)
+
+
 # ----- the account's side -----
 
 

@@ -19,15 +19,15 @@ from domain.costs import (
     CostSource,
     ExchangeFeeRule,
     FillCost,
-    Liquidity,
     RegulatoryFeeRule,
     cost_of_fill,
 )
 from domain.enums import Side
+from domain.matching import Liquidity
 from tests.test_production_profile import PRODUCTION
 
 BUY, SELL = Side.BUY, Side.SELL
-ADD, REMOVE = Liquidity.ADD, Liquidity.REMOVE
+ADD, REMOVE = Liquidity.PASSIVE, Liquidity.TAKE  # adding liquidity, removing it
 
 # IBKR Pro Fixed (US stocks): USD 0.005 per share, at least USD 1.00, at most 1% of trade value.
 FIXED = CostSchedule(commission=CommissionRule(per_share=0.005, min_per_order=1.0, max_pct_of_notional=1.0))

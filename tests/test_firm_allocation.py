@@ -19,6 +19,7 @@ from domain.firm import (
     FirmLimits,
     Usage,
     UsageReport,
+    check_firm_order,
     check_order,
     open_book,
     receive_report,
@@ -235,3 +236,11 @@ def test_aggregate_usage_through_approved_orders_never_exceeds_the_firm_limit(n,
         if any(m.allocated != Amounts(gross=gross // n, credit=credit // n) for m in book.members.values())
         else "allocations as opened"
     )
+
+
+def test_check_firm_order_values_a_market_order_at_the_mark():
+    book = [pos("AAA", 50)]
+    buy = order("AAA", Side.BUY, 60)  # MARKET: 60 × 10 more gross and credit
+    assert check_firm_order(book, [], MARKS, buy, Amounts(gross=1_100, credit=1_100)) is None
+    assert check_firm_order(book, [], MARKS, buy, Amounts(gross=1_099, credit=5_000))[0] is RejectReason.FIRM_GROSS_LIMIT
+    assert check_firm_order(book, [], MARKS, order("AAA", Side.SELL, 50), Amounts()) is None  # closes the long: passes at no allocation

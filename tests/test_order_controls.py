@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,9 +27,11 @@ from domain.controls import (
     check_self_cross,
     check_symbol_notional,
     clip_rig_quantity,
+    top_of_book,
 )
 from domain.enums import Bucket, RejectReason, Side
-from domain.models import OpenOrder
+from domain.marketdata import simulated_view
+from domain.models import OpenOrder, Quote
 from domain.rules import (
     AdvShareRule,
     ControlsRule,
@@ -266,3 +269,13 @@ def test_quote_sanity_passes_exactly_the_two_sided_fresh_uncrossed_quotes(bid, s
     top = TopOfBook(bid=bid, ask=bid + spread, bid_size=bid_size, ask_size=ask_size, age_seconds=age)
     tradable = top.ask > top.bid > 0 and bid_size > 0 and ask_size > 0 and age <= MAX_AGE
     assert (check_quote(top, MAX_AGE) is None) == tradable
+
+
+def test_top_of_book_from_a_view_carries_its_age_and_from_the_simulated_quote_is_fresh():
+    then = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    view = simulated_view("AAPL", 190.0, then)
+    top = top_of_book(view, Quote(truth_tick=190.0, bid=189.98, ask=190.02), then + timedelta(seconds=75))
+    assert top is not None and (top.bid, top.ask, top.age_seconds) == (view.l1.bid, view.l1.ask, 75.0)
+    assert check_quote(top, MAX_AGE) == (RejectReason.BAD_QUOTE, "L1 is 75 s old (limit 60 s)")
+    assert top_of_book(view.model_copy(update={"l1": None}), Quote(truth_tick=1, bid=1, ask=1), then) is None
+    assert top_of_book(None, Quote(truth_tick=190.0, bid=189.98, ask=190.02), then) == TopOfBook(bid=189.98, ask=190.02, age_seconds=0.0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.controls.base import MAX_QUANTITY, Frozen, OrderTicket, Refusal, TopOfBook
+from domain.controls.base import MAX_QUANTITY, Frozen, OrderTicket, Refusal, TopOfBook, top_of_book
 from domain.controls.lookback import (
     CONTROLS,
     MAX_RECENT_ORDERS,
@@ -90,6 +90,7 @@ __all__ = [
     "record_fill",
     "record_message",
     "record_order",
+    "top_of_book",
 ]
 
 

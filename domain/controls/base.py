@@ -4,10 +4,13 @@ the guards that keep arithmetic on outside numbers finite (a control fails close
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from domain.enums import RejectReason, Side
+from domain.marketdata import MarketView
+from domain.models import Quote
 
 Refusal = tuple[RejectReason, str]
 
@@ -31,7 +34,8 @@ class OrderTicket(Frozen):
 
 class TopOfBook(Frozen):
     """The L1 an order is judged against: best bid and offer, their displayed sizes (None: the feed
-    does not give them) and the quote's age in seconds at the check (None: unknown)."""
+    does not give them) and the quote's age in seconds at the check (None: unknown). Unlike
+    `marketdata.L1` it holds any numbers: judging a broken quote is the point."""
 
     bid: float
     ask: float
@@ -46,6 +50,18 @@ class TopOfBook(Frozen):
     def far_touch(self, side: Side) -> float:
         """What an order on `side` pays to trade now: a buy the ask, a sell the bid."""
         return self.ask if side is Side.BUY else self.bid
+
+
+def top_of_book(view: MarketView | None, quote: Quote, now: datetime) -> TopOfBook | None:
+    """The L1 the controls judge at `now`: the market's view with its age carried to `now` (None:
+    no L1 yet); without market data, the simulated quote (always fresh, no sizes)."""
+    if view is None:
+        return TopOfBook(bid=quote.bid, ask=quote.ask, age_seconds=0.0)
+    l1 = view.l1
+    if l1 is None:
+        return None
+    age = (view.l1_age_seconds or 0.0) + max(0.0, (now - view.as_of).total_seconds())
+    return TopOfBook(bid=l1.bid, ask=l1.ask, bid_size=l1.bid_size, ask_size=l1.ask_size, age_seconds=age)
 
 
 def clamp(quantity: int) -> int:
