@@ -15,23 +15,26 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
 from activities.firm_calls import FirmCalls, ReportToFirm
 from domain.enums import TradingState
 from domain.firm import Amounts, FirmGrant, Usage, UsageReport
 from protocol.contract import (
+    FIRM_WORKFLOW,
     QUERY_STATE,
     SA_TRADING_STATE,
     UPDATE_FIRM_HALT,
     UPDATE_REPORT_USAGE,
     UPDATE_SET_TRADING_STATE,
+    account_task_queue,
     firm_workflow_id,
     risk_workflow_id,
 )
 from protocol.firm_messages import FirmView, MemberOutcome
 from tests.accounts import open_account
+from tests.conftest import TASK_QUEUE
 from tests.drills import arig
 from tests.faults import view_of
 from tests.test_cli import one_line_error
@@ -182,3 +185,15 @@ async def test_an_unsigned_usage_report_is_refused_and_a_signed_one_gets_its_gra
 async def test_firm_cli_errors_are_one_line(address, worker, args, words):
     line = one_line_error(await arig(address, *args))
     assert words in line, line
+
+
+async def test_a_firm_started_with_bad_input_fails_cleanly_without_a_failed_task(env, client, worker):
+    """As `temporal workflow start` lets anyone do: the run fails with the problem named, no task fails."""
+    workflow_id = firm_workflow_id(f"bad-{uuid.uuid4().hex[:6]}")
+    bad = {"firm": "x", "limits": {"gross": -1, "credit": 5}, "accounts": ["a"]}
+    handle = await client.start_workflow(FIRM_WORKFLOW, bad, id=workflow_id, task_queue=account_task_queue(TASK_QUEUE))
+    with pytest.raises(WorkflowFailureError) as info:
+        await handle.result()
+    assert "invalid firm input: limits.gross" in str(info.value.cause)
+    events = [e.event_type async for e in handle.fetch_history_events()]
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in events
