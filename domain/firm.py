@@ -89,27 +89,45 @@ class Usage(Frozen):
 # ----- usage from a book -----
 
 
-def usage_of(positions: Iterable[Position], open_orders: Iterable[OpenOrder], marks: Mapping[str, float]) -> Usage:
-    """Gross and credit usage of a book at `marks` (a symbol without a mark: its orders' limits, else 0)."""
-    held: dict[str, int] = {}
-    buys: dict[str, int] = {}
-    sells: dict[str, int] = {}
-    limit_of: dict[str, float] = {}
-    for position in positions:
-        held[position.symbol] = held.get(position.symbol, 0) + position.quantity
-    for o in open_orders:
-        side = buys if o.side is Side.BUY else sells
+class _Book:
+    """A book's shares per symbol: held, open buys, open sells (and a limit to value it without a mark)."""
+
+    def __init__(self, positions: Iterable[Position], open_orders: Iterable[OpenOrder]) -> None:
+        self.held: dict[str, int] = {}
+        self.buys: dict[str, int] = {}
+        self.sells: dict[str, int] = {}
+        self.limit_of: dict[str, float] = {}
+        for position in positions:
+            self.held[position.symbol] = self.held.get(position.symbol, 0) + position.quantity
+        for o in open_orders:
+            self.add(o)
+
+    def add(self, o: OpenOrder) -> None:
+        side = self.buys if o.side is Side.BUY else self.sells
         side[o.symbol] = side.get(o.symbol, 0) + max(0, o.remaining)
         if o.limit_price is not None:
-            limit_of.setdefault(o.symbol, o.limit_price)
-    gross = credit = 0.0
-    for symbol in held.keys() | buys.keys() | sells.keys():
-        price = marks.get(symbol, limit_of.get(symbol, 0.0))
+            self.limit_of.setdefault(o.symbol, o.limit_price)
+
+    def symbols(self) -> set[str]:
+        return self.held.keys() | self.buys.keys() | self.sells.keys()
+
+    def usage(self, symbol: str, marks: Mapping[str, float]) -> tuple[float, float]:
+        price = marks.get(symbol, self.limit_of.get(symbol, 0.0))
         if not (math.isfinite(price) and price > 0):
-            continue
-        p, b, s = held.get(symbol, 0), buys.get(symbol, 0), sells.get(symbol, 0)
-        gross += max(abs(p + b), abs(p - s)) * price
-        credit += (abs(p) + max(0, b - max(0, -p)) + max(0, s - max(0, p))) * price
+            return 0.0, 0.0
+        p, b, s = self.held.get(symbol, 0), self.buys.get(symbol, 0), self.sells.get(symbol, 0)
+        gross = max(abs(p + b), abs(p - s)) * price
+        credit = (abs(p) + max(0, b - max(0, -p)) + max(0, s - max(0, p))) * price
+        return gross, credit
+
+
+def usage_of(positions: Iterable[Position], open_orders: Iterable[OpenOrder], marks: Mapping[str, float]) -> Usage:
+    """Gross and credit usage of a book at `marks` (a symbol without a mark: its orders' limits, else 0)."""
+    book = _Book(positions, open_orders)
+    gross = credit = 0.0
+    for symbol in book.symbols():
+        g, c = book.usage(symbol, marks)
+        gross, credit = gross + g, credit + c
     return Usage(gross=gross, credit=credit)
 
 
@@ -133,8 +151,19 @@ def check_firm_order(
     positions: Sequence[Position], open_orders: Sequence[OpenOrder], marks: Mapping[str, float], order: OpenOrder, allocation: Amounts
 ) -> Refusal | None:
     """`check_order` for a book and one more order (an `OpenOrder` footprint: its side, remaining and
-    limit; a MARKET order with limit None is valued at the mark)."""
-    return check_order(usage_of(positions, open_orders, marks), usage_of(positions, [*open_orders, order], marks), allocation)
+    limit; a MARKET order with limit None is valued at the mark). One pass over the book: only the
+    order's symbol changes."""
+    book = _Book(positions, open_orders)
+    gross = credit = 0.0
+    for symbol in book.symbols():
+        g, c = book.usage(symbol, marks)
+        gross, credit = gross + g, credit + c
+    sym_gross, sym_credit = book.usage(order.symbol, marks)
+    book.add(order)
+    new_gross, new_credit = book.usage(order.symbol, marks)
+    before = Usage(gross=gross, credit=credit)
+    after = Usage(gross=max(0.0, gross - sym_gross + new_gross), credit=max(0.0, credit - sym_credit + new_credit))
+    return check_order(before, after, allocation)
 
 
 # ----- the account's side -----

@@ -175,14 +175,8 @@ def test_aggregate_usage_through_approved_orders_never_exceeds_the_firm_limit(n,
             _, i, symbol, side, quantity = step
             account = accounts[names[i % n]]
             new = order(symbol, side, quantity, name=f"o{approved}")
-            if (
-                check_order(
-                    account.usage(),
-                    usage_of([pos(s, q) for s, q in account.positions.items() if q], [*account.orders, new], MARKS),
-                    account.allocation.allocation,
-                )
-                is None
-            ):
+            held = [pos(s, q) for s, q in account.positions.items() if q]
+            if check_firm_order(held, account.orders, MARKS, new, account.allocation.allocation) is None:  # the account's local pre-trade
                 account.orders.append(new)
                 approved += 1
         elif kind == "fill":
