@@ -159,6 +159,15 @@ class RejectReason(str, Enum):
     ORDER_RATE = "ORDER_RATE"
     DUPLICATIVE_ORDER = "DUPLICATIVE_ORDER"
     RESTRICTED_SYMBOL = "RESTRICTED_SYMBOL"
+    # Issue 25: every order checked (the rig's own too), messages throttled, the firm's limits.
+    BAD_QUOTE = "BAD_QUOTE"  # crossed, locked, zero-size, non-positive or stale L1
+    PRICE_BAND = "PRICE_BAND"  # a limit too far from a fresh L1's mid
+    MESSAGE_RATE = "MESSAGE_RATE"  # new + cancel + replace per rolling window
+    ADV_SHARE = "ADV_SHARE"  # order size vs average daily volume
+    MAX_SYMBOL_NOTIONAL = "MAX_SYMBOL_NOTIONAL"  # notional per symbol
+    SELF_CROSS = "SELF_CROSS"  # would trade against the account's own resting order
+    FIRM_GROSS_LIMIT = "FIRM_GROSS_LIMIT"  # over the account's allocation of the firm's gross limit
+    FIRM_CREDIT_LIMIT = "FIRM_CREDIT_LIMIT"  # over the account's allocation of the firm's credit limit
 
     @staticmethod
     def for_mode(mode: RiskMode) -> RejectReason:

@@ -13,14 +13,15 @@ from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from domain.costs import CostSchedule
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
 from domain.limits import MAX_EQUITY, MAX_PCT, MAX_PRICE, MAX_QUANTITY
 from domain.marketdata import MarketDataRule
 
 # Bounds on every list and map a rules or universe file holds (issue 20): far above what a desk
-# needs, and small enough that the largest accepted rules (476,471 bytes as JSON, measured in
+# needs, and small enough that the largest accepted rules (477,402 bytes as JSON, measured in
 # tests/test_input_bounds.py) travel in an update and a continue-as-new with room to spare.
 MAX_RESTRICTED_SYMBOLS = 10_000  # a firm-wide restricted list
 MAX_SYMBOL_OVERRIDES = 5_000  # per-symbol limits: one per instrument of the largest universe
@@ -242,6 +243,93 @@ class RestrictedListRule(Strict):
         return self
 
 
+# Issue 25 (SEC 15c3-5, MiFID II RTS 6 Art. 15–18): every order checked, the rig's own included;
+# messages throttled; more erroneous-order controls. Each is off by default: rules files, histories
+# and golden digests from before stay as they were.
+
+MAX_MESSAGES = 5_000  # per window: the account keeps that many send times (bounded carried state)
+MAX_REPEATED_FILLS = 1_000
+
+
+class QuoteSanityRule(Strict):
+    """BAD_QUOTE: an order is refused when the L1 it is priced off or sent into cannot be traded on —
+    crossed (bid > ask), locked (bid = ask), a side with zero size, a price not finite and > 0, or older
+    than market_data.l1_max_age_seconds. Desk orders and the rig's own alike. false = off."""
+
+    enabled: StrictBool = False
+
+
+class PriceBandRule(Strict):
+    """PRICE_BAND: a limit more than `band_pct` % from a fresh L1's mid, either side — the rig's de-risk
+    limits (HARD at the bid, SOFT off the truth tick) and desk limits alike. null = off."""
+
+    band_pct: Percent | None = None
+
+
+class MarketCollarRule(Strict):
+    """PRICE_COLLAR for MARKET orders: refused when the far touch (a buy's ask, a sell's bid) is more
+    than `band_pct` % from the collar's reference (the fresh mark), or when there is no fresh L1 or
+    reference (fails closed). null = off (MARKET orders not collared)."""
+
+    band_pct: Percent | None = None
+
+
+class AdvShareRule(Strict):
+    """ADV_SHARE: an order for more than `max_share` of the instrument's average daily volume
+    (universe.yaml `adv`). null = off."""
+
+    max_share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
+
+
+class SymbolNotionalRule(Strict):
+    """MAX_SYMBOL_NOTIONAL: the symbol's position (all buckets) plus the open orders on the order's
+    side plus the order, valued at the mark, above `max_notional` (account currency). An order that
+    brings that worst case closer to flat passes. null = off."""
+
+    max_notional: Annotated[float, Field(gt=0, le=MAX_EQUITY, allow_inf_nan=False)] | None = None
+
+
+class SelfCrossRule(Strict):
+    """SELF_CROSS: a desk BUY at or above a resting SELL of the same account in the same symbol (a SELL
+    at or below a resting BUY; a MARKET order against any resting opposite order) is refused. false = off."""
+
+    enabled: StrictBool = False
+
+
+class MessageRateRule(Strict):
+    """MESSAGE_RATE: at most `max_messages` messages sent per account — new orders, cancels and
+    replaces, the rig's own counted too — in any `window_seconds` of workflow time. Over it, desk new
+    orders and replaces are refused; a cancel (it only lowers risk) and the rig's de-risk are counted,
+    never refused. A refused message is not sent and not counted. null = off."""
+
+    max_messages: Annotated[int, Field(gt=0, le=MAX_MESSAGES)] | None = None
+    window_seconds: WindowSeconds = 1.0
+
+
+class OrderToTradeRule(Strict):
+    """An alarm (not a refusal) when messages / fills over `window_seconds` exceed `max_ratio`, once at
+    least `min_messages` were sent in the window; raised at most once per window. null = off."""
+
+    max_ratio: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = None
+    window_seconds: WindowSeconds = 3600.0
+    min_messages: Annotated[int, Field(gt=0, le=MAX_QUANTITY)] = 100
+
+
+class RepeatedExecutionRule(Strict):
+    """Repeated-execution throttle (RTS 6 Art. 15(3)): `max_fills` fills of desk orders in the same
+    symbol and side within `window_seconds` put the account REDUCING, with the reason. null = off."""
+
+    max_fills: Annotated[int, Field(ge=2, le=MAX_REPEATED_FILLS)] | None = None
+    window_seconds: WindowSeconds = 60.0
+
+
+class RigOrdersRule(Strict):
+    """The rig's own orders (de-risk, escalations) pass max_order_quantity and orders.max_order_notional
+    too (quote sanity and the price band apply to them whenever those are on). false = as before."""
+
+    size_limits: StrictBool = False
+
+
 class ControlsRule(Strict):
     """Pre-trade controls besides exposure (SEC 15c3-5 style); all off by default."""
 
@@ -251,6 +339,16 @@ class ControlsRule(Strict):
     order_rate: OrderRateRule = Field(default_factory=OrderRateRule)
     duplicative_orders: DuplicateOrderRule = Field(default_factory=DuplicateOrderRule)
     restricted: RestrictedListRule = Field(default_factory=RestrictedListRule)
+    quote_sanity: QuoteSanityRule = Field(default_factory=QuoteSanityRule)
+    price_band: PriceBandRule = Field(default_factory=PriceBandRule)
+    market_collar: MarketCollarRule = Field(default_factory=MarketCollarRule)
+    adv_share: AdvShareRule = Field(default_factory=AdvShareRule)
+    symbol_notional: SymbolNotionalRule = Field(default_factory=SymbolNotionalRule)
+    self_cross: SelfCrossRule = Field(default_factory=SelfCrossRule)
+    message_rate: MessageRateRule = Field(default_factory=MessageRateRule)
+    order_to_trade: OrderToTradeRule = Field(default_factory=OrderToTradeRule)
+    repeated_executions: RepeatedExecutionRule = Field(default_factory=RepeatedExecutionRule)
+    rig_orders: RigOrdersRule = Field(default_factory=RigOrdersRule)
 
 
 class LiquidityRule(Strict):
@@ -276,6 +374,7 @@ class RiskRules(Strict):
     controls: ControlsRule = Field(default_factory=ControlsRule)
     liquidity: LiquidityRule = Field(default_factory=LiquidityRule)
     market_data: MarketDataRule = Field(default_factory=MarketDataRule)
+    costs: CostSchedule = Field(default_factory=CostSchedule)  # all zero: P&L as before (gross = net)
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskRules:

@@ -13,6 +13,7 @@ DEFAULT_NAMESPACE = "default"
 ORDER_WORKFLOW = "OrderWorkflow"
 RISK_WORKFLOW = "RiskWorkflow"
 SCENARIO_WORKFLOW = "ScenarioWorkflow"
+FIRM_WORKFLOW = "FirmWorkflow"
 
 # Worker Versioning, per workflow type, applied by versioned workers (worker/versioned_workflows.py;
 # README "Shipping a release"):
@@ -25,13 +26,19 @@ SCENARIO_WORKFLOW = "ScenarioWorkflow"
 ORDER_VERSIONING = VersioningBehavior.PINNED
 RISK_VERSIONING = VersioningBehavior.AUTO_UPGRADE
 SCENARIO_VERSIONING = VersioningBehavior.PINNED
+FIRM_VERSIONING = VersioningBehavior.AUTO_UPGRADE  # long-lived like an account
 
 RISK_ID_PREFIX = "risk-"
 SCENARIO_ID_PREFIX = "scenario-"
+FIRM_ID_PREFIX = "firm-"
 
 
 def risk_workflow_id(account: str) -> str:
     return f"{RISK_ID_PREFIX}{account}"
+
+
+def firm_workflow_id(firm: str) -> str:
+    return f"{FIRM_ID_PREFIX}{firm}"
 
 
 def account_task_queue(task_queue: str) -> str:
@@ -70,6 +77,11 @@ UPDATE_RIG_REPLACE = "rig_replace"
 UPDATE_ARRIVAL = "arrival"  # waits for the order's arrival at the venue; answers its report
 UPDATE_VENUE_EXECUTIONS = "venue_executions"  # the simulated venue's events for this order
 SIGNAL_VENUE_EVENT = "venue_event"  # a broker gateway's asynchronous event
+# Firm (workflows/firm.py) messages: the operators' kill switch, and the accounts' usage reports (internal).
+UPDATE_FIRM_HALT = "firm_halt"
+UPDATE_FIRM_RESUME = "firm_resume"
+UPDATE_REPORT_USAGE = "report_usage"  # an account's cycle → its firm; answers the account's grant
+FIRM_UNCHANGED = "FirmUnchanged"  # a halt of a HALTED firm, a resume of an ACTIVE one: refused, nothing recorded
 QUERY_STATE = "state"
 QUERY_EXPOSURE = "exposure"
 QUERY_DECISIONS = "decisions"

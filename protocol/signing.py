@@ -1,10 +1,10 @@
 """Messages only the rig may send, and the key that proves it.
 
-Executions, the rig's cancels and replaces, arrivals, pre-trade requests, reports and a broker
-gateway's events are sent by the rig's own processes (the worker's activities, the gateway).
-Each carries, in a Temporal header, an HMAC-SHA256 over the workflow it is for, its name and its
-arguments as canonical JSON, with a key only those processes hold (`RIG_MESSAGE_KEY`; older keys
-still accepted during a rotation in `RIG_MESSAGE_KEYS_OLD`, comma separated). The key is never in
+Executions, the rig's cancels and replaces, arrivals, pre-trade requests, reports, an account's usage
+report to its firm and a broker gateway's events are sent by the rig's own processes (the worker's
+activities, the gateway). Each carries, in a Temporal header, an HMAC-SHA256 over the workflow it is
+for, its name and its arguments as canonical JSON, with a key only those processes hold
+(`RIG_MESSAGE_KEY`; older keys still accepted during a rotation in `RIG_MESSAGE_KEYS_OLD`, comma separated). The key is never in
 workflow code or history: the worker's interceptors sign and verify (worker/signing.py). Someone
 with access to the rig's namespace and no key is refused, whatever they send.
 """
@@ -28,7 +28,15 @@ from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL
 
 HEADER = "rig-signature"
 INTERNAL_UPDATES = frozenset(
-    {c.UPDATE_VENUE_EXECUTIONS, c.UPDATE_RIG_CANCEL, c.UPDATE_RIG_REPLACE, c.UPDATE_ARRIVAL, c.UPDATE_PRETRADE, c.UPDATE_REPLACE_CHECK}
+    {
+        c.UPDATE_VENUE_EXECUTIONS,
+        c.UPDATE_RIG_CANCEL,
+        c.UPDATE_RIG_REPLACE,
+        c.UPDATE_ARRIVAL,
+        c.UPDATE_PRETRADE,
+        c.UPDATE_REPLACE_CHECK,
+        c.UPDATE_REPORT_USAGE,
+    }
 )
 INTERNAL_SIGNALS = frozenset({c.SIGNAL_ORDER_REPORT, c.SIGNAL_VENUE_EVENT, SIGNAL_BROKER_LATE_FILL, SIGNAL_BROKER_DIVERGENCE})
 INTERNAL = INTERNAL_UPDATES | INTERNAL_SIGNALS

@@ -24,6 +24,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.account_calls import AccountCalls
+from activities.firm_calls import FirmCalls
 from activities.market import market_quotes, market_snapshot
 from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
@@ -38,11 +39,12 @@ from worker.connection import Unreachable, connect_with_backoff, exit_now, task_
 from worker.observability import configure_logging, metrics_runtime
 from worker.signing import Verifier, signed
 from worker.versioned_workflows import VERSIONED_WORKFLOWS
+from workflows.firm import FirmWorkflow
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
 from workflows.scenario import ScenarioWorkflow
 
-WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow]
+WORKFLOWS = [OrderWorkflow, RiskWorkflow, ScenarioWorkflow, FirmWorkflow]
 log = logging.getLogger("rig.worker")
 # On SIGTERM, in-flight activities get this long to finish (RIG_SHUTDOWN_GRACE_SECONDS);
 # workflow tasks are short and simply go back to the server for another worker.
@@ -77,6 +79,7 @@ class RigWorker:
             load_default_config,
             *OrderCalls(client, queue).all(),
             *AccountCalls(client, queue).all(),
+            *FirmCalls(client).all(),
         ]
         self.workers = [
             Worker(

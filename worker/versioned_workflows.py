@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.messages import RiskResult
     from protocol.order_record import OrderSnapshot
     from scenarios.spec import ScenarioReport
+from workflows.firm import FirmWorkflow
 from workflows.order import OrderWorkflow
 from workflows.risk import RiskWorkflow
 from workflows.scenario import ScenarioWorkflow
@@ -43,4 +44,11 @@ class VersionedScenarioWorkflow(ScenarioWorkflow):
         return await super().run(scenario)
 
 
-VERSIONED_WORKFLOWS = [VersionedOrderWorkflow, VersionedRiskWorkflow, VersionedScenarioWorkflow]
+@workflow.defn(name=c.FIRM_WORKFLOW, versioning_behavior=c.FIRM_VERSIONING)
+class VersionedFirmWorkflow(FirmWorkflow):
+    @workflow.run
+    async def run(self, raw: Any) -> None:
+        await super().run(raw)
+
+
+VERSIONED_WORKFLOWS = [VersionedOrderWorkflow, VersionedRiskWorkflow, VersionedScenarioWorkflow, VersionedFirmWorkflow]

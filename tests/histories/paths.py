@@ -12,7 +12,8 @@
   new), the middle (a previous run, continued as new), the end (a previous run, completed); the
   updates it accepted, by name (WorkflowExecutionUpdateAccepted); a named market in its input; an
   order it recorded LOST in its result;
-- a scenario: a completed ScenarioWorkflow.
+- a scenario: a completed ScenarioWorkflow;
+- a firm run: the updates it accepted, by name; continued as new, and the run it carried into.
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WorkflowHistory
 
 from protocol.contract import (
+    FIRM_WORKFLOW,
     ORDER_WORKFLOW,
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
     UPDATE_ARRIVAL,
     UPDATE_CANCEL,
+    UPDATE_FIRM_HALT,
+    UPDATE_FIRM_RESUME,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_PRETRADE,
     UPDATE_REPLACE,
     UPDATE_REPLACE_CHECK,
+    UPDATE_REPORT_USAGE,
     UPDATE_RIG_CANCEL,
     UPDATE_RIG_REPLACE,
     UPDATE_SET_RULES,
@@ -44,6 +49,7 @@ from protocol.contract import (
 
 ORDER_UPDATES = (UPDATE_CANCEL, UPDATE_REPLACE, UPDATE_RIG_CANCEL, UPDATE_RIG_REPLACE, UPDATE_VENUE_EXECUTIONS, UPDATE_ARRIVAL)
 ACCOUNT_UPDATES = (UPDATE_PRETRADE, UPDATE_REPLACE_CHECK, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, UPDATE_SET_RULES, UPDATE_SET_TRADING_STATE)
+FIRM_UPDATES = (UPDATE_REPORT_USAGE, UPDATE_FIRM_HALT, UPDATE_FIRM_RESUME)
 
 REQUIRED = frozenset(
     {
@@ -66,6 +72,9 @@ REQUIRED = frozenset(
         "account:lost",
         *(f"account:update:{name}" for name in ACCOUNT_UPDATES),
         "scenario:completed",
+        *(f"firm:update:{name}" for name in FIRM_UPDATES),
+        "firm:continued",
+        "firm:carried",
     }
 )
 
@@ -174,4 +183,15 @@ def paths_of(history: WorkflowHistory) -> set[str]:
         return _account_paths(history)
     if kind == SCENARIO_WORKFLOW and history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
         return {"scenario:completed"}
+    if kind == FIRM_WORKFLOW:
+        return _firm_paths(history)
     return set()
+
+
+def _firm_paths(history: WorkflowHistory) -> set[str]:
+    paths = _messages(history, "firm")
+    if history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        paths.add("firm:continued")
+    if history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+        paths.add("firm:carried")
+    return paths

@@ -10,7 +10,8 @@ One recording covers every workflow type and path (tests/histories/paths.py; the
 refused if one is missing): orders filled, partially filled, canceled, replaced, rejected at
 pre-trade and by the venue, expired at the close, terminated, reset, continued as new; every
 order update (the desk's and the rig's); an account's runs at the start, middle and end of a
-continue-as-new chain, with a market, with a LOST order, and every account update; a scenario.
+continue-as-new chain, with a market, with a LOST order, and every account update; a scenario; a
+firm's chain of runs with its usage reports, halt and resume.
 It starts its own Temporal dev server (time skipping, like the tests, with the server's
 continue-as-new hint lowered so a long-lived order's continue-as-new is recorded too) and a worker.
 """
@@ -33,27 +34,36 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.firm_calls import FirmCalls, ReportToFirm
 from config.load import load_config
 from domain.enums import OrderState
+from domain.firm import Amounts, FirmLimits, Usage, UsageReport
 from protocol.contract import (
+    FIRM_WORKFLOW,
     ORDER_WORKFLOW,
     QUERY_STATE,
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
     UPDATE_CANCEL,
+    UPDATE_FIRM_HALT,
+    UPDATE_FIRM_RESUME,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_REPLACE,
     UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
     UPDATE_SET_TRADING_STATE,
     account_task_queue,
+    firm_workflow_id,
     risk_workflow_id,
 )
+from protocol.firm_messages import FirmInput
 from protocol.messages import RiskInput
 from protocol.order_record import OrderSnapshot
+from protocol.signing import Keyring
 from scenarios.spec import ScenarioReport
 from tests.faults import reset
 from tests.histories.paths import REQUIRED, paths_of, read
+from worker.signing import signed
 
 HERE = Path(__file__).resolve().parent
 RETIRED = "retired"
@@ -194,6 +204,39 @@ async def record_operator_account(env: WorkflowEnvironment, queue: str, staging:
             await save(staging, client.get_workflow_handle(order.id, run_id=run_id), f"{ORDER_WORKFLOW}-{name}", saved)
 
 
+async def record_firm(env: WorkflowEnvironment, queue: str, keyring: Keyring, staging: Path, saved: dict[str, Any]) -> None:
+    """A firm over a real-time account and one never opened: usage reports (signed, as an account's
+    activity sends them), a halt and a resume, and enough of them that the server's lowered hint
+    has the firm continue as new."""
+    client = env.client
+    tag = f"{datetime.datetime.now():%H%M%S%f}"
+    member, ghost, firm = f"replay-firm-{tag}", f"replay-firm-ghost-{tag}", f"replay-{tag}"
+    with env.with_time_skipping_disabled():
+        account = await client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=member, config=load_config(), synthetic=True, start_exchange_time="11:00:00", stop_at="11:03:00"),
+            id=risk_workflow_id(member),
+            task_queue=account_task_queue(queue),
+        )
+        handle = await client.start_workflow(
+            FIRM_WORKFLOW,
+            FirmInput(firm=firm, limits=FirmLimits(gross=1_000_000, credit=2_000_000), accounts=[member, ghost]),
+            id=firm_workflow_id(firm),
+            task_queue=account_task_queue(queue),
+        )
+    calls = FirmCalls(signed(client, keyring))
+    for i in range(4):
+        report = UsageReport(account=member, usage=Usage(gross=1_000.0 * i, credit=1_500.0 * i), released=Amounts())
+        await calls.report_to_firm(ReportToFirm(firm=firm, report=report))
+    await handle.execute_update(UPDATE_FIRM_HALT, {"by": "replay-recorder", "reason": "firm kill switch for the recording"})
+    await handle.execute_update(UPDATE_FIRM_RESUME, {"by": "replay-recorder", "reason": "back"})
+    await calls.report_to_firm(ReportToFirm(firm=firm, report=UsageReport(account=member, usage=Usage(), released=Amounts())))
+    await account.terminate("replay recording: the firm's member is done")
+    await handle.terminate("replay recording: done")
+    for run_id in await chain(client, handle.id):
+        await save(staging, client.get_workflow_handle(handle.id, run_id=run_id), FIRM_WORKFLOW, saved)
+
+
 async def until_state(handle: WorkflowHandle, states: tuple[OrderState, ...], timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while (await handle.query(QUERY_STATE, result_type=OrderSnapshot)).state not in states:
@@ -201,7 +244,7 @@ async def until_state(handle: WorkflowHandle, states: tuple[OrderState, ...], ti
         await asyncio.sleep(0.05)
 
 
-async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> dict[str, Any]:
+async def record_set(env: WorkflowEnvironment, queue: str, directory: Path, keyring: Keyring) -> dict[str, Any]:
     """Run the recording's workflows on a worker already polling `queue` and write their histories
     into `directory` (which must not exist: a set is never replaced). Returns the manifest."""
     if directory.exists():
@@ -213,6 +256,7 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path) -> d
         for scenario in (LIFECYCLE, *SHIPPED):
             await record_scenario(env.client, queue, scenario, staging, saved)
         await record_operator_account(env, queue, staging, saved)
+        await record_firm(env, queue, keyring, staging, saved)
         covered: set[str] = set()
         for name, entry in saved.items():
             entry["paths"] = sorted(paths_of(read(staging / name)))
@@ -253,8 +297,8 @@ async def main(argv: list[str] | None = None) -> int:
     from worker.main import build_worker
     from worker.server import time_skipping_environment
 
-    async with await time_skipping_environment(extra_dynamic_config=RECORDING_SERVER) as env, build_worker(env.client, QUEUE):
-        manifest = await record_set(env, QUEUE, directory)
+    async with await time_skipping_environment(extra_dynamic_config=RECORDING_SERVER) as env, build_worker(env.client, QUEUE) as worker:
+        manifest = await record_set(env, QUEUE, directory, worker.keyring)
     for name, entry in manifest["histories"].items():
         print(f"recorded {name}: {entry['events']} events, {', '.join(entry['paths']) or '-'}")
     print(f"set {directory}: {len(manifest['histories'])} histories")
