@@ -10,7 +10,6 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from activities.exchange import ExchangeOrder, ExchangeRequest, exchange_step, step
 from config.load import load_config
 from domain.enums import Bucket, IntentKind, OrderType, RiskMode, Side
 from domain.execution import ExecKind
@@ -21,6 +20,7 @@ from domain.reprice import RestingDerisk, plan_reprices
 from marketdata.feed import DayFeed, DayIndex, generated_index, reference_prices
 from marketdata.files import write_day
 from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, normalize
+from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, exchange_step, step
 from venues.sim.model import SimOrder, VenueParams
 
 CONFIG = load_config()

@@ -26,6 +26,7 @@ from desk.handler import DeskHandler
 from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
 from venues.sim.activities import SIM_VENUE_ACTIVITIES
+from venues.sim.exchange_step import EXCHANGE_ACTIVITIES
 from worker.connection import Unreachable, connect, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
 from workflows.order import OrderWorkflow
@@ -45,11 +46,12 @@ class RigWorker:
 
     def __init__(self, client: Client, queue: str, desks: DeskRegistry | None = None, *, workflow_runner: WorkflowRunner | None = None) -> None:
         runner = workflow_runner or SandboxedWorkflowRunner()  # the benchmarks compare the unsandboxed runner
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed, the exchange step
         activities = [
             *SIM_VENUE_ACTIVITIES,
             market_quotes,
             market_snapshot,
+            *EXCHANGE_ACTIVITIES,
             load_scenario,
             load_default_config,
             *OrderCalls(client, queue).all(),

@@ -89,8 +89,8 @@ class RiskWorkflow:
             ledger.replace_book(inp.bod)
         digest = state.cycle.digest
         self._clock = clock = AccountClock(state.clock, inp.synthetic, lambda: self._config.rules)
-        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger)
-        exchange = SimExchange(inp.seed, lambda: self._config, market.quote, market.view)
+        exchange = SimExchange(inp.seed, lambda: self._config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
+        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger, exchange, cycle=lambda: self._cycle.number)
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         self._cycle = AccountCycle(
