@@ -62,15 +62,24 @@ def with_collar(config: RigConfig, band_pct: float) -> RigConfig:
     return config.model_copy(update={"rules": config.rules.model_copy(update={"controls": controls})})
 
 
-async def day_on(client: Client, directory: Path, start: str, stop: str, timeline: list[TimedEvent], config: RigConfig) -> tuple[str, RiskResult, RiskView]:
+async def day_on(
+    client: Client, directory: Path, start: str, stop: str, timeline: list[TimedEvent], config: RigConfig
+) -> tuple[str, RiskResult, RiskView]:
     """A time-skipped account on the recorded day: its result, and its state once it has stopped."""
     account = f"mkt-{uuid.uuid4().hex[:8]}"
     handle = await client.start_workflow(
         RISK_WORKFLOW,
         RiskInput(
-            account=account, config=config, synthetic=True, equity=1_000_000, start_exchange_time=start, stop_at=stop,
-            exchange_date=DATE.isoformat(), market=FeedSpec(source=FeedSource.RECORDED, path=str(directory)), timeline=timeline,
-        ),  # fmt: skip
+            account=account,
+            config=config,
+            synthetic=True,
+            equity=1_000_000,
+            start_exchange_time=start,
+            stop_at=stop,
+            exchange_date=DATE.isoformat(),
+            market=FeedSpec(source=FeedSource.RECORDED, path=str(directory)),
+            timeline=timeline,
+        ),
         id=risk_workflow_id(account),
         task_queue=account_task_queue(TASK_QUEUE),
         result_type=RiskResult,
@@ -105,7 +114,11 @@ async def test_the_price_collar_fails_closed_once_nothing_is_fresh(client, worke
     # mark says it is stale and how old.
     directory = recorded_day(tmp_path, *STALE_TICK_DAY)
     order = {"symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 181.0}
-    timeline = [LONG_AAPL, TimedEvent(at="12:01", order=OrderEventSpec(id="fresh", **order)), TimedEvent(at="12:08", order=OrderEventSpec(id="late", **order))]
+    timeline = [
+        LONG_AAPL,
+        TimedEvent(at="12:01", order=OrderEventSpec(id="fresh", **order)),
+        TimedEvent(at="12:08", order=OrderEventSpec(id="late", **order)),
+    ]
     account, result, view = await day_on(client, directory, "12:00", "12:08", timeline, with_collar(load_config(), 5.0))
     fresh, late = result.outcomes[f"{account}-fresh"], result.outcomes[f"{account}-late"]
     assert fresh.state is OrderState.FILLED and fresh.filled_quantity == 100
@@ -128,9 +141,14 @@ async def test_an_order_never_fills_from_prints_made_before_it_arrived(env: Work
         handle = await client.start_workflow(
             RISK_WORKFLOW,
             RiskInput(
-                account=account, config=config, synthetic=True, equity=1_000_000, start_exchange_time="10:00:00",
-                exchange_date=DATE.isoformat(), market=FeedSpec(source=FeedSource.RECORDED, path=str(directory)),
-            ),  # fmt: skip
+                account=account,
+                config=config,
+                synthetic=True,
+                equity=1_000_000,
+                start_exchange_time="10:00:00",
+                exchange_date=DATE.isoformat(),
+                market=FeedSpec(source=FeedSource.RECORDED, path=str(directory)),
+            ),
             id=risk_workflow_id(account),
             task_queue=account_task_queue(TASK_QUEUE),
         )
@@ -154,7 +172,9 @@ async def test_hard_reaches_its_target_in_a_falling_market_only_when_repriced(cl
     stuck = spec | {"name": "market_falling_hard_not_repriced", "rules": spec.get("rules", {}) | {"market_data": {"reprice_ticks_hard": 10_000}}}
     reports = []
     for scenario in (spec, stuck):
-        handle = await client.start_workflow(SCENARIO_WORKFLOW, scenario, id=f"falling-{uuid.uuid4().hex[:8]}", task_queue=TASK_QUEUE, result_type=ScenarioReport)
+        handle = await client.start_workflow(
+            SCENARIO_WORKFLOW, scenario, id=f"falling-{uuid.uuid4().hex[:8]}", task_queue=TASK_QUEUE, result_type=ScenarioReport
+        )
         reports.append(await handle.result())
     repriced, not_repriced = reports
     assert repriced.passed, repriced.failures
