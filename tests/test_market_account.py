@@ -32,6 +32,7 @@ from protocol.messages import RiskInput, RiskResult, RiskView
 from scenarios.spec import ScenarioReport
 from tests.accounts import finish, intent, submit, wait_state, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.drills import arig
 
 DATE = dt.date(2024, 6, 3)
 NEW_YORK = dt.timezone(dt.timedelta(hours=-4))  # EDT on the day
@@ -156,10 +157,15 @@ async def test_an_order_never_fills_from_prints_made_before_it_arrived(env: Work
             await asyncio.sleep(0.05)  # its first cycle (10:00:00) has run: the order arrives after it
         order = await submit(client, intent(account, "o1", quantity=1000, limit_price=100.0))
         await wait_state(order, {OrderState.PARTIAL_FILL, OrderState.FILLED}, timeout=90)
+        while not (await handle.query(QUERY_STATE, result_type=RiskView)).positions:
+            await asyncio.sleep(0.05)  # the account has booked the fill
+        shown = await arig(env.client.service_client.config.target_host, "account", account)  # `rig account`: marks with source and age
         await order.execute_update(UPDATE_CANCEL, {"reason": "USER"})
         snap = await finish(order)
     assert snap.filled_quantity == 300, f"filled {snap.filled_quantity}: prints before the arrival were taken"
     assert [(f.quantity, f.price) for f in snap.fills] == [(300, 100.0)]
+    header, row = (line for line in shown.stdout.splitlines() if "mark source" in line or line.startswith("AAPL"))
+    assert "mark age" in header and "TRUTH_TICK" in row, shown.stdout  # the 10:00:15 print, clamped into the 10:00 quote
 
 
 async def test_hard_reaches_its_target_in_a_falling_market_only_when_repriced(client, worker):

@@ -1,4 +1,4 @@
-"""The simulated exchange where the data is (activities/exchange.py): orders in, executions and
+"""The simulated exchange where the data is (venues/sim/exchange_step.py): orders in, executions and
 compact views out. Fills that could have happened — never from prints before the arrival, the
 arrival against the L1 as of its time, queue ahead — deterministic; and HARD reaching its target
 in a falling market when its resting orders are repriced (domain/reprice.py), not without."""

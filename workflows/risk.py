@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.account_state import AccountState, CycleState
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
-    from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
+    from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
     from protocol.parse import first_error, parse
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
@@ -90,7 +90,8 @@ class RiskWorkflow:
         digest = state.cycle.digest
         self._clock = clock = AccountClock(state.clock, inp.synthetic, lambda: self._config.rules)
         exchange = SimExchange(inp.seed, lambda: self._config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
-        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger, exchange, cycle=lambda: self._cycle.number)
+        at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
+        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger, at_exchange, cycle=lambda: self._cycle.number)
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         self._cycle = AccountCycle(

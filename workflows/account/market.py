@@ -37,7 +37,11 @@ with workflow.unsafe.imports_passed_through():
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
 MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
-PRICE_POINTS_KEPT = 500  # per symbol: a trading day of one-minute cycles
+# The report's price path: at most this many points per symbol, and per account (what the account
+# carries and returns stays bounded however many symbols it holds). A full path keeps every
+# other point: older stretches at half the resolution, the whole day kept.
+PRICE_POINTS_PER_SYMBOL = 200
+PRICE_POINTS_PER_ACCOUNT = 20_000
 EXCHANGE_STEP = "exchange-step"  # the patch: matching where the data is (runs recorded before it replay the old path)
 
 
@@ -48,7 +52,7 @@ class AccountMarket:
         feed: FeedSpec | None,
         config: Callable[[], RigConfig],
         ledger: Ledger,
-        exchange: SimExchange,
+        exchange: SimExchange | None,
         cycle: Callable[[], int],
     ) -> None:
         self._s = state
@@ -56,7 +60,7 @@ class AccountMarket:
         self.feed = feed if feed is not None and feed.source is not FeedSource.MARKS else None
         self._config = config
         self._ledger = ledger
-        self._exchange = exchange
+        self._exchange = exchange  # None: the account's orders are at a broker (views only)
         self._cycle = cycle
         self._exchange_path: bool | None = None  # decided once per run (workflow.patched)
         self._quotes: dict[str, Quote] = {}
@@ -99,10 +103,14 @@ class AccountMarket:
         as_of = exchange_instant(now, rules)
         since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
         stamp = now.isoformat()
-        live = [o for o in self._ledger.live_orders() if not (o.expires_at and stamp >= o.expires_at)]
-        self._exchange.prune(o.intent_id for o in self._ledger.open_orders())
-        result = await self._call(as_of, list(self.held_symbols()), self._exchange.working(live, since), since=since, cycle=self._cycle())
-        self._exchange.took(result.orders)
+        orders = []
+        if self._exchange is not None:
+            live = [o for o in self._ledger.live_orders() if not (o.expires_at and stamp >= o.expires_at)]
+            self._exchange.prune(o.intent_id for o in self._ledger.open_orders())
+            orders = self._exchange.working(live, since)
+        result = await self._call(as_of, list(self.held_symbols()), orders, since=since, cycle=self._cycle())
+        if self._exchange is not None:
+            self._exchange.took(result.orders)
         self._s.market_as_of = as_of.isoformat()
 
     async def arrive(self, order: SimOrder, moment: datetime) -> list[ExecutionEvent]:
@@ -113,6 +121,7 @@ class AccountMarket:
         bare = order.model_copy(update={"market": None, "market_rule": None, "position": None})
         result = await self._call(at, [], [ExchangeOrder(order=bare, arrived_at=at)])
         outcome = result.orders[0] if result.orders else OrderOutcome(intent_id=order.intent.intent_id)
+        assert self._exchange is not None  # only the simulated venue's arrivals come here
         self._exchange.arrived(outcome.intent_id, at, outcome.resting)
         return outcome.events
 
@@ -262,10 +271,13 @@ class AccountMarket:
         """With a market: each held symbol's mark this cycle, for the report's price path."""
         if self.feed is None:
             return
-        for symbol in self.held_symbols():
+        held = self.held_symbols()
+        kept = max(2, min(PRICE_POINTS_PER_SYMBOL, PRICE_POINTS_PER_ACCOUNT // max(1, len(set(self._s.price_path) | set(held)))))
+        for symbol in held:
             path = self._s.price_path.setdefault(symbol, [])
             path.append((stamp, self.quote(symbol).truth_tick))
-            del path[:-PRICE_POINTS_KEPT]
+            while len(path) > kept:
+                del path[-2::-2]  # every other point before the newest: half the resolution, the whole day
 
     def price_path(self) -> dict[str, list[tuple[str, float]]]:
         return self._s.price_path
