@@ -298,7 +298,10 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
                     f"{q.unrealized:,.2f}" if q else "",
                 ]
             )
-        print("\npositions:\n" + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "mark age", "print age", "realized", "unrealized"], rows))
+        print(
+            "\npositions:\n"
+            + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "mark age", "print age", "realized", "unrealized"], rows)
+        )
     if view.open_orders:
         rows = [
             [

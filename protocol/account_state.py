@@ -36,12 +36,12 @@ class MarketState(BaseModel):
 
 
 class AtExchange(BaseModel):
-    """A live order at the simulated exchange with market data: when it arrived (exchange time,
-    ISO with offset: no print before it fills it) and the displayed shares still ahead of it at
-    its price (its queue place)."""
+    """A live order at the simulated exchange with market data: the displayed shares still ahead
+    of it at its price (its queue place) and, until a cycle's window has run past it, when it
+    arrived (exchange time, ISO with offset: no print before it fills it)."""
 
-    arrived_at: str
     ahead: int = 0
+    arrived_at: str | None = None
 
 
 class ExchangeState(BaseModel):

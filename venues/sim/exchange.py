@@ -60,6 +60,7 @@ class SimExchange:
         self._view = view
         self._s = state if state is not None else ExchangeState()
         self._matched: dict[str, list[ExecutionEvent]] | None = None  # the cycle's executions from the data, until its step
+        self._asked: list[str] = []  # the orders in the cycle's exchange step
 
     def params(self, kind_mode: RiskMode) -> VenueParams:
         """The fill model's parameters for an order issued in `kind_mode`."""
@@ -98,7 +99,7 @@ class SimExchange:
     def arrived(self, intent_id: str, at: datetime, resting: Resting | None) -> None:
         """An order met the market at `at` and rests with `resting` ahead of it (None: it does not
         rest — refused, filled, or a MARKET order, which takes the next touch)."""
-        self._s.orders[intent_id] = AtExchange(arrived_at=at.isoformat(), ahead=resting.ahead if resting else 0)
+        self._s.orders[intent_id] = AtExchange(ahead=resting.ahead if resting else 0, arrived_at=at.isoformat())
 
     def placed_by_order(self, intent: Intent, at: datetime) -> None:
         """A replacement its order places itself (venues/sim/activities.py) against the view the
@@ -120,13 +121,20 @@ class SimExchange:
                 view = self._view(intent.symbol)
                 self.arrived(intent.intent_id, since, _place(intent, view.l1 if view else None))
                 at = self._s.orders[intent.intent_id]
+            arrived = datetime.fromisoformat(at.arrived_at) if at.arrived_at else since
             order = self.order(intent, cum_qty=entry.filled, with_market=False)
-            out.append(ExchangeOrder(order=order, arrived_at=datetime.fromisoformat(at.arrived_at), resting=Resting(ahead=at.ahead)))
+            out.append(ExchangeOrder(order=order, arrived_at=arrived, resting=Resting(ahead=at.ahead)))
+        self._asked = [o.order.intent.intent_id for o in out]
         return out
 
     def took(self, outcomes: Iterable[OrderOutcome]) -> None:
-        """The cycle's exchange step came back: keep the places; its executions wait for `step`."""
+        """The cycle's exchange step came back: keep the places (an arrival the window has run past
+        is needed no more); its executions wait for `step`."""
         self._matched = {}
+        for intent_id in self._asked:
+            if (asked := self._s.orders.get(intent_id)) is not None:
+                asked.arrived_at = None
+        self._asked = []
         for outcome in outcomes:
             at = self._s.orders.get(outcome.intent_id)
             if at is not None and outcome.resting is not None:

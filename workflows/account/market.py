@@ -41,7 +41,7 @@ MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loa
 # carries and returns stays bounded however many symbols it holds). A full path keeps every
 # other point: older stretches at half the resolution, the whole day kept.
 PRICE_POINTS_PER_SYMBOL = 200
-PRICE_POINTS_PER_ACCOUNT = 20_000
+PRICE_POINTS_PER_ACCOUNT = 10_000
 EXCHANGE_STEP = "exchange-step"  # the patch: matching where the data is (runs recorded before it replay the old path)
 
 
