@@ -37,7 +37,7 @@ test: venv browser  ## the whole suite against a real Temporal dev server
 test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
 	$(PY) -m pytest -m core $(PYTEST_ARGS)
 
-test-scale: venv    ## a full day at scale 1.0 (real trade counts) on the dev server: payloads and histories (minutes, ~4 GB)
+test-scale: venv    ## a full day at scale 1.0 (real trade counts) on the dev server: payloads and histories (~80 s, ~4 GB)
 	$(PY) -m pytest tests_scale $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
