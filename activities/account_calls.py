@@ -27,7 +27,7 @@ from activities.client_ops import (
 )
 from domain.enums import IntentKind
 from domain.execution import ExecutionEvent
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     QUERY_STATE,
     UPDATE_CANCEL,
@@ -157,13 +157,9 @@ class AccountCalls:
         return await replace_via_client(self._client, order.intent_id, request, UPDATE_RIG_REPLACE)
 
     @activity.defn
-    async def reconcile_orders(self, intent_ids: list[str]) -> list[Reconciled]:
-        return await _heartbeating(_bounded(intent_ids, lambda intent_id: reconcile_order(self._client, intent_id)))
-
-    @activity.defn
     async def account_view(self, account: str) -> RiskView:
         """An account's state, for a scenario that must say where it stood."""
         return await self._client.get_workflow_handle(risk_workflow_id(account)).query(QUERY_STATE, result_type=RiskView)
 
     def all(self) -> list:
-        return [self.start_orders, self.deliver_executions, self.cancel_orders, self.replace_orders, self.reconcile_orders, self.account_view]
+        return [self.start_orders, self.deliver_executions, self.cancel_orders, self.replace_orders, self.account_view]

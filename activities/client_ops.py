@@ -26,7 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.enums import OrderState
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -35,14 +35,8 @@ from protocol.contract import (
     UPDATE_CANCEL,
     UPDATE_REPLACE,
 )
-from protocol.messages import (
-    CancelRefusal,
-    CancelRequest,
-    CancelResult,
-    OrderSnapshot,
-    ReplaceRequest,
-    ReplaceResult,
-)
+from protocol.messages import CancelRefusal, CancelRequest, CancelResult, ReplaceRequest, ReplaceResult
+from protocol.order_record import OrderSnapshot
 from protocol.parse import first_line
 
 QUERY_TIMEOUT = timedelta(seconds=10)
@@ -63,21 +57,6 @@ class Reconciled(BaseModel):
     @property
     def finished_normally(self) -> bool:
         return self.status == "COMPLETED" and self.report is not None and self.report.state.is_terminal
-
-
-def report_of(snap: OrderSnapshot) -> OrderReport:
-    return OrderReport(
-        intent_id=snap.intent_id,
-        state=snap.state,
-        quantity=snap.quantity,
-        filled_quantity=snap.filled_quantity,
-        fills=snap.fills,
-        reject_reason=snap.reject_reason,
-        reject_message=snap.reject_message,
-        cancel_reason=snap.cancel_reason,
-        replaced_by=snap.replaced_by,
-        lost_cause=snap.lost_cause,
-    )
 
 
 def is_gone(err: BaseException) -> bool:
@@ -105,7 +84,7 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
         snap = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds())
     except Exception as err:  # noqa: BLE001 — an order that cannot answer is reported as such
         return Reconciled(intent_id=intent_id, status=status, cause=f"{cause}; state unreadable: {first_line(err, 200)}")
-    return Reconciled(intent_id=intent_id, status=status, report=report_of(snap), cause=cause)
+    return Reconciled(intent_id=intent_id, status=status, report=snap.report(released=snap.released), cause=cause)
 
 
 def order_summary(raw: dict[str, Any]) -> str:

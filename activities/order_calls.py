@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.client_ops import Reconciled, is_gone, start_order_awaiting_arrival
 from domain.enums import RejectReason
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ACCOUNT_BUSY,
     SIGNAL_ORDER_REPORT,

@@ -64,7 +64,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
     """Raises ValueError with a one-line reason for an unknown or invalid scenario."""
-    data = _read_scenario(scenario) if isinstance(scenario, str) else scenario
+    text, data = _read_scenario(scenario) if isinstance(scenario, str) else (None, scenario)
     try:
         spec = ScenarioSpec.model_validate(data)
         if isinstance(scenario, str) and spec.name != scenario:
@@ -82,7 +82,9 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         market, spec = _market(spec)
         bod = _bod(spec, config)
     except ValidationError as err:
-        raise ValueError(f"scenario {_name_of(scenario, data)}: {first_error(err, '')}") from None
+        where = yaml_safe.line_of(text, err.errors()[0]["loc"]) if text is not None else None
+        line = f"line {where}: " if where is not None else ""
+        raise ValueError(f"scenario {_name_of(scenario, data)}: {line}{first_error(err, '')}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
     plan = ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
@@ -99,16 +101,17 @@ def _name_of(scenario: str | dict[str, Any], data: Any) -> str:
     return printable(str(name)[:64])
 
 
-def _read_scenario(name: str) -> Any:
-    """The file scenarios/<name>.yaml, parsed: the name is a plain file name (no path), the file
-    is bounded and safe YAML (config/yaml_safe.py)."""
+def _read_scenario(name: str) -> tuple[str, Any]:
+    """The file scenarios/<name>.yaml, its text and data: the name is a plain file name (no path),
+    the file is bounded and safe YAML (config/yaml_safe.py)."""
     if not re.fullmatch(SCENARIO_NAME, name):
         raise ValueError(f"scenario name {name[:60]!r} is not a scenario's name (letters, digits, _ and -; a file in scenarios/)")
     path = inside_scenarios(f"{name}.yaml", name, "name")
     if not path.is_file():
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(scenario_names())}")
     try:
-        return yaml_safe.load(read_text(path, MAX_SCENARIO_FILE_BYTES, shown=path.name))
+        text = read_text(path, MAX_SCENARIO_FILE_BYTES, shown=path.name)
+        return text, yaml_safe.load(text)
     except InputFileError as err:
         raise ValueError(f"scenario {name}: {err}") from None
     except yaml_safe.YamlError as err:

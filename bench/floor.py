@@ -33,8 +33,8 @@ from bench.workflows import (
     FloorReport,
 )
 from domain.enums import OrderState, Side
-from domain.ledger import OrderReport
 from domain.models import Fill
+from domain.order import OrderReport
 from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, risk_workflow_id
 from protocol.messages import PretradeReply, PretradeRequest
 from worker.main import build_worker

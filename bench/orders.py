@@ -44,7 +44,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
 from worker.main import RigWorker, build_worker
 
 BURST = 500

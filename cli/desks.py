@@ -28,7 +28,8 @@ from cli.orders import ORDER_HEADERS, order_row
 from cli.tables import table
 from desk.contract import AccountRef, DeskCancel, DeskOrder, DeskReplace, OrderRef, SubmitAnswer, Verdict, endpoint_for
 from desk.worker import connect_desk, desk_namespace, desk_worker
-from protocol.messages import CancelResult, OrderSnapshot, ReplaceResult, RiskView
+from protocol.messages import CancelResult, ReplaceResult, RiskView
+from protocol.order_record import OrderSnapshot
 from protocol.parse import first_error, first_line
 
 CALL_TIMEOUT = timedelta(seconds=90)  # the desk workflow's own bound on the rig is 60 s

@@ -12,7 +12,7 @@ from typing import NoReturn
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import accounts, desks, market, orders, scenarios
+from cli import accounts, builds, desks, market, orders, scenarios
 from cli.errors import UserError, first_line
 from config.load import DEFAULT_RULES, DEFAULT_UNIVERSE, ConfigError, load_config
 from worker.connection import Unreachable, address, connect, exit_now
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios.add_commands(sub)
     market.add_commands(sub)
     desks.add_commands(sub)
+    builds.add_commands(sub)
     return parser
 
 

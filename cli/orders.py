@@ -23,7 +23,8 @@ from protocol.contract import (
     SA_SIDE,
     SA_SYMBOL,
 )
-from protocol.messages import CancelRequest, OrderSnapshot, ReplaceRequest, RiskInput
+from protocol.messages import CancelRequest, ReplaceRequest, RiskInput
+from protocol.order_record import OrderSnapshot
 from worker.connection import task_queue
 
 ACCOUNT_PATTERN = RiskInput.model_json_schema()["properties"]["account"]["pattern"]

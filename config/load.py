@@ -26,17 +26,22 @@ MAX_CONFIG_JSON_BYTES = 1 * MIB
 class ConfigError(Exception):
     """A config file that cannot be used. `str()` is the one line a user sees."""
 
-    def __init__(self, path: Path, key: str, problem: str) -> None:
+    def __init__(self, path: Path, key: str, problem: str, line: int | None = None) -> None:
         key, problem = printable(key), printable(problem)  # a key "\n" in the file stays on the line
-        super().__init__(f"{path}: {key}: {problem}")
-        self.path = path
+        super().__init__(f"{path}{'' if line is None else f':{line}'}: {key}: {problem}")
+        self.path, self.line = path, line
         self.key = key
         self.problem = problem
 
 
 def read_yaml(path: Path) -> Any:
+    return _read(path)[1]
+
+
+def _read(path: Path) -> tuple[str, Any]:
     try:
-        return yaml_safe.load(read_text(path, MAX_CONFIG_FILE_BYTES))
+        text = read_text(path, MAX_CONFIG_FILE_BYTES)
+        return text, yaml_safe.load(text)
     except InputFileError as err:
         raise ConfigError(path, err.where, err.problem) from None
     except yaml_safe.YamlError as err:
@@ -74,22 +79,29 @@ def _describe(error: ErrorDetails) -> tuple[str, str]:
     return key, f"{error['msg']} (got {shown if len(shown) <= 80 else shown[:77] + '...'})"
 
 
-def validate(model: type[BaseModel], data: Any, path: Path) -> Any:
+def validate(model: type[BaseModel], data: Any, path: Path, text: str | None = None) -> Any:
+    """`data` as `model`; a refusal names the key, the problem and, given the file's text, the line."""
     if not isinstance(data, dict):
         raise ConfigError(path, "(top level)", "expected a mapping of keys")
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        key, problem = _describe(err.errors()[0])
-        raise ConfigError(path, key, problem) from None
+        first = err.errors()[0]
+        key, problem = _describe(first)
+        raise ConfigError(path, key, problem, yaml_safe.line_of(text, first["loc"]) if text is not None else None) from None
+
+
+def _load(model: type[BaseModel], path: Path) -> Any:
+    text, data = _read(path)
+    return validate(model, data, path, text)
 
 
 def load_rules(path: Path = DEFAULT_RULES) -> RiskRules:
-    return validate(RiskRules, read_yaml(path), path)
+    return _load(RiskRules, path)
 
 
 def load_universe(path: Path = DEFAULT_UNIVERSE) -> Universe:
-    return validate(Universe, read_yaml(path), path)
+    return _load(Universe, path)
 
 
 def load_config(rules_path: Path = DEFAULT_RULES, universe_path: Path = DEFAULT_UNIVERSE) -> RigConfig:

@@ -14,6 +14,7 @@ fast), so nothing is composed before the whole document is known to be bounded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
@@ -25,7 +26,7 @@ from yaml.events import (
     DocumentStartEvent,
     NodeEvent,
 )
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from protocol.parse import printable
 
@@ -131,3 +132,23 @@ def load(text: str) -> Any:
         raise YamlError(f"character U+{code:04X} is not allowed in YAML", text.count("\n", 0, max(err.position, 0)) + 1) from None
     except yaml.YAMLError as err:
         raise YamlError(f"not valid YAML: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+
+def line_of(text: str, path: Sequence[str | int]) -> int | None:
+    """The line of the value at `path` (mapping keys and list indexes, as a validation error's
+    `loc` gives them) in a document `load` accepted; the deepest line found on the way when the
+    path goes on past the file (a default, an expanded list), None for an empty document."""
+    node = yaml.compose(text, Loader=_Loader)
+    line = _line(node.start_mark) if node is not None else None
+    for part in path:
+        if isinstance(node, MappingNode):  # a key's line: `order:` rather than the first line under it
+            pair = next(((key, value) for key, value in node.value if isinstance(key, ScalarNode) and key.value == str(part)), None)
+            if pair is None:
+                break
+            line, node = _line(pair[0].start_mark), pair[1]
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = _line(node.start_mark)
+        else:
+            break
+    return line

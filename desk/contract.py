@@ -22,7 +22,8 @@ from domain.enums import Bucket, OrderType, Side
 from domain.limits import MAX_PRICE, MAX_QUANTITY
 from domain.rules import SYMBOL_PATTERN
 from protocol.contract import RISK_ID_PREFIX, SCENARIO_ID_PREFIX
-from protocol.messages import CancelResult, OrderSnapshot, ReplaceResult, RiskView
+from protocol.messages import CancelResult, ReplaceResult, RiskView
+from protocol.order_record import OrderSnapshot
 
 SERVICE_NAME = "RigDesk"
 DEFAULT_DESK_NAMESPACE = "desk"

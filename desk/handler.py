@@ -47,14 +47,8 @@ from desk.contract import (
 from desk.registry import Desk, DeskRegistry
 from domain.enums import CancelReason, OrderState
 from protocol.contract import QUERY_STATE, risk_workflow_id
-from protocol.messages import (
-    CancelRequest,
-    CancelResult,
-    OrderSnapshot,
-    ReplaceRequest,
-    ReplaceResult,
-    RiskView,
-)
+from protocol.messages import CancelRequest, CancelResult, ReplaceRequest, ReplaceResult, RiskView
+from protocol.order_record import OrderSnapshot
 from protocol.parse import first_line
 
 QUERY_TIMEOUT = timedelta(seconds=5)

@@ -2,17 +2,24 @@
 commands: what `make server` and the tests' dev server run after they start, and what an operator
 runs by hand on any other cluster. Safe to run again: what exists is kept, an endpoint's target
 is brought up to date.
+
+The compose stack's setup job has no Python: it reads the same desks from
+deploy/compose/desks.list, which `python -m desk.provision` (`make compose-desks`) writes from
+config/desks.yaml (tests/test_compose.py fails while the two disagree).
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from config.load import ConfigError
 from desk.registry import DeskRegistry, load_desks
+from protocol.contract import DEFAULT_NAMESPACE
 
 TIMEOUT_SECONDS = 30
+COMPOSE_DESK_LIST = Path(__file__).resolve().parents[1] / "deploy" / "compose" / "desks.list"
 
 
 class ProvisionError(Exception):
@@ -24,8 +31,7 @@ def provision_commands(rig_namespace: str, task_queue: str, registry: DeskRegist
     endpoint targeting the rig's namespace and the orders' task queue the rig's worker polls."""
     commands: list[list[str]] = []
     for desk in registry.all():
-        if desk.namespace == rig_namespace:
-            raise ProvisionError(f"desk namespace {desk.namespace!r} is the rig's own: a desk needs a namespace of its own")
+        _refuse_the_rigs(desk.namespace, rig_namespace)
         commands.append(["operator", "namespace", "create", "--namespace", desk.namespace])
         commands.append(
             [
@@ -35,6 +41,24 @@ def provision_commands(rig_namespace: str, task_queue: str, registry: DeskRegist
             ]
         )
     return commands
+
+
+def _refuse_the_rigs(namespace: str, rig_namespace: str) -> None:
+    if namespace == rig_namespace:
+        raise ProvisionError(f"desk namespace {namespace!r} is the rig's own: a desk needs a namespace of its own")
+
+
+def compose_desk_list(rig_namespace: str, registry: DeskRegistry) -> str:
+    """deploy/compose/desks.list: one `<namespace> <endpoint>` line per desk, for the setup job's
+    shell (the endpoint named here, so the shell does not re-derive desk.contract.endpoint_for)."""
+    lines = [
+        "# The desks whose namespace and Nexus endpoint deploy/compose/temporal-setup.sh ensures:",
+        "# written from config/desks.yaml by `make compose-desks`; do not edit by hand.",
+    ]
+    for desk in registry.all():
+        _refuse_the_rigs(desk.namespace, rig_namespace)
+        lines.append(f"{desk.namespace} {desk.endpoint}")
+    return "\n".join(lines) + "\n"
 
 
 def provision(temporal: str, address: str, rig_namespace: str, task_queue: str, registry: DeskRegistry) -> list[str]:
@@ -85,3 +109,28 @@ def provision_or_say(temporal: str, address: str, rig_namespace: str, task_queue
     for line in lines:
         print(line, flush=True)
     return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m desk.provision [PATH]`: write the compose desk list (default
+    deploy/compose/desks.list) from the desks file; a broken desks file changes nothing."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1:
+        print("usage: python -m desk.provision [PATH]", file=sys.stderr, flush=True)
+        return 2
+    target = Path(args[0]) if args else COMPOSE_DESK_LIST
+    registry = desk_registry_or_say()
+    if registry is None:
+        return 2
+    try:
+        text = compose_desk_list(DEFAULT_NAMESPACE, registry)
+        target.write_text(text)
+    except (ProvisionError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    print(f"{target}: {len(registry.all())} desk(s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,7 +27,8 @@ from desk.contract import (
     SubmitAnswer,
     endpoint_for,
 )
-from protocol.messages import CancelResult, OrderSnapshot, ReplaceResult, RiskView
+from protocol.messages import CancelResult, ReplaceResult, RiskView
+from protocol.order_record import OrderSnapshot
 from protocol.parse import first_error
 
 M = TypeVar("M", bound=BaseModel)

@@ -1,5 +1,7 @@
 """The domain's vocabulary. Every state, mode and reason the rig speaks is one of these."""
 
+from __future__ import annotations
+
 from enum import Enum
 
 
@@ -10,6 +12,10 @@ class Side(str, Enum):
     @property
     def sign(self) -> int:
         return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
 
 
 class OrderType(str, Enum):
@@ -75,6 +81,8 @@ class OrderState(str, Enum):
     ACCEPTED = "ACCEPTED"
     WORKING = "WORKING"
     PARTIAL_FILL = "PARTIAL_FILL"
+    PENDING_CANCEL = "PENDING_CANCEL"  # a cancel sent, the venue's answer awaited (fills may still come)
+    PENDING_REPLACE = "PENDING_REPLACE"  # a replace under way: checks, then the original's cancel
     FILLED = "FILLED"
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
@@ -86,6 +94,15 @@ class OrderState(str, Enum):
     @property
     def is_open(self) -> bool:
         return not self.is_terminal
+
+    @property
+    def is_pending(self) -> bool:
+        return self in (OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE)
+
+
+# What an order's OrderState search attribute ends on when it went away or silent and was
+# reconciled (LOST): a terminal value the UI can filter, never a working state.
+LOST = "LOST"
 
 
 class IntentKind(str, Enum):
@@ -144,7 +161,7 @@ class RejectReason(str, Enum):
     RESTRICTED_SYMBOL = "RESTRICTED_SYMBOL"
 
     @staticmethod
-    def for_mode(mode: RiskMode) -> "RejectReason":
+    def for_mode(mode: RiskMode) -> RejectReason:
         return RejectReason("MODE_" + mode.value)
 
 

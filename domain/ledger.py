@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.enums import (
     Bucket,
-    CancelReason,
     IntentKind,
     OrderState,
     RejectReason,
     Side,
 )
 from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
+from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, PnlBook
 
 T = TypeVar("T")
@@ -30,8 +30,12 @@ OUTCOMES_KEPT = 2_000
 FILLS_KEPT = 2_000
 
 
-# Open states in lifecycle order: reports may arrive late, state only moves forward.
-_OPEN_RANK = {OrderState.ACCEPTED: 0, OrderState.WORKING: 1, OrderState.PARTIAL_FILL: 2}
+# Open states in lifecycle order: reports may arrive late, state only moves forward — but a
+# pending cancel or replace may be refused and the order work on, so those move both ways.
+_OPEN_RANK = {
+    OrderState.ACCEPTED: 0, OrderState.WORKING: 1, OrderState.PENDING_CANCEL: 1, OrderState.PENDING_REPLACE: 1, OrderState.PARTIAL_FILL: 2,
+}  # fmt: skip
+_LIVE = (OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE)
 
 
 class Model(BaseModel):
@@ -88,7 +92,7 @@ class LedgerOrder(Model):
     @property
     def live(self) -> bool:
         """Worked by a venue (not synthetic, acknowledged, not closed)."""
-        return not self.synthetic and self.state in (OrderState.WORKING, OrderState.PARTIAL_FILL)
+        return not self.synthetic and self.state in _LIVE
 
 
 class FillRecord(Model):
@@ -114,38 +118,6 @@ class FillRecord(Model):
             quantity=self.quantity,
             price=self.price,
         )
-
-
-class OrderOutcome(Model):
-    intent_id: str
-    state: OrderState
-    quantity: int
-    filled_quantity: int
-    kind: IntentKind
-    reject_reason: RejectReason | None = None
-    reject_message: str | None = None
-    cancel_reason: CancelReason | None = None
-    replaced_by: str | None = None
-    lost_cause: str | None = None  # set when the order went silent or away and was reconciled
-
-    @property
-    def label(self) -> str:
-        return "LOST" if self.lost_cause else self.state.value
-
-
-class OrderReport(Model):
-    """An order's state as it tells the account (or as reconciliation reads it)."""
-
-    intent_id: str
-    state: OrderState
-    quantity: int
-    filled_quantity: int
-    fills: list[Fill] = []
-    reject_reason: RejectReason | None = None
-    reject_message: str | None = None
-    cancel_reason: CancelReason | None = None
-    replaced_by: str | None = None
-    lost_cause: str | None = None  # the order ended without a venue outcome (e.g. the venue has no record)
 
 
 class ClosedOrder(Model):
@@ -286,6 +258,23 @@ class Ledger:
         """A replace in progress: the original's reserved replacement (dropped if it never happens)."""
         self.s.open_orders[original_id].replacement = replacement_id
 
+    def shrink_reserved(self, intent_id: str, quantity: int) -> bool:
+        """A reserved order not yet at the venue asks for less (a replacement sized from what its
+        original filled before the cancel): its reservation shrinks; it never grows."""
+        entry = self.s.open_orders.get(intent_id)
+        if (
+            entry is None
+            or entry.intent is None
+            or entry.state is not OrderState.ACCEPTED
+            or entry.filled
+            or not 0 < quantity < entry.intent.quantity
+        ):
+            return False
+        entry.intent = entry.intent.model_copy(update={"quantity": quantity})
+        self._sums.pop(entry.footprint.key, None)
+        self._fit_reduce_only(entry.footprint.key)
+        return True
+
     def reserve(self, intent: Intent, *, own: bool, cycle: int, expires_at: str) -> LedgerOrder:
         entry = LedgerOrder(
             intent=intent,
@@ -351,7 +340,7 @@ class Ledger:
             before = len(self._applied)
             self.mark_lost(report.intent_id, report.lost_cause, report.fills, cycle=cycle, exchange_time=exchange_time)
             return len(self._applied) - before
-        applied = sum(self.apply_fill(f, cycle=cycle, exchange_time=exchange_time) for f in report.fills)
+        applied = sum(self._apply_reported(f, report.fills, cycle=cycle, exchange_time=exchange_time) for f in report.fills)
         entry = self.s.open_orders.get(report.intent_id)
         if entry is None:
             return applied  # closed already (or never ours): fills above still count, once
@@ -373,8 +362,12 @@ class Ledger:
             if entry.replacement and not report.replaced_by:
                 self._drop(entry.replacement)  # the replace did not happen
             return applied
-        if _OPEN_RANK[report.state] > _OPEN_RANK[entry.state]:
+        rank, held = _OPEN_RANK[report.state], _OPEN_RANK[entry.state]
+        if rank > held or (rank == held and report.state is not entry.state):
             entry.state = report.state  # a late, older report never takes an order back
+        if report.released is not None and report.released == entry.replacement:
+            self._drop(entry.replacement)  # a refused replace: its reserved replacement will not be placed
+            entry.replacement = None
         self._set_filled(entry, report.filled_quantity)
         return applied
 
@@ -405,7 +398,8 @@ class Ledger:
         entry = self.s.open_orders.get(report.intent_id)
         intent = entry.intent if entry is not None else None
         limit = intent.quantity if intent else self.s.outcomes[report.intent_id].quantity if report.intent_id in self.s.outcomes else 0
-        if sum(f.quantity for f in report.fills) > limit:
+        corrected = {f.corrects for f in report.fills if f.corrects}
+        if sum(f.quantity for f in report.fills if f.fill_id not in corrected) > limit:
             return False
         return all(
             f.intent_id == report.intent_id
@@ -422,7 +416,7 @@ class Ledger:
         """Each open order's footprint is what it may still fill. A reduce-only order (the desk's,
         or the cycle's own de-risk intent) may fill only what the position still holds on its
         side — other fills can shrink the position after pre-trade admitted it — and the venue
-        step cuts its fills the same way (domain/venue.py `within_position`). Earlier orders keep
+        step cuts its fills the same way (venues/sim/model.py `within_position`). Earlier orders keep
         their place; what cannot fill counts for nothing in potential exposure."""
         position = self.s.positions.get(position_key(*key))
         held = position.quantity if position else 0
@@ -456,7 +450,19 @@ class Ledger:
             del self.s.outcomes[next(iter(self.s.outcomes))]
 
     # ── fills ────────────────────────────────────────────────────────────────────────────────
-    def apply_fill(self, fill: Fill, *, cycle: int, exchange_time: str) -> bool:
+    def _apply_reported(self, fill: Fill, reported: list[Fill], *, cycle: int, exchange_time: str) -> bool:
+        """A fill as an order reports it; a correction first takes back the fill it corrects (an
+        opposite fill at that fill's price, once), so position and P&L hold the corrected one."""
+        if fill.corrects is not None and fill.fill_id not in self._applied and fill.corrects in self._applied:
+            original = next((f for f in reported if f.fill_id == fill.corrects), None)
+            if original is not None:
+                reversal = original.model_copy(update={"fill_id": f"{original.fill_id}~corrected", "side": original.side.opposite, "corrects": None})
+                self.apply_fill(reversal, cycle=cycle, exchange_time=exchange_time, fills_order=False)
+        return self.apply_fill(fill, cycle=cycle, exchange_time=exchange_time, fills_order=fill.corrects is None)
+
+    def apply_fill(self, fill: Fill, *, cycle: int, exchange_time: str, fills_order: bool = True) -> bool:
+        """Book a fill once (by its id). `fills_order`: it adds to its order's filled quantity (a
+        correction's reversal and the correction itself do not: the order reports its own)."""
         if fill.fill_id in self._applied:
             return False
         self.s.pnl = self.s.pnl.apply_fill(fill)  # first: it refuses an absurd fill before anything changes
@@ -481,6 +487,6 @@ class Ledger:
         keep_last(self.s.fills, record, FILLS_KEPT)
         self.s.journal.fills.append(record)
         entry = self.s.open_orders.get(fill.intent_id)
-        if entry is not None:
+        if entry is not None and fills_order:
             self._set_filled(entry, entry.filled + fill.quantity)
         return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
@@ -77,23 +77,16 @@ class Intent(Model):
 
 
 class Fill(Model):
-    fill_id: str  # deterministic: "<intent_id>/F<attempt>"
+    fill_id: str  # the venue's execution id: the simulated venue's "<intent_id>/<tag>", IB's execId
     intent_id: str
     symbol: str
     bucket: Bucket
     side: Side
     quantity: int
     price: float
+    commission: float | None = None  # what the broker reported it cost (costs and net P&L)
+    corrects: str | None = None  # the fill this one replaces (a broker's correction of shares or price)
 
     @property
     def signed_quantity(self) -> int:
         return self.quantity * self.side.sign
-
-
-class AccountSnapshot(Model):
-    """What exposure and pre-trade checks read: equity, positions, open orders, marks."""
-
-    equity: float = Field(gt=0)
-    positions: list[Position] = []
-    open_orders: list[OpenOrder] = []
-    marks: dict[str, float] = {}

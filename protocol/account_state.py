@@ -19,7 +19,7 @@ from domain.controls import ControlsState
 from domain.digest import RunDigest
 from domain.enums import RiskMode, TradingState
 from domain.events import TimedEvent
-from protocol.messages import Answer, DecisionRecord, IntentRecord, TradingStateChange
+from protocol.messages import Alarm, Answer, DecisionRecord, IntentRecord, TradingStateChange
 
 
 class ClockState(BaseModel):
@@ -56,6 +56,9 @@ class OperatorState(BaseModel):
     trading_state: TradingState = TradingState.ACTIVE
     frozen: bool = False
     trading_changes: list[TradingStateChange] = []
+    alarms: list[Alarm] = []
+    divergences: dict[str, str] = {}  # symbol → the broker's words, while IB's position differs from the book
+    reducing_for_divergence: bool = False  # the broker's divergence (not an operator) made the account REDUCING
 
 
 class OrdersState(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, VersioningBehavior
 
 DEFAULT_TASK_QUEUE = "risk-rig"
 DEFAULT_NAMESPACE = "default"
@@ -13,6 +13,18 @@ DEFAULT_NAMESPACE = "default"
 ORDER_WORKFLOW = "OrderWorkflow"
 RISK_WORKFLOW = "RiskWorkflow"
 SCENARIO_WORKFLOW = "ScenarioWorkflow"
+
+# Worker Versioning, per workflow type, applied by versioned workers (worker/versioned_workflows.py;
+# README "Shipping a release"):
+# - an order finishes on the build that started it: its code never changes under it, so an order
+#   needs no patch, and a release never waits for the book's orders to close;
+# - an account lives for weeks and moves to the current build at its next workflow task: every
+#   change to its code is guarded by `workflow.patched` (tests/test_replay.py keeps old histories);
+# - a scenario runs one bounded, time-skipped day whose digest judges one build: pinned, so a
+#   report never mixes two builds' code (its account child starts on the scenario's build too).
+ORDER_VERSIONING = VersioningBehavior.PINNED
+RISK_VERSIONING = VersioningBehavior.AUTO_UPGRADE
+SCENARIO_VERSIONING = VersioningBehavior.PINNED
 
 RISK_ID_PREFIX = "risk-"
 SCENARIO_ID_PREFIX = "scenario-"
@@ -59,7 +71,6 @@ UPDATE_ARRIVAL = "arrival"  # waits for the order's arrival at the venue; answer
 UPDATE_VENUE_EXECUTIONS = "venue_executions"  # the simulated venue's events for this order
 SIGNAL_VENUE_EVENT = "venue_event"  # a broker gateway's asynchronous event
 QUERY_STATE = "state"
-QUERY_FILLS = "fills"
 QUERY_EXPOSURE = "exposure"
 QUERY_DECISIONS = "decisions"
 

@@ -12,6 +12,7 @@ from domain.enums import (
     CancelReason,
     IntentKind,
     OrderState,
+    PriceRule,
     RejectReason,
     RiskMode,
     TradingState,
@@ -19,9 +20,10 @@ from domain.enums import (
 from domain.events import Strict, TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
-from domain.ledger import FillRecord, LedgerOrder, OrderOutcome, OrderReport
+from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
-from domain.models import Fill, Intent, Position, Quote
+from domain.models import Intent, Position, Quote
+from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, PnlSummary, PnlTotals
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
@@ -90,8 +92,6 @@ class CancelRefusal(str, Enum):
 
     TOO_LATE_TO_CANCEL = "TOO_LATE_TO_CANCEL"  # a fill completed the order first
     ORDER_CLOSED = "ORDER_CLOSED"  # already FILLED, CANCELED or REJECTED
-    PENDING = "PENDING"  # another replace is in progress
-    NOT_WORKING = "NOT_WORKING"  # not yet acknowledged by the venue
     PRETRADE = "PRETRADE"  # the replacement failed the account's pre-trade checks
     VENUE = "VENUE"  # the venue would refuse the replacement (price collar)
 
@@ -124,7 +124,7 @@ class RigReplaceRequest(ReplaceRequest):
     """The risk cycle's replace (SOFT → HARD escalation): it may re-label and re-price."""
 
     kind: IntentKind
-    price_rule: str
+    price_rule: PriceRule
 
 
 class ReplaceResult(BaseModel):
@@ -153,26 +153,6 @@ class Answer(BaseModel):
     state: OrderState | None = None  # the order's state after the answer (a refused replace: still WORKING)
 
 
-class OrderSnapshot(BaseModel):
-    intent_id: str
-    account: str | None
-    state: OrderState
-    intent: Intent | None = None
-    quantity: int = 0
-    filled_quantity: int = 0
-    average_price: float | None = None
-    fills: list[Fill] = []
-    reject_reason: RejectReason | None = None
-    reject_message: str | None = None
-    cancel_reason: CancelReason | None = None
-    replaces: str | None = None
-    replaced_by: str | None = None
-    cancel_result: CancelResult | None = None
-    history: list[str] = []
-    lost_cause: str | None = None
-
-
-# ── risk workflow ───────────────────────────────────────────────────────────────────────────
 class DecisionRecord(BaseModel):
     cycle: int
     exchange_time: str
@@ -204,6 +184,18 @@ class MarkView(BaseModel):
     age_seconds: float | None = None  # the mark's own age (None: the reference price, or the simulated feed's mark)
     print_age_seconds: float | None = None
     l1_age_seconds: float | None = None
+
+
+class Alarm(BaseModel):
+    """Something the account was told that needs a person: a broker's fill that came after its
+    order closed, a broker position that differs from the book."""
+
+    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED"]
+    text: str
+    symbol: str | None = None
+    intent_id: str | None = None
+    cycle: int
+    exchange_time: str
 
 
 class IntentRecord(BaseModel):
@@ -274,4 +266,6 @@ class RiskView(BaseModel):
     open_order_count: int = 0
     open_order_states: dict[OrderState, int] = {}
     lost: list[OrderOutcome] = []
+    alarms: list[Alarm] = []  # the last ones, newest last
+    divergences: dict[str, str] = {}  # symbol → what the broker holds that the book does not (unresolved)
     recent_decisions: list[DecisionRecord]

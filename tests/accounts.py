@@ -18,7 +18,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
 from tests.conftest import TASK_QUEUE
 
 ORDER_TEST_CYCLE_SECONDS = 1

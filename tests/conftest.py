@@ -26,14 +26,20 @@ from activities.scenarios import scenario_names
 from config.load import load_config
 from domain.rules import RigConfig
 from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
+from protocol.signing import KEY_ENV, keyring_from_env, new_key
 from scenarios import golden
 from scenarios.spec import ScenarioReport
 from tests.core import pytest_collection_modifyitems  # noqa: F401  (hooks, for pytest to find here)
 from tests.strict_outcomes import pytest_sessionfinish  # noqa: F401
 from worker.main import RigWorker, build_worker
 from worker.server import time_skipping_environment
+from worker.signing import signed
 
 TASK_QUEUE = "risk-rig-test"
+# One message key for the session and the worker processes the drills start (they inherit it):
+# the rig's internal messages are signed and verified with it (protocol/signing.py).
+os.environ.setdefault(KEY_ENV, new_key())
+KEYRING = keyring_from_env()
 
 # Hypothesis in CI: the same examples on every run (derandomized), nothing carried between runs
 # (no example database), a deadline per example that a pure example meets even with the CPU
@@ -61,7 +67,9 @@ def config() -> RigConfig:
 
 @pytest_asyncio.fixture(scope="session")
 async def client(env: WorkflowEnvironment) -> Client:
-    return env.client
+    """The session's client, as the rig's own processes have it: it signs the rig's internal
+    messages (tests that play the rig send them; the forged-message tests use `env.client`)."""
+    return signed(env.client, KEYRING)
 
 
 @pytest_asyncio.fixture(scope="session")

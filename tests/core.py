@@ -1,5 +1,5 @@
-"""The pure core, for a quick loop (`make test-core`, i.e. `pytest -m core`): the modules whose
-tests need no Temporal server and run in seconds. tests/conftest.py uses this hook; a test in one
+"""How the suite is split. The pure core, for a quick loop (`make test-core`, i.e. `pytest -m
+core`): the modules whose tests need no Temporal server and run in seconds. tests/conftest.py uses this hook; a test in one
 of these modules that asks for the dev server (the session's `env` fixture, directly or through
 `client`/`worker`) stops the run at collection instead of slowing the loop."""
 
@@ -34,9 +34,16 @@ CORE_MODULES = frozenset(
 SERVER_FIXTURE = "env"
 
 
+# Tests that read the session's scenario runs (conftest's `scenario_runs`) share one process
+# under pytest-xdist (`--dist loadgroup`): each process would otherwise run every scenario again.
+SHARED_RUNS_FIXTURE, SHARED_RUNS_GROUP = "scenario_runs", "scenario-runs"
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m core` selects by the marker this adds
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if SHARED_RUNS_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_RUNS_GROUP))
         if item.path.name not in CORE_MODULES:
             continue
         if SERVER_FIXTURE in getattr(item, "fixturenames", ()):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from temporalio.client import Client
 
 from config.load import load_config
 from domain.enums import OrderState
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -24,7 +25,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput, RiskView
+from protocol.messages import RiskInput, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, with_fills
 from tests.conftest import TASK_QUEUE
 
@@ -55,6 +57,14 @@ async def wait_polling(proc: subprocess.Popen) -> None:
     while "worker polling" not in line:
         assert proc.poll() is None, f"worker exited: {line}"
         line = await asyncio.to_thread(output.readline)
+
+
+async def ended(proc: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 15.0) -> int:
+    """Send `sig` to a process still running and wait for its end in a thread: the session's
+    event loop, and the worker on it, go on meanwhile."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    return await asyncio.to_thread(proc.wait, timeout)
 
 
 async def start_account(client: Client, account: str, queue: str, **fills: float) -> None:
@@ -113,8 +123,7 @@ async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, acc
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
-        worker.terminate()
-        worker.wait(15)
+        await ended(worker, signal.SIGTERM)
 
 
 def rig(address: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:

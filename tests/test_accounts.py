@@ -32,19 +32,9 @@ from domain.enums import (
     Side,
 )
 from domain.events import ExposureEvent
-from domain.ledger import (
-    FILL_IDS_KEPT,
-    FILLS_KEPT,
-    OUTCOMES_KEPT,
-    BookState,
-    ClosedOrder,
-    FillRecord,
-    Journal,
-    LedgerOrder,
-    OrderOutcome,
-    OrderReport,
-)
+from domain.ledger import FILL_IDS_KEPT, FILLS_KEPT, OUTCOMES_KEPT, BookState, ClosedOrder, FillRecord, Journal, LedgerOrder
 from domain.models import Intent, OpenOrder, Position
+from domain.order import OrderOutcome, OrderReport
 from domain.policy import DecisionInput
 from protocol import run_digest
 from protocol.account_state import AccountState, CycleState, MarketState, OrdersState
@@ -64,16 +54,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import (
-    Answer,
-    DecisionRecord,
-    IntentRecord,
-    OrderSnapshot,
-    PretradeReply,
-    PretradeRequest,
-    RiskInput,
-    RiskView,
-)
+from protocol.messages import Answer, DecisionRecord, IntentRecord, PretradeReply, PretradeRequest, RiskInput, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state, with_fills
 from tests.conftest import TASK_QUEUE
 from tests.drills import rig
@@ -171,8 +153,8 @@ async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, work
     never, stuck = f"{account}-never", f"{account}-stuck"
     raw_stuck = intent(account, "stuck")
     order = await client.start_workflow(ORDER_WORKFLOW, raw_stuck, id=stuck, task_queue=f"no-worker-{account}")
-    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):
-        reply = await handle.execute_update(
+    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):  # as the orders' own requests: signed
+        reply = await client.get_workflow_handle(handle.id).execute_update(
             UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply
         )
         assert reply.approved, reply.message
@@ -199,13 +181,12 @@ async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(en
         assert snap.reject_reason in (RejectReason.BAD_QUANTITY, RejectReason.BAD_PRICE, RejectReason.MALFORMED_INTENT), (name, snap.reject_reason)
         assert len(snap.reject_message or "") < 500
     assert snaps[0].reject_reason is RejectReason.BAD_QUANTITY and "digits" in snaps[0].reject_message
-    # Straight at the account, as a hostile caller of the update would.
-    reply = await handle.execute_update(
-        UPDATE_PRETRADE,
-        PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge)),
-        id=f"{account}-raw",
-        result_type=PretradeReply,
-    )
+    # Straight at the account: a hostile caller's request is refused unsigned; signed, as an
+    # order's own request, it is judged and the answer is no.
+    request = PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge))
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw-unsigned", result_type=PretradeReply)
+    reply = await client.get_workflow_handle(handle.id).execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw", result_type=PretradeReply)
     assert not reply.approved
     for event in ({"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": huge}]}, {"equity": huge}, {"marks": {"AAPL": huge}}):
         with pytest.raises(WorkflowUpdateFailedError):

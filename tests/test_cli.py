@@ -23,7 +23,8 @@ from protocol.contract import (
     UPDATE_SET_RULES,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskView
+from protocol.messages import RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import intent, submit
 from tests.drills import arig
 
@@ -69,7 +70,7 @@ async def test_user_errors_are_one_line_and_exit_non_zero(address, worker):
         (("account", "reopen", "ghost-acct"), "it was never opened"),
         (
             ("list", "--state", 'WORKING" OR 1=1'),
-            "--state 'WORKING\" OR 1=1' is not one of ACCEPTED, WORKING, PARTIAL_FILL, FILLED, CANCELED, REJECTED",
+            "--state 'WORKING\" OR 1=1' is not one of ACCEPTED, WORKING, PARTIAL_FILL, PENDING_CANCEL, PENDING_REPLACE, FILLED, CANCELED, REJECTED",
         ),
         (("list", "--side", "HOLD"), "is not one of BUY, SELL"),
         (("list", "--symbol", 'AAPL" OR Symbol="MSFT'), "is not a symbol"),

@@ -138,6 +138,19 @@ def test_broken_rules_name_the_key_and_the_problem(tmp_path, name, change, key, 
     assert info.value.key == key
     assert problem in info.value.problem
     assert str(path) in str(info.value)
+    assert info.value.line is not None and f"{path}:{info.value.line}: " in str(info.value)
+
+
+def test_a_broken_rule_names_its_line(tmp_path):
+    lines = DEFAULT_RULES.read_text().splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("hard_cap_pct:"))
+    lines[at] = "hard_cap_pct: -5"
+    path = tmp_path / "r.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    assert (info.value.key, info.value.line) == ("hard_cap_pct", at + 1)
+    assert str(info.value) == f"{path}:{at + 1}: hard_cap_pct: Input should be greater than 0 (got -5)"
 
 
 def test_default_issue16_sections():
@@ -180,6 +193,7 @@ def test_universe_adv(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_universe(path)
     assert (info.value.key, "greater than 0" in info.value.problem) == ("instruments.3.adv", True)
+    assert path.read_text().splitlines()[info.value.line - 1].strip() == "- adv: 0"  # safe_dump sorts keys: adv opens the fourth instrument
     del data["instruments"][3]["adv"]
     path.write_text(yaml.safe_dump(data))
     assert load_universe(path).instruments[3].adv == DEFAULT_ADV

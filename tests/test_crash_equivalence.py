@@ -101,15 +101,21 @@ class DevServer:
         self.address = f"127.0.0.1:{self.port}"
         self.db = directory / "temporal.sqlite"
         self.log = directory / "server.log"
-        self.proc = server.start("127.0.0.1", self.port, self.db, log=self.log)
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self) -> DevServer:
+        self.proc = await asyncio.to_thread(server.start, "127.0.0.1", self.port, self.db, log=self.log)
+        return self
 
     async def kill_and_restart(self) -> None:
+        assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         await asyncio.to_thread(self.proc.wait)
-        self.proc = await asyncio.to_thread(server.start, "127.0.0.1", self.port, self.db, log=self.log)
+        await self.start()
 
-    def stop(self) -> None:
-        server.stop(self.proc)
+    async def stop(self) -> None:
+        if self.proc is not None:
+            await asyncio.to_thread(server.stop, self.proc)
 
 
 async def reconnect(address: str) -> Client:
@@ -146,12 +152,12 @@ class WorkerProcess:
     def serves(self, identity: str) -> bool:  # the SDK's default worker identity is "<pid>@<host>"
         return identity.startswith(f"{self.proc.pid}@")
 
-    def kill(self) -> str:
+    async def kill(self) -> str:
         """SIGKILL; "" if it was running, else how it had ended (and its last lines)."""
         ended = self.proc.poll()
         if ended is None:
             self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        await asyncio.to_thread(self.proc.wait)
         return "" if ended is None else f"worker {self.proc.pid} had exited ({ended}) before its kill: {list(self.lines)[-5:]}"
 
 
@@ -532,6 +538,7 @@ class Experiment:
 async def crash_experiment(name: str, directory: Path) -> Experiment:
     """Undisturbed, then with three worker kills and one server restart, on one server."""
     dev = DevServer(directory)
+    await dev.start()
     workers: list[WorkerProcess] = []
     try:
         client = await connect(target_host=dev.address, namespace="default")
@@ -549,7 +556,7 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
                 await dev.kill_and_restart()
                 return await reconnect(dev.address)
             fault.killed = f"{workers[-1].proc.pid}@"
-            notes.append(workers[-1].kill())
+            notes.append(await workers[-1].kill())
             workers.append(WorkerProcess(dev.address, queue))  # takes over once it polls
             return None
 
@@ -560,13 +567,14 @@ async def crash_experiment(name: str, directory: Path) -> Experiment:
         return Experiment(undisturbed, disturbed, workers=len(workers) - started + 1)
     finally:
         for w in workers:
-            w.kill()
-        dev.stop()
+            await w.kill()
+        await dev.stop()
 
 
 async def two_workers_experiment(name: str, directory: Path) -> Experiment:
     """Two workers on the queue; mid-day, the one that ran the account's latest task is killed."""
     dev = DevServer(directory)
+    await dev.start()
     workers: list[WorkerProcess] = []
     try:
         client = await connect(target_host=dev.address, namespace="default")
@@ -582,7 +590,7 @@ async def two_workers_experiment(name: str, directory: Path) -> Experiment:
             serving = [w for w in workers if w.serves(identity)]
             assert serving, f"the account's latest task ran on {identity}, not on one of the two workers"
             fault.killed = f"{serving[0].proc.pid}@"
-            notes.append(serving[0].kill())
+            notes.append(await serving[0].kill())
 
         plan = await plan_from(client, name, undisturbed, worker_kills=1, server_restarts=0)
         disturbed = await run_scenario(client, name, queue, "one-killed", plan, strike=strike, stepper=Stepper(lambda: workers))
@@ -590,8 +598,8 @@ async def two_workers_experiment(name: str, directory: Path) -> Experiment:
         return Experiment(undisturbed, disturbed, workers=2)
     finally:
         for w in workers:
-            w.kill()
-        dev.stop()
+            await w.kill()
+        await dev.stop()
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -32,7 +32,8 @@ from domain.enums import OrderState, RejectReason
 from domain.pretrade import RIG_FIELDS
 from protocol import contract
 from protocol.contract import DEFAULT_NAMESPACE, QUERY_STATE
-from protocol.messages import CancelResult, OrderSnapshot, ReplaceResult, RiskView
+from protocol.messages import CancelResult, ReplaceResult, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import open_account
 from tests.conftest import TASK_QUEUE
 from worker.server import temporal_binary

@@ -11,8 +11,9 @@ import pytest
 
 from domain.digest import ITEMS_KEPT, DigestKind, RunDigest, digest_of, first_difference
 from domain.enums import Bucket, CancelReason, IntentKind, OrderState, Regime, RejectReason, RiskMode, Side, TradingState
-from domain.ledger import ClosedOrder, FillRecord, Journal, LedgerOrder, OrderOutcome
+from domain.ledger import ClosedOrder, FillRecord, Journal, LedgerOrder
 from domain.models import Intent, OpenOrder, Position
+from domain.order import OrderOutcome
 from domain.pnl import PnlTotals
 from domain.policy import DecisionInput
 from protocol import run_digest

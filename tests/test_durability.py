@@ -13,6 +13,7 @@ from protocol.converter import data_converter as pydantic_data_converter  # the 
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
+    ended,
     finish_on_a_fresh_worker,
     free_port,
     nudge_account,
@@ -40,8 +41,7 @@ async def test_worker_sigkill_with_orders_in_flight(env, account):
         handles = await submit_many(client, account, queue, 60)
         await until_view(client, account, lambda v: any(not o.synthetic for o in v.open_orders), what="orders open at the account")
         held = await hold_work(client, first, lambda: [risk_workflow_id(account)], lambda: nudge_account(client, account))
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        await ended(first)
     finally:
         if first.poll() is None:
             first.kill()
@@ -84,7 +84,5 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
         assert open_orders and in_flight, f"no task of the account was in flight across the kill (event {at_kill}): {held}"
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+        await ended(worker)
         await asyncio.to_thread(server.stop, proc)

@@ -23,12 +23,12 @@ QUIET = {
 }
 
 
-def run_alone(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+def run_alone(tmp_path: Path, source: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """pytest on one tiny file with only this suite's outcome hook loaded (no other plugins: fast)."""
     (tmp_path / "test_tiny.py").write_text(source)
     environ = os.environ | {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.strict_outcomes", "test_tiny.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.strict_outcomes", *extra, "test_tiny.py"],
         cwd=tmp_path,
         env=environ,
         capture_output=True,
@@ -42,6 +42,13 @@ def test_a_skipped_or_expected_failure_fails_the_run(tmp_path: Path, outcome: st
     run = run_alone(tmp_path, QUIET[outcome])
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout
     assert "is a failed test here" in run.stdout, run.stdout
+
+
+def test_a_skip_fails_the_run_in_parallel_processes_too(tmp_path: Path) -> None:
+    """`make test` runs the suite in pytest-xdist processes: the outcome hook sees their skips."""
+    run = run_alone(tmp_path, QUIET["skip"] + "\ndef test_other():\n    pass\n", "-p", "xdist.plugin", "-n", "2")
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout
+    assert "1 skipped: a test that is skipped" in run.stdout, run.stdout
 
 
 def test_a_run_that_only_passes_still_passes(tmp_path: Path) -> None:

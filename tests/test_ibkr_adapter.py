@@ -929,14 +929,14 @@ class IbkrActivityCaller:
         return CallerResult(submitted=submitted, again=again, status=status, modified=modified, confirmed=confirmed, canceled=canceled, fills=fills)
 
 
-@pytest.fixture(scope="module")
-def temporal_address():
+@pytest_asyncio.fixture(scope="module")
+async def temporal_address():
     from worker import server
 
     port = free_port()
-    proc = server.start("127.0.0.1", port, None)
+    proc = await asyncio.to_thread(server.start, "127.0.0.1", port, None)
     yield f"127.0.0.1:{port}"
-    server.stop(proc)
+    await asyncio.to_thread(server.stop, proc)
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -36,13 +36,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import (
-    CancelRequest,
-    OrderSnapshot,
-    RiskInput,
-    RiskView,
-    VenueKind,
-)
+from protocol.messages import CancelRequest, RiskInput, RiskView, VenueKind
+from protocol.order_record import OrderSnapshot
 from testkit.ibkr.replay import gateway_over
 from testkit.ibkr.tws import FakeTWS
 from tests.accounts import ORDER_TEST_CYCLE_SECONDS, with_fills
@@ -224,7 +219,7 @@ async def test_ibkr_cancel_pending_then_canceled_at_ib_ends_the_order_canceled(e
             await asyncio.sleep(0.05)
         assert ib.kinds(intent_id) == ["ACCEPTED", "CANCEL_PENDING"] and ib.tws.order(intent_id).status == "PendingCancel"
         snap = await client.get_workflow_handle(intent_id).query(QUERY_STATE, result_type=OrderSnapshot)
-        assert snap.state is OrderState.WORKING  # pending at IB is not canceled: fills may still come
+        assert snap.state is OrderState.PENDING_CANCEL  # pending at IB is not canceled: fills may still come
 
         ib.tws.apply({"cb": "cancelled", "order": intent_id})
         await ib.tws.settle()

@@ -65,13 +65,14 @@ async def cancel_reached_ib(ib: Ibkr, intent_id: str) -> None:
 
 
 async def cancel_answered(ib: Ibkr, intent_id: str) -> None:
-    """The gateway has answered the cancel activity (IB said only PendingCancel within its wait)."""
+    """IB has the cancel and said only PendingCancel: the order workflow holds no final word (it
+    asks the gateway again, for longer: the fills and the end IB sends next are its answer)."""
     await cancel_reached_ib(ib, intent_id)
     for _ in range(int(WAIT / 0.02)):
-        if intent_id not in ib.gateway._captures:
+        if ib.tws.order(intent_id).status == "PendingCancel":
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"the gateway never answered the cancel of {intent_id}")
+    raise AssertionError(f"IB never said PendingCancel for {intent_id}")
 
 
 async def view_when(client: Client, account: str, holds: Callable[[RiskView], bool], what: str) -> RiskView:

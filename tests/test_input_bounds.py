@@ -28,7 +28,7 @@ from domain.limits import MAX_PCT, MAX_QUANTITY
 from domain.rules import MAX_GROUPS, MAX_INSTRUMENTS, MAX_NAME_LENGTH, MAX_RESTRICTED_SYMBOLS, MAX_SYMBOL_OVERRIDES, RigConfig, RiskRules
 from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, UPDATE_SET_RULES, account_task_queue, risk_workflow_id
 from protocol.converter import MAX_JSON_DEPTH, MAX_PAYLOAD_BYTES, data_converter
-from protocol.messages import OrderSnapshot
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state
 from tests.conftest import TASK_QUEUE
 
@@ -359,7 +359,7 @@ async def test_a_deep_update_payload_is_refused_and_the_order_goes_on(env, clien
     await wait_state(order, {OrderState.WORKING})
     with pytest.raises(WorkflowUpdateFailedError) as info:
         await order.execute_update(UPDATE_CANCEL, raw_json("[" * 3000 + "]" * 3000))
-    assert str(info.value.cause).endswith("CancelRequest: payload refused: JSON nested 3,000 levels deep, over the limit of 64"), info.value.cause
+    assert str(info.value.cause).endswith("payload refused: JSON nested 3,000 levels deep, over the limit of 64"), info.value.cause
     await order.execute_update(UPDATE_CANCEL, {"reason": "USER"})
     assert (await finish(order)).state is OrderState.CANCELED
     assert await task_failures(client, order.id) == [] and await task_failures(client, risk_workflow_id(account)) == []

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+from temporalio.api.enums.v1 import EventType
+
 from domain.enums import (
     CancelReason,
     IntentKind,
@@ -15,13 +17,18 @@ from domain.enums import (
     TradingState,
 )
 from protocol.contract import (
+    RISK_WORKFLOW,
     SA_TRADING_STATE,
     UPDATE_INJECT_EXPOSURE,
     UPDATE_SET_TRADING_STATE,
+    account_task_queue,
+    risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot
-from tests.accounts import finish, intent, open_account, submit
-from tests.faults import until_view, view_of
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
+from tests.accounts import ORDER_TEST_CYCLE_SECONDS, finish, intent, open_account, submit, with_fills
+from tests.conftest import TASK_QUEUE
+from tests.faults import cycles_advance, until_view, view_of
 
 DESK_ORDERS = 50
 
@@ -43,8 +50,26 @@ async def test_halt_cancels_every_open_desk_order_within_one_cycle_and_derisk_go
         UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "erroneous algo"}, result_type=str
     )
     assert "ACTIVE → HALTED by ops-desk: erroneous algo" in answer
-    halted = await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
-    assert halted.cycle <= before.cycle + 2, "canceled in the cycle the halt ran (and the one in flight)"
+    await until_view(client, account, lambda v: not [o for o in v.open_orders if not o.synthetic])
+    # From the account's history: the halt woke a cycle, and that cycle sent the cancels — no
+    # cycle's timer fired between the halt's update and the cancel call (but the one sleep the
+    # update may have raced, whose timer fired as the update arrived).
+    events = [e async for e in account_handle.fetch_history_events()]
+    halt_at = next(
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == UPDATE_SET_TRADING_STATE
+    )
+    cancel_at = next(
+        i
+        for i, e in enumerate(events)
+        if i > halt_at
+        and e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "cancel_orders"
+    )
+    fired = [e.event_id for e in events[halt_at:cancel_at] if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    assert len(fired) <= 1, f"cycles passed between the halt and its cancels (timers fired at events {fired})"
     snaps: list[OrderSnapshot] = await asyncio.gather(*[finish(h) for h in handles])
     assert {(s.state, s.cancel_reason) for s in snaps} == {(OrderState.CANCELED, CancelReason.KILL_SWITCH)}
     assert all(not s.fills for s in snaps), "no fill after the halt (no cancel was crossed here)"
@@ -66,7 +91,7 @@ async def test_frozen_halt_stops_derisk_and_reducing_takes_only_reduce_only(env,
     await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "risk", "reason": "freeze all", "freeze": True})
     await handle.execute_update(UPDATE_INJECT_EXPOSURE, {"lt_pct": 90, "mm_pct": 35})
     frozen = await until_view(client, account, lambda v: v.mode is RiskMode.SOFT_DERISK)
-    await asyncio.sleep(2.5)  # two more cycles: still nothing issued
+    await cycles_advance(client, account, by=2)  # two more cycles: still nothing issued
     still = await view_of(client, account)
     assert frozen.frozen and not [o for o in still.open_orders if o.own], "frozen: no de-risk intents"
 
@@ -98,3 +123,52 @@ async def test_freeze_goes_with_halted_only(env, client, worker, config, account
     else:
         raise AssertionError("a frozen REDUCING was accepted")
     assert (await view_of(client, account)).trading_state is TradingState.ACTIVE
+
+
+async def test_a_halted_account_stays_halted_in_its_search_attribute_through_continue_as_new(env, client, worker, config, account):
+    """The UI's and `rig account list`'s filter read the TradingState search attribute: each run
+    writes it from the carried state (once it wrote ACTIVE at every run start)."""
+    rules = with_fills(config, ORDER_TEST_CYCLE_SECONDS, other=0.0)
+    rules = rules.model_copy(
+        update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})}
+    )
+    with env.with_time_skipping_disabled():
+        handle = await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=rules, seed=3, start_exchange_time="11:00", synthetic=True),
+            id=risk_workflow_id(account),
+            task_queue=account_task_queue(TASK_QUEUE),
+        )
+    await handle.execute_update(UPDATE_SET_TRADING_STATE, {"state": "HALTED", "by": "ops-desk", "reason": "drill"}, result_type=str)
+    halted_in = await run_that_took(client, risk_workflow_id(account), UPDATE_SET_TRADING_STATE)
+    latest = client.get_workflow_handle(risk_workflow_id(account))
+    for _ in range(300):  # one-second cycles, a continue-as-new after each (the halt wakes one)
+        desc = await latest.describe()
+        if desc.run_id != halted_in:
+            break
+        await asyncio.sleep(0.1)
+    assert desc.run_id != halted_in, "the account never continued as new after its halt"
+    assert desc.typed_search_attributes.get(SA_TRADING_STATE) == "HALTED"
+    assert (await view_of(client, account)).trading_state is TradingState.HALTED
+    listed: list[str] = []
+    for _ in range(100):  # visibility follows a moment later
+        listed = [
+            wf.run_id
+            async for wf in client.list_workflows(f'WorkflowId="{risk_workflow_id(account)}" AND TradingState="HALTED" AND ExecutionStatus="Running"')
+        ]
+        if listed:
+            break
+        await asyncio.sleep(0.1)
+    assert listed == [desc.run_id]
+
+
+async def run_that_took(client, workflow_id: str, update_name: str) -> str:
+    """The run (of a continue-as-new chain) whose history accepted the update."""
+    async for wf in client.list_workflows(f'WorkflowId="{workflow_id}"'):
+        async for e in client.get_workflow_handle(workflow_id, run_id=wf.run_id).fetch_history_events():
+            if (
+                e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+                and e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name == update_name
+            ):
+                return wf.run_id
+    raise AssertionError(f"no run of {workflow_id} accepted {update_name}")

@@ -54,7 +54,7 @@ from cli.scenarios import time_skipping_client
 from config.load import load_config
 from domain.enums import OrderState
 from domain.events import OrderEventSpec, TimedEvent
-from domain.ledger import OrderReport
+from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
     QUERY_STATE,
@@ -69,7 +69,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, PretradeReply, RiskInput, RiskResult, RiskView
+from protocol.messages import PretradeReply, RiskInput, RiskResult, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import with_fills
 from tests.drills import DRILL_TASK_TIMEOUT, free_port, wait_polling, worker_process
 from tests.evidence import Held, closed_after, held_by, identity_of, timed_out_or_retried
@@ -227,7 +228,7 @@ class Drill:
     def __init__(self, port: int, db, config) -> None:
         self.port, self.db, self.config = port, db, config
         self.address = f"127.0.0.1:{port}"
-        self.server = server.start("127.0.0.1", port, db)
+        self.server: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.worker_log: list[str] = []
         self._client: Client | None = None
@@ -250,6 +251,16 @@ class Drill:
     def started_worker(self) -> subprocess.Popen:
         assert self.worker is not None, "the drill's worker is not started yet"
         return self.worker
+
+    async def start_server(self) -> None:
+        self.server = await asyncio.to_thread(server.start, "127.0.0.1", self.port, self.db)
+
+    async def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.kill()
+            await asyncio.to_thread(self.worker.wait)
+        if self.server is not None:
+            await asyncio.to_thread(server.stop, self.server)
 
     async def connect(self) -> None:
         self._client = await connect(target_host=self.address, namespace="default")
@@ -331,7 +342,7 @@ class Drill:
         await self.mark("worker SIGKILL", open_orders)
         await self.caught("worker SIGKILL")
         self.started_worker.send_signal(signal.SIGKILL)
-        self.started_worker.wait()
+        await asyncio.to_thread(self.started_worker.wait)
         await self.start_worker()
         await self.skipping_enabled(True)
 
@@ -340,9 +351,10 @@ class Drill:
         await self.task_in_flight()
         await self.mark("server SIGKILL + restart", open_orders)
         await self.caught("server SIGKILL + restart")
+        assert self.server is not None
         self.server.send_signal(signal.SIGKILL)
-        self.server.wait()
-        self.server = server.start("127.0.0.1", self.port, self.db)
+        await asyncio.to_thread(self.server.wait)
+        await self.start_server()
         self.started_worker.send_signal(signal.SIGCONT)
         await self.connect()
         if self.started_worker.poll() is not None:  # the worker outlives a server restart; if not, a new one
@@ -474,6 +486,7 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
     rules = with_fills(config, 60, other=0.03, partial_fill_probability=0.5, cancel_cross_probability=0.0)
     drill = Drill(free_port(), tmp_path / "drill.sqlite", config)
     try:
+        await drill.start_server()
         await drill.connect()
         await drill.start_worker()
         await drill.skipping.start_workflow(
@@ -614,7 +627,4 @@ async def test_liveness_drill_a_full_day_under_faults(tmp_path):
             f"{evidence} timed-out tasks; {time.monotonic() - wall:.1f}s wall in all"
         )
     finally:
-        if drill.worker is not None and drill.worker.poll() is None:
-            drill.worker.kill()
-            drill.worker.wait()
-        server.stop(drill.server)
+        await drill.stop()

@@ -27,9 +27,10 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
-from protocol.messages import OrderSnapshot, RiskInput
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
 from tests.accounts import intent, with_fills
-from tests.drills import wait_polling, worker_process
+from tests.drills import ended, wait_polling, worker_process
 from tests.faults import drain, until_view
 
 ORDERS = 3_000
@@ -68,8 +69,7 @@ async def own_worker(env, prefix: str, account: str) -> AsyncIterator[tuple[Clie
         drain(proc, log)
         yield client, queue, log
     finally:
-        proc.kill()
-        proc.wait()
+        await ended(proc)
 
 
 async def open_passive_account(client: Client, config, account: str, queue: str):

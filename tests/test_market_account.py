@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import yaml
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+import scenarios
 from config.load import load_config
 from domain.enums import Bucket, OrderState, RejectReason
 from domain.events import ExposureEvent, OrderEventSpec, TimedEvent
@@ -170,12 +172,11 @@ async def test_an_order_never_fills_from_prints_made_before_it_arrived(env: Work
 
 async def test_hard_reaches_its_target_in_a_falling_market_only_when_repriced(client, worker):
     """The shipped scenario (scenarios/market_falling_hard_reprices.yaml) reaches its target; the
-    same day with repricing off (a threshold no move reaches) does not: its HARD sells rest at
-    bids the market has left."""
-    from activities.scenarios import _read_scenario
-
-    spec = _read_scenario("market_falling_hard_reprices")
-    stuck = spec | {"name": "market_falling_hard_not_repriced", "rules": spec.get("rules", {}) | {"market_data": {"reprice_ticks_hard": 10_000}}}
+    same day with repricing off (thresholds no move reaches) does not: its sells rest at prices
+    the market has left (on HARD a SOFT order still goes to the touch, once)."""
+    spec = yaml.safe_load((Path(scenarios.__file__).parent / "market_falling_hard_reprices.yaml").read_text())
+    off = {"market_data": {"reprice_ticks_hard": 10_000, "reprice_ticks_soft": 10_000}}
+    stuck = spec | {"name": "market_falling_hard_not_repriced", "rules": spec.get("rules", {}) | off}
     reports = []
     for scenario in (spec, stuck):
         handle = await client.start_workflow(

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
+import sys
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -513,7 +514,8 @@ def run_cli(*argv: str) -> int:
     args = parser.parse_args(["market", *argv])
     try:
         return asyncio.run(args.run_without_client(args))
-    except UserError as err:  # cli.main prints it on stderr, one line, and exits with its code
+    except UserError as err:  # as cli.main does: one line on stderr, and its code
+        print(f"error: {err}", file=sys.stderr)
         return err.code
 
 
@@ -535,7 +537,7 @@ def test_cli_generate_and_show(tmp_path, capsys):
 
 def test_cli_bad_output_and_bad_files_give_one_line(tmp_path, capsys):
     assert run_cli("generate", "--seed", "3", "--out", "/proc/nope", "--scale", "0.002") == 2
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     assert text.startswith("error: cannot write /proc/nope") and text.count("\n") == 1 and "Traceback" not in text
     out = tmp_path / "d"
     assert run_cli("generate", "--seed", "3", "--out", str(out), "--scale", "0.002") == 0
@@ -543,7 +545,7 @@ def test_cli_bad_output_and_bad_files_give_one_line(tmp_path, capsys):
     table = pq.read_table(out / PRINTS_FILE)
     pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), out / PRINTS_FILE)
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(out)) == 2
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     assert (
         text
         == f"error: {out / PRINTS_FILE}: column ts_event is int64, expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)\n"
@@ -558,21 +560,24 @@ def test_cli_bad_output_and_bad_files_give_one_line(tmp_path, capsys):
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(crossed)) == 0
     assert "flag        2 crossed quote(s) (bid above ask) in the day" in capsys.readouterr().out
     assert run_cli("show", "AAPL", "--at", "12:00", "--from", str(tmp_path / "none")) == 2
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     assert text.startswith("error: ") and text.count("\n") == 1
 
 
-def test_a_scenarios_market_files_are_checked_when_it_loads(day, tmp_path):
+def test_a_scenarios_market_files_are_checked_when_it_loads(day, tmp_path, monkeypatch):
+    import activities.scenarios
     from activities.scenarios import plan_scenario
 
-    write_day(day, tmp_path)
-    spec = {"name": "bad_market", "start": "10:00", "stop": "10:05", "market": {"file": str(tmp_path)}, "expect": [{"at": "10:00", "mode": "NORMAL"}]}
-    assert plan_scenario(spec).market.path == str(tmp_path)
-    table = pq.read_table(tmp_path / QUOTES_FILE)
-    pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), tmp_path / QUOTES_FILE)
+    monkeypatch.setattr(activities.scenarios, "SCENARIO_DIR", tmp_path)  # a market day lives inside the scenarios folder
+    folder = tmp_path / "day"
+    write_day(day, folder)
+    spec = {"name": "bad_market", "start": "10:00", "stop": "10:05", "market": {"file": "day"}, "expect": [{"at": "10:00", "mode": "NORMAL"}]}
+    assert plan_scenario(spec).market.path == str(folder)
+    table = pq.read_table(folder / QUOTES_FILE)
+    pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), folder / QUOTES_FILE)
     with pytest.raises(ValueError) as err:
         plan_scenario(spec)
     assert str(err.value) == (
-        f"scenario bad_market: market file {str(tmp_path)!r}: {tmp_path / QUOTES_FILE}: column ts_event is int64, "
+        f"scenario bad_market: market file day: {folder / QUOTES_FILE}: column ts_event is int64, "
         "expected timestamp[ns, tz=UTC] (epoch numbers are ambiguous: store a timestamp)"
     )

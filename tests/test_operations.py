@@ -19,6 +19,7 @@ from scenarios.spec import ScenarioReport
 from tests.accounts import finish
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
+    ended,
     free_port,
     start_account,
     submit_many,
@@ -50,34 +51,43 @@ async def test_two_workers_share_the_queue_and_survive_one_sigkill(env, account)
         async def more_orders() -> None:  # new orders' first tasks reach the frozen worker's open polls
             handles.extend(await submit_many(client, account, queue, 5, first=len(handles)))
 
+        def ids() -> list[str]:
+            return [risk_workflow_id(account), *(h.id for h in handles)]
+
+        # Both serve before the fault: on a busy machine one worker can win every poll for a while.
+        for _ in range(100):
+            if {identity_of(w) for w in workers} <= await identities_that_completed(client, ids()):
+                break
+            await more_orders()
+            await asyncio.sleep(0.2)
         held = await hold_work(client, victim, lambda: [risk_workflow_id(account), *(h.id for h in handles[-20:])], more_orders)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        await ended(victim)
         snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         assert not await interrupted(client, held), held
-        completed = await identities_that_completed(client, [risk_workflow_id(account), *(h.id for h in handles)])
+        completed = await identities_that_completed(client, ids())
         assert {identity_of(w) for w in workers} <= completed, (sorted(completed), [identity_of(w) for w in workers])
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in workers:
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+            await ended(w)
 
 
 async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, account):
-    """A rolling restart: of two workers, one is sent SIGTERM while it runs an activity; it
-    finishes that activity (recorded as completed by it, first attempt) and exits 0 within its
-    grace period, while the other carries on."""
+    """A rolling restart: a worker is sent SIGTERM while it runs an activity; it finishes that
+    activity (recorded as completed by it, first attempt) and exits 0 within its grace period,
+    while a second worker — started once the first is caught mid-activity — carries on."""
     address, client = await _client(env)
     queue = f"term-{account}"
-    drained, other = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5"), worker_process(address, queue)
+    drained = worker_process(address, queue, RIG_SHUTDOWN_GRACE_SECONDS="5")
+    other = None
     try:
-        await asyncio.gather(wait_polling(drained), wait_polling(other))
+        await wait_polling(drained)
         await start_account(client, account, queue, other=0.5, partial_fill_probability=0.2)
         handles = await submit_many(client, account, queue, 40)
         running = await activity_in_flight(client, drained, [risk_workflow_id(account)])  # frozen in the middle of it
+        other = worker_process(address, queue)
+        await wait_polling(other)
         stopped = time.monotonic()
         drained.send_signal(signal.SIGTERM)
         drained.send_signal(signal.SIGCONT)
@@ -89,9 +99,8 @@ async def test_sigterm_drains_within_the_grace_period_and_exits_zero(env, accoun
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:
         for w in (drained, other):
-            if w.poll() is None:
-                w.kill()
-                w.wait()
+            if w is not None:
+                await ended(w)
 
 
 def _scrape(port: int) -> str:

@@ -13,13 +13,8 @@ from protocol.contract import (
     QUERY_STATE,
     risk_workflow_id,
 )
-from protocol.messages import (
-    CancelRefusal,
-    CancelRequest,
-    OrderSnapshot,
-    ReplaceRequest,
-    RiskView,
-)
+from protocol.messages import CancelRefusal, CancelRequest, ReplaceRequest, RiskView
+from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, open_account, submit, wait_state
 from tests.conftest import TASK_QUEUE
 

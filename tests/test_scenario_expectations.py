@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from activities import scenarios as scenario_activities
 from activities.scenarios import plan_scenario
 from domain.enums import (
     Bucket,
@@ -23,8 +24,9 @@ from domain.enums import (
     RiskMode,
     Side,
 )
-from domain.ledger import FillRecord, OrderOutcome
+from domain.ledger import FillRecord
 from domain.models import Intent
+from domain.order import OrderOutcome
 from domain.policy import decision_input
 from protocol.messages import (
     Answer,
@@ -477,6 +479,25 @@ def test_a_scenario_with_an_empty_expectation_is_refused_at_load_naming_it():
     spec = scenario([], expect=[{"at": "11:00", "mode": "NORMAL"}, {"order": {"id": "o1"}}])
     with pytest.raises(ValueError, match=r"^scenario refs: expect\.1\.order: Value error, order o1 compares nothing"):
         plan_scenario(spec)
+
+
+def test_a_scenario_file_with_an_empty_expectation_names_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(scenario_activities, "SCENARIO_DIR", tmp_path)
+    (tmp_path / "empty_check.yaml").write_text(
+        """\
+name: empty_check
+start: '11:00'
+stop: '12:00'
+events: []
+expect:
+  - at: '11:30'
+    mode: NORMAL
+  - order:
+      id: o1
+"""
+    )
+    with pytest.raises(ValueError, match=r"^scenario empty_check: line 8: expect\.1\.order: Value error, order o1 compares nothing"):
+        plan_scenario("empty_check")
 
 
 def test_an_expected_state_never_matches_a_lost_order():

@@ -86,7 +86,7 @@ async def test_a_server_without_time_skipping_runs_scenarios_in_real_time(monkey
         async with build_worker(client, "plain"):
             code = await cli_scenarios.run_scenarios(client, ["A"])
     finally:
-        server.stop(proc)
+        await asyncio.to_thread(server.stop, proc)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "time skipping: off" in out and "real time" in out and "1/1 passed" in out

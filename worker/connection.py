@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from temporalio.client import Client
@@ -22,6 +23,10 @@ class Unreachable(Exception):
     pass
 
 
+class BadSettings(Unreachable):
+    """Settings no retry can mend (a bad profile file, a missing certificate): stop at once."""
+
+
 def task_queue() -> str:
     return os.environ.get("RIG_TASK_QUEUE", DEFAULT_TASK_QUEUE)
 
@@ -30,7 +35,7 @@ def connect_settings() -> dict[str, Any]:
     try:
         settings: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
     except Exception as err:  # noqa: BLE001 — a bad profile file or TLS path: one line, not a trace
-        raise Unreachable(f"bad Temporal client settings: {err}") from None
+        raise BadSettings(f"bad Temporal client settings: {err}") from None
     settings["target_host"] = settings.get("target_host") or DEFAULT_ADDRESS
     settings["namespace"] = settings.get("namespace") or DEFAULT_NAMESPACE
     return settings
@@ -53,6 +58,28 @@ async def connect(**overrides: Any) -> Client:
                 raise _unreachable(settings, err) from None
             await asyncio.sleep(0.5)
     raise _unreachable(settings, RuntimeError("the server stayed unhealthy"))
+
+
+FIRST_BACKOFF = 0.5  # seconds; doubled after each failure, up to MAX_BACKOFF
+MAX_BACKOFF = 30.0
+
+
+async def connect_with_backoff(on_failure: Callable[[int, float, Unreachable], None], **overrides: Any) -> Client:
+    """`connect`, retried for as long as it takes with exponential backoff (0.5 s doubling to
+    30 s): a worker started before its server (a host reboot, compose ordering) waits for it
+    instead of exiting. Bad settings still stop at once (BadSettings)."""
+    delay = FIRST_BACKOFF
+    attempt = 1
+    while True:
+        try:
+            return await connect(**overrides)
+        except BadSettings:
+            raise
+        except Unreachable as err:
+            on_failure(attempt, delay, err)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, MAX_BACKOFF)
+        attempt += 1
 
 
 def _unreachable(settings: dict[str, Any], err: Exception) -> Unreachable:

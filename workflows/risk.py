@@ -22,17 +22,22 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.scenarios import load_default_config
     from domain.clock import parse_hms, read_clock
+    from domain.enums import Bucket, Side
     from domain.events import ExposureEvent, SessionEvent, TradingStateRequest, exposure_event_problem
+    from domain.execution import ExecKind
     from domain.exposure import Exposure
-    from domain.ledger import BookState, Ledger, OrderReport
+    from domain.ledger import BookState, Ledger
+    from domain.models import Fill
+    from domain.order import OrderReport
     from domain.rules import RigConfig, RiskRules
     from protocol import contract as c
     from protocol import run_digest
     from protocol.account_state import AccountState, CycleState
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
-    from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
-    from protocol.parse import first_error, parse
+    from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
+    from protocol.parse import first_error
+    from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
@@ -168,22 +173,22 @@ class RiskWorkflow:
 
     # ── orders' requests ─────────────────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_PRETRADE)
-    async def pretrade(self, raw: Any) -> PretradeReply:
+    async def pretrade(self, request: PretradeRequest) -> PretradeReply:
         self._count_update()
-        return await self._gate.pretrade(parse(PretradeRequest, raw))
+        return await self._gate.pretrade(request)
 
     @pretrade.validator
-    def _validate_pretrade(self, raw: Any) -> None:
-        self._validate_request(parse(PretradeRequest, raw).intent_id)
+    def _validate_pretrade(self, request: PretradeRequest) -> None:
+        self._validate_request(request.intent_id)
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)
-    def replace_check(self, raw: Any) -> PretradeReply:
+    def replace_check(self, check: ReplaceCheck) -> PretradeReply:
         self._count_update()
-        return self._gate.replace_check(parse(ReplaceCheck, raw))
+        return self._gate.replace_check(check)
 
     @replace_check.validator
-    def _validate_replace_check(self, raw: Any) -> None:
-        self._validate_request(parse(ReplaceCheck, raw).original_id)
+    def _validate_replace_check(self, check: ReplaceCheck) -> None:
+        self._validate_request(check.original_id)
 
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
@@ -212,36 +217,70 @@ class RiskWorkflow:
         except ValueError as err:  # a fill the book refuses (absurd price or size): logged, nothing applied
             workflow.logger.warning("report of %s refused: %s", report.intent_id, err)
 
+    # ── what a broker's gateway tells the account (venues/ibkr) ─────────────────────────────
+    @workflow.signal(name=SIGNAL_BROKER_LATE_FILL)
+    def broker_late_fill(self, late: LateFill) -> None:
+        """A broker's fill of an order whose workflow has closed: booked however late (once, by
+        its execution id), with an alarm naming the order."""
+        if not self._ready or late.account != self._inp.account:
+            return
+        event = late.event
+        if event.kind not in (ExecKind.FILL, ExecKind.CORRECTION) or not event.exec_id or event.last_px is None or event.last_qty <= 0:
+            return
+        entry, outcome = self._ledger.open_order(late.intent_id), self._ledger.outcome(late.intent_id)
+        intent = entry.intent if entry is not None else None
+        bucket = intent.bucket if intent is not None else Bucket.LT
+        fill = Fill(
+            fill_id=event.exec_id, intent_id=late.intent_id, symbol=late.symbol, bucket=bucket, side=Side(late.side), quantity=event.last_qty,
+            price=event.last_px, commission=event.commission,
+        )  # fmt: skip
+        stamp = self._clock.stamp(self._clock.moment())
+        try:
+            booked = self._ledger.apply_fill(fill, cycle=self._cycle.number, exchange_time=stamp)
+        except ValueError as err:  # a fill the book refuses (absurd price or size): nothing applied
+            workflow.logger.warning("late fill %s refused: %s", event.exec_id, err)
+            return
+        if booked:
+            whose = f"{late.intent_id} ({outcome.label})" if outcome is not None else late.intent_id
+            text = f"late fill booked: {late.side} {event.last_qty} {late.symbol} @ {event.last_px:g} of {whose}, after its order workflow closed"
+            self._operator.alarm(
+                Alarm(kind="LATE_FILL", text=text, symbol=late.symbol, intent_id=late.intent_id, cycle=self._cycle.number, exchange_time=stamp)
+            )
+            self._dirty = True
+
+    @workflow.signal(name=SIGNAL_BROKER_DIVERGENCE)
+    def broker_divergence(self, told: BrokerDivergence) -> None:
+        if self._ready and told.account == self._inp.account:
+            self._operator.divergence(told, self._cycle.number, self._clock.stamp(self._clock.moment()))
+            self._wake = True
+
     # ── operators' and tests' updates ────────────────────────────────────────────────────────
     @workflow.update(name=c.UPDATE_INJECT_EXPOSURE)
-    def inject_exposure(self, raw: Any) -> str:
-        self._cycle.apply_exposure(parse(ExposureEvent, raw))
+    def inject_exposure(self, event: ExposureEvent) -> str:
+        self._cycle.apply_exposure(event)
         self._wake = True
         exposure = self._market.exposure()
         return f"applied: gross {exposure.gross_exposure_pct:.2f}%, potential {exposure.potential_exposure_pct:.2f}%; a cycle runs now"
 
     @inject_exposure.validator
-    def _validate_exposure(self, raw: Any) -> None:
+    def _validate_exposure(self, event: ExposureEvent) -> None:
         self._validate_synthetic("inject_exposure")
-        problem = exposure_event_problem(parse(ExposureEvent, raw), self._config)
+        problem = exposure_event_problem(event, self._config)
         if problem:
             raise ValueError(problem)
 
     @workflow.update(name=c.UPDATE_SET_SESSION)
-    def set_session(self, raw: Any) -> str:
-        event = parse(SessionEvent, raw)
+    def set_session(self, event: SessionEvent) -> str:
         anchored = self._clock.anchor(event.exchange_time, event.exchange_date)
         self._wake = True
         return f"exchange clock set to {anchored}"
 
     @set_session.validator
-    def _validate_session(self, raw: Any) -> None:
-        self._validate_synthetic("set_session")
-        parse(SessionEvent, raw)  # its validators check the date is one the clock can run through
+    def _validate_session(self, event: SessionEvent) -> None:
+        self._validate_synthetic("set_session")  # the event's own validators checked the date is one the clock can run through
 
     @workflow.update(name=c.UPDATE_SET_RULES)
-    def set_rules(self, raw: Any) -> str:
-        rules = parse(RiskRules, raw)
+    def set_rules(self, rules: RiskRules) -> str:
         self._config = self._config.model_copy(update={"rules": rules})
         self._inp = self._inp.model_copy(update={"config": self._config})
         self._wake = True
@@ -249,21 +288,18 @@ class RiskWorkflow:
         return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
 
     @set_rules.validator
-    def _validate_rules(self, raw: Any) -> None:
+    def _validate_rules(self, rules: RiskRules) -> None:
         self._validate_ready()
-        parse(RiskRules, raw)
 
     @workflow.update(name=c.UPDATE_SET_TRADING_STATE)
-    def set_trading_state(self, raw: Any) -> str:
-        request = parse(TradingStateRequest, raw)
+    def set_trading_state(self, request: TradingStateRequest) -> str:
         self._wake = True  # a cycle runs now: HALTED cancels the open desk orders at once
         answer = self._operator.set_trading_state(request, self._cycle.number, self._clock.stamp(self._clock.moment()))
         return answer + "; a cycle runs now"
 
     @set_trading_state.validator
-    def _validate_trading_state(self, raw: Any) -> None:
+    def _validate_trading_state(self, request: TradingStateRequest) -> None:
         self._validate_ready()
-        parse(TradingStateRequest, raw)
 
     def _validate_ready(self) -> None:
         if self._problem:
@@ -302,6 +338,8 @@ class RiskWorkflow:
             open_order_count=self._ledger.open_count(),
             open_order_states=self._ledger.state_counts(),
             lost=self._ledger.lost(),
+            alarms=self._operator.alarms(),
+            divergences=self._operator.divergences(),
             recent_decisions=recent,
         )
 

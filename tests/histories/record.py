@@ -49,7 +49,8 @@ from protocol.contract import (
     account_task_queue,
     risk_workflow_id,
 )
-from protocol.messages import OrderSnapshot, RiskInput
+from protocol.messages import RiskInput
+from protocol.order_record import OrderSnapshot
 from scenarios.spec import ScenarioReport
 from tests.faults import reset
 from tests.histories.paths import REQUIRED, paths_of, read

@@ -10,7 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from protocol.contract import ORDER_WORKFLOW
-    from protocol.messages import OrderSnapshot
+    from protocol.order_record import OrderSnapshot
 from workflows.order import OrderWorkflow  # re-imported inside the sandbox: that is the check
 
 

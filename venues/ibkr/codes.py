@@ -40,8 +40,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from domain.execution import ExecKind
-
 
 class StatusEffect(str, Enum):
     NONE = "NONE"  # nothing to tell the order (not yet seen by the broker, or told by executions)
@@ -149,11 +147,3 @@ def error_effect(code: int, acknowledged: bool) -> ErrorEffect:
 
 def is_informational(code: int) -> bool:
     return code in INFORMATIONAL_CODES or code in INFORMATIONAL_RANGE
-
-
-STATUS_EVENT_KIND: dict[StatusEffect, ExecKind] = {
-    StatusEffect.ACCEPTED: ExecKind.ACCEPTED,
-    StatusEffect.CANCEL_PENDING: ExecKind.CANCEL_PENDING,
-    StatusEffect.CANCELED: ExecKind.CANCELED,
-    StatusEffect.REJECTED: ExecKind.REJECTED,
-}

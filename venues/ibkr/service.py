@@ -15,17 +15,22 @@ import asyncio
 import logging
 import signal
 
+from protocol.signing import keyring_from_env
 from venues.ibkr.activities import build_ibkr_worker
 from venues.ibkr.delivery import RigSink, TemporalBooks
 from venues.ibkr.gateway import IbkrConfigError, IbkrGateway, IbUnreachable
 from venues.ibkr.models import IbkrSettings
 from worker.connection import Unreachable, connect, exit_now
 from worker.observability import configure_logging
+from worker.signing import signed
 
 
 async def run() -> int:
     settings = IbkrSettings.from_env()
-    client = await connect()
+    keyring = keyring_from_env()  # the workers' RIG_MESSAGE_KEY: the accounts and orders take only signed broker events
+    if keyring.ephemeral:
+        raise SystemExit("error: RIG_MESSAGE_KEY is not set: the gateway's events would be refused by the rig's workers (set the workers' key)")
+    client = signed(await connect(), keyring)
     gateway = IbkrGateway(settings, RigSink(client), books=TemporalBooks(client))
     try:
         await gateway.start()

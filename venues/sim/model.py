@@ -34,12 +34,11 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from domain.enums import OrderState, OrderType, RejectReason, Side
+from domain.enums import OrderType, Side
 from domain.execution import ExecKind, ExecutionEvent
-from domain.ledger import OrderReport
 from domain.marketdata import MarketDataRule, MarketView, Print
 from domain.matching import match_order
-from domain.models import Fill, Intent, Quote
+from domain.models import Intent, Quote
 
 PRICE_COLLAR = 0.10
 ARRIVAL = "A"
@@ -249,34 +248,3 @@ def cancel(order: SimOrder) -> list[ExecutionEvent]:
     if crossing:
         return [_event(order, ExecKind.FILL, order.cum_qty + crossing, tag=CANCEL, qty=crossing)]
     return [_event(order, ExecKind.CANCELED, order.cum_qty, text="canceled")]
-
-
-def arrival_report(intent: Intent, events: list[ExecutionEvent]) -> OrderReport:
-    """The order as the arrival's events leave it (the account applies this when the simulated
-    venue runs the arrival with the verdict; the order reaches the same state from the events)."""
-    fills = [
-        Fill(
-            fill_id=e.exec_id,
-            intent_id=intent.intent_id,
-            symbol=intent.symbol,
-            bucket=intent.bucket,
-            side=intent.side,
-            quantity=e.last_qty,
-            price=e.last_px,
-        )
-        for e in events
-        if e.kind is ExecKind.FILL and e.exec_id and e.last_px is not None and e.last_qty > 0
-    ]
-    filled = sum(f.quantity for f in fills)
-    rejected = next((e for e in events if e.kind is ExecKind.REJECTED), None)
-    if rejected is not None:
-        return OrderReport(
-            intent_id=intent.intent_id,
-            state=OrderState.REJECTED,
-            quantity=intent.quantity,
-            filled_quantity=0,
-            reject_reason=RejectReason.VENUE_REJECT,
-            reject_message=rejected.text,
-        )
-    state = OrderState.FILLED if filled >= intent.quantity else OrderState.PARTIAL_FILL if filled else OrderState.WORKING
-    return OrderReport(intent_id=intent.intent_id, state=state, quantity=intent.quantity, filled_quantity=filled, fills=fills)

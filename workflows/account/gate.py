@@ -19,14 +19,15 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import exchange_instant, read_clock
     from domain.enums import OrderState, RejectReason, RiskMode, TradingState
     from domain.gate import GateContext, gate_desk_intent, gate_replacement
-    from domain.ledger import Ledger, OrderReport
+    from domain.ledger import Ledger
     from domain.models import Intent
+    from domain.order import OrderReport, arrival
     from domain.rules import RigConfig
     from protocol import contract as c
     from protocol.account_state import GateState
     from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck, VenueKind
     from venues.sim.exchange import SimExchange
-    from venues.sim.model import arrival_report, within_position
+    from venues.sim.model import within_position
     from workflows.account.clock import AccountClock
     from workflows.account.market import AccountMarket
 
@@ -94,9 +95,14 @@ class AccountGate:
     def _pretrade(self, request: PretradeRequest) -> tuple[PretradeReply, Intent | None]:
         """The verdict, and the intent whose arrival runs with it (None: nothing arrives now)."""
         intent_id = request.intent_id
+        quantity = request.raw_intent.get("quantity")
+        if type(quantity) is int:  # a reserved replacement asks for what its original left (never more)
+            self._ledger.shrink_reserved(intent_id, quantity)
         entry = self._ledger.open_order(intent_id)
         if entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
             return self.approval(entry.intent, "the risk cycle's own intent"), entry.intent  # its first word: it arrives
+        if entry is not None and entry.intent is not None and entry.intent.replaces and entry.state is OrderState.ACCEPTED:
+            self._placed_by_order(entry.intent)
         known = self.known(intent_id)
         if known is not None:
             return known, None
@@ -128,8 +134,15 @@ class AccountGate:
                 events = within_position(events, intent, order.position)
         else:
             events = self._exchange.arrive(order)
-        self._ledger.apply_report(arrival_report(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(moment))
+        self._ledger.apply_report(arrival(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(moment))
         return reply.model_copy(update={"arrival": events})
+
+    def _placed_by_order(self, replacement: Intent) -> None:
+        """A desk's replacement, reserved by its replace check, asks now: its order places it
+        itself (venues/sim/activities.py) against the view in this answer — with a named market
+        the exchange keeps its queue place from that view's L1, arrived now."""
+        if self._venue is VenueKind.SIM and self._market.matches_at_the_data():
+            self._exchange.placed_by_order(replacement, exchange_instant(self._clock.moment(), self._config().rules))
 
     def known(self, intent_id: str) -> PretradeReply | None:
         """A request for an order the account already knows gets the same answer, with the
@@ -175,10 +188,6 @@ class AccountGate:
         assert original is not None  # gate_replacement refuses an order that is not open
         self._ledger.reserve(verdict.intent, own=original.own, cycle=self._cycle(), expires_at=original.expires_at)
         self._ledger.start_replacing(check.original_id, verdict.intent.intent_id)
-        if self._venue is VenueKind.SIM and self._market.matches_at_the_data():
-            # The replacement's order places it itself, against the view in this approval.
-            moment = exchange_instant(self._clock.moment(), self._config().rules)
-            self._exchange.placed_by_order(verdict.intent, moment)
         self._changed()
         return self.approval(verdict.intent, verdict.message)
 

@@ -12,9 +12,12 @@ with workflow.unsafe.imports_passed_through():
     from protocol import contract as c
     from protocol import run_digest
     from protocol.account_state import OperatorState
-    from protocol.messages import TradingStateChange
+    from protocol.messages import Alarm, TradingStateChange
+    from venues.ibkr.models import BrokerDivergence
 
 TRADING_CHANGES_KEPT = 200
+ALARMS_KEPT = 200
+BROKER = "broker"  # who a trading-state change the broker's divergence made names
 
 
 class AccountOperator:
@@ -44,3 +47,37 @@ class AccountOperator:
         workflow.logger.warning("trading state %s → %s by %s: %s", change.previous.value, request.state.value, request.by, request.reason)
         frozen = " and de-risk frozen" if request.freeze else ""
         return f"{change.previous.value} → {request.state.value}{frozen} by {request.by}: {request.reason}"
+
+    # ── what a broker tells the account ──────────────────────────────────────────────────────
+    def alarms(self, last: int = 20) -> list[Alarm]:
+        return self._s.alarms[-last:]
+
+    def divergences(self) -> dict[str, str]:
+        return self._s.divergences
+
+    def alarm(self, alarm: Alarm) -> None:
+        workflow.logger.warning("alarm %s: %s", alarm.kind, alarm.text)
+        self._s.alarms.append(alarm)
+        del self._s.alarms[:-ALARMS_KEPT]
+
+    def divergence(self, told: BrokerDivergence, cycle: int, stamp: str) -> None:
+        """The broker's position differs from the book (never overwritten): new risk stops
+        (REDUCING) until every divergence is resolved; an operator's own HALTED or REDUCING
+        stands, and is not lifted by the broker."""
+        s = self._s
+        resolved = told.difference == 0
+        if resolved:
+            s.divergences.pop(told.symbol, None)
+        else:
+            s.divergences[told.symbol] = told.text
+        kind = "DIVERGENCE_RESOLVED" if resolved else "DIVERGENCE"
+        self.alarm(Alarm(kind=kind, text=told.text, symbol=told.symbol, cycle=cycle, exchange_time=stamp))
+        if s.divergences and s.trading_state is TradingState.ACTIVE:
+            request = TradingStateRequest(state=TradingState.REDUCING, by=BROKER, reason=f"broker position differs from the book: {told.text}"[:500])
+            self.set_trading_state(request, cycle, stamp)
+            s.reducing_for_divergence = True
+        elif not s.divergences and s.reducing_for_divergence and s.trading_state is TradingState.REDUCING:
+            self.set_trading_state(
+                TradingStateRequest(state=TradingState.ACTIVE, by=BROKER, reason="broker positions agree with the book again"), cycle, stamp
+            )
+            s.reducing_for_divergence = False

@@ -35,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.digest import RunDigest
     from domain.enums import CancelReason, IntentKind, PriceRule
     from domain.events import TimedEvent
-    from domain.ledger import Ledger, LedgerOrder, OrderReport
+    from domain.ledger import Ledger, LedgerOrder
     from domain.models import Intent
+    from domain.order import OrderReport
     from protocol import run_digest
     from protocol.account_state import OrdersState
     from protocol.messages import Answer, CancelRequest, CancelResult, ReplaceResult, VenueKind
