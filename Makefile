@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser ops-tools demo lint test test-core bench bench-scale server worker broker test-ibkr-live check-config compose-desks certs env clean
+.PHONY: venv browser ops-tools demo lint test test-core test-scale bench bench-scale server worker broker test-ibkr-live check-config compose-desks certs env clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -50,6 +50,9 @@ test: venv browser ops-tools  ## the whole suite against a real Temporal dev ser
 
 test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
 	$(PY) -m pytest -m core $(PYTEST_ARGS)
+
+test-scale: venv    ## a full day at scale 1.0 (real trade counts) on the dev server: payloads and histories (~80 s, ~4 GB)
+	$(PY) -m pytest tests_scale $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
 	$(PY) -m bench

@@ -2,12 +2,11 @@
 
 Without a named market, the simulated feed quotes from the account's marks (`domain/market.py`:
 truth tick = mark, bid/ask a basis point away). With one — recorded Parquet files or a seeded
-generated day (`marketdata/`) — each cycle asks for the views of the symbols it holds (L1, truth
-tick, GRPAN, the mark with its source, age and staleness, data ages) and for the prints since the
-last cycle of the symbols it has orders working in (passive fills trade against them).
+generated day (`marketdata/`) — the account calls the simulated exchange where the data is
+(`venues/sim/exchange_step.py`: compact views and executions, nothing raw).
 
-`market_snapshot`'s prints are the account's current path: `activities/exchange.py` replaces
-them (matching where the data is, nothing raw in history) once the account calls it (phase 2).
+`market_snapshot` (views and the raw prints since the last cycle) is what accounts called before
+that: kept so that their recorded runs replay (workflow.patched "exchange-step" is false there).
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
 
-from activities.exchange import ExchangeOrder, ExchangeRequest, ExchangeResult, step
 from bench.support import figure
 from config.load import load_config
 from domain.enums import Bucket, OrderType, Side
@@ -30,6 +29,7 @@ from marketdata.feed import DayFeed, clear_cache, load_index, reference_prices
 from marketdata.files import write_day
 from marketdata.generator import DEFAULT_DAY, generate_day
 from marketdata.schema import PRINTS_FILE, QUOTES_FILE
+from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, ExchangeResult, step
 from venues.sim.model import SimOrder, VenueParams
 
 ROUNDS = 5

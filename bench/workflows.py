@@ -2,6 +2,7 @@
 sandbox, so nothing here may pull in the server launcher or the bench plumbing).
 
 - NoopWorkflow: the baseline — one workflow task, no activities, no signals.
+- CycleTimers: nothing but `n` sleeps of a cycle: the floor of a day that wakes every cycle.
 - FloorAccount: an account whose pre-trade update approves at once (no book, no gate): what a
   serialized account costs on this engine when its own work is nil.
 - FloorOrder: an order that only asks its account (the pre-trade update from a local activity,
@@ -41,6 +42,15 @@ class NoopWorkflow:
     @workflow.run
     async def run(self, _: dict) -> None:
         return None
+
+
+@workflow.defn(name="CycleTimers")
+class CycleTimers:
+    @workflow.run
+    async def run(self, cycles: list[int]) -> None:
+        count, seconds = cycles
+        for _ in range(count):
+            await workflow.sleep(timedelta(seconds=seconds))
 
 
 @workflow.defn(name="FloorAccount")

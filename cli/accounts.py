@@ -283,6 +283,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
         for p in view.positions:
             m, q = marks.get(p.symbol), pnl.get((p.symbol, p.bucket))
             age = "" if m is None or m.print_age_seconds is None else f"{m.print_age_seconds:.0f}s"
+            mark_age = "" if m is None or m.age_seconds is None else f"{m.age_seconds:.0f}s"
             rows.append(
                 [
                     p.symbol,
@@ -290,13 +291,17 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
                     p.quantity,
                     f"{q.avg_cost:.2f}" if q else "",
                     f"{m.mark:.2f}" if m else "",
-                    m.source if m else "",
+                    (f"{m.source} (stale)" if m.stale else m.source) if m else "",
+                    mark_age,
                     age,
                     f"{q.realized:,.2f}" if q else "",
                     f"{q.unrealized:,.2f}" if q else "",
                 ]
             )
-        print("\npositions:\n" + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "print age", "realized", "unrealized"], rows))
+        print(
+            "\npositions:\n"
+            + table(["symbol", "bucket", "qty", "avg cost", "mark", "mark source", "mark age", "print age", "realized", "unrealized"], rows)
+        )
     if view.open_orders:
         rows = [
             [

@@ -42,6 +42,14 @@ class GateContext:
     trading_state: TradingState = TradingState.ACTIVE
     controls: ControlsState = ControlsState()  # updated when a desk order is approved
     now_seconds: float = 0.0  # workflow time, for the rolling windows of the controls
+    # The price collar's reference per symbol: with market data the fresh mark, None when nothing
+    # is fresh (the collar refuses). Unset: the quote's truth tick (the simulated feed's mark).
+    collar_reference_of: Callable[[str], float | None] | None = None
+
+    def collar_reference(self, symbol: str) -> float | None:
+        if self.collar_reference_of is not None:
+            return self.collar_reference_of(symbol)
+        return self.quote_of(symbol).truth_tick
 
     def exposure(self) -> Exposure:
         positions, orders = self.ledger.positions(), self.ledger.footprints()
@@ -80,7 +88,7 @@ def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
     control, pruned = check_controls(
         ticket,
         intended_duplicate=intent.intended_duplicate,
-        truth_tick=quote.truth_tick,
+        truth_tick=ctx.collar_reference(intent.symbol),
         position=ctx.symbol_position(intent.symbol),
         open_same_side=ctx.open_on_side(intent.symbol, intent.side),
         mark=quote.truth_tick,
@@ -131,7 +139,7 @@ def _stateless_controls(intent: Intent, ctx: GateContext, replacing_id: str) -> 
     return (
         check_restricted(intent.symbol, rule.restricted)
         or check_max_order_quantity(intent.symbol, intent.quantity, rule.max_order_quantity)
-        or check_price_collar(intent.limit_price, quote.truth_tick, rule.price_collar)
+        or check_price_collar(intent.limit_price, ctx.collar_reference(intent.symbol), rule.price_collar)
         or check_max_position(
             intent.symbol,
             intent.side,

@@ -160,7 +160,7 @@ class MarketDataRule(Frozen):
     # offset; HARD: the bid/ask) has moved away from its limit by more than this many ticks.
     reprice_ticks_soft: Annotated[int, Field(ge=1, le=10_000)] = 5
     reprice_ticks_hard: Annotated[int, Field(ge=1, le=10_000)] = 2
-    # The account's current matching path (until it calls activities.exchange): the chance
+    # The path before the exchange step (runs recorded before it replay on it): the chance
     # that volume printed at an order's limit reached its place in the queue.
     queue_fill_probability: Annotated[float, Field(ge=0, le=1)] = 0.5
 

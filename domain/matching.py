@@ -20,8 +20,9 @@ A MARKET order that found no L1 stays working and takes the touch at the next wi
 Quantities are whole lots unless the fill completes the order; a fill never exceeds what
 remains and is never at a price worse than the limit.
 
-`match_order` and friends at the end are the account's current path (prints since the last
-cycle, a queue draw): kept until the account calls `activities.exchange` (issue 24, phase 2).
+`match_order` and friends at the end are the path before the exchange step (prints since the
+last cycle, a queue draw): runs recorded before it replay on it (workflow.patched
+"exchange-step"), and an order's own replacement arrival takes the touch through it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Market data I/O: the day file set (Parquet), the feeds and the day generator.
 
 Used by activities, the CLI and the bench — never by workflow code (workflows receive
-`domain.marketdata.MarketView` models and executions from activities: `activities/exchange.py`
+`domain.marketdata.MarketView` models and executions from activities: `venues/sim/exchange_step.py`
 matches orders where the data is). The pure rules live in `domain/`: real prints, truth tick,
 GRPAN, gates in `marketdata.py`; the SIP sale-condition tables and round lots in
 `conditions.py`; marks in `marks.py`; matching in `matching.py`; repricing in `reprice.py`.

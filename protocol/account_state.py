@@ -1,7 +1,8 @@
 """The account's state, one model per part of the account workflow (workflows/account/), carried
 through continue-as-new with the book (protocol/carry.py).
 
-Each part owns its model: the clock its anchor, the market its marks and price path, the gate
+Each part owns its model: the clock its anchor, the market its marks and price path, the
+simulated exchange where each live order stands (its arrival, the shares ahead of it), the gate
 its controls' look-back, the operator the trading state, the orders part the cancel/replace
 answers, and the cycle the decision log, the intents, the pending timeline and the run digest.
 A run started from a history recorded before the parts existed (one flat state) is read into
@@ -32,6 +33,19 @@ class MarketState(BaseModel):
     marks: dict[str, float] = {}  # injected marks (the simulated feed quotes from them)
     market_as_of: str | None = None  # the last cycle's market time: prints after it are the next cycle's
     price_path: dict[str, list[tuple[str, float]]] = {}  # with a market: each held symbol's mark per cycle (bounded)
+
+
+class AtExchange(BaseModel):
+    """A live order at the simulated exchange with market data: the displayed shares still ahead
+    of it at its price (its queue place) and, until a cycle's window has run past it, when it
+    arrived (exchange time, ISO with offset: no print before it fills it)."""
+
+    ahead: int = 0
+    arrived_at: str | None = None
+
+
+class ExchangeState(BaseModel):
+    orders: dict[str, AtExchange] = {}  # intent id → its place; only open orders (pruned each cycle)
 
 
 class GateState(BaseModel):
@@ -75,6 +89,7 @@ _FLAT = {
 class AccountState(BaseModel):
     clock: ClockState = Field(default_factory=ClockState)
     market: MarketState = Field(default_factory=MarketState)
+    exchange: ExchangeState = Field(default_factory=ExchangeState)  # absent from states carried before it: empty
     gate: GateState = Field(default_factory=GateState)
     operator: OperatorState = Field(default_factory=OperatorState)
     orders: OrdersState = Field(default_factory=OrdersState)

@@ -174,11 +174,14 @@ class DecisionRecord(BaseModel):
 
 
 class MarkView(BaseModel):
-    """What a symbol is marked at for exposure, where that mark came from, and how old it is."""
+    """What a symbol is marked at for exposure, where that mark came from, how old it is and
+    whether it is stale (no fresh truth tick or L1: the last mark the data gave)."""
 
     symbol: str
     mark: float
     source: str  # TRUTH_TICK, MID, REFERENCE (domain.marketdata.MarkSource) or MARK (the simulated feed)
+    stale: bool = False
+    age_seconds: float | None = None  # the mark's own age (None: the reference price, or the simulated feed's mark)
     print_age_seconds: float | None = None
     l1_age_seconds: float | None = None
 

@@ -1,4 +1,4 @@
-"""The simulated exchange where the data is (activities/exchange.py): orders in, executions and
+"""The simulated exchange where the data is (venues/sim/exchange_step.py): orders in, executions and
 compact views out. Fills that could have happened — never from prints before the arrival, the
 arrival against the L1 as of its time, queue ahead — deterministic; and HARD reaching its target
 in a falling market when its resting orders are repriced (domain/reprice.py), not without."""
@@ -10,7 +10,6 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from activities.exchange import ExchangeOrder, ExchangeRequest, exchange_step, step
 from config.load import load_config
 from domain.enums import Bucket, IntentKind, OrderType, RiskMode, Side
 from domain.execution import ExecKind
@@ -21,6 +20,7 @@ from domain.reprice import RestingDerisk, plan_reprices
 from marketdata.feed import DayFeed, DayIndex, generated_index, reference_prices
 from marketdata.files import write_day
 from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, normalize
+from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, exchange_step, step
 from venues.sim.model import SimOrder, VenueParams
 
 CONFIG = load_config()
@@ -223,3 +223,30 @@ def test_an_arrival_in_the_cycle_call_is_the_same_as_one_at_the_verdict(since):
     moved = order.model_copy(update={"resting": arrival.resting, "order": order.order.model_copy(update={"cum_qty": 300})})
     [later] = step(feed, request([moved], as_of=s(60), since=since)).orders
     assert fills(together) == fills(arrival) + fills(later) == [("A", 300, 100.01), ("C1", 700, 100.01)]
+
+
+# --- what the account carries for the exchange -------------------------------------------------
+
+
+def test_queue_places_and_the_price_path_at_their_caps_carry_in_a_tenth_of_the_payload_limit():
+    # 5,000 open orders resting with queue ahead (the carried-state test's open-order cap), 1,500
+    # of them arrived since the last cycle (a run's update budget), and the price path full across
+    # 50 symbols (10,000 points): what they add to continue-as-new.
+    from domain.ledger import BookState
+    from protocol.account_state import AccountState, AtExchange, ExchangeState, MarketState
+    from protocol.carry import pack
+    from workflows.account.market import PRICE_POINTS_PER_ACCOUNT, PRICE_POINTS_PER_SYMBOL
+
+    rnd = __import__("random").Random(3)
+    symbols = [f"S{n:03d}" for n in range(PRICE_POINTS_PER_ACCOUNT // PRICE_POINTS_PER_SYMBOL)]
+    path = {s: [(f"1{n // 60 % 6}:{n % 60:02d}:00", round(rnd.uniform(5, 900), 4)) for n in range(PRICE_POINTS_PER_SYMBOL)] for s in symbols}
+    places = {
+        f"desk-account-7-{n:08d}-{rnd.getrandbits(32):08x}": AtExchange(
+            ahead=rnd.randrange(10**6), arrived_at=f"2026-11-26T1{n % 6}:{n % 60:02d}:{n % 60:02d}.{n:06d}-05:00" if n < 1_500 else None
+        )
+        for n in range(5_000)
+    }
+    empty = len(pack(AccountState(), BookState(equity=1.0)))
+    carried = len(pack(AccountState(market=MarketState(price_path=path), exchange=ExchangeState(orders=places)), BookState(equity=1.0))) - empty
+    print(f"\nqueue places of 5,000 orders and {sum(map(len, path.values())):,} price points: {carried:,} B carried")
+    assert carried < 2 * 1024 * 1024 / 10

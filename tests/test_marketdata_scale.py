@@ -13,7 +13,6 @@ import datetime as dt
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.exchange import ExchangeOrder, ExchangeRequest, step
 from activities.market import MarketSnapshot
 from config.load import load_config
 from domain.enums import Bucket, OrderType, Side
@@ -21,6 +20,7 @@ from domain.marketdata import FeedSource, FeedSpec, GeneratedDay, MarketDataRule
 from domain.models import Intent, Quote
 from marketdata.feed import DayFeed, DayIndex, reference_prices
 from marketdata.generator import generate_day
+from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, step
 from venues.sim.model import SimOrder, VenueParams
 
 CONFIG = load_config()

@@ -34,6 +34,7 @@ from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
 from protocol.signing import Keyring, MessageKeyError, keyring_from_env
 from venues.sim.activities import SIM_VENUE_ACTIVITIES
+from venues.sim.exchange_step import EXCHANGE_ACTIVITIES
 from worker import book_metrics, health, versioning
 from worker.connection import Unreachable, connect_with_backoff, exit_now, task_queue
 from worker.observability import configure_logging, metrics_runtime
@@ -70,11 +71,12 @@ class RigWorker:
         # The rig's internal messages: signed by what this worker sends, verified where they arrive.
         self.keyring = keyring or keyring_from_env()
         client = signed(client, self.keyring)
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed
+        executor = concurrent.futures.ThreadPoolExecutor(max_workers=8)  # sync activities: the market-data feed, the exchange step
         activities = [
             *SIM_VENUE_ACTIVITIES,
             market_quotes,
             market_snapshot,
+            *EXCHANGE_ACTIVITIES,
             load_scenario,
             load_default_config,
             *OrderCalls(client, queue).all(),

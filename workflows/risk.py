@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.account_state import AccountState, CycleState
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
-    from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
+    from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
     from protocol.parse import first_error
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
@@ -94,8 +94,9 @@ class RiskWorkflow:
             ledger.replace_book(inp.bod)
         digest = state.cycle.digest
         self._clock = clock = AccountClock(state.clock, inp.synthetic, lambda: self._config.rules)
-        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger)
-        exchange = SimExchange(inp.seed, lambda: self._config, market.quote, market.view)
+        exchange = SimExchange(inp.seed, lambda: self._config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
+        at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
+        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger, at_exchange, cycle=lambda: self._cycle.number)
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         self._cycle = AccountCycle(

@@ -20,8 +20,10 @@ cancel in flight. The venue's execution id of a fill is `<intent_id>/<tag>`.
   reference (`MarketView.collar_reference`) and does not apply without one (the account's own
   price-collar control is the one that fails closed). Matching where the data is — arrival
   against the L1 as of the arrival, queue ahead, prints after the arrival — is
-  `activities/exchange.py` over `domain/matching.py`, built from these events (`fill_event`…);
-  `_attempt_on_market` is the account's current path until it calls that activity.
+  `venues/sim/exchange_step.py` over `domain/matching.py`, built from these events
+  (`fill_event`…). `_attempt_on_market` remains for an order's own replacement arrival (it
+  takes the touch of the view its approval carried) and for runs recorded before the exchange
+  step, which replay on it.
 """
 
 from __future__ import annotations

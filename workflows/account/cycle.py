@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.planner import derisk_price, plan_derisk
     from domain.pnl import BodPosition
     from domain.policy import Decision, decide, decision_input
+    from domain.reprice import RestingDerisk, plan_reprices
     from domain.rules import RigConfig
     from protocol import contract as c
     from protocol import run_digest
@@ -126,12 +127,13 @@ class AccountCycle:
         return previous
 
     async def _derisk(self, decision: Decision, previous: RiskMode, now: datetime, stamp: str) -> tuple[list[Intent], list[str]]:
-        """SOFT/HARD: escalate on entering HARD, then plan and issue de-risk intents for the symbols
-        with fresh enough data. Returns the issued intents and what was skipped, for the log."""
+        """SOFT/HARD: reprice the cycle's own working orders (or escalate on entering HARD), then
+        plan and issue de-risk intents for the symbols with fresh enough data. Returns the issued
+        intents and what was skipped, for the log."""
         blocked = self._market.stale_symbols(decision.mode)
         if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
             self._s.hard_base = {position_key(p.symbol, p.bucket): abs(p.quantity) for p in self._ledger.positions()}
-            await self._escalate(stamp)
+        not_repriced = await self._reprice(decision.mode, previous, blocked, stamp)
         positions = self._ledger.positions()
         hard_base = {p.key: self._s.hard_base[position_key(*p.key)] for p in positions if position_key(*p.key) in self._s.hard_base}
         planned = plan_derisk(
@@ -147,13 +149,36 @@ class AccountCycle:
             blocked=blocked,
         )
         issued, deferred = await self._issue(planned, now, stamp)
-        return issued, list(blocked.values()) + deferred
+        return issued, list(blocked.values()) + not_repriced + deferred
 
-    async def _escalate(self, stamp: str) -> None:
-        """SOFT → HARD: the cycle's own working SOFT orders are replaced at bid/ask."""
-        soft = [o for o in self._ledger.live_orders() if o.own and o.footprint.kind is IntentKind.SOFT_DERISK]
-        priced = [(o, *derisk_price(o.footprint.side, self._market.quote(o.footprint.symbol), RiskMode.HARD_DERISK, 0.0)) for o in soft]
-        await self._orders.escalate(priced, self._s.cycle, stamp)
+    async def _reprice(self, mode: RiskMode, previous: RiskMode, blocked: dict[str, str], stamp: str) -> list[str]:
+        """The cycle's own working de-risk orders. With a market matched where the data is, every
+        SOFT/HARD cycle: those the market moved away from by more than the rule's ticks are
+        replaced at the price they would get now, and on HARD every SOFT one goes to the touch
+        (domain/reprice.py). Otherwise on entering HARD only: SOFT orders replaced at bid/ask.
+        Returns the log's notes for orders left alone on stale data."""
+        if not self._market.matches_at_the_data():
+            if mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
+                soft = [o for o in self._ledger.live_orders() if o.own and o.footprint.kind is IntentKind.SOFT_DERISK]
+                priced = [
+                    (o, *derisk_price(o.footprint.side, self._market.quote(o.footprint.symbol), mode, 0.0), IntentKind.HARD_DERISK) for o in soft
+                ]
+                await self._orders.replace_own(priced, self._s.cycle, stamp)
+            return []
+        own = [o for o in self._ledger.live_orders() if o.own and o.intent is not None and o.replacement is None]
+        resting = [
+            RestingDerisk(
+                intent_id=o.intent_id, symbol=o.footprint.symbol, side=o.footprint.side, kind=o.intent.kind, limit_price=o.intent.limit_price
+            )
+            for o in own
+            if o.intent is not None and o.intent.kind.is_derisk and o.intent.limit_price is not None
+        ]
+        rules = self._config().rules
+        plan = plan_reprices(resting, self._market.views(), mode, rules.market_data, rules.derisk.truth_tick_offset)
+        by_id = {o.intent_id: o for o in own}
+        room = max(0, self._update_room())  # each replace is checked by this account: an update
+        await self._orders.replace_own([(by_id[r.intent_id], r.price, r.price_rule, r.kind) for r in plan.reprices[:room]], self._s.cycle, stamp)
+        return [f"{symbol}: STALE_DATA — {why} (its de-risk order not repriced)" for symbol, why in plan.skipped.items() if symbol not in blocked]
 
     async def _issue(self, intents: list[Intent], now: datetime, stamp: str) -> tuple[list[Intent], list[str]]:
         """Reserve and start the cycle's intents; those over this run's update budget wait for the

@@ -1,5 +1,7 @@
 """The account's pre-trade gate: one judgment at a time against the book (domain/gate.py), and
-with the simulated exchange, the approved order's arrival in the same round trip.
+with the simulated exchange, the approved order's arrival in the same round trip — with a named
+market, at the exchange step as of the arrival (the L1 then, its queue place kept), else on the
+order's quote (the simulated feed's mode probabilities).
 
 A request for an order the account already knows — its own reserved intent, a retried request,
 a reset order — gets the same answer again, with the account's record of it (a reset order
@@ -14,7 +16,7 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.clock import read_clock
+    from domain.clock import exchange_instant, read_clock
     from domain.enums import OrderState, RejectReason, RiskMode, TradingState
     from domain.gate import GateContext, gate_desk_intent, gate_replacement
     from domain.ledger import Ledger
@@ -25,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.account_state import GateState
     from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck, VenueKind
     from venues.sim.exchange import SimExchange
+    from venues.sim.model import within_position
     from workflows.account.clock import AccountClock
     from workflows.account.market import AccountMarket
 
@@ -66,6 +69,7 @@ class AccountGate:
     def _context(self) -> GateContext:
         now = self._clock.moment()
         config = self._config()
+        market = self._market
         return GateContext(
             account=self._account,
             ledger=self._ledger,
@@ -76,53 +80,75 @@ class AccountGate:
             trading_state=self._trading_state(),
             controls=self._s.controls,
             now_seconds=workflow.now().timestamp(),
+            collar_reference_of=lambda symbol: market.collar_reference(symbol, now),
         )
 
     # ── a new order ──────────────────────────────────────────────────────────────────────────
     async def pretrade(self, request: PretradeRequest) -> PretradeReply:
-        async with self._lock:
+        async with self._lock:  # held through the arrival: the next judgment sees this one's book
             symbol = request.raw_intent.get("symbol")
             if isinstance(symbol, str):
                 await self._market.know(symbol, self._clock.moment())
-            return self._pretrade(request)
+            reply, arriving = self._pretrade(request)
+            return await self._arrive(arriving, reply) if arriving is not None else reply
 
-    def _pretrade(self, request: PretradeRequest) -> PretradeReply:
+    def _pretrade(self, request: PretradeRequest) -> tuple[PretradeReply, Intent | None]:
+        """The verdict, and the intent whose arrival runs with it (None: nothing arrives now)."""
         intent_id = request.intent_id
         quantity = request.raw_intent.get("quantity")
         if type(quantity) is int:  # a reserved replacement asks for what its original left (never more)
             self._ledger.shrink_reserved(intent_id, quantity)
+        entry = self._ledger.open_order(intent_id)
+        if entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
+            return self.approval(entry.intent, "the risk cycle's own intent"), entry.intent  # its first word: it arrives
+        if entry is not None and entry.intent is not None and entry.intent.replaces and entry.state is OrderState.ACCEPTED:
+            self._placed_by_order(entry.intent)
         known = self.known(intent_id)
         if known is not None:
-            return known
+            return known, None
         if request.raw_intent.get("intent_id", intent_id) != intent_id:
-            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message="intent_id differs from the request's")
+            return PretradeReply(approved=False, reason=RejectReason.MALFORMED_INTENT, message="intent_id differs from the request's"), None
         context = self._context()
         verdict = gate_desk_intent(request.raw_intent | {"intent_id": intent_id}, context)
         self._s.controls = context.controls
         if not verdict.approved or verdict.intent is None:
             self._ledger.record_refusal(verdict.intent, intent_id, verdict.reason or RejectReason.MALFORMED_INTENT, verdict.message)
-            return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
+            return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message), None
         self._ledger.reserve(verdict.intent, own=False, cycle=self._cycle(), expires_at=self._expiry(self._clock.moment()))
         self._changed()
-        return self._arrive(verdict.intent, self.approval(verdict.intent, verdict.message))
+        return self.approval(verdict.intent, verdict.message), verdict.intent
 
-    def _arrive(self, intent: Intent, reply: PretradeReply) -> PretradeReply:
+    async def _arrive(self, intent: Intent, reply: PretradeReply) -> PretradeReply:
         """The simulated exchange's arrival (acknowledge and first attempt) runs here, with the
         verdict, where the book is: the order gets the events in one round trip and sends no
-        report — the account applied them already. A broker's arrival happens at the broker."""
+        report — the account applied them already. With a named market it runs at the exchange
+        step as of the arrival (the L1 then; its queue place kept for the cycles after). A
+        broker's arrival happens at the broker."""
         if self._venue is not VenueKind.SIM:
             return reply
-        events = self._exchange.arrive(reply.sim_order())
-        self._ledger.apply_report(arrival(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(self._clock.moment()))
+        moment = self._clock.moment()
+        order = reply.sim_order()
+        if self._market.matches_at_the_data():
+            events = await self._market.arrive(order, moment)
+            if order.position is not None:
+                events = within_position(events, intent, order.position)
+        else:
+            events = self._exchange.arrive(order)
+        self._ledger.apply_report(arrival(intent, events), cycle=self._cycle(), exchange_time=self._clock.stamp(moment))
         return reply.model_copy(update={"arrival": events})
 
-    def known(self, intent_id: str, arrive: bool = True) -> PretradeReply | None:
+    def _placed_by_order(self, replacement: Intent) -> None:
+        """A desk's replacement, reserved by its replace check, asks now: its order places it
+        itself (venues/sim/activities.py) against the view in this answer — with a named market
+        the exchange keeps its queue place from that view's L1, arrived now."""
+        if self._venue is VenueKind.SIM and self._market.matches_at_the_data():
+            self._exchange.placed_by_order(replacement, exchange_instant(self._clock.moment(), self._config().rules))
+
+    def known(self, intent_id: str) -> PretradeReply | None:
         """A request for an order the account already knows gets the same answer, with the
-        account's record. Only the order's own pre-trade runs its arrival (`arrive`): a retried
-        replace check must not put the replacement at the venue before its original is canceled."""
+        account's record (a retried replace check must not put the replacement at the venue
+        before its original is canceled: only the order's own pre-trade runs its arrival)."""
         entry = self._ledger.open_order(intent_id)
-        if arrive and entry is not None and entry.intent is not None and entry.own and entry.state is OrderState.ACCEPTED and not entry.filled:
-            return self._arrive(entry.intent, self.approval(entry.intent, "the risk cycle's own intent"))  # its first word
         if entry is not None and entry.intent is not None:
             report = OrderReport(
                 intent_id=intent_id,
@@ -152,7 +178,7 @@ class AccountGate:
     # ── a cancel/replace ─────────────────────────────────────────────────────────────────────
     def replace_check(self, check: ReplaceCheck) -> PretradeReply:
         expected = c.next_replacement_id(check.original_id)
-        known = self.known(expected, arrive=False)
+        known = self.known(expected)
         if known is not None:
             return known
         verdict = gate_replacement(check.original_id, check.raw_replacement, self._context(), expected)

@@ -1,6 +1,13 @@
 """What the account knows of the market: quotes from marks (the simulated feed) or a named market's
-views (L1, truth tick, GRPAN, the mark with its source and age) and the prints since the last
-cycle; the stale-data gates; and what marks value — exposure and P&L."""
+views (L1, truth tick, GRPAN, the mark with its source, age and staleness); the stale-data gates,
+the collar's reference; and what marks value — exposure and P&L.
+
+With a named market the simulated exchange matches where the data is: each cycle one local
+activity (`exchange_step`) returns the held symbols' compact views and the executions of the
+live orders since the last cycle, and each arrival is one call as of its own time — nothing raw
+enters history (per cycle at most one view per held symbol and three events per order touched).
+Runs recorded before that (`workflow.patched(EXCHANGE_STEP)` false: replay sets v1/v2) fetch the
+views and the prints since the last cycle (`market_snapshot`) and match in the workflow."""
 
 from __future__ import annotations
 
@@ -14,37 +21,71 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import exchange_instant
     from domain.enums import Bucket, RiskMode
     from domain.events import shortcut_symbols
+    from domain.execution import ExecutionEvent
     from domain.exposure import Exposure, compute_exposure
     from domain.ledger import Ledger
     from domain.market import quote_from_mark
-    from domain.marketdata import FeedSpec, MarketView, Print, hard_derisk_gate, soft_derisk_gate
+    from domain.marketdata import FeedSource, FeedSpec, MarketView, Print, hard_derisk_gate, soft_derisk_gate
     from domain.models import Quote
     from domain.pnl import PnlSummary, summarize
     from domain.rules import RigConfig
     from protocol.account_state import MarketState
     from protocol.messages import MarkView
+    from venues.sim.exchange import SimExchange
+    from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, ExchangeResult, OrderOutcome, exchange_step
+    from venues.sim.model import SimOrder
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
 MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
-PRICE_POINTS_KEPT = 500  # per symbol: a trading day of one-minute cycles
+# The report's price path: at most this many points per symbol, and per account (what the account
+# carries and returns stays bounded however many symbols it holds). A full path keeps every
+# other point: older stretches at half the resolution, the whole day kept.
+PRICE_POINTS_PER_SYMBOL = 200
+PRICE_POINTS_PER_ACCOUNT = 10_000
+EXCHANGE_STEP = "exchange-step"  # the patch: matching where the data is (runs recorded before it replay the old path)
 
 
 class AccountMarket:
-    def __init__(self, state: MarketState, feed: FeedSpec | None, config: Callable[[], RigConfig], ledger: Ledger) -> None:
+    def __init__(
+        self,
+        state: MarketState,
+        feed: FeedSpec | None,
+        config: Callable[[], RigConfig],
+        ledger: Ledger,
+        exchange: SimExchange | None,
+        cycle: Callable[[], int],
+    ) -> None:
         self._s = state
-        self.feed = feed
+        # A MARKS spec names the simulated feed itself: quotes from marks, as with no market.
+        self.feed = feed if feed is not None and feed.source is not FeedSource.MARKS else None
         self._config = config
         self._ledger = ledger
+        self._exchange = exchange  # None: the account's orders are at a broker (views only)
+        self._cycle = cycle
+        self._exchange_path: bool | None = None  # decided once per run (workflow.patched)
         self._quotes: dict[str, Quote] = {}
         self._quoted_marks: dict[str, float] | None = None
         self._views: dict[str, MarketView] = {}  # with a named market: each symbol's latest view
-        self._prints: dict[str, list[Print]] = {}  # … and the prints since the last cycle
+        self._prints: dict[str, list[Print]] = {}  # runs before the exchange step: the prints since the last cycle
         self.prints_since: datetime | None = None
+
+    def matches_at_the_data(self) -> bool:
+        """A named market whose matching runs where the data is (the exchange step). Not from a
+        query: the first call of a run records the patch marker."""
+        if self.feed is None:
+            return False
+        if self._exchange_path is None:
+            self._exchange_path = workflow.patched(EXCHANGE_STEP)
+        return self._exchange_path
 
     # ── fetching ─────────────────────────────────────────────────────────────────────────────
     async def refresh(self, now: datetime) -> None:
-        """The cycle's quotes: the named market's views (and the prints of the symbols with live
-        orders), or the simulated feed's quotes from marks when the marks changed."""
+        """The cycle's quotes: the named market's views with the exchange's step for the live
+        orders (their executions wait for the cycle's venue step), or the simulated feed's
+        quotes from marks when the marks changed."""
+        if self.matches_at_the_data():
+            await self._exchange_cycle(now)
+            return
         if self.feed is not None:
             live = {o.footprint.symbol: None for o in self._ledger.live_orders()}
             await self.fetch(list(self.held_symbols()), now, prints_for=list(live))
@@ -55,10 +96,64 @@ class AccountMarket:
         self._quotes = await workflow.execute_local_activity(market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT)
         self._quoted_marks = marks
 
-    async def fetch(self, symbols: list[str], now: datetime, prints_for: list[str] | None = None) -> None:
-        """The named market's views of `symbols` as of now, and the prints since the last cycle
-        of the symbols with working orders (passive fills trade against them)."""
+    async def _exchange_cycle(self, now: datetime) -> None:
+        """The held symbols' views and the live orders' executions since the last cycle, in one
+        call; orders whose DAY ends now are left to the venue step (they expire)."""
+        rules = self._config().rules
+        as_of = exchange_instant(now, rules)
+        since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
+        stamp = now.isoformat()
+        orders = []
+        if self._exchange is not None:
+            live = [o for o in self._ledger.live_orders() if not (o.expires_at and stamp >= o.expires_at)]
+            self._exchange.prune(o.intent_id for o in self._ledger.open_orders())
+            orders = self._exchange.working(live, since)
+        result = await self._call(as_of, list(self.held_symbols()), orders, since=since, cycle=self._cycle())
+        if self._exchange is not None:
+            self._exchange.took(result.orders)
+        self._s.market_as_of = as_of.isoformat()
+
+    async def arrive(self, order: SimOrder, moment: datetime) -> list[ExecutionEvent]:
+        """An order's arrival at the exchange as of `moment`: the venue's collar around the fresh
+        reference then, the acknowledgement, the take against the L1 then; its queue place is
+        kept by the exchange."""
+        at = exchange_instant(moment, self._config().rules)
+        bare = order.model_copy(update={"market": None, "market_rule": None, "position": None})
+        result = await self._call(at, [], [ExchangeOrder(order=bare, arrived_at=at)])
+        outcome = result.orders[0] if result.orders else OrderOutcome(intent_id=order.intent.intent_id)
+        assert self._exchange is not None  # only the simulated venue's arrivals come here
+        self._exchange.arrived(outcome.intent_id, at, outcome.resting)
+        return outcome.events
+
+    async def _call(
+        self, as_of: datetime, symbols: list[str], orders: list[ExchangeOrder], since: datetime | None = None, cycle: int = 0
+    ) -> ExchangeResult:
         assert self.feed is not None
+        config = self._config()
+        request = ExchangeRequest(
+            feed=self.feed,
+            universe=config.universe,
+            session=config.rules.session,
+            rule=config.rules.market_data,
+            as_of=as_of,
+            since=since,
+            cycle=cycle,
+            symbols=symbols,
+            orders=orders,
+        )
+        result = await workflow.execute_local_activity(exchange_step, request, start_to_close_timeout=MARKET_TIMEOUT)
+        views = result.market_views()
+        self._views.update(views)
+        self._quotes.update({s: quote_of(v) for s, v in views.items()})
+        return result
+
+    async def fetch(self, symbols: list[str], now: datetime, prints_for: list[str] | None = None) -> None:
+        """The named market's views of `symbols` as of now (runs before the exchange step: and
+        the prints since the last cycle of the symbols with working orders)."""
+        assert self.feed is not None
+        if self.matches_at_the_data():
+            await self._call(exchange_instant(now, self._config().rules), symbols, [])
+            return
         rules = self._config().rules
         as_of = exchange_instant(now, rules)
         since = datetime.fromisoformat(self._s.market_as_of) if self._s.market_as_of else as_of
@@ -89,6 +184,19 @@ class AccountMarket:
 
     def view(self, symbol: str) -> MarketView | None:
         return self._views.get(symbol) if self.feed is not None else None
+
+    def views(self) -> dict[str, MarketView]:
+        return self._views if self.feed is not None else {}
+
+    def collar_reference(self, symbol: str, moment: datetime) -> float | None:
+        """The price collar's reference for an order judged at `moment`: with a market the
+        view's fresh mark, aged to `moment` (None once nothing is fresh: the collar refuses);
+        the simulated feed's mark is fresh by construction."""
+        view = self.view(symbol)
+        if view is None:
+            return self.quote(symbol).truth_tick
+        rules = self._config().rules
+        return view.collar_reference_at(exchange_instant(moment, rules), rules.market_data)
 
     def prints(self, symbol: str) -> list[Print]:
         return self._prints.get(symbol, [])
@@ -133,6 +241,8 @@ class AccountMarket:
                         symbol=symbol,
                         mark=view.mark,
                         source=view.mark_source.value,
+                        stale=view.mark_stale,
+                        age_seconds=view.mark_age_seconds,
                         print_age_seconds=view.print_age_seconds,
                         l1_age_seconds=view.l1_age_seconds,
                     )
@@ -161,10 +271,13 @@ class AccountMarket:
         """With a market: each held symbol's mark this cycle, for the report's price path."""
         if self.feed is None:
             return
-        for symbol in self.held_symbols():
+        held = self.held_symbols()
+        kept = max(2, min(PRICE_POINTS_PER_SYMBOL, PRICE_POINTS_PER_ACCOUNT // max(1, len(set(self._s.price_path) | set(held)))))
+        for symbol in held:
             path = self._s.price_path.setdefault(symbol, [])
             path.append((stamp, self.quote(symbol).truth_tick))
-            del path[:-PRICE_POINTS_KEPT]
+            while len(path) > kept:
+                del path[-2::-2]  # every other point before the newest: half the resolution, the whole day
 
     def price_path(self) -> dict[str, list[tuple[str, float]]]:
         return self._s.price_path

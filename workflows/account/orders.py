@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.client_ops import Reconciled
     from domain.digest import RunDigest
-    from domain.enums import CancelReason, IntentKind
+    from domain.enums import CancelReason, IntentKind, PriceRule
     from domain.events import TimedEvent
     from domain.ledger import Ledger, LedgerOrder
     from domain.models import Intent
@@ -153,17 +153,18 @@ class AccountOrders:
         for found in await self._call(AccountCalls.start_orders, StartOrders(intents=raws)):
             self.apply(found, cycle, stamp)
 
-    async def escalate(self, priced: list[tuple[LedgerOrder, float, Any]], cycle: int, stamp: str) -> None:
-        """SOFT → HARD: the cycle's own working SOFT orders replaced at their new price."""
+    async def replace_own(self, repriced: list[tuple[LedgerOrder, float, PriceRule, IntentKind]], cycle: int, stamp: str) -> None:
+        """The cycle's own working de-risk orders replaced at their new price (the escalation
+        SOFT → HARD, a reprice after the market moved away), each as `kind` priced by its rule."""
         orders = [
             ReplaceOrder(
                 intent_id=entry.intent_id,
                 quantity=entry.intent.quantity if entry.intent else entry.footprint.remaining,
                 limit_price=price,
-                kind=IntentKind.HARD_DERISK,
+                kind=kind,
                 price_rule=rule.value,
             )
-            for entry, price, rule in priced
+            for entry, price, rule, kind in repriced
         ]
         if orders:
             for result in await self._call(AccountCalls.replace_orders, ReplaceOrders(orders=orders)):

@@ -1,7 +1,10 @@
 """The simulated exchange where the market data is: live orders in, executions and compact views
 out (issue 24). Nothing raw — no quote, no print — leaves this activity.
 
-One call per risk cycle (and one per arrival, if the account runs arrivals at the verdict):
+The account's market part calls it as a local activity (workflows/account/market.py): once per
+risk cycle for the views of its held symbols and its live orders, once per arrival at the
+pre-trade verdict (the one order, as of its arrival), and for the view of a symbol pre-trade has
+not seen yet:
 
     result = exchange_step(ExchangeRequest(feed, universe, session, rule, as_of, since, cycle,
                                            symbols=held, orders=[ExchangeOrder(order, arrived_at, resting)…]))
