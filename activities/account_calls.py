@@ -136,7 +136,7 @@ class AccountCalls:
             report = await asyncio.wait_for(
                 handle.execute_update(UPDATE_VENUE_EXECUTIONS, delivery.events, result_type=OrderReport), ORDER_DEADLINE_SECONDS
             )
-            return Reconciled(intent_id=delivery.intent_id, status="RUNNING", report=report)
+            return Reconciled(intent_id=delivery.intent_id, status="RUNNING", report=only_delivered_fills(report, delivery))
         except (TimeoutError, WorkflowUpdateFailedError, RPCError):
             return await reconcile_order(self._client, delivery.intent_id)
 
@@ -163,3 +163,12 @@ class AccountCalls:
 
     def all(self) -> list:
         return [self.start_orders, self.deliver_executions, self.cancel_orders, self.replace_orders, self.account_view]
+
+
+def only_delivered_fills(report: OrderReport, delivery: Delivery) -> OrderReport:
+    """The order's answer with the fills of this delivery only (and any fill one of them
+    corrects): the account has booked the earlier ones, and an answer carrying every fill of a
+    busy order grew past the payload limit over a day. A retried delivery answers its own again."""
+    delivered = {e.exec_id for e in delivery.events if e.exec_id}
+    corrected = {f.corrects for f in report.fills if f.fill_id in delivered and f.corrects}
+    return report.model_copy(update={"fills": [f for f in report.fills if f.fill_id in delivered or f.fill_id in corrected]})
