@@ -142,6 +142,8 @@ class RejectReason(str, Enum):
     ORDER_RATE = "ORDER_RATE"
     DUPLICATIVE_ORDER = "DUPLICATIVE_ORDER"
     RESTRICTED_SYMBOL = "RESTRICTED_SYMBOL"
+    # Days (issue 22): a desk order between sessions (a calendar's night, weekend or holiday).
+    OUTSIDE_SESSION = "OUTSIDE_SESSION"
 
     @staticmethod
     def for_mode(mode: RiskMode) -> "RejectReason":

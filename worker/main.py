@@ -18,6 +18,7 @@ from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.account_calls import AccountCalls
+from activities.calendar import calendar_activities
 from activities.market import market_quotes, market_snapshot
 from activities.order_calls import OrderCalls
 from activities.scenarios import load_default_config, load_scenario
@@ -52,6 +53,7 @@ class RigWorker:
             market_snapshot,
             load_scenario,
             load_default_config,
+            *calendar_activities(),  # a calendar account's sessions ahead, and its daily_roll marker
             *OrderCalls(client, queue).all(),
             *AccountCalls(client, queue).all(),
         ]
