@@ -8,6 +8,7 @@ The library (and pandas under it) is imported on first use, in the activity, nev
 
 from __future__ import annotations
 
+import warnings
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,7 +37,9 @@ def read_sessions(calendar: str, time_zone: str, first: date, through: date) -> 
     if CALENDAR_ZONES.get(calendar) != time_zone:
         raise ValueError(f"calendar {calendar!r} with time zone {time_zone!r}: not a calendar of this rig in that zone (domain/calendars.py)")
     try:
-        cal = xcals.get_calendar(calendar, start=(first - MARGIN).isoformat(), end=(through + MARGIN).isoformat())
+        with warnings.catch_warnings():  # pandas' "non-vectorized DateOffset" notes, once per calendar built
+            warnings.simplefilter("ignore", category=Warning)
+            cal = xcals.get_calendar(calendar, start=(first - MARGIN).isoformat(), end=(through + MARGIN).isoformat())
     except Exception as err:  # noqa: BLE001 — the library's bounds ("holidays only recorded to …") as one line
         raise ValueError(f"calendar {calendar}: {str(err).splitlines()[0][:200]}") from None
     early = {d.date() for d in cal.early_closes}

@@ -2,8 +2,9 @@
 
 The roll at each close fixes the day: its P&L at the closing marks, the next day's
 beginning-of-day book, what the close expired, how the day's cycles decided. The account keeps
-the last `DAYS_KEPT` of these (only the newest `DAYS_WITH_BOOK` with their marks and book, so the
-carried state stays bounded whatever the universe), and the run digest folds each one.
+the last `DAYS_KEPT` of these — only the newest with their marks and book, at most
+`DAYS_WITH_BOOK` days and `BOOK_ROWS_KEPT` rows in all, so the carried state stays bounded by size
+whatever the universe — and the run digest folds each one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from domain.enums import RiskMode, TradingState
 from domain.pnl import BodPosition, PnlTotals
 
 DAYS_KEPT = 60  # closed sessions an account remembers (about three months)
-DAYS_WITH_BOOK = 2  # … of which the newest keep their closing marks and next day's book
+DAYS_WITH_BOOK = 10  # … of which the newest keep their closing marks and next day's book,
+BOOK_ROWS_KEPT = 10_000  # … as long as these hold this many marks and rows in all
 
 
 class DayTally(BaseModel):
@@ -53,9 +55,12 @@ class DayRecord(BaseModel):
 
 
 def keep_days(days: list[DayRecord], record: DayRecord) -> None:
-    """Append a closed session: the last DAYS_KEPT kept, only the newest DAYS_WITH_BOOK with a book."""
+    """Append a closed session: the last DAYS_KEPT kept, the newest with their books while those
+    stay within DAYS_WITH_BOOK days and BOOK_ROWS_KEPT rows (the newest always keeps its own)."""
     days.append(record)
     del days[:-DAYS_KEPT]
-    for i in range(max(0, len(days) - DAYS_WITH_BOOK)):
-        if days[i].marks or days[i].bod_next:
+    rows = 0
+    for i in range(len(days) - 1, -1, -1):
+        rows += len(days[i].marks) + len(days[i].bod_next)
+        if (i < len(days) - DAYS_WITH_BOOK or rows > BOOK_ROWS_KEPT) and i < len(days) - 1 and (days[i].marks or days[i].bod_next):
             days[i] = days[i].without_book()

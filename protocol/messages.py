@@ -280,7 +280,8 @@ class RiskResult(BaseModel):
     digest: str = ""
     digest_items: list[DigestItem] = []  # the last items the digest folded (all of them for a scenario's day)
     days: list[DayRecord] = []  # closed sessions (a calendar account), oldest first
-    day_logs: list[DayLog] = []  # their decision logs, as far as kept
+    day_logs: list[DayLog] = []  # their decision logs, as far as kept (quiet stretches as stored: one record with repeats)
+    cycle_seconds: int = 60  # the cycle's period, to read a day log's repeats
 
 
 class RiskView(BaseModel):

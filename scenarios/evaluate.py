@@ -25,13 +25,25 @@ def day_decisions(result: RiskResult, day: str | None, last_day: str | None) -> 
         return result.decisions
     logs = {log.date: log.decisions for log in result.day_logs}
     if day in logs:
-        return logs[day]
+        return _rows(logs[day], result.cycle_seconds)
     return result.decisions if day == last_day else []
+
+
+def _rows(records: list[DecisionRecord], cycle_seconds: int) -> list[DecisionRecord]:
+    """A stored log as one row per cycle time: a quiet stretch's repeats decided as its record did."""
+    rows = []
+    for record in records:
+        rows.append(record.model_copy(update={"repeats": 0}) if record.repeats else record)
+        base = datetime.strptime(record.exchange_time, "%H:%M:%S")
+        for i in range(1, record.repeats + 1):
+            at = (base + timedelta(seconds=i * cycle_seconds)).strftime("%H:%M:%S")
+            rows.append(record.model_copy(update={"cycle": record.cycle + i, "exchange_time": at, "intents": [], "skipped": [], "repeats": 0}))
+    return rows
 
 
 def all_decisions(result: RiskResult) -> list[tuple[str | None, DecisionRecord]]:
     """Every decision kept, with its date when the run had days (the closed days first)."""
-    return [(log.date, d) for log in result.day_logs for d in log.decisions] + [(None, d) for d in result.decisions]
+    return [(log.date, d) for log in result.day_logs for d in _rows(log.decisions, result.cycle_seconds)] + [(None, d) for d in result.decisions]
 
 
 def _decisions(result: RiskResult, exp: Expectation, last_day: str | None = None) -> list[DecisionRecord]:

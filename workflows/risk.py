@@ -391,6 +391,7 @@ class RiskWorkflow:
             digest_items=digest.log,
             days=self._day.days(),
             day_logs=self._day.logs(),
+            cycle_seconds=self._config.rules.risk_cycle.cycle_seconds,
         )
 
     def _details(self, record: DecisionRecord) -> str:
