@@ -17,9 +17,11 @@ from domain.enums import OrderState, RejectReason, TradingState
 from domain.rules import RigConfig, RiskRules
 from protocol.contract import QUERY_STATE, RISK_WORKFLOW, UPDATE_SET_SESSION, UPDATE_SET_TRADING_STATE, account_task_queue, risk_workflow_id
 from protocol.converter import data_converter
-from protocol.messages import RiskInput, RiskView
+from protocol.messages import RiskInput, RiskResult, RiskView
+from report import page
 from tests.accounts import finish, intent, submit, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.drills import arig
 from worker.main import WORKFLOWS
 
 
@@ -112,3 +114,40 @@ async def test_a_calendar_accounts_history_replays(client: Client, scenario_runs
     kinds = {e.event_type for e in history.events}
     assert EventType.EVENT_TYPE_MARKER_RECORDED in kinds and EventType.EVENT_TYPE_TIMER_STARTED in kinds
     await Replayer(workflows=WORKFLOWS, data_converter=data_converter).replay_workflow(history)
+
+
+async def test_rig_account_shows_a_day_and_a_range_of_days(client: Client, worker, account):
+    """`rig account open --calendar XNYS`, a close, then `rig account show --day`: P&L by day and
+    the roll event; the session under way in a range; a bad range is one line."""
+    address = client.service_client.config.target_host
+    opened = await arig(address, "account", "open", account, "--equity", "1000000", "--calendar", "XNYS", "--synthetic")
+    assert opened.returncode == 0 and "on the XNYS calendar" in opened.stdout, opened.stderr
+    handle = client.get_workflow_handle(risk_workflow_id(account))
+    await view_until(handle, lambda v: v.session is not None and v.session.next_open is not None)
+    await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "15:59:57", "exchange_date": "2026-11-25"})
+    await view_until(handle, lambda v: bool(v.days))
+    shown = await arig(address, "account", "show", account)
+    assert (
+        shown.returncode == 0 and "XNYS: between sessions, today 09:30–16:00; next open 2026-11-27 09:30, next close 2026-11-27 13:00" in shown.stdout
+    ), shown.stdout
+    day = await arig(address, "account", account, "--day", "2026-11-25")
+    assert day.returncode == 0, day.stderr
+    lines = day.stdout.splitlines()
+    assert any(line.startswith("2026-11-25  09:30–16:00") and "ACTIVE" in line for line in lines), day.stdout
+    assert any(line.startswith("  roll 2026-11-25 at 2026-11-25 16:00:0") for line in lines), day.stdout
+    week = await arig(address, "account", "show", account, "--day", "2026-11-23..2026-11-27")
+    assert week.returncode == 0 and "2026-11-27" in week.stdout and "(under way)" in week.stdout, week.stdout
+    for bad in ("2026-11-31", "2026-11-27..2026-11-23", "yesterday"):
+        refused = await arig(address, "account", "show", account, "--day", bad)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr, refused.stderr
+
+
+async def test_the_report_shows_the_days(client: Client, scenario_runs):
+    report, _ = await scenario_runs["week_thanksgiving"]
+    result = await client.get_workflow_handle(risk_workflow_id(report.account), result_type=RiskResult).result()
+    week = page.render(result, title="week", ui_workflow=lambda i: i)
+    assert all(f"id='day-2026-11-{d}'" in week for d in (23, 24, 25, 27)) and "day-2026-11-26" not in week
+    assert "the 2026-11-23 session closed — P&amp;L -12,500.00, 1 DAY orders expired" in week
+    assert "<h3>Decision log 2026-11-27</h3>" in week and "(half day)" in week
+    tuesday = page.render(result, title="tuesday", ui_workflow=lambda i: i, days=("2026-11-24", "2026-11-24"))
+    assert "id='day-2026-11-24'" in tuesday and "id='day-2026-11-23'" not in tuesday and "Decision log 2026-11-23" not in tuesday

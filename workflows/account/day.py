@@ -76,10 +76,11 @@ class AccountDay:
         return dict(self._s.days[-1].marks) if self._s.days else {}
 
     def begin(self, now: datetime) -> None:
-        """The session the book's day belongs to: the one under way, else the next."""
-        if self._s.session is None:
-            session = self._clock.current_or_next(now)
-            self._s.session = session.date if session is not None else None
+        """The session the book's day belongs to: the one under way, else the next. A test
+        account's clock set back before it (`set_session`) re-dates it; forward, its roll comes."""
+        session = self._clock.current_or_next(now)
+        if session is not None and (self._s.session is None or session.date < self._s.session):
+            self._s.session = session.date
 
     def roll_due(self, now: datetime) -> SessionDay | None:
         """The session whose close has come, when it has."""
