@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,7 +34,7 @@ from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE
 from protocol.contract import next_replacement_id
 from protocol.parse import first_error, first_line, printable
 from scenarios.evaluate import expand_random_orders
-from scenarios.spec import SCENARIO_NAME, ScenarioSpec
+from scenarios.spec import MAX_PLANNED_EVENTS, SCENARIO_NAME, ScenarioSpec
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 # A scenario file is a few KB; its plan comes back as a local activity's result, which Temporal
@@ -49,10 +49,13 @@ SCENARIO_MARKET_SCALE = 0.02  # a scenario's generated day: ~8 prints a minute p
 
 
 class ScenarioPlan(BaseModel):
-    spec: ScenarioSpec
+    spec: ScenarioSpec  # as written (its events moved to `timeline`)
     config: RigConfig
     market: FeedSpec | None = None
     bod: list[BodPosition] = []
+    # What the account runs: the events with the random orders expanded (a file's 1,000 events plus
+    # up to 500 a day), each dated in a calendar scenario. Empty in plans loaded before it existed.
+    timeline: list[TimedEvent] = Field(default=[], max_length=MAX_PLANNED_EVENTS)
 
 
 def scenario_names() -> list[str]:
@@ -89,7 +92,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         raise ValueError(f"scenario {_name_of(scenario, data)}: {first_error(err, '')}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    plan = ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
+    plan = ScenarioPlan(spec=spec.model_copy(update={"events": []}), config=config, market=market, bod=bod, timeline=spec.events)
     size = len(plan.model_dump_json())
     if size > MAX_PLAN_BYTES:
         raise ValueError(

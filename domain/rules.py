@@ -21,7 +21,7 @@ from domain.limits import MAX_EQUITY, MAX_PCT, MAX_PRICE, MAX_QUANTITY
 from domain.marketdata import MarketDataRule
 
 # Bounds on every list and map a rules or universe file holds (issue 20): far above what a desk
-# needs, and small enough that the largest accepted rules (476,471 bytes as JSON, measured in
+# needs, and small enough that the largest accepted rules (476,700 bytes as JSON, measured in
 # tests/test_input_bounds.py) travel in an update and a continue-as-new with room to spare.
 MAX_RESTRICTED_SYMBOLS = 10_000  # a firm-wide restricted list
 MAX_SYMBOL_OVERRIDES = 5_000  # per-symbol limits: one per instrument of the largest universe

@@ -303,18 +303,21 @@ def _describe(d: DecisionRecord, day: str | None = None) -> str:
 
 def expand_random_orders(spec: ScenarioSpec) -> ScenarioSpec:
     """Seeded random desk orders (MARKET, so any symbol's price passes the venue's collar)
-    → explicit order events, the same for the same seed."""
+    → explicit order events, the same for the same seed; with `days`, a block on each of the
+    scenario's first sessions (`d<N>r<n>`, each day its own draw)."""
     if spec.random_orders is None:
         return spec
     ro = spec.random_orders
-    rng = random.Random(f"random-orders|{ro.seed}")
     start = datetime.strptime(_hms(ro.start), "%H:%M:%S")
     events = list(spec.events)
-    for n in range(ro.count):
-        at = (start + timedelta(seconds=n * ro.every_seconds)).strftime("%H:%M:%S")
-        symbol = rng.choice(ro.symbols)
-        side = rng.choice(["BUY", "SELL"])
-        quantity = rng.randint(1, ro.max_quantity)
-        order = OrderEventSpec(id=f"r{n:03d}", symbol=symbol, side=side, quantity=quantity, order_type="MARKET")
-        events.append(TimedEvent(at=at, order=order))
+    for day in range(1, (ro.days or 1) + 1):
+        rng = random.Random(f"random-orders|{ro.seed}" + (f"|day {day}" if ro.days else ""))
+        for n in range(ro.count):
+            at = (start + timedelta(seconds=n * ro.every_seconds)).strftime("%H:%M:%S")
+            symbol = rng.choice(ro.symbols)
+            side = rng.choice(["BUY", "SELL"])
+            quantity = rng.randint(1, ro.max_quantity)
+            name = f"d{day}r{n:03d}" if ro.days else f"r{n:03d}"
+            order = OrderEventSpec(id=name, symbol=symbol, side=side, quantity=quantity, order_type="MARKET")
+            events.append(TimedEvent(at=at, order=order, day=day if ro.days else None))
     return spec.model_copy(update={"events": events, "random_orders": None})

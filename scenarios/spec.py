@@ -36,6 +36,8 @@ SCENARIO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the file's name; the acco
 EVENT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # an order's id within the scenario (intent id <account>-<id>)
 MAX_SEED = 2**63 - 1  # the venue's and generator's seeds travel as int64
 MAX_EVENTS = 1_000
+MAX_RANDOM_ORDERS = 500  # a random_orders block, each day it runs
+MAX_PLANNED_EVENTS = MAX_EVENTS + MAX_RANDOM_ORDERS * MAX_RUN_DAYS  # the timeline a loaded plan runs (its random orders expanded)
 MAX_EXPECTATIONS = 1_000
 MAX_SYMBOLS = 1_000
 MAX_SHOCKS = 100
@@ -244,11 +246,12 @@ class RandomOrders(Spec):
     """Seeded random desk orders, expanded into order events when the scenario loads."""
 
     seed: Seed
-    count: int = Field(gt=0, le=500)
+    count: int = Field(gt=0, le=MAX_RANDOM_ORDERS)
     start: str = Field(pattern=HHMM)
     every_seconds: int = Field(gt=0, le=86_400)
     symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
     max_quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    days: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)  # a calendar scenario: the block on each of its first N sessions
 
     @model_validator(mode="after")
     def _within_the_day(self) -> RandomOrders:

@@ -558,7 +558,7 @@ def test_a_replace_chain_defines_each_replacement_in_turn():
         {"at": "11:03", "replace": {"id": "o1.R2", "quantity": 400}},
         {"at": "11:04", "cancel": {"id": "o1.R3"}},
     ]
-    assert plan_scenario(scenario(events)).spec.events[-1].cancel.id == "o1.R3"
+    assert plan_scenario(scenario(events)).timeline[-1].cancel.id == "o1.R3"
 
 
 def test_an_invalid_expectation_in_a_scenario_file_is_one_line_naming_where():

@@ -54,7 +54,7 @@ class ScenarioWorkflow:
                 exchange_date=spec.date,
                 stop_at=spec.stop,
                 stop_date=spec.stop_date,
-                timeline=spec.events,
+                timeline=plan.timeline or spec.events,  # a plan from before `timeline` carried them in its spec
                 market=plan.market,
                 bod=plan.bod,
             ),
