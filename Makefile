@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv browser demo lint test test-core bench bench-scale server worker broker test-ibkr-live check-config scenarios clean
+.PHONY: venv browser demo lint test test-core test-scale bench bench-scale server worker broker test-ibkr-live check-config scenarios clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
@@ -36,6 +36,9 @@ test: venv browser  ## the whole suite against a real Temporal dev server
 
 test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
 	$(PY) -m pytest -m core $(PYTEST_ARGS)
+
+test-scale: venv    ## the soak: a simulated week (5 sessions, 2,500 desk orders) twice, through worker kills and a server restart
+	$(PY) -m pytest tests_scale -s $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
 	$(PY) -m bench

@@ -5,12 +5,13 @@ format's own validation errors are checked too."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from activities.scenarios import plan_scenario
+from activities.scenarios import ScenarioPlan, plan_scenario
 from domain.enums import (
     Bucket,
     CancelReason,
@@ -564,3 +565,32 @@ def test_a_replace_chain_defines_each_replacement_in_turn():
 def test_an_invalid_expectation_in_a_scenario_file_is_one_line_naming_where():
     with pytest.raises(ValueError, match=r"^scenario refs: expect\.0: Value error, give `at`"):
         plan_scenario(scenario([], expect=[{"at": "11:00", "from": "11:00", "by": "11:01", "mode": "NORMAL"}]))
+
+
+def test_a_plan_with_random_orders_beyond_the_files_1000_events_decodes_where_the_workflow_reads_it():
+    """900 events and 500 random orders: the expanded timeline (1,400) once sat in the plan's spec,
+    whose events are bounded at 1,000 — the scenario workflow failed to decode its own plan (a
+    workflow task failing on every retry). The timeline travels beside the spec now."""
+    events = [{"at": "11:00", "exposure": {"marks": {"AAPL": 100.0 + i / 100}}} for i in range(900)]
+    random = {"seed": 1, "count": 500, "start": "11:00", "every_seconds": 1, "symbols": ["AAPL"], "max_quantity": 10}
+    plan = plan_scenario(scenario(events, random_orders=random))
+    decoded = ScenarioPlan.model_validate_json(plan.model_dump_json())
+    assert (len(decoded.timeline), decoded.spec.events) == (1400, [])
+
+
+def test_a_calendar_scenario_dates_its_days_and_refuses_an_event_on_a_holiday():
+    week = {"name": "days", "calendar": "XNYS", "date": "2026-11-25", "days": 2, "start": "09:30", "stop": "13:00", "expect": [{"day": 2, "cycles": 10}]}
+    plan = plan_scenario(week | {"events": [{"day": 2, "at": "12:00", "exposure": {"marks": {"AAPL": 99.0}}}]})
+    assert (plan.spec.stop_date, plan.timeline[0].date, plan.spec.expect[0].date) == ("2026-11-27", "2026-11-27", "2026-11-27")
+    assert plan.config.rules.session.calendar == "XNYS" and plan.config.rules.session.open is None
+    for event, problem in (
+        ({"at": "2026-11-26 11:00"}, "no XNYS session that day (a weekend or a holiday)"),
+        ({"day": 2, "at": "13:30"}, "outside that day's session (09:30–13:00)"),
+        ({"day": 3, "at": "10:00"}, "outside the scenario's days (2026-11-25 to 2026-11-27)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            plan_scenario(week | {"events": [event | {"exposure": {"marks": {"AAPL": 99.0}}}]})
+    with pytest.raises(ValueError, match="2026-11-26 has no XNYS session"):
+        plan_scenario(week | {"date": "2026-11-26", "events": []})
+    with pytest.raises(ValueError, match="need a calendar"):
+        plan_scenario(scenario([{"day": 2, "at": "11:00", "exposure": {"marks": {"AAPL": 99.0}}}]))
