@@ -282,6 +282,7 @@ class RiskResult(BaseModel):
     days: list[DayRecord] = []  # closed sessions (a calendar account), oldest first
     day_logs: list[DayLog] = []  # their decision logs, as far as kept (quiet stretches as stored: one record with repeats)
     cycle_seconds: int = 60  # the cycle's period, to read a day log's repeats
+    trimmed: list[str] = []  # what was left out to keep the result under the payload limit (protocol/result_bounds.py)
 
 
 class RiskView(BaseModel):

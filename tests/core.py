@@ -29,6 +29,7 @@ CORE_MODULES = frozenset(
         "test_policy.py",
         "test_pretrade.py",
         "test_scenario_expectations.py",
+        "test_result_bounds.py",
         "test_sessions.py",
     }
 )

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.decision_log import expand
     from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView
     from protocol.parse import first_error, parse
+    from protocol.result_bounds import bounded_result
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
@@ -374,24 +375,26 @@ class RiskWorkflow:
         run_digest.add_journal(digest, self._ledger.take_journal(), account)
         run_digest.add_final(digest, self._ledger.open_orders(), positions, self._market.pnl().account, account)
         digest.seal()
-        return RiskResult(
-            account=account,
-            decisions=expand(self._cycle.decisions(), self._clock.day_rules()),
-            intents=self._cycle.intents(),
-            outcomes=self._ledger.outcomes(),
-            fills=self._ledger.fills(),
-            answers=self._orders.answers(),
-            trading_changes=self._operator.changes(),
-            pnl=self._market.pnl().account,
-            price_path=self._market.price_path(),
-            hard_cap_pct=self._config.rules.hard_cap_pct,
-            final_exposure=self._market.exposure(),
-            positions=positions,
-            digest=digest.value,
-            digest_items=digest.log,
-            days=self._day.days(),
-            day_logs=self._day.logs(),
-            cycle_seconds=self._config.rules.risk_cycle.cycle_seconds,
+        return bounded_result(
+            RiskResult(
+                account=account,
+                decisions=expand(self._cycle.decisions(), self._clock.day_rules()),
+                intents=self._cycle.intents(),
+                outcomes=self._ledger.outcomes(),
+                fills=self._ledger.fills(),
+                answers=self._orders.answers(),
+                trading_changes=self._operator.changes(),
+                pnl=self._market.pnl().account,
+                price_path=self._market.price_path(),
+                hard_cap_pct=self._config.rules.hard_cap_pct,
+                final_exposure=self._market.exposure(),
+                positions=positions,
+                digest=digest.value,
+                digest_items=digest.log,
+                days=self._day.days(),
+                day_logs=self._day.logs(),
+                cycle_seconds=self._config.rules.risk_cycle.cycle_seconds,
+            )
         )
 
     def _details(self, record: DecisionRecord) -> str:
