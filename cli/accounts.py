@@ -32,6 +32,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -140,14 +141,17 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     config = load_config(Path(rules_file), Path(args.universe)) if rules_file else None
     if args.calendar:  # sessions, holidays and half days from the calendar; a daily roll at each close
         config = with_calendar(config or load_config(), args.calendar)
-    bod = _positions(args.positions, config.universe if config else load_config().universe) if args.positions else []
+    desc = await _describe(client, account)
+    # A row without a mark takes the previous close: the last roll of the closed account this one
+    # replaces (`--fresh`), if it had one; else the row is refused at its line and column.
+    previous = await _previous_close(client, account) if args.positions and args.fresh and desc is not None else None
+    bod = _positions(args.positions, config.universe if config else load_config().universe, previous) if args.positions else []
     try:
         inp = RiskInput(
             account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod, venue=VenueKind(args.venue)
         )
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
-    desc = await _describe(client, account)
     if desc is not None and desc.status is WorkflowExecutionStatus.RUNNING:
         raise UserError(f"account {account} is open already (run {desc.run_id}); `rig account {account}` shows it")
     if desc is not None and not args.fresh:
@@ -179,16 +183,25 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _positions(path: str, universe) -> list[BodPosition]:
+def _positions(path: str, universe, previous_close: dict[str, float] | None = None) -> list[BodPosition]:
     """A beginning-of-day book from CSV (symbol,bucket,quantity,avg_cost[,mark]): one line on error."""
     try:
         text = read_text(Path(path), MAX_BOD_CSV_BYTES)
     except InputFileError as err:
         raise UserError(str(err), EXIT_BAD_INPUT) from None
     try:
-        return parse_bod_csv(text, universe)
+        return parse_bod_csv(text, universe, previous_close)
     except BodCsvError as err:
         raise UserError(f"{path}: {err}", EXIT_BAD_INPUT) from None
+
+
+async def _previous_close(client: Client, account: str) -> dict[str, float] | None:
+    """The closing marks of the account's last roll (a calendar account), read from its last run."""
+    try:
+        view = await _view(client.get_workflow_handle(risk_workflow_id(account)))
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    return dict(view.days[-1].marks) if view.days and view.days[-1].marks else None
 
 
 # ── list ────────────────────────────────────────────────────────────────────────────────────

@@ -15,7 +15,15 @@ from temporalio.worker import Replayer
 
 from domain.enums import OrderState, RejectReason, TradingState
 from domain.rules import RigConfig, RiskRules
-from protocol.contract import QUERY_STATE, RISK_WORKFLOW, UPDATE_SET_SESSION, UPDATE_SET_TRADING_STATE, account_task_queue, risk_workflow_id
+from protocol.contract import (
+    QUERY_STATE,
+    RISK_WORKFLOW,
+    UPDATE_INJECT_EXPOSURE,
+    UPDATE_SET_SESSION,
+    UPDATE_SET_TRADING_STATE,
+    account_task_queue,
+    risk_workflow_id,
+)
 from protocol.converter import data_converter
 from protocol.messages import RiskInput, RiskResult, RiskView
 from report import page
@@ -124,6 +132,9 @@ async def test_rig_account_shows_a_day_and_a_range_of_days(client: Client, worke
     assert opened.returncode == 0 and "on the XNYS calendar" in opened.stdout, opened.stderr
     handle = client.get_workflow_handle(risk_workflow_id(account))
     await view_until(handle, lambda v: v.session is not None and v.session.next_open is not None)
+    await handle.execute_update(
+        UPDATE_INJECT_EXPOSURE, {"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": 100}], "marks": {"AAPL": 101.0}}
+    )
     await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "15:59:57", "exchange_date": "2026-11-25"})
     await view_until(handle, lambda v: bool(v.days))
     shown = await arig(address, "account", "show", account)
@@ -140,6 +151,34 @@ async def test_rig_account_shows_a_day_and_a_range_of_days(client: Client, worke
     for bad in ("2026-11-31", "2026-11-27..2026-11-23", "yesterday"):
         refused = await arig(address, "account", "show", account, "--day", bad)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr, refused.stderr
+
+
+async def test_a_bod_row_without_a_mark_takes_the_previous_close_or_is_refused(client: Client, worker, account, tmp_path):
+    """`rig account open --positions` with a row without its mark: refused at its line and column
+    for a new account; for one opened `--fresh` over a closed calendar account, the mark is that
+    account's last closing mark — never the row's average cost."""
+    address = client.service_client.config.target_host
+    bod = tmp_path / "bod.csv"
+    bod.write_text("symbol,bucket,quantity,avg_cost,mark\nMSFT,LT,10,50,51\nAAPL,LT,100,230,\n")
+    refused = await arig(address, "account", "open", account, "--equity", "1000000", "--positions", str(bod))
+    assert refused.returncode == 2 and refused.stderr.strip().endswith(
+        "line 3, column 'mark': AAPL/LT has no mark and the account has no previous close for it: give its closing mark"
+    ), refused.stderr
+    opened = await arig(address, "account", "open", account, "--equity", "1000000", "--calendar", "XNYS", "--synthetic")
+    assert opened.returncode == 0, opened.stderr
+    handle = client.get_workflow_handle(risk_workflow_id(account))
+    await view_until(handle, lambda v: v.session is not None and v.session.next_open is not None)
+    await handle.execute_update(
+        UPDATE_INJECT_EXPOSURE, {"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": 100}], "marks": {"AAPL": 190.0}}
+    )
+    await handle.execute_update(UPDATE_SET_SESSION, {"exchange_time": "15:59:57", "exchange_date": "2026-11-25"})
+    await view_until(handle, lambda v: bool(v.days) and v.days[-1].marks.get("AAPL") == 190.0)
+    await handle.terminate("closed for the test: reopened fresh with a BOD")
+    fresh = await arig(address, "account", "open", account, "--equity", "1000000", "--fresh", "--positions", str(bod), "--synthetic")
+    assert fresh.returncode == 0, fresh.stderr
+    view = await view_until(client.get_workflow_handle(risk_workflow_id(account)), lambda v: v.pnl is not None and len(v.pnl.positions) == 2)
+    aapl = next(p for p in view.pnl.positions if p.symbol == "AAPL")
+    assert (aapl.quantity * aapl.mark - aapl.daily) / aapl.quantity == 190.0  # its BOD mark: the previous close, not its cost (230)
 
 
 async def test_the_report_shows_the_days(client: Client, scenario_runs):

@@ -71,10 +71,6 @@ class AccountDay:
     def logs(self) -> list[DayLog]:
         return self._s.logs
 
-    def previous_close(self) -> dict[str, float]:
-        """The last roll's closing marks (a BOD row without a mark takes these)."""
-        return dict(self._s.days[-1].marks) if self._s.days else {}
-
     def begin(self, now: datetime) -> None:
         """The session the book's day belongs to: the one under way, else the next. A test
         account's clock set back before it (`set_session`) re-dates it; forward, its roll comes."""
