@@ -177,6 +177,7 @@ async def test_a_bod_row_without_a_mark_takes_the_previous_close_or_is_refused(c
     fresh = await arig(address, "account", "open", account, "--equity", "1000000", "--fresh", "--positions", str(bod), "--synthetic")
     assert fresh.returncode == 0, fresh.stderr
     view = await view_until(client.get_workflow_handle(risk_workflow_id(account)), lambda v: v.pnl is not None and len(v.pnl.positions) == 2)
+    assert view.pnl is not None
     aapl = next(p for p in view.pnl.positions if p.symbol == "AAPL")
     assert (aapl.quantity * aapl.mark - aapl.daily) / aapl.quantity == 190.0  # its BOD mark: the previous close, not its cost (230)
 

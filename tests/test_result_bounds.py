@@ -22,7 +22,17 @@ def result(items: int, fills: int) -> RiskResult:
         digest="sha256:" + "0" * 64,
         digest_items=[DigestItem(seq=i + 1, kind=DigestKind.FILL, body={"id": f"o{i}/C{i}", "pad": "x" * 300}) for i in range(items)],
         fills=[
-            FillRecord(cycle=i, exchange_time="11:00:00", fill_id=f"o{i}/A", intent_id=f"o{i}", symbol="AAPL", bucket=Bucket.LT, side=Side.BUY, quantity=1, price=1.0)
+            FillRecord(
+                cycle=i,
+                exchange_time="11:00:00",
+                fill_id=f"o{i}/A",
+                intent_id=f"o{i}",
+                symbol="AAPL",
+                bucket=Bucket.LT,
+                side=Side.BUY,
+                quantity=1,
+                price=1.0,
+            )
             for i in range(fills)
         ],
     )

@@ -579,7 +579,15 @@ def test_a_plan_with_random_orders_beyond_the_files_1000_events_decodes_where_th
 
 
 def test_a_calendar_scenario_dates_its_days_and_refuses_an_event_on_a_holiday():
-    week = {"name": "days", "calendar": "XNYS", "date": "2026-11-25", "days": 2, "start": "09:30", "stop": "13:00", "expect": [{"day": 2, "cycles": 10}]}
+    week = {
+        "name": "days",
+        "calendar": "XNYS",
+        "date": "2026-11-25",
+        "days": 2,
+        "start": "09:30",
+        "stop": "13:00",
+        "expect": [{"day": 2, "cycles": 10}],
+    }
     plan = plan_scenario(week | {"events": [{"day": 2, "at": "12:00", "exposure": {"marks": {"AAPL": 99.0}}}]})
     assert (plan.spec.stop_date, plan.timeline[0].date, plan.spec.expect[0].date) == ("2026-11-27", "2026-11-27", "2026-11-27")
     assert plan.config.rules.session.calendar == "XNYS" and plan.config.rules.session.open is None
