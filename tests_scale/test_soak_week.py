@@ -16,7 +16,7 @@ It shows, from the orders' own fills and the account's records:
   day's cash, at the roll's closing marks), and BOD(d+1) = close(d) (positions and marks);
 - every DAY order closed by its day's close: all orders final, none filled after its day, the
   expired ones counted by that day's roll, no open order at the next open;
-- no cycle on the weekend and the holidays; Friday → Monday slept as 61.5 h of elapsed time;
+- no cycle on the weekend and the holidays; Friday → Monday slept as 62.5 h of elapsed time;
 - the account's history (per run) and carried state bounded — the maxima printed;
 - the same run digest twice; the wall time of each run printed.
 """
@@ -49,7 +49,7 @@ SYMBOLS = ("AAPL", "MSFT", "XOM", "KO", "JPM", "PFE")
 SESSIONS = ("2026-03-27", "2026-03-30", "2026-03-31", "2026-04-01", "2026-04-02")
 NO_SESSION = ("2026-03-28", "2026-03-29", "2026-04-03", "2026-04-04", "2026-04-05", "2026-04-06")
 ORDERS_PER_DAY = 500
-FRIDAY_TO_MONDAY = timedelta(hours=61, minutes=30)  # 16:30 GMT → 08:00 BST: 63.5 h of wall clock less the hour lost
+FRIDAY_TO_MONDAY = timedelta(hours=62, minutes=30)  # 16:30 GMT → 08:00 BST: 63.5 h of wall clock less the hour lost
 MAX_EVENTS_PER_RUN = 10_240  # Temporal warns from here; a run continues as new long before
 MAX_CARRIED_BYTES = 2 * 1024 * 1024  # the payload limit
 RUN_TIMEOUT = 1_500.0  # seconds of wall time for one run, faults included
