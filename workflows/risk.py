@@ -8,8 +8,9 @@ The run loop: a cycle on every cycle time, a quiet stretch slept through, contin
 `cycles_per_run` cycles, before the server's per-run update limit, or when the server suggests
 it. An account with a calendar (`session.calendar`) cycles only in its sessions: at each close
 the daily roll (workflows/account/day.py), then a wait until the next open; its parts read that
-day's rules (the session's hours) — an account without one runs exactly as before. Updates (pre-trade, replace checks, operator events) are refused by their validators when
-they cannot be applied; nothing an order does or fails to do can fail the account's task.
+day's rules (the session's hours) — an account without one runs exactly as before. Updates
+(pre-trade, replace checks, operator events) are refused by their validators when they cannot be
+applied; nothing an order does or fails to do can fail the account's task.
 """
 
 from __future__ import annotations
