@@ -12,6 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from activities.scenarios import ScenarioPlan, plan_scenario
+from domain.days import DayRecord, DayTally
 from domain.enums import (
     Bucket,
     CancelReason,
@@ -23,13 +24,16 @@ from domain.enums import (
     RejectReason,
     RiskMode,
     Side,
+    TradingState,
 )
 from domain.ledger import FillRecord, OrderOutcome
 from domain.models import Intent
+from domain.pnl import BodPosition, PnlTotals
 from domain.policy import decision_input
 from protocol.messages import (
     Answer,
     CancelRefusal,
+    DayLog,
     DecisionRecord,
     IntentRecord,
     RiskResult,
@@ -602,3 +606,43 @@ def test_a_calendar_scenario_dates_its_days_and_refuses_an_event_on_a_holiday():
         plan_scenario(week | {"date": "2026-11-26", "events": []})
     with pytest.raises(ValueError, match="need a calendar"):
         plan_scenario(scenario([{"day": 2, "at": "11:00", "exposure": {"marks": {"AAPL": 99.0}}}]))
+
+
+def test_a_days_checks_read_its_roll_its_bod_and_its_log():
+    """Per-day expectations of a run over several sessions: each passes on what the account
+    recorded and fails naming expected and observed."""
+    monday = DayRecord(
+        date="2026-11-23", open="09:30", close="16:00", rolled_at="2026-11-23T16:00:00", equity=1e6,
+        pnl=PnlTotals(realized=0.0, unrealized=-12_500.0, daily=-12_500.0), daily_loss_pct=1.25, realized_prior=0.0,
+        marks={"AAPL": 97.5}, bod_next=[BodPosition(symbol="AAPL", bucket=Bucket.LT, quantity=5000, avg_cost=100.0, mark=97.5)],
+        positions=1, expired=1, tally=DayTally(first_cycle=1, cycles=390, modes={RiskMode.NORMAL: 90, RiskMode.THROTTLE_NEW_ORDERS: 300}),
+        trading_state=TradingState.ACTIVE,
+    )  # fmt: skip
+    quiet = decision(391, "09:30:00", "OPEN_EARLY", RiskMode.NORMAL, "WITHIN_LIMITS", 48.75, 48.75).model_copy(update={"repeats": 2})
+    result = observed(days=[monday], day_logs=[DayLog(date="2026-11-23", decisions=[quiet])], decisions=[], cycle_seconds=60)
+    spec = {"name": "t", "calendar": "XNYS", "date": "2026-11-23", "stop_date": "2026-11-24", "start": "09:30", "stop": "16:00"}
+
+    def failures(*expect: dict[str, Any]) -> list[str]:
+        return evaluate(ScenarioSpec.model_validate(spec | {"expect": list(expect)}), result).failures
+
+    holds = [
+        {"date": "2026-11-23", "pnl": {"daily_min": -12_500, "daily_max": -12_500}, "expired": 1, "trading_state": "ACTIVE", "cycles": 390},
+        {"date": "2026-11-23", "session": {"open": "09:30", "close": "16:00", "early_close": False}},
+        {"date": "2026-11-24", "bod": [{"symbol": "AAPL", "quantity": 5000, "mark": 97.5}], "cycles": 0},
+        {"date": "2026-11-23", "at": "09:32", "mode": "NORMAL"},  # a quiet stretch's repeat, read as its own row
+    ]
+    assert failures(*holds) == []
+    assert failures(
+        {"date": "2026-11-23", "pnl": {"daily_min": 0}},
+        {"date": "2026-11-24", "bod": [{"symbol": "AAPL", "quantity": 4000, "mark": 98.0}]},
+        {"date": "2026-11-23", "session": {"close": "13:00"}},
+        {"date": "2026-11-24", "trading_state": "HALTED"},
+        {"date": "2026-11-23", "at": "09:33", "mode": "NORMAL"},
+    ) == [
+        "day 2026-11-23 at its close (16:00): expected daily P&L ≥ 0.00, observed -12,500.00",
+        "day 2026-11-24: BOD AAPL/LT: expected quantity 4000, observed 5000",
+        "day 2026-11-24: BOD AAPL/LT: expected mark 98.0, observed 97.5",
+        "day 2026-11-23: expected session close 13:00, observed 16:00",
+        "day 2026-11-24: expected its close (trading_state), observed no roll that day (closed days: ['2026-11-23'])",
+        "2026-11-23 at 09:33: no cycle ran at that time",
+    ]
