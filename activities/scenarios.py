@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.calendar import read_sessions
 from config import yaml_safe
 from config.load import (
     DEFAULT_RULES,
@@ -21,16 +23,18 @@ from config.load import (
     read_yaml,
 )
 from config.text_file import KIB, MIB, InputFileError, read_text
-from domain.events import exposure_event_problem
+from domain.calendars import CALENDAR_ZONES
+from domain.events import MAX_RUN_DAYS, TimedEvent, exposure_event_problem
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay
 from domain.pnl import MAX_BOD_CSV_BYTES, BodCsvError, BodPosition, parse_bod_csv
 from domain.rules import RigConfig, RiskRules
+from domain.sessions import SessionDay, session_hours
 from marketdata.files import check_day
 from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE
 from protocol.contract import next_replacement_id
 from protocol.parse import first_error, first_line, printable
 from scenarios.evaluate import expand_random_orders
-from scenarios.spec import SCENARIO_NAME, ScenarioSpec
+from scenarios.spec import MAX_PLANNED_EVENTS, SCENARIO_NAME, ScenarioSpec
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 # A scenario file is a few KB; its plan comes back as a local activity's result, which Temporal
@@ -45,10 +49,13 @@ SCENARIO_MARKET_SCALE = 0.02  # a scenario's generated day: ~8 prints a minute p
 
 
 class ScenarioPlan(BaseModel):
-    spec: ScenarioSpec
+    spec: ScenarioSpec  # as written (its events moved to `timeline`)
     config: RigConfig
     market: FeedSpec | None = None
     bod: list[BodPosition] = []
+    # What the account runs: the events with the random orders expanded (a file's 1,000 events plus
+    # up to 500 a day), each dated in a calendar scenario. Empty in plans loaded before it existed.
+    timeline: list[TimedEvent] = Field(default=[], max_length=MAX_PLANNED_EVENTS)
 
 
 def scenario_names() -> list[str]:
@@ -69,7 +76,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         spec = ScenarioSpec.model_validate(data)
         if isinstance(scenario, str) and spec.name != scenario:
             raise ValueError(f"scenario {scenario}: name: {spec.name!r} differs from the file's name {scenario!r}")
-        rules = RiskRules.model_validate(_merge(read_yaml(DEFAULT_RULES), spec.rules))
+        rules = RiskRules.model_validate(_merge(_merge(read_yaml(DEFAULT_RULES), _calendar_rules(spec)), spec.rules))
         config = RigConfig(rules=rules, universe=load_universe(DEFAULT_UNIVERSE))
         for event in spec.events:  # the same check the inject_exposure update's validator makes
             if event.exposure is None:
@@ -77,7 +84,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
             problem = exposure_event_problem(event.exposure, config)
             if problem:
                 raise ValueError(f"scenario {spec.name}: event at {event.at}: {problem}")
-        spec = expand_random_orders(spec)
+        spec = _days(expand_random_orders(spec), rules)
         check_references(spec)
         market, spec = _market(spec)
         bod = _bod(spec, config)
@@ -87,7 +94,7 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         raise ValueError(f"scenario {_name_of(scenario, data)}: {line}{first_error(err, '')}") from None
     except ConfigError as err:
         raise ValueError(str(err)) from None
-    plan = ScenarioPlan(spec=spec, config=config, market=market, bod=bod)
+    plan = ScenarioPlan(spec=spec.model_copy(update={"events": []}), config=config, market=market, bod=bod, timeline=spec.events)
     size = len(plan.model_dump_json())
     if size > MAX_PLAN_BYTES:
         raise ValueError(
@@ -179,7 +186,7 @@ def check_references(spec: ScenarioSpec) -> None:
     """Every cancel and replace names an order an earlier event defines (a replace defines its
     replacement `<id>.R<n>`), so a scenario can never wait for an order that does not exist."""
     known: set[str] = set()
-    for event in sorted(spec.events, key=lambda e: _hms(e.at)):  # stable: same-time events keep file order
+    for event in sorted(spec.events, key=lambda e: (e.date or "", _hms(e.at))):  # stable: same-time events keep file order
         if event.order is not None:
             if event.order.id in known:
                 raise ValueError(f"scenario {spec.name}: event at {event.at}: order id {event.order.id!r} is used twice")
@@ -193,6 +200,68 @@ def check_references(spec: ScenarioSpec) -> None:
 
 def _hms(text: str) -> str:
     return text if text.count(":") == 2 else f"{text}:00"
+
+
+def _calendar_rules(spec: ScenarioSpec) -> dict[str, Any]:
+    """A scenario with a calendar: its sessions' own hours (the shipped rules' regimes are anchored
+    to the open and close), in the calendar's time zone; the scenario's `rules:` may still set them."""
+    if spec.calendar is None:
+        return {}
+    zone = CALENDAR_ZONES.get(spec.calendar, "UTC")  # an unknown calendar: the rules say so (session.calendar)
+    return {"session": {"calendar": spec.calendar, "time_zone": zone, "open": None, "close": None}}
+
+
+def _days(spec: ScenarioSpec, rules: RiskRules) -> ScenarioSpec:
+    """A scenario's days from its calendar: `day: N` and `days: N` as dates, every event dated and
+    inside a session (an event on a holiday would wait for the next session's first cycle), every
+    cycle expectation dated (the first day's unless it says)."""
+    dated = [e for e in spec.events if e.date or e.day] + [x for x in spec.expect if x.date or x.day]
+    if spec.calendar is None:
+        if dated:
+            raise ValueError(f"scenario {spec.name}: dated events and expectations (`day:`, `date:`) need a calendar (calendar: XNYS)")
+        return spec
+    assert spec.date is not None and rules.session.calendar is not None  # the spec's validator
+    first = date.fromisoformat(spec.date)
+    window = read_sessions(rules.session.calendar, rules.session.time_zone, first, first + timedelta(days=MAX_RUN_DAYS * 2 + 14))
+    sessions = window.sessions
+    if not sessions or sessions[0].date != spec.date:
+        raise ValueError(f"scenario {spec.name}: {spec.date} has no {spec.calendar} session (a weekend or a holiday): a scenario starts on a session")
+
+    def nth(day: int, what: str) -> str:
+        if day > len(sessions):
+            raise ValueError(f"scenario {spec.name}: {what}: day {day} is beyond the sessions read ({len(sessions)})")
+        return sessions[day - 1].date
+
+    stop_date = spec.stop_date or nth(spec.days or 1, "days")
+    if spec.days is not None and spec.stop_date is not None and nth(spec.days, "days") != spec.stop_date:
+        raise ValueError(f"scenario {spec.name}: days: {spec.days} ends on {nth(spec.days, 'days')}, stop says {spec.stop_date}")
+    if spec.market is not None and stop_date != spec.date:
+        raise ValueError(f"scenario {spec.name}: a market spans one day: a scenario over several days has none")
+    by_date = {s.date: s for s in sessions}
+    events = [_dated_event(e, spec, rules, by_date, nth, stop_date) for e in spec.events]
+    expect = [
+        x.model_copy(update={"date": nth(x.day, "an expectation") if x.day else x.date or spec.date, "day": None})
+        if x.day or x.date or x.at or x.from_
+        else x
+        for x in spec.expect
+    ]
+    return spec.model_copy(update={"events": events, "expect": expect, "stop_date": stop_date})
+
+
+def _dated_event(
+    event: TimedEvent, spec: ScenarioSpec, rules: RiskRules, by_date: dict[str, SessionDay], nth: Callable[[int, str], str], stop_date: str
+) -> TimedEvent:
+    day: str = nth(event.day, f"event at {event.at}") if event.day else event.date or spec.date or ""
+    where = f"scenario {spec.name}: event at {day} {event.at}"
+    session = by_date.get(day)
+    if session is None:
+        raise ValueError(f"{where}: no {spec.calendar} session that day (a weekend or a holiday): it would wait for the next session")
+    opens, closes = session_hours(rules, session)
+    if not opens <= event.at[:5] < closes:
+        raise ValueError(f"{where}: outside that day's session ({opens}–{closes})")
+    if not spec.date or not spec.date <= day <= stop_date:
+        raise ValueError(f"{where}: outside the scenario's days ({spec.date} to {stop_date})")
+    return event.model_copy(update={"date": day, "day": None})
 
 
 @activity.defn

@@ -91,7 +91,7 @@ def run() -> dict[str, float]:
         day = generate_day(recipe, universe, rules.session)
         with tempfile.TemporaryDirectory() as tmp:
             write_day(day, tmp)
-            opening = day.manifest.local(rules.session.open)
+            opening = day.manifest.local(rules.session.hours()[0])
             times = [opening + timedelta(seconds=cycle * k) for k in range(cycles)]
 
             def plain_read() -> None:

@@ -1,8 +1,8 @@
 """Account commands: open, list, view, reopen, rules.
 
-    rig account open ACCOUNT --equity N [--rules FILE] [--synthetic] [--fresh]
+    rig account open ACCOUNT --equity N [--rules FILE] [--calendar XNYS] [--synthetic] [--fresh]
     rig account list
-    rig account ACCOUNT [--groups] [--json]          (= rig account show ACCOUNT …)
+    rig account ACCOUNT [--groups] [--json] [--day DATE|FROM..TO]   (= rig account show ACCOUNT …)
     rig account reopen ACCOUNT
     rig account rules ACCOUNT FILE
     rig account halt ACCOUNT --by WHO --reason WHY [--freeze]    (the kill switch)
@@ -32,6 +32,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
@@ -42,6 +43,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from cli.days import parse_days, print_days, with_calendar
 from cli.errors import EXIT_BAD_INPUT, UserError, first_line, is_not_found
 from cli.tables import table
 from config.load import DEFAULT_RULES, load_config, load_rules
@@ -137,14 +139,19 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     rules_file = args.rules_file or (args.rules if Path(args.rules).resolve() != DEFAULT_RULES.resolve() else None)
     # Validated here, before anything starts: a broken file is one line naming key and problem.
     config = load_config(Path(rules_file), Path(args.universe)) if rules_file else None
-    bod = _positions(args.positions, config.universe if config else load_config().universe) if args.positions else []
+    if args.calendar:  # sessions, holidays and half days from the calendar; a daily roll at each close
+        config = with_calendar(config or load_config(), args.calendar)
+    desc = await _describe(client, account)
+    # A row without a mark takes the previous close: the last roll of the closed account this one
+    # replaces (`--fresh`), if it had one; else the row is refused at its line and column.
+    previous = await _previous_close(client, account) if args.positions and args.fresh and desc is not None else None
+    bod = _positions(args.positions, config.universe if config else load_config().universe, previous) if args.positions else []
     try:
         inp = RiskInput(
             account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod, venue=VenueKind(args.venue)
         )
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
-    desc = await _describe(client, account)
     if desc is not None and desc.status is WorkflowExecutionStatus.RUNNING:
         raise UserError(f"account {account} is open already (run {desc.run_id}); `rig account {account}` shows it")
     if desc is not None and not args.fresh:
@@ -165,7 +172,9 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
         if now is not None and now.status is WorkflowExecutionStatus.RUNNING:
             raise UserError(f"account {account} is open already (run {now.run_id})") from None
         raise UserError(_closed_line(account, now) if now else f"account {account} could not be opened: its id is taken") from None
-    rules = f"rules from {rules_file}" if rules_file else "the worker's rules"
+    rules = (f"rules from {rules_file}" if rules_file else "the worker's rules" if not args.calendar else "the shipped rules") + (
+        f" on the {args.calendar} calendar" if args.calendar else ""
+    )
     fresh = " (fresh: an empty book under the id of a closed account)" if args.fresh and desc is not None else ""
     print(
         f"opened account {account}: workflow {handle.id} run {handle.result_run_id}, equity {args.equity:,.2f}, "
@@ -174,16 +183,25 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def _positions(path: str, universe) -> list[BodPosition]:
+def _positions(path: str, universe, previous_close: dict[str, float] | None = None) -> list[BodPosition]:
     """A beginning-of-day book from CSV (symbol,bucket,quantity,avg_cost[,mark]): one line on error."""
     try:
         text = read_text(Path(path), MAX_BOD_CSV_BYTES)
     except InputFileError as err:
         raise UserError(str(err), EXIT_BAD_INPUT) from None
     try:
-        return parse_bod_csv(text, universe)
+        return parse_bod_csv(text, universe, previous_close)
     except BodCsvError as err:
         raise UserError(f"{path}: {err}", EXIT_BAD_INPUT) from None
+
+
+async def _previous_close(client: Client, account: str) -> dict[str, float] | None:
+    """The closing marks of the account's last roll (a calendar account), read from its last run."""
+    try:
+        view = await _view(client.get_workflow_handle(risk_workflow_id(account)))
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    return dict(view.days[-1].marks) if view.days and view.days[-1].marks else None
 
 
 # ── list ────────────────────────────────────────────────────────────────────────────────────
@@ -229,6 +247,7 @@ async def list_accounts(client: Client, args: argparse.Namespace) -> int:
 # ── view ────────────────────────────────────────────────────────────────────────────────────
 async def show_account(client: Client, args: argparse.Namespace) -> int:
     account = args.account
+    days = parse_days(args.day) if args.day else None
     desc = await _describe(client, account)
     if desc is None:
         raise UserError(_never_opened(account))
@@ -238,12 +257,22 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(view.model_dump_json(indent=2))
         return 0
+    if days is not None:
+        print_days(view, *days)
+        return 0
     e = view.exposure
     kind = "synthetic" if view.synthetic else "live"
     print(
         f"account {view.account} ({kind}, venue {view.venue.value}, {view.trading_state.value}): {view.mode.value} "
         f"at {view.exchange_time} ({view.regime}), cycle {view.cycle}"
     )
+    if view.session is not None:
+        s = view.session
+        today = f"today {s.today.open}–{s.today.close}" + (" (half day)" if s.today.early_close else "") if s.today else "no session today"
+        print(
+            f"  {s.calendar}: {'in session' if s.in_session else 'between sessions'}, {today}; "
+            f"next open {(s.next_open or '?').replace('T', ' ')[:16]}, next close {(s.next_close or '?').replace('T', ' ')[:16]}"
+        )
     if view.last_decision:
         print(f"  {view.last_decision.sentence}")
     if e:
@@ -431,6 +460,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("--equity", type=float, required=True)
     p.add_argument("--rules", dest="rules_file", metavar="FILE", help="risk_rules.yaml for this account (default: the worker's)")
+    p.add_argument(
+        "--calendar", metavar="NAME", help="trade the sessions of this calendar (e.g. XNYS): holidays, half days, a daily roll at each close"
+    )
     p.add_argument("--synthetic", action="store_true", help="a test account: accepts inject_exposure and set_session")
     p.add_argument("--fresh", action="store_true", help="start an empty book even if a closed account has this id")
     p.add_argument("--seed", type=int, default=1, help="the simulated venue's seed (default: %(default)s)")
@@ -448,6 +480,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("account")
     p.add_argument("--groups", action="store_true", help="include the 22 groups")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--day", metavar="DATE|FROM..TO", help="a calendar account's days: P&L by day and the roll events")
     p.set_defaults(run=show_account)
     p = verbs.add_parser("reopen", help="bring a closed (terminated) account back with its book")
     p.add_argument("account")

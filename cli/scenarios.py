@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import TimeSkipper, TimeSkippingConfig
 
 from activities.scenarios import scenario_names
+from cli.days import parse_days
 from cli.errors import EXIT_BAD_INPUT, UserError
 from cli.tables import table
 from domain.digest import first_difference
@@ -80,9 +81,9 @@ def time_skipping_client(client: Client) -> Client:
     return TimeSkipper(client, config=TimeSkippingConfig(max_session_skip_count=1_000_000)).client
 
 
-async def write_report(client: Client, report: ScenarioReport, directory: Path) -> Path:
+async def write_report(client: Client, report: ScenarioReport, directory: Path, days: tuple[str, str] | None = None) -> Path:
     result = await client.get_workflow_handle(risk_workflow_id(report.account), result_type=RiskResult).result()
-    html = page.render(result, title=f"Scenario {report.name}", ui_workflow=ui_workflow, verdict=(report.passed, report.failures))
+    html = page.render(result, title=f"Scenario {report.name}", ui_workflow=ui_workflow, verdict=(report.passed, report.failures), days=days)
     return page.write(directory / f"{report.name}.html", html)
 
 
@@ -103,7 +104,7 @@ def short_digest(digest: str) -> str:
     return f"{digest[: len('sha256:') + DIGEST_SHOWN]}…" if digest else ""
 
 
-async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None) -> int:
+async def run_scenarios(client: Client, names: list[str], report_dir: Path | None = None, days: tuple[str, str] | None = None) -> int:
     runner = await scenario_client(client)
     results = [(name, *ran) for name, ran in zip(names, await asyncio.gather(*[run_one(runner, name) for name in names]))]
     rows: list[list[object]] = []
@@ -138,7 +139,7 @@ async def run_scenarios(client: Client, names: list[str], report_dir: Path | Non
         if report is not None and report.order_workflow_ids:
             print(f"  {'':<28} orders: {ui_account_orders(report.account)}")
     if report_dir is not None:
-        written = [await write_report(client, r[2], report_dir) for r in results if r[2] is not None]
+        written = [await write_report(client, r[2], report_dir, days) for r in results if r[2] is not None]
         print(f"\nreports: {len(written)} HTML files in {report_dir}/ (open {written[0] if written else ''} in a browser)")
     print(f"\n{passed}/{len(results)} passed")
     return 0 if passed == len(results) else 1
@@ -207,7 +208,8 @@ async def scenarios_command(client: Client, args: argparse.Namespace) -> int:
         if args.repeat < 2:
             raise UserError("--repeat needs 2 or more runs to compare", EXIT_BAD_INPUT)
         return await repeat_scenarios(client, names, args.repeat)
-    return await run_scenarios(client, names, Path(args.report) if args.report else None)
+    days = parse_days(args.day) if args.day else None
+    return await run_scenarios(client, names, Path(args.report) if args.report else None, days)
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -282,6 +284,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("scenarios", help="run scenarios (all, or the names given) on a running worker")
     p.add_argument("names", nargs="*", help=f"known: {', '.join(scenario_names())}")
     p.add_argument("--report", metavar="DIR", help="write an HTML report per scenario into DIR")
+    p.add_argument("--day", metavar="DATE|FROM..TO", help="with --report: a calendar scenario's report shows these days only")
     p.add_argument(
         "--repeat", metavar="N", type=int, help="run each scenario N times (at once) and report whether their run digests agree; exit 1 if not"
     )

@@ -3,8 +3,8 @@
 A running sha256 chain over canonical JSON items (sorted keys, no whitespace, floats rounded to
 6 decimals), carried through continue-as-new, so it covers the whole run, not a tail. Items are
 added as they become final — a decision, a slept-through quiet stretch, an order's outcome (desk
-and rig, with its intent), a fill, a cancel/replace answer, a trading-state change, and at the
-end the open orders, positions and P&L — and folded in steps (a risk cycle): within a step they
+and rig, with its intent), a fill, a cancel/replace answer, a trading-state change, each
+session's roll (a calendar account), and at the end the open orders, positions and P&L — and folded in steps (a risk cycle): within a step they
 are sorted, so the order in which reports reached the account inside one cycle does not matter,
 only what happened. Ids are relative to the account (scenario accounts get a fresh suffix).
 
@@ -34,6 +34,7 @@ class DigestKind(str, Enum):
     ANSWER = "answer"  # a cancel's or replace's answer
     TRADING = "trading"  # a trading-state change, with who and why
     FINAL = "final"  # what was still open at the end, final positions and P&L
+    ROLL = "roll"  # a session's close: the day's P&L, its closing marks and the next day's book
 
 
 class DigestItem(BaseModel):

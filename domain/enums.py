@@ -168,6 +168,8 @@ class RejectReason(str, Enum):
     SELF_CROSS = "SELF_CROSS"  # would trade against the account's own resting order
     FIRM_GROSS_LIMIT = "FIRM_GROSS_LIMIT"  # over the account's allocation of the firm's gross limit
     FIRM_CREDIT_LIMIT = "FIRM_CREDIT_LIMIT"  # over the account's allocation of the firm's credit limit
+    # Days (issue 22): a desk order between sessions (a calendar's night, weekend or holiday).
+    OUTSIDE_SESSION = "OUTSIDE_SESSION"
 
     @staticmethod
     def for_mode(mode: RiskMode) -> RejectReason:

@@ -37,6 +37,18 @@ MAX_EVENT_ITEMS = 5_000
 MIN_MARK = 0.02  # a mark the simulated feed can quote: a cent either side leaves a bid of at least a cent
 SESSION_DATES = (date(1970, 1, 1), date(2199, 12, 31))  # what set_session may move a virtual day to
 SHORTCUT_SYMBOLS_PER_BUCKET = 4
+MAX_RUN_DAYS = 10  # sessions a scenario may span
+
+
+def split_dated(data: Any, key: str, date_key: str) -> Any:
+    """A mapping whose `key` reads "YYYY-MM-DD HH:MM[:SS]": the date moved to `date_key` (a scenario's
+    dated time); anything else as it is (the model's own validation says what is wrong)."""
+    if isinstance(data, dict) and isinstance(data.get(key), str) and " " in data[key].strip():
+        day, _, at = data[key].strip().partition(" ")
+        if date_key in data and data[date_key] not in (None, day):
+            return data  # both given and different: left for the model (it refuses the time's form)
+        return data | {key: at.strip(), date_key: day}
+    return data
 
 
 class Strict(BaseModel):
@@ -131,6 +143,15 @@ class TradingStateRequest(Strict):
 
 class TimedEvent(Strict):
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
+    date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # a multi-day run's: that day's `at`
+    day: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)  # a scenario's N-th session (its loader sets `date`)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dated_at(cls, data: Any) -> Any:
+        """`at: "2026-11-24 10:00"` is the date and the time of day."""
+        return split_dated(data, "at", "date")
+
     exposure: ExposureEvent | None = None
     order: OrderEventSpec | None = None
     cancel: CancelEventSpec | None = None

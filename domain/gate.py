@@ -72,12 +72,20 @@ def _trading_state_refusal(intent: Intent | None, state: TradingState) -> Verdic
     return None
 
 
+def _session_refusal(intent: Intent, ctx: GateContext) -> Verdict | None:
+    """Between sessions (a calendar's night, weekend or holiday) desk orders wait for the open,
+    unless the rules take them (`session.orders_outside_session`; a clock-time session does)."""
+    if ctx.regime is Regime.OUTSIDE_SESSION and not ctx.config.rules.session.accepts_orders_outside:
+        return refuse(RejectReason.OUTSIDE_SESSION, "outside the trading session: desk orders are accepted from the open", intent)
+    return None
+
+
 def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
     """A desk's new order: its shape, then the account with the order added."""
     parsed = parse_intent(raw, ctx.config)
     if isinstance(parsed, Verdict):
         return parsed
-    if refusal := _trading_state_refusal(parsed, ctx.trading_state):
+    if refusal := _trading_state_refusal(parsed, ctx.trading_state) or _session_refusal(parsed, ctx):
         return refusal
     if parsed.account != ctx.account:
         return refuse(RejectReason.BAD_ACCOUNT, f"account {parsed.account[:80]!r} is not {ctx.account!r}", parsed)
@@ -123,7 +131,7 @@ def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext,
         )
     if parsed.kind.is_derisk and not entry.own:
         return refuse(RejectReason.MALFORMED_INTENT, "only the risk cycle's own orders are replaced as de-risk intents")
-    if not entry.own and (refusal := _trading_state_refusal(parsed, ctx.trading_state)):
+    if not entry.own and (refusal := _trading_state_refusal(parsed, ctx.trading_state) or _session_refusal(parsed, ctx)):
         return refusal
     if not entry.own and (control := _stateless_controls(parsed, ctx, original_id)):
         return refuse(control[0], control[1], parsed)

@@ -8,7 +8,7 @@ goes back, a terminal state absorbs, and a closed order's potential is released 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,7 @@ from domain.enums import (
 )
 from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
 from domain.order import OrderOutcome, OrderReport
-from domain.pnl import BodPosition, PnlBook
+from domain.pnl import BodPosition, DayPnl, PnlBook
 
 T = TypeVar("T")
 FILL_IDS_KEPT = 20_000
@@ -241,6 +241,12 @@ class Ledger:
     def carried(self) -> BookState:
         self.s.applied_fill_ids = list(self._applied)[-FILL_IDS_KEPT:]
         return self.s
+
+    def close_day(self, close_marks: Mapping[str, float]) -> DayPnl:
+        """The daily roll at a session's close: the day's P&L fixed at these marks, and the next
+        day's beginning-of-day book = the closing positions at them (domain/pnl.py `close_day`)."""
+        self.s.pnl, day = self.s.pnl.close_day(close_marks)
+        return day
 
     def replace_book(self, rows: list[BodPosition]) -> None:
         """A book set from outside (beginning of day, a test account's injected exposure):

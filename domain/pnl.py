@@ -15,11 +15,17 @@ Valuation, per position with mark m, quantity q and average cost c:
 - realized = what fills realized since the beginning of the day (BOD);
 - daily P&L, the desk's standard "value now − value at BOD − net cash spent today":
       daily = q × m − q_bod × m_bod + cash_today
-  where q_bod, m_bod are the BOD snapshot's quantity and mark (the previous close; a snapshot
-  without a mark is carried at its average cost) and cash_today is today's net cash from fills
-  (sells +, buys −). It equals realized_today + (unrealized now − unrealized at BOD), with
+  where q_bod, m_bod are the BOD snapshot's quantity and mark (the previous close) and
+  cash_today is today's net cash from fills (sells +, buys −). A BOD row must have a mark: one
+  without takes the account's previous close (`fill_bod_marks`), or it is refused — never valued
+  at its average cost, which would book yesterday's whole move as today's P&L. It equals realized_today + (unrealized now − unrealized at BOD), with
   unrealized at BOD = (m_bod − c_bod) × q_bod — and it does not depend on the cost method.
 - The daily loss for the policy table's loss rows is max(0, −daily) as % of equity.
+
+The daily roll (`close_day`, at each session's close): the day's P&L is fixed at the closing
+marks; tomorrow's BOD is the closing positions at those marks; realized P&L moves to the prior
+days (`realized_prior`) and today's realized and cash start again at zero. So the days add up:
+Σ daily over the days = value at the end − value at the first BOD + all cash (tests/test_pnl.py).
 
 Marks come from the caller (the account's marks: truth tick, mid, or reference price). A
 symbol without a usable mark (missing, not finite, ≤ 0) is valued at its last known price — the
@@ -140,6 +146,7 @@ class PnlBook(Frozen):
     """
 
     positions: dict[str, CostBasis] = Field(default_factory=dict)
+    realized_prior: float = 0.0  # realized P&L of the days already closed (the roll moves today's here)
 
     @classmethod
     def from_bod(cls, rows: Iterable[BodPosition]) -> PnlBook:
@@ -154,7 +161,10 @@ class PnlBook(Frozen):
     def with_bod_position(self, row: BodPosition) -> PnlBook:
         """Replace one (symbol, bucket) by a BOD row: a position set from outside (a scenario's
         injected exposure) is booked as if held since the beginning of the day."""
-        return PnlBook.model_construct(positions=self.positions | {position_key(row.symbol, row.bucket): _bod_entry(row)})
+        return self._with(self.positions | {position_key(row.symbol, row.bucket): _bod_entry(row)})
+
+    def _with(self, positions: dict[str, CostBasis]) -> PnlBook:
+        return PnlBook.model_construct(positions=positions, realized_prior=self.realized_prior)
 
     def entry(self, symbol: str, bucket: Bucket) -> CostBasis:
         return self.positions.get(position_key(symbol, bucket)) or CostBasis(symbol=symbol, bucket=bucket)
@@ -162,7 +172,7 @@ class PnlBook(Frozen):
     def apply(self, symbol: str, bucket: Bucket, side: Side, quantity: int, price: float) -> PnlBook:
         qty, px = _checked_fill(quantity, price)
         updated = _step(self.entry(symbol, bucket), qty * side.sign, px)
-        return PnlBook.model_construct(positions=self.positions | {updated.key: updated})
+        return self._with(self.positions | {updated.key: updated})
 
     def apply_fill(self, fill: FillLike) -> PnlBook:
         return self.apply(fill.symbol, fill.bucket, fill.side, fill.quantity, fill.price)
@@ -175,21 +185,69 @@ class PnlBook(Frozen):
             key = position_key(fill.symbol, fill.bucket)
             current = book.get(key) or CostBasis(symbol=fill.symbol, bucket=fill.bucket)
             book[key] = _step(current, qty * fill.side.sign, px)
-        return PnlBook.model_construct(positions=book)
+        return self._with(book)
 
     def next_day(self, close_marks: Mapping[str, float]) -> PnlBook:
         """Tomorrow's book: open positions become the BOD snapshot at these marks (their last
         price where a mark is missing); realized P&L and cash start again at zero."""
+        return self.close_day(close_marks)[0]
+
+    def close_day(self, close_marks: Mapping[str, float]) -> tuple[PnlBook, DayPnl]:
+        """The roll at a session's close: the day's P&L at the closing marks, and tomorrow's book —
+        the closing positions as its BOD at those marks, today's realized moved to the prior days."""
+        totals, marks, fallback = PnlTotals(), {}, []
+        for entry in self.positions.values():
+            mark, is_fallback = _mark(entry, close_marks)
+            if is_fallback and entry.symbol not in fallback:
+                fallback.append(entry.symbol)
+            marks[entry.symbol] = mark
+            totals += value_position(entry, mark, UNKNOWN_GROUP).totals
         rows = [
-            BodPosition(symbol=e.symbol, bucket=e.bucket, quantity=e.quantity, avg_cost=e.avg_cost, mark=_mark(e, close_marks)[0])
+            BodPosition(symbol=e.symbol, bucket=e.bucket, quantity=e.quantity, avg_cost=e.avg_cost, mark=marks[e.symbol])
             for e in self.positions.values()
             if e.quantity != 0
         ]
-        return PnlBook.from_bod(rows)
+        tomorrow = PnlBook.from_bod(rows).model_copy(update={"realized_prior": self.realized_prior + totals.realized})
+        day = DayPnl(realized=totals.realized, unrealized=totals.unrealized, daily=totals.daily, marks=marks, fallback_marks=fallback, bod=rows)
+        return tomorrow, day
+
+
+class DayPnl(Frozen):
+    """One session's P&L as the roll fixed it at the close."""
+
+    realized: float  # realized that day
+    unrealized: float  # at the closing marks
+    daily: float  # value at the close − value at the BOD + the day's net cash
+    marks: dict[str, float]  # the closing marks of every symbol the day held or traded
+    fallback_marks: list[str] = []  # symbols closed at their last price for want of a mark
+    bod: list[BodPosition] = []  # the next day's beginning-of-day book: closing positions at closing marks
+
+
+class MissingMark(ValueError):
+    """A beginning-of-day row without a mark, and no previous close to take: `index` is the row's."""
+
+    def __init__(self, index: int, row: BodPosition) -> None:
+        super().__init__(f"{row.symbol}/{row.bucket.value} has no mark and the account has no previous close for it: give its closing mark")
+        self.index = index
+
+
+def fill_bod_marks(rows: Sequence[BodPosition], previous_close: Mapping[str, float] | None = None) -> list[BodPosition]:
+    """Every row with a mark: its own, else the previous close of its symbol; else MissingMark."""
+    filled = []
+    for index, row in enumerate(rows):
+        if row.mark is None:
+            mark = (previous_close or {}).get(row.symbol)
+            if mark is None:
+                raise MissingMark(index, row)
+            row = row.model_copy(update={"mark": mark})
+        filled.append(row)
+    return filled
 
 
 def _bod_entry(row: BodPosition) -> CostBasis:
-    mark = row.mark if row.mark is not None else row.avg_cost
+    if row.mark is None:  # refused where the row came in (fill_bod_marks); never valued at cost
+        raise ValueError(f"{row.symbol}/{row.bucket.value}: a beginning-of-day position needs a mark")
+    mark = row.mark
     return CostBasis(
         symbol=row.symbol,
         bucket=row.bucket,
@@ -254,6 +312,7 @@ class PnlSummary(Frozen):
     by_bucket: dict[Bucket, PnlTotals]  # every bucket
     by_group: dict[str, PnlTotals]  # every universe group, in its order, zero groups included
     fallback_marks: list[str]  # symbols valued at their last price for want of a mark
+    realized_prior: float = 0.0  # realized P&L of the days already closed (account level)
 
 
 def value_position(entry: CostBasis, mark: float, group: str) -> PositionPnl:
@@ -309,6 +368,7 @@ def summarize(book: PnlBook, marks: Mapping[str, float], universe: Universe, equ
         by_bucket=by_bucket,
         by_group=by_group,
         fallback_marks=fallback,
+        realized_prior=book.realized_prior,
     )
 
 
@@ -329,11 +389,13 @@ class BodCsvError(ValueError):
         self.problem = problem
 
 
-def parse_bod_csv(text: str, universe: Universe | None = None) -> list[BodPosition]:
+def parse_bod_csv(text: str, universe: Universe | None = None, previous_close: Mapping[str, float] | None = None) -> list[BodPosition]:
     """Parse `symbol,bucket,quantity,avg_cost[,mark]` (a header line, columns in any order).
 
     Blank lines and lines starting with '#' are skipped; rows with quantity 0 are skipped (no
-    position). With a universe, symbols must be in it. One row per (symbol, bucket).
+    position). With a universe, symbols must be in it. One row per (symbol, bucket). A position
+    without a mark takes `previous_close` of its symbol (the account's last closing mark); with
+    none it is refused at its line, column 'mark'.
     """
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header: list[str] | None = None
@@ -358,6 +420,10 @@ def parse_bod_csv(text: str, universe: Universe | None = None) -> list[BodPositi
             raise BodCsvError(line, "symbol", f"{row.symbol[:40]}/{row.bucket.value} already on line {first_line[key]}")
         first_line[key] = line
         if row.quantity:
+            try:
+                row = fill_bod_marks([row], previous_close)[0]
+            except MissingMark as err:
+                raise BodCsvError(line, "mark", str(err)) from None
             rows.append(row)
     if header is None:
         raise BodCsvError(1, None, f"no header; expected {','.join(BOD_REQUIRED)}[,mark]")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import time
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from domain.calendars import CALENDAR_ZONES
 from domain.costs import CostSchedule
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
 from domain.limits import MAX_EQUITY, MAX_PCT, MAX_PRICE, MAX_QUANTITY
@@ -55,8 +56,22 @@ def parse_hhmm(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
+HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+# A regime starts at a clock time ("16:15") or at an offset from the session's own open or close
+# ("open", "open + 30m", "close - 15m"): anchored starts move with a half day's early close.
+REGIME_START_PATTERN = r"^(([01]\d|2[0-3]):[0-5]\d|open( ?\+ ?\d{1,3}m)?|close( ?- ?\d{1,3}m)?)$"
+_ANCHORED = re.compile(r"^(open|close)(?: ?[+-] ?(\d{1,3})m)?$")
+
+
 class Session(Strict):
+    """The trading session. Without a calendar: `open` and `close` every day (weekends too) — one
+    endless run of days that never roll, the form single-day scenarios use. With `calendar` (an
+    exchange_calendars name, e.g. XNYS): the calendar's sessions — holidays, half days — and a
+    daily roll at each close; `open`/`close` are then optional overrides of every session's hours
+    (an early close keeps the calendar's)."""
+
     time_zone: str = Field(max_length=64)
+    calendar: str | None = Field(default=None, max_length=16)
 
     @field_validator("time_zone")
     @classmethod
@@ -67,16 +82,32 @@ class Session(Strict):
             raise ValueError(f"{value!r} is not a time zone (IANA name, e.g. America/New_York)") from None
         return value
 
-    open: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    close: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    open: str | None = Field(default=None, pattern=HHMM_PATTERN)
+    close: str | None = Field(default=None, pattern=HHMM_PATTERN)
+    # Desk orders between sessions: None = refused with a calendar (OUTSIDE_SESSION), accepted
+    # without one (the clock-time session's way: a rig exercised at any hour).
+    orders_outside_session: bool | None = None
 
     @property
     def open_minute(self) -> int:
-        return minute_of_day(self.open)
+        return minute_of_day(self.hours()[0])
 
     @property
     def close_minute(self) -> int:
-        return minute_of_day(self.close)
+        return minute_of_day(self.hours()[1])
+
+    @property
+    def has_hours(self) -> bool:
+        return self.open is not None and self.close is not None
+
+    @property
+    def accepts_orders_outside(self) -> bool:
+        return self.orders_outside_session if self.orders_outside_session is not None else self.calendar is None
+
+    def hours(self) -> tuple[str, str]:
+        if self.open is None or self.close is None:  # a calendar's session: resolved per day (domain/sessions.py)
+            raise ValueError(f"the {self.calendar} session has no fixed hours: read them from the day's session")
+        return self.open, self.close
 
 
 def minute_of_day(hhmm: str) -> int:
@@ -84,8 +115,27 @@ def minute_of_day(hhmm: str) -> int:
     return t.hour * 60 + t.minute
 
 
+@lru_cache(maxsize=256)
+def start_minute(start: str, open_minute: int, close_minute: int) -> int:
+    """A regime's start as a minute of the day, its anchor resolved against these hours."""
+    anchored = _ANCHORED.match(start)
+    if anchored is None:
+        return minute_of_day(start)
+    offset = int(anchored.group(2) or 0)
+    return open_minute + offset if anchored.group(1) == "open" else close_minute - offset
+
+
+def anchor_of(start: str) -> tuple[str, int] | None:
+    """("open", +minutes) or ("close", -minutes) for an anchored start; None for a clock time."""
+    anchored = _ANCHORED.match(start)
+    if anchored is None:
+        return None
+    offset = int(anchored.group(2) or 0)
+    return (anchored.group(1), offset if anchored.group(1) == "open" else -offset)
+
+
 class RegimeRule(Strict):
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    start: str = Field(pattern=REGIME_START_PATTERN)
     gross_tolerance_pct: Pct
     allow_derisk: bool
 
@@ -378,34 +428,23 @@ class RiskRules(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RiskRules:
-        if self.session.open_minute >= self.session.close_minute:
-            raise RuleError("session.close", f"must be after session.open ({self.session.open})")
+        self._session_consistent()
         if Regime.OUTSIDE_SESSION in self.regimes:
             raise RuleError("regimes.OUTSIDE_SESSION", "is not a session regime; use outside_session")
         for regime in SESSION_REGIMES:
             if regime not in self.regimes:
                 raise RuleError(f"regimes.{regime.value}", "missing regime")
-        previous: Regime | None = None
         for regime in SESSION_REGIMES:
             rule = self.regimes[regime]
-            key = f"regimes.{regime.value}"
             if rule.gross_tolerance_pct > self.hard_cap_pct:
                 raise RuleError(
-                    f"{key}.gross_tolerance_pct",
+                    f"regimes.{regime.value}.gross_tolerance_pct",
                     f"{rule.gross_tolerance_pct} is above the hard cap ({self.hard_cap_pct})",
                 )
-            start = minute_of_day(rule.start)
-            if previous is None and start != self.session.open_minute:
-                raise RuleError(f"{key}.start", f"must equal session.open ({self.session.open}), got {rule.start}")
-            if previous is not None and start <= minute_of_day(self.regimes[previous].start):
-                raise RuleError(
-                    f"{key}.start",
-                    f"{rule.start} overlaps {previous.value} (starts {self.regimes[previous].start}); "
-                    "regimes must start in order OPEN_EARLY < MID < LATE < CLOSE",
-                )
-            if start >= self.session.close_minute:
-                raise RuleError(f"{key}.start", f"{rule.start} is not before session.close ({self.session.close})")
-            previous = regime
+        if self.session.has_hours:
+            self._regimes_within_hours()
+        else:
+            self._regimes_anchored()
         for bucket in Bucket:
             if bucket not in self.buckets:
                 raise RuleError(f"buckets.{bucket.value}", "missing bucket")
@@ -416,6 +455,62 @@ class RiskRules(Strict):
                     f"{limits.max_pct} is below its target_pct ({limits.target_pct})",
                 )
         return self
+
+    def _session_consistent(self) -> None:
+        session = self.session
+        if session.calendar is None:
+            for key in ("open", "close"):
+                if getattr(session, key) is None:
+                    raise RuleError(f"session.{key}", "is required without a calendar (session.calendar, e.g. XNYS)")
+        elif session.calendar not in CALENDAR_ZONES:
+            raise RuleError("session.calendar", f"{session.calendar!r} is not a calendar this rig knows (e.g. XNYS, XLON; domain/calendars.py)")
+        elif CALENDAR_ZONES[session.calendar] != session.time_zone:
+            raise RuleError("session.time_zone", f"{session.time_zone} is not the {session.calendar} calendar's ({CALENDAR_ZONES[session.calendar]})")
+        if session.has_hours and session.open_minute >= session.close_minute:
+            raise RuleError("session.close", f"must be after session.open ({session.open})")
+
+    def _regimes_within_hours(self) -> None:
+        """Known hours: every start resolved against them, in order from the open, before the close."""
+        session = self.session
+        previous: Regime | None = None
+        for regime in SESSION_REGIMES:
+            rule = self.regimes[regime]
+            key = f"regimes.{regime.value}"
+            start = self.start_of(regime)
+            if previous is None and start != session.open_minute:
+                raise RuleError(f"{key}.start", f"must equal session.open ({session.open}), got {rule.start}")
+            if previous is not None and start <= self.start_of(previous):
+                raise RuleError(
+                    f"{key}.start",
+                    f"{rule.start} overlaps {previous.value} (starts {self.regimes[previous].start}); "
+                    "regimes must start in order OPEN_EARLY < MID < LATE < CLOSE",
+                )
+            if start >= session.close_minute:
+                raise RuleError(f"{key}.start", f"{rule.start} is not before session.close ({session.close})")
+            previous = regime
+
+    def _regimes_anchored(self) -> None:
+        """A calendar's hours, known only per day: every start anchored, the first at the open, in order
+        (anchored to the open before anchored to the close)."""
+        previous: tuple[str, int] | None = None
+        for regime in SESSION_REGIMES:
+            rule = self.regimes[regime]
+            key = f"regimes.{regime.value}.start"
+            anchor = anchor_of(rule.start)
+            if anchor is None:
+                raise RuleError(key, f"{rule.start} is a clock time: with a calendar's hours, anchor it (e.g. 'open + 30m', 'close - 15m')")
+            if previous is None and anchor != ("open", 0):
+                raise RuleError(key, f"must be 'open' (the session's open), got {rule.start}")
+            out_of_order = previous is not None and (anchor[1] <= previous[1] if anchor[0] == previous[0] else anchor[0] == "open")
+            if out_of_order:
+                raise RuleError(
+                    key, f"{rule.start} does not come after the regime before it; regimes must start in order OPEN_EARLY < MID < LATE < CLOSE"
+                )
+            previous = anchor
+
+    def start_of(self, regime: Regime) -> int:
+        """The regime's start as a minute of the day, on these rules' hours."""
+        return start_minute(self.regimes[regime].start, self.session.open_minute, self.session.close_minute)
 
     def regime_rule(self, regime: Regime) -> RegimeRule | OutsideSessionRule:
         if regime is Regime.OUTSIDE_SESSION:

@@ -108,8 +108,9 @@ class DayClock:
 
     def __init__(self, recipe: GeneratedDay, session: Session) -> None:
         zone = ZoneInfo(session.time_zone)
-        self.open = datetime.combine(recipe.date, time.fromisoformat(session.open), tzinfo=zone)
-        self.close = datetime.combine(recipe.date, time.fromisoformat(session.close), tzinfo=zone)
+        open_, close = session.hours()  # a calendar's session: the day's hours, set by the account
+        self.open = datetime.combine(recipe.date, time.fromisoformat(open_), tzinfo=zone)
+        self.close = datetime.combine(recipe.date, time.fromisoformat(close), tzinfo=zone)
         self.session_seconds = int((self.close - self.open).total_seconds())
         self.start = self.open - timedelta(seconds=PREOPEN_SECONDS)
         self.start_us = (self.start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

@@ -1,10 +1,11 @@
 """The account's state, one model per part of the account workflow (workflows/account/), carried
 through continue-as-new with the book (protocol/carry.py).
 
-Each part owns its model: the clock its anchor, the market its marks and price path, the
-simulated exchange where each live order stands (its arrival, the shares ahead of it), the gate
-its controls' look-back, the operator the trading state, the orders part the cancel/replace
-answers, and the cycle the decision log, the intents, the pending timeline and the run digest.
+Each part owns its model: the clock its anchor and sessions, the market its marks and price
+path, the simulated exchange where each live order stands (its arrival, the shares ahead of it),
+the gate its controls' look-back, the operator the trading state, the orders part the
+cancel/replace answers, the cycle the decision log, the intents, the pending timeline and the run
+digest, and the day its closed sessions. Fields added later have defaults: older states still read.
 A run started from a history recorded before the parts existed (one flat state) is read into
 this shape by `_regroup`, so such runs still replay and continue.
 """
@@ -16,10 +17,12 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from domain.controls import ControlsState
+from domain.days import DayRecord, DayTally
 from domain.digest import RunDigest
 from domain.enums import RiskMode, TradingState
 from domain.events import TimedEvent
-from protocol.messages import Alarm, Answer, DecisionRecord, IntentRecord, TradingStateChange
+from domain.sessions import SessionWindow
+from protocol.messages import Alarm, Answer, DayLog, DecisionRecord, IntentRecord, TradingStateChange
 
 
 class ClockState(BaseModel):
@@ -27,6 +30,7 @@ class ClockState(BaseModel):
 
     anchor_exchange: str | None = None  # ISO exchange-local datetime
     anchor_workflow: str | None = None  # ISO workflow time
+    sessions: SessionWindow | None = None  # a calendar account: the sessions ahead, as data (a few weeks)
 
 
 class MarketState(BaseModel):
@@ -73,6 +77,16 @@ class CycleState(BaseModel):
     hard_base: dict[str, int] = {}  # HARD de-risk: each position's size when HARD began (chunks are 10% of it)
     pending_events: list[TimedEvent] = []
     digest: RunDigest = Field(default_factory=RunDigest)
+    day: DayTally = Field(default_factory=DayTally)  # the session under way, counted as it runs
+
+
+class DayState(BaseModel):
+    """The daily roll's (a calendar account): the session the book's P&L day belongs to, and the
+    sessions closed before it — their records and, bounded, their decision logs."""
+
+    session: str | None = None  # the date of the session under way or next; rolled at its close
+    days: list[DayRecord] = []
+    logs: list[DayLog] = []
 
 
 # Where each field of the flat state (before the parts) now lives.
@@ -94,6 +108,7 @@ class AccountState(BaseModel):
     operator: OperatorState = Field(default_factory=OperatorState)
     orders: OrdersState = Field(default_factory=OrdersState)
     cycle: CycleState = Field(default_factory=CycleState)
+    day: DayState = Field(default_factory=DayState)
 
     @model_validator(mode="before")
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from domain.days import DayRecord
 from domain.digest import DigestItem
 from domain.enums import (
     CancelReason,
@@ -24,9 +25,10 @@ from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
 from domain.models import Intent, Position, Quote
 from domain.order import OrderOutcome, OrderReport
-from domain.pnl import BodPosition, PnlSummary, PnlTotals
+from domain.pnl import BodPosition, MissingMark, PnlSummary, PnlTotals, fill_bod_marks
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
+from domain.sessions import DATE_PATTERN, SessionDay
 from venues.sim.model import SimOrder, VenueParams
 
 
@@ -173,6 +175,24 @@ class DecisionRecord(BaseModel):
     pnl: PnlTotals | None = None  # the account's realized, unrealized and daily P&L at this cycle
 
 
+class DayLog(BaseModel):
+    """A closed session's decision log (bounded like the day's own)."""
+
+    date: str
+    decisions: list[DecisionRecord]
+
+
+class SessionView(BaseModel):
+    """Where an account with a calendar stands in its sessions (the `state` query)."""
+
+    calendar: str
+    in_session: bool
+    today: SessionDay | None  # the session on the current date (None: a weekend or holiday)
+    current: str | None  # the session the account's P&L day belongs to (rolled at its close)
+    next_open: str | None  # exchange-local ISO: the next session's open …
+    next_close: str | None  # … and the close of the session under way or next
+
+
 class MarkView(BaseModel):
     """What a symbol is marked at for exposure, where that mark came from, how old it is and
     whether it is stale (no fresh truth tick or L1: the last mark the data gave)."""
@@ -223,10 +243,20 @@ class RiskInput(BaseModel):
     start_exchange_time: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
     exchange_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     stop_at: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+    stop_date: str | None = Field(default=None, pattern=DATE_PATTERN)  # a multi-day run stops on this date at stop_at
     timeline: list[TimedEvent] = []
     market: FeedSpec | None = None  # None: the simulated feed quotes from marks
     bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
     carried: str | None = None  # compressed (AccountState, BookState) from the previous run (protocol/carry.py)
+
+    @model_validator(mode="after")
+    def _bod_marked(self) -> RiskInput:
+        """A new account has no previous close: every beginning-of-day position brings its mark."""
+        try:
+            fill_bod_marks(self.bod)
+        except MissingMark as err:
+            raise ValueError(f"bod[{err.index}]: {err}") from None
+        return self
 
 
 class RiskResult(BaseModel):
@@ -244,6 +274,10 @@ class RiskResult(BaseModel):
     positions: list[Position]
     digest: str = ""
     digest_items: list[DigestItem] = []  # the last items the digest folded (all of them for a scenario's day)
+    days: list[DayRecord] = []  # closed sessions (a calendar account), oldest first
+    day_logs: list[DayLog] = []  # their decision logs, as far as kept (quiet stretches as stored: one record with repeats)
+    cycle_seconds: int = 60  # the cycle's period, to read a day log's repeats
+    trimmed: list[str] = []  # what was left out to keep the result under the payload limit (protocol/result_bounds.py)
 
 
 class RiskView(BaseModel):
@@ -269,3 +303,5 @@ class RiskView(BaseModel):
     alarms: list[Alarm] = []  # the last ones, newest last
     divergences: dict[str, str] = {}  # symbol → what the broker holds that the book does not (unresolved)
     recent_decisions: list[DecisionRecord]
+    session: SessionView | None = None  # a calendar account: today's session, the next open and close
+    days: list[DayRecord] = []  # its closed sessions (the newest with closing marks and next day's book)

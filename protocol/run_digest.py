@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.days import DayRecord
 from domain.digest import DigestKind, RunDigest, relative
 from domain.ledger import ClosedOrder, FillRecord, Journal, LedgerOrder
 from domain.models import Position
@@ -123,5 +124,21 @@ def add_final(digest: RunDigest, open_orders: list[LedgerOrder], positions: list
             "open": sorted([relative(o.intent_id, account), o.state.value, o.filled] for o in open_orders if not o.synthetic),
             "positions": sorted([p.symbol, p.bucket.value, p.quantity] for p in positions if p.quantity),
             "pnl": pnl.model_dump() if pnl is not None else {},
+        },
+    )
+
+
+def add_roll(digest: RunDigest, day: DayRecord) -> None:
+    """A session's close (the daily roll): the day's P&L, its closing marks and the next day's book."""
+    digest.add(
+        DigestKind.ROLL,
+        {
+            "date": day.date,
+            "close": day.close,
+            "pnl": day.pnl.model_dump(),
+            "marks": dict(sorted(day.marks.items())),
+            "bod": sorted([b.symbol, b.bucket.value, b.quantity, b.mark] for b in day.bod_next),
+            "expired": day.expired,
+            "trading": day.trading_state.value,
         },
     )

@@ -1,5 +1,6 @@
 """Render a RiskResult as one self-contained HTML page: chart, decision log, orders with links
-into the Temporal UI, and the exposure breakdown at the close (buckets and every group)."""
+into the Temporal UI, and the exposure breakdown at the close (buckets and every group); for a
+calendar account's run, its days (P&L by day, the roll events, each day's log: report/days.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from protocol.messages import RiskResult
 from report.chart import render_svg, series
+from report.days import render_days
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}h2{font-size:16px;margin-top:28px}
@@ -34,7 +36,15 @@ def _num(value: float, digits: int = 2) -> str:
     return f'<td class="n">{value:,.{digits}f}</td>'
 
 
-def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str], verdict: tuple[bool, list[str]] | None = None) -> str:
+def render(
+    result: RiskResult,
+    *,
+    title: str,
+    ui_workflow: Callable[[str], str],
+    verdict: tuple[bool, list[str]] | None = None,
+    days: tuple[str, str] | None = None,
+) -> str:
+    """`days`: a calendar account's run shows those days only (first, last; inclusive)."""
     data = series(result)
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style></head><body>"]
@@ -49,6 +59,7 @@ def render(result: RiskResult, *, title: str, ui_workflow: Callable[[str], str],
         parts.append(f"<p class='{'pass' if passed else 'fail'}'><b>{'PASSED' if passed else 'FAILED'}</b></p>")
         if failures:
             parts.append("<ul>" + "".join(f"<li>{esc(f)}</li>" for f in failures) + "</ul>")
+    parts.append(render_days(result, days, _table, _num))
     parts.append("<h2>The day</h2>" + render_svg(data))
     parts.append(f"<script type='application/json' id='chart-data'>{json.dumps(data)}</script>")
 

@@ -9,20 +9,35 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from domain.enums import CancelReason, DecisionReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, RiskMode, Side
-from domain.events import SESSION_DATES, OrderEventSpec, TimedEvent
+from domain.enums import (
+    Bucket,
+    CancelReason,
+    DecisionReason,
+    IntentKind,
+    OrderState,
+    OrderType,
+    PriceRule,
+    RejectReason,
+    RiskMode,
+    Side,
+    TradingState,
+)
+from domain.events import MAX_RUN_DAYS, SESSION_DATES, OrderEventSpec, TimedEvent, split_dated
 from domain.limits import MAX_EQUITY, MAX_QUANTITY, MAX_TEXT_LENGTH
 from domain.marketdata import Shock
 from domain.pnl import MAX_BOD_ROWS, BodPosition
 from protocol.messages import CancelRefusal
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+DATE = r"^\d{4}-\d{2}-\d{2}$"
 # Bounds on a scenario (issue 20): each far above what a scenario needs, and together small
 # enough that a plan (spec + rules + book) stays far below Temporal's 2 MiB payload limit.
 SCENARIO_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # the file's name; the account is <name>-<8 hex>
 EVENT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"  # an order's id within the scenario (intent id <account>-<id>)
 MAX_SEED = 2**63 - 1  # the venue's and generator's seeds travel as int64
 MAX_EVENTS = 1_000
+MAX_RANDOM_ORDERS = 500  # a random_orders block, each day it runs
+MAX_PLANNED_EVENTS = MAX_EVENTS + MAX_RANDOM_ORDERS * MAX_RUN_DAYS  # the timeline a loaded plan runs (its random orders expanded)
 MAX_EXPECTATIONS = 1_000
 MAX_SYMBOLS = 1_000
 MAX_SHOCKS = 100
@@ -118,10 +133,54 @@ class DeskOrdersExpectation(Spec):
         return self
 
 
+class PnlExpectation(Spec):
+    """The account's P&L: at a cycle (`at`), else at the day's close as its roll fixed it."""
+
+    daily_min: float | None = None
+    daily_max: float | None = None
+    realized_min: float | None = None
+    realized_max: float | None = None
+
+    COMPARED: ClassVar = ("daily_min", "daily_max", "realized_min", "realized_max")
+
+    @model_validator(mode="after")
+    def _compares(self) -> PnlExpectation:
+        needs_a_comparison(self, "pnl", self.COMPARED)
+        return self
+
+
+class BodExpectation(Spec):
+    """A row of the day's beginning-of-day book (the previous session's close)."""
+
+    symbol: Symbol
+    bucket: Bucket = Bucket.LT
+    quantity: int | None = None
+    mark: float | None = None
+
+
+class SessionExpectation(Spec):
+    """The day's session as the account traded it."""
+
+    open: str | None = Field(default=None, pattern=HHMM)
+    close: str | None = Field(default=None, pattern=HHMM)
+    early_close: bool | None = None
+
+    COMPARED: ClassVar = ("open", "close", "early_close")
+
+    @model_validator(mode="after")
+    def _compares(self) -> SessionExpectation:
+        needs_a_comparison(self, "session", self.COMPARED)
+        return self
+
+
 class Expectation(Spec):
     """One check. With `at`, it reads the decision of the cycle at exactly that time; with
-    `from`/`by`, of every cycle in that window (inclusive) — said explicitly, never implied."""
+    `from`/`by`, of every cycle in that window (inclusive) — said explicitly, never implied. In a
+    scenario over several days, `day: N` (its N-th session) or `date:` says which day; the day's
+    own checks (its P&L at the close, its BOD, its session, its cycles) need one."""
 
+    day: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)
+    date: str | None = Field(default=None, pattern=DATE)
     at: str | None = Field(default=None, pattern=HHMM)
     from_: str | None = Field(default=None, alias="from", pattern=HHMM)
     by: str | None = Field(default=None, pattern=HHMM)
@@ -136,17 +195,31 @@ class Expectation(Spec):
     skipped: list[Symbol] = Field(default=[], max_length=MAX_SYMBOLS)  # symbols whose de-risk that cycle skipped for stale data (STALE_DATA)
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
+    # A day's own (with `day` or `date`):
+    pnl: PnlExpectation | None = None
+    bod: list[BodExpectation] = Field(default=[], max_length=MAX_SYMBOLS)
+    session: SessionExpectation | None = None
+    cycles: int | None = Field(default=None, ge=0)  # cycle times run that date (0: no session — a weekend or holiday)
+    trading_state: TradingState | None = None  # at that day's close, carried into the next session
+    expired: int | None = Field(default=None, ge=0)  # DAY orders that day's close expired
 
     COMPARED: ClassVar = (
         "regime", "mode", "reason", "intents", "skipped", "order", "cancel", "replace", "desk_orders",
-        "final_gross_max_pct", "gross_always_below_pct",
+        "final_gross_max_pct", "gross_always_below_pct", "pnl", "bod", "session", "cycles", "trading_state", "expired",
     )  # fmt: skip
+    DAY_FIELDS: ClassVar = ("bod", "session", "cycles", "trading_state", "expired")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dated_at(cls, data: Any) -> Any:
+        return split_dated(data, "at", "date")
 
     def comparisons(self) -> int:
         """How many comparisons this expectation makes (a scenario report's `checks`)."""
         count = len(compared(self, ("regime", "mode", "reason", "intents", "final_gross_max_pct", "gross_always_below_pct")))
-        count += len(self.skipped)
-        for part in (self.order, self.cancel, self.replace, self.desk_orders):
+        count += len(self.skipped) + len(compared(self, ("session", "cycles", "trading_state", "expired")))
+        count += sum(len(compared(row, ("quantity", "mark"))) or 1 for row in self.bod)
+        for part in (self.order, self.cancel, self.replace, self.desk_orders, self.pnl):
             if part is not None:
                 count += len(compared(part, part.COMPARED))
         return count
@@ -161,6 +234,11 @@ class Expectation(Spec):
         decision_fields = (self.regime, self.mode, self.reason, self.intents, self.skipped or None)
         if any(f is not None for f in decision_fields) and self.at is None and self.from_ is None:
             raise ValueError("regime, mode, reason and intents are read at a cycle: give `at` or `from`/`by`")
+        if self.day is not None and self.date is not None:
+            raise ValueError("give `day` (the scenario's N-th session) or `date`, not both")
+        undated = [f for f in self.DAY_FIELDS if getattr(self, f) not in (None, [])] + (["pnl"] if self.pnl and self.at is None else [])
+        if undated and self.day is None and self.date is None:
+            raise ValueError(f"{', '.join(undated)} read a day: give `day` or `date`")
         return self
 
 
@@ -168,11 +246,12 @@ class RandomOrders(Spec):
     """Seeded random desk orders, expanded into order events when the scenario loads."""
 
     seed: Seed
-    count: int = Field(gt=0, le=500)
+    count: int = Field(gt=0, le=MAX_RANDOM_ORDERS)
     start: str = Field(pattern=HHMM)
     every_seconds: int = Field(gt=0, le=86_400)
     symbols: list[Symbol] = Field(min_length=1, max_length=MAX_SYMBOLS)
     max_quantity: int = Field(gt=0, le=MAX_QUANTITY)
+    days: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)  # a calendar scenario: the block on each of its first N sessions
 
     @model_validator(mode="after")
     def _within_the_day(self) -> RandomOrders:
@@ -211,6 +290,11 @@ class ScenarioSpec(Spec):
     date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     start: str = Field(pattern=HHMM)
     stop: str = Field(pattern=HHMM)
+    # Days (a trading calendar): `calendar` gives the sessions (holidays, half days) and a daily
+    # roll at each close; the run spans `days` sessions from `date`, or stops at a dated `stop`.
+    calendar: str | None = Field(default=None, max_length=16)
+    days: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)
+    stop_date: str | None = Field(default=None, pattern=DATE)  # from a dated `stop`, or from `days` when loaded
     rules: dict[str, Any] = {}  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
     events: list[TimedEvent] = Field(default=[], max_length=MAX_EVENTS)
     market: MarketSpec | None = None
@@ -233,9 +317,20 @@ class ScenarioSpec(Spec):
             raise ValueError(f"{value} is outside {SESSION_DATES[0]}..{SESSION_DATES[1]}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dated_stop(cls, data: Any) -> Any:
+        return split_dated(data, "stop", "stop_date")
+
     @model_validator(mode="after")
     def _bounded(self) -> ScenarioSpec:
-        if seconds_of(self.stop) < seconds_of(self.start):  # equal: one cycle, at start
+        several = self.days is not None or self.stop_date is not None
+        if several and (self.calendar is None or self.date is None):
+            raise ValueError("a scenario over several days needs a calendar (calendar: XNYS) and its first session's date")
+        if self.stop_date is not None and self.date is not None and self.stop_date < self.date:
+            raise ValueError(f"stop ({self.stop_date} {self.stop}) is before the scenario's date ({self.date})")
+        same_day = self.stop_date is None or self.stop_date == self.date
+        if same_day and self.days in (None, 1) and seconds_of(self.stop) < seconds_of(self.start):  # equal: one cycle, at start
             raise ValueError(f"stop ({self.stop}) is before start ({self.start}): a scenario runs from start to stop")
         for event in self.events:
             if problem := event_problem(event):

@@ -34,6 +34,8 @@ CORE_MODULES = frozenset(
         "test_pretrade.py",
         "test_production_profile.py",
         "test_scenario_expectations.py",
+        "test_result_bounds.py",
+        "test_sessions.py",
     }
 )
 SERVER_FIXTURE = "env"

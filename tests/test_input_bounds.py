@@ -148,7 +148,7 @@ def test_a_plan_is_bounded_below_the_local_activity_result_limit(scenario_dir):
     cancels = "".join('\n  - {at: "10:00", cancel: {id: o1, reason: USER}}' for _ in range(999))
     (scenario_dir / "wide.yaml").write_text(scenario_text("wide", events=order + cancels))
     plan = plan_scenario("wide")  # the most events a scenario may have: far below the limit
-    assert len(plan.spec.events) == 1000 and len(plan.model_dump_json()) < MAX_PLAN_BYTES / 2
+    assert len(plan.timeline) == 1000 and len(plan.model_dump_json()) < MAX_PLAN_BYTES / 2
     (scenario_dir / "wider.yaml").write_text(scenario_text("wider", events=order + cancels + cancels[:52]))
     assert "events: List should have at most 1000 items" in refusal("wider")
 

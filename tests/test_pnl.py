@@ -8,9 +8,11 @@ from domain.enums import Bucket, Side
 from domain.pnl import (
     BodCsvError,
     BodPosition,
+    MissingMark,
     PnlBook,
     PnlTotals,
     daily_loss_pct,
+    fill_bod_marks,
     parse_bod_csv,
     summarize,
 )
@@ -92,7 +94,7 @@ def test_buckets_are_separate_books():
 
 BOD = [
     BodPosition(symbol="AAPL", bucket=LT, quantity=1000, avg_cost=150.0, mark=180.0),
-    BodPosition(symbol="SPY", bucket=MM, quantity=-100, avg_cost=500.0),  # no mark: carried at cost
+    BodPosition(symbol="SPY", bucket=MM, quantity=-100, avg_cost=500.0, mark=500.0),
 ]
 
 
@@ -108,9 +110,17 @@ def test_daily_pnl_is_against_the_bod_marks():
     assert aapl.daily == 16_000.0 + 21_000.0 - 30_000.0 == 600 * 185.0 - 1000 * 180.0 + 400 * 190.0
 
 
-def test_a_bod_position_without_a_mark_is_carried_at_cost():
-    spy = pnl(PnlBook.from_bod(BOD), {"SPY": 510.0}).by_symbol["SPY"]
-    assert spy == PnlTotals(realized=0.0, unrealized=-1000.0, daily=-1000.0)
+def test_a_bod_position_without_a_mark_takes_the_previous_close_or_is_refused():
+    """Issue 22: 10,000 AAPL at avg cost 230 valued at its cost instead of yesterday's close (190)
+    booked yesterday's 400,000 loss as today's and fired DAILY_LOSS_HARD at the open."""
+    row = BodPosition(symbol="AAPL", bucket=LT, quantity=10_000, avg_cost=230.0)
+    with pytest.raises(MissingMark) as info:
+        fill_bod_marks([BOD[0], row])
+    assert info.value.index == 1 and "AAPL/LT has no mark" in str(info.value)
+    with pytest.raises(ValueError, match="needs a mark"):
+        PnlBook.from_bod([row])  # never valued at its cost silently
+    (filled,) = fill_bod_marks([row], {"AAPL": 190.0})
+    assert pnl(PnlBook.from_bod([filled]), {"AAPL": 190.0}).account.daily == 0.0
 
 
 def test_daily_loss_pct():
@@ -213,7 +223,7 @@ bod_rows = st.lists(
         bucket=st.sampled_from(list(Bucket)),
         quantity=st.integers(-1000, 1000),
         avg_cost=prices,
-        mark=st.none() | prices,
+        mark=prices,  # a BOD row has a mark (issue 22)
     ),
     max_size=4,
     unique_by=lambda r: (r.symbol, r.bucket),
@@ -234,9 +244,9 @@ def test_pnl_is_cash_plus_positions_at_the_marks(bod, steps):
     """Tracked independently of the book: quantities, cash and marks. At every step the change of
     realized + unrealized equals the change of cash plus positions valued at the marks, and the
     daily P&L equals value now − value at BOD + today's cash."""
-    marks = {s: 100.0 for s in SYMBOLS} | {r.symbol: r.mark or r.avg_cost for r in bod}
+    marks = {s: 100.0 for s in SYMBOLS} | {r.symbol: r.mark for r in bod}
     qty = {(r.symbol, r.bucket): r.quantity for r in bod}
-    bod_value = sum(r.quantity * (r.mark or r.avg_cost) for r in bod)
+    bod_value = sum(r.quantity * r.mark for r in bod)
     cash = 0.0
     book = PnlBook.from_bod(bod)
 
@@ -268,6 +278,62 @@ def test_pnl_is_cash_plus_positions_at_the_marks(bod, steps):
         state = check(book, marks, state)
 
 
+# ----- the daily roll (issue 22): days add up, tomorrow starts from today's close -----
+
+days_of_steps = st.lists(st.tuples(steps, st.dictionaries(st.sampled_from(SYMBOLS), prices, min_size=len(SYMBOLS))), min_size=1, max_size=5)
+
+
+@given(bod=bod_rows, days=days_of_steps)
+def test_days_add_up_and_each_bod_is_the_previous_close(bod, days):
+    """Over any days of fills and marks, each rolled at its close: Σ daily P&L = value at the end −
+    value at the first BOD + all cash (the P&L since the account opened, whatever the days); each
+    day's BOD is the previous close — its positions at its closing marks — so a day that does
+    nothing makes 0; realized P&L moves to the prior days and sums with today's to the total."""
+    qty = {(r.symbol, r.bucket): r.quantity for r in bod}
+    first_value = sum(r.quantity * r.mark for r in bod)
+    cash = realized = daily_sum = 0.0
+    book = PnlBook.from_bod(bod)
+    for day_steps, close_marks in days:
+        for step in day_steps:
+            if step[0] == "fill":
+                _, symbol, bucket, side, q, price = step
+                book = book.apply(symbol, bucket, side, q, price)
+                qty[(symbol, bucket)] = qty.get((symbol, bucket), 0) + side.sign * q
+                cash -= side.sign * q * price
+        at_close = pnl(book, close_marks).account
+        tomorrow, day = book.close_day(close_marks)
+        assert math.isclose(day.daily, at_close.daily, rel_tol=1e-9, abs_tol=1e-6) and math.isclose(day.realized, at_close.realized, abs_tol=1e-6)
+        daily_sum += day.daily
+        realized += day.realized
+        # BOD(d+1) = close(d): every open position, at its closing mark; nothing realized yet; a quiet day makes 0.
+        assert {(e.symbol, e.bucket): (e.bod_quantity, e.bod_mark, e.realized, e.cash) for e in tomorrow.positions.values()} == {
+            key: (q, close_marks[key[0]], 0.0, 0.0) for key, q in qty.items() if q
+        }
+        assert [(r.symbol, r.bucket, r.quantity, r.mark) for r in day.bod] == [
+            (e.symbol, e.bucket, e.quantity, e.bod_mark) for e in tomorrow.positions.values()
+        ]
+        assert pnl(tomorrow, close_marks).account.daily == 0.0
+        assert math.isclose(tomorrow.realized_prior, realized, abs_tol=1e-6)
+        book = tomorrow
+        end_marks = close_marks
+    scale = 1.0 + sum(abs(q) * end_marks[s] for (s, _), q in qty.items()) + abs(cash)
+    total = sum(q * end_marks[s] for (s, _), q in qty.items()) - first_value + cash
+    assert math.isclose(daily_sum, total, rel_tol=1e-9, abs_tol=1e-9 * scale)
+
+
+def test_a_loss_on_monday_does_not_count_on_tuesday():
+    """Issue 22: a desk that lost 1.5% on Monday started Tuesday already past the throttle."""
+    monday = PnlBook.from_bod([BodPosition(symbol="AAPL", bucket=LT, quantity=10_000, avg_cost=100.0, mark=100.0)])
+    monday = monday.apply("AAPL", LT, SELL, 5_000, 98.0)  # realizes −10,000
+    assert pnl(monday, {"AAPL": 99.0}).daily_loss_pct == 1.5  # −10,000 realized, −5,000 on what is left
+    tuesday, day = monday.close_day({"AAPL": 99.0})
+    assert (day.realized, day.unrealized, day.daily) == (-10_000.0, -5_000.0, -15_000.0)
+    assert day.bod == [BodPosition(symbol="AAPL", bucket=LT, quantity=5_000, avg_cost=100.0, mark=99.0)]
+    summary = pnl(tuesday, {"AAPL": 99.0})
+    assert (summary.daily_loss_pct, summary.account.realized, summary.realized_prior) == (0.0, 0.0, -10_000.0)
+    assert pnl(tuesday, {"AAPL": 99.5}).account.daily == 2_500.0  # Tuesday's own move only
+
+
 # ----- the beginning-of-day CSV -----
 
 
@@ -275,14 +341,24 @@ def test_bod_csv_parses():
     text = (
         "\ufeffsymbol,bucket,quantity,avg_cost,mark\n# yesterday's close\n\nAAPL,LT,1000,150.25,180\n spy , mm_pure , -100 , 500 ,\nMSFT,LT,0,400,\n"
     )
-    assert parse_bod_csv(text, UNIVERSE) == [
+    assert parse_bod_csv(text, UNIVERSE, previous_close={"SPY": 498.5}) == [
         BodPosition(symbol="AAPL", bucket=LT, quantity=1000, avg_cost=150.25, mark=180.0),
-        BodPosition(symbol="SPY", bucket=MM, quantity=-100, avg_cost=500.0, mark=None),
-    ]  # a flat row is no position
+        BodPosition(symbol="SPY", bucket=MM, quantity=-100, avg_cost=500.0, mark=498.5),  # no mark: the previous close
+    ]  # a flat row is no position (and needs no mark)
 
 
-def test_bod_csv_mark_column_is_optional_and_columns_may_come_in_any_order():
-    assert parse_bod_csv("quantity,symbol,avg_cost,bucket\n5,AAPL,10,LT\n") == [BodPosition(symbol="AAPL", bucket=LT, quantity=5, avg_cost=10.0)]
+def test_bod_csv_mark_column_may_be_left_out_with_a_previous_close_and_columns_may_come_in_any_order():
+    assert parse_bod_csv("quantity,symbol,avg_cost,bucket\n5,AAPL,10,LT\n", previous_close={"AAPL": 11.0}) == [
+        BodPosition(symbol="AAPL", bucket=LT, quantity=5, avg_cost=10.0, mark=11.0)
+    ]
+
+
+def test_a_bod_csv_row_without_a_mark_and_no_previous_close_is_refused_at_its_line_and_column():
+    text = "symbol,bucket,quantity,avg_cost,mark\nAAPL,LT,1000,150,180\nSPY,MM_PURE,-100,500,\n"
+    with pytest.raises(BodCsvError) as info:
+        parse_bod_csv(text, UNIVERSE, previous_close={"AAPL": 181.0})
+    assert (info.value.line, info.value.column) == (3, "mark")
+    assert str(info.value).startswith("line 3, column 'mark': SPY/MM_PURE has no mark")
 
 
 @pytest.mark.parametrize(
@@ -292,7 +368,7 @@ def test_bod_csv_mark_column_is_optional_and_columns_may_come_in_any_order():
         ("symbol,bucket,quantity\nAAPL,LT,5\n", 1, "avg_cost", "missing column"),
         ("symbol,bucket,quantity,avg_cost,price\n", 1, "price", "unknown column"),
         ("symbol,bucket,quantity,avg_cost,symbol\n", 1, "symbol", "column appears twice"),
-        ("symbol,bucket,quantity,avg_cost\nAAPL,LT,5,10\nMSFT,LT,abc,10\n", 3, "quantity", "'abc' is not a whole number"),
+        ("symbol,bucket,quantity,avg_cost,mark\nAAPL,LT,5,10,10\nMSFT,LT,abc,10,10\n", 3, "quantity", "'abc' is not a whole number"),
         ("symbol,bucket,quantity,avg_cost\nAAPL,LT,1.5,10\n", 2, "quantity", "'1.5' is not a whole number"),
         ("symbol,bucket,quantity,avg_cost\nAAPL,LT,10000000000000,10\n", 2, "quantity", "beyond"),
         ("symbol,bucket,quantity,avg_cost\nAAPL,LT,5,ten\n", 2, "avg_cost", "'ten' is not a number"),
@@ -301,7 +377,7 @@ def test_bod_csv_mark_column_is_optional_and_columns_may_come_in_any_order():
         ("symbol,bucket,quantity,avg_cost\nAAPL,HFT,5,10\n", 2, "bucket", "'HFT' is not one of LT, MM_PURE"),
         ("symbol,bucket,quantity,avg_cost\nZZZZ,LT,5,10\n", 2, "symbol", "unknown symbol 'ZZZZ'"),
         ("symbol,bucket,quantity,avg_cost\n,LT,5,10\n", 2, "symbol", "empty"),
-        ("symbol,bucket,quantity,avg_cost\nAAPL,LT,5,10\n\nAAPL,LT,6,11\n", 4, "symbol", "AAPL/LT already on line 2"),
+        ("symbol,bucket,quantity,avg_cost,mark\nAAPL,LT,5,10,10\n\nAAPL,LT,6,11,11\n", 4, "symbol", "AAPL/LT already on line 2"),
         ("symbol,bucket,quantity,avg_cost\nAAPL,LT,5\n", 2, None, "3 fields, the header has 4"),
     ],
 )

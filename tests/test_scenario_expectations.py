@@ -5,13 +5,15 @@ format's own validation errors are checked too."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from activities import scenarios as scenario_activities
-from activities.scenarios import plan_scenario
+from activities.scenarios import ScenarioPlan, plan_scenario
+from domain.days import DayRecord, DayTally
 from domain.enums import (
     Bucket,
     CancelReason,
@@ -23,14 +25,17 @@ from domain.enums import (
     RejectReason,
     RiskMode,
     Side,
+    TradingState,
 )
 from domain.ledger import FillRecord
 from domain.models import Intent
 from domain.order import OrderOutcome
+from domain.pnl import BodPosition, PnlTotals
 from domain.policy import decision_input
 from protocol.messages import (
     Answer,
     CancelRefusal,
+    DayLog,
     DecisionRecord,
     IntentRecord,
     RiskResult,
@@ -579,9 +584,86 @@ def test_a_replace_chain_defines_each_replacement_in_turn():
         {"at": "11:03", "replace": {"id": "o1.R2", "quantity": 400}},
         {"at": "11:04", "cancel": {"id": "o1.R3"}},
     ]
-    assert plan_scenario(scenario(events)).spec.events[-1].cancel.id == "o1.R3"
+    assert plan_scenario(scenario(events)).timeline[-1].cancel.id == "o1.R3"
 
 
 def test_an_invalid_expectation_in_a_scenario_file_is_one_line_naming_where():
     with pytest.raises(ValueError, match=r"^scenario refs: expect\.0: Value error, give `at`"):
         plan_scenario(scenario([], expect=[{"at": "11:00", "from": "11:00", "by": "11:01", "mode": "NORMAL"}]))
+
+
+def test_a_plan_with_random_orders_beyond_the_files_1000_events_decodes_where_the_workflow_reads_it():
+    """900 events and 500 random orders: the expanded timeline (1,400) once sat in the plan's spec,
+    whose events are bounded at 1,000 — the scenario workflow failed to decode its own plan (a
+    workflow task failing on every retry). The timeline travels beside the spec now."""
+    events = [{"at": "11:00", "exposure": {"marks": {"AAPL": 100.0 + i / 100}}} for i in range(900)]
+    random = {"seed": 1, "count": 500, "start": "11:00", "every_seconds": 1, "symbols": ["AAPL"], "max_quantity": 10}
+    plan = plan_scenario(scenario(events, random_orders=random))
+    decoded = ScenarioPlan.model_validate_json(plan.model_dump_json())
+    assert (len(decoded.timeline), decoded.spec.events) == (1400, [])
+
+
+def test_a_calendar_scenario_dates_its_days_and_refuses_an_event_on_a_holiday():
+    week = {
+        "name": "days",
+        "calendar": "XNYS",
+        "date": "2026-11-25",
+        "days": 2,
+        "start": "09:30",
+        "stop": "13:00",
+        "expect": [{"day": 2, "cycles": 10}],
+    }
+    plan = plan_scenario(week | {"events": [{"day": 2, "at": "12:00", "exposure": {"marks": {"AAPL": 99.0}}}]})
+    assert (plan.spec.stop_date, plan.timeline[0].date, plan.spec.expect[0].date) == ("2026-11-27", "2026-11-27", "2026-11-27")
+    assert plan.config.rules.session.calendar == "XNYS" and plan.config.rules.session.open is None
+    for event, problem in (
+        ({"at": "2026-11-26 11:00"}, "no XNYS session that day (a weekend or a holiday)"),
+        ({"day": 2, "at": "13:30"}, "outside that day's session (09:30–13:00)"),
+        ({"day": 3, "at": "10:00"}, "outside the scenario's days (2026-11-25 to 2026-11-27)"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(problem)):
+            plan_scenario(week | {"events": [event | {"exposure": {"marks": {"AAPL": 99.0}}}]})
+    with pytest.raises(ValueError, match="2026-11-26 has no XNYS session"):
+        plan_scenario(week | {"date": "2026-11-26", "events": []})
+    with pytest.raises(ValueError, match="need a calendar"):
+        plan_scenario(scenario([{"day": 2, "at": "11:00", "exposure": {"marks": {"AAPL": 99.0}}}]))
+
+
+def test_a_days_checks_read_its_roll_its_bod_and_its_log():
+    """Per-day expectations of a run over several sessions: each passes on what the account
+    recorded and fails naming expected and observed."""
+    monday = DayRecord(
+        date="2026-11-23", open="09:30", close="16:00", rolled_at="2026-11-23T16:00:00", equity=1e6,
+        pnl=PnlTotals(realized=0.0, unrealized=-12_500.0, daily=-12_500.0), daily_loss_pct=1.25, realized_prior=0.0,
+        marks={"AAPL": 97.5}, bod_next=[BodPosition(symbol="AAPL", bucket=Bucket.LT, quantity=5000, avg_cost=100.0, mark=97.5)],
+        positions=1, expired=1, tally=DayTally(first_cycle=1, cycles=390, modes={RiskMode.NORMAL: 90, RiskMode.THROTTLE_NEW_ORDERS: 300}),
+        trading_state=TradingState.ACTIVE,
+    )  # fmt: skip
+    quiet = decision(391, "09:30:00", "OPEN_EARLY", RiskMode.NORMAL, "WITHIN_LIMITS", 48.75, 48.75).model_copy(update={"repeats": 2})
+    result = observed(days=[monday], day_logs=[DayLog(date="2026-11-23", decisions=[quiet])], decisions=[], cycle_seconds=60)
+    spec = {"name": "t", "calendar": "XNYS", "date": "2026-11-23", "stop_date": "2026-11-24", "start": "09:30", "stop": "16:00"}
+
+    def failures(*expect: dict[str, Any]) -> list[str]:
+        return evaluate(ScenarioSpec.model_validate(spec | {"expect": list(expect)}), result).failures
+
+    holds = [
+        {"date": "2026-11-23", "pnl": {"daily_min": -12_500, "daily_max": -12_500}, "expired": 1, "trading_state": "ACTIVE", "cycles": 390},
+        {"date": "2026-11-23", "session": {"open": "09:30", "close": "16:00", "early_close": False}},
+        {"date": "2026-11-24", "bod": [{"symbol": "AAPL", "quantity": 5000, "mark": 97.5}], "cycles": 0},
+        {"date": "2026-11-23", "at": "09:32", "mode": "NORMAL"},  # a quiet stretch's repeat, read as its own row
+    ]
+    assert failures(*holds) == []
+    assert failures(
+        {"date": "2026-11-23", "pnl": {"daily_min": 0}},
+        {"date": "2026-11-24", "bod": [{"symbol": "AAPL", "quantity": 4000, "mark": 98.0}]},
+        {"date": "2026-11-23", "session": {"close": "13:00"}},
+        {"date": "2026-11-24", "trading_state": "HALTED"},
+        {"date": "2026-11-23", "at": "09:33", "mode": "NORMAL"},
+    ) == [
+        "day 2026-11-23 at its close (16:00): expected daily P&L ≥ 0.00, observed -12,500.00",
+        "day 2026-11-24: BOD AAPL/LT: expected quantity 4000, observed 5000",
+        "day 2026-11-24: BOD AAPL/LT: expected mark 98.0, observed 97.5",
+        "day 2026-11-23: expected session close 13:00, observed 16:00",
+        "day 2026-11-24: expected its close (trading_state), observed no roll that day (closed days: ['2026-11-23'])",
+        "2026-11-23 at 09:33: no cycle ran at that time",
+    ]

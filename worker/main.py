@@ -24,6 +24,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.account_calls import AccountCalls
+from activities.calendar import calendar_activities
 from activities.firm_calls import FirmCalls
 from activities.market import market_quotes, market_snapshot
 from activities.order_calls import OrderCalls
@@ -79,6 +80,7 @@ class RigWorker:
             *EXCHANGE_ACTIVITIES,
             load_scenario,
             load_default_config,
+            *calendar_activities(),  # a calendar account's sessions ahead, and its daily_roll marker
             *OrderCalls(client, queue).all(),
             *AccountCalls(client, queue).all(),
             *FirmCalls(client).all(),

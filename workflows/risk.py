@@ -6,13 +6,16 @@ own state (protocol/account_state.py) and is given what it reads; the book is th
 
 The run loop: a cycle on every cycle time, a quiet stretch slept through, continue-as-new every
 `cycles_per_run` cycles, before the server's per-run update limit, or when the server suggests
-it. Updates (pre-trade, replace checks, operator events) are refused by their validators when
-they cannot be applied; nothing an order does or fails to do can fail the account's task.
+it. An account with a calendar (`session.calendar`) cycles only in its sessions: at each close
+the daily roll (workflows/account/day.py), then a wait until the next open; its parts read that
+day's rules (the session's hours) — an account without one runs exactly as before. Updates
+(pre-trade, replace checks, operator events) are refused by their validators when they cannot be
+applied; nothing an order does or fails to do can fail the account's task.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -37,10 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from protocol.decision_log import expand
     from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
     from protocol.parse import first_error
+    from protocol.result_bounds import bounded_result
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
+    from workflows.account.day import AccountDay
     from workflows.account.gate import AccountGate
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
@@ -56,6 +61,7 @@ UPDATES_HARD_LIMIT = 1_900
 # … and the signals a run takes (history.maximumSignalsPerExecution in a cluster's config).
 SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
+SESSIONS_RETRY_AFTER = timedelta(hours=1)  # a calendar that could not be read is asked again
 
 
 @workflow.defn(name=c.RISK_WORKFLOW)
@@ -86,7 +92,7 @@ class RiskWorkflow:
             carried = unpack(inp.carried)
             state, book = carried.state, carried.book
         else:
-            state = AccountState(cycle=CycleState(pending_events=sorted(inp.timeline, key=lambda e: parse_hms(e.at))))
+            state = AccountState(cycle=CycleState(pending_events=sorted(inp.timeline, key=lambda e: (e.date or "", parse_hms(e.at)))))
             book = BookState(equity=inp.equity)
         self._state = state
         self._ledger = ledger = Ledger(book)
@@ -94,17 +100,19 @@ class RiskWorkflow:
             ledger.replace_book(inp.bod)
         digest = state.cycle.digest
         self._clock = clock = AccountClock(state.clock, inp.synthetic, lambda: self._config.rules)
-        exchange = SimExchange(inp.seed, lambda: self._config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
+        # The parts read the day's rules: with a calendar, that session's hours (else the rules as they are).
+        exchange = SimExchange(inp.seed, self._day_config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
         at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
-        self._market = market = AccountMarket(state.market, inp.market, lambda: self._config, ledger, at_exchange, cycle=lambda: self._cycle.number)
+        self._market = market = AccountMarket(state.market, inp.market, self._day_config, ledger, at_exchange, cycle=lambda: self._cycle.number)
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         self._cycle = AccountCycle(
-            inp.account, state.cycle, lambda: self._config, clock, market, ledger, orders, operator,
+            inp.account, state.cycle, self._day_config, clock, market, ledger, orders, operator,
             update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon,
         )  # fmt: skip
+        self._day = AccountDay(inp.account, state.day, clock, market, ledger, self._cycle, operator, digest)
         self._gate = AccountGate(
-            inp.account, state.gate, inp.venue, inp.venue_task_queue, ledger, clock, market, exchange, lambda: self._config,
+            inp.account, state.gate, inp.venue, inp.venue_task_queue, ledger, clock, market, exchange, self._day_config,
             mode=lambda: self._cycle.mode, trading_state=lambda: operator.trading_state, cycle=lambda: self._cycle.number,
             expiry=clock.close_after, changed=self._changed,
         )  # fmt: skip
@@ -113,6 +121,9 @@ class RiskWorkflow:
         else:
             clock.start_run()
         self._ready = True
+
+    def _day_config(self) -> RigConfig:
+        return self._clock.day_config(self._config)
 
     def _changed(self) -> None:
         self._dirty = True
@@ -140,10 +151,13 @@ class RiskWorkflow:
         if inp.carried:  # continued-as-new: the carried cycle already ran this minute
             await self._sleep()
         while True:
+            if self._day.enabled and not await self._sessions_turn(cycles):
+                await self._cycle.expire_open_orders()
+                break
             record = await self._cycle.run(self._clock.begin_cycle())
             workflow.set_current_details(self._details(record))
             cycles += 1
-            if self._clock.past(inp.stop_at):
+            if self._clock.past(inp.stop_at, inp.stop_date):
                 await self._cycle.expire_open_orders()
                 break
             self._clock.end_cycle()
@@ -156,10 +170,50 @@ class RiskWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
 
+    async def _sessions_turn(self, cycles: int) -> bool:
+        """A calendar account before each cycle: its sessions read, the roll at a close, and between
+        sessions the wait for the next open (no cycle, no de-risk, desk orders refused). True when
+        a session is under way (a cycle runs now); False when the run has reached its stop."""
+        while True:
+            now = self._clock.now()
+            pending = self._day.session
+            if (
+                self._clock.needs_sessions(now, pending)
+                and not await self._clock.refresh_sessions(now, pending)
+                and not self._clock.sessions_known(now)
+            ):
+                await self._clock.wait_until(now + SESSIONS_RETRY_AFTER, lambda: self._must_continue)  # the calendar could not be read
+                continue
+            self._day.begin(now)
+            closed = self._day.roll_due(now)
+            if closed is not None:
+                await self._day.roll(closed, now)
+                continue
+            if self._clock.past(self._inp.stop_at, self._inp.stop_date):
+                return False
+            if self._clock.in_session(now):
+                return True
+            if cycles >= self._config.rules.risk_cycle.cycles_per_run or self._must_continue or workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+            self._wake = False
+            await self._clock.wait_until(self._next_wake(now), lambda: self._wake or self._must_continue)
+
+    def _next_wake(self, now: datetime) -> datetime:
+        """Between sessions: the next open's first cycle time, or the stop if sooner."""
+        opening = self._clock.next_open(now)
+        target = self._clock.first_cycle_at(opening) if opening is not None else now + SESSIONS_RETRY_AFTER
+        stop = self._clock.stop_moment(self._inp.stop_at, self._inp.stop_date)
+        return min(target, stop) if stop is not None and stop > now else target
+
+    def _stop_today(self, now: datetime) -> str | None:
+        """The stop, for a quiet stretch to end at: a multi-day run's only on its own date."""
+        stop_date = self._inp.stop_date
+        return self._inp.stop_at if stop_date is None or stop_date == now.date().isoformat() else None
+
     async def _sleep(self) -> None:
         self._wake = self._dirty = False
         await self._clock.sleep(
-            quiet=lambda now: self._cycle.quiet(now, self._inp.stop_at),
+            quiet=lambda now: self._cycle.quiet(now, self._stop_today(now)),
             woken=lambda: self._wake or self._must_continue,
             changed=lambda: self._dirty,
             slept=self._cycle.slept,
@@ -192,6 +246,8 @@ class RiskWorkflow:
 
     def _validate_request(self, intent_id: str) -> None:
         self._validate_ready()
+        if not self._clock.sessions_known(self._clock.now()):
+            raise ApplicationError("the account is reading its trading calendar: ask again", type=c.ACCOUNT_BUSY)
         # While it waits to continue as new the account takes no new request — but still answers
         # those about orders it knows (its own intents: the cycle cannot end before they arrive).
         if self._must_continue and not self._ledger.knows(intent_id):
@@ -316,7 +372,7 @@ class RiskWorkflow:
     @workflow.query(name=c.QUERY_STATE)
     def state(self) -> RiskView:
         now = self._clock.now()
-        rules = self._config.rules
+        rules = self._clock.day_rules(now)
         recent = expand(self._cycle.decisions(), rules, last=20)
         return RiskView(
             account=self._inp.account,
@@ -341,6 +397,8 @@ class RiskWorkflow:
             alarms=self._operator.alarms(),
             divergences=self._operator.divergences(),
             recent_decisions=recent,
+            session=self._clock.view(self._day.session),
+            days=self._day.days(),
         )
 
     @workflow.query(name=c.QUERY_EXPOSURE)
@@ -349,7 +407,7 @@ class RiskWorkflow:
 
     @workflow.query(name=c.QUERY_DECISIONS)
     def decisions(self) -> list[DecisionRecord]:
-        return expand(self._cycle.decisions(), self._config.rules)
+        return expand(self._cycle.decisions(), self._clock.day_rules())
 
     def _result(self) -> RiskResult:
         positions = self._ledger.positions()
@@ -357,21 +415,26 @@ class RiskWorkflow:
         run_digest.add_journal(digest, self._ledger.take_journal(), account)
         run_digest.add_final(digest, self._ledger.open_orders(), positions, self._market.pnl().account, account)
         digest.seal()
-        return RiskResult(
-            account=account,
-            decisions=expand(self._cycle.decisions(), self._config.rules),
-            intents=self._cycle.intents(),
-            outcomes=self._ledger.outcomes(),
-            fills=self._ledger.fills(),
-            answers=self._orders.answers(),
-            trading_changes=self._operator.changes(),
-            pnl=self._market.pnl().account,
-            price_path=self._market.price_path(),
-            hard_cap_pct=self._config.rules.hard_cap_pct,
-            final_exposure=self._market.exposure(),
-            positions=positions,
-            digest=digest.value,
-            digest_items=digest.log,
+        return bounded_result(
+            RiskResult(
+                account=account,
+                decisions=expand(self._cycle.decisions(), self._clock.day_rules()),
+                intents=self._cycle.intents(),
+                outcomes=self._ledger.outcomes(),
+                fills=self._ledger.fills(),
+                answers=self._orders.answers(),
+                trading_changes=self._operator.changes(),
+                pnl=self._market.pnl().account,
+                price_path=self._market.price_path(),
+                hard_cap_pct=self._config.rules.hard_cap_pct,
+                final_exposure=self._market.exposure(),
+                positions=positions,
+                digest=digest.value,
+                digest_items=digest.log,
+                days=self._day.days(),
+                day_logs=self._day.logs(),
+                cycle_seconds=self._config.rules.risk_cycle.cycle_seconds,
+            )
         )
 
     def _details(self, record: DecisionRecord) -> str:

@@ -26,10 +26,10 @@ DEADLINE_MARGIN = timedelta(minutes=10)
 
 
 def span(spec: ScenarioSpec) -> timedelta:
-    def at(text: str) -> datetime:
-        return datetime.strptime(text if text.count(":") == 2 else f"{text}:00", "%H:%M:%S")
+    def at(day: str | None, text: str) -> datetime:
+        return datetime.strptime(f"{day or '2000-01-01'} {text if text.count(':') == 2 else f'{text}:00'}", "%Y-%m-%d %H:%M:%S")
 
-    return max(timedelta(0), at(spec.stop) - at(spec.start))
+    return max(timedelta(0), at(spec.stop_date or spec.date, spec.stop) - at(spec.date, spec.start))
 
 
 @workflow.defn(name=c.SCENARIO_WORKFLOW)
@@ -53,7 +53,8 @@ class ScenarioWorkflow:
                 start_exchange_time=spec.start,
                 exchange_date=spec.date,
                 stop_at=spec.stop,
-                timeline=spec.events,
+                stop_date=spec.stop_date,
+                timeline=plan.timeline or spec.events,  # a plan from before `timeline` carried them in its spec
                 market=plan.market,
                 bod=plan.bod,
             ),

@@ -1,20 +1,35 @@
 """The account's clock: a live account reads the exchange clock from workflow time (DST-correct); a
 test or scenario account runs a virtual day anchored at its start. Cycles fall on whole multiples
 of `cycle_seconds`; `sleep` waits for the next one — through a quiet stretch when the caller says
-nothing can change the decision before it ends — and says how many cycle times it slept through."""
+nothing can change the decision before it ends — and says how many cycle times it slept through.
+
+With a calendar (`session.calendar`) the clock also knows the sessions ahead, as data: a window of
+a few weeks read by the `exchange_sessions` local activity (recorded in history, refreshed before
+it runs out, carried through continue-as-new). From it come the day's rules (that session's hours,
+regimes anchored to its close), whether a session is under way, the next open and close, and the
+close that ends a DAY order. Accounts without a calendar never ask and never change path."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.clock import ClockAnchor, exchange_now, next_change, parse_hms, seconds_to_next_cycle
-    from domain.rules import RiskRules
+    from activities.calendar import SessionsRequest, exchange_sessions
+    from domain.clock import ClockAnchor, between, exchange_now, next_change, on_boundary, parse_hms, read_clock, seconds_to_next_cycle
+    from domain.rules import RigConfig, RiskRules, parse_hhmm
+    from domain.sessions import SessionDay, SessionWindow, session_hours, session_rules, window_start
     from protocol.account_state import ClockState
+    from protocol.messages import SessionView
+
+SESSIONS_TIMEOUT = timedelta(seconds=30)
+SESSIONS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+SESSIONS_RETRY_AFTER = timedelta(hours=1)  # a calendar that could not be read is asked again this much later
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,8 @@ class AccountClock:
         self._rules = rules
         self.cycle_time: datetime | None = None  # the running (or last) cycle's own time, to the second
         self._in_cycle = False
+        self._day: tuple[RiskRules, date, RiskRules] | None = None  # (rules, date) → that day's rules
+        self._day_config: tuple[RigConfig, RiskRules, RigConfig] | None = None
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
     def now(self) -> datetime:
@@ -53,12 +70,150 @@ class AccountClock:
         return moment.strftime("%H:%M:%S")
 
     def close_after(self, moment: datetime) -> str:
-        """The close that ends a DAY order placed at `moment` (exchange-local ISO datetime)."""
-        close = datetime.combine(moment.date(), parse_hms(self._rules().session.close))
+        """The close that ends a DAY order placed at `moment` (exchange-local ISO datetime): with a
+        calendar, the close of the session under way or next."""
+        session = self.current_or_next(moment) if self.calendar else None
+        if session is not None:
+            return self.close_at(session).isoformat()
+        rules = self._rules()
+        close = datetime.combine(moment.date(), parse_hms(rules.session.close or "16:00"))
         return (close if moment < close else close + timedelta(days=1)).isoformat()
 
-    def past(self, stop_at: str | None) -> bool:
-        return stop_at is not None and self.now().time() >= parse_hms(stop_at)
+    def past(self, stop_at: str | None, stop_date: str | None = None) -> bool:
+        """At or past the stop: a time of day, or on a multi-day run a date and time."""
+        if stop_at is None:
+            return False
+        stop = self.stop_moment(stop_at, stop_date)
+        return self.now() >= stop if stop is not None else self.now().time() >= parse_hms(stop_at)
+
+    @staticmethod
+    def stop_moment(stop_at: str | None, stop_date: str | None) -> datetime | None:
+        if stop_at is None or stop_date is None:
+            return None
+        return datetime.combine(date.fromisoformat(stop_date), parse_hms(stop_at))
+
+    # ── sessions (an account with a calendar) ────────────────────────────────────────────────
+    @property
+    def calendar(self) -> str | None:
+        return self._rules().session.calendar
+
+    def needs_sessions(self, now: datetime, pending: str | None = None) -> bool:
+        """A calendar account whose window is missing, running out, or no longer holds the session
+        `pending` (the one whose close is still to be rolled)."""
+        calendar = self.calendar
+        window = self._s.sessions
+        if calendar is None:
+            return False
+        return window is None or window.needs_refresh(calendar, now) or (pending is not None and not window.covers(date.fromisoformat(pending)))
+
+    def sessions_known(self, now: datetime) -> bool:
+        """No calendar, or one whose window covers today (pre-trade waits for it otherwise)."""
+        window = self._s.sessions
+        return self.calendar is None or (window is not None and window.calendar == self.calendar and window.covers(now.date()))
+
+    async def refresh_sessions(self, now: datetime, pending: str | None = None) -> bool:
+        """Ask the calendar for the sessions ahead, from `pending` if it is older (a local activity:
+        recorded, replayed as is)."""
+        rules = self._rules()
+        assert rules.session.calendar is not None
+        first = min(window_start(now), date.fromisoformat(pending)) if pending else window_start(now)
+        request = SessionsRequest(calendar=rules.session.calendar, time_zone=rules.session.time_zone, first=first.isoformat())
+        try:
+            window: SessionWindow = await workflow.execute_local_activity(
+                exchange_sessions, request, start_to_close_timeout=SESSIONS_TIMEOUT, retry_policy=SESSIONS_RETRY
+            )
+        except ActivityError as err:  # an account never fails for its calendar: no session until it reads
+            workflow.logger.error("the %s calendar could not be read: %s", request.calendar, err.cause or err)
+            return False
+        self._s.sessions = window
+        self._day = self._day_config = None
+        return True
+
+    def session_on(self, day: date) -> SessionDay | None:
+        window = self._s.sessions
+        return window.on(day) if window is not None and window.calendar == self.calendar else None
+
+    def session_of(self, day: str) -> SessionDay | None:
+        return self.session_on(date.fromisoformat(day))
+
+    def current_or_next(self, moment: datetime) -> SessionDay | None:
+        window = self._s.sessions
+        if window is None or window.calendar != self.calendar:
+            return None
+        return next((s for s in window.sessions if self.close_at(s) > moment), None)
+
+    def next_open(self, moment: datetime) -> datetime | None:
+        """The next session's open after `moment` (None: not in the window)."""
+        window = self._s.sessions
+        if window is None or window.calendar != self.calendar:
+            return None
+        return next((self.open_at(s) for s in window.sessions if self.open_at(s) > moment), None)
+
+    def after(self, day: str) -> SessionDay | None:
+        window = self._s.sessions
+        return window.after(day) if window is not None else None
+
+    def open_at(self, session: SessionDay) -> datetime:
+        return datetime.combine(session.day, parse_hhmm(session_hours(self._rules(), session)[0]))
+
+    def close_at(self, session: SessionDay) -> datetime:
+        return datetime.combine(session.day, parse_hhmm(session_hours(self._rules(), session)[1]))
+
+    def day_rules(self, moment: datetime | None = None) -> RiskRules:
+        """The rules of `moment`'s date (default now): with a calendar, that day's session hours
+        (none on a holiday); without, the rules themselves."""
+        rules = self._rules()
+        if rules.session.calendar is None:
+            return rules
+        day = (moment or self.now()).date()
+        if self._day is None or self._day[0] is not rules or self._day[1] != day:
+            self._day = (rules, day, session_rules(rules, self.session_on(day)))
+        return self._day[2]
+
+    def day_config(self, config: RigConfig) -> RigConfig:
+        """`config` with the day's rules (the same object without a calendar)."""
+        if config.rules.session.calendar is None:
+            return config
+        rules = self.day_rules()
+        if self._day_config is None or self._day_config[0] is not config or self._day_config[1] is not rules:
+            self._day_config = (config, rules, config.model_copy(update={"rules": rules}))
+        return self._day_config[2]
+
+    def in_session(self, moment: datetime) -> bool:
+        return read_clock(moment.time(), self.day_rules(moment)).in_session
+
+    def first_cycle_at(self, moment: datetime) -> datetime:
+        """The first cycle time at or after `moment`."""
+        period = self._rules().risk_cycle.cycle_seconds
+        return moment if on_boundary(moment, period) else moment + timedelta(seconds=seconds_to_next_cycle(moment, period))
+
+    def view(self, session: str | None) -> SessionView | None:
+        calendar = self.calendar
+        if calendar is None:
+            return None
+        now = self.now()
+        today = self.session_on(now.date())
+        current = self.current_or_next(now)
+        nxt = self.next_open(now)
+        return SessionView(
+            calendar=calendar,
+            in_session=self.in_session(now),
+            today=today.model_copy(update=dict(zip(("open", "close"), session_hours(self._rules(), today), strict=True))) if today else None,
+            current=session,
+            next_open=nxt.isoformat() if nxt else None,
+            next_close=self.close_at(current).isoformat() if current else None,
+        )
+
+    async def wait_until(self, target: datetime, woken: Callable[[], bool]) -> bool:
+        """Sleep until the exchange-local `target` (DST counted) unless `woken()` first; True if woken.
+        A virtual day resumes exactly at the target however late the timer fired."""
+        remaining = between(self.now(), target, self._rules())
+        if remaining <= timedelta(0):
+            return False
+        if await self._wait(woken, remaining):
+            return True
+        self.resume_at(target)
+        return False
 
     # ── setting ──────────────────────────────────────────────────────────────────────────────
     def anchor(self, start: str | None, date: str | None) -> str:
@@ -83,7 +238,7 @@ class AccountClock:
         reads the virtual clock)."""
         if not self._synthetic:
             return self._s
-        return ClockState(anchor_exchange=self.now().isoformat(), anchor_workflow=None)
+        return ClockState(anchor_exchange=self.now().isoformat(), anchor_workflow=None, sessions=self._s.sessions)
 
     def begin_cycle(self) -> datetime:
         # The cycle's own time, to the second: a timer fires a few milliseconds after its cycle
@@ -124,7 +279,7 @@ class AccountClock:
         target = start + timedelta(seconds=seconds_to_next_cycle(start, rules.risk_cycle.cycle_seconds))
         extra = quiet(start)
         if extra is not None:
-            end = next_change(start, rules, extra)
+            end = next_change(start, self.day_rules(start), extra)
             while target < end:  # the first cycle time at or after the change
                 target += period
         timed_out = not await self._wait(lambda: woken() or (extra is not None and changed()), target - start)

@@ -9,16 +9,17 @@ do) can stall the account."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.clock import on_boundary, parse_hms, read_clock
+    from domain.days import DayTally
     from domain.enums import IntentKind, RiskMode, TradingState
     from domain.events import ExposureEvent, TimedEvent, build_shortcut
     from domain.exposure import Exposure
-    from domain.ledger import Ledger, keep_last, position_key
+    from domain.ledger import Journal, Ledger, keep_last, position_key
     from domain.models import Intent
     from domain.planner import derisk_price, plan_derisk
     from domain.pnl import BodPosition
@@ -104,7 +105,7 @@ class AccountCycle:
     async def _due_events(self, now: datetime, stamp: str) -> list[TimedEvent]:
         """The timeline's events due now: exposure and trading-state events applied here; desk
         orders, cancels and replaces later in the cycle."""
-        due = [e for e in self._s.pending_events if parse_hms(e.at) <= now.time()]
+        due = [e for e in self._s.pending_events if _due(e, now)]
         self._s.pending_events = self._s.pending_events[len(due) :]
         if self._market.feed is not None and any(e.exposure is not None and e.exposure.is_shortcut for e in due):
             await self._market.fetch(self._market.shortcut_symbols(), now)  # the market's marks size the shortcut's positions
@@ -215,10 +216,30 @@ class AccountCycle:
             skipped=skipped,
         )
         keep_last(self._s.decisions, record, self._config().rules.risk_cycle.decisions_kept)
-        run_digest.add_journal(self._s.digest, self._ledger.take_journal(), self._account)
+        self.fold_journal()
         run_digest.add_decision(self._s.digest, record)
         self._s.digest.seal()
+        self._tally(record.mode, 1)
         return record
+
+    def fold_journal(self) -> Journal:
+        """What became final since the last fold, into the run digest (and the day's fill count)."""
+        journal = self._ledger.take_journal()
+        self._s.day.fills += len(journal.fills)
+        run_digest.add_journal(self._s.digest, journal, self._account)
+        return journal
+
+    def _tally(self, mode: RiskMode, cycles: int) -> None:
+        day = self._s.day
+        day.first_cycle = day.first_cycle or self._s.cycle
+        day.cycles += cycles
+        day.modes[mode] = day.modes.get(mode, 0) + cycles
+
+    def start_day(self) -> tuple[DayTally, list[DecisionRecord]]:
+        """The roll: the closed session's tally and decision log; the next starts empty."""
+        tally, decisions = self._s.day, self._s.decisions
+        self._s.day, self._s.decisions = DayTally(), []
+        return tally, decisions
 
     # ── around the cycles ────────────────────────────────────────────────────────────────────
     def apply_exposure(self, event: ExposureEvent) -> None:
@@ -266,7 +287,8 @@ class AccountCycle:
         )
         if not quiet:
             return None
-        return [parse_hms(e.at) for e in self._s.pending_events[:1]] + ([parse_hms(stop_at)] if stop_at else [])
+        today = [e for e in self._s.pending_events[:1] if e.date is None or e.date == now.date().isoformat()]  # a later day's: after a close
+        return [parse_hms(e.at) for e in today] + ([parse_hms(stop_at)] if stop_at else [])
 
     def slept(self, slept: Slept) -> None:
         """Cycle times slept through in a quiet stretch: the last decision's repeats."""
@@ -275,6 +297,8 @@ class AccountCycle:
             run_digest.add_quiet(self._s.digest, self._s.cycle + 1, slept.repeats, until.strftime("%H:%M:%S"))
         self._s.decisions[-1].repeats += slept.repeats
         self._s.cycle += slept.repeats
+        if slept.repeats:
+            self._tally(self._s.decisions[-1].mode, slept.repeats)
 
     async def expire_open_orders(self) -> None:
         """The end of a scenario day: every live order expires at the venue; then none is open."""
@@ -284,3 +308,10 @@ class AccountCycle:
             self._s.cycle += 1
             now = self._clock.moment()
             await self._orders.venue_step(self._orders.turns(now, closing=True), self._s.cycle, self._clock.stamp(now), audit_all=attempt > 0)
+
+
+def _due(event: TimedEvent, now: datetime) -> bool:
+    """A timeline event is due at its time of day — on its date, when it has one (a multi-day run)."""
+    if event.date is None:
+        return parse_hms(event.at) <= now.time()
+    return datetime.combine(date.fromisoformat(event.date), parse_hms(event.at)) <= now
