@@ -40,7 +40,8 @@ from temporalio.service import RPCError
 from cli.scenarios import time_skipping_client
 from domain.enums import CancelReason, Side
 from protocol.contract import QUERY_STATE, SCENARIO_WORKFLOW, risk_workflow_id
-from protocol.messages import OrderSnapshot, RiskResult, RiskView
+from protocol.messages import RiskResult, RiskView
+from protocol.order_record import OrderSnapshot
 from scenarios.spec import ScenarioReport
 from tests.evidence import Held, hold_work, interrupted
 from tests.test_crash_equivalence import DevServer, WorkerProcess, reconnect
