@@ -90,12 +90,21 @@ async def account(client: Client) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def scenario_runs(client, worker) -> dict[str, asyncio.Task]:
+async def scenario_runs(client, worker) -> AsyncIterator[dict[str, asyncio.Task]]:
+    """Every shipped scenario, started once for the session. A selection of tests may leave some
+    unread: those are stopped (their workflows terminated) before the worker shuts down, which
+    otherwise waits on their activities."""
+    ids = {name: f"scenario-{name}-{time.time_ns()}" for name in scenario_names()}
+
     async def run(name: str) -> tuple[ScenarioReport, float]:
         started = time.monotonic()
-        handle = await client.start_workflow(
-            SCENARIO_WORKFLOW, name, id=f"scenario-{name}-{time.time_ns()}", task_queue=TASK_QUEUE, result_type=ScenarioReport
-        )
+        handle = await client.start_workflow(SCENARIO_WORKFLOW, name, id=ids[name], task_queue=TASK_QUEUE, result_type=ScenarioReport)
         return await golden.report_of(handle), time.monotonic() - started
 
-    return {name: asyncio.create_task(run(name)) for name in scenario_names()}
+    runs = {name: asyncio.create_task(run(name)) for name in ids}
+    yield runs
+    for name, task in runs.items():
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(ids[name]).terminate("test session over")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 from domain.enums import (
     CancelReason,
@@ -16,6 +18,7 @@ from domain.enums import (
     RiskMode,
     TradingState,
 )
+from domain.events import TradingStateRequest
 from protocol.contract import (
     RISK_WORKFLOW,
     SA_TRADING_STATE,
@@ -172,3 +175,61 @@ async def run_that_took(client, workflow_id: str, update_name: str) -> str:
             ):
                 return wf.run_id
     raise AssertionError(f"no run of {workflow_id} accepted {update_name}")
+
+
+async def test_a_halt_in_a_continued_runs_first_task_still_wakes_a_cycle(env, client, worker, config, account):
+    """Update handlers run before the run method in a workflow's first task: a halt delivered
+    there (an update retried onto the next run of a continue-as-new) once lost its wake to the
+    run's first sleep, and a quiet account slept on. Staged with update-with-start on the input
+    the account continued as new with."""
+    rules = with_fills(config, ORDER_TEST_CYCLE_SECONDS, other=0.0)
+    rules = rules.model_copy(
+        update={"rules": rules.rules.model_copy(update={"risk_cycle": rules.rules.risk_cycle.model_copy(update={"cycles_per_run": 1})})}
+    )
+    workflow_id = risk_workflow_id(account)
+    with env.with_time_skipping_disabled():
+        first = await env.client.start_workflow(
+            RISK_WORKFLOW,
+            RiskInput(account=account, config=rules, seed=3, start_exchange_time="11:00", synthetic=True),
+            id=workflow_id,
+            task_queue=account_task_queue(TASK_QUEUE),
+        )
+    first_run = client.get_workflow_handle(workflow_id, run_id=first.first_execution_run_id)
+    continued = None
+    for _ in range(300):
+        continued = next(
+            (
+                e
+                for e in [e async for e in first_run.fetch_history_events()]
+                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            ),
+            None,
+        )
+        if continued is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert continued is not None, "the account never continued as new"
+    carried = (await client.data_converter.decode(continued.workflow_execution_continued_as_new_event_attributes.input.payloads, [RiskInput]))[0]
+    assert carried.carried is not None
+    await client.get_workflow_handle(workflow_id).terminate("staging a continued run's first task")
+
+    start = WithStartWorkflowOperation(
+        RISK_WORKFLOW, carried, id=workflow_id, task_queue=account_task_queue(TASK_QUEUE), id_conflict_policy=WorkflowIDConflictPolicy.FAIL
+    )
+    with env.with_time_skipping_disabled():
+        answer = await client.execute_update_with_start_workflow(
+            UPDATE_SET_TRADING_STATE,
+            TradingStateRequest(state=TradingState.HALTED, by="ops-desk", reason="drill"),
+            start_workflow_operation=start,
+            result_type=str,
+        )
+    assert "HALTED" in answer
+    halted_in = (await start.workflow_handle()).result_run_id
+    latest = client.get_workflow_handle(workflow_id)
+    for _ in range(300):  # the woken cycle runs, then the run continues as new (one cycle per run)
+        desc = await latest.describe()
+        if desc.run_id != halted_in:
+            break
+        await asyncio.sleep(0.1)
+    assert desc.run_id != halted_in, "the halt in the run's first task woke no cycle"
+    assert desc.typed_search_attributes.get(SA_TRADING_STATE) == "HALTED"

@@ -27,7 +27,7 @@ from temporalio.workflow import NondeterminismError
 
 from config.load import load_config
 from domain.enums import OrderState
-from protocol.contract import ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, account_task_queue, risk_workflow_id
+from protocol.contract import FIRM_WORKFLOW, ORDER_WORKFLOW, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, account_task_queue, risk_workflow_id
 from protocol.messages import RiskInput
 from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, wait_state, with_fills
@@ -224,6 +224,7 @@ def test_every_workflow_type_states_its_versioning_behaviour():
         ORDER_WORKFLOW: VersioningBehavior.PINNED,
         RISK_WORKFLOW: VersioningBehavior.AUTO_UPGRADE,
         SCENARIO_WORKFLOW: VersioningBehavior.PINNED,
+        FIRM_WORKFLOW: VersioningBehavior.AUTO_UPGRADE,  # long-lived like an account: patched, never pinned
     }
 
 

@@ -62,6 +62,7 @@ UPDATES_HARD_LIMIT = 1_900
 SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
 SESSIONS_RETRY_AFTER = timedelta(hours=1)  # a calendar that could not be read is asked again
+WAKE_KEPT = "wake-kept-at-run-start"  # the patch: a halt in a continued run's first task still wakes a cycle
 
 
 @workflow.defn(name=c.RISK_WORKFLOW)
@@ -149,7 +150,9 @@ class RiskWorkflow:
         )
         cycles = 0
         if inp.carried:  # continued-as-new: the carried cycle already ran this minute
-            await self._sleep()
+            # An update in this run's first task (handlers run before this method) that asked for a
+            # cycle now — a halt — keeps its wake; runs recorded before this patch dropped it.
+            await self._sleep(keep_wake=workflow.patched(WAKE_KEPT))
         while True:
             if self._day.enabled and not await self._sessions_turn(cycles):
                 await self._cycle.expire_open_orders()
@@ -177,17 +180,17 @@ class RiskWorkflow:
         while True:
             now = self._clock.now()
             pending = self._day.session
-            if (
-                self._clock.needs_sessions(now, pending)
-                and not await self._clock.refresh_sessions(now, pending)
-                and not self._clock.sessions_known(now)
-            ):
-                await self._clock.wait_until(now + SESSIONS_RETRY_AFTER, lambda: self._must_continue)  # the calendar could not be read
-                continue
+            if self._clock.needs_sessions(now, pending):
+                read = await self._clock.refresh_sessions(now, pending)
+                self._clock.resume_at(now)  # a virtual day: reading the calendar takes no exchange time
+                if not read and not self._clock.sessions_known(now):
+                    await self._clock.wait_until(now + SESSIONS_RETRY_AFTER, lambda: self._must_continue)  # the calendar could not be read
+                    continue
             self._day.begin(now)
             closed = self._day.roll_due(now)
             if closed is not None:
                 await self._day.roll(closed, now)
+                self._clock.resume_at(now)  # nor does the roll
                 continue
             if self._clock.past(self._inp.stop_at, self._inp.stop_date):
                 return False
@@ -210,8 +213,9 @@ class RiskWorkflow:
         stop_date = self._inp.stop_date
         return self._inp.stop_at if stop_date is None or stop_date == now.date().isoformat() else None
 
-    async def _sleep(self) -> None:
-        self._wake = self._dirty = False
+    async def _sleep(self, keep_wake: bool = False) -> None:
+        self._wake = self._wake and keep_wake
+        self._dirty = False
         await self._clock.sleep(
             quiet=lambda now: self._cycle.quiet(now, self._stop_today(now)),
             woken=lambda: self._wake or self._must_continue,
