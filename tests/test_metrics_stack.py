@@ -2,7 +2,7 @@
 promtool and run by Debian's prometheus against two real worker processes, the way compose's
 replicas are scraped: the same port on two addresses), and the Grafana provisioning with the rig's
 dashboard, whose every metric name is one the worker really exports (scraped here) or one the
-README lists as still to be emitted by workflow code."""
+workflow code emits only once that work happens (tests/test_operations.py reads each off a worker)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ RIG_DASHBOARD = GRAFANA / "dashboards" / "rig.json"
 COMPOSE = ROOT / "docker-compose.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 REPLICAS = ("127.0.0.1", "127.0.0.2")  # two addresses, one port: like two compose replicas
-# Metric names the dashboard shows that only workflow code can emit (README "Metrics" says where).
+# Metric names the dashboard shows that workflow code emits, each only once its kind of work happened
+# (a de-risk intent, a LOST order, a cycle timer): tests/test_operations.py reads them off a worker.
 FROM_WORKFLOWS = {"rig_derisk_intents", "rig_orders_lost", "rig_cycle_lag_bucket"}
 PROMETHEUS_INTERNAL = {"up"}
 
@@ -209,10 +210,10 @@ async def test_every_metric_on_the_rig_dashboard_is_exported_by_the_worker(two_r
     used = set().union(*[metric_names(e) for e in dashboard_exprs()])
     missing = used - names - PROMETHEUS_INTERNAL - FROM_WORKFLOWS
     assert not missing, f"the dashboard queries metrics no worker exports: {sorted(missing)}"
-    assert used >= FROM_WORKFLOWS  # wired on the dashboard, to be emitted by workflow code
+    assert used >= FROM_WORKFLOWS  # wired on the dashboard
     readme = (ROOT / "README.md").read_text()
     for name in FROM_WORKFLOWS:
-        assert name.removesuffix("_bucket") in readme, f"README must say where {name} is to be emitted"
+        assert name.removesuffix("_bucket") in readme, f"README must say where {name} is emitted"
     assert {"rig_decisions", "rig_orders_open", "rig_accounts_by_mode", "temporal_local_activity_execution_latency_bucket"} <= names
 
 

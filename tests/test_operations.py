@@ -13,10 +13,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from protocol.contract import SCENARIO_WORKFLOW, risk_workflow_id
+from domain.enums import OrderState
+from protocol.contract import ORDER_WORKFLOW, SCENARIO_WORKFLOW, risk_workflow_id
 from protocol.converter import data_converter as pydantic_data_converter  # the pydantic converter, bounded
+from protocol.order_record import OrderSnapshot
 from scenarios.spec import ScenarioReport
-from tests.accounts import finish
+from tests.accounts import finish, intent, wait_state
 from tests.drills import (
     assert_ledger_is_sum_of_fills,
     ended,
@@ -27,6 +29,7 @@ from tests.drills import (
     worker_process,
 )
 from tests.evidence import activity_in_flight, completed_activity, hold_work, identities_that_completed, identity_of, interrupted
+from tests.faults import until_view
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,19 +119,21 @@ def _value(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def test_metrics_endpoint_counts_the_rigs_work(env):
-    address, _ = await _client(env)
+async def test_metrics_endpoint_counts_the_rigs_work(env, account):
+    address, client = await _client(env)
     port = free_port()
     queue = f"metrics-{port}"
     proc = worker_process(address, queue, RIG_METRICS_PORT=str(port), RIG_METRICS_BIND="127.0.0.1", RIG_LOG_FORMAT="json")
     try:
         await wait_polling(proc)
         before = await asyncio.to_thread(_scrape, port)
-        # Started through the time-skipping client: the scenario's minute passes at once.
-        report = await env.client.execute_workflow(
-            SCENARIO_WORKFLOW, "throttle_refuses_new_risk", id=f"metrics-{port}", task_queue=queue, result_type=ScenarioReport
-        )
-        assert report.passed
+        # Started through the time-skipping client: the scenarios' minutes pass at once.
+        for name in ("throttle_refuses_new_risk", "B"):  # a refusal; SOFT de-risk
+            report = await env.client.execute_workflow(
+                SCENARIO_WORKFLOW, name, id=f"metrics-{name}-{port}", task_queue=queue, result_type=ScenarioReport
+            )
+            assert report.passed, (name, report.failures)
+        await lose_an_order(client, account, queue)
         after = await asyncio.to_thread(_scrape, port)
     finally:
         proc.terminate()
@@ -137,9 +142,23 @@ async def test_metrics_endpoint_counts_the_rigs_work(env):
     assert _value(after, "rig_order_rejections", reason="MODE_THROTTLE_NEW_ORDERS") >= 1
     assert _value(after, "rig_orders_terminal", state="FILLED") >= 1
     assert _value(after, "rig_fills") >= 1
+    assert _value(after, "rig_derisk_intents", kind="SOFT_DERISK", mode="SOFT_DERISK") > _value(before, "rig_derisk_intents")
+    assert _value(after, "rig_orders_lost", cause="terminated from outside") == 1
+    assert _value(after, "rig_cycle_lag_count") > _value(before, "rig_cycle_lag_count")  # a histogram: one sample per cycle timer
     assert "temporal_workflow_completed" in after or "workflow_completed" in after  # the SDK's own
     json_lines = [line for line in output.splitlines() if line.startswith("{")]
     assert json_lines and all('"level"' in line for line in json_lines)
+
+
+async def lose_an_order(client: Client, account: str, queue: str) -> None:
+    """A resting order terminated from outside: its real-time account records it LOST."""
+    await start_account(client, account, queue, other=0.0, cancel_cross_probability=0.0)
+    raw = intent(account, "gone")  # no fills at all (other: 0): it rests
+    order = await client.start_workflow(ORDER_WORKFLOW, raw, id=raw["intent_id"], task_queue=queue, result_type=OrderSnapshot)
+    await wait_state(order, {OrderState.WORKING})
+    await order.terminate("an operator clicked terminate in the UI")
+    await until_view(client, account, lambda v: any(o.intent_id == order.id for o in v.lost), what="the terminated order recorded LOST")
+    await client.get_workflow_handle(risk_workflow_id(account)).terminate("test over")
 
 
 def _rig(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ LATENCY_BUCKETS = {
     "temporal_local_activity_execution_latency": FINE_MS,
     "temporal_workflow_task_schedule_to_start_latency": FINE_MS,
     "temporal_workflow_task_execution_latency": FINE_MS,
-    "rig_cycle_lag": FINE_MS,  # to be recorded by the risk cycle (README "Metrics and dashboards")
+    "rig_cycle_lag": FINE_MS,  # recorded by the account's clock when a cycle's timer fires
 }
 
 

@@ -25,3 +25,20 @@ def mode_changed(previous: str, mode: str) -> None:
 
 def decision_made(mode: str, reason: str) -> None:
     count("rig_decisions", "risk decisions", mode=mode, reason=reason)
+
+
+def derisk_intent(kind: str, mode: str) -> None:
+    count("rig_derisk_intents", "de-risk intents the risk cycle issued", kind=kind, mode=mode)
+
+
+def order_lost(cause: str) -> None:
+    """`cause` cut at its first ':' or ';' (the fixed part a code path writes), so the label's values
+    stay a small set however an order went away."""
+    count("rig_orders_lost", "orders recorded LOST by their account", cause=cause.split(";")[0].split(":")[0].strip()[:60])
+
+
+def cycle_lag(milliseconds: int) -> None:
+    """How late a cycle ran after its cycle time (a live account's timer delayed by a busy worker)."""
+    workflow.metric_meter().create_histogram("rig_cycle_lag", "how late a risk cycle ran after its cycle time", unit="ms").record(
+        max(0, milliseconds)
+    )

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sessions import SessionDay, SessionWindow, session_hours, session_rules, window_start
     from protocol.account_state import ClockState
     from protocol.messages import SessionView
+    from workflows import metrics
 
 SESSIONS_TIMEOUT = timedelta(seconds=30)
 SESSIONS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -212,7 +213,7 @@ class AccountClock:
             return False
         if await self._wait(woken, remaining):
             return True
-        self.resume_at(target)
+        self._fired(target)
         return False
 
     # ── setting ──────────────────────────────────────────────────────────────────────────────
@@ -259,6 +260,11 @@ class AccountClock:
         if self._synthetic and self._s.anchor_workflow is not None and self.now() > due:
             self._s.anchor_exchange, self._s.anchor_workflow = due.isoformat(), workflow.now().isoformat()
 
+    def _fired(self, due: datetime) -> None:
+        """A timer for the cycle time `due` fired: how late (the rig_cycle_lag metric), then resume."""
+        metrics.cycle_lag(int(between(due, self.now(), self._rules()).total_seconds() * 1000))
+        self.resume_at(due)
+
     # ── sleeping ─────────────────────────────────────────────────────────────────────────────
     async def sleep(
         self,
@@ -284,7 +290,7 @@ class AccountClock:
                 target += period
         timed_out = not await self._wait(lambda: woken() or (extra is not None and changed()), target - start)
         if timed_out:
-            self.resume_at(target)
+            self._fired(target)
         if extra is None:
             return
         last = start - (start - datetime.combine(start.date(), time(0))) % period  # the quiet cycle's own time
@@ -294,7 +300,7 @@ class AccountClock:
         if not timed_out and not woken():  # an order arrived: cycle at the next cycle time
             due = last + (repeats + 1) * period
             if not await self._wait(woken, due - self.now()):
-                self.resume_at(due)
+                self._fired(due)
 
     @staticmethod
     async def _wait(condition: Callable[[], bool], timeout: timedelta) -> bool:

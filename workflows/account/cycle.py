@@ -194,6 +194,7 @@ class AccountCycle:
         expires = self._clock.close_after(now)
         for intent in intents:
             self._ledger.reserve(intent, own=True, cycle=self._s.cycle, expires_at=expires)
+            metrics.derisk_intent(intent.kind.value, self._s.mode.value)
             keep_last(self._s.intents, IntentRecord(cycle=self._s.cycle, exchange_time=stamp, intent=intent), INTENTS_KEPT)
         await self._orders.start(intents, self._s.cycle, stamp)
         return intents, note
@@ -226,6 +227,9 @@ class AccountCycle:
         """What became final since the last fold, into the run digest (and the day's fill count)."""
         journal = self._ledger.take_journal()
         self._s.day.fills += len(journal.fills)
+        for closed in journal.closed:
+            if closed.outcome.lost_cause:
+                metrics.order_lost(closed.outcome.lost_cause)
         run_digest.add_journal(self._s.digest, journal, self._account)
         return journal
 
