@@ -51,8 +51,8 @@ test: venv browser ops-tools  ## the whole suite against a real Temporal dev ser
 test-core: venv     ## the pure core in seconds, no Temporal server (the modules tests/core.py lists)
 	$(PY) -m pytest -m core $(PYTEST_ARGS)
 
-test-scale: venv    ## a full day at scale 1.0 (real trade counts) and the soak: a week of 5 sessions, 2,500 desk orders, twice (through worker kills and a server restart)
-	$(PY) -m pytest tests_scale -s $(PYTEST_ARGS)
+test-scale: venv    ## a full day at scale 1.0 (real trade counts), 3,000 open orders on one account, and the soak: a week of 5 sessions, 2,500 desk orders, twice (through worker kills and a server restart)
+	$(PY) -m pytest tests_scale -n $(TEST_PROCESSES) -s $(PYTEST_ARGS)
 
 bench: venv         ## benchmarks, each beside its baseline from the same run
 	$(PY) -m bench
