@@ -7,6 +7,7 @@ The cost curve (days of 50–1,000 positions, bursts of 100–2,000 orders) is `
 import asyncio
 
 from bench import core, day, market, orders
+from worker.connection import exit_now
 
 core.run()
 print()
@@ -17,3 +18,4 @@ print()
 market.run()
 print()
 asyncio.run(day.run_market_days())
+exit_now(0)

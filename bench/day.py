@@ -50,6 +50,7 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.messages import RiskInput, RiskResult
+from worker.connection import exit_now
 from worker.main import build_worker
 
 QUEUE = "bench-day"
@@ -347,3 +348,4 @@ async def run(positions: int = POSITIONS, count: int = REACTIONS) -> dict[str, f
 
 if __name__ == "__main__":
     asyncio.run(run())
+    exit_now(0)

@@ -37,6 +37,7 @@ from domain.models import Fill
 from domain.order import OrderReport
 from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, risk_workflow_id
 from protocol.messages import PretradeReply, PretradeRequest
+from worker.connection import exit_now
 from worker.main import build_worker
 
 QUEUE = "bench-floor"
@@ -174,3 +175,4 @@ async def run(n: int = 500) -> dict[str, float]:
 
 if __name__ == "__main__":
     asyncio.run(run())
+    exit_now(0)

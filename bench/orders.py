@@ -46,6 +46,7 @@ from protocol.contract import (
 )
 from protocol.messages import RiskInput
 from protocol.order_record import OrderSnapshot
+from worker.connection import exit_now
 from worker.main import RigWorker, build_worker
 
 BURST = 500
@@ -259,3 +260,4 @@ async def run(n: int = BURST, steady_count: int = STEADY_COUNT, with_floor: bool
 
 if __name__ == "__main__":
     asyncio.run(run())
+    exit_now(0)

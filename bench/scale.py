@@ -14,6 +14,7 @@ import asyncio
 
 from bench import day, noop, orders
 from bench.support import embedded_server, percentile
+from worker.connection import exit_now
 from worker.main import build_worker
 
 DAYS = (50, 200, 1_000)
@@ -127,3 +128,4 @@ if __name__ == "__main__":
     parser.add_argument("--bursts", type=sizes, default=BURSTS, help="burst sizes, comma-separated (empty: none)")
     args = parser.parse_args()
     asyncio.run(main(args.days, args.bursts))
+    exit_now(0)

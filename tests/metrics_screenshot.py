@@ -26,6 +26,7 @@ from protocol.contract import SCENARIO_WORKFLOW
 from scenarios.spec import ScenarioReport
 from tests import prometheus
 from tests.drills import free_port, wait_polling, worker_process
+from worker.connection import exit_now
 from worker.server import time_skipping_environment
 
 REPLICAS = ("127.0.0.1", "127.0.0.2")
@@ -92,3 +93,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=150)
     args = parser.parse_args()
     asyncio.run(main(args.out, args.seconds))
+    exit_now(0)

@@ -19,6 +19,7 @@ from domain.enums import RejectReason
 from protocol.contract import SCENARIO_WORKFLOW
 from scenarios import golden
 from scenarios.spec import ScenarioReport
+from worker.connection import exit_now
 
 QUEUE = "tamper"
 
@@ -53,3 +54,4 @@ async def main(name: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1]))
+    exit_now(0)

@@ -21,6 +21,7 @@ from testkit.ibkr.tws import FakeTWS
 from venues.ibkr.models import IbkrOrder
 from venues.ibkr.store import MAX_JOURNAL, MAX_TERMINAL_TRACKS, Batch, StateStore
 from venues.ibkr.translator import OrderTrack, Phase
+from worker.connection import exit_now
 
 
 def _fill(n: int) -> ExecutionEvent:
@@ -107,3 +108,4 @@ async def bench_submit(completed: int = 5000, working: int = 200, submits: int =
 if __name__ == "__main__":
     bench_store()
     asyncio.run(bench_submit())
+    exit_now(0)
