@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
+from domain.base import Record
 from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
 PositionKey = tuple[str, Bucket]
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Position(Model):
+class Position(Record):
     symbol: str
     bucket: Bucket
     quantity: int  # signed: long > 0, short < 0
@@ -23,7 +18,7 @@ class Position(Model):
         return (self.symbol, self.bucket)
 
 
-class Quote(Model):
+class Quote(Record):
     """A symbol's market: the truth tick (fair last trade) inside bid/ask."""
 
     truth_tick: float
@@ -31,7 +26,7 @@ class Quote(Model):
     ask: float
 
 
-class OpenOrder(Model):
+class OpenOrder(Record):
     """An order's footprint on the account while it is open: what potential exposure sees."""
 
     intent_id: str
@@ -48,7 +43,7 @@ class OpenOrder(Model):
         return (self.symbol, self.bucket)
 
 
-class Intent(Model):
+class Intent(Record):
     """A validated order intent (after pre-trade parsing of what a user sent)."""
 
     intent_id: str
@@ -76,7 +71,7 @@ class Intent(Model):
         return f"{self.side.value} {self.quantity} {self.symbol} {price} — {self.kind.value}"
 
 
-class Fill(Model):
+class Fill(Record):
     fill_id: str  # the venue's execution id: the simulated venue's "<intent_id>/<tag>", IB's execId
     intent_id: str
     symbol: str

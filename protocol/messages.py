@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from domain.base import Record
 from domain.days import DayRecord
 from domain.digest import DigestItem
 from domain.enums import (
@@ -18,7 +19,7 @@ from domain.enums import (
     RiskMode,
     TradingState,
 )
-from domain.events import Strict, TimedEvent, TradingStateRequest
+from domain.events import TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder
@@ -40,12 +41,12 @@ class VenueKind(str, Enum):
 
 
 # ── order ⇄ account ─────────────────────────────────────────────────────────────────────────
-class PretradeRequest(Strict):
+class PretradeRequest(Record):
     intent_id: str
     raw_intent: dict[str, Any]
 
 
-class ReplaceCheck(Strict):
+class ReplaceCheck(Record):
     """FIX OrderCancelReplaceRequest, checked in full before anything changes."""
 
     original_id: str
@@ -102,7 +103,7 @@ class CancelRefusal(str, Enum):
 RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION, CancelReason.KILL_SWITCH)
 
 
-class CancelRequest(Strict):
+class CancelRequest(Record):
     reason: CancelReason = CancelReason.USER
     note: str = Field(default="", max_length=500)
 
@@ -117,7 +118,7 @@ class CancelResult(BaseModel):
     report: OrderReport | None = None
 
 
-class ReplaceRequest(Strict):
+class ReplaceRequest(Record):
     quantity: StrictInt = Field(description="new total quantity, filled quantity included")  # `true` is not 1
     limit_price: float | None = None
 
