@@ -13,20 +13,16 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.client_ops import (
-    Reconciled,
     cancel_via_client,
     reconcile_order,
     replace_via_client,
     start_order_awaiting_arrival,
 )
-from domain.enums import IntentKind
-from domain.execution import ExecutionEvent
 from domain.order import OrderReport
 from protocol.contract import (
     QUERY_STATE,
@@ -37,54 +33,19 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.messages import (
-    CancelRequest,
     CancelResult,
     ReplaceRequest,
     ReplaceResult,
     RigReplaceRequest,
     RiskView,
 )
+from protocol.order_commands import CancelOrders, Delivery, ReplaceOrder, ReplaceOrders, StartOrders, VenueStep
+from protocol.order_record import Reconciled
 
 ORDER_DEADLINE_SECONDS = 20.0  # how long one order may take to answer before it is read back
 CONCURRENCY = 64
 HEARTBEAT_EVERY_SECONDS = 2.0
 T = TypeVar("T")
-
-
-class StartOrders(BaseModel):
-    intents: list[dict[str, Any]]  # raw intents: the order workflow validates them itself
-
-
-class Delivery(BaseModel):
-    intent_id: str
-    events: list[ExecutionEvent]
-
-
-class VenueStep(BaseModel):
-    deliveries: list[Delivery] = []
-    audit: list[str] = []  # orders the account has not heard from for a while: read them back
-
-
-class CancelOrder(BaseModel):
-    intent_id: str
-    request: CancelRequest
-    rig: bool = False  # the rig's own cancel (halt): may carry the rig's reasons
-
-
-class CancelOrders(BaseModel):
-    orders: list[CancelOrder]
-
-
-class ReplaceOrder(BaseModel):
-    intent_id: str
-    quantity: int
-    limit_price: float | None = None
-    kind: IntentKind | None = None  # set: the rig's own replace (escalation); None: a desk's
-    price_rule: str | None = None
-
-
-class ReplaceOrders(BaseModel):
-    orders: list[ReplaceOrder]
 
 
 async def _bounded(items: list[T], call: Callable[[T], Awaitable[Any]]) -> list[Any]:

@@ -10,7 +10,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -36,27 +35,10 @@ from protocol.contract import (
     UPDATE_REPLACE,
 )
 from protocol.messages import CancelRefusal, CancelRequest, CancelResult, ReplaceRequest, ReplaceResult
-from protocol.order_record import OrderSnapshot
+from protocol.order_record import OrderSnapshot, Reconciled
 from protocol.parse import first_line
 
 QUERY_TIMEOUT = timedelta(seconds=10)
-
-
-class Reconciled(BaseModel):
-    """An order read back from the server: how it runs (or ended) and what it recorded."""
-
-    intent_id: str
-    status: str  # RUNNING, COMPLETED, TERMINATED, FAILED, TIMED_OUT, CANCELED, NOT_FOUND, …
-    report: OrderReport | None = None
-    cause: str = ""
-
-    @property
-    def alive(self) -> bool:
-        return self.status == "RUNNING" and self.report is not None
-
-    @property
-    def finished_normally(self) -> bool:
-        return self.status == "COMPLETED" and self.report is not None and self.report.state.is_terminal
 
 
 def is_gone(err: BaseException) -> bool:

@@ -11,7 +11,7 @@ from pydantic import Field, StrictBool, field_validator
 from domain.base import Finite, Record
 from domain.enums import TradingState
 from domain.events import TradingStateRequest
-from domain.firm import MAX_MEMBERS, Amounts, FirmBook, FirmLimits, Usage
+from domain.firm import MAX_MEMBERS, Amounts, FirmBook, FirmLimits, Usage, UsageReport
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$"  # firms and accounts alike (RiskInput.account)
 CHANGES_KEPT = 200
@@ -124,3 +124,10 @@ class FirmView(Finite):
 class FirmAnswer(Finite):
     message: str
     results: list[MemberResult] = Field(default_factory=list)
+
+
+class ReportToFirm(Record):
+    """An account's usage report to its firm (activities/firm_calls.py `report_to_firm`)."""
+
+    firm: str
+    report: UsageReport

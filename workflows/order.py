@@ -22,12 +22,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.order_calls import AccountPretrade, AccountReport, OrderCalls
+    from activities.order_calls import OrderCalls
     from domain.enums import LOST, OrderState, RejectReason
     from domain.execution import ExecKind, ExecutionEvent
     from domain.limits import short_text
     from domain.order import OrderReport, Step
     from protocol import contract as c
+    from protocol.account_requests import AccountPretrade, AccountReport
     from protocol.messages import (
         CancelRequest,
         CancelResult,

@@ -23,14 +23,14 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.client_ops import Reconciled
-    from activities.order_calls import AccountReplaceCheck, OrderCalls, StartReplacement
+    from activities.order_calls import OrderCalls
     from domain.enums import CancelReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, Side
     from domain.execution import ExecKind, ExecutionEvent
     from domain.lifecycle import OrderEvent
     from domain.models import Intent
     from domain.order import OrderReport, Step
     from protocol import contract as c
+    from protocol.account_requests import AccountReplaceCheck, StartReplacement
     from protocol.messages import (
         RIG_CANCEL_REASONS,
         CancelRefusal,
@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ReplaceResult,
         VenueKind,
     )
-    from protocol.order_record import OrderRecord
+    from protocol.order_record import OrderRecord, Reconciled
     from venues.ibkr.models import CancelVerdict
     from workflows.order_venue import BROKER_LAST_WORD, OrderVenue
 

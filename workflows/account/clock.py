@@ -20,12 +20,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import SessionsRequest, exchange_sessions
+    from activities.calendar import exchange_sessions
     from domain.clock import ClockAnchor, between, exchange_now, next_change, on_boundary, parse_hms, read_clock, seconds_to_next_cycle
     from domain.rules import RigConfig, RiskRules, parse_hhmm
     from domain.sessions import SessionDay, SessionWindow, session_hours, session_rules, window_start
     from protocol.account_state import ClockState
     from protocol.messages import SessionView
+    from protocol.sessions import SessionsRequest
     from workflows import metrics
 
 SESSIONS_TIMEOUT = timedelta(seconds=30)

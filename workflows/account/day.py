@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import RollNotice, daily_roll
+    from activities.calendar import daily_roll
     from domain.days import DayRecord, keep_days
     from domain.digest import RunDigest
     from domain.enums import CancelReason
@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol import run_digest
     from protocol.account_state import DayState
     from protocol.messages import DayLog, DecisionRecord
+    from protocol.sessions import RollNotice
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
     from workflows.account.market import AccountMarket

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.market import MarketRequest, QuoteRequest, market_quotes, market_snapshot, quote_of
+    from activities.market import market_quotes, market_snapshot, quote_of
     from domain.clock import exchange_instant
     from domain.enums import Bucket, RiskMode
     from domain.events import shortcut_symbols
@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.pnl import PnlSummary, summarize
     from domain.rules import RigConfig
     from protocol.account_state import MarketState
+    from protocol.market import MarketRequest, QuoteRequest
     from protocol.messages import MarkView
     from venues.sim.exchange import SimExchange
     from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, ExchangeResult, OrderOutcome, exchange_step
