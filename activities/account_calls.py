@@ -23,6 +23,7 @@ from activities.client_ops import (
     replace_via_client,
     start_order_awaiting_arrival,
 )
+from domain.enums import PriceRule, ReconcileStatus
 from domain.order import OrderReport
 from protocol.contract import (
     QUERY_STATE,
@@ -97,7 +98,7 @@ class AccountCalls:
             report = await asyncio.wait_for(
                 handle.execute_update(UPDATE_VENUE_EXECUTIONS, delivery.events, result_type=OrderReport), ORDER_DEADLINE_SECONDS
             )
-            return Reconciled(intent_id=delivery.intent_id, status="RUNNING", report=only_delivered_fills(report, delivery))
+            return Reconciled(intent_id=delivery.intent_id, status=ReconcileStatus.RUNNING, report=only_delivered_fills(report, delivery))
         except (TimeoutError, WorkflowUpdateFailedError, RPCError):
             return await reconcile_order(self._client, delivery.intent_id)
 
@@ -114,7 +115,9 @@ class AccountCalls:
     async def _replace(self, order: ReplaceOrder) -> ReplaceResult:
         if order.kind is None:
             return await replace_via_client(self._client, order.intent_id, ReplaceRequest(quantity=order.quantity, limit_price=order.limit_price))
-        request = RigReplaceRequest(quantity=order.quantity, limit_price=order.limit_price, kind=order.kind, price_rule=order.price_rule or "GIVEN")
+        request = RigReplaceRequest(
+            quantity=order.quantity, limit_price=order.limit_price, kind=order.kind, price_rule=order.price_rule or PriceRule.GIVEN
+        )
         return await replace_via_client(self._client, order.intent_id, request, UPDATE_RIG_REPLACE)
 
     @activity.defn

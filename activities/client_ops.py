@@ -24,7 +24,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.enums import OrderState
+from domain.enums import OrderState, ReconcileStatus
 from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
@@ -56,11 +56,11 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
         desc = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            return Reconciled(intent_id=intent_id, status="NOT_FOUND", cause="no such workflow")
+            return Reconciled(intent_id=intent_id, status=ReconcileStatus.NOT_FOUND, cause="no such workflow")
         raise
-    status = desc.status.name if desc.status else "UNKNOWN"
+    status = ReconcileStatus(desc.status.name) if desc.status else ReconcileStatus.UNKNOWN
     cause = status.lower()
-    if status == "TERMINATED":
+    if status is ReconcileStatus.TERMINATED:
         cause = "terminated from outside"
     try:
         snap = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds())
@@ -113,7 +113,7 @@ async def start_order_awaiting_arrival(client: Client, task_queue: str, raw_inte
             client.execute_update_with_start_workflow(UPDATE_ARRIVAL, start_workflow_operation=operation, result_type=OrderReport),
             deadline,
         )
-        return Reconciled(intent_id=intent_id, status="RUNNING", report=report)
+        return Reconciled(intent_id=intent_id, status=ReconcileStatus.RUNNING, report=report)
     except (TimeoutError, WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
         found = await reconcile_order(client, intent_id)  # closed already, or silent: read it back
         if not found.cause or found.alive:

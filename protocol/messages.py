@@ -12,9 +12,11 @@ from domain.days import DayRecord
 from domain.digest import DigestItem
 from domain.enums import (
     CancelReason,
+    DecisionReason,
     IntentKind,
     OrderState,
     PriceRule,
+    Regime,
     RejectReason,
     RiskMode,
     TradingState,
@@ -23,7 +25,7 @@ from domain.events import TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
 from domain.ledger import FillRecord, LedgerOrder
-from domain.marketdata import FeedSpec, MarketDataRule, MarketView
+from domain.marketdata import FeedSpec, MarketDataRule, MarketView, MarkSource
 from domain.models import Intent, Position, Quote
 from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, MissingMark, PnlSummary, PnlTotals, fill_bod_marks
@@ -159,9 +161,9 @@ class Answer(BaseModel):
 class DecisionRecord(BaseModel):
     cycle: int
     exchange_time: str
-    regime: str
+    regime: Regime
     mode: RiskMode
-    reason: str
+    reason: DecisionReason
     sentence: str
     gross_pct: float
     potential_pct: float
@@ -200,7 +202,7 @@ class MarkView(BaseModel):
 
     symbol: str
     mark: float
-    source: str  # TRUTH_TICK, MID, REFERENCE (domain.marketdata.MarkSource) or MARK (the simulated feed)
+    source: MarkSource
     stale: bool = False
     age_seconds: float | None = None  # the mark's own age (None: the reference price, or the simulated feed's mark)
     print_age_seconds: float | None = None
@@ -287,7 +289,7 @@ class RiskView(BaseModel):
     venue: VenueKind
     cycle: int
     exchange_time: str
-    regime: str
+    regime: Regime
     mode: RiskMode
     trading_state: TradingState = TradingState.ACTIVE
     frozen: bool = False

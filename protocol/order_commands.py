@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from domain.base import Record
-from domain.enums import IntentKind
+from domain.enums import IntentKind, PriceRule
 from domain.execution import ExecutionEvent
 from protocol.messages import CancelRequest
 
@@ -43,7 +43,7 @@ class ReplaceOrder(Record):
     quantity: int
     limit_price: float | None = None
     kind: IntentKind | None = None  # set: the rig's own replace (escalation); None: a desk's
-    price_rule: str | None = None
+    price_rule: PriceRule | None = None
 
 
 class ReplaceOrders(Record):

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, ValidationError, computed_field
 
 from domain.base import Record
-from domain.enums import OrderState
+from domain.enums import OrderState, ReconcileStatus
 from domain.order import OrderCore, OrderReport
 from protocol.messages import CancelResult, PretradeReply
 
@@ -90,14 +90,14 @@ class Reconciled(Record):
     what it recorded."""
 
     intent_id: str
-    status: str  # RUNNING, COMPLETED, TERMINATED, FAILED, TIMED_OUT, CANCELED, NOT_FOUND, …
+    status: ReconcileStatus
     report: OrderReport | None = None
     cause: str = ""
 
     @property
     def alive(self) -> bool:
-        return self.status == "RUNNING" and self.report is not None
+        return self.status is ReconcileStatus.RUNNING and self.report is not None
 
     @property
     def finished_normally(self) -> bool:
-        return self.status == "COMPLETED" and self.report is not None and self.report.state.is_terminal
+        return self.status is ReconcileStatus.COMPLETED and self.report is not None and self.report.state.is_terminal

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from domain.base import Record
+from domain.enums import TradingState
 from domain.sessions import DATE_PATTERN, WINDOW_DAYS
 
 
@@ -28,12 +29,12 @@ class RollNotice(Record):
     positions: int
     expired: int
     next_session: str | None
-    trading_state: str
+    trading_state: TradingState
 
     def sentence(self) -> str:
         nxt = f"; next session {self.next_session}" if self.next_session else ""
         return (
             f"daily roll {self.account} {self.date} at {self.close}: P&L {self.daily:,.2f} (realized {self.realized:,.2f}, "
             f"unrealized {self.unrealized:,.2f}), {self.positions} positions into tomorrow's BOD, {self.expired} DAY orders expired, "
-            f"trading state {self.trading_state}{nxt}"
+            f"trading state {self.trading_state.value}{nxt}"
         )

@@ -445,7 +445,7 @@ class RiskWorkflow:
         lost = len(self._ledger.lost())
         pnl = record.pnl
         return (
-            f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
+            f"**{record.mode.value}** ({record.reason.value}) at {record.exchange_time} {record.regime.value}\n\n"
             f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
             f"{self._ledger.open_count()} open orders"

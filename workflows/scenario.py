@@ -84,7 +84,7 @@ class ScenarioWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
             stood = (
-                f"cycle {view.cycle} at {view.exchange_time} ({view.regime}), mode {view.mode.value}, "
+                f"cycle {view.cycle} at {view.exchange_time} ({view.regime.value}), mode {view.mode.value}, "
                 f"{len(view.open_orders)} open orders: {[o.intent_id for o in view.open_orders][:10]}"
             )
         except ActivityError as err:
