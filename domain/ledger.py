@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from domain.base import Record
 from domain.enums import (
@@ -21,7 +21,7 @@ from domain.enums import (
     RejectReason,
     Side,
 )
-from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
+from domain.models import Fill, Intent, OpenOrder, Position, PositionKey, book_keys, position_key
 from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, DayPnl, PnlBook
 
@@ -37,10 +37,6 @@ _OPEN_RANK = {
     OrderState.ACCEPTED: 0, OrderState.WORKING: 1, OrderState.PENDING_CANCEL: 1, OrderState.PENDING_REPLACE: 1, OrderState.PARTIAL_FILL: 2,
 }  # fmt: skip
 _LIVE = (OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE)
-
-
-def position_key(symbol: str, bucket: Bucket) -> str:
-    return f"{symbol}|{bucket.value}"
 
 
 def keep_last(items: list[T], item: T, kept: int) -> None:
@@ -136,13 +132,15 @@ class BookState(Record):
     """What the ledger carries across continue-as-new (bounded at every cap)."""
 
     equity: float
-    positions: dict[str, Position] = Field(default_factory=dict)
+    positions: dict[str, Position] = Field(default_factory=dict)  # by `position_key`
     pnl: PnlBook = Field(default_factory=PnlBook)  # cost basis (average cost) since the beginning of the day
     open_orders: dict[str, LedgerOrder] = Field(default_factory=dict)
     outcomes: dict[str, OrderOutcome] = Field(default_factory=dict)
     applied_fill_ids: list[str] = Field(default_factory=list)
     fills: list[FillRecord] = Field(default_factory=list)
     journal: Journal = Field(default_factory=Journal)  # taken by the account every cycle
+
+    _book_keys = field_validator("positions", mode="before")(book_keys)  # a book carried with the old keys
 
 
 class Ledger:

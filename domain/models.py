@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from domain.base import Record
 from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
-PositionKey = tuple[str, Bucket]
+PositionKey = tuple[str, Bucket]  # in memory; a book carried as JSON is keyed by `position_key`
+OLD_BOOK_SEPARATOR = "|"  # the ledger's keys before issue 21 ("AAPL|LT"), still in carried state
+
+
+def position_key(symbol: str, bucket: Bucket) -> str:
+    """A book's key: "AAPL/LT" (symbols have no "/"), a string so the book survives JSON."""
+    return f"{symbol}/{bucket.value}"
+
+
+def book_keys(book: Any) -> Any:
+    """A carried book (a dict by position key) with the ledger's old "AAPL|LT" keys read as
+    "AAPL/LT" (symbols hold neither character); anything else as it is, for the model to judge."""
+    if isinstance(book, dict):
+        return {k.replace(OLD_BOOK_SEPARATOR, "/") if isinstance(k, str) else k: v for k, v in book.items()}
+    return book
 
 
 class Position(Record):

@@ -48,6 +48,7 @@ from pydantic import Field
 
 from domain.base import Frozen
 from domain.enums import Bucket, Side
+from domain.models import position_key
 from domain.rules import Universe
 
 # Bounds on what a book accepts: beyond them a number is a typo, and floats would overflow.
@@ -55,11 +56,6 @@ MAX_QUANTITY = 10**12  # shares
 MAX_PRICE = 1e9
 MAX_BOD_ROWS = 5_000  # positions in a beginning-of-day snapshot (a large desk's whole book)
 MAX_BOD_CSV_BYTES = 1024 * 1024  # its CSV: 5,000 rows of ~40 bytes, with room for comments
-
-
-def position_key(symbol: str, bucket: Bucket) -> str:
-    """A book's key: "AAPL/LT" (symbols have no "/"), a string so the book survives JSON."""
-    return f"{symbol}/{bucket.value}"
 
 
 class CostBasis(Frozen):

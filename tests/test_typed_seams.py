@@ -10,8 +10,11 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowExecutionStatus
 
 from domain.base import Finite, Frozen, Record
-from domain.enums import DecisionReason, PriceRule, ReconcileStatus, Regime, RiskMode, TradingState
+from domain.enums import Bucket, DecisionReason, PriceRule, ReconcileStatus, Regime, RiskMode, TradingState
+from domain.ledger import BookState, Ledger
 from domain.marks import MarkSource
+from domain.models import position_key
+from protocol.account_state import CycleState
 from protocol.messages import DecisionRecord, MarkView
 from protocol.order_commands import ReplaceOrder
 from protocol.order_record import Reconciled
@@ -109,3 +112,16 @@ def test_a_reconcile_status_is_any_status_the_server_gives_or_why_there_is_none(
     assert found.status is ReconcileStatus.COMPLETED and found.status.lower() == "completed"
     with pytest.raises(ValidationError, match="status"):
         Reconciled(intent_id="o1", status="SLEEPING")
+
+
+def test_one_position_key_and_books_carried_with_the_ledgers_old_keys_read_the_same():
+    import domain.ledger
+    import domain.pnl
+
+    assert domain.ledger.position_key is domain.pnl.position_key is position_key
+    assert position_key("AAPL", Bucket.LT) == "AAPL/LT"  # the key the P&L's messages already show
+    carried = {"symbol": "AAPL", "bucket": "LT", "quantity": 5}
+    book = BookState.model_validate({"equity": 1e6, "positions": {"AAPL|LT": carried}})
+    assert list(book.positions) == ["AAPL/LT"] and Ledger(book).position(("AAPL", Bucket.LT)) == 5
+    cycle = CycleState.model_validate({"hard_base": {"AAPL|LT": 7, "SPY/MM_PURE": 3}})
+    assert cycle.hard_base == {"AAPL/LT": 7, "SPY/MM_PURE": 3}

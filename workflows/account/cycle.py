@@ -19,8 +19,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.enums import IntentKind, RiskMode, TradingState
     from domain.events import ExposureEvent, TimedEvent, build_shortcut
     from domain.exposure import Exposure
-    from domain.ledger import Journal, Ledger, keep_last, position_key
-    from domain.models import Intent
+    from domain.ledger import Journal, Ledger, keep_last
+    from domain.models import Intent, position_key
     from domain.planner import derisk_price, plan_derisk
     from domain.pnl import BodPosition
     from domain.policy import Decision, decide, decision_input
