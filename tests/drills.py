@@ -29,6 +29,7 @@ from protocol.messages import RiskInput, RiskView
 from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.evidence import finished_or_why
 
 WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
 
@@ -119,7 +120,7 @@ async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, acc
     worker = worker_process(address, queue)
     try:
         await wait_polling(worker)
-        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
+        snaps = await finished_or_why(client, handles, finish, 150, risk_workflow_id(account))
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:

@@ -98,6 +98,8 @@ class AccountCycle:
         skipped: list[str] = []
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK) and not self._operator.frozen:
             intents, skipped = await self._derisk(decision, previous, now, stamp)
+        if self._market.outage is not None:  # the cycle went on with the last marks, each flagged stale
+            skipped = [f"MARKET_DATA: unavailable, last marks kept — {self._market.outage}", *skipped]
         for event in due:
             await self._orders.apply_desk_event(event, self._s.cycle, stamp)
         return self._record(decision, clock.regime.value, exposure, intents, skipped, stamp)
