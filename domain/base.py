@@ -5,7 +5,8 @@ like `lt_pcts` would otherwise be dropped and the message still answered "applie
 - Frozen: a value, immutable and hashable;
 - Finite: a value whose numbers come from outside (rules files, `set_rules`, broker figures, the
   firm's messages): Infinity and NaN are refused where a number belongs ("Infinity" as a hard cap
-  would pass every `gt=0`). Frozen models that compute an infinite loss themselves stay Frozen.
+  would pass every `gt=0`). Models that hold a figure the rig computes stay Frozen: an unmeasurable
+  loss reads as infinite (domain/pnl.py `PnlSummary.daily_loss_pct`).
 
 Subclasses add to the config (pydantic merges it), e.g. `populate_by_name`.
 """
