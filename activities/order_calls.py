@@ -26,6 +26,7 @@ from protocol.contract import (
     SIGNAL_ORDER_REPORT,
     UPDATE_PRETRADE,
     UPDATE_REPLACE_CHECK,
+    pretrade_update_id,
     risk_workflow_id,
 )
 from protocol.messages import PretradeReply
@@ -44,7 +45,9 @@ class OrderCalls:
         # Update id = intent id @ the order's run: a retried request of the same run is deduped by
         # the server, while a reset order (a new run) reaches the handler, which answers with the
         # account's record (fills included) instead of the server's cached first verdict.
-        return await self._ask(call.account, UPDATE_PRETRADE, call.request, f"{call.request.intent_id}@{activity.info().workflow_run_id}")
+        return await self._ask(
+            call.account, UPDATE_PRETRADE, call.request, pretrade_update_id(call.request.intent_id, activity.info().workflow_run_id or "")
+        )
 
     @activity.defn
     async def request_replace_check(self, call: AccountReplaceCheck) -> PretradeReply:

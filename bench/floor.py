@@ -35,7 +35,7 @@ from bench.workflows import (
 from domain.enums import OrderState, Side
 from domain.models import Fill
 from domain.order import OrderReport
-from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, risk_workflow_id
+from protocol.contract import SIGNAL_ORDER_REPORT, UPDATE_PRETRADE, pretrade_update_id, risk_workflow_id
 from protocol.messages import PretradeReply, PretradeRequest
 from worker.connection import exit_now
 from worker.main import build_worker
@@ -52,7 +52,8 @@ class FloorCalls:
         handle = self._client.get_workflow_handle(call.account_id)
         if call.real:
             request = PretradeRequest(intent_id=call.intent_id, raw_intent=call.raw_intent)
-            reply = await handle.execute_update(UPDATE_PRETRADE, request, id=call.intent_id, result_type=PretradeReply)
+            update_id = pretrade_update_id(call.intent_id, activity.info().workflow_run_id or "")
+            reply = await handle.execute_update(UPDATE_PRETRADE, request, id=update_id, result_type=PretradeReply)
             return reply.model_dump(mode="json")
         return await handle.execute_update(FLOOR_UPDATE, call.raw_intent, id=call.intent_id, result_type=dict)
 

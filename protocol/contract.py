@@ -37,6 +37,23 @@ def risk_workflow_id(account: str) -> str:
     return f"{RISK_ID_PREFIX}{account}"
 
 
+# A run id as the server makes them (a UUID): an order's requests to its account carry it.
+_RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def pretrade_update_id(intent_id: str, order_run_id: str) -> str:
+    """The update id of an order's pre-trade request: the intent @ the order workflow's run (a
+    retry of the same run is deduplicated by the server; a reset order's new run is judged again)."""
+    return f"{intent_id}@{order_run_id}"
+
+
+def is_pretrade_update_id(update_id: str, intent_id: str) -> bool:
+    """The request names the order it is for and a run of it: what only an order workflow's own
+    call makes (the account refuses any other shape, signed or not)."""
+    prefix = f"{intent_id}@"
+    return update_id.startswith(prefix) and _RUN_ID.fullmatch(update_id[len(prefix) :]) is not None
+
+
 def firm_workflow_id(firm: str) -> str:
     return f"{FIRM_ID_PREFIX}{firm}"
 

@@ -10,6 +10,7 @@ import base64
 import json
 import random
 import time
+import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,6 +53,7 @@ from protocol.contract import (
     UPDATE_SET_SESSION,
     UPDATE_SET_TRADING_STATE,
     account_task_queue,
+    pretrade_update_id,
     risk_workflow_id,
 )
 from protocol.messages import Answer, DecisionRecord, IntentRecord, PretradeReply, PretradeRequest, RiskInput, RiskView
@@ -153,9 +155,14 @@ async def test_an_order_stuck_before_its_verdict_is_reconciled(env, client, work
     never, stuck = f"{account}-never", f"{account}-stuck"
     raw_stuck = intent(account, "stuck")
     order = await client.start_workflow(ORDER_WORKFLOW, raw_stuck, id=stuck, task_queue=f"no-worker-{account}")
-    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):  # as the orders' own requests: signed
+    # As the orders' own requests: signed, under `<intent>@<run>` (the never-started one's run id made up).
+    runs = {never: str(uuid.uuid4()), stuck: order.result_run_id or ""}
+    for intent_id, raw in ((never, intent(account, "never")), (stuck, raw_stuck)):
         reply = await client.get_workflow_handle(handle.id).execute_update(
-            UPDATE_PRETRADE, PretradeRequest(intent_id=intent_id, raw_intent=raw), id=intent_id, result_type=PretradeReply
+            UPDATE_PRETRADE,
+            PretradeRequest(intent_id=intent_id, raw_intent=raw),
+            id=pretrade_update_id(intent_id, runs[intent_id]),
+            result_type=PretradeReply,
         )
         assert reply.approved, reply.message
     view = await view_of(client, account)
@@ -186,7 +193,8 @@ async def test_a_400_digit_quantity_is_rejected_and_the_account_keeps_cycling(en
     request = PretradeRequest(intent_id=f"{account}-raw", raw_intent=intent(account, "raw", quantity=huge))
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw-unsigned", result_type=PretradeReply)
-    reply = await client.get_workflow_handle(handle.id).execute_update(UPDATE_PRETRADE, request, id=f"{account}-raw", result_type=PretradeReply)
+    raw_id = pretrade_update_id(request.intent_id, str(uuid.uuid4()))
+    reply = await client.get_workflow_handle(handle.id).execute_update(UPDATE_PRETRADE, request, id=raw_id, result_type=PretradeReply)
     assert not reply.approved
     for event in ({"positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": huge}]}, {"equity": huge}, {"marks": {"AAPL": huge}}):
         with pytest.raises(WorkflowUpdateFailedError):

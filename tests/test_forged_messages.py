@@ -125,3 +125,22 @@ async def test_a_signed_fill_that_makes_no_sense_is_refused(env, client, worker,
             raise AssertionError(f"a fill that makes no sense was applied ({why})")
     snap = await handle.query(QUERY_STATE, result_type=OrderSnapshot)
     assert (snap.state, snap.fills) == (OrderState.WORKING, []), snap
+
+
+async def test_a_signed_pretrade_that_no_order_run_sent_is_refused(env, client, worker, config, account):
+    """Even signed, a pre-trade request must come from an order workflow's own call: its update id
+    is `<intent id>@<the order's run id>`. Any other shape — a bare id, another intent's, a run id
+    that is not one — is refused at validation; nothing is reserved for the ghost."""
+    await open_account(env, account, config, other=0.0)
+    ghost = f"{account}-ghost"
+    desk = {"intent_id": ghost, "account": account, "symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 100.0}
+    handle = client.get_workflow_handle(risk_workflow_id(account))  # signed: as an order's request is
+    for update_id in (ghost, f"{account}-other@01a24ea3-f91a-77d2-b7ab-a00c3503ac17", f"{ghost}@not-a-run", None):
+        try:
+            await handle.execute_update(UPDATE_PRETRADE, {"intent_id": ghost, "raw_intent": desk}, id=update_id)
+        except WorkflowUpdateFailedError as err:
+            assert "a pre-trade request is the order workflow's own" in str(err.cause), (update_id, err.cause)
+        else:
+            raise AssertionError(f"a pre-trade request with update id {update_id!r} was judged")
+    view = await view_of(client, account)
+    assert ghost not in {o.intent_id for o in view.open_orders} and ghost not in {o.intent_id for o in view.lost}

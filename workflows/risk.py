@@ -240,6 +240,11 @@ class RiskWorkflow:
     @pretrade.validator
     def _validate_pretrade(self, request: PretradeRequest) -> None:
         self._validate_request(request.intent_id)
+        update = workflow.current_update_info()
+        if update is None or not c.is_pretrade_update_id(update.id, request.intent_id):
+            raise ValueError(
+                f"a pre-trade request is the order workflow's own: update id <intent id>@<its run id>, got {update.id if update else None!r:.80}"
+            )
 
     @workflow.update(name=c.UPDATE_REPLACE_CHECK)
     def replace_check(self, check: ReplaceCheck) -> PretradeReply:
