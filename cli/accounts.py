@@ -296,8 +296,8 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
     if view.pnl:
         t = view.pnl.account
         print(
-            f"  P&L today {t.daily:,.2f} (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}); "
-            f"daily loss {view.pnl.daily_loss_pct:.2f}% of equity"
+            f"  P&L today {t.daily:,.2f} gross (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}), "
+            f"costs {t.costs:,.2f}, net {t.net:,.2f}; daily loss {view.pnl.daily_loss_pct:.2f}% of equity (net)"
         )
     if view.trading_changes:
         last = view.trading_changes[-1]

@@ -105,6 +105,7 @@ class RiskWorkflow:
         exchange = SimExchange(inp.seed, self._day_config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
         at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
         self._market = market = AccountMarket(state.market, inp.market, self._day_config, ledger, at_exchange, cycle=lambda: self._cycle.number)
+        ledger.costs, ledger.matched_at_the_data = config.rules.costs, market.matches_at_the_data
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         self._cycle = AccountCycle(
@@ -343,6 +344,7 @@ class RiskWorkflow:
     def set_rules(self, rules: RiskRules) -> str:
         self._config = self._config.model_copy(update={"rules": rules})
         self._inp = self._inp.model_copy(update={"config": self._config})
+        self._ledger.costs = rules.costs
         self._wake = True
         workflow.logger.info("rules replaced through an update")
         return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
