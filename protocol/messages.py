@@ -210,7 +210,7 @@ class Alarm(BaseModel):
     """Something the account was told that needs a person: a broker's fill that came after its
     order closed, a broker position that differs from the book."""
 
-    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED"]
+    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED", "ORDER_TO_TRADE"]
     text: str
     symbol: str | None = None
     intent_id: str | None = None

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
+    from workflows.account.controls import AccountControls
     from workflows.account.cycle import AccountCycle
     from workflows.account.day import AccountDay
     from workflows.account.gate import AccountGate
@@ -108,9 +109,10 @@ class RiskWorkflow:
         ledger.costs, ledger.matched_at_the_data = config.rules.costs, market.matches_at_the_data
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
+        controls = AccountControls(state.gate, self._day_config, market, ledger, operator)
         self._cycle = AccountCycle(
             inp.account, state.cycle, self._day_config, clock, market, ledger, orders, operator,
-            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon,
+            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon, controls=controls,
         )  # fmt: skip
         self._day = AccountDay(inp.account, state.day, clock, market, ledger, self._cycle, operator, digest)
         self._gate = AccountGate(
