@@ -298,7 +298,10 @@ class ScenarioSpec(Spec):
     calendar: str | None = Field(default=None, max_length=16)
     days: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)
     stop_date: str | None = Field(default=None, pattern=DATE)  # from a dated `stop`, or from `days` when loaded
-    rules: dict[str, Any] = {}  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
+    # The rules: config/profiles/<profile>.yaml instead of risk_rules.yaml (e.g. production: every
+    # control and costs on), with `rules:` merged over them, e.g. {fills: {other: 1.0}}.
+    profile: Literal["production"] | None = None
+    rules: dict[str, Any] = {}
     events: list[TimedEvent] = Field(default=[], max_length=MAX_EVENTS)
     market: MarketSpec | None = None
     # Beginning-of-day positions with cost basis: inline rows, or a CSV file relative to scenarios/.
