@@ -148,7 +148,14 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     bod = _positions(args.positions, config.universe if config else load_config().universe, previous) if args.positions else []
     try:
         inp = RiskInput(
-            account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod, venue=VenueKind(args.venue)
+            account=account,
+            equity=args.equity,
+            config=config,
+            synthetic=args.synthetic,
+            seed=args.seed,
+            bod=bod,
+            venue=VenueKind(args.venue),
+            firm=args.firm,
         )
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
@@ -472,6 +479,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=VenueKind.SIM.value,
         choices=[v.value for v in VenueKind],
         help="where its orders go: the simulated venue, or Interactive Brokers through the gateway (default: %(default)s)",
+    )
+    p.add_argument(
+        "--firm",
+        metavar="FIRM",
+        help="the firm it belongs to (`rig firm open FIRM --accounts …`): its orders are held to its allocation of the firm's limits",
     )
     p.set_defaults(run=open_account)
     p = verbs.add_parser("list", help="the open accounts: mode, gross, trading state, kind, venue")

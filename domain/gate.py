@@ -52,6 +52,12 @@ class GateContext:
     wired: bool = False
     # The symbol's L1 now, its age at the check (domain/controls `top_of_book`). Unset: the quote.
     top_of: Callable[[str], TopOfBook | None] | None = None
+    # The firm's limits as this account's allocation of them (workflows/account/firm.py): an intent,
+    # and the order it replaces, to a refusal or None. Unset: the account belongs to no firm.
+    firm_check: Callable[[Intent, str | None], tuple[RejectReason, str] | None] | None = None
+
+    def firm_refusal(self, intent: Intent, replacing: str | None = None) -> tuple[RejectReason, str] | None:
+        return self.firm_check(intent, replacing) if self.firm_check is not None else None
 
     def top(self, symbol: str) -> TopOfBook | None:
         if self.top_of is not None:
@@ -137,6 +143,7 @@ def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
         resting=ctx.resting(intent.symbol) if ctx.wired else (),
     )
     ctx.controls = pruned
+    control = control or ctx.firm_refusal(intent)
     if control is not None:
         return refuse(control[0], control[1], intent)
     verdict = _judge(intent, ctx, replacing_id=None)
@@ -167,7 +174,7 @@ def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext,
         return refusal
     if not entry.own and ctx.wired:
         return _judge_desk_replacement(parsed, ctx, original_id)
-    if not entry.own and (control := _stateless_controls(parsed, ctx, original_id)):
+    if not entry.own and (control := _stateless_controls(parsed, ctx, original_id) or ctx.firm_refusal(parsed, original_id)):
         return refuse(control[0], control[1], parsed)
     # The replacement is a new order: issued in the mode in force now (an escalation's, HARD).
     return _judge(parsed.model_copy(update={"issued_in_mode": ctx.mode}), ctx, replacing_id=original_id)
@@ -194,6 +201,7 @@ def _judge_desk_replacement(intent: Intent, ctx: GateContext, original_id: str) 
         resting=ctx.resting(intent.symbol, excluding=original_id),
     )
     ctx.controls = pruned
+    control = control or ctx.firm_refusal(intent, original_id)
     if control is not None:
         return refuse(control[0], control[1], intent)
     verdict = _judge(intent.model_copy(update={"issued_in_mode": ctx.mode}), ctx, replacing_id=original_id)

@@ -248,6 +248,7 @@ class RiskInput(BaseModel):
     market: FeedSpec | None = None  # None: the simulated feed quotes from marks
     bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
     carried: str | None = None  # compressed (AccountState, BookState) from the previous run (protocol/carry.py)
+    firm: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")  # the firm the account belongs to
 
     @model_validator(mode="after")
     def _bod_marked(self) -> RiskInput:

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.account.controls import AccountControls
     from workflows.account.cycle import AccountCycle
     from workflows.account.day import AccountDay
+    from workflows.account.firm import AccountFirm
     from workflows.account.gate import AccountGate
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
@@ -110,15 +111,16 @@ class RiskWorkflow:
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         controls = AccountControls(state.gate, self._day_config, market, ledger, operator)
+        firm = AccountFirm(inp.account, inp.firm, state.firm, ledger, market, operator)
         self._cycle = AccountCycle(
             inp.account, state.cycle, self._day_config, clock, market, ledger, orders, operator,
-            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon, controls=controls,
+            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon, controls=controls, firm=firm,
         )  # fmt: skip
         self._day = AccountDay(inp.account, state.day, clock, market, ledger, self._cycle, operator, digest)
         self._gate = AccountGate(
             inp.account, state.gate, inp.venue, inp.venue_task_queue, ledger, clock, market, exchange, self._day_config,
             mode=lambda: self._cycle.mode, trading_state=lambda: operator.trading_state, cycle=lambda: self._cycle.number,
-            expiry=clock.close_after, changed=self._changed,
+            expiry=clock.close_after, changed=self._changed, firm=firm,
         )  # fmt: skip
         if inp.synthetic and not clock.anchored():
             clock.anchor(inp.start_exchange_time, inp.exchange_date)

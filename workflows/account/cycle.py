@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import metrics
     from workflows.account.clock import AccountClock, Slept
     from workflows.account.controls import AccountControls
+    from workflows.account.firm import AccountFirm
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
     from workflows.account.orders import AccountOrders
@@ -55,6 +56,7 @@ class AccountCycle:
         update_room: Callable[[], int],
         defer_to_next_run: Callable[[], None],
         controls: AccountControls,
+        firm: AccountFirm,
     ) -> None:
         self._account = account
         self._s = state
@@ -67,6 +69,7 @@ class AccountCycle:
         self._update_room = update_room
         self._defer_to_next_run = defer_to_next_run
         self._controls = controls
+        self._firm = firm
 
     @property
     def number(self) -> int:
@@ -90,6 +93,7 @@ class AccountCycle:
         await self._market.refresh(now)
         self._market.record_prices(stamp)
         await self._orders.venue_step(self._orders.turns(now), self._s.cycle, stamp)
+        await self._firm.report(self._s.cycle, stamp)  # the grant (or the firm's halt) before this cycle's decisions
         if self._operator.trading_state is TradingState.HALTED:
             self._controls.sent(await self._orders.cancel_desk_orders(self._s.cycle, stamp))
         exposure = self._market.exposure()
@@ -324,6 +328,7 @@ class AccountCycle:
             and on_boundary(datetime.strptime(last.exchange_time, "%H:%M:%S"), rules.risk_cycle.cycle_seconds)
             and (now - datetime.combine(now.date(), parse_hms(last.exchange_time))).total_seconds() < 1
             and all(o.synthetic for o in self._ledger.open_orders())
+            and not self._firm.waiting_for_grant
             and not (read_clock(now.time(), rules).in_session and last.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK))
         )
         if not quiet:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from venues.sim.model import within_position
     from workflows.account.clock import AccountClock
     from workflows.account.controls import controls_wired
+    from workflows.account.firm import AccountFirm
     from workflows.account.market import AccountMarket
 
 
@@ -50,6 +51,7 @@ class AccountGate:
         cycle: Callable[[], int],
         expiry: Callable[[datetime], str],
         changed: Callable[[], None],
+        firm: AccountFirm,
     ) -> None:
         self._account = account
         self._s = state
@@ -65,6 +67,7 @@ class AccountGate:
         self._cycle = cycle
         self._expiry = expiry
         self._changed = changed
+        self._firm = firm
         self._lock = asyncio.Lock()  # one judgment at a time, even across a market-data fetch
 
     def _context(self) -> GateContext:
@@ -84,6 +87,7 @@ class AccountGate:
             collar_reference_of=lambda symbol: market.collar_reference(symbol, now),
             wired=controls_wired(config.rules),
             top_of=lambda symbol: market.top(symbol, now),
+            firm_check=self._firm.refusal if self._firm.firm is not None else None,
         )
 
     # ── a new order ──────────────────────────────────────────────────────────────────────────
