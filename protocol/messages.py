@@ -25,6 +25,7 @@ from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
 from domain.models import Intent, Position, Quote
 from domain.order import OrderOutcome, OrderReport
+from domain.firm import Amounts
 from domain.pnl import BodPosition, MissingMark, PnlSummary, PnlTotals, fill_bod_marks
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
@@ -306,3 +307,5 @@ class RiskView(BaseModel):
     recent_decisions: list[DecisionRecord]
     session: SessionView | None = None  # a calendar account: today's session, the next open and close
     days: list[DayRecord] = []  # its closed sessions (the newest with closing marks and next day's book)
+    firm: str | None = None  # the firm it belongs to
+    firm_allocation: Amounts | None = None  # what it holds of the firm's limits; None: no grant yet

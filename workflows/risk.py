@@ -409,6 +409,8 @@ class RiskWorkflow:
             recent_decisions=recent,
             session=self._clock.view(self._day.session),
             days=self._day.days(),
+            firm=self._inp.firm,
+            firm_allocation=self._state.firm.allocation.allocation if self._state.firm.granted else None,
         )
 
     @workflow.query(name=c.QUERY_EXPOSURE)
