@@ -306,6 +306,10 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
             f"  P&L today {t.daily:,.2f} gross (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}), "
             f"costs {t.costs:,.2f}, net {t.net:,.2f}; daily loss {view.pnl.daily_loss_pct:.2f}% of equity (net)"
         )
+    if view.firm:
+        held = view.firm_allocation
+        shown = f"gross {held.gross:,}, credit {held.credit:,}" if held is not None else "none yet (no grant from the firm)"
+        print(f"  firm {view.firm}: allocation {shown}")
     if view.trading_changes:
         last = view.trading_changes[-1]
         print(
