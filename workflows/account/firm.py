@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.firm_calls import FirmCalls, ReportToFirm, firm_reason
     from domain.enums import TradingState
     from domain.events import TradingStateRequest
-    from domain.firm import Refusal, Usage, UsageReport, check_firm_order, usage_of
+    from domain.firm import FirmGrant, Refusal, Usage, UsageReport, check_firm_order, usage_of
     from domain.ledger import Ledger
     from domain.models import Intent, OpenOrder
     from protocol.account_state import FirmMembership
@@ -71,29 +71,35 @@ class AccountFirm:
             return refused[0], f"no allocation from firm {self.firm} yet (its first grant comes with this account's first report): {refused[1]}"
         return refused
 
+    def report_of(self) -> tuple[UsageReport, Usage]:
+        """This cycle's report: usage at the marks, the cumulative counters."""
+        usage = self.usage()
+        held = self._s.allocation
+        return UsageReport(account=self._account, usage=usage, released=held.released, granted_seen=held.granted_seen), usage
+
+    def take(self, grant: FirmGrant, usage: Usage) -> None:
+        """The firm's answer: its cumulative grant (a stale one changes nothing), and what it reclaims
+        given back — never what the account uses."""
+        held = self._s.allocation.take_grant(grant.granted)
+        if grant.reclaim_to is not None:
+            held = held.give_back(usage, grant.reclaim_to)
+        self._s.allocation, self._s.granted = held, True
+
     async def report(self, cycle: int, stamp: str) -> None:
         """The cycle's usage report; the grant taken, a reclaim given back, the firm's halt obeyed."""
         if self.firm is None:
             return
-        usage = self.usage()
-        held = self._s.allocation
-        report = UsageReport(account=self._account, usage=usage, released=held.released, granted_seen=held.granted_seen)
+        report, usage = self.report_of()
         try:
             grant = await workflow.execute_activity_method(
-                FirmCalls.report_to_firm,
-                ReportToFirm(firm=self.firm, report=report),
-                start_to_close_timeout=REPORT_TIMEOUT,
-                retry_policy=REPORT_RETRY,
+                FirmCalls.report_to_firm, ReportToFirm(firm=self.firm, report=report), start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
             )
         except ActivityError as err:
             workflow.logger.warning("firm %s did not answer the usage report (%s): allocation kept", self.firm, err.cause or err)
             return
         if grant is None:
             return  # no firm running: the allocation stays
-        held = held.take_grant(grant.granted)
-        if grant.reclaim_to is not None:
-            held = held.give_back(usage, grant.reclaim_to)
-        self._s.allocation, self._s.granted = held, True
+        self.take(grant, usage)
         if grant.halted and self._operator.trading_state is not TradingState.HALTED:
             reason = firm_reason(self.firm, "halt", "the firm is HALTED (seen in its grant)")
             self._operator.set_trading_state(TradingStateRequest(state=TradingState.HALTED, by=f"firm {self.firm}", reason=reason), cycle, stamp)
