@@ -21,11 +21,11 @@ from domain.enums import (
 from domain.events import Strict, TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
+from domain.firm import Amounts
 from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView
 from domain.models import Intent, Position, Quote
 from domain.order import OrderOutcome, OrderReport
-from domain.firm import Amounts
 from domain.pnl import BodPosition, MissingMark, PnlSummary, PnlTotals, fill_bod_marks
 from domain.policy import DecisionInput
 from domain.rules import RigConfig
