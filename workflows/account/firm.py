@@ -92,7 +92,10 @@ class AccountFirm:
         report, usage = self.report_of()
         try:
             grant = await workflow.execute_activity_method(
-                FirmCalls.report_to_firm, ReportToFirm(firm=self.firm, report=report), start_to_close_timeout=REPORT_TIMEOUT, retry_policy=REPORT_RETRY
+                FirmCalls.report_to_firm,
+                ReportToFirm(firm=self.firm, report=report),
+                start_to_close_timeout=REPORT_TIMEOUT,
+                retry_policy=REPORT_RETRY,
             )
         except ActivityError as err:
             workflow.logger.warning("firm %s did not answer the usage report (%s): allocation kept", self.firm, err.cause or err)
