@@ -141,3 +141,22 @@ async def test_the_firms_credit_limit_holds_across_two_accounts(env, client, wor
     for handle in handles:
         with contextlib.suppress(RPCError):
             await handle.terminate("test over")
+
+
+async def test_a_member_opened_after_its_firm_halted_halts_at_its_first_report(env, client, worker, config, address, firm_names):
+    """The firm's halt reached the members open then; one opened later learns it from its first grant
+    and halts itself, recorded as the firm's halt (so the firm's resume lifts it)."""
+    firm, (late, _) = firm_names
+    opened = await arig(address, "firm", "open", firm, "--gross-limit", "1000000", "--credit-limit", "2000000", "--accounts", late)
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    halted = await arig(address, "firm", "halt", firm, "--by", "cro", "--reason", "runaway algo")
+    assert halted.returncode == 0 and "1 NO_SUCH_ACCOUNT" in halted.stdout, halted.stdout + halted.stderr
+    await open_member(env, late, config, firm)
+    view = await until_view(client, late, lambda v: v.trading_state is TradingState.HALTED, what="HALTED by its firm")
+    change = view.trading_changes[-1]
+    assert (change.by, change.reason) == (f"firm {firm}", f"firm {firm} halt: the firm is HALTED (seen in its grant)")
+    refused = await finish(await submit(client, intent(late, "h1", quantity=10, limit_price=190.0)))
+    assert (refused.state, refused.reject_reason) == (OrderState.REJECTED, RejectReason.HALTED)
+    resumed = await arig(address, "firm", "resume", firm, "--by", "cro", "--reason", "all clear")
+    assert resumed.returncode == 0 and "1 RESUMED" in resumed.stdout, resumed.stdout + resumed.stderr
+    assert (await until_view(client, late, lambda v: v.trading_state is TradingState.ACTIVE, what="resumed")).trading_state is TradingState.ACTIVE
