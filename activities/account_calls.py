@@ -13,20 +13,17 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.client_ops import (
-    Reconciled,
     cancel_via_client,
     reconcile_order,
     replace_via_client,
     start_order_awaiting_arrival,
 )
-from domain.enums import IntentKind
-from domain.execution import ExecutionEvent
+from domain.enums import PriceRule, ReconcileStatus
 from domain.order import OrderReport
 from protocol.contract import (
     QUERY_STATE,
@@ -37,54 +34,19 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.messages import (
-    CancelRequest,
     CancelResult,
     ReplaceRequest,
     ReplaceResult,
     RigReplaceRequest,
     RiskView,
 )
+from protocol.order_commands import CancelOrders, Delivery, ReplaceOrder, ReplaceOrders, StartOrders, VenueStep
+from protocol.order_record import Reconciled
 
 ORDER_DEADLINE_SECONDS = 20.0  # how long one order may take to answer before it is read back
 CONCURRENCY = 64
 HEARTBEAT_EVERY_SECONDS = 2.0
 T = TypeVar("T")
-
-
-class StartOrders(BaseModel):
-    intents: list[dict[str, Any]]  # raw intents: the order workflow validates them itself
-
-
-class Delivery(BaseModel):
-    intent_id: str
-    events: list[ExecutionEvent]
-
-
-class VenueStep(BaseModel):
-    deliveries: list[Delivery] = []
-    audit: list[str] = []  # orders the account has not heard from for a while: read them back
-
-
-class CancelOrder(BaseModel):
-    intent_id: str
-    request: CancelRequest
-    rig: bool = False  # the rig's own cancel (halt): may carry the rig's reasons
-
-
-class CancelOrders(BaseModel):
-    orders: list[CancelOrder]
-
-
-class ReplaceOrder(BaseModel):
-    intent_id: str
-    quantity: int
-    limit_price: float | None = None
-    kind: IntentKind | None = None  # set: the rig's own replace (escalation); None: a desk's
-    price_rule: str | None = None
-
-
-class ReplaceOrders(BaseModel):
-    orders: list[ReplaceOrder]
 
 
 async def _bounded(items: list[T], call: Callable[[T], Awaitable[Any]]) -> list[Any]:
@@ -136,7 +98,7 @@ class AccountCalls:
             report = await asyncio.wait_for(
                 handle.execute_update(UPDATE_VENUE_EXECUTIONS, delivery.events, result_type=OrderReport), ORDER_DEADLINE_SECONDS
             )
-            return Reconciled(intent_id=delivery.intent_id, status="RUNNING", report=only_delivered_fills(report, delivery))
+            return Reconciled(intent_id=delivery.intent_id, status=ReconcileStatus.RUNNING, report=only_delivered_fills(report, delivery))
         except (TimeoutError, WorkflowUpdateFailedError, RPCError):
             return await reconcile_order(self._client, delivery.intent_id)
 
@@ -153,7 +115,9 @@ class AccountCalls:
     async def _replace(self, order: ReplaceOrder) -> ReplaceResult:
         if order.kind is None:
             return await replace_via_client(self._client, order.intent_id, ReplaceRequest(quantity=order.quantity, limit_price=order.limit_price))
-        request = RigReplaceRequest(quantity=order.quantity, limit_price=order.limit_price, kind=order.kind, price_rule=order.price_rule or "GIVEN")
+        request = RigReplaceRequest(
+            quantity=order.quantity, limit_price=order.limit_price, kind=order.kind, price_rule=order.price_rule or PriceRule.GIVEN
+        )
         return await replace_via_client(self._client, order.intent_id, request, UPDATE_RIG_REPLACE)
 
     @activity.defn

@@ -12,21 +12,14 @@ import warnings
 from datetime import date, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from domain.calendars import CALENDAR_ZONES
-from domain.sessions import DATE_PATTERN, MAX_WINDOW_SESSIONS, WINDOW_DAYS, SessionDay, SessionWindow
+from domain.sessions import MAX_WINDOW_SESSIONS, SessionDay, SessionWindow
+from protocol.sessions import RollNotice, SessionsRequest
 
 MARGIN = timedelta(days=7)  # the calendar is built a little wider than asked (its own bounds checked)
-
-
-class SessionsRequest(BaseModel):
-    calendar: str = Field(max_length=16)
-    time_zone: str = Field(max_length=64)
-    first: str = Field(pattern=DATE_PATTERN)
-    days: int = Field(default=WINDOW_DAYS, gt=0, le=62)
 
 
 def read_sessions(calendar: str, time_zone: str, first: date, through: date) -> SessionWindow:
@@ -62,29 +55,6 @@ def exchange_sessions(request: SessionsRequest) -> SessionWindow:
         return read_sessions(request.calendar, request.time_zone, first, first + timedelta(days=request.days - 1))
     except ValueError as err:
         raise ApplicationError(str(err), type="CalendarError", non_retryable=True) from None
-
-
-class RollNotice(BaseModel):
-    """What a daily roll did, as the marker `daily_roll` shows it in the account's history."""
-
-    account: str
-    date: str
-    close: str
-    daily: float
-    realized: float
-    unrealized: float
-    positions: int
-    expired: int
-    next_session: str | None
-    trading_state: str
-
-    def sentence(self) -> str:
-        nxt = f"; next session {self.next_session}" if self.next_session else ""
-        return (
-            f"daily roll {self.account} {self.date} at {self.close}: P&L {self.daily:,.2f} (realized {self.realized:,.2f}, "
-            f"unrealized {self.unrealized:,.2f}), {self.positions} positions into tomorrow's BOD, {self.expired} DAY orders expired, "
-            f"trading state {self.trading_state}{nxt}"
-        )
 
 
 @activity.defn

@@ -10,7 +10,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -25,7 +24,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.enums import OrderState
+from domain.enums import OrderState, ReconcileStatus
 from domain.order import OrderReport
 from protocol.contract import (
     ORDER_WORKFLOW,
@@ -36,27 +35,10 @@ from protocol.contract import (
     UPDATE_REPLACE,
 )
 from protocol.messages import CancelRefusal, CancelRequest, CancelResult, ReplaceRequest, ReplaceResult
-from protocol.order_record import OrderSnapshot
+from protocol.order_record import OrderSnapshot, Reconciled
 from protocol.parse import first_line
 
 QUERY_TIMEOUT = timedelta(seconds=10)
-
-
-class Reconciled(BaseModel):
-    """An order read back from the server: how it runs (or ended) and what it recorded."""
-
-    intent_id: str
-    status: str  # RUNNING, COMPLETED, TERMINATED, FAILED, TIMED_OUT, CANCELED, NOT_FOUND, …
-    report: OrderReport | None = None
-    cause: str = ""
-
-    @property
-    def alive(self) -> bool:
-        return self.status == "RUNNING" and self.report is not None
-
-    @property
-    def finished_normally(self) -> bool:
-        return self.status == "COMPLETED" and self.report is not None and self.report.state.is_terminal
 
 
 def is_gone(err: BaseException) -> bool:
@@ -74,11 +56,11 @@ async def reconcile_order(client: Client, intent_id: str) -> Reconciled:
         desc = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            return Reconciled(intent_id=intent_id, status="NOT_FOUND", cause="no such workflow")
+            return Reconciled(intent_id=intent_id, status=ReconcileStatus.NOT_FOUND, cause="no such workflow")
         raise
-    status = desc.status.name if desc.status else "UNKNOWN"
+    status = ReconcileStatus(desc.status.name) if desc.status else ReconcileStatus.UNKNOWN
     cause = status.lower()
-    if status == "TERMINATED":
+    if status is ReconcileStatus.TERMINATED:
         cause = "terminated from outside"
     try:
         snap = await asyncio.wait_for(handle.query(QUERY_STATE, result_type=OrderSnapshot, rpc_timeout=QUERY_TIMEOUT), QUERY_TIMEOUT.total_seconds())
@@ -131,7 +113,7 @@ async def start_order_awaiting_arrival(client: Client, task_queue: str, raw_inte
             client.execute_update_with_start_workflow(UPDATE_ARRIVAL, start_workflow_operation=operation, result_type=OrderReport),
             deadline,
         )
-        return Reconciled(intent_id=intent_id, status="RUNNING", report=report)
+        return Reconciled(intent_id=intent_id, status=ReconcileStatus.RUNNING, report=report)
     except (TimeoutError, WorkflowAlreadyStartedError, WorkflowUpdateFailedError, RPCError) as err:
         found = await reconcile_order(client, intent_id)  # closed already, or silent: read it back
         if not found.cause or found.alive:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.enums import TradingState
-from domain.firm import FirmGrant, UsageReport
+from domain.firm import FirmGrant
 from protocol.contract import ACCOUNT_BUSY, QUERY_STATE, UPDATE_REPORT_USAGE, UPDATE_SET_TRADING_STATE, firm_workflow_id, risk_workflow_id
-from protocol.firm_messages import FanOut, MemberOutcome, MemberResult
+from protocol.firm_messages import FanOut, MemberOutcome, MemberResult, ReportToFirm
 from protocol.messages import RiskView
 from protocol.parse import first_line
 
@@ -39,11 +38,6 @@ def firm_reason(firm: str, verb: str, reason: str) -> str:
 
 def firm_prefix(firm: str, verb: str) -> str:
     return f"firm {firm} {verb}: "
-
-
-class ReportToFirm(BaseModel):
-    firm: str
-    report: UsageReport
 
 
 class FirmCalls:

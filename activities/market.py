@@ -11,38 +11,18 @@ that: kept so that their recorded runs replay (workflow.patched "exchange-step" 
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 
 from domain.market import quote_from_mark
-from domain.marketdata import FeedSpec, MarketDataRule, MarketView, Print
+from domain.marketdata import MarketView
 from domain.models import Quote
-from domain.rules import Session, Universe
 from marketdata.feed import open_feed
-
-
-class QuoteRequest(BaseModel):
-    marks: dict[str, float]
+from protocol.market import MarketRequest, MarketSnapshot, QuoteRequest
 
 
 @activity.defn
 async def market_quotes(request: QuoteRequest) -> dict[str, Quote]:
     return {symbol: quote_from_mark(mark) for symbol, mark in request.marks.items()}
-
-
-class MarketRequest(BaseModel):
-    feed: FeedSpec
-    universe: Universe
-    session: Session
-    rule: MarketDataRule
-    symbols: list[str]
-    as_of: AwareDatetime
-    prints_since: dict[str, AwareDatetime] = {}  # symbol → the last cycle's time
-
-
-class MarketSnapshot(BaseModel):
-    views: dict[str, MarketView]
-    prints: dict[str, list[Print]] = {}
 
 
 @activity.defn

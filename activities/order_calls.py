@@ -12,17 +12,15 @@ A missing or closed account is an answer (UNKNOWN_ACCOUNT), never a retry loop.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.client_ops import Reconciled, is_gone, start_order_awaiting_arrival
+from activities.client_ops import is_gone, start_order_awaiting_arrival
 from domain.enums import RejectReason
-from domain.order import OrderReport
+from protocol.account_requests import AccountPretrade, AccountReplaceCheck, AccountReport, StartReplacement
 from protocol.contract import (
     ACCOUNT_BUSY,
     SIGNAL_ORDER_REPORT,
@@ -30,28 +28,10 @@ from protocol.contract import (
     UPDATE_REPLACE_CHECK,
     risk_workflow_id,
 )
-from protocol.messages import PretradeReply, PretradeRequest, ReplaceCheck
+from protocol.messages import PretradeReply
+from protocol.order_record import Reconciled
 
 ARRIVAL_DEADLINE_SECONDS = 20.0
-
-
-class AccountPretrade(BaseModel):
-    account: str
-    request: PretradeRequest
-
-
-class AccountReplaceCheck(BaseModel):
-    account: str
-    check: ReplaceCheck
-
-
-class AccountReport(BaseModel):
-    account: str
-    report: OrderReport
-
-
-class StartReplacement(BaseModel):
-    raw_intent: dict[str, Any]
 
 
 class OrderCalls:

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -34,8 +34,9 @@ from marketdata.files import check_day
 from marketdata.schema import MANIFEST_FILE, PRINTS_FILE, QUOTES_FILE
 from protocol.contract import next_replacement_id
 from protocol.parse import first_error, first_line, printable
+from protocol.scenario_plan import ScenarioPlan
 from scenarios.evaluate import expand_random_orders
-from scenarios.spec import MAX_PLANNED_EVENTS, SCENARIO_NAME, ScenarioSpec
+from scenarios.spec import SCENARIO_NAME, ScenarioSpec
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 # A scenario file is a few KB; its plan comes back as a local activity's result, which Temporal
@@ -47,16 +48,6 @@ DAY_FILES = (MANIFEST_FILE, QUOTES_FILE, PRINTS_FILE)
 
 DEFAULT_MARKET_DATE = date(2026, 6, 15)  # a Monday: a generated market's day when the scenario names none
 SCENARIO_MARKET_SCALE = 0.02  # a scenario's generated day: ~8 prints a minute per name, built in a fraction of a second
-
-
-class ScenarioPlan(BaseModel):
-    spec: ScenarioSpec  # as written (its events moved to `timeline`)
-    config: RigConfig
-    market: FeedSpec | None = None
-    bod: list[BodPosition] = []
-    # What the account runs: the events with the random orders expanded (a file's 1,000 events plus
-    # up to 500 a day), each dated in a calendar scenario. Empty in plans loaded before it existed.
-    timeline: list[TimedEvent] = Field(default=[], max_length=MAX_PLANNED_EVENTS)
 
 
 def scenario_names() -> list[str]:

@@ -20,7 +20,7 @@ from domain.firm import Amounts, check_firm_order
 from domain.gate import GateContext, gate_desk_intent
 from domain.ledger import BookState, Ledger
 from domain.market import quote_from_mark
-from domain.models import Intent, OpenOrder, Position
+from domain.models import Intent, OpenOrder, Position, position_key
 from domain.rules import RigConfig
 
 OPEN_ORDERS = 2_000
@@ -34,8 +34,7 @@ def _book(config: RigConfig, seed: int = 7) -> Ledger:
     symbols = [i.symbol for i in config.universe.instruments]
     ledger = Ledger(BookState(equity=50_000_000.0))
     for symbol in symbols:
-        key = f"{symbol}|{Bucket.LT.value}"
-        ledger.s.positions[key] = Position(symbol=symbol, bucket=Bucket.LT, quantity=rng.randint(100, 2_000))
+        ledger.s.positions[position_key(symbol, Bucket.LT)] = Position(symbol=symbol, bucket=Bucket.LT, quantity=rng.randint(100, 2_000))
     for i in range(OPEN_ORDERS):
         symbol, side = rng.choice(symbols), rng.choice(list(Side))
         intent = Intent(

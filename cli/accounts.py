@@ -271,7 +271,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
     kind = "synthetic" if view.synthetic else "live"
     print(
         f"account {view.account} ({kind}, venue {view.venue.value}, {view.trading_state.value}): {view.mode.value} "
-        f"at {view.exchange_time} ({view.regime}), cycle {view.cycle}"
+        f"at {view.exchange_time} ({view.regime.value}), cycle {view.cycle}"
     )
     if view.session is not None:
         s = view.session
@@ -331,7 +331,7 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
                     p.quantity,
                     f"{q.avg_cost:.2f}" if q else "",
                     f"{m.mark:.2f}" if m else "",
-                    (f"{m.source} (stale)" if m.stale else m.source) if m else "",
+                    (f"{m.source.value} (stale)" if m.stale else m.source.value) if m else "",
                     mark_age,
                     age,
                     f"{q.realized:,.2f}" if q else "",

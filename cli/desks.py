@@ -127,7 +127,7 @@ async def account(args: argparse.Namespace) -> int:
         print(view.model_dump_json(indent=2))
         return 0
     e = view.exposure
-    print(f"account {view.account} ({view.trading_state.value}): {view.mode.value} at {view.exchange_time} ({view.regime}), cycle {view.cycle}")
+    print(f"account {view.account} ({view.trading_state.value}): {view.mode.value} at {view.exchange_time} ({view.regime.value}), cycle {view.cycle}")
     if e:
         print(f"  gross {e.gross_exposure_pct:.2f}%, potential {e.potential_exposure_pct:.2f}%")
     print(f"  positions {len(view.positions)}, open orders {view.open_order_count}")

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import nexusrpc
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from domain.base import Record
 from domain.enums import Bucket, OrderType, Side
 from domain.limits import MAX_PRICE, MAX_QUANTITY
 from domain.rules import SYMBOL_PATTERN
@@ -46,8 +47,9 @@ def endpoint_for(namespace: str) -> str:
     return name
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+class _Request(Record):
+    # A desk's numbers come from outside; `DeskOrder._priced` fills `order_type` in, so not Finite (frozen).
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 def _not_the_rigs(intent_id: str) -> str:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from config.load import CONFIG_DIR, read_yaml, validate
 from desk.contract import ACCOUNT_PATTERN, NAMESPACE_PATTERN, endpoint_for
+from domain.base import Record
 from domain.rules import RuleError
 
 DEFAULT_DESKS = CONFIG_DIR / "desks.yaml"
@@ -35,9 +36,7 @@ class Desk:
         return account is not None and account in self.accounts
 
 
-class DeskEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeskEntry(Record):
     accounts: list[AccountName] = Field(min_length=1, max_length=MAX_ACCOUNTS_PER_DESK)
 
     @model_validator(mode="after")
@@ -48,9 +47,7 @@ class DeskEntry(BaseModel):
         return self
 
 
-class DeskRegistry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeskRegistry(Record):
     desks: dict[Namespace, DeskEntry] = Field(max_length=MAX_DESKS)
 
     @model_validator(mode="after")

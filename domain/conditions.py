@@ -28,7 +28,9 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Annotated, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from domain.base import Frozen
 
 
 class SipPlan(str, Enum):
@@ -165,11 +167,9 @@ def eligible_in_order(classes: Iterable[LastSale]) -> list[bool]:
 # Round lots
 
 
-class RoundLotTier(BaseModel):
+class RoundLotTier(Frozen):
     """Stocks whose average closing price is at most `up_to` (None: no bound) trade in round
     lots of `lot` shares."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     up_to: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None
     lot: Annotated[int, Field(gt=0)]

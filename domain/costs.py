@@ -29,8 +29,9 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Finite
 from domain.enums import Side
 from domain.limits import MAX_PRICE, MAX_QUANTITY
 from domain.matching import Liquidity
@@ -38,10 +39,6 @@ from domain.matching import Liquidity
 CENT = Decimal("0.01")
 MAX_FEE_PER_SHARE = 1.0  # dollars: far above any schedule, keeps a typo from meaning "a fortune"
 MAX_REPORTED_COMMISSION = 1e9  # a broker's figure beyond this is not a commission
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 PerShare = Annotated[float, Field(ge=0, le=MAX_FEE_PER_SHARE)]
@@ -58,7 +55,7 @@ class CostSource(str, Enum):
     BROKER = "BROKER"
 
 
-class CommissionRule(Strict):
+class CommissionRule(Finite):
     per_share: PerShare = 0.0
     per_notional_bps: Annotated[float, Field(ge=0, le=1_000)] = 0.0
     min_per_order: Money = 0.0
@@ -66,20 +63,20 @@ class CommissionRule(Strict):
     max_pct_of_notional: Annotated[float, Field(gt=0, le=100)] | None = None
 
 
-class ExchangeFeeRule(Strict):
+class ExchangeFeeRule(Finite):
     """Per share by liquidity flag — remove: a TAKE match, add: a PASSIVE one; negative is a rebate."""
 
     remove_per_share: Annotated[float, Field(ge=-MAX_FEE_PER_SHARE, le=MAX_FEE_PER_SHARE)] = 0.0
     add_per_share: Annotated[float, Field(ge=-MAX_FEE_PER_SHARE, le=MAX_FEE_PER_SHARE)] = 0.0
 
 
-class RegulatoryFeeRule(Strict):
+class RegulatoryFeeRule(Finite):
     sec_fee_per_million: Annotated[float, Field(ge=0, le=10_000)] = 0.0  # $ per $1,000,000 sold
     taf_per_share: PerShare = 0.0  # $ per share sold
     taf_max_per_trade: Money | None = None
 
 
-class CostSchedule(Strict):
+class CostSchedule(Finite):
     commission: CommissionRule = Field(default_factory=CommissionRule)
     exchange: ExchangeFeeRule = Field(default_factory=ExchangeFeeRule)
     clearing_per_share: PerShare = 0.0
@@ -87,7 +84,7 @@ class CostSchedule(Strict):
     broker_commission: BrokerCommission = BrokerCommission.ALL_IN
 
 
-class FillCost(Strict):
+class FillCost(Finite):
     """What one fill cost, by part (account currency; a rebate makes `exchange` negative)."""
 
     commission: float = 0.0

@@ -184,6 +184,21 @@ class CancelReason(str, Enum):
     KILL_SWITCH = "KILL_SWITCH"  # the account was HALTED: its open desk orders are canceled
 
 
+class ReconcileStatus(str, Enum):
+    """An order read back from the server: its run's status (Temporal's WorkflowExecutionStatus
+    names), or why there was none to read."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TERMINATED = "TERMINATED"
+    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+    TIMED_OUT = "TIMED_OUT"
+    NOT_FOUND = "NOT_FOUND"  # no such workflow
+    UNKNOWN = "UNKNOWN"  # the server gave no status, or the order's id could not be read
+
+
 class TradingState(str, Enum):
     """An account's trading state (kill switch): every change is recorded with who and why."""
 

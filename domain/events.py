@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.base import Record
 from domain.enums import Bucket, CancelReason, Side, TradingState
 from domain.limits import (
     MAX_EQUITY,
@@ -51,19 +52,12 @@ def split_dated(data: Any, key: str, date_key: str) -> Any:
     return data
 
 
-class Strict(BaseModel):
-    """A message from outside: an unknown field is refused, not silently dropped (a typo like
-    `lt_pcts` would otherwise leave the book as it was and still answer "applied")."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class ExposureEvent(Strict):
+class ExposureEvent(Record):
     """Synthetic exposure: explicit positions/marks/resting orders, or the percentage shortcut."""
 
     equity: float | None = None
     positions: list[Position] | None = None
-    marks: dict[str, float] = {}
+    marks: dict[str, float] = Field(default_factory=dict)
     resting_orders: list[OpenOrder] | None = None  # synthetic open orders: potential only, never worked
     gross_pct: float | None = None
     lt_pct: float | None = None
@@ -80,7 +74,7 @@ class ExposureEvent(Strict):
         return self.is_shortcut or self.positions is not None or self.resting_orders is not None
 
 
-class SessionEvent(Strict):
+class SessionEvent(Record):
     exchange_time: str = Field(
         pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$",
         description="exchange-local HH:MM[:SS]; the clock then advances with workflow time",
@@ -113,12 +107,12 @@ class OrderEventSpec(BaseModel):
     reduce_only: bool = False
 
 
-class CancelEventSpec(Strict):
+class CancelEventSpec(Record):
     id: str
     reason: CancelReason = CancelReason.USER
 
 
-class ReplaceEventSpec(Strict):
+class ReplaceEventSpec(Record):
     """A desk's cancel/replace of an earlier order (`id` may name a replacement: `o4.R1`)."""
 
     id: str
@@ -126,7 +120,7 @@ class ReplaceEventSpec(Strict):
     limit_price: float | None = None
 
 
-class TradingStateRequest(Strict):
+class TradingStateRequest(Record):
     """The kill switch and its siblings: who asks, and why (both recorded)."""
 
     state: TradingState
@@ -141,7 +135,7 @@ class TradingStateRequest(Strict):
         return self
 
 
-class TimedEvent(Strict):
+class TimedEvent(Record):
     at: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")  # exchange-local
     date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")  # a multi-day run's: that day's `at`
     day: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)  # a scenario's N-th session (its loader sets `date`)

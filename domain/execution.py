@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from domain.base import Frozen
 
 
 class ExecKind(str, Enum):
@@ -25,9 +27,7 @@ class ExecKind(str, Enum):
     CORRECTION = "CORRECTION"  # an execution corrected: `corrects` names the exec id it replaces (FIX ExecType Correct)
 
 
-class ExecutionEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ExecutionEvent(Frozen):
     intent_id: str  # the rig's id, carried to the venue (IBKR: orderRef)
     kind: ExecKind
     venue_order_id: str | None = None  # the venue's durable id (IBKR: permId, never the reusable orderId)

@@ -36,8 +36,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Finite
 from domain.enums import RejectReason, Side
 from domain.models import OpenOrder, Position
 from domain.policy import over
@@ -47,14 +48,10 @@ MAX_MEMBERS = 100
 Refusal = tuple[RejectReason, str]
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 Units = Annotated[int, Field(ge=0, le=MAX_FIRM_LIMIT)]
 
 
-class Amounts(Frozen):
+class Amounts(Finite):
     """Whole currency units per limit (exact arithmetic: allocations are sums of these)."""
 
     gross: Units = 0
@@ -72,12 +69,12 @@ class Amounts(Frozen):
         return Amounts(gross=max(self.gross, other.gross), credit=max(self.credit, other.credit))
 
 
-class FirmLimits(Frozen):
+class FirmLimits(Finite):
     gross: Annotated[int, Field(gt=0, le=MAX_FIRM_LIMIT)]
     credit: Annotated[int, Field(gt=0, le=MAX_FIRM_LIMIT)]
 
 
-class Usage(Frozen):
+class Usage(Finite):
     gross: Annotated[float, Field(ge=0)] = 0.0
     credit: Annotated[float, Field(ge=0)] = 0.0
 
@@ -169,7 +166,7 @@ def check_firm_order(
 # ----- the account's side -----
 
 
-class AccountAllocation(Frozen):
+class AccountAllocation(Finite):
     """What an account holds of its firm's limits: granted_seen − released."""
 
     granted_seen: Amounts = Amounts()
@@ -192,7 +189,7 @@ class AccountAllocation(Frozen):
         return self.model_copy(update={"released": self.released.plus(give)}) if give != Amounts() else self
 
 
-class UsageReport(Frozen):
+class UsageReport(Finite):
     """What an account tells its firm each cycle."""
 
     account: str = Field(min_length=1, max_length=80)
@@ -201,7 +198,7 @@ class UsageReport(Frozen):
     granted_seen: Amounts = Amounts()  # cumulative, for the firm's view of what arrived
 
 
-class FirmGrant(Frozen):
+class FirmGrant(Finite):
     """The firm's answer to a report: its cumulative grant to the account, and, when it wants some back,
     the allocation to give back down to."""
 
@@ -214,7 +211,7 @@ class FirmGrant(Frozen):
 # ----- the firm's side -----
 
 
-class Member(Frozen):
+class Member(Finite):
     granted: Amounts = Amounts()  # cumulative
     released_seen: Amounts = Amounts()  # cumulative, the largest reported
     usage: Usage = Usage()  # as last reported
@@ -226,7 +223,7 @@ class Member(Frozen):
         return self.granted.minus(self.released_seen)
 
 
-class FirmBook(Frozen):
+class FirmBook(Finite):
     limits: FirmLimits
     members: dict[str, Member] = Field(default_factory=dict, max_length=MAX_MEMBERS)
 

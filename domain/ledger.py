@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
+from domain.base import Record
 from domain.costs import CostError, CostSchedule, cost_of_fill, sim_liquidity
 from domain.enums import (
     Bucket,
@@ -22,7 +23,7 @@ from domain.enums import (
     RejectReason,
     Side,
 )
-from domain.models import Fill, Intent, OpenOrder, Position, PositionKey
+from domain.models import Fill, Intent, OpenOrder, Position, PositionKey, book_keys, position_key
 from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, DayPnl, PnlBook
 
@@ -38,14 +39,6 @@ _OPEN_RANK = {
     OrderState.ACCEPTED: 0, OrderState.WORKING: 1, OrderState.PENDING_CANCEL: 1, OrderState.PENDING_REPLACE: 1, OrderState.PARTIAL_FILL: 2,
 }  # fmt: skip
 _LIVE = (OrderState.WORKING, OrderState.PARTIAL_FILL, OrderState.PENDING_CANCEL, OrderState.PENDING_REPLACE)
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def position_key(symbol: str, bucket: Bucket) -> str:
-    return f"{symbol}|{bucket.value}"
 
 
 def keep_last(items: list[T], item: T, kept: int) -> None:
@@ -74,7 +67,7 @@ def _summed(key: PositionKey, footprints: list[OpenOrder]) -> list[OpenOrder]:
     ]
 
 
-class LedgerOrder(Model):
+class LedgerOrder(Record):
     """An order the account tracks while it is open (synthetic resting orders included)."""
 
     intent: Intent | None = None  # None only for a synthetic resting order
@@ -99,7 +92,7 @@ class LedgerOrder(Model):
         return not self.synthetic and self.state in _LIVE
 
 
-class FillRecord(Model):
+class FillRecord(Record):
     """A fill as the account applied it, stamped with the cycle's exchange time."""
 
     cycle: int
@@ -124,7 +117,7 @@ class FillRecord(Model):
         )
 
 
-class ClosedOrder(Model):
+class ClosedOrder(Record):
     """An order's final outcome with the intent it was for (None: refused before it parsed)."""
 
     outcome: OrderOutcome
@@ -132,24 +125,26 @@ class ClosedOrder(Model):
     own: bool = False
 
 
-class Journal(Model):
+class Journal(Record):
     """What became final since the account last took it (the run digest's items)."""
 
-    fills: list[FillRecord] = []
-    closed: list[ClosedOrder] = []
+    fills: list[FillRecord] = Field(default_factory=list)
+    closed: list[ClosedOrder] = Field(default_factory=list)
 
 
-class BookState(Model):
+class BookState(Record):
     """What the ledger carries across continue-as-new (bounded at every cap)."""
 
     equity: float
-    positions: dict[str, Position] = {}
+    positions: dict[str, Position] = Field(default_factory=dict)  # by `position_key`
     pnl: PnlBook = Field(default_factory=PnlBook)  # cost basis (average cost) since the beginning of the day
-    open_orders: dict[str, LedgerOrder] = {}
-    outcomes: dict[str, OrderOutcome] = {}
-    applied_fill_ids: list[str] = []
-    fills: list[FillRecord] = []
+    open_orders: dict[str, LedgerOrder] = Field(default_factory=dict)
+    outcomes: dict[str, OrderOutcome] = Field(default_factory=dict)
+    applied_fill_ids: list[str] = Field(default_factory=list)
+    fills: list[FillRecord] = Field(default_factory=list)
     journal: Journal = Field(default_factory=Journal)  # taken by the account every cycle
+
+    _book_keys = field_validator("positions", mode="before")(book_keys)  # a book carried with the old keys
 
 
 ZERO_COSTS = CostSchedule()

@@ -46,13 +46,12 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
 
+from domain.base import Frozen
 from domain.conditions import (
     DEFAULT_PLAN,
     ODD_LOT,
@@ -68,10 +67,6 @@ from domain.market import half_spread
 from domain.marks import Mark, MarkSource, collar_reference_at, fresh_mark
 
 __all__ = ["ODD_LOT", "MarkSource", "SipPlan"]  # re-exported: callers name them from here
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]

@@ -24,6 +24,7 @@ class MarkSource(str, Enum):
     TRUTH_TICK = "TRUTH_TICK"
     MID = "MID"
     REFERENCE = "REFERENCE"
+    MARK = "MARK"  # an account without a named market: the simulated feed quotes from the account's own mark
 
 
 class Mark(NamedTuple):

@@ -33,17 +33,13 @@ from datetime import datetime
 from enum import Enum
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from domain.base import Frozen
 from domain.conditions import DEFAULT_PLAN, ODD_LOT, LastSale, SipPlan, last_sale
 from domain.enums import Side
 from domain.marketdata import L1, TRF_VENUE, MarketDataRule, Print, Shares
 
 EPSILON = 1e-9  # prices compare to a billionth of a dollar
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Liquidity(str, Enum):

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
 
+from domain.base import Record
 from domain.enums import Bucket, IntentKind, OrderType, PriceRule, RiskMode, Side
 
-PositionKey = tuple[str, Bucket]
+PositionKey = tuple[str, Bucket]  # in memory; a book carried as JSON is keyed by `position_key`
+OLD_BOOK_SEPARATOR = "|"  # the ledger's keys before issue 21 ("AAPL|LT"), still in carried state
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def position_key(symbol: str, bucket: Bucket) -> str:
+    """A book's key: "AAPL/LT" (symbols have no "/"), a string so the book survives JSON."""
+    return f"{symbol}/{bucket.value}"
 
 
-class Position(Model):
+def book_keys(book: Any) -> Any:
+    """A carried book (a dict by position key) with the ledger's old "AAPL|LT" keys read as
+    "AAPL/LT" (symbols hold neither character); anything else as it is, for the model to judge."""
+    if isinstance(book, dict):
+        return {k.replace(OLD_BOOK_SEPARATOR, "/") if isinstance(k, str) else k: v for k, v in book.items()}
+    return book
+
+
+class Position(Record):
     symbol: str
     bucket: Bucket
     quantity: int  # signed: long > 0, short < 0
@@ -23,7 +34,7 @@ class Position(Model):
         return (self.symbol, self.bucket)
 
 
-class Quote(Model):
+class Quote(Record):
     """A symbol's market: the truth tick (fair last trade) inside bid/ask."""
 
     truth_tick: float
@@ -31,7 +42,7 @@ class Quote(Model):
     ask: float
 
 
-class OpenOrder(Model):
+class OpenOrder(Record):
     """An order's footprint on the account while it is open: what potential exposure sees."""
 
     intent_id: str
@@ -48,7 +59,7 @@ class OpenOrder(Model):
         return (self.symbol, self.bucket)
 
 
-class Intent(Model):
+class Intent(Record):
     """A validated order intent (after pre-trade parsing of what a user sent)."""
 
     intent_id: str
@@ -76,7 +87,7 @@ class Intent(Model):
         return f"{self.side.value} {self.quantity} {self.symbol} {price} — {self.kind.value}"
 
 
-class Fill(Model):
+class Fill(Record):
     fill_id: str  # the venue's execution id: the simulated venue's "<intent_id>/<tag>", IB's execId
     intent_id: str
     symbol: str

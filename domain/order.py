@@ -17,18 +17,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from domain.base import Record
 from domain.enums import CancelReason, IntentKind, OrderState, RejectReason
 from domain.execution import ExecKind, ExecutionEvent
 from domain.lifecycle import OrderEvent, fill_event, transition
 from domain.models import Fill, Intent
 
 
-class OrderStatus(BaseModel):
+class OrderStatus(Record):
     """The shape every view of an order shares."""
-
-    model_config = ConfigDict(extra="forbid")
 
     intent_id: str
     state: OrderState
@@ -48,7 +47,7 @@ class OrderStatus(BaseModel):
 class OrderReport(OrderStatus):
     """An order's state as it tells the account (or as reconciliation reads it)."""
 
-    fills: list[Fill] = []
+    fills: list[Fill] = Field(default_factory=list)
     released: str | None = None  # a replacement the account reserved that will not be placed (the replace was refused)
 
 

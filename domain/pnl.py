@@ -46,9 +46,11 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Frozen
 from domain.enums import Bucket, Side
+from domain.models import position_key
 from domain.rules import Universe
 
 # Bounds on what a book accepts: beyond them a number is a typo, and floats would overflow.
@@ -56,15 +58,6 @@ MAX_QUANTITY = 10**12  # shares
 MAX_PRICE = 1e9
 MAX_BOD_ROWS = 5_000  # positions in a beginning-of-day snapshot (a large desk's whole book)
 MAX_BOD_CSV_BYTES = 1024 * 1024  # its CSV: 5,000 rows of ~40 bytes, with room for comments
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def position_key(symbol: str, bucket: Bucket) -> str:
-    """A book's key: "AAPL/LT" (symbols have no "/"), a string so the book survives JSON."""
-    return f"{symbol}/{bucket.value}"
 
 
 class CostBasis(Frozen):
@@ -233,8 +226,8 @@ class DayPnl(Frozen):
     daily: float  # value at the close − value at the BOD + the day's net cash (gross of costs)
     costs: float = 0.0  # that day's commissions and fees; net = daily − costs
     marks: dict[str, float]  # the closing marks of every symbol the day held or traded
-    fallback_marks: list[str] = []  # symbols closed at their last price for want of a mark
-    bod: list[BodPosition] = []  # the next day's beginning-of-day book: closing positions at closing marks
+    fallback_marks: list[str] = Field(default_factory=list)  # symbols closed at their last price for want of a mark
+    bod: list[BodPosition] = Field(default_factory=list)  # the next day's beginning-of-day book: closing positions at closing marks
 
 
 class MissingMark(ValueError):

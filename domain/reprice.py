@@ -17,14 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
+from domain.base import Frozen
 from domain.enums import IntentKind, PriceRule, RiskMode, Side
 from domain.marketdata import MarketDataRule, MarketView, hard_derisk_gate, soft_derisk_gate
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RestingDerisk(Frozen):
@@ -52,8 +49,8 @@ class Reprice(Frozen):
 
 
 class RepricePlan(Frozen):
-    reprices: list[Reprice] = []
-    skipped: dict[str, str] = {}  # symbol → why it was not looked at (stale data)
+    reprices: list[Reprice] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)  # symbol → why it was not looked at (stale data)
 
 
 def tick_size(price: float) -> float:

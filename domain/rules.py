@@ -13,8 +13,9 @@ from functools import cached_property, lru_cache
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
+from domain.base import Finite
 from domain.calendars import CALENDAR_ZONES
 from domain.costs import CostSchedule
 from domain.enums import SESSION_REGIMES, Bucket, Regime, RiskMode
@@ -45,12 +46,6 @@ Pct = Annotated[float, Field(ge=0, le=MAX_PCT)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
-class Strict(BaseModel):
-    # No unknown key, and no Infinity/NaN where a number belongs ("Infinity" as a hard cap would
-    # pass every `gt=0`): rules arrive from files and from the `set_rules` update alike.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
 def parse_hhmm(value: str) -> time:
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
@@ -63,7 +58,7 @@ REGIME_START_PATTERN = r"^(([01]\d|2[0-3]):[0-5]\d|open( ?\+ ?\d{1,3}m)?|close( 
 _ANCHORED = re.compile(r"^(open|close)(?: ?[+-] ?(\d{1,3})m)?$")
 
 
-class Session(Strict):
+class Session(Finite):
     """The trading session. Without a calendar: `open` and `close` every day (weekends too) — one
     endless run of days that never roll, the form single-day scenarios use. With `calendar` (an
     exchange_calendars name, e.g. XNYS): the calendar's sessions — holidays, half days — and a
@@ -134,23 +129,23 @@ def anchor_of(start: str) -> tuple[str, int] | None:
     return (anchored.group(1), offset if anchored.group(1) == "open" else -offset)
 
 
-class RegimeRule(Strict):
+class RegimeRule(Finite):
     start: str = Field(pattern=REGIME_START_PATTERN)
     gross_tolerance_pct: Pct
     allow_derisk: bool
 
 
-class OutsideSessionRule(Strict):
+class OutsideSessionRule(Finite):
     gross_tolerance_pct: Pct
     allow_derisk: bool = False
 
 
-class BucketRule(Strict):
+class BucketRule(Finite):
     target_pct: Pct
     max_pct: Pct
 
 
-class DeriskRule(Strict):
+class DeriskRule(Finite):
     buffer_pct: Pct
     hard_chunk_fraction: Annotated[float, Field(gt=0, le=1)]
     truth_tick_offset: Annotated[float, Field(ge=0, le=MAX_PRICE)]
@@ -158,7 +153,7 @@ class DeriskRule(Strict):
     loss_target_gross_pct: Pct = 50.0
 
 
-class FillRule(Strict):
+class FillRule(Finite):
     """Per-attempt fill probability by the mode an order was issued under; `other` for the rest."""
 
     HARD_DERISK: Fraction
@@ -175,11 +170,11 @@ class FillRule(Strict):
         return self.other
 
 
-class OrderRule(Strict):
+class OrderRule(Finite):
     max_order_notional: Annotated[float, Field(gt=0, le=MAX_EQUITY)]
 
 
-class CycleRule(Strict):
+class CycleRule(Finite):
     cycle_seconds: Annotated[int, Field(gt=0, le=3600)]  # a risk cycle at least hourly
     decisions_kept: Annotated[int, Field(gt=0, le=5000)] = 200
     # Continue-as-new after this many cycles: keeps history far below Temporal's limits.
@@ -209,7 +204,7 @@ def _check_symbols(symbols: Iterable[str], key: str) -> None:
         seen.add(symbol)
 
 
-class LossLimitRule(Strict):
+class LossLimitRule(Finite):
     """Daily loss thresholds as % of equity lost since the beginning of the day; each is a row
     of the policy table (THROTTLE_NEW_ORDERS, SOFT_DERISK, HARD_DERISK). SOFT is optional."""
 
@@ -229,7 +224,7 @@ class LossLimitRule(Strict):
         return self
 
 
-class MaxOrderQuantityRule(Strict):
+class MaxOrderQuantityRule(Finite):
     """Shares per order: `default` for every symbol, `per_symbol` overrides; null = no limit."""
 
     default: PositiveInt | None = None
@@ -244,14 +239,14 @@ class MaxOrderQuantityRule(Strict):
         return self.per_symbol.get(symbol, self.default)
 
 
-class PriceCollarRule(Strict):
+class PriceCollarRule(Finite):
     """Fat-finger band: a limit more than `band_pct` % from the truth tick is refused at
     pre-trade (the venue's own collar, 10%, stays behind it). null = off."""
 
     band_pct: Percent | None = None
 
 
-class MaxPositionRule(Strict):
+class MaxPositionRule(Finite):
     """Position per symbol (all buckets) as % of equity, worst case with the account's open
     orders on the order's side; `per_symbol` overrides. null = no limit."""
 
@@ -267,7 +262,7 @@ class MaxPositionRule(Strict):
         return self.per_symbol.get(symbol, self.max_pct)
 
 
-class OrderRateRule(Strict):
+class OrderRateRule(Finite):
     """At most `max_orders` accepted desk orders per account in any `window_seconds` of
     workflow time. null = no limit."""
 
@@ -275,14 +270,14 @@ class OrderRateRule(Strict):
     window_seconds: WindowSeconds = 60.0
 
 
-class DuplicateOrderRule(Strict):
+class DuplicateOrderRule(Finite):
     """Refuse an order with the same symbol, side, quantity and price as one accepted less than
     `window_seconds` ago, unless the intent says `intended_duplicate: true`. null = off."""
 
     window_seconds: WindowSeconds | None = None
 
 
-class RestrictedListRule(Strict):
+class RestrictedListRule(Finite):
     """Symbols no desk order may trade."""
 
     symbols: list[str] = Field(default_factory=list, max_length=MAX_RESTRICTED_SYMBOLS)
@@ -301,7 +296,7 @@ MAX_MESSAGES = 5_000  # per window: the account keeps that many send times (boun
 MAX_REPEATED_FILLS = 1_000
 
 
-class QuoteSanityRule(Strict):
+class QuoteSanityRule(Finite):
     """BAD_QUOTE: an order is refused when the L1 it is priced off or sent into cannot be traded on —
     crossed (bid > ask), locked (bid = ask), a side with zero size, a price not finite and > 0, or older
     than market_data.l1_max_age_seconds. Desk orders and the rig's own alike. false = off."""
@@ -309,14 +304,14 @@ class QuoteSanityRule(Strict):
     enabled: StrictBool = False
 
 
-class PriceBandRule(Strict):
+class PriceBandRule(Finite):
     """PRICE_BAND: a limit more than `band_pct` % from a fresh L1's mid, either side — the rig's de-risk
     limits (HARD at the bid, SOFT off the truth tick) and desk limits alike. null = off."""
 
     band_pct: Percent | None = None
 
 
-class MarketCollarRule(Strict):
+class MarketCollarRule(Finite):
     """PRICE_COLLAR for MARKET orders: refused when the far touch (a buy's ask, a sell's bid) is more
     than `band_pct` % from the collar's reference (the fresh mark), or when there is no fresh L1 or
     reference (fails closed). null = off (MARKET orders not collared)."""
@@ -324,14 +319,14 @@ class MarketCollarRule(Strict):
     band_pct: Percent | None = None
 
 
-class AdvShareRule(Strict):
+class AdvShareRule(Finite):
     """ADV_SHARE: an order for more than `max_share` of the instrument's average daily volume
     (universe.yaml `adv`). null = off."""
 
     max_share: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] | None = None
 
 
-class SymbolNotionalRule(Strict):
+class SymbolNotionalRule(Finite):
     """MAX_SYMBOL_NOTIONAL: the symbol's position (all buckets) plus the open orders on the order's
     side plus the order, valued at the mark, above `max_notional` (account currency). An order that
     brings that worst case closer to flat passes. null = off."""
@@ -339,14 +334,14 @@ class SymbolNotionalRule(Strict):
     max_notional: Annotated[float, Field(gt=0, le=MAX_EQUITY, allow_inf_nan=False)] | None = None
 
 
-class SelfCrossRule(Strict):
+class SelfCrossRule(Finite):
     """SELF_CROSS: a desk BUY at or above a resting SELL of the same account in the same symbol (a SELL
     at or below a resting BUY; a MARKET order against any resting opposite order) is refused. false = off."""
 
     enabled: StrictBool = False
 
 
-class MessageRateRule(Strict):
+class MessageRateRule(Finite):
     """MESSAGE_RATE: at most `max_messages` messages sent per account — new orders, cancels and
     replaces, the rig's own counted too — in any `window_seconds` of workflow time. Over it, desk new
     orders and replaces are refused; a cancel (it only lowers risk) and the rig's de-risk are counted,
@@ -356,7 +351,7 @@ class MessageRateRule(Strict):
     window_seconds: WindowSeconds = 1.0
 
 
-class OrderToTradeRule(Strict):
+class OrderToTradeRule(Finite):
     """An alarm (not a refusal) when messages / fills over `window_seconds` exceed `max_ratio`, once at
     least `min_messages` were sent in the window; raised at most once per window. null = off."""
 
@@ -365,7 +360,7 @@ class OrderToTradeRule(Strict):
     min_messages: Annotated[int, Field(gt=0, le=MAX_QUANTITY)] = 100
 
 
-class RepeatedExecutionRule(Strict):
+class RepeatedExecutionRule(Finite):
     """Repeated-execution throttle (RTS 6 Art. 15(3)): `max_fills` fills of desk orders in the same
     symbol and side within `window_seconds` put the account REDUCING, with the reason. null = off."""
 
@@ -373,14 +368,14 @@ class RepeatedExecutionRule(Strict):
     window_seconds: WindowSeconds = 60.0
 
 
-class RigOrdersRule(Strict):
+class RigOrdersRule(Finite):
     """The rig's own orders (de-risk, escalations) pass max_order_quantity and orders.max_order_notional
     too (quote sanity and the price band apply to them whenever those are on). false = as before."""
 
     size_limits: StrictBool = False
 
 
-class ControlsRule(Strict):
+class ControlsRule(Finite):
     """Pre-trade controls besides exposure (SEC 15c3-5 style); all off by default."""
 
     max_order_quantity: MaxOrderQuantityRule = Field(default_factory=MaxOrderQuantityRule)
@@ -401,7 +396,7 @@ class ControlsRule(Strict):
     rig_orders: RigOrdersRule = Field(default_factory=RigOrdersRule)
 
 
-class LiquidityRule(Strict):
+class LiquidityRule(Finite):
     """De-risk orders clipped to a share of average daily volume per risk cycle (see
     domain/liquidity.py). `adv_share_per_cycle` null = no clipping (the playbook as before)."""
 
@@ -410,7 +405,7 @@ class LiquidityRule(Strict):
     residual_minutes: Annotated[float, Field(ge=0, le=24 * 60, allow_inf_nan=False)] = 5.0
 
 
-class RiskRules(Strict):
+class RiskRules(Finite):
     session: Session
     regimes: dict[Regime, RegimeRule]
     outside_session: OutsideSessionRule
@@ -518,7 +513,7 @@ class RiskRules(Strict):
         return self.regimes[regime]
 
 
-class Instrument(Strict):
+class Instrument(Finite):
     symbol: str = Field(pattern=r"^[A-Z][A-Z0-9.]{0,11}$")
     group: str = Field(max_length=MAX_NAME_LENGTH)
     bucket: Bucket
@@ -527,7 +522,7 @@ class Instrument(Strict):
     adv: Annotated[int, Field(gt=0, le=1_000 * MAX_QUANTITY)] = DEFAULT_ADV  # average daily volume, shares/day
 
 
-class Universe(Strict):
+class Universe(Finite):
     groups: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(max_length=MAX_GROUPS)
     instruments: list[Instrument] = Field(max_length=MAX_INSTRUMENTS)
 
@@ -555,7 +550,7 @@ class Universe(Strict):
         return {inst.symbol: inst.group for inst in self.instruments}
 
 
-class RigConfig(Strict):
+class RigConfig(Finite):
     """Everything a workflow needs to decide: rules plus the universe, carried in its input."""
 
     rules: RiskRules

@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import date as Date
 from datetime import datetime, time, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Frozen
 from domain.rules import HHMM_PATTERN, RiskRules, parse_hhmm
 
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
@@ -27,10 +28,6 @@ WINDOW_DAYS = 21  # calendar days an account asks for at a time: about 15 sessio
 MAX_WINDOW_SESSIONS = 64  # what a window may hold (bounds the carried state)
 REFRESH_DAYS = 7  # ask for the next window when fewer calendar days than this are left in it
 NO_SESSION = "00:00"  # a date without a session: open == close, the session never opens
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SessionDay(Frozen):

@@ -49,8 +49,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from domain.base import Frozen
 from domain.conditions import SipPlan
 from domain.marketdata import Shock
 
@@ -91,9 +92,7 @@ class DayOrigin(str, Enum):
     DATABENTO = "DATABENTO"  # imported from DBN files
 
 
-class DayManifest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DayManifest(Frozen):
     format: str = FORMAT
     date: date
     time_zone: str = "America/New_York"
@@ -103,11 +102,11 @@ class DayManifest(BaseModel):
     origin: DayOrigin
     seed: int | None = None
     scale: float | None = None
-    shocks: list[Shock] = []
+    shocks: list[Shock] = Field(default_factory=list)
     quotes: int = 0  # row counts, for a reader's sanity check
     prints: int = 0
-    tapes: dict[str, SipPlan] = {}  # symbol → the SIP plan its prints are reported on (else CTA)
-    round_lots: dict[str, Annotated[int, Field(gt=0)]] = {}  # symbol → round lot (else by price tier)
+    tapes: dict[str, SipPlan] = Field(default_factory=dict)  # symbol → the SIP plan its prints are reported on (else CTA)
+    round_lots: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)  # symbol → round lot (else by price tier)
 
     def local(self, hhmm: str, on: Date | None = None) -> datetime:
         """An exchange wall time ("HH:MM" or "HH:MM:SS") on the day (or `on`) as an aware datetime."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.controls import ControlsState
 from domain.days import DayRecord, DayTally
@@ -22,6 +22,7 @@ from domain.digest import RunDigest
 from domain.enums import RiskMode, TradingState
 from domain.events import TimedEvent
 from domain.firm import AccountAllocation
+from domain.models import book_keys
 from domain.sessions import SessionWindow
 from protocol.messages import Alarm, Answer, DayLog, DecisionRecord, IntentRecord, TradingStateChange
 
@@ -82,10 +83,12 @@ class CycleState(BaseModel):
     mode: RiskMode = RiskMode.NORMAL
     decisions: list[DecisionRecord] = []
     intents: list[IntentRecord] = []
-    hard_base: dict[str, int] = {}  # HARD de-risk: each position's size when HARD began (chunks are 10% of it)
+    hard_base: dict[str, int] = {}  # HARD de-risk: each position's size when HARD began (chunks are 10% of it), by `position_key`
     pending_events: list[TimedEvent] = []
     digest: RunDigest = Field(default_factory=RunDigest)
     day: DayTally = Field(default_factory=DayTally)  # the session under way, counted as it runs
+
+    _book_keys = field_validator("hard_base", mode="before")(book_keys)  # carried with the ledger's old keys
 
 
 class DayState(BaseModel):

@@ -6,22 +6,19 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import Field, StrictBool, field_validator
 
+from domain.base import Finite, Record
 from domain.enums import TradingState
 from domain.events import TradingStateRequest
-from domain.firm import MAX_MEMBERS, Amounts, FirmBook, FirmLimits, Usage
+from domain.firm import MAX_MEMBERS, Amounts, FirmBook, FirmLimits, Usage, UsageReport
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$"  # firms and accounts alike (RiskInput.account)
 CHANGES_KEPT = 200
 AccountName = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class FirmHaltRequest(Strict):
+class FirmHaltRequest(Finite):
     """The firm's kill switch: every member account HALTED, with who and why."""
 
     by: str = Field(min_length=1, max_length=80)
@@ -29,12 +26,12 @@ class FirmHaltRequest(Strict):
     freeze: StrictBool = False  # de-risk stops too, in every member
 
 
-class FirmResumeRequest(Strict):
+class FirmResumeRequest(Finite):
     by: str = Field(min_length=1, max_length=80)
     reason: str = Field(min_length=1, max_length=400)
 
 
-class FirmChange(Strict):
+class FirmChange(Finite):
     """One change of the firm's trading state, recorded once."""
 
     state: TradingState
@@ -62,13 +59,13 @@ class MemberOutcome(str, Enum):
         return self not in (MemberOutcome.REFUSED, MemberOutcome.UNREACHABLE)
 
 
-class MemberResult(Strict):
+class MemberResult(Finite):
     account: str
     outcome: MemberOutcome
     detail: str = ""
 
 
-class FanOut(Strict):
+class FanOut(Finite):
     """The activity's order: set every member's trading state (the firm's halt or resume)."""
 
     firm: str
@@ -78,10 +75,8 @@ class FanOut(Strict):
     resume: bool = False
 
 
-class FirmState(BaseModel):
+class FirmState(Record):
     """What the firm carries through continue-as-new (bounded: members ≤ MAX_MEMBERS, changes ≤ CHANGES_KEPT)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     trading_state: TradingState = TradingState.ACTIVE
     frozen: bool = False
@@ -90,9 +85,7 @@ class FirmState(BaseModel):
     last_results: list[MemberResult] = Field(default_factory=list, max_length=MAX_MEMBERS)
 
 
-class FirmInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class FirmInput(Record):
     firm: str = Field(pattern=NAME_PATTERN)
     limits: FirmLimits
     accounts: list[AccountName] = Field(min_length=1, max_length=MAX_MEMBERS)
@@ -106,7 +99,7 @@ class FirmInput(BaseModel):
         return value
 
 
-class MemberView(Strict):
+class MemberView(Finite):
     account: str
     allocated: Amounts
     granted: Amounts
@@ -116,7 +109,7 @@ class MemberView(Strict):
     reclaim_to: Amounts | None = None
 
 
-class FirmView(Strict):
+class FirmView(Finite):
     firm: str
     trading_state: TradingState
     frozen: bool
@@ -128,6 +121,13 @@ class FirmView(Strict):
     last_results: list[MemberResult]
 
 
-class FirmAnswer(Strict):
+class FirmAnswer(Finite):
     message: str
-    results: list[MemberResult] = []
+    results: list[MemberResult] = Field(default_factory=list)
+
+
+class ReportToFirm(Record):
+    """An account's usage report to its firm (activities/firm_calls.py `report_to_firm`)."""
+
+    firm: str
+    report: UsageReport

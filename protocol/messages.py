@@ -7,23 +7,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
+from domain.base import Record
 from domain.days import DayRecord
 from domain.digest import DigestItem
 from domain.enums import (
     CancelReason,
+    DecisionReason,
     IntentKind,
     OrderState,
     PriceRule,
+    Regime,
     RejectReason,
     RiskMode,
     TradingState,
 )
-from domain.events import Strict, TimedEvent, TradingStateRequest
+from domain.events import TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
 from domain.firm import Amounts
 from domain.ledger import FillRecord, LedgerOrder
-from domain.marketdata import FeedSpec, MarketDataRule, MarketView
+from domain.marketdata import FeedSpec, MarketDataRule, MarketView, MarkSource
 from domain.models import Intent, Position, Quote
 from domain.order import OrderOutcome, OrderReport
 from domain.pnl import BodPosition, MissingMark, PnlSummary, PnlTotals, fill_bod_marks
@@ -41,12 +44,12 @@ class VenueKind(str, Enum):
 
 
 # ── order ⇄ account ─────────────────────────────────────────────────────────────────────────
-class PretradeRequest(Strict):
+class PretradeRequest(Record):
     intent_id: str
     raw_intent: dict[str, Any]
 
 
-class ReplaceCheck(Strict):
+class ReplaceCheck(Record):
     """FIX OrderCancelReplaceRequest, checked in full before anything changes."""
 
     original_id: str
@@ -103,7 +106,7 @@ class CancelRefusal(str, Enum):
 RIG_CANCEL_REASONS = (CancelReason.EXPIRED_DAY, CancelReason.REPLACED, CancelReason.ESCALATION, CancelReason.KILL_SWITCH)
 
 
-class CancelRequest(Strict):
+class CancelRequest(Record):
     reason: CancelReason = CancelReason.USER
     note: str = Field(default="", max_length=500)
 
@@ -118,7 +121,7 @@ class CancelResult(BaseModel):
     report: OrderReport | None = None
 
 
-class ReplaceRequest(Strict):
+class ReplaceRequest(Record):
     quantity: StrictInt = Field(description="new total quantity, filled quantity included")  # `true` is not 1
     limit_price: float | None = None
 
@@ -159,9 +162,9 @@ class Answer(BaseModel):
 class DecisionRecord(BaseModel):
     cycle: int
     exchange_time: str
-    regime: str
+    regime: Regime
     mode: RiskMode
-    reason: str
+    reason: DecisionReason
     sentence: str
     gross_pct: float
     potential_pct: float
@@ -200,7 +203,7 @@ class MarkView(BaseModel):
 
     symbol: str
     mark: float
-    source: str  # TRUTH_TICK, MID, REFERENCE (domain.marketdata.MarkSource) or MARK (the simulated feed)
+    source: MarkSource
     stale: bool = False
     age_seconds: float | None = None  # the mark's own age (None: the reference price, or the simulated feed's mark)
     print_age_seconds: float | None = None
@@ -288,7 +291,7 @@ class RiskView(BaseModel):
     venue: VenueKind
     cycle: int
     exchange_time: str
-    regime: str
+    regime: Regime
     mode: RiskMode
     trading_state: TradingState = TradingState.ACTIVE
     frozen: bool = False

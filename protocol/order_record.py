@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import Field, ValidationError, computed_field
 
-from domain.enums import OrderState
-from domain.order import OrderCore
+from domain.base import Record
+from domain.enums import OrderState, ReconcileStatus
+from domain.order import OrderCore, OrderReport
 from protocol.messages import CancelResult, PretradeReply
 
 HISTORY_LINES_KEPT = 200
@@ -82,3 +83,21 @@ class OrderRecord(OrderCore):
 
 
 OrderSnapshot = OrderRecord  # what the `state` query answers: the record itself
+
+
+class Reconciled(Record):
+    """An order read back from the server (activities/client_ops.py): how it runs (or ended) and
+    what it recorded."""
+
+    intent_id: str
+    status: ReconcileStatus
+    report: OrderReport | None = None
+    cause: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return self.status is ReconcileStatus.RUNNING and self.report is not None
+
+    @property
+    def finished_normally(self) -> bool:
+        return self.status is ReconcileStatus.COMPLETED and self.report is not None and self.report.state.is_terminal

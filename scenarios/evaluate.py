@@ -111,11 +111,11 @@ def _check_decisions(exp: Expectation, result: RiskResult, last_day: str | None 
     for decision in decisions:
         where = f"{window} (cycle {decision.cycle}, {decision.exchange_time})"
         if exp.regime is not None and decision.regime != exp.regime:
-            failures.append(f"{where}: expected regime {exp.regime}, observed {decision.regime}")
+            failures.append(f"{where}: expected regime {exp.regime}, observed {decision.regime.value}")
         if exp.mode is not None and decision.mode is not exp.mode:
             failures.append(f"{where}: expected mode {exp.mode.value}, observed {decision.mode.value} — {decision.sentence}")
         if exp.reason is not None and decision.reason != exp.reason.value:
-            failures.append(f"{where}: expected reason {exp.reason.value}, observed {decision.reason}")
+            failures.append(f"{where}: expected reason {exp.reason.value}, observed {decision.reason.value}")
         if exp.intents is not None:
             issued = [r for r in result.intents if r.cycle == decision.cycle]
             failures += _check_intents(exp.intents, issued, where)
@@ -301,7 +301,9 @@ def _modes(result: RiskResult) -> list[str]:
 
 
 def _describe(d: DecisionRecord, day: str | None = None) -> str:
-    return (f"{day} " if day else "") + f"{d.exchange_time} {d.regime} {d.mode.value} {d.reason} gross {d.gross_pct:.2f}% → {d.gross_pct_after:.2f}%"
+    return (
+        f"{day} " if day else ""
+    ) + f"{d.exchange_time} {d.regime.value} {d.mode.value} {d.reason.value} gross {d.gross_pct:.2f}% → {d.gross_pct_after:.2f}%"
 
 
 def expand_random_orders(spec: ScenarioSpec) -> ScenarioSpec:

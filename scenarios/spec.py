@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.base import Record
 from domain.enums import (
     Bucket,
     CancelReason,
@@ -56,8 +57,8 @@ def seconds_of(hhmm: str) -> int:
     return parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) == 3 else 0)
 
 
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class Spec(Record):
+    model_config = ConfigDict(populate_by_name=True)
 
 
 def compared(model: BaseModel, fields: tuple[str, ...]) -> list[str]:
@@ -301,7 +302,7 @@ class ScenarioSpec(Spec):
     # The rules: config/profiles/<profile>.yaml instead of risk_rules.yaml (e.g. production: every
     # control and costs on), with `rules:` merged over them, e.g. {fills: {other: 1.0}}.
     profile: Literal["production"] | None = None
-    rules: dict[str, Any] = {}
+    rules: dict[str, Any] = Field(default_factory=dict)
     events: list[TimedEvent] = Field(default=[], max_length=MAX_EVENTS)
     market: MarketSpec | None = None
     # Beginning-of-day positions with cost basis: inline rows, or a CSV file relative to scenarios/.

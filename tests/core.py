@@ -38,6 +38,7 @@ CORE_MODULES = frozenset(
         "test_scenario_expectations.py",
         "test_result_bounds.py",
         "test_sessions.py",
+        "test_typed_seams.py",
     }
 )
 SERVER_FIXTURE = "env"

@@ -4,11 +4,13 @@ account, many orders, and the ledger-equals-fills check."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from protocol.messages import RiskInput, RiskView
 from protocol.order_record import OrderSnapshot
 from tests.accounts import finish, intent, with_fills
 from tests.conftest import TASK_QUEUE
+from tests.evidence import finished_or_why
 
 WORKER_COMMAND = ["-m", "worker"]  # python -m worker: what the Dockerfile's CMD runs too
 
@@ -51,12 +54,36 @@ def worker_process(address: str, queue: str, **extra_env: str) -> subprocess.Pop
 
 
 async def wait_polling(proc: subprocess.Popen) -> None:
+    """Until the worker says it polls; from then on its output is drained (`output_of`)."""
     output = proc.stdout
     assert output is not None, "the worker's output is not piped (worker_process pipes it)"
     line = await asyncio.to_thread(output.readline)
     while "worker polling" not in line:
         assert proc.poll() is None, f"worker exited: {line}"
         line = await asyncio.to_thread(output.readline)
+    _drain(proc)
+
+
+# A pipe nobody reads fills at 64 KiB and the worker then blocks on its next log line: with the
+# server down the SDK logs ~1 KB/s of retried polls, so a server-restart drill under load once
+# froze its worker for good (every order's task scheduled, none started). So the worker's output
+# is read all along, its last lines kept for the test.
+_DRAINED: dict[int, tuple[threading.Thread, collections.deque[str]]] = {}
+
+
+def _drain(proc: subprocess.Popen) -> None:
+    lines: collections.deque[str] = collections.deque(maxlen=5_000)
+    thread = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    thread.start()
+    _DRAINED[proc.pid] = (thread, lines)
+
+
+def output_of(proc: subprocess.Popen, timeout: float = 15.0) -> str:
+    """What a worker printed after it started polling (waits for it to end)."""
+    proc.wait(timeout)
+    thread, lines = _DRAINED.pop(proc.pid)
+    thread.join(timeout)
+    return "".join(lines)
 
 
 async def ended(proc: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 15.0) -> int:
@@ -119,7 +146,7 @@ async def finish_on_a_fresh_worker(client: Client, address: str, queue: str, acc
     worker = worker_process(address, queue)
     try:
         await wait_polling(worker)
-        snaps = await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=150)
+        snaps = await finished_or_why(client, handles, finish, 150, risk_workflow_id(account))
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         await client.get_workflow_handle(risk_workflow_id(account)).terminate("drill over")
     finally:

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client
@@ -212,3 +213,25 @@ def closed_after(events: list, held: Held, after: int) -> bool:
         == held.scheduled_event_id
     ]
     return bool(ids) and min(ids) > after
+
+
+async def finished_or_why(client: Client, handles: list, finish: Callable[[Any], Awaitable[Any]], timeout: float, account_id: str) -> list:
+    """Every order's end (`finish` of each handle) within `timeout`; past it, fails saying what the
+    server shows: the orders still open and the tail of the account's history (a stall under load
+    is then readable from CI's output, not guessed)."""
+    try:
+        return await asyncio.wait_for(asyncio.gather(*[finish(h) for h in handles]), timeout=timeout)
+    except TimeoutError:
+        account = await events_of(client, account_id)
+        tail = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in account[-12:]]
+        timed_out = sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for e in account)
+        open_orders = []
+        for h in handles:
+            events = await events_of(client, h.id)
+            last = EventType.Name(events[-1].event_type).removeprefix("EVENT_TYPE_") if events else "none"
+            if not last.startswith("WORKFLOW_EXECUTION_"):
+                open_orders.append(f"{h.id}({len(events)} events, last {last})")
+        raise AssertionError(
+            f"not every order ended within {timeout:.0f} s: open {open_orders[:10]} of {len(handles)}; "
+            f"account: {len(account)} events, {timed_out} workflow task(s) timed out, last {tail}"
+        ) from None

@@ -22,7 +22,7 @@ from tests.drills import (
     wait_polling,
     worker_process,
 )
-from tests.evidence import closed_after, events_of, hold_work, interrupted
+from tests.evidence import closed_after, events_of, finished_or_why, hold_work, interrupted
 from tests.faults import until_view
 from worker import server
 from worker.connection import connect
@@ -77,7 +77,7 @@ async def test_server_restart_on_the_same_sqlite_file(tmp_path):
         for h in handles[:5]:  # histories survived: every event recorded before the kill is there
             events = await events_of(client, h.id)
             assert len(events) >= before[h.id] and events[0].HasField("workflow_execution_started_event_attributes")
-        snaps = await asyncio.wait_for(asyncio.gather(*[finish(client.get_workflow_handle(h.id)) for h in handles]), timeout=120)
+        snaps = await finished_or_why(client, [client.get_workflow_handle(h.id) for h in handles], finish, 120, risk_workflow_id(account))
         await assert_ledger_is_sum_of_fills(client, account, snaps)
         events = await events_of(client, risk_workflow_id(account), held[0].run_id)
         in_flight = [h for h in held if h.kind == "workflow task" and closed_after(events, h, at_kill)]

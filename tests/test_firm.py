@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError
 
-from activities.firm_calls import FirmCalls, ReportToFirm
+from activities.firm_calls import FirmCalls
 from domain.enums import TradingState
 from domain.firm import Amounts, FirmGrant, Usage, UsageReport
 from protocol.contract import (
@@ -32,7 +32,7 @@ from protocol.contract import (
     firm_workflow_id,
     risk_workflow_id,
 )
-from protocol.firm_messages import FirmView, MemberOutcome
+from protocol.firm_messages import FirmView, MemberOutcome, ReportToFirm
 from tests.accounts import open_account
 from tests.conftest import TASK_QUEUE
 from tests.drills import arig

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from temporalio.client import Client
@@ -28,7 +29,7 @@ from domain.marketdata import FeedSource, FeedSpec
 from domain.models import Position
 from domain.rules import RigConfig
 from marketdata.files import write_day
-from marketdata.schema import PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, normalize
+from marketdata.schema import PRINTS_FILE, PRINTS_SCHEMA, QUOTES_SCHEMA, Day, DayManifest, DayOrigin, normalize
 from protocol.contract import QUERY_STATE, RISK_WORKFLOW, SCENARIO_WORKFLOW, UPDATE_CANCEL, account_task_queue, risk_workflow_id
 from protocol.messages import RiskInput, RiskResult, RiskView
 from scenarios.spec import ScenarioReport
@@ -186,3 +187,25 @@ async def test_hard_reaches_its_target_in_a_falling_market_only_when_repriced(cl
     repriced, not_repriced = reports
     assert repriced.passed, repriced.failures
     assert not not_repriced.passed and any("final gross" in f for f in not_repriced.failures), not_repriced.failures
+
+
+async def test_a_market_that_cannot_be_read_leaves_the_account_cycling_on_flagged_marks(client, worker, tmp_path):
+    # The prints' ts_event stored as int64 (the reviewer's file): every read of the day fails. The
+    # account still runs each cycle on its last marks, each flagged stale, the outage in every
+    # decision's log; an order arriving meanwhile is refused by the exchange, saying why.
+    directory = recorded_day(tmp_path, *STALE_TICK_DAY)
+    prints = directory / PRINTS_FILE
+    table = pq.read_table(prints)
+    pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), prints)
+    order = {"symbol": "AAPL", "side": "BUY", "quantity": 100, "limit_price": 181.0}
+    timeline = [LONG_AAPL, TimedEvent(at="12:01", order=OrderEventSpec(id="blind", **order))]
+    account, result, view = await day_on(client, directory, "12:00", "12:02", timeline, load_config())
+    assert [d.exchange_time for d in result.decisions] == ["12:00:00", "12:01:00", "12:02:00"]
+    for decision in result.decisions:
+        [note] = [s for s in decision.skipped if s.startswith("MARKET_DATA:")]
+        assert "unavailable, last marks kept" in note and "ts_event is int64" in note, note
+    blind = result.outcomes[f"{account}-blind"]
+    assert blind.state is OrderState.REJECTED and blind.reject_message is not None
+    assert blind.reject_message.startswith("market data unavailable") and "ts_event is int64" in blind.reject_message
+    [mark] = view.marks
+    assert (mark.symbol, mark.stale) == ("AAPL", True)

@@ -13,13 +13,13 @@ import datetime as dt
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.market import MarketSnapshot
 from config.load import load_config
 from domain.enums import Bucket, OrderType, Side
 from domain.marketdata import FeedSource, FeedSpec, GeneratedDay, MarketDataRule, Shock
 from domain.models import Intent, Quote
 from marketdata.feed import DayFeed, DayIndex, reference_prices
 from marketdata.generator import generate_day
+from protocol.market import MarketSnapshot
 from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, step
 from venues.sim.model import SimOrder, VenueParams
 

@@ -23,6 +23,7 @@ from tests.drills import (
     assert_ledger_is_sum_of_fills,
     ended,
     free_port,
+    output_of,
     start_account,
     submit_many,
     wait_polling,
@@ -137,7 +138,7 @@ async def test_metrics_endpoint_counts_the_rigs_work(env, account):
         after = await asyncio.to_thread(_scrape, port)
     finally:
         proc.terminate()
-        output = await asyncio.to_thread(lambda: proc.communicate(timeout=15)[0])
+        output = await asyncio.to_thread(output_of, proc)
     assert _value(after, "rig_decisions") > _value(before, "rig_decisions")
     assert _value(after, "rig_order_rejections", reason="MODE_THROTTLE_NEW_ORDERS") >= 1
     assert _value(after, "rig_orders_terminal", state="FILLED") >= 1

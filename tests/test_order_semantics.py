@@ -45,9 +45,9 @@ from domain.enums import (
 )
 from domain.exposure import Exposure
 from domain.gate import GateContext, gate_desk_intent, gate_replacement
-from domain.ledger import BookState, Ledger, LedgerOrder, position_key
+from domain.ledger import BookState, Ledger, LedgerOrder
 from domain.market import quote_from_mark
-from domain.models import Fill, Position
+from domain.models import Fill, Position, position_key
 from domain.order import OrderReport
 from domain.planner import derisk_price, plan_derisk
 from domain.policy import decide, decision_input

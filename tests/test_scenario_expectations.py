@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from activities import scenarios as scenario_activities
-from activities.scenarios import ScenarioPlan, plan_scenario
+from activities.scenarios import plan_scenario
 from domain.days import DayRecord, DayTally
 from domain.enums import (
     Bucket,
@@ -40,6 +40,7 @@ from protocol.messages import (
     IntentRecord,
     RiskResult,
 )
+from protocol.scenario_plan import ScenarioPlan
 from scenarios.evaluate import evaluate
 from scenarios.spec import Expectation, ScenarioSpec
 from tests.builders import exposure_of, lt_mm_positions

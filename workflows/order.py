@@ -19,15 +19,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.order_calls import AccountPretrade, AccountReport, OrderCalls
+    from activities.order_calls import OrderCalls
     from domain.enums import LOST, OrderState, RejectReason
     from domain.execution import ExecKind, ExecutionEvent
     from domain.limits import short_text
     from domain.order import OrderReport, Step
     from protocol import contract as c
+    from protocol.account_requests import AccountPretrade, AccountReport
     from protocol.messages import (
         CancelRequest,
         CancelResult,
@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from protocol.order_record import OrderRecord
     from protocol.parse import REFUSED_PAYLOAD
     from workflows import metrics
+    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
     from workflows.order_requests import OrderRequests, check_cancel, check_replace, sensible_executions
     from workflows.order_venue import OrderVenue
 
@@ -129,10 +130,10 @@ class OrderWorkflow:
                     schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP,
                     retry_policy=ACCOUNT_CALL_RETRY,
                 )
-            except ActivityError as err:
+            except LOCAL_ACTIVITY_FAILED as err:
                 if attempt == 2:
                     return PretradeReply(
-                        approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {account!r} did not answer: {err.cause or err}"
+                        approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {account!r} did not answer: {why_failed(err)}"
                     )
         raise AssertionError("unreachable")
 
@@ -251,7 +252,7 @@ class OrderWorkflow:
                 schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP,
                 retry_policy=ACCOUNT_CALL_RETRY,
             )
-        except ActivityError:
+        except LOCAL_ACTIVITY_FAILED:
             workflow.logger.warning("report of %s to account %s failed; the account will reconcile", r.intent_id, r.account)
 
     async def _arrival(self) -> None:

@@ -20,17 +20,16 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.client_ops import Reconciled
-    from activities.order_calls import AccountReplaceCheck, OrderCalls, StartReplacement
+    from activities.order_calls import OrderCalls
     from domain.enums import CancelReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, Side
     from domain.execution import ExecKind, ExecutionEvent
     from domain.lifecycle import OrderEvent
     from domain.models import Intent
     from domain.order import OrderReport, Step
     from protocol import contract as c
+    from protocol.account_requests import AccountReplaceCheck, StartReplacement
     from protocol.messages import (
         RIG_CANCEL_REASONS,
         CancelRefusal,
@@ -41,8 +40,9 @@ with workflow.unsafe.imports_passed_through():
         ReplaceResult,
         VenueKind,
     )
-    from protocol.order_record import OrderRecord
+    from protocol.order_record import OrderRecord, Reconciled
     from venues.ibkr.models import CancelVerdict
+    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
     from workflows.order_venue import BROKER_LAST_WORD, OrderVenue
 
 BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchronously
@@ -187,8 +187,8 @@ class OrderRequests:
             verdict = await workflow.execute_local_activity_method(
                 OrderCalls.request_replace_check, check, start_to_close_timeout=ACCOUNT_CALL_TIMEOUT, schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP
             )
-        except ActivityError as err:
-            return self._refuse(f"the account did not answer: {err.cause or err}", CancelRefusal.PRETRADE)
+        except LOCAL_ACTIVITY_FAILED as err:
+            return self._refuse(f"the account did not answer: {why_failed(err)}", CancelRefusal.PRETRADE)
         if not verdict.approved:
             reason = verdict.reason.value if verdict.reason else "REFUSED"
             return self._refuse(f"replacement refused by pre-trade ({reason}): {verdict.message}", CancelRefusal.PRETRADE, verdict.reason)
@@ -237,8 +237,8 @@ class OrderRequests:
                 start_to_close_timeout=ACCOUNT_CALL_TIMEOUT,
                 schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP,
             )
-        except ActivityError as err:  # the account's audit reads the replacement back (or loses it)
-            workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], err.cause or err)
+        except LOCAL_ACTIVITY_FAILED as err:  # the account's audit reads the replacement back (or loses it)
+            workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], why_failed(err))
             return Reconciled(intent_id=raw["intent_id"], status="UNKNOWN")
 
     async def _replace_down_to_filled(self, quantity: int) -> ReplaceResult:

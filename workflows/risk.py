@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.account.orders import AccountOrders
 
 CONFIG_TIMEOUT = timedelta(seconds=10)
+CONFIG_RETRY = RetryPolicy(maximum_attempts=3)  # then the account fails, saying why: it has no rules to run on
 OPEN_ORDERS_SHOWN = 500  # the state query lists this many (an account may work thousands); the count is exact
 # The server allows 2,000 updates per run (history.maxTotalUpdates): new requests stop at 1,500
 # (the run then continues as new); the cycle's own orders, which must be answered before it can,
@@ -143,7 +145,7 @@ class RiskWorkflow:
         if self._problem:
             raise ApplicationError(f"invalid account input: {self._problem}", type="InvalidAccountInput", non_retryable=True)
         if not self._ready:  # opened without rules (e.g. from the `temporal` CLI): the worker's, recorded here
-            self._setup(await workflow.execute_local_activity(load_default_config, start_to_close_timeout=CONFIG_TIMEOUT))
+            self._setup(await workflow.execute_local_activity(load_default_config, start_to_close_timeout=CONFIG_TIMEOUT, retry_policy=CONFIG_RETRY))
         inp = self._inp
         workflow.upsert_search_attributes(
             [
@@ -453,7 +455,7 @@ class RiskWorkflow:
         lost = len(self._ledger.lost())
         pnl = record.pnl
         return (
-            f"**{record.mode.value}** ({record.reason}) at {record.exchange_time} {record.regime}\n\n"
+            f"**{record.mode.value}** ({record.reason.value}) at {record.exchange_time} {record.regime.value}\n\n"
             f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
             f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
             f"{self._ledger.open_count()} open orders"

@@ -14,9 +14,10 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.scenarios import ScenarioPlan, load_scenario
+    from activities.scenarios import load_scenario
     from protocol import contract as c
     from protocol.messages import RiskInput, RiskResult, RiskView
+    from protocol.scenario_plan import ScenarioPlan
     from scenarios.evaluate import evaluate
     from scenarios.spec import ScenarioReport, ScenarioSpec
     from workflows.risk import RiskWorkflow
@@ -83,7 +84,7 @@ class ScenarioWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
             stood = (
-                f"cycle {view.cycle} at {view.exchange_time} ({view.regime}), mode {view.mode.value}, "
+                f"cycle {view.cycle} at {view.exchange_time} ({view.regime.value}), mode {view.mode.value}, "
                 f"{len(view.open_orders)} open orders: {[o.intent_id for o in view.open_orders][:10]}"
             )
         except ActivityError as err:

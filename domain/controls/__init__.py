@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.controls.base import MAX_QUANTITY, Frozen, OrderTicket, Refusal, TopOfBook, top_of_book
+from domain.controls.base import MAX_QUANTITY, OrderTicket, Refusal, TopOfBook, top_of_book
 from domain.controls.lookback import (
     CONTROLS,
     MAX_RECENT_ORDERS,
@@ -59,7 +59,6 @@ __all__ = [
     "MAX_RECENT_ORDERS",
     "ControlAlarm",
     "ControlsState",
-    "Frozen",
     "MessageKind",
     "OrderTicket",
     "Refusal",

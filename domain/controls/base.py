@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
-
+from domain.base import Frozen
 from domain.enums import RejectReason, Side
 from domain.marketdata import MarketView
 from domain.models import Quote
@@ -16,10 +15,6 @@ Refusal = tuple[RejectReason, str]
 
 # Shares: far beyond any real order or position; clamping to it keeps float conversions finite.
 MAX_QUANTITY = 10**15
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class OrderTicket(Frozen):

@@ -22,7 +22,8 @@ from enum import Enum
 
 from pydantic import Field
 
-from domain.controls.base import Frozen, OrderTicket, Refusal, clamp, within
+from domain.base import Frozen
+from domain.controls.base import OrderTicket, Refusal, clamp, within
 from domain.enums import RejectReason, Side, TradingState
 from domain.events import TradingStateRequest
 from domain.rules import (

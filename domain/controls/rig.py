@@ -5,7 +5,8 @@ position limits, self-cross) do not apply: de-risk must be able to reduce whatev
 
 from __future__ import annotations
 
-from domain.controls.base import Frozen, Refusal, TopOfBook, positive
+from domain.base import Frozen
+from domain.controls.base import Refusal, TopOfBook, positive
 from domain.controls.orders import check_market_collar, check_max_notional, check_max_order_quantity, check_price_band, check_quote
 from domain.enums import RejectReason, Side
 from domain.rules import ControlsRule

@@ -34,7 +34,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.firm_calls import FirmCalls, ReportToFirm
+from activities.firm_calls import FirmCalls
 from config.load import load_config
 from domain.enums import OrderState
 from domain.firm import Amounts, FirmLimits, Usage, UsageReport
@@ -56,7 +56,7 @@ from protocol.contract import (
     firm_workflow_id,
     risk_workflow_id,
 )
-from protocol.firm_messages import FirmInput
+from protocol.firm_messages import FirmInput, ReportToFirm
 from protocol.messages import RiskInput
 from protocol.order_record import OrderSnapshot
 from protocol.signing import Keyring

@@ -12,8 +12,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from domain.base import Frozen
 from domain.execution import ExecutionEvent
 
 DEFAULT_IBKR_TASK_QUEUE = "risk-rig-ibkr"
@@ -50,14 +51,12 @@ def parse_order_ref(order_ref: str) -> tuple[str, str] | None:
     return (account, intent) if sep and account and intent else None
 
 
-class IbkrOrder(BaseModel):
+class IbkrOrder(Frozen):
     """`ibkr_submit`'s input. A US stock routed SMART in USD, a whole number of shares, DAY.
 
     `rig_order_ref(account, intent_id)` travels to IB in `Order.orderRef`: a retried submit finds
     the order it placed by it, and adopts it only when account, contract, side and quantity match;
     `account` is the rig's account (risk-<account>): the IB account is the gateway's (IB_ACCOUNT)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     intent_id: str = Field(min_length=1, max_length=120)
     account: str = Field(min_length=1, max_length=64)
@@ -84,11 +83,9 @@ class IbkrOrder(BaseModel):
         return self
 
 
-class IbkrCancel(BaseModel):
+class IbkrCancel(Frozen):
     """`ibkr_cancel_confirmed`'s input: cancel the order and wait up to `wait_seconds` for IB's
     last word on it (a terminal state, or the cancel refused)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     intent_id: str = Field(min_length=1, max_length=120)
     wait_seconds: float = Field(default=5.0, ge=0.0, le=60.0)
@@ -109,25 +106,21 @@ class CancelVerdict(str, Enum):
         return self in (CancelVerdict.CANCELED, CancelVerdict.EXPIRED, CancelVerdict.FILLED, CancelVerdict.REJECTED)
 
 
-class CancelOutcome(BaseModel):
+class CancelOutcome(Frozen):
     """`ibkr_cancel_confirmed`'s answer. `events` is the order's whole history (fills included):
     a retried call answers with everything the first one saw and more."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     intent_id: str
     verdict: CancelVerdict
     cum_qty: int = 0
     leaves_qty: int = 0
     text: str = ""
-    events: list[ExecutionEvent] = []
+    events: list[ExecutionEvent] = Field(default_factory=list)
 
 
-class IbkrModify(BaseModel):
+class IbkrModify(Frozen):
     """`ibkr_modify`'s input: IB's native modify of a working order (placeOrder with its orderId).
     `total_quantity` is the order's new total: what has filled plus what may still fill."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     intent_id: str = Field(min_length=1, max_length=120)
     total_quantity: int = Field(gt=0, le=10_000_000)
@@ -141,24 +134,20 @@ class IbkrModify(BaseModel):
         return value
 
 
-class ModifyOutcome(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ModifyOutcome(Frozen):
     intent_id: str
     accepted: bool
     total_quantity: int
     limit_price: float | None = None
     cum_qty: int = 0
     text: str = ""
-    events: list[ExecutionEvent] = []
+    events: list[ExecutionEvent] = Field(default_factory=list)
 
 
-class LateFill(BaseModel):
+class LateFill(Frozen):
     """Signal `broker_late_fill` to risk-<account>: IB executed (or corrected) a fill of an order
     whose order workflow has closed. The account books it (the fill is the truth, however late),
     and raises an alarm naming the order. Idempotent by `event.exec_id`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     account: str
     intent_id: str
@@ -168,14 +157,12 @@ class LateFill(BaseModel):
     detail: str = ""
 
 
-class BrokerDivergence(BaseModel):
+class BrokerDivergence(Frozen):
     """Signal `broker_divergence` to risk-<account>: IB's position in `symbol` for the IB account
     differs from the sum of the books of the rig accounts trading through it (seen on two checks in
     a row with no execution in between). The account moves to a trading state that stops new
     risk in the symbol (or all) and shows `text` as the reason; never overwrites its book. A
     message whose `difference` is 0 says the divergence in `symbol` is resolved."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     account: str  # the rig account told (every account the gateway serves in that IB account)
     ib_account: str
@@ -185,7 +172,7 @@ class BrokerDivergence(BaseModel):
     account_position: int  # this account's own book
     accounts: list[str]
     as_of: str  # ISO time of the check (the gateway's clock)
-    resolved_from_positions: list[str] = []  # orders IB no longer lists, ended without all their fills known
+    resolved_from_positions: list[str] = Field(default_factory=list)  # orders IB no longer lists, ended without all their fills known
     text: str
 
     @property

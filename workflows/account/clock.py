@@ -17,16 +17,17 @@ from datetime import date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import SessionsRequest, exchange_sessions
+    from activities.calendar import exchange_sessions
     from domain.clock import ClockAnchor, between, exchange_now, next_change, on_boundary, parse_hms, read_clock, seconds_to_next_cycle
     from domain.rules import RigConfig, RiskRules, parse_hhmm
     from domain.sessions import SessionDay, SessionWindow, session_hours, session_rules, window_start
     from protocol.account_state import ClockState
     from protocol.messages import SessionView
+    from protocol.sessions import SessionsRequest
     from workflows import metrics
+    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
 
 SESSIONS_TIMEOUT = timedelta(seconds=30)
 SESSIONS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -123,8 +124,8 @@ class AccountClock:
             window: SessionWindow = await workflow.execute_local_activity(
                 exchange_sessions, request, start_to_close_timeout=SESSIONS_TIMEOUT, retry_policy=SESSIONS_RETRY
             )
-        except ActivityError as err:  # an account never fails for its calendar: no session until it reads
-            workflow.logger.error("the %s calendar could not be read: %s", request.calendar, err.cause or err)
+        except LOCAL_ACTIVITY_FAILED as err:  # an account never fails for its calendar: no session until it reads
+            workflow.logger.error("the %s calendar could not be read: %s", request.calendar, why_failed(err))
             return False
         self._s.sessions = window
         self._day = self._day_config = None

@@ -20,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.enums import IntentKind, OrderType, PriceRule, RiskMode, TradingState
     from domain.events import ExposureEvent, TimedEvent, build_shortcut
     from domain.exposure import Exposure
-    from domain.ledger import Journal, Ledger, LedgerOrder, keep_last, position_key
-    from domain.models import Intent
+    from domain.ledger import Journal, Ledger, LedgerOrder, keep_last
+    from domain.models import Intent, position_key
     from domain.planner import derisk_price, plan_derisk
     from domain.pnl import BodPosition
     from domain.policy import Decision, decide, decision_input
@@ -106,6 +106,8 @@ class AccountCycle:
         skipped: list[str] = []
         if clock.in_session and decision.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK) and not self._operator.frozen:
             intents, skipped = await self._derisk(decision, previous, now, stamp)
+        if self._market.outage is not None:  # the cycle went on with the last marks, each flagged stale
+            skipped = [f"MARKET_DATA: unavailable, last marks kept — {self._market.outage}", *skipped]
         for event in due:
             await self._orders.apply_desk_event(event, self._s.cycle, stamp)
         return self._record(decision, clock.regime.value, exposure, intents, skipped, stamp)

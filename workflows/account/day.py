@@ -14,9 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.calendar import RollNotice, daily_roll
+    from activities.calendar import daily_roll
     from domain.days import DayRecord, keep_days
     from domain.digest import RunDigest
     from domain.enums import CancelReason
@@ -26,12 +27,15 @@ with workflow.unsafe.imports_passed_through():
     from protocol import run_digest
     from protocol.account_state import DayState
     from protocol.messages import DayLog, DecisionRecord
+    from protocol.sessions import RollNotice
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
+    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
 
 ROLL_TIMEOUT = timedelta(seconds=10)
+ROLL_RETRY = RetryPolicy(maximum_attempts=3)
 LOG_DAYS_KEPT = 10  # closed sessions whose decision logs are kept …
 LOG_RECORDS_KEPT = 2_000  # … at most this many decision records in all (the newest days first)
 
@@ -127,7 +131,10 @@ class AccountDay:
             next_session=self._s.session,
             trading_state=record.trading_state.value,
         )
-        sentence = await workflow.execute_local_activity(daily_roll, notice, start_to_close_timeout=ROLL_TIMEOUT)
+        try:
+            sentence = await workflow.execute_local_activity(daily_roll, notice, start_to_close_timeout=ROLL_TIMEOUT, retry_policy=ROLL_RETRY)
+        except LOCAL_ACTIVITY_FAILED as err:  # the marker is for readers: the roll itself is done
+            sentence = f"{notice.date} rolled (its marker failed: {why_failed(err)})"
         workflow.set_current_details(f"**{sentence}**")
         return record
 

@@ -18,13 +18,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.firm_calls import FirmCalls, ReportToFirm, firm_reason
+    from activities.firm_calls import FirmCalls, firm_reason
     from domain.enums import TradingState
     from domain.events import TradingStateRequest
     from domain.firm import FirmGrant, Refusal, Usage, UsageReport, check_firm_order, usage_of
     from domain.ledger import Ledger
     from domain.models import Intent, OpenOrder
     from protocol.account_state import FirmMembership
+    from protocol.firm_messages import ReportToFirm
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
 

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.market import MarketRequest, QuoteRequest, market_quotes, market_snapshot, quote_of
+    from activities.market import market_quotes, market_snapshot, quote_of
     from domain.clock import exchange_instant
     from domain.controls import TopOfBook, top_of_book
     from domain.enums import Bucket, RiskMode
@@ -31,10 +32,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.pnl import PnlSummary, summarize
     from domain.rules import RigConfig
     from protocol.account_state import MarketState
+    from protocol.market import MarketRequest, QuoteRequest
     from protocol.messages import MarkView
     from venues.sim.exchange import SimExchange
     from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, ExchangeResult, OrderOutcome, exchange_step
-    from venues.sim.model import SimOrder
+    from venues.sim.model import SimOrder, reject_event
+    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
 MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
@@ -44,6 +47,9 @@ MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loa
 PRICE_POINTS_PER_SYMBOL = 200
 PRICE_POINTS_PER_ACCOUNT = 10_000
 EXCHANGE_STEP = "exchange-step"  # the patch: matching where the data is (runs recorded before it replay the old path)
+# A market that cannot be read (a broken file, a bug in a reader) is tried this often per call,
+# then the account goes on with its last views, every one flagged stale, the outage in the log.
+MARKET_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
 class AccountMarket:
@@ -69,6 +75,7 @@ class AccountMarket:
         self._views: dict[str, MarketView] = {}  # with a named market: each symbol's latest view
         self._prints: dict[str, list[Print]] = {}  # runs before the exchange step: the prints since the last cycle
         self.prints_since: datetime | None = None
+        self.outage: str | None = None  # why the last call for market data failed (None: it answered)
 
     def matches_at_the_data(self) -> bool:
         """A named market whose matching runs where the data is (the exchange step). Not from a
@@ -94,7 +101,14 @@ class AccountMarket:
         marks = {sym: self._stored_mark(sym) for sym in self.held_symbols()}
         if marks == self._quoted_marks:
             return  # the simulated feed quotes from marks: same marks, same quotes
-        self._quotes = await workflow.execute_local_activity(market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT)
+        try:
+            self._quotes = await workflow.execute_local_activity(
+                market_quotes, QuoteRequest(marks=marks), start_to_close_timeout=QUOTE_TIMEOUT, retry_policy=MARKET_RETRY
+            )
+        except LOCAL_ACTIVITY_FAILED as err:  # the last quotes stay; the next cycle asks again
+            self._lost_market(err)
+            return
+        self.outage = None
         self._quoted_marks = marks
 
     async def _exchange_cycle(self, now: datetime) -> None:
@@ -110,6 +124,8 @@ class AccountMarket:
             self._exchange.prune(o.intent_id for o in self._ledger.open_orders())
             orders = self._exchange.working(live, since)
         result = await self._call(as_of, list(self.held_symbols()), orders, since=since, cycle=self._cycle())
+        if result is None:
+            return  # nothing matched: the next call covers this stretch too
         if self._exchange is not None:
             self._exchange.took(result.orders)
         self._s.market_as_of = as_of.isoformat()
@@ -121,6 +137,8 @@ class AccountMarket:
         at = exchange_instant(moment, self._config().rules)
         bare = order.model_copy(update={"market": None, "market_rule": None, "position": None})
         result = await self._call(at, [], [ExchangeOrder(order=bare, arrived_at=at)])
+        if result is None:  # no market to match against: the exchange refuses the order
+            return [reject_event(order, f"market data unavailable ({self.outage})")]
         outcome = result.orders[0] if result.orders else OrderOutcome(intent_id=order.intent.intent_id)
         assert self._exchange is not None  # only the simulated venue's arrivals come here
         self._exchange.arrived(outcome.intent_id, at, outcome.resting)
@@ -128,7 +146,8 @@ class AccountMarket:
 
     async def _call(
         self, as_of: datetime, symbols: list[str], orders: list[ExchangeOrder], since: datetime | None = None, cycle: int = 0
-    ) -> ExchangeResult:
+    ) -> ExchangeResult | None:
+        """The exchange's step, or None when the market could not be read (the outage kept)."""
         assert self.feed is not None
         config = self._config()
         request = ExchangeRequest(
@@ -142,7 +161,12 @@ class AccountMarket:
             symbols=symbols,
             orders=orders,
         )
-        result = await workflow.execute_local_activity(exchange_step, request, start_to_close_timeout=MARKET_TIMEOUT)
+        try:
+            result = await workflow.execute_local_activity(exchange_step, request, start_to_close_timeout=MARKET_TIMEOUT, retry_policy=MARKET_RETRY)
+        except LOCAL_ACTIVITY_FAILED as err:
+            self._lost_market(err)
+            return None
+        self.outage = None
         views = result.market_views()
         self._views.update(views)
         self._quotes.update({s: quote_of(v) for s, v in views.items()})
@@ -167,11 +191,23 @@ class AccountMarket:
             as_of=as_of,
             prints_since={s: since for s in prints_for or []},
         )
-        snapshot = await workflow.execute_local_activity(market_snapshot, request, start_to_close_timeout=MARKET_TIMEOUT)
+        try:
+            snapshot = await workflow.execute_local_activity(
+                market_snapshot, request, start_to_close_timeout=MARKET_TIMEOUT, retry_policy=MARKET_RETRY
+            )
+        except LOCAL_ACTIVITY_FAILED as err:
+            self._lost_market(err)
+            return
+        self.outage = None
         self._views.update(snapshot.views)
         self._quotes.update({s: quote_of(v) for s, v in snapshot.views.items()})
         if prints_for is not None:  # a cycle's fetch (not a single symbol's for pre-trade)
             self._prints, self.prints_since, self._s.market_as_of = snapshot.prints, since, as_of.isoformat()
+
+    def _lost_market(self, err: Exception) -> None:
+        assert isinstance(err, LOCAL_ACTIVITY_FAILED)
+        self.outage = why_failed(err)[:200]
+        workflow.logger.error("market data unavailable: %s", self.outage)
 
     async def know(self, symbol: str, now: datetime) -> None:
         """Pre-trade of a symbol the account has not looked at yet: its view first."""
@@ -240,14 +276,14 @@ class AccountMarket:
         for symbol in self.held_symbols():
             view = self.view(symbol)
             if view is None:
-                views.append(MarkView(symbol=symbol, mark=self.quote(symbol).truth_tick, source="MARK"))
+                views.append(MarkView(symbol=symbol, mark=self.quote(symbol).truth_tick, source="MARK", stale=self.outage is not None))
             else:
                 views.append(
                     MarkView(
                         symbol=symbol,
                         mark=view.mark,
                         source=view.mark_source.value,
-                        stale=view.mark_stale,
+                        stale=view.mark_stale or self.outage is not None,
                         age_seconds=view.mark_age_seconds,
                         print_age_seconds=view.print_age_seconds,
                         l1_age_seconds=view.l1_age_seconds,
@@ -263,6 +299,9 @@ class AccountMarket:
         gate = hard_derisk_gate if mode is RiskMode.HARD_DERISK else soft_derisk_gate
         blocked = {}
         for symbol in dict.fromkeys(p.symbol for p in self._ledger.positions() if p.quantity):
+            if self.outage is not None:
+                blocked[symbol] = f"{symbol}: STALE_DATA — market data unavailable ({self.outage})"
+                continue
             view = self._views.get(symbol)
             verdict = gate(view, self._config().rules.market_data) if view is not None else None
             if verdict is None or not verdict.may_act:

@@ -21,17 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.account_calls import (
-        AccountCalls,
-        CancelOrder,
-        CancelOrders,
-        Delivery,
-        ReplaceOrder,
-        ReplaceOrders,
-        StartOrders,
-        VenueStep,
-    )
-    from activities.client_ops import Reconciled
+    from activities.account_calls import AccountCalls
     from domain.digest import RunDigest
     from domain.enums import CancelReason, IntentKind, PriceRule
     from domain.events import TimedEvent
@@ -41,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
     from protocol import run_digest
     from protocol.account_state import OrdersState
     from protocol.messages import Answer, CancelRequest, CancelResult, ReplaceResult, VenueKind
+    from protocol.order_commands import CancelOrder, CancelOrders, Delivery, ReplaceOrder, ReplaceOrders, StartOrders, VenueStep
+    from protocol.order_record import Reconciled
     from venues.sim.exchange import SimExchange, Turn
     from workflows.account.market import AccountMarket
 
