@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from activities.calendar import read_sessions
 from config import yaml_safe
 from config.load import (
+    CONFIG_DIR,
     DEFAULT_RULES,
     DEFAULT_UNIVERSE,
     ConfigError,
@@ -67,7 +68,8 @@ def plan_scenario(scenario: str | dict[str, Any]) -> ScenarioPlan:
         spec = ScenarioSpec.model_validate(data)
         if isinstance(scenario, str) and spec.name != scenario:
             raise ValueError(f"scenario {scenario}: name: {spec.name!r} differs from the file's name {scenario!r}")
-        rules = RiskRules.model_validate(_merge(_merge(read_yaml(DEFAULT_RULES), _calendar_rules(spec)), spec.rules))
+        base = DEFAULT_RULES if spec.profile is None else CONFIG_DIR / "profiles" / f"{spec.profile}.yaml"
+        rules = RiskRules.model_validate(_merge(_merge(read_yaml(base), _calendar_rules(spec)), spec.rules))
         config = RigConfig(rules=rules, universe=load_universe(DEFAULT_UNIVERSE))
         for event in spec.events:  # the same check the inject_exposure update's validator makes
             if event.exposure is None:

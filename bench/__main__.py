@@ -6,10 +6,12 @@ The cost curve (days of 50–1,000 positions, bursts of 100–2,000 orders) is `
 
 import asyncio
 
-from bench import core, day, market, orders
+from bench import core, day, market, orders, pretrade
 from worker.connection import exit_now
 
 core.run()
+print()
+pretrade.run()
 print()
 asyncio.run(orders.run())
 print()

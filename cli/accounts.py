@@ -148,7 +148,14 @@ async def open_account(client: Client, args: argparse.Namespace) -> int:
     bod = _positions(args.positions, config.universe if config else load_config().universe, previous) if args.positions else []
     try:
         inp = RiskInput(
-            account=account, equity=args.equity, config=config, synthetic=args.synthetic, seed=args.seed, bod=bod, venue=VenueKind(args.venue)
+            account=account,
+            equity=args.equity,
+            config=config,
+            synthetic=args.synthetic,
+            seed=args.seed,
+            bod=bod,
+            venue=VenueKind(args.venue),
+            firm=args.firm,
         )
     except ValidationError as err:
         raise UserError(f"cannot open {account}: {first_error(err, '(input)')}", EXIT_BAD_INPUT) from None
@@ -296,9 +303,13 @@ async def show_account(client: Client, args: argparse.Namespace) -> int:
     if view.pnl:
         t = view.pnl.account
         print(
-            f"  P&L today {t.daily:,.2f} (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}); "
-            f"daily loss {view.pnl.daily_loss_pct:.2f}% of equity"
+            f"  P&L today {t.daily:,.2f} gross (realized {t.realized:,.2f}, unrealized {t.unrealized:,.2f}), "
+            f"costs {t.costs:,.2f}, net {t.net:,.2f}; daily loss {view.pnl.daily_loss_pct:.2f}% of equity (net)"
         )
+    if view.firm:
+        held = view.firm_allocation
+        shown = f"gross {held.gross:,}, credit {held.credit:,}" if held is not None else "none yet (no grant from the firm)"
+        print(f"  firm {view.firm}: allocation {shown}")
     if view.trading_changes:
         last = view.trading_changes[-1]
         print(
@@ -472,6 +483,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=VenueKind.SIM.value,
         choices=[v.value for v in VenueKind],
         help="where its orders go: the simulated venue, or Interactive Brokers through the gateway (default: %(default)s)",
+    )
+    p.add_argument(
+        "--firm",
+        metavar="FIRM",
+        help="the firm it belongs to (`rig firm open FIRM --accounts …`): its orders are held to its allocation of the firm's limits",
     )
     p.set_defaults(run=open_account)
     p = verbs.add_parser("list", help="the open accounts: mode, gross, trading state, kind, venue")

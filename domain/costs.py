@@ -179,3 +179,17 @@ def cost_of_fill(
 
 def _money(amount: Decimal) -> float:
     return float(amount) + 0.0  # a rebate rounded to nothing is 0.0, not -0.0
+
+
+# The simulated venue's execution id tag of an order's arrival (venues/sim/model.py `ARRIVAL`):
+# its fills took the displayed touch; a cycle's fills of a resting limit were traded against.
+ARRIVAL_TAG = "A"
+
+
+def sim_liquidity(fill_id: str, *, market_order: bool, at_the_data: bool) -> Liquidity:
+    """The liquidity flag of a simulated fill, as its match had it (venues/sim/exchange_step.py): with
+    a market matched where the data is, a MARKET order and a limit's arrival TAKE, a resting limit's
+    later fills are PASSIVE; the probability model's fills (no book) count as TAKE."""
+    if not at_the_data or market_order:
+        return Liquidity.TAKE
+    return Liquidity.TAKE if fill_id.rsplit("/", 1)[-1] == ARRIVAL_TAG else Liquidity.PASSIVE

@@ -16,17 +16,19 @@ from typing import Any
 from domain.controls import (
     ControlsState,
     OrderTicket,
+    TopOfBook,
     check_controls,
     check_max_order_quantity,
     check_max_position,
     check_price_collar,
+    check_replacement,
     check_restricted,
     record_order,
 )
 from domain.enums import Regime, RejectReason, RiskMode, Side, TradingState
 from domain.exposure import Exposure, compute_exposure
 from domain.ledger import Ledger
-from domain.models import Intent, Quote
+from domain.models import Intent, OpenOrder, Quote
 from domain.pretrade import Verdict, judge, parse_intent, refuse
 from domain.rules import RigConfig
 
@@ -45,6 +47,38 @@ class GateContext:
     # The price collar's reference per symbol: with market data the fresh mark, None when nothing
     # is fresh (the collar refuses). Unset: the quote's truth tick (the simulated feed's mark).
     collar_reference_of: Callable[[str], float | None] | None = None
+    # Issue 25's inputs (quote sanity, price band, MARKET collar, ADV share, self-cross) and the
+    # replace judged as a new order. False: the gate as before (a run recorded before the wiring).
+    wired: bool = False
+    # The symbol's L1 now, its age at the check (domain/controls `top_of_book`). Unset: the quote.
+    top_of: Callable[[str], TopOfBook | None] | None = None
+    # The firm's limits as this account's allocation of them (workflows/account/firm.py): an intent,
+    # and the order it replaces, to a refusal or None. Unset: the account belongs to no firm.
+    firm_check: Callable[[Intent, str | None], tuple[RejectReason, str] | None] | None = None
+
+    def firm_refusal(self, intent: Intent, replacing: str | None = None) -> tuple[RejectReason, str] | None:
+        return self.firm_check(intent, replacing) if self.firm_check is not None else None
+
+    def top(self, symbol: str) -> TopOfBook | None:
+        if self.top_of is not None:
+            return self.top_of(symbol)
+        quote = self.quote_of(symbol)
+        return TopOfBook(bid=quote.bid, ask=quote.ask, age_seconds=0.0)
+
+    def adv(self, symbol: str) -> int:
+        instrument = self.config.universe.by_symbol.get(symbol)
+        return instrument.adv if instrument is not None else 0
+
+    def resting(self, symbol: str, excluding: str | None = None) -> list[OpenOrder]:
+        """The account's open orders in `symbol`, one by one with their limits (self-cross): read
+        only while that control is on."""
+        if not self.config.rules.controls.self_cross.enabled:
+            return []
+        return [
+            o.footprint
+            for o in self.ledger.open_orders()
+            if o.footprint.symbol == symbol and not o.synthetic and o.intent_id != excluding and o.replacement is None
+        ]
 
     def collar_reference(self, symbol: str) -> float | None:
         if self.collar_reference_of is not None:
@@ -103,8 +137,13 @@ def gate_desk_intent(raw: Mapping[str, Any], ctx: GateContext) -> Verdict:
         equity=ctx.ledger.s.equity,
         state=ctx.controls,
         rule=rule,
+        top=ctx.top(intent.symbol) if ctx.wired else None,
+        l1_max_age_seconds=ctx.config.rules.market_data.l1_max_age_seconds,
+        adv=ctx.adv(intent.symbol) if ctx.wired else 0,
+        resting=ctx.resting(intent.symbol) if ctx.wired else (),
     )
     ctx.controls = pruned
+    control = control or ctx.firm_refusal(intent)
     if control is not None:
         return refuse(control[0], control[1], intent)
     verdict = _judge(intent, ctx, replacing_id=None)
@@ -133,10 +172,42 @@ def gate_replacement(original_id: str, raw: Mapping[str, Any], ctx: GateContext,
         return refuse(RejectReason.MALFORMED_INTENT, "only the risk cycle's own orders are replaced as de-risk intents")
     if not entry.own and (refusal := _trading_state_refusal(parsed, ctx.trading_state) or _session_refusal(parsed, ctx)):
         return refusal
-    if not entry.own and (control := _stateless_controls(parsed, ctx, original_id)):
+    if not entry.own and ctx.wired:
+        return _judge_desk_replacement(parsed, ctx, original_id)
+    if not entry.own and (control := _stateless_controls(parsed, ctx, original_id) or ctx.firm_refusal(parsed, original_id)):
         return refuse(control[0], control[1], parsed)
     # The replacement is a new order: issued in the mode in force now (an escalation's, HARD).
     return _judge(parsed.model_copy(update={"issued_in_mode": ctx.mode}), ctx, replacing_id=original_id)
+
+
+def _judge_desk_replacement(intent: Intent, ctx: GateContext, original_id: str) -> Verdict:
+    """A desk replace is a new order for the controls (RTS 6: every order checked; the duplicate,
+    order-rate and message-rate checks included), judged without the order it replaces; recorded
+    as sent once approved."""
+    rule = ctx.config.rules.controls
+    ticket = OrderTicket(symbol=intent.symbol, side=intent.side, quantity=intent.quantity, limit_price=intent.limit_price, at=ctx.now_seconds)
+    control, pruned = check_replacement(
+        ticket,
+        truth_tick=ctx.collar_reference(intent.symbol),
+        position=ctx.symbol_position(intent.symbol),
+        open_same_side=ctx.open_on_side(intent.symbol, intent.side, excluding=original_id),
+        mark=ctx.quote_of(intent.symbol).truth_tick,
+        equity=ctx.ledger.s.equity,
+        state=ctx.controls,
+        rule=rule,
+        top=ctx.top(intent.symbol),
+        l1_max_age_seconds=ctx.config.rules.market_data.l1_max_age_seconds,
+        adv=ctx.adv(intent.symbol),
+        resting=ctx.resting(intent.symbol, excluding=original_id),
+    )
+    ctx.controls = pruned
+    control = control or ctx.firm_refusal(intent, original_id)
+    if control is not None:
+        return refuse(control[0], control[1], intent)
+    verdict = _judge(intent.model_copy(update={"issued_in_mode": ctx.mode}), ctx, replacing_id=original_id)
+    if verdict.approved:
+        ctx.controls = record_order(pruned, ticket, rule)
+    return verdict
 
 
 def _stateless_controls(intent: Intent, ctx: GateContext, replacing_id: str) -> tuple[RejectReason, str] | None:

@@ -8,16 +8,18 @@ goes back, a terminal state absorbs, and a closed order's potential is released 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 from pydantic import Field, field_validator
 
 from domain.base import Record
+from domain.costs import CostError, CostSchedule, cost_of_fill, sim_liquidity
 from domain.enums import (
     Bucket,
     IntentKind,
     OrderState,
+    OrderType,
     RejectReason,
     Side,
 )
@@ -77,6 +79,8 @@ class LedgerOrder(Record):
     heard_cycle: int = 0  # the last cycle the account heard from (or about) this order
     expires_at: str = ""  # exchange-local ISO datetime of the close that ends this DAY order
     replacement: str | None = None  # a replace in progress: the replacement's reserved id
+    costed_shares: int = 0  # the shares and notional of its fills so far, for the commission's
+    costed_notional: float = 0.0  # per-order minimum and caps (domain/costs.py)
 
     @property
     def intent_id(self) -> str:
@@ -143,9 +147,17 @@ class BookState(Record):
     _book_keys = field_validator("positions", mode="before")(book_keys)  # a book carried with the old keys
 
 
+ZERO_COSTS = CostSchedule()
+
+
 class Ledger:
     def __init__(self, state: BookState) -> None:
         self.s = state
+        # What fills cost (the rules' `costs`: configuration, set by the account, not carried) and
+        # whether the simulated venue matches where the market data is (the fills' liquidity flag;
+        # asked only when the schedule charges something).
+        self.costs = ZERO_COSTS
+        self.matched_at_the_data: Callable[[], bool] = lambda: False
         self._applied = dict.fromkeys(state.applied_fill_ids)
         # Open orders by (symbol, bucket), and their footprints summed per (side, kind, reduce-only):
         # what exposure, pre-trade and the planner read costs O(positions), not O(open orders) —
@@ -451,6 +463,28 @@ class Ledger:
             del self.s.outcomes[next(iter(self.s.outcomes))]
 
     # ── fills ────────────────────────────────────────────────────────────────────────────────
+    def _cost(self, fill: Fill, entry: LedgerOrder | None) -> float:
+        """What this fill cost: the broker's reported figure when it gave one, else the schedule
+        (nothing to compute with the shipped, all-zero schedule)."""
+        if fill.commission is None and self.costs == ZERO_COSTS:
+            return 0.0
+        intent = entry.intent if entry is not None else None
+        market_order = intent is not None and intent.order_type is OrderType.MARKET
+        at_the_data = self.costs != ZERO_COSTS and self.matched_at_the_data()
+        try:
+            return cost_of_fill(
+                fill.quantity,
+                fill.price,
+                fill.side,
+                sim_liquidity(fill.fill_id, market_order=market_order, at_the_data=at_the_data),
+                self.costs,
+                order_shares_before=entry.costed_shares if entry is not None else 0,
+                order_notional_before=entry.costed_notional if entry is not None else 0.0,
+                broker_commission=fill.commission,
+            ).total
+        except CostError:
+            return 0.0  # an absurd fill: the book refuses it next (PnlBook.apply_fill)
+
     def _apply_reported(self, fill: Fill, reported: list[Fill], *, cycle: int, exchange_time: str) -> bool:
         """A fill as an order reports it; a correction first takes back the fill it corrects (an
         opposite fill at that fill's price, once), so position and P&L hold the corrected one."""
@@ -466,7 +500,13 @@ class Ledger:
         correction's reversal and the correction itself do not: the order reports its own)."""
         if fill.fill_id in self._applied:
             return False
-        self.s.pnl = self.s.pnl.apply_fill(fill)  # first: it refuses an absurd fill before anything changes
+        entry = self.s.open_orders.get(fill.intent_id)
+        charged = fills_order or fill.corrects is not None  # a correction's reversal costs nothing
+        cost = self._cost(fill, entry) if charged else 0.0
+        self.s.pnl = self.s.pnl.apply_fill(fill, cost)  # first: it refuses an absurd fill before anything changes
+        if entry is not None and charged:
+            entry.costed_shares += fill.quantity
+            entry.costed_notional += fill.quantity * fill.price
         self._applied[fill.fill_id] = None
         if len(self._applied) > FILL_IDS_KEPT * 2:  # trim in bulk: amortized O(1)
             self._applied = dict.fromkeys(list(self._applied)[-FILL_IDS_KEPT:])

@@ -233,6 +233,8 @@ class Shock(Frozen):
     # A silent tape: no prints for this many seconds from `at` while quotes go on (the truth
     # tick goes stale: SOFT de-risk must wait, HARD still acts on the fresh L1).
     silence_prints_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
+    # A crossed book: quotes show bid above ask for this many seconds from `at` (quote sanity's case).
+    cross_quotes_seconds: Annotated[int, Field(ge=0, le=86_400)] = 0
 
     @field_validator("symbols", mode="before")
     @classmethod

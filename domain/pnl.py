@@ -20,7 +20,9 @@ Valuation, per position with mark m, quantity q and average cost c:
   without takes the account's previous close (`fill_bod_marks`), or it is refused — never valued
   at its average cost, which would book yesterday's whole move as today's P&L. It equals realized_today + (unrealized now − unrealized at BOD), with
   unrealized at BOD = (m_bod − c_bod) × q_bod — and it does not depend on the cost method.
-- The daily loss for the policy table's loss rows is max(0, −daily) as % of equity.
+- Costs (commissions and fees, domain/costs.py) are booked per fill against the day: `daily` stays
+  gross, `costs` is the day's sum and net = daily − costs. The daily loss for the policy table's
+  loss rows is max(0, −net) as % of equity.
 
 The daily roll (`close_day`, at each session's close): the day's P&L is fixed at the closing
 marks; tomorrow's BOD is the closing positions at those marks; realized P&L moves to the prior
@@ -70,6 +72,7 @@ class CostBasis(Frozen):
     bod_quantity: int = 0
     bod_mark: float = 0.0  # the BOD snapshot's mark (its avg cost when it had none)
     last_price: float = 0.0  # last fill price, else the BOD mark: the fallback mark
+    costs: float = 0.0  # today's commissions and fees on this entry's fills (domain/costs.py)
 
     @property
     def key(self) -> str:
@@ -96,8 +99,8 @@ class FillLike(Protocol):
     price: float
 
 
-def _step(entry: CostBasis, signed_qty: int, price: float) -> CostBasis:
-    """The book entry after one fill of `signed_qty` (buy > 0) at `price`."""
+def _step(entry: CostBasis, signed_qty: int, price: float, cost: float = 0.0) -> CostBasis:
+    """The book entry after one fill of `signed_qty` (buy > 0) at `price` that cost `cost`."""
     q, avg, realized = entry.quantity, entry.avg_cost, entry.realized
     new_q = q + signed_qty
     if q == 0 or (q > 0) == (signed_qty > 0):  # opens or adds
@@ -117,6 +120,7 @@ def _step(entry: CostBasis, signed_qty: int, price: float) -> CostBasis:
         "realized": realized,
         "cash": entry.cash - signed_qty * price,
         "last_price": price,
+        "costs": entry.costs + cost,
     }
     return CostBasis.model_construct(**fields)  # the fields are computed from validated ones
 
@@ -162,13 +166,14 @@ class PnlBook(Frozen):
     def entry(self, symbol: str, bucket: Bucket) -> CostBasis:
         return self.positions.get(position_key(symbol, bucket)) or CostBasis(symbol=symbol, bucket=bucket)
 
-    def apply(self, symbol: str, bucket: Bucket, side: Side, quantity: int, price: float) -> PnlBook:
+    def apply(self, symbol: str, bucket: Bucket, side: Side, quantity: int, price: float, cost: float = 0.0) -> PnlBook:
         qty, px = _checked_fill(quantity, price)
-        updated = _step(self.entry(symbol, bucket), qty * side.sign, px)
+        updated = _step(self.entry(symbol, bucket), qty * side.sign, px, cost if math.isfinite(cost) else 0.0)
         return self._with(self.positions | {updated.key: updated})
 
-    def apply_fill(self, fill: FillLike) -> PnlBook:
-        return self.apply(fill.symbol, fill.bucket, fill.side, fill.quantity, fill.price)
+    def apply_fill(self, fill: FillLike, cost: float = 0.0) -> PnlBook:
+        """One fill; `cost`: what it cost (commissions and fees), booked against today's P&L."""
+        return self.apply(fill.symbol, fill.bucket, fill.side, fill.quantity, fill.price, cost)
 
     def apply_fills(self, fills: Iterable[FillLike]) -> PnlBook:
         """Many fills in order, copying the book once."""
@@ -201,7 +206,15 @@ class PnlBook(Frozen):
             if e.quantity != 0
         ]
         tomorrow = PnlBook.from_bod(rows).model_copy(update={"realized_prior": self.realized_prior + totals.realized})
-        day = DayPnl(realized=totals.realized, unrealized=totals.unrealized, daily=totals.daily, marks=marks, fallback_marks=fallback, bod=rows)
+        day = DayPnl(
+            realized=totals.realized,
+            unrealized=totals.unrealized,
+            daily=totals.daily,
+            costs=totals.costs,
+            marks=marks,
+            fallback_marks=fallback,
+            bod=rows,
+        )
         return tomorrow, day
 
 
@@ -210,7 +223,8 @@ class DayPnl(Frozen):
 
     realized: float  # realized that day
     unrealized: float  # at the closing marks
-    daily: float  # value at the close − value at the BOD + the day's net cash
+    daily: float  # value at the close − value at the BOD + the day's net cash (gross of costs)
+    costs: float = 0.0  # that day's commissions and fees; net = daily − costs
     marks: dict[str, float]  # the closing marks of every symbol the day held or traded
     fallback_marks: list[str] = Field(default_factory=list)  # symbols closed at their last price for want of a mark
     bod: list[BodPosition] = Field(default_factory=list)  # the next day's beginning-of-day book: closing positions at closing marks
@@ -264,16 +278,29 @@ def _mark(entry: CostBasis, marks: Mapping[str, float]) -> tuple[float, bool]:
 
 
 class PnlTotals(Frozen):
+    """Gross figures (`daily` before costs), today's `costs`, and `net` = daily − costs."""
+
     realized: float = 0.0
     unrealized: float = 0.0
     daily: float = 0.0
+    costs: float = 0.0
+
+    @property
+    def net(self) -> float:
+        return self.daily - self.costs
 
     def __add__(self, other: PnlTotals) -> PnlTotals:
         return PnlTotals.model_construct(
             realized=self.realized + other.realized,
             unrealized=self.unrealized + other.unrealized,
             daily=self.daily + other.daily,
+            costs=self.costs + other.costs,
         )
+
+    def shown(self) -> dict[str, float]:
+        """As a record (the run digest): costs only when there are any, so a day without costs
+        reads exactly as before costs existed."""
+        return self.model_dump(exclude=None if self.costs else {"costs"})
 
 
 class PositionPnl(Frozen):
@@ -286,10 +313,11 @@ class PositionPnl(Frozen):
     realized: float
     unrealized: float
     daily: float
+    costs: float = 0.0
 
     @property
     def totals(self) -> PnlTotals:
-        return PnlTotals.model_construct(realized=self.realized, unrealized=self.unrealized, daily=self.daily)
+        return PnlTotals.model_construct(realized=self.realized, unrealized=self.unrealized, daily=self.daily, costs=self.costs)
 
 
 _BUCKET_ORDER = {bucket: i for i, bucket in enumerate(Bucket)}
@@ -299,7 +327,7 @@ UNKNOWN_GROUP = "(no group)"  # a symbol the universe does not list (a BOD row l
 class PnlSummary(Frozen):
     equity: float
     account: PnlTotals
-    daily_loss_pct: float  # the policy table's input: loss as a positive % of equity, 0 on a gain
+    daily_loss_pct: float  # the policy table's input: the NET loss (after costs) as a positive % of equity, 0 on a gain
     positions: list[PositionPnl]  # by symbol, then bucket
     by_symbol: dict[str, PnlTotals]  # symbols with an entry, sorted
     by_bucket: dict[Bucket, PnlTotals]  # every bucket
@@ -319,6 +347,7 @@ def value_position(entry: CostBasis, mark: float, group: str) -> PositionPnl:
         realized=entry.realized,
         unrealized=(mark - entry.avg_cost) * entry.quantity,
         daily=entry.quantity * mark - entry.bod_quantity * entry.bod_mark + entry.cash,
+        costs=entry.costs,
     )
 
 
@@ -355,7 +384,7 @@ def summarize(book: PnlBook, marks: Mapping[str, float], universe: Universe, equ
     return PnlSummary(
         equity=equity,
         account=account,
-        daily_loss_pct=daily_loss_pct(account.daily, equity),
+        daily_loss_pct=daily_loss_pct(account.net, equity),
         positions=positions,
         by_symbol=by_symbol,
         by_bucket=by_bucket,

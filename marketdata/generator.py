@@ -297,7 +297,19 @@ def _symbol_day(
     quotes = _quotes(prof, rng, clock, path, scale, lot)
     session = _session_prints(prof, rng, path, quotes, scale, lot, plan)
     prints = _merge([_premarket_prints(prof, rng, path, scale, lot), session, _crosses(prof, rng, clock, path, lot)])
-    return quotes, _silenced(prints, clock, shocks)
+    return _crossed(quotes, clock, shocks), _silenced(prints, clock, shocks)
+
+
+def _crossed(quotes: dict, clock: DayClock, shocks: list[Shock]) -> dict:
+    """Quotes a shock crosses: bid and ask swapped (bid above ask), after the prints were drawn from
+    the sound book. Without such a shock the quotes are returned as they are."""
+    windows = [(clock.us_at(s.at), clock.us_at(s.at) + s.cross_quotes_seconds * 1_000_000) for s in shocks if s.cross_quotes_seconds]
+    if not windows:
+        return quotes
+    cross = np.zeros(quotes["us"].size, dtype=bool)
+    for start, end in windows:
+        cross |= (quotes["us"] >= start) & (quotes["us"] < end)
+    return quotes | {"bid_c": np.where(cross, quotes["ask_c"], quotes["bid_c"]), "ask_c": np.where(cross, quotes["bid_c"], quotes["ask_c"])}
 
 
 def _silenced(prints: dict, clock: DayClock, shocks: list[Shock]) -> dict:

@@ -21,6 +21,7 @@ from domain.days import DayRecord, DayTally
 from domain.digest import RunDigest
 from domain.enums import RiskMode, TradingState
 from domain.events import TimedEvent
+from domain.firm import AccountAllocation
 from domain.models import book_keys
 from domain.sessions import SessionWindow
 from protocol.messages import Alarm, Answer, DayLog, DecisionRecord, IntentRecord, TradingStateChange
@@ -55,6 +56,13 @@ class ExchangeState(BaseModel):
 
 class GateState(BaseModel):
     controls: ControlsState = ControlsState()
+
+
+class FirmMembership(BaseModel):
+    """An account's allocation of its firm's limits (RiskInput.firm), and whether a grant came yet."""
+
+    allocation: AccountAllocation = AccountAllocation()
+    granted: bool = False
 
 
 class OperatorState(BaseModel):
@@ -112,6 +120,7 @@ class AccountState(BaseModel):
     orders: OrdersState = Field(default_factory=OrdersState)
     cycle: CycleState = Field(default_factory=CycleState)
     day: DayState = Field(default_factory=DayState)
+    firm: FirmMembership = Field(default_factory=FirmMembership)
 
     @model_validator(mode="before")
     @classmethod

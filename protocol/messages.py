@@ -24,6 +24,7 @@ from domain.enums import (
 from domain.events import TimedEvent, TradingStateRequest
 from domain.execution import ExecutionEvent
 from domain.exposure import Exposure
+from domain.firm import Amounts
 from domain.ledger import FillRecord, LedgerOrder
 from domain.marketdata import FeedSpec, MarketDataRule, MarketView, MarkSource
 from domain.models import Intent, Position, Quote
@@ -213,7 +214,7 @@ class Alarm(BaseModel):
     """Something the account was told that needs a person: a broker's fill that came after its
     order closed, a broker position that differs from the book."""
 
-    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED"]
+    kind: Literal["LATE_FILL", "DIVERGENCE", "DIVERGENCE_RESOLVED", "ORDER_TO_TRADE"]
     text: str
     symbol: str | None = None
     intent_id: str | None = None
@@ -251,6 +252,7 @@ class RiskInput(BaseModel):
     market: FeedSpec | None = None  # None: the simulated feed quotes from marks
     bod: list[BodPosition] = []  # beginning-of-day positions with their cost basis
     carried: str | None = None  # compressed (AccountState, BookState) from the previous run (protocol/carry.py)
+    firm: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")  # the firm the account belongs to
 
     @model_validator(mode="after")
     def _bod_marked(self) -> RiskInput:
@@ -308,3 +310,5 @@ class RiskView(BaseModel):
     recent_decisions: list[DecisionRecord]
     session: SessionView | None = None  # a calendar account: today's session, the next open and close
     days: list[DayRecord] = []  # its closed sessions (the newest with closing marks and next day's book)
+    firm: str | None = None  # the firm it belongs to
+    firm_allocation: Amounts | None = None  # what it holds of the firm's limits; None: no grant yet

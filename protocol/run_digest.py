@@ -123,7 +123,7 @@ def add_final(digest: RunDigest, open_orders: list[LedgerOrder], positions: list
         {
             "open": sorted([relative(o.intent_id, account), o.state.value, o.filled] for o in open_orders if not o.synthetic),
             "positions": sorted([p.symbol, p.bucket.value, p.quantity] for p in positions if p.quantity),
-            "pnl": pnl.model_dump() if pnl is not None else {},
+            "pnl": pnl.shown() if pnl is not None else {},  # costs only when non-zero: earlier digests stay equal
         },
     )
 
@@ -135,7 +135,7 @@ def add_roll(digest: RunDigest, day: DayRecord) -> None:
         {
             "date": day.date,
             "close": day.close,
-            "pnl": day.pnl.model_dump(),
+            "pnl": day.pnl.shown(),
             "marks": dict(sorted(day.marks.items())),
             "bod": sorted([b.symbol, b.bucket.value, b.quantity, b.mark] for b in day.bod_next),
             "expired": day.expired,

@@ -122,6 +122,9 @@ def _check_decisions(exp: Expectation, result: RiskResult, last_day: str | None 
         for symbol in exp.skipped:
             if not any(s.startswith(f"{symbol}: STALE_DATA") for s in decision.skipped):
                 failures.append(f"{where}: expected de-risk of {symbol} skipped for STALE_DATA, observed skipped {decision.skipped}")
+        for refusal in exp.refused:
+            if not any(s.startswith(f"{refusal}:") for s in decision.skipped):
+                failures.append(f"{where}: expected a rig order refused {refusal}, observed skipped {decision.skipped}")
         if exp.pnl is not None:
             failures += _check_pnl(exp.pnl, decision.pnl, where)
     return failures
@@ -131,7 +134,7 @@ def _check_pnl(expected: PnlExpectation, observed: PnlTotals | None, where: str)
     if observed is None:
         return [f"{where}: expected P&L, observed none"]
     failures = []
-    for field, bound in (("daily_min", "≥"), ("daily_max", "≤"), ("realized_min", "≥"), ("realized_max", "≤")):
+    for field, bound in (("daily_min", "≥"), ("daily_max", "≤"), ("realized_min", "≥"), ("realized_max", "≤"), ("costs_min", "≥")):
         want = getattr(expected, field)
         got = getattr(observed, field.rsplit("_", 1)[0])
         if want is not None and not (got >= want - 1e-6 if bound == "≥" else got <= want + 1e-6):

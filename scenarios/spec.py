@@ -141,8 +141,9 @@ class PnlExpectation(Spec):
     daily_max: float | None = None
     realized_min: float | None = None
     realized_max: float | None = None
+    costs_min: float | None = None  # commissions and fees so far today (net = daily − costs)
 
-    COMPARED: ClassVar = ("daily_min", "daily_max", "realized_min", "realized_max")
+    COMPARED: ClassVar = ("daily_min", "daily_max", "realized_min", "realized_max", "costs_min")
 
     @model_validator(mode="after")
     def _compares(self) -> PnlExpectation:
@@ -194,6 +195,8 @@ class Expectation(Spec):
     replace: AnswerExpectation | None = None
     desk_orders: DeskOrdersExpectation | None = None
     skipped: list[Symbol] = Field(default=[], max_length=MAX_SYMBOLS)  # symbols whose de-risk that cycle skipped for stale data (STALE_DATA)
+    # "SYM: CODE": a rig order that cycle refused by a control, not sent (e.g. "AAPL: BAD_QUOTE")
+    refused: list[Annotated[str, Field(pattern=r"^[A-Z0-9.]{1,12}: [A-Z_]{1,40}$")]] = Field(default=[], max_length=MAX_SYMBOLS)
     final_gross_max_pct: float | None = None
     gross_always_below_pct: float | None = None
     # A day's own (with `day` or `date`):
@@ -205,7 +208,7 @@ class Expectation(Spec):
     expired: int | None = Field(default=None, ge=0)  # DAY orders that day's close expired
 
     COMPARED: ClassVar = (
-        "regime", "mode", "reason", "intents", "skipped", "order", "cancel", "replace", "desk_orders",
+        "regime", "mode", "reason", "intents", "skipped", "refused", "order", "cancel", "replace", "desk_orders",
         "final_gross_max_pct", "gross_always_below_pct", "pnl", "bod", "session", "cycles", "trading_state", "expired",
     )  # fmt: skip
     DAY_FIELDS: ClassVar = ("bod", "session", "cycles", "trading_state", "expired")
@@ -218,7 +221,7 @@ class Expectation(Spec):
     def comparisons(self) -> int:
         """How many comparisons this expectation makes (a scenario report's `checks`)."""
         count = len(compared(self, ("regime", "mode", "reason", "intents", "final_gross_max_pct", "gross_always_below_pct")))
-        count += len(self.skipped) + len(compared(self, ("session", "cycles", "trading_state", "expired")))
+        count += len(self.skipped) + len(self.refused) + len(compared(self, ("session", "cycles", "trading_state", "expired")))
         count += sum(len(compared(row, ("quantity", "mark"))) or 1 for row in self.bod)
         for part in (self.order, self.cancel, self.replace, self.desk_orders, self.pnl):
             if part is not None:
@@ -232,7 +235,7 @@ class Expectation(Spec):
             raise ValueError("give `at` (one cycle) or `from`/`by` (a window), not both")
         if (self.from_ is None) != (self.by is None):
             raise ValueError("a window needs both `from` and `by`")
-        decision_fields = (self.regime, self.mode, self.reason, self.intents, self.skipped or None)
+        decision_fields = (self.regime, self.mode, self.reason, self.intents, self.skipped or None, self.refused or None)
         if any(f is not None for f in decision_fields) and self.at is None and self.from_ is None:
             raise ValueError("regime, mode, reason and intents are read at a cycle: give `at` or `from`/`by`")
         if self.day is not None and self.date is not None:
@@ -296,7 +299,10 @@ class ScenarioSpec(Spec):
     calendar: str | None = Field(default=None, max_length=16)
     days: int | None = Field(default=None, ge=1, le=MAX_RUN_DAYS)
     stop_date: str | None = Field(default=None, pattern=DATE)  # from a dated `stop`, or from `days` when loaded
-    rules: dict[str, Any] = Field(default_factory=dict)  # overrides merged into risk_rules.yaml, e.g. {fills: {other: 1.0}}
+    # The rules: config/profiles/<profile>.yaml instead of risk_rules.yaml (e.g. production: every
+    # control and costs on), with `rules:` merged over them, e.g. {fills: {other: 1.0}}.
+    profile: Literal["production"] | None = None
+    rules: dict[str, Any] = Field(default_factory=dict)
     events: list[TimedEvent] = Field(default=[], max_length=MAX_EVENTS)
     market: MarketSpec | None = None
     # Beginning-of-day positions with cost basis: inline rows, or a CSV file relative to scenarios/.

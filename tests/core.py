@@ -13,6 +13,8 @@ CORE_MODULES = frozenset(
         "test_config.py",
         "test_controls.py",
         "test_costs.py",
+        "test_costs_in_pnl.py",
+        "test_firm_accounts.py",
         "test_decision_log.py",
         "test_digest_items.py",
         "test_exposure.py",

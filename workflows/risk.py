@@ -45,8 +45,10 @@ with workflow.unsafe.imports_passed_through():
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
     from workflows.account.clock import AccountClock
+    from workflows.account.controls import AccountControls
     from workflows.account.cycle import AccountCycle
     from workflows.account.day import AccountDay
+    from workflows.account.firm import AccountFirm
     from workflows.account.gate import AccountGate
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
@@ -107,17 +109,20 @@ class RiskWorkflow:
         exchange = SimExchange(inp.seed, self._day_config, lambda s: self._market.quote(s), lambda s: self._market.view(s), state.exchange)
         at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
         self._market = market = AccountMarket(state.market, inp.market, self._day_config, ledger, at_exchange, cycle=lambda: self._cycle.number)
+        ledger.costs, ledger.matched_at_the_data = config.rules.costs, market.matches_at_the_data
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
+        controls = AccountControls(state.gate, self._day_config, market, ledger, operator)
+        firm = AccountFirm(inp.account, inp.firm, state.firm, ledger, market, operator)
         self._cycle = AccountCycle(
             inp.account, state.cycle, self._day_config, clock, market, ledger, orders, operator,
-            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon,
+            update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon, controls=controls, firm=firm,
         )  # fmt: skip
         self._day = AccountDay(inp.account, state.day, clock, market, ledger, self._cycle, operator, digest)
         self._gate = AccountGate(
             inp.account, state.gate, inp.venue, inp.venue_task_queue, ledger, clock, market, exchange, self._day_config,
             mode=lambda: self._cycle.mode, trading_state=lambda: operator.trading_state, cycle=lambda: self._cycle.number,
-            expiry=clock.close_after, changed=self._changed,
+            expiry=clock.close_after, changed=self._changed, firm=firm,
         )  # fmt: skip
         if inp.synthetic and not clock.anchored():
             clock.anchor(inp.start_exchange_time, inp.exchange_date)
@@ -350,6 +355,7 @@ class RiskWorkflow:
     def set_rules(self, rules: RiskRules) -> str:
         self._config = self._config.model_copy(update={"rules": rules})
         self._inp = self._inp.model_copy(update={"config": self._config})
+        self._ledger.costs = rules.costs
         self._wake = True
         workflow.logger.info("rules replaced through an update")
         return f"rules applied: hard cap {rules.hard_cap_pct:g}%, cycle {rules.risk_cycle.cycle_seconds}s; a cycle runs now"
@@ -410,6 +416,8 @@ class RiskWorkflow:
             recent_decisions=recent,
             session=self._clock.view(self._day.session),
             days=self._day.days(),
+            firm=self._inp.firm,
+            firm_allocation=self._state.firm.allocation.allocation if self._state.firm.granted else None,
         )
 
     @workflow.query(name=c.QUERY_EXPOSURE)

@@ -15,11 +15,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.clock import on_boundary, parse_hms, read_clock
+    from domain.controls import RigOrder
     from domain.days import DayTally
-    from domain.enums import IntentKind, RiskMode, TradingState
+    from domain.enums import IntentKind, OrderType, PriceRule, RiskMode, TradingState
     from domain.events import ExposureEvent, TimedEvent, build_shortcut
     from domain.exposure import Exposure
-    from domain.ledger import Journal, Ledger, keep_last
+    from domain.ledger import Journal, Ledger, LedgerOrder, keep_last
     from domain.models import Intent, position_key
     from domain.planner import derisk_price, plan_derisk
     from domain.pnl import BodPosition
@@ -32,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
     from protocol.messages import DecisionRecord, IntentRecord
     from workflows import metrics
     from workflows.account.clock import AccountClock, Slept
+    from workflows.account.controls import AccountControls
+    from workflows.account.firm import AccountFirm
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
     from workflows.account.orders import AccountOrders
@@ -52,6 +55,8 @@ class AccountCycle:
         operator: AccountOperator,
         update_room: Callable[[], int],
         defer_to_next_run: Callable[[], None],
+        controls: AccountControls,
+        firm: AccountFirm,
     ) -> None:
         self._account = account
         self._s = state
@@ -63,6 +68,8 @@ class AccountCycle:
         self._operator = operator
         self._update_room = update_room
         self._defer_to_next_run = defer_to_next_run
+        self._controls = controls
+        self._firm = firm
 
     @property
     def number(self) -> int:
@@ -86,8 +93,9 @@ class AccountCycle:
         await self._market.refresh(now)
         self._market.record_prices(stamp)
         await self._orders.venue_step(self._orders.turns(now), self._s.cycle, stamp)
+        await self._firm.report(self._s.cycle, stamp)  # the grant (or the firm's halt) before this cycle's decisions
         if self._operator.trading_state is TradingState.HALTED:
-            await self._orders.cancel_desk_orders(self._s.cycle, stamp)
+            self._controls.sent(await self._orders.cancel_desk_orders(self._s.cycle, stamp))
         exposure = self._market.exposure()
         clock = read_clock(now.time(), self._config().rules)
         decision = decide(
@@ -136,7 +144,7 @@ class AccountCycle:
         blocked = self._market.stale_symbols(decision.mode)
         if decision.mode is RiskMode.HARD_DERISK and previous is not RiskMode.HARD_DERISK:
             self._s.hard_base = {position_key(p.symbol, p.bucket): abs(p.quantity) for p in self._ledger.positions()}
-        not_repriced = await self._reprice(decision.mode, previous, blocked, stamp)
+        not_repriced = await self._reprice(decision.mode, previous, blocked, now, stamp)
         positions = self._ledger.positions()
         hard_base = {p.key: self._s.hard_base[position_key(*p.key)] for p in positions if position_key(*p.key) in self._s.hard_base}
         planned = plan_derisk(
@@ -151,10 +159,40 @@ class AccountCycle:
             hard_base=hard_base,
             blocked=blocked,
         )
+        planned, clipped = self._controls.clip(planned)
+        planned, refused = self._checked(planned, now)
         issued, deferred = await self._issue(planned, now, stamp)
-        return issued, list(blocked.values()) + not_repriced + deferred
+        return issued, list(blocked.values()) + not_repriced + clipped + refused + deferred
 
-    async def _reprice(self, mode: RiskMode, previous: RiskMode, blocked: dict[str, str], stamp: str) -> list[str]:
+    def _checked(self, intents: list[Intent], now: datetime) -> tuple[list[Intent], list[str]]:
+        """The rig's own orders pass the controls that make sense for them before they are sent; a
+        refused one is not sent, noted with its reason, and planned again next cycle."""
+        sent: list[Intent] = []
+        refused: list[str] = []
+        for intent in intents:
+            price = intent.limit_price if intent.order_type is OrderType.LIMIT else None
+            order = RigOrder(symbol=intent.symbol, side=intent.side, quantity=intent.quantity, limit_price=price)
+            if (note := self._controls.refusal(intent.symbol, order, now)) is not None:
+                refused.append(note)
+            else:
+                sent.append(intent)
+        return sent, refused
+
+    async def _replace_own(self, repriced: list[tuple[LedgerOrder, float, PriceRule, IntentKind]], now: datetime, stamp: str) -> list[str]:
+        """The cycle's own orders replaced at their new prices, each checked first (a refused one
+        stays as it is, noted); every replace sent is a message."""
+        sent, refused = [], []
+        for entry, price, rule, kind in repriced:
+            order = RigOrder(symbol=entry.footprint.symbol, side=entry.footprint.side, quantity=entry.footprint.remaining, limit_price=price)
+            if (note := self._controls.refusal(entry.footprint.symbol, order, now)) is not None:
+                refused.append(f"{note} (its de-risk order not repriced)")
+            else:
+                sent.append((entry, price, rule, kind))
+        await self._orders.replace_own(sent, self._s.cycle, stamp)
+        self._controls.sent(len(sent))
+        return refused
+
+    async def _reprice(self, mode: RiskMode, previous: RiskMode, blocked: dict[str, str], now: datetime, stamp: str) -> list[str]:
         """The cycle's own working de-risk orders. With a market matched where the data is, every
         SOFT/HARD cycle: those the market moved away from by more than the rule's ticks are
         replaced at the price they would get now, and on HARD every SOFT one goes to the touch
@@ -166,7 +204,7 @@ class AccountCycle:
                 priced = [
                     (o, *derisk_price(o.footprint.side, self._market.quote(o.footprint.symbol), mode, 0.0), IntentKind.HARD_DERISK) for o in soft
                 ]
-                await self._orders.replace_own(priced, self._s.cycle, stamp)
+                return await self._replace_own(priced, now, stamp)
             return []
         own = [o for o in self._ledger.live_orders() if o.own and o.intent is not None and o.replacement is None]
         resting = [
@@ -180,8 +218,9 @@ class AccountCycle:
         plan = plan_reprices(resting, self._market.views(), mode, rules.market_data, rules.derisk.truth_tick_offset)
         by_id = {o.intent_id: o for o in own}
         room = max(0, self._update_room())  # each replace is checked by this account: an update
-        await self._orders.replace_own([(by_id[r.intent_id], r.price, r.price_rule, r.kind) for r in plan.reprices[:room]], self._s.cycle, stamp)
-        return [f"{symbol}: STALE_DATA — {why} (its de-risk order not repriced)" for symbol, why in plan.skipped.items() if symbol not in blocked]
+        refused = await self._replace_own([(by_id[r.intent_id], r.price, r.price_rule, r.kind) for r in plan.reprices[:room]], now, stamp)
+        stale = [f"{symbol}: STALE_DATA — {why} (its de-risk order not repriced)" for symbol, why in plan.skipped.items() if symbol not in blocked]
+        return stale + refused
 
     async def _issue(self, intents: list[Intent], now: datetime, stamp: str) -> tuple[list[Intent], list[str]]:
         """Reserve and start the cycle's intents; those over this run's update budget wait for the
@@ -199,6 +238,7 @@ class AccountCycle:
             metrics.derisk_intent(intent.kind.value, self._s.mode.value)
             keep_last(self._s.intents, IntentRecord(cycle=self._s.cycle, exchange_time=stamp, intent=intent), INTENTS_KEPT)
         await self._orders.start(intents, self._s.cycle, stamp)
+        self._controls.sent(len(intents))
         return intents, note
 
     def _record(self, decision: Decision, regime: str, exposure: Exposure, intents: list[Intent], skipped: list[str], stamp: str) -> DecisionRecord:
@@ -219,7 +259,8 @@ class AccountCycle:
             skipped=skipped,
         )
         keep_last(self._s.decisions, record, self._config().rules.risk_cycle.decisions_kept)
-        self.fold_journal()
+        self._controls.fold(self.fold_journal(), self._s.cycle, stamp)
+        self._controls.alarm(self._s.cycle, stamp)
         run_digest.add_decision(self._s.digest, record)
         self._s.digest.seal()
         self._tally(record.mode, 1)
@@ -289,6 +330,7 @@ class AccountCycle:
             and on_boundary(datetime.strptime(last.exchange_time, "%H:%M:%S"), rules.risk_cycle.cycle_seconds)
             and (now - datetime.combine(now.date(), parse_hms(last.exchange_time))).total_seconds() < 1
             and all(o.synthetic for o in self._ledger.open_orders())
+            and not self._firm.waiting_for_grant
             and not (read_clock(now.time(), rules).in_session and last.mode in (RiskMode.SOFT_DERISK, RiskMode.HARD_DERISK))
         )
         if not quiet:

@@ -103,8 +103,8 @@ class AccountDay:
             early_close=session.early_close,
             rolled_at=now.isoformat(),
             equity=self._ledger.equity,
-            pnl=PnlTotals(realized=day.realized, unrealized=day.unrealized, daily=day.daily),
-            daily_loss_pct=daily_loss_pct(day.daily, self._ledger.equity),
+            pnl=PnlTotals(realized=day.realized, unrealized=day.unrealized, daily=day.daily, costs=day.costs),
+            daily_loss_pct=daily_loss_pct(day.daily - day.costs, self._ledger.equity),  # the loss rows read net
             realized_prior=realized_prior,
             marks=dict(sorted(day.marks.items())),
             bod_next=day.bod,

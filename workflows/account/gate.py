@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     from venues.sim.exchange import SimExchange
     from venues.sim.model import within_position
     from workflows.account.clock import AccountClock
+    from workflows.account.controls import controls_wired
+    from workflows.account.firm import AccountFirm
     from workflows.account.market import AccountMarket
 
 
@@ -49,6 +51,7 @@ class AccountGate:
         cycle: Callable[[], int],
         expiry: Callable[[datetime], str],
         changed: Callable[[], None],
+        firm: AccountFirm,
     ) -> None:
         self._account = account
         self._s = state
@@ -64,6 +67,7 @@ class AccountGate:
         self._cycle = cycle
         self._expiry = expiry
         self._changed = changed
+        self._firm = firm
         self._lock = asyncio.Lock()  # one judgment at a time, even across a market-data fetch
 
     def _context(self) -> GateContext:
@@ -81,6 +85,9 @@ class AccountGate:
             controls=self._s.controls,
             now_seconds=workflow.now().timestamp(),
             collar_reference_of=lambda symbol: market.collar_reference(symbol, now),
+            wired=controls_wired(config.rules),
+            top_of=lambda symbol: market.top(symbol, now),
+            firm_check=self._firm.refusal if self._firm.firm is not None else None,
         )
 
     # ── a new order ──────────────────────────────────────────────────────────────────────────
@@ -181,7 +188,9 @@ class AccountGate:
         known = self.known(expected)
         if known is not None:
             return known
-        verdict = gate_replacement(check.original_id, check.raw_replacement, self._context(), expected)
+        context = self._context()
+        verdict = gate_replacement(check.original_id, check.raw_replacement, context, expected)
+        self._s.controls = context.controls
         if not verdict.approved or verdict.intent is None:
             return PretradeReply(approved=False, reason=verdict.reason, message=verdict.message)
         original = self._ledger.open_order(check.original_id)

@@ -20,6 +20,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.market import market_quotes, market_snapshot, quote_of
     from domain.clock import exchange_instant
+    from domain.controls import TopOfBook, top_of_book
     from domain.enums import Bucket, RiskMode
     from domain.events import shortcut_symbols
     from domain.execution import ExecutionEvent
@@ -223,6 +224,11 @@ class AccountMarket:
 
     def views(self) -> dict[str, MarketView]:
         return self._views if self.feed is not None else {}
+
+    def top(self, symbol: str, moment: datetime) -> TopOfBook | None:
+        """The symbol's L1 as the controls judge it at `moment`, its age carried to then; without a
+        market, the simulated quote (always fresh)."""
+        return top_of_book(self.view(symbol), self.quote(symbol), exchange_instant(moment, self._config().rules))
 
     def collar_reference(self, symbol: str, moment: datetime) -> float | None:
         """The price collar's reference for an order judged at `moment`: with a market the

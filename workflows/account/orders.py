@@ -167,15 +167,17 @@ class AccountOrders:
         self._apply_report(result.report, cycle, stamp)
         self._apply_report(result.new_report, cycle, stamp)
 
-    async def cancel_desk_orders(self, cycle: int, stamp: str) -> None:
-        """HALTED (kill switch): every open desk order is canceled — cancels are never blocked."""
+    async def cancel_desk_orders(self, cycle: int, stamp: str) -> int:
+        """HALTED (kill switch): every open desk order is canceled — cancels are never blocked.
+        Returns how many cancels were sent (messages)."""
         desk = [o.intent_id for o in self._ledger.open_orders() if not o.own and not o.synthetic]
         if not desk:
-            return
+            return 0
         request = CancelRequest(reason=CancelReason.KILL_SWITCH, note="account HALTED")
         orders = [CancelOrder(intent_id=i, request=request, rig=True) for i in desk]
         for result in await self._call(AccountCalls.cancel_orders, CancelOrders(orders=orders)):
             self._apply_report(result.report, cycle, stamp)
+        return len(orders)
 
     # ── a scenario's desk orders, cancels and replaces ───────────────────────────────────────
     async def apply_desk_event(self, event: TimedEvent, cycle: int, stamp: str) -> None:
