@@ -25,25 +25,21 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.scenarios import load_default_config
-    from domain.clock import parse_hms, read_clock
-    from domain.enums import Bucket, Side
+    from domain.clock import parse_hms
     from domain.events import ExposureEvent, SessionEvent, TradingStateRequest, exposure_event_problem
-    from domain.execution import ExecKind
     from domain.exposure import Exposure
     from domain.ledger import BookState, Ledger
-    from domain.models import Fill
     from domain.order import OrderReport
     from domain.rules import RigConfig, RiskRules
     from protocol import contract as c
-    from protocol import run_digest
     from protocol.account_state import AccountState, CycleState
     from protocol.carry import pack, unpack
     from protocol.decision_log import expand
-    from protocol.messages import Alarm, DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
+    from protocol.messages import DecisionRecord, PretradeReply, PretradeRequest, ReplaceCheck, RiskInput, RiskResult, RiskView, VenueKind
     from protocol.parse import first_error
-    from protocol.result_bounds import bounded_result
     from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL, BrokerDivergence, LateFill
     from venues.sim.exchange import SimExchange
+    from workflows.account.broker import AccountBroker
     from workflows.account.clock import AccountClock
     from workflows.account.controls import AccountControls
     from workflows.account.cycle import AccountCycle
@@ -53,10 +49,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
     from workflows.account.orders import AccountOrders
+    from workflows.account.views import AccountViews
 
 CONFIG_TIMEOUT = timedelta(seconds=10)
 CONFIG_RETRY = RetryPolicy(maximum_attempts=3)  # then the account fails, saying why: it has no rules to run on
-OPEN_ORDERS_SHOWN = 500  # the state query lists this many (an account may work thousands); the count is exact
 # The server allows 2,000 updates per run (history.maxTotalUpdates): new requests stop at 1,500
 # (the run then continues as new); the cycle's own orders, which must be answered before it can,
 # are issued only while the run stays under UPDATES_HARD_LIMIT (the rest wait for the next run).
@@ -67,6 +63,7 @@ SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
 SESSIONS_RETRY_AFTER = timedelta(hours=1)  # a calendar that could not be read is asked again
 WAKE_KEPT = "wake-kept-at-run-start"  # the patch: a halt in a continued run's first task still wakes a cycle
+BROKER_COMMISSIONS = "broker-commissions"  # the patch: a broker's reported commission is booked under the shipped zero schedule
 
 
 @workflow.defn(name=c.RISK_WORKFLOW)
@@ -110,6 +107,7 @@ class RiskWorkflow:
         at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
         self._market = market = AccountMarket(state.market, inp.market, self._day_config, ledger, at_exchange, cycle=lambda: self._cycle.number)
         ledger.costs, ledger.matched_at_the_data = config.rules.costs, market.matches_at_the_data
+        ledger.broker_commissions_count = lambda: workflow.patched(BROKER_COMMISSIONS)  # asked at a broker's first commission
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         controls = AccountControls(state.gate, self._day_config, market, ledger, operator)
@@ -119,6 +117,8 @@ class RiskWorkflow:
             update_room=lambda: UPDATES_HARD_LIMIT - self._updates, defer_to_next_run=self._continue_soon, controls=controls, firm=firm,
         )  # fmt: skip
         self._day = AccountDay(inp.account, state.day, clock, market, ledger, self._cycle, operator, digest)
+        self._views = AccountViews(lambda: self._inp, lambda: self._config, state, clock, self._cycle, market, ledger, operator, self._day, orders)
+        self._broker = AccountBroker(ledger, operator, clock, cycle=lambda: self._cycle.number)
         self._gate = AccountGate(
             inp.account, state.gate, inp.venue, inp.venue_task_queue, ledger, clock, market, exchange, self._day_config,
             mode=lambda: self._cycle.mode, trading_state=lambda: operator.trading_state, cycle=lambda: self._cycle.number,
@@ -165,7 +165,7 @@ class RiskWorkflow:
                 await self._cycle.expire_open_orders()
                 break
             record = await self._cycle.run(self._clock.begin_cycle())
-            workflow.set_current_details(self._details(record))
+            workflow.set_current_details(self._views.details(record))
             cycles += 1
             if self._clock.past(inp.stop_at, inp.stop_date):
                 await self._cycle.expire_open_orders()
@@ -178,7 +178,7 @@ class RiskWorkflow:
                 if not self._must_continue:
                     break
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result()
+        return self._views.result()
 
     async def _sessions_turn(self, cycles: int) -> bool:
         """A calendar account before each cycle: its sessions read, the roll at a close, and between
@@ -294,36 +294,13 @@ class RiskWorkflow:
     def broker_late_fill(self, late: LateFill) -> None:
         """A broker's fill of an order whose workflow has closed: booked however late (once, by
         its execution id), with an alarm naming the order."""
-        if not self._ready or late.account != self._inp.account:
-            return
-        event = late.event
-        if event.kind not in (ExecKind.FILL, ExecKind.CORRECTION) or not event.exec_id or event.last_px is None or event.last_qty <= 0:
-            return
-        entry, outcome = self._ledger.open_order(late.intent_id), self._ledger.outcome(late.intent_id)
-        intent = entry.intent if entry is not None else None
-        bucket = intent.bucket if intent is not None else Bucket.LT
-        fill = Fill(
-            fill_id=event.exec_id, intent_id=late.intent_id, symbol=late.symbol, bucket=bucket, side=Side(late.side), quantity=event.last_qty,
-            price=event.last_px, commission=event.commission,
-        )  # fmt: skip
-        stamp = self._clock.stamp(self._clock.moment())
-        try:
-            booked = self._ledger.apply_fill(fill, cycle=self._cycle.number, exchange_time=stamp)
-        except ValueError as err:  # a fill the book refuses (absurd price or size): nothing applied
-            workflow.logger.warning("late fill %s refused: %s", event.exec_id, err)
-            return
-        if booked:
-            whose = f"{late.intent_id} ({outcome.label})" if outcome is not None else late.intent_id
-            text = f"late fill booked: {late.side} {event.last_qty} {late.symbol} @ {event.last_px:g} of {whose}, after its order workflow closed"
-            self._operator.alarm(
-                Alarm(kind="LATE_FILL", text=text, symbol=late.symbol, intent_id=late.intent_id, cycle=self._cycle.number, exchange_time=stamp)
-            )
+        if self._ready and late.account == self._inp.account and self._broker.late_fill(late):
             self._dirty = True
 
     @workflow.signal(name=SIGNAL_BROKER_DIVERGENCE)
     def broker_divergence(self, told: BrokerDivergence) -> None:
         if self._ready and told.account == self._inp.account:
-            self._operator.divergence(told, self._cycle.number, self._clock.stamp(self._clock.moment()))
+            self._broker.divergence(told)
             self._wake = True
 
     # ── operators' and tests' updates ────────────────────────────────────────────────────────
@@ -388,37 +365,7 @@ class RiskWorkflow:
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
     def state(self) -> RiskView:
-        now = self._clock.now()
-        rules = self._clock.day_rules(now)
-        recent = expand(self._cycle.decisions(), rules, last=20)
-        return RiskView(
-            account=self._inp.account,
-            synthetic=self._inp.synthetic,
-            venue=self._inp.venue,
-            cycle=self._cycle.number,
-            exchange_time=now.isoformat(),
-            regime=read_clock(now.time(), rules).regime.value,
-            mode=self._cycle.mode,
-            trading_state=self._operator.trading_state,
-            frozen=self._operator.frozen,
-            trading_changes=self._operator.changes(last=20),
-            pnl=self._market.pnl(),
-            marks=self._market.mark_views(),
-            last_decision=recent[-1] if recent else None,
-            exposure=self._market.exposure(),
-            positions=self._ledger.positions(),
-            open_orders=self._ledger.open_orders()[:OPEN_ORDERS_SHOWN],
-            open_order_count=self._ledger.open_count(),
-            open_order_states=self._ledger.state_counts(),
-            lost=self._ledger.lost(),
-            alarms=self._operator.alarms(),
-            divergences=self._operator.divergences(),
-            recent_decisions=recent,
-            session=self._clock.view(self._day.session),
-            days=self._day.days(),
-            firm=self._inp.firm,
-            firm_allocation=self._state.firm.allocation.allocation if self._state.firm.granted else None,
-        )
+        return self._views.state()
 
     @workflow.query(name=c.QUERY_EXPOSURE)
     def exposure(self) -> Exposure:
@@ -427,46 +374,3 @@ class RiskWorkflow:
     @workflow.query(name=c.QUERY_DECISIONS)
     def decisions(self) -> list[DecisionRecord]:
         return expand(self._cycle.decisions(), self._clock.day_rules())
-
-    def _result(self) -> RiskResult:
-        positions = self._ledger.positions()
-        digest, account = self._state.cycle.digest, self._inp.account
-        run_digest.add_journal(digest, self._ledger.take_journal(), account)
-        run_digest.add_final(digest, self._ledger.open_orders(), positions, self._market.pnl().account, account)
-        digest.seal()
-        return bounded_result(
-            RiskResult(
-                account=account,
-                decisions=expand(self._cycle.decisions(), self._clock.day_rules()),
-                intents=self._cycle.intents(),
-                outcomes=self._ledger.outcomes(),
-                fills=self._ledger.fills(),
-                answers=self._orders.answers(),
-                trading_changes=self._operator.changes(),
-                pnl=self._market.pnl().account,
-                price_path=self._market.price_path(),
-                hard_cap_pct=self._config.rules.hard_cap_pct,
-                final_exposure=self._market.exposure(),
-                positions=positions,
-                digest=digest.value,
-                digest_items=digest.log,
-                days=self._day.days(),
-                day_logs=self._day.logs(),
-                cycle_seconds=self._config.rules.risk_cycle.cycle_seconds,
-            )
-        )
-
-    def _details(self, record: DecisionRecord) -> str:
-        lost = len(self._ledger.lost())
-        pnl = record.pnl
-        return (
-            f"**{record.mode.value}** ({record.reason.value}) at {record.exchange_time} {record.regime.value}\n\n"
-            f"gross {record.gross_pct:.2f}% → {record.gross_pct_after:.2f}% "
-            f"(tolerance {record.tolerance_pct:g}%), potential {record.potential_pct:.2f}%; "
-            f"{self._ledger.open_count()} open orders"
-            + (f", {lost} lost" if lost else "")
-            + f"; cycle {record.cycle}\n\n"
-            + (f"P&L today {pnl.daily:,.2f} (realized {pnl.realized:,.2f}, unrealized {pnl.unrealized:,.2f}); " if pnl else "")
-            + f"trading state **{self._operator.trading_state.value}**"
-            + (" (de-risk frozen)" if self._operator.frozen else "")
-        )
