@@ -23,7 +23,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.order_calls import OrderCalls
-    from domain.enums import CancelReason, IntentKind, OrderState, OrderType, PriceRule, RejectReason, Side
+    from domain.enums import CancelReason, IntentKind, OrderState, OrderType, PriceRule, ReconcileStatus, RejectReason, Side
     from domain.execution import ExecKind, ExecutionEvent
     from domain.lifecycle import OrderEvent
     from domain.models import Intent
@@ -239,7 +239,7 @@ class OrderRequests:
             )
         except LOCAL_ACTIVITY_FAILED as err:  # the account's audit reads the replacement back (or loses it)
             workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], why_failed(err))
-            return Reconciled(intent_id=raw["intent_id"], status="UNKNOWN")
+            return Reconciled(intent_id=raw["intent_id"], status=ReconcileStatus.UNKNOWN)
 
     async def _replace_down_to_filled(self, quantity: int) -> ReplaceResult:
         r = self.record

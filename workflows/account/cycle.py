@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import on_boundary, parse_hms, read_clock
     from domain.controls import RigOrder
     from domain.days import DayTally
-    from domain.enums import IntentKind, OrderType, PriceRule, RiskMode, TradingState
+    from domain.enums import IntentKind, OrderType, PriceRule, Regime, RiskMode, TradingState
     from domain.events import ExposureEvent, TimedEvent, build_shortcut
     from domain.exposure import Exposure
     from domain.ledger import Journal, Ledger, LedgerOrder, keep_last
@@ -110,7 +110,7 @@ class AccountCycle:
             skipped = [f"MARKET_DATA: unavailable, last marks kept — {self._market.outage}", *skipped]
         for event in due:
             await self._orders.apply_desk_event(event, self._s.cycle, stamp)
-        return self._record(decision, clock.regime.value, exposure, intents, skipped, stamp)
+        return self._record(decision, clock.regime, exposure, intents, skipped, stamp)
 
     async def _due_events(self, now: datetime, stamp: str) -> list[TimedEvent]:
         """The timeline's events due now: exposure and trading-state events applied here; desk
@@ -241,13 +241,15 @@ class AccountCycle:
         self._controls.sent(len(intents))
         return intents, note
 
-    def _record(self, decision: Decision, regime: str, exposure: Exposure, intents: list[Intent], skipped: list[str], stamp: str) -> DecisionRecord:
+    def _record(
+        self, decision: Decision, regime: Regime, exposure: Exposure, intents: list[Intent], skipped: list[str], stamp: str
+    ) -> DecisionRecord:
         record = DecisionRecord(
             cycle=self._s.cycle,
             exchange_time=stamp,
             regime=regime,
             mode=decision.mode,
-            reason=decision.reason.value,
+            reason=decision.reason,
             sentence=decision.sentence,
             gross_pct=exposure.gross_exposure_pct,
             potential_pct=exposure.potential_exposure_pct,

@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.account_calls import AccountCalls
     from domain.digest import RunDigest
-    from domain.enums import CancelReason, IntentKind, PriceRule
+    from domain.enums import CancelReason, IntentKind, PriceRule, ReconcileStatus
     from domain.events import TimedEvent
     from domain.ledger import Ledger, LedgerOrder
     from domain.models import Intent
@@ -74,7 +74,7 @@ class AccountOrders:
             self._ledger.apply_report(found.report, cycle=cycle, exchange_time=stamp)
             return
         cause = (found.report.lost_cause if found.report else None) or found.cause or found.status.lower()
-        if found.status == "RUNNING" and found.report is None:
+        if found.status is ReconcileStatus.RUNNING and found.report is None:
             # Running but unreadable (its worker just died, the server is restarting): not gone.
             # Recorded LOST it would be forgotten while it still works at the venue, an orphan the
             # close never expires; it stays open, its potential counted, and is read back later.
