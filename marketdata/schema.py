@@ -7,7 +7,7 @@
 quotes.parquet
     ts_event   timestamp[ns, tz=UTC]   when the quote took effect (Databento's ts_event)
     symbol     string (dictionary-encoded)
-    bid, ask   float64                 dollars, finite and > 0 (a crossed quote, bid > ask, is
+    bid, ask   float64                 dollars, > 0 and < 10,000,000 (a crossed quote, bid > ask, is
                                        kept and flagged: consolidated data has them briefly)
     bid_size   int64                   shares displayed at the bid, ≥ 0
     ask_size   int64                   shares displayed at the ask, ≥ 0
@@ -15,7 +15,7 @@ quotes.parquet
 prints.parquet
     ts_event   timestamp[ns, tz=UTC]
     symbol     string (dictionary-encoded)
-    price      float64                 dollars, finite and > 0 (sub-penny allowed)
+    price      float64                 dollars, > 0 and < 10,000,000 (sub-penny allowed)
     size       int64                   shares, > 0
     venue      string (dictionary)     SIP participant id: "D" = FINRA ADF/TRF (off-exchange),
                                        else an exchange ("Q" Nasdaq, "N" NYSE, "P" Arca, "Z" BZX…)
@@ -29,7 +29,8 @@ strings for the dictionary columns, any timestamp unit or zone (converted to ns 
 floating type for prices and any integer type for sizes. Anything else is refused when the day is
 opened, with one line naming the file, the column and what was expected: an integer `ts_event`
 (epoch numbers are ambiguous), integer prices (Databento's fixed-point 1e-9 integers are
-converted on import), nulls, prices that are not finite and > 0, negative sizes.
+converted on import), nulls, prices that are not > 0 and < $10,000,000, sizes below 0 or above ten
+billion shares.
 
 day.json
     the manifest (`DayManifest`): date, time zone, session, symbols, origin, row counts; for
@@ -136,6 +137,11 @@ class DayDataError(ValueError):
 PRICE_COLUMNS = {QUOTES_FILE: ("bid", "ask"), PRINTS_FILE: ("price",)}
 SIZE_COLUMNS = {QUOTES_FILE: ("bid_size", "ask_size"), PRINTS_FILE: ("size",)}
 POSITIVE_SIZES = {PRINTS_FILE: ("size",)}
+# Bounds a view's arithmetic stays finite within (a 1e308 print once turned a mark into an
+# infinity, sent as null, that the account failed every task decoding): no listed share trades
+# near $10 million, nor does a quote show ten billion shares.
+MAX_PRICE = 10_000_000.0
+MAX_SIZE = 10_000_000_000
 
 
 def _type_problem(field: pa.Field, actual: pa.DataType) -> str | None:
@@ -184,13 +190,15 @@ def check_values(table: pa.Table, file: str) -> None:
             raise DayDataError(f"column {name}: {table.column(name).null_count} null value(s)")
     for name in PRICE_COLUMNS[file]:
         values = table.column(name).to_numpy()
-        if table.num_rows and not (values.min() > 0 and values.max() < np.inf):  # a NaN fails min > 0
-            _refuse(name, ~((values > 0) & (values < np.inf)), values, "not a finite price > 0")
+        if table.num_rows and not (values.min() > 0 and values.max() < MAX_PRICE):  # a NaN fails min > 0
+            _refuse(name, ~((values > 0) & (values < MAX_PRICE)), values, f"not a finite price > 0 and below {MAX_PRICE:,.0f}")
     for name in SIZE_COLUMNS[file]:
         values = table.column(name).to_numpy()
         floor = 1 if name in POSITIVE_SIZES.get(file, ()) else 0
         if table.num_rows and values.min() < floor:
             _refuse(name, values < floor, values, f"below {floor} shares")
+        if table.num_rows and values.max() > MAX_SIZE:
+            _refuse(name, values > MAX_SIZE, values, f"above {MAX_SIZE:,} shares")
 
 
 def _refuse(name: str, bad: np.ndarray, values: np.ndarray, why: str) -> None:

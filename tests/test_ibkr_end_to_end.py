@@ -33,6 +33,7 @@ from protocol.contract import (
     QUERY_STATE,
     RISK_WORKFLOW,
     SA_ACCOUNT,
+    SA_ORDER_STATE,
     account_task_queue,
     risk_workflow_id,
 )
@@ -293,6 +294,8 @@ async def test_ibkr_order_ib_no_longer_knows_is_recorded_lost_never_canceled(env
         assert done.lost_cause is not None and f"IB lists no order with orderRef {rig_order_ref(account, intent_id)}" in done.lost_cause, done
         assert done.state is OrderState.WORKING and done.cancel_reason is None  # as it stood: never a silent CANCELED
         assert any("UNKNOWN_ORDER → LOST" in h for h in done.history)
+        described = await client.get_workflow_handle(intent_id).describe()  # the UI's filter OrderState="LOST" finds it
+        assert described.typed_search_attributes.get(SA_ORDER_STATE) == "LOST", described.typed_search_attributes
 
         view = await account_when(client, account, lambda v: any(o.intent_id == intent_id for o in v.lost), "recorded the order LOST")
         (lost,) = [o for o in view.lost if o.intent_id == intent_id]

@@ -122,10 +122,17 @@ def test_a_foreign_file_may_be_unsorted_and_plainly_typed(day, tmp_path):
 @pytest.mark.parametrize(
     ("file", "column", "values", "says"),
     [
-        (QUOTES_FILE, "bid", lambda a: np.where(np.arange(a.size) == 3, 0.0, a), "bid: 1 row(s) not a finite price > 0 (first: row 3"),
+        (QUOTES_FILE, "bid", lambda a: np.where(np.arange(a.size) == 3, 0.0, a), "bid: 1 row(s) not a finite price > 0 and below 10,000,000 (first: row 3"),
         (QUOTES_FILE, "ask", lambda a: np.where(np.arange(a.size) % 2 == 0, np.nan, a), "ask:"),
         (PRINTS_FILE, "price", lambda a: np.where(np.arange(a.size) == 0, np.inf, a), "price: 1 row(s) not a finite price > 0"),
+        (
+            PRINTS_FILE,
+            "price",
+            lambda a: np.where(np.arange(a.size) == 2, 1e308, a),
+            "price: 1 row(s) not a finite price > 0 and below 10,000,000 (first: row 2",
+        ),
         (QUOTES_FILE, "bid_size", lambda a: np.where(np.arange(a.size) == 5, -100, a), "bid_size: 1 row(s) below 0 shares"),
+        (QUOTES_FILE, "ask_size", lambda a: np.where(np.arange(a.size) == 1, 2**62, a), "ask_size: 1 row(s) above 10,000,000,000 shares"),
         (PRINTS_FILE, "size", lambda a: np.where(np.arange(a.size) == 5, 0, a), "size: 1 row(s) below 1 shares"),
     ],
 )
