@@ -5,13 +5,15 @@
   through PARTIAL_FILL (a fill left it partly filled); CANCELED by the desk (USER); replaced
   (REPLACED); REJECTED at pre-trade (any reason but the venue's) or by the venue (VENUE_REJECT);
   expired at the close (EXPIRED_DAY); the updates and signals it took, by name (the desk's cancel
-  and replace, the rig's rig_cancel, rig_replace, venue_executions, arrival; a broker's
-  venue_event); terminated from outside; reset (its run starts with a RESET_WORKFLOW task
+  and replace, the rig's rig_cancel, rig_replace, venue_executions, arrival; a broker gateway's
+  venue_event signal); terminated from outside; reset (its run starts with a RESET_WORKFLOW task
   failure); continued as new (a long life), and the run it carried into;
 - an account run's place in its continue-as-new chain: the start (no previous run, continued as
   new), the middle (a previous run, continued as new), the end (a previous run, completed); the
-  updates it accepted, by name (WorkflowExecutionUpdateAccepted); a named market in its input; an
-  order it recorded LOST in its result;
+  updates it accepted, by name (WorkflowExecutionUpdateAccepted); a named market in its input, and
+  that market's outage (a decision in its result skipped a "MARKET_DATA:" line); a trading
+  calendar's daily roll (a `daily_roll` local-activity marker); a firm in its input (once
+  RiskInput has `firm`); an order it recorded LOST in its result;
 - a scenario: a completed ScenarioWorkflow;
 - a firm run: the updates it accepted, by name; continued as new, and the run it carried into.
 """
@@ -25,11 +27,13 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import WorkflowHistory
 
+from activities.calendar import daily_roll
 from protocol.contract import (
     FIRM_WORKFLOW,
     ORDER_WORKFLOW,
     RISK_WORKFLOW,
     SCENARIO_WORKFLOW,
+    SIGNAL_VENUE_EVENT,
     UPDATE_ARRIVAL,
     UPDATE_CANCEL,
     UPDATE_FIRM_HALT,
@@ -46,10 +50,17 @@ from protocol.contract import (
     UPDATE_SET_TRADING_STATE,
     UPDATE_VENUE_EXECUTIONS,
 )
+from protocol.messages import RiskInput
 
 ORDER_UPDATES = (UPDATE_CANCEL, UPDATE_REPLACE, UPDATE_RIG_CANCEL, UPDATE_RIG_REPLACE, UPDATE_VENUE_EXECUTIONS, UPDATE_ARRIVAL)
 ACCOUNT_UPDATES = (UPDATE_PRETRADE, UPDATE_REPLACE_CHECK, UPDATE_INJECT_EXPOSURE, UPDATE_SET_SESSION, UPDATE_SET_RULES, UPDATE_SET_TRADING_STATE)
 FIRM_UPDATES = (UPDATE_REPORT_USAGE, UPDATE_FIRM_HALT, UPDATE_FIRM_RESUME)
+ORDER_SIGNALS = (SIGNAL_VENUE_EVENT,)
+# An account opened with a firm: required once RiskInput has the field (the firm on the account).
+FIRM_MEMBERS = "firm" in RiskInput.model_fields
+DAILY_ROLL = daily_roll.__name__  # its activity type (@activity.defn gives it no other name)
+# The skipped line a cycle's decision carries while its named market cannot be read (workflows/account/cycle.py).
+MARKET_OUTAGE = "MARKET_DATA:"
 
 REQUIRED = frozenset(
     {
@@ -65,10 +76,14 @@ REQUIRED = frozenset(
         "order:continued",
         "order:carried",
         *(f"order:update:{name}" for name in ORDER_UPDATES),
+        *(f"order:signal:{name}" for name in ORDER_SIGNALS),
         "account:chain_start",
         "account:chain_middle",
         "account:chain_end",
         "account:market",
+        "account:market_outage",
+        "account:calendar",
+        *(["account:firm_member"] if FIRM_MEMBERS else []),
         "account:lost",
         *(f"account:update:{name}" for name in ACCOUNT_UPDATES),
         "scenario:completed",
@@ -169,10 +184,29 @@ def _account_paths(history: WorkflowHistory) -> set[str]:
     given = _input(history)
     if isinstance(given, dict) and given.get("market"):
         paths.add("account:market")
+    if isinstance(given, dict) and given.get("firm"):
+        paths.add("account:firm_member")
+    if DAILY_ROLL in _local_activities(history):
+        paths.add("account:calendar")
     result = _result(history)
     if result and any(o.get("lost_cause") for o in (result.get("outcomes") or {}).values()):
         paths.add("account:lost")
+    if result and any(line.startswith(MARKET_OUTAGE) for d in result.get("decisions") or [] for line in d.get("skipped") or []):
+        paths.add("account:market_outage")
     return paths
+
+
+def _local_activities(history: WorkflowHistory) -> set[str]:
+    """The local activities the run completed, by type, from their markers (the SDK's marker
+    carries the activity's type in its `data` detail)."""
+    types = set()
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        data = event.marker_recorded_event_attributes.details.get("data")
+        if data is not None and data.payloads:
+            types.add(json.loads(data.payloads[0].data).get("activity_type", ""))
+    return types
 
 
 def paths_of(history: WorkflowHistory) -> set[str]:

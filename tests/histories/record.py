@@ -10,8 +10,10 @@ One recording covers every workflow type and path (tests/histories/paths.py; the
 refused if one is missing): orders filled, partially filled, canceled, replaced, rejected at
 pre-trade and by the venue, expired at the close, terminated, reset, continued as new; every
 order update (the desk's and the rig's); an account's runs at the start, middle and end of a
-continue-as-new chain, with a market, with a LOST order, and every account update; a scenario; a
-firm's chain of runs with its usage reports, halt and resume.
+continue-as-new chain, with a market and with a market that cannot be read, on a trading calendar
+(a daily roll), with a LOST order, and every account update; an IBKR order told by the gateway's
+venue_event signals (over the fake TWS); a scenario; a firm's chain of runs with its usage
+reports, halt and resume, and (once RiskInput has `firm`) its member account.
 It starts its own Temporal dev server (time skipping, like the tests, with the server's
 continue-as-new hint lowered so a long-lived order's continue-as-new is recorded too) and a worker.
 """
@@ -27,17 +29,23 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.firm_calls import FirmCalls
 from config.load import load_config
 from domain.enums import OrderState
+from domain.events import OrderEventSpec, TimedEvent
 from domain.firm import Amounts, FirmLimits, Usage, UsageReport
+from marketdata.schema import PRINTS_FILE
 from protocol.contract import (
     FIRM_WORKFLOW,
     ORDER_WORKFLOW,
@@ -57,18 +65,24 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.firm_messages import FirmInput, ReportToFirm
-from protocol.messages import RiskInput
+from protocol.messages import RiskInput, RiskView
 from protocol.order_record import OrderSnapshot
 from protocol.signing import Keyring
 from scenarios.spec import ScenarioReport
+from testkit.ibkr.tws import FakeTWS
+from tests.conftest import TASK_QUEUE
 from tests.faults import reset
-from tests.histories.paths import REQUIRED, paths_of, read
+from tests.histories.paths import FIRM_MEMBERS, REQUIRED, paths_of, read
+from tests.test_ibkr_end_to_end import account_when, ibkr_venue, open_ibkr_account, order_when, result_of, submit_desk_order
+from tests.test_market_account import LONG_AAPL, STALE_TICK_DAY, day_on, recorded_day
 from worker.signing import signed
 
 HERE = Path(__file__).resolve().parent
 RETIRED = "retired"
 MANIFEST = "set.json"
-QUEUE = "record"
+# The tests' queue: the test helpers the recording reuses (the IBKR end-to-end's, the named
+# market's) start their accounts and orders on it.
+QUEUE = TASK_QUEUE
 SET_NAME = re.compile(r"^v(\d+)$")
 
 # One scenario, time-skipped, for every order path and a continue-as-new chain: desk orders that
@@ -100,6 +114,24 @@ LIFECYCLE = {
         {"order": {"id": "pretrade", "state": "REJECTED", "reject_reason": "MALFORMED_INTENT"}},
         {"order": {"id": "cancel", "state": "CANCELED", "cancel_reason": "USER"}},
         {"order": {"id": "replace", "state": "CANCELED", "cancel_reason": "REPLACED"}},
+    ],
+}
+# Two sessions on a trading calendar, the first from ten minutes before its close: cycles, the
+# roll at Monday's close (its `daily_roll` marker), the night's wait, Tuesday from Monday's close.
+CALENDAR = {
+    "name": "replay_calendar",
+    "description": "A trading calendar's close, daily roll and next open, for the replay histories.",
+    "seed": 1,
+    "calendar": "XNYS",
+    "date": "2026-11-23",
+    "start": "15:50",
+    "stop": "2026-11-24 09:40",
+    "rules": {"fills": {"other": 0.0, "cancel_cross_probability": 0.0}},
+    "positions": [{"symbol": "AAPL", "bucket": "LT", "quantity": 1000, "avg_cost": 100.0, "mark": 100.0}],
+    "events": [{"day": 1, "at": "15:55", "exposure": {"marks": {"AAPL": 101.0}}}],
+    "expect": [
+        {"day": 1, "session": {"close": "16:00"}, "pnl": {"daily_min": 1000, "daily_max": 1000}},
+        {"day": 2, "bod": [{"symbol": "AAPL", "quantity": 1000, "mark": 101.0}]},
     ],
 }
 UPDATES_ACCOUNT = "replay-updates"
@@ -204,6 +236,57 @@ async def record_operator_account(env: WorkflowEnvironment, queue: str, staging:
             await save(staging, client.get_workflow_handle(order.id, run_id=run_id), f"{ORDER_WORKFLOW}-{name}", saved)
 
 
+async def record_ibkr_order(env: WorkflowEnvironment, keyring: Keyring, staging: Path, saved: dict[str, Any]) -> None:
+    """An IBKR account and a desk order behind the gateway over the fake TWS, as the end-to-end
+    tests run them (tests/test_ibkr_end_to_end.py): TWS acknowledges the order only after the
+    submit returned, then fills it in two executions — each reaches the order as the gateway's
+    venue_event signal (signed, as the gateway's client sends it)."""
+    client = signed(env.client, keyring)
+    account = f"replay-ibkr-{datetime.datetime.now():%H%M%S%f}"
+    with tempfile.TemporaryDirectory(prefix="replay-ibkr-") as state_dir:
+        async with ibkr_venue(client, Path(state_dir), tws=FakeTWS(auto_ack=False)) as ib:
+            handle = await open_ibkr_account(env, account, load_config(), ib.queue)
+            intent_id = await submit_desk_order(client, account, "ibkr")
+            order = client.get_workflow_handle(intent_id)
+            await until_submitted(order)  # placed, unacknowledged: IB's first word comes by signal
+            assert (await order.query(QUERY_STATE, result_type=OrderSnapshot)).state is OrderState.ACCEPTED
+            ib.tws.apply({"cb": "openOrder", "order": intent_id, "status": "Submitted"})
+            ib.tws.apply({"cb": "orderStatus", "order": intent_id, "status": "Submitted"})
+            await ib.tws.settle()
+            await order_when(client, intent_id, lambda s: s.state is OrderState.WORKING, "was acknowledged by signal")
+            for shares in (40, 60):
+                ib.tws.apply({"cb": "fill", "order": intent_id, "shares": shares, "price": 190.0})
+                await ib.tws.settle()
+            done = await result_of(client, intent_id)
+            assert done.state is OrderState.FILLED, f"the recording's IBKR order ended {done.state}: {done.history}"
+            await account_when(client, account, lambda v: v.open_order_count == 0, "closed the order")
+            await handle.terminate("replay recording: the IBKR order is done")
+    for run_id in await chain(client, handle.id):
+        await save(staging, client.get_workflow_handle(handle.id, run_id=run_id), RISK_WORKFLOW, saved)
+    for run_id in await chain(client, intent_id):
+        await save(staging, client.get_workflow_handle(intent_id, run_id=run_id), f"{ORDER_WORKFLOW}-ibkr", saved)
+
+
+async def record_market_outage(env: WorkflowEnvironment, staging: Path, saved: dict[str, Any]) -> None:
+    """An account on a recorded day whose prints cannot be read (their ts_event stored as int64,
+    as tests/test_market_account.py makes it): every cycle runs on its last marks with the outage
+    in its decision's skipped list, and an order arriving meanwhile is refused by the exchange."""
+    client = env.client
+    with tempfile.TemporaryDirectory(prefix="replay-outage-") as tmp:
+        directory = recorded_day(Path(tmp), *STALE_TICK_DAY)
+        prints = directory / PRINTS_FILE
+        table = pq.read_table(prints)
+        pq.write_table(table.set_column(0, "ts_event", table["ts_event"].cast(pa.int64())), prints)
+        order = OrderEventSpec(id="blind", symbol="AAPL", side="BUY", quantity=100, limit_price=181.0)
+        account, result, _ = await day_on(client, directory, "12:00", "12:02", [LONG_AAPL, TimedEvent(at="12:01", order=order)], load_config())
+    risk_id = risk_workflow_id(account)
+    for run_id in await chain(client, risk_id):
+        await save(staging, client.get_workflow_handle(risk_id, run_id=run_id), RISK_WORKFLOW, saved)
+    for order_id in result.outcomes:
+        for run_id in await chain(client, order_id):
+            await save(staging, client.get_workflow_handle(order_id, run_id=run_id), ORDER_WORKFLOW, saved)
+
+
 async def record_firm(env: WorkflowEnvironment, queue: str, keyring: Keyring, staging: Path, saved: dict[str, Any]) -> None:
     """A firm over a real-time account and one never opened: usage reports (signed, as an account's
     activity sends them), a halt and a resume, and enough of them that the server's lowered hint
@@ -211,19 +294,19 @@ async def record_firm(env: WorkflowEnvironment, queue: str, keyring: Keyring, st
     client = env.client
     tag = f"{datetime.datetime.now():%H%M%S%f}"
     member, ghost, firm = f"replay-firm-{tag}", f"replay-firm-ghost-{tag}", f"replay-{tag}"
+    opened = RiskInput(account=member, config=load_config(), synthetic=True, start_exchange_time="11:00:00", stop_at="11:03:00")
+    if FIRM_MEMBERS:  # the firm on the account (RiskInput.firm): the member reports its usage each cycle
+        opened = opened.model_copy(update={"firm": firm})
     with env.with_time_skipping_disabled():
-        account = await client.start_workflow(
-            RISK_WORKFLOW,
-            RiskInput(account=member, config=load_config(), synthetic=True, start_exchange_time="11:00:00", stop_at="11:03:00"),
-            id=risk_workflow_id(member),
-            task_queue=account_task_queue(queue),
-        )
         handle = await client.start_workflow(
             FIRM_WORKFLOW,
             FirmInput(firm=firm, limits=FirmLimits(gross=1_000_000, credit=2_000_000), accounts=[member, ghost]),
             id=firm_workflow_id(firm),
             task_queue=account_task_queue(queue),
         )
+        account = await client.start_workflow(RISK_WORKFLOW, opened, id=risk_workflow_id(member), task_queue=account_task_queue(queue))
+    if FIRM_MEMBERS:  # its first cycle's report answered: the member holds its allocation
+        await until_view(account, lambda v: getattr(v, "firm_allocation", None) is not None, "took its first grant from the firm")
     calls = FirmCalls(signed(client, keyring))
     for i in range(4):
         report = UsageReport(account=member, usage=Usage(gross=1_000.0 * i, credit=1_500.0 * i), released=Amounts())
@@ -235,6 +318,24 @@ async def record_firm(env: WorkflowEnvironment, queue: str, keyring: Keyring, st
     await handle.terminate("replay recording: done")
     for run_id in await chain(client, handle.id):
         await save(staging, client.get_workflow_handle(handle.id, run_id=run_id), FIRM_WORKFLOW, saved)
+    if FIRM_MEMBERS:
+        for run_id in await chain(client, account.id):
+            await save(staging, client.get_workflow_handle(account.id, run_id=run_id), f"{RISK_WORKFLOW}-member", saved)
+
+
+async def until_view(handle: WorkflowHandle, holds: Callable[[RiskView], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not holds(await handle.query(QUERY_STATE, result_type=RiskView)):
+        assert asyncio.get_running_loop().time() < deadline, f"{handle.id} never {what}"
+        await asyncio.sleep(0.1)
+
+
+async def until_submitted(order: WorkflowHandle, timeout: float = 60.0) -> None:
+    """Until the order's submit (its first activity) has returned to it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not [e async for e in order.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]:
+        assert asyncio.get_running_loop().time() < deadline, f"{order.id}: its submit never returned"
+        await asyncio.sleep(0.1)
 
 
 async def until_state(handle: WorkflowHandle, states: tuple[OrderState, ...], timeout: float = 30.0) -> None:
@@ -253,9 +354,11 @@ async def record_set(env: WorkflowEnvironment, queue: str, directory: Path, keyr
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))  # beside it: the rename is atomic
     saved: dict[str, Any] = {}
     try:
-        for scenario in (LIFECYCLE, *SHIPPED):
+        for scenario in (LIFECYCLE, CALENDAR, *SHIPPED):
             await record_scenario(env.client, queue, scenario, staging, saved)
         await record_operator_account(env, queue, staging, saved)
+        await record_market_outage(env, staging, saved)
+        await record_ibkr_order(env, keyring, staging, saved)
         await record_firm(env, queue, keyring, staging, saved)
         covered: set[str] = set()
         for name, entry in saved.items():
