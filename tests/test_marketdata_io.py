@@ -122,7 +122,12 @@ def test_a_foreign_file_may_be_unsorted_and_plainly_typed(day, tmp_path):
 @pytest.mark.parametrize(
     ("file", "column", "values", "says"),
     [
-        (QUOTES_FILE, "bid", lambda a: np.where(np.arange(a.size) == 3, 0.0, a), "bid: 1 row(s) not a finite price > 0 and below 10,000,000 (first: row 3"),
+        (
+            QUOTES_FILE,
+            "bid",
+            lambda a: np.where(np.arange(a.size) == 3, 0.0, a),
+            "bid: 1 row(s) not a finite price > 0 and below 10,000,000 (first: row 3",
+        ),
         (QUOTES_FILE, "ask", lambda a: np.where(np.arange(a.size) % 2 == 0, np.nan, a), "ask:"),
         (PRINTS_FILE, "price", lambda a: np.where(np.arange(a.size) == 0, np.inf, a), "price: 1 row(s) not a finite price > 0"),
         (
