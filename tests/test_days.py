@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.worker import Replayer
 
 from domain.enums import OrderState, RejectReason, TradingState
@@ -41,9 +41,15 @@ def calendar_config(config: RigConfig, calendar: str = "XNYS", time_zone: str = 
 
 
 async def view_until(handle: WorkflowHandle, check, timeout: float = 30.0) -> RiskView:
+    """The view once `check` holds; an account still starting (reading its rules) is asked again."""
     deadline = time.monotonic() + timeout
     while True:
-        view = await handle.query(QUERY_STATE, result_type=RiskView)
+        try:
+            view = await handle.query(QUERY_STATE, result_type=RiskView)
+        except WorkflowQueryFailedError as err:
+            assert "starting" in str(err) and time.monotonic() < deadline, err
+            await asyncio.sleep(0.1)
+            continue
         if check(view):
             return view
         assert time.monotonic() < deadline, f"never: {view.exchange_time} {view.regime} cycle {view.cycle} days {[d.date for d in view.days]}"

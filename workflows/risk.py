@@ -365,6 +365,7 @@ class RiskWorkflow:
     # ── queries ──────────────────────────────────────────────────────────────────────────────
     @workflow.query(name=c.QUERY_STATE)
     def state(self) -> RiskView:
+        self._validate_ready()  # before its rules are read there is nothing to show: "starting, ask again"
         return self._views.state()
 
     def _details(self, record: DecisionRecord) -> str:
