@@ -158,9 +158,9 @@ class Ledger:
         # asked only when the schedule charges something).
         self.costs = ZERO_COSTS
         self.matched_at_the_data: Callable[[], bool] = lambda: False
-        # Whether a broker's reported commission counts under an all-zero schedule (the account's
-        # patch: runs recorded before commissions were booked replay without them).
-        self.broker_commissions_count: Callable[[], bool] = lambda: True
+        # Whether fills are costed at all (the account's patch, asked at the first fill with a cost:
+        # runs recorded before costs were booked replay without them, loss rows as they were).
+        self.costs_booked: Callable[[], bool] = lambda: True
         self._applied = dict.fromkeys(state.applied_fill_ids)
         # Open orders by (symbol, bucket), and their footprints summed per (side, kind, reduce-only):
         # what exposure, pre-trade and the planner read costs O(positions), not O(open orders) —
@@ -469,7 +469,7 @@ class Ledger:
     def _cost(self, fill: Fill, entry: LedgerOrder | None) -> float:
         """What this fill cost: the broker's reported figure when it gave one, else the schedule
         (nothing to compute with the shipped, all-zero schedule)."""
-        if self.costs == ZERO_COSTS and (fill.commission is None or not self.broker_commissions_count()):
+        if (self.costs == ZERO_COSTS and fill.commission is None) or not self.costs_booked():
             return 0.0
         intent = entry.intent if entry is not None else None
         market_order = intent is not None and intent.order_type is OrderType.MARKET

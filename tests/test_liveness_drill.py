@@ -29,6 +29,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from datetime import time as dtime
@@ -67,6 +68,7 @@ from protocol.contract import (
     UPDATE_SET_RULES,
     UPDATE_SET_SESSION,
     account_task_queue,
+    pretrade_update_id,
     risk_workflow_id,
 )
 from protocol.messages import PretradeReply, RiskInput, RiskResult, RiskView
@@ -131,6 +133,14 @@ WRONG_TYPES = st.one_of(
 )
 UNICODE = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
 BAD_VALUE = st.one_of(BAD_NUMBERS, WRONG_TYPES, UNICODE)
+
+
+def _named(payload: object, otherwise: str) -> str:
+    """The intent a pre-trade payload names (its update id must name the same), else `otherwise`."""
+    intent_id = payload.get("intent_id") if isinstance(payload, dict) else None
+    return intent_id if isinstance(intent_id, str) else otherwise
+
+
 KINDS = ("order_start", "cancel", "replace", "pretrade", "inject_exposure", "set_session", "set_rules", "order_report")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
 
@@ -414,7 +424,8 @@ class Drill:
             name, handle, update_id = {
                 "cancel": (UPDATE_CANCEL, c.get_workflow_handle(target), None),
                 "replace": (UPDATE_REPLACE, c.get_workflow_handle(target), None),
-                "pretrade": (UPDATE_PRETRADE, self.account(), f"drill-malformed-{k}"),
+                # Under an order run's id shape (a made-up run): judged by the gate, not refused on the id.
+                "pretrade": (UPDATE_PRETRADE, self.account(), pretrade_update_id(_named(payload, f"drill-malformed-{k}"), str(uuid.uuid4()))),
                 "inject_exposure": (UPDATE_INJECT_EXPOSURE, self.account(), None),
                 "set_session": (UPDATE_SET_SESSION, self.account(), None),
                 "set_rules": (UPDATE_SET_RULES, self.account(), None),

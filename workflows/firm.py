@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         MemberResult,
         MemberView,
     )
-    from protocol.parse import first_error
+    from protocol.parse import first_error, first_line
 
 UPDATES_PER_RUN = 1_500  # the server allows 2,000 updates per run: continue as new well before
 FAN_OUT_TIMEOUT = timedelta(minutes=2)
@@ -95,7 +95,10 @@ class FirmWorkflow:
     @workflow.update(name=c.UPDATE_REPORT_USAGE)
     def report_usage(self, report: UsageReport) -> FirmGrant:
         self._count_update()
-        book, grant = receive_report(self._s.book, report, halted=self._s.trading_state is TradingState.HALTED)
+        try:
+            book, grant = receive_report(self._s.book, report, halted=self._s.trading_state is TradingState.HALTED)
+        except ValueError as err:  # the member's cumulative amounts past their bound: refused, never a failed task
+            raise ApplicationError(f"usage report of {report.account} not taken: {first_line(err)}", type="FirmBookBound") from None
         self._s.book = book
         return grant
 

@@ -63,7 +63,7 @@ SIGNALS_PER_RUN = 5_000
 REPORT_FILLS_KEPT = 1_000
 SESSIONS_RETRY_AFTER = timedelta(hours=1)  # a calendar that could not be read is asked again
 WAKE_KEPT = "wake-kept-at-run-start"  # the patch: a halt in a continued run's first task still wakes a cycle
-BROKER_COMMISSIONS = "broker-commissions"  # the patch: a broker's reported commission is booked under the shipped zero schedule
+COSTS_BOOKED = "broker-commissions"  # the patch: fills are costed (the schedule's, or a broker's reported commission; id kept from its first use)
 
 
 @workflow.defn(name=c.RISK_WORKFLOW)
@@ -107,7 +107,7 @@ class RiskWorkflow:
         at_exchange = exchange if inp.venue is VenueKind.SIM else None  # a broker's orders are matched at the broker
         self._market = market = AccountMarket(state.market, inp.market, self._day_config, ledger, at_exchange, cycle=lambda: self._cycle.number)
         ledger.costs, ledger.matched_at_the_data = config.rules.costs, market.matches_at_the_data
-        ledger.broker_commissions_count = lambda: workflow.patched(BROKER_COMMISSIONS)  # asked at a broker's first commission
+        ledger.costs_booked = lambda: workflow.patched(COSTS_BOOKED)  # asked at the first fill with a cost
         self._operator = operator = AccountOperator(state.operator, digest)
         self._orders = orders = AccountOrders(inp.account, state.orders, digest, inp.venue, ledger, market, exchange)
         controls = AccountControls(state.gate, self._day_config, market, ledger, operator)
@@ -374,8 +374,10 @@ class RiskWorkflow:
 
     @workflow.query(name=c.QUERY_EXPOSURE)
     def exposure(self) -> Exposure:
+        self._validate_ready()
         return self._market.exposure()
 
     @workflow.query(name=c.QUERY_DECISIONS)
     def decisions(self) -> list[DecisionRecord]:
+        self._validate_ready()
         return expand(self._cycle.decisions(), self._clock.day_rules())

@@ -215,7 +215,8 @@ class AccountCycle:
             if o.intent is not None and o.intent.kind.is_derisk and o.intent.limit_price is not None
         ]
         rules = self._config().rules
-        plan = plan_reprices(resting, self._market.views(), mode, rules.market_data, rules.derisk.truth_tick_offset)
+        views = {} if self._market.outage is not None else self._market.views()  # an outage's frozen views look fresh: nothing is repriced on them
+        plan = plan_reprices(resting, views, mode, rules.market_data, rules.derisk.truth_tick_offset)
         by_id = {o.intent_id: o for o in own}
         room = max(0, self._update_room())  # each replace is checked by this account: an update
         refused = await self._replace_own([(by_id[r.intent_id], r.price, r.price_rule, r.kind) for r in plan.reprices[:room]], now, stamp)

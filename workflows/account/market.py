@@ -49,6 +49,7 @@ PRICE_POINTS_PER_ACCOUNT = 10_000
 EXCHANGE_STEP = "exchange-step"  # the patch: matching where the data is (runs recorded before it replay the old path)
 # A market that cannot be read (a broken file, a bug in a reader) is tried this often per call,
 # then the account goes on with its last views, every one flagged stale, the outage in the log.
+VIEWS_BEFORE_JUDGING = "views-before-judging"  # the patch: pre-trade reads every held symbol's view; no view, no fresh price
 MARKET_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
@@ -76,6 +77,7 @@ class AccountMarket:
         self._prints: dict[str, list[Print]] = {}  # runs before the exchange step: the prints since the last cycle
         self.prints_since: datetime | None = None
         self.outage: str | None = None  # why the last call for market data failed (None: it answered)
+        self._judge_on_views: bool | None = None  # the patch views-before-judging, decided at this run's first pre-trade
 
     def matches_at_the_data(self) -> bool:
         """A named market whose matching runs where the data is (the exchange step). Not from a
@@ -210,9 +212,21 @@ class AccountMarket:
         workflow.logger.error("market data unavailable: %s", self.outage)
 
     async def know(self, symbol: str, now: datetime) -> None:
-        """Pre-trade of a symbol the account has not looked at yet: its view first."""
-        if self.feed is not None and symbol in self._config().universe.by_symbol and symbol not in self._views:
-            await self.fetch([symbol], now)
+        """Pre-trade judges on views: the order's symbol's and (from the patch views-before-judging)
+        every held symbol's — a run that has not cycled yet (just continued as new) has none, and
+        the book must not be valued at reference prices meanwhile."""
+        if self.feed is None:
+            return
+        if self._judge_on_views is None:
+            self._judge_on_views = workflow.patched(VIEWS_BEFORE_JUDGING)
+        universe = self._config().universe.by_symbol
+        if not self._judge_on_views:
+            if symbol in universe and symbol not in self._views:
+                await self.fetch([symbol], now)
+            return
+        missing = [s for s in dict.fromkeys([symbol, *self.held_symbols()]) if s in universe and s not in self._views]
+        if missing:
+            await self.fetch(missing, now)
 
     # ── reading ──────────────────────────────────────────────────────────────────────────────
     def quote(self, symbol: str) -> Quote:
@@ -228,7 +242,14 @@ class AccountMarket:
     def top(self, symbol: str, moment: datetime) -> TopOfBook | None:
         """The symbol's L1 as the controls judge it at `moment`, its age carried to then; without a
         market, the simulated quote (always fresh)."""
-        return top_of_book(self.view(symbol), self.quote(symbol), exchange_instant(moment, self._config().rules))
+        view = self.view(symbol)
+        if view is None and self._no_view_is_stale():
+            return None  # a market account that could not read this symbol: no L1 to judge on
+        return top_of_book(view, self.quote(symbol), exchange_instant(moment, self._config().rules))
+
+    def _no_view_is_stale(self) -> bool:
+        """With a named market, a symbol without a view has no fresh price (never the reference)."""
+        return self.feed is not None and bool(self._judge_on_views)
 
     def collar_reference(self, symbol: str, moment: datetime) -> float | None:
         """The price collar's reference for an order judged at `moment`: with a market the
@@ -236,7 +257,7 @@ class AccountMarket:
         the simulated feed's mark is fresh by construction."""
         view = self.view(symbol)
         if view is None:
-            return self.quote(symbol).truth_tick
+            return None if self._no_view_is_stale() else self.quote(symbol).truth_tick
         rules = self._config().rules
         return view.collar_reference_at(exchange_instant(moment, rules), rules.market_data)
 
