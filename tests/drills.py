@@ -43,9 +43,23 @@ DRILL_TASK_TIMEOUT = timedelta(seconds=2)
 
 
 def free_port() -> int:
+    """A free port whose +1000 is free too: a dev server started on it puts its UI there (two
+    suites at once once collided on a UI port)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port + 1000 < 65536 and _bindable(port + 1000):
+            return port
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def worker_process(address: str, queue: str, **extra_env: str) -> subprocess.Popen:

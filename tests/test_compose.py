@@ -15,7 +15,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -36,6 +35,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from desk.provision import compose_desk_list
 from desk.registry import load_desks
 from protocol.contract import DEFAULT_NAMESPACE, DEFAULT_TASK_QUEUE, SEARCH_ATTRIBUTES
+from tests.drills import free_port
 from worker import server
 from worker.capabilities import PROBE_PREFIX, time_skipping_supported
 
@@ -77,12 +77,6 @@ def services() -> dict:
 
 def image_of(name: str) -> str:
     return services()[name]["image"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------------------------
