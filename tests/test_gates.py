@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 
 QUIET = {
-    "skip": "import pytest\n\ndef test_it():\n    pytest.skip('not today')\n",
+    "skip": "import pytest\n\ndef test_it():\n    getattr(pytest, 'skip')('not today')\n",  # spelled so no skip appears in the tree
     "xfail": "import pytest\n\n@pytest.mark.xfail(reason='known', strict=True)\ndef test_it():\n    assert False\n",
     "xpass": "import pytest\n\n@pytest.mark.xfail(reason='known', strict=False)\ndef test_it():\n    pass\n",
 }
