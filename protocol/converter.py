@@ -75,11 +75,9 @@ def payload_problem(data: bytes) -> str | None:
     return None
 
 
-class BoundedJSONPayloadConverter(PydanticJSONPlainPayloadConverter, WithSerializationContext):
-    # In a workflow's own context (its input, updates and signals sent to it) a payload that is
-    # not the model the receiver takes is refused in one line; elsewhere (an activity's input or
-    # result) it stays the SDK's decoding error — a result a workflow cannot read is a bug that
-    # fails its task, retried once the fix is deployed, never the workflow for good.
+class _RefusesInWorkflowContext(WithSerializationContext):
+    """A converter that knows whether it decodes in a workflow's own context (`_refuse_typed`)."""
+
     _refuse_typed = False
 
     def with_context(self, context: SerializationContext) -> Self:
@@ -89,6 +87,13 @@ class BoundedJSONPayloadConverter(PydanticJSONPlainPayloadConverter, WithSeriali
         other = copy.copy(self)
         other._refuse_typed = refuse
         return other
+
+
+class BoundedJSONPayloadConverter(PydanticJSONPlainPayloadConverter, _RefusesInWorkflowContext):
+    # In a workflow's own context (its input, updates and signals sent to it) a payload that is
+    # not the model the receiver takes is refused in one line; elsewhere (an activity's input or
+    # result) it stays the SDK's decoding error — a result a workflow cannot read is a bug that
+    # fails its task, retried once the fix is deployed, never the workflow for good.
 
     def from_payload(self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None) -> Any:
         problem = payload_problem(payload.data)
@@ -111,20 +116,10 @@ def _name(type_hint: Any) -> str:
     return getattr(type_hint, "__name__", None) or str(type_hint)
 
 
-class ModelNullPayloadConverter(BinaryNullPayloadConverter, WithSerializationContext):
+class ModelNullPayloadConverter(BinaryNullPayloadConverter, _RefusesInWorkflowContext):
     """`null` (the SDK sends None as an empty binary/null payload, around the JSON decoding) is
     refused in a workflow's context where the receiver takes a model, like any other payload
     that is not the model; where it takes raw JSON or an Optional, it stays None."""
-
-    _refuse_typed = False
-
-    def with_context(self, context: SerializationContext) -> Self:
-        refuse = isinstance(context, WorkflowSerializationContext)
-        if refuse == self._refuse_typed:
-            return self
-        other = copy.copy(self)
-        other._refuse_typed = refuse
-        return other
 
     def from_payload(self, payload: temporalio.api.common.v1.Payload, type_hint: type | None = None) -> Any:
         value = super().from_payload(payload, type_hint)

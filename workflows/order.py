@@ -38,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
         RigReplaceRequest,
     )
     from protocol.order_record import OrderRecord
-    from protocol.parse import REFUSED_PAYLOAD
+    from protocol.parse import REFUSED_PAYLOAD, first_line
     from workflows import metrics
-    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
+    from workflows.failures import LOCAL_ACTIVITY_FAILED
     from workflows.order_requests import OrderRequests, check_cancel, check_replace, sensible_executions
     from workflows.order_venue import OrderVenue
 
@@ -133,7 +133,7 @@ class OrderWorkflow:
             except LOCAL_ACTIVITY_FAILED as err:
                 if attempt == 2:
                     return PretradeReply(
-                        approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {account!r} did not answer: {why_failed(err)}"
+                        approved=False, reason=RejectReason.UNKNOWN_ACCOUNT, message=f"account {account!r} did not answer: {first_line(err)}"
                     )
         raise AssertionError("unreachable")
 

@@ -41,8 +41,9 @@ with workflow.unsafe.imports_passed_through():
         VenueKind,
     )
     from protocol.order_record import OrderRecord, Reconciled
+    from protocol.parse import first_line
     from venues.ibkr.models import CancelVerdict
-    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
+    from workflows.failures import LOCAL_ACTIVITY_FAILED
     from workflows.order_venue import BROKER_LAST_WORD, OrderVenue
 
 BROKER_CANCEL_WAIT = timedelta(seconds=30)  # a broker confirms a cancel asynchronously
@@ -188,7 +189,7 @@ class OrderRequests:
                 OrderCalls.request_replace_check, check, start_to_close_timeout=ACCOUNT_CALL_TIMEOUT, schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP
             )
         except LOCAL_ACTIVITY_FAILED as err:
-            return self._refuse(f"the account did not answer: {why_failed(err)}", CancelRefusal.PRETRADE)
+            return self._refuse(f"the account did not answer: {first_line(err)}", CancelRefusal.PRETRADE)
         if not verdict.approved:
             reason = verdict.reason.value if verdict.reason else "REFUSED"
             return self._refuse(f"replacement refused by pre-trade ({reason}): {verdict.message}", CancelRefusal.PRETRADE, verdict.reason)
@@ -238,7 +239,7 @@ class OrderRequests:
                 schedule_to_close_timeout=ACCOUNT_CALL_GIVES_UP,
             )
         except LOCAL_ACTIVITY_FAILED as err:  # the account's audit reads the replacement back (or loses it)
-            workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], why_failed(err))
+            workflow.logger.warning("replacement %s did not start: %s", raw["intent_id"], first_line(err))
             return Reconciled(intent_id=raw["intent_id"], status=ReconcileStatus.UNKNOWN)
 
     async def _replace_down_to_filled(self, quantity: int) -> ReplaceResult:

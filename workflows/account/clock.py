@@ -25,9 +25,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.sessions import SessionDay, SessionWindow, session_hours, session_rules, window_start
     from protocol.account_state import ClockState
     from protocol.messages import SessionView
+    from protocol.parse import first_line
     from protocol.sessions import SessionsRequest
     from workflows import metrics
-    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
+    from workflows.failures import LOCAL_ACTIVITY_FAILED
 
 SESSIONS_TIMEOUT = timedelta(seconds=30)
 SESSIONS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
@@ -125,7 +126,7 @@ class AccountClock:
                 exchange_sessions, request, start_to_close_timeout=SESSIONS_TIMEOUT, retry_policy=SESSIONS_RETRY
             )
         except LOCAL_ACTIVITY_FAILED as err:  # an account never fails for its calendar: no session until it reads
-            workflow.logger.error("the %s calendar could not be read: %s", request.calendar, why_failed(err))
+            workflow.logger.error("the %s calendar could not be read: %s", request.calendar, first_line(err))
             return False
         self._s.sessions = window
         self._day = self._day_config = None

@@ -27,12 +27,13 @@ with workflow.unsafe.imports_passed_through():
     from protocol import run_digest
     from protocol.account_state import DayState
     from protocol.messages import DayLog, DecisionRecord
+    from protocol.parse import first_line
     from protocol.sessions import RollNotice
     from workflows.account.clock import AccountClock
     from workflows.account.cycle import AccountCycle
     from workflows.account.market import AccountMarket
     from workflows.account.operator import AccountOperator
-    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
+    from workflows.failures import LOCAL_ACTIVITY_FAILED
 
 ROLL_TIMEOUT = timedelta(seconds=10)
 ROLL_RETRY = RetryPolicy(maximum_attempts=3)
@@ -134,7 +135,7 @@ class AccountDay:
         try:
             sentence = await workflow.execute_local_activity(daily_roll, notice, start_to_close_timeout=ROLL_TIMEOUT, retry_policy=ROLL_RETRY)
         except LOCAL_ACTIVITY_FAILED as err:  # the marker is for readers: the roll itself is done
-            sentence = f"{notice.date} rolled (its marker failed: {why_failed(err)})"
+            sentence = f"{notice.date} rolled (its marker failed: {first_line(err)})"
         workflow.set_current_details(f"**{sentence}**")
         return record
 

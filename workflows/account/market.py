@@ -34,10 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from protocol.account_state import MarketState
     from protocol.market import MarketRequest, QuoteRequest
     from protocol.messages import MarkView
+    from protocol.parse import first_line
     from venues.sim.exchange import SimExchange
     from venues.sim.exchange_step import ExchangeOrder, ExchangeRequest, ExchangeResult, OrderOutcome, exchange_step
     from venues.sim.model import SimOrder, reject_event
-    from workflows.failures import LOCAL_ACTIVITY_FAILED, why_failed
+    from workflows.failures import LOCAL_ACTIVITY_FAILED
 
 QUOTE_TIMEOUT = timedelta(seconds=10)
 MARKET_TIMEOUT = timedelta(seconds=60)  # the first call for a day builds or loads it
@@ -207,8 +208,7 @@ class AccountMarket:
             self._prints, self.prints_since, self._s.market_as_of = snapshot.prints, since, as_of.isoformat()
 
     def _lost_market(self, err: Exception) -> None:
-        assert isinstance(err, LOCAL_ACTIVITY_FAILED)
-        self.outage = why_failed(err)[:200]
+        self.outage = first_line(err, limit=200)
         workflow.logger.error("market data unavailable: %s", self.outage)
 
     async def know(self, symbol: str, now: datetime) -> None:
