@@ -28,6 +28,7 @@ from protocol.contract import (
     risk_workflow_id,
 )
 from protocol.order_record import OrderSnapshot
+from protocol.signing import KEY_ENV, LOCAL_KEY_FILE, keyring_from_env
 from tests.accounts import intent, open_account, submit, wait_state
 from tests.faults import cycles_advance, view_of
 from venues.ibkr.models import SIGNAL_BROKER_DIVERGENCE, SIGNAL_BROKER_LATE_FILL
@@ -144,3 +145,14 @@ async def test_a_signed_pretrade_that_no_order_run_sent_is_refused(env, client, 
             raise AssertionError(f"a pre-trade request with update id {update_id!r} was judged")
     view = await view_of(client, account)
     assert ghost not in {o.intent_id for o in view.open_orders} and ghost not in {o.intent_id for o in view.lost}
+
+
+def test_without_a_key_the_machine_keeps_one_key_across_restarts(tmp_path, monkeypatch):
+    """No RIG_MESSAGE_KEY: every process started here (a worker, its restart) signs with the same
+    local key, kept owner-only in .state/message.key — a restarted `make worker` still verifies
+    what its predecessor signed (a per-process key turned an order in flight into REJECTED)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    first, second = keyring_from_env(), keyring_from_env()
+    assert first.current == second.current and len(first.current) == 32
+    assert (tmp_path / LOCAL_KEY_FILE).stat().st_mode & 0o777 == 0o600

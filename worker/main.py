@@ -33,7 +33,7 @@ from config.load import ConfigError, load_config
 from desk.handler import DeskHandler
 from desk.registry import DeskRegistry, load_desks
 from protocol.contract import account_task_queue
-from protocol.signing import Keyring, MessageKeyError, keyring_from_env
+from protocol.signing import LOCAL_KEY_FILE, Keyring, MessageKeyError, keyring_from_env
 from venues.sim.activities import SIM_VENUE_ACTIVITIES
 from venues.sim.exchange_step import EXCHANGE_ACTIVITIES
 from worker import book_metrics, health, versioning
@@ -135,7 +135,7 @@ async def run() -> int:
     load_config()  # a broken config file stops the worker at start, with the key and the problem
     keyring = keyring_from_env()  # the same for an unusable message key
     if keyring.ephemeral:
-        print("no RIG_MESSAGE_KEY: internal messages are signed with a key of this process only (one worker, no broker gateway)", flush=True)
+        print(f"no RIG_MESSAGE_KEY: internal messages are signed with this machine's key ({LOCAL_KEY_FILE}, kept across restarts)", flush=True)
     desks = load_desks()  # the same for the desk registry
     version = versioning.deployment_version()
     stop = asyncio.Event()
